@@ -1,0 +1,86 @@
+"""PepperPy: a fluent, async-first facade over LLM, embeddings, RAG and storage plugins.
+
+``import pepperpy`` is cheap: each public name is imported from its module the
+first time it is used (PEP 562), so a script pays only for what it touches.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from pepperpy._version import __version__
+
+# Public name -> the module that defines it.
+_EXPORTS: dict[str, str] = {
+    "PepperPy": "pepperpy.pepperpy",
+    "ChatBuilder": "pepperpy.pepperpy",
+    "PluginManager": "pepperpy.plugin_manager",
+    "get_plugin_manager": "pepperpy.plugin_manager",
+    "Provider": "pepperpy.core",
+    "LLMProvider": "pepperpy.llm",
+    "Message": "pepperpy.llm",
+    "MessageRole": "pepperpy.llm",
+    "GenerationResult": "pepperpy.llm",
+    "GenerationChunk": "pepperpy.llm",
+    "ToolCall": "pepperpy.llm",
+    "Usage": "pepperpy.llm",
+    "EmbeddingProvider": "pepperpy.embeddings",
+    "Document": "pepperpy.rag",
+    "SearchResult": "pepperpy.rag",
+    "RAGProvider": "pepperpy.rag",
+    "StorageProvider": "pepperpy.storage",
+    "PepperPyError": "pepperpy.errors",
+    "ConfigError": "pepperpy.errors",
+    "PluginError": "pepperpy.errors",
+    "PluginNotFoundError": "pepperpy.errors",
+    "PluginManifestError": "pepperpy.errors",
+    "PluginLoadError": "pepperpy.errors",
+    "PluginInstallError": "pepperpy.errors",
+    "PluginDependencyError": "pepperpy.errors",
+    "ProviderError": "pepperpy.errors",
+    "LLMError": "pepperpy.errors",
+    "AuthenticationError": "pepperpy.errors",
+    "RateLimitError": "pepperpy.errors",
+    "ProviderTimeoutError": "pepperpy.errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pepperpy' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:
+    from pepperpy.core import Provider
+    from pepperpy.embeddings import EmbeddingProvider
+    from pepperpy.errors import (
+        AuthenticationError,
+        ConfigError,
+        LLMError,
+        PepperPyError,
+        PluginDependencyError,
+        PluginError,
+        PluginInstallError,
+        PluginLoadError,
+        PluginManifestError,
+        PluginNotFoundError,
+        ProviderError,
+        ProviderTimeoutError,
+        RateLimitError,
+    )
+    from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, ToolCall, Usage
+    from pepperpy.pepperpy import ChatBuilder, PepperPy
+    from pepperpy.plugin_manager import PluginManager, get_plugin_manager
+    from pepperpy.rag import Document, RAGProvider, SearchResult
+    from pepperpy.storage import StorageProvider

@@ -1,0 +1,163 @@
+"""plugin.json: the manifest model and how a folder's manifest is read and checked."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pepperpy.errors import PluginManifestError
+
+MANIFEST_FILE = "plugin.json"
+_ENTRY_POINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+class PluginAlias(BaseModel):
+    """Another name for a plugin with preset config, e.g. ``openrouter`` for ``openai``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    config: dict[str, Any] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict)
+    description: str = ""
+
+
+class PluginManifest(BaseModel):
+    """The contents of a plugin folder's plugin.json. Unknown fields are an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    version: str
+    category: str
+    provider_name: str
+    description: str = ""
+    entry_point: str
+    author: str = ""
+    pepperpy_compatibility: str
+    requirements: str = "requirements.txt"
+    model_packages: list[str] = Field(default_factory=list)
+    config: dict[str, Any] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict)
+    aliases: dict[str, PluginAlias] = Field(default_factory=dict)
+
+    @field_validator("name", "category", "provider_name")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not _IDENTIFIER.match(value):
+            raise ValueError(f"{value!r} must be lowercase letters, digits, '_' or '-', starting with a letter")
+        return value
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        try:
+            Version(value)
+        except InvalidVersion:
+            raise ValueError(f"{value!r} is not a version such as '0.1.0'") from None
+        return value
+
+    @field_validator("pepperpy_compatibility")
+    @classmethod
+    def _specifier(cls, value: str) -> str:
+        _specifier_set(value)
+        return value
+
+    @field_validator("entry_point")
+    @classmethod
+    def _entry_point(cls, value: str) -> str:
+        if "/" in value or "\\" in value or value.startswith("."):
+            raise ValueError(f"{value!r} points outside the plugin folder; name a module inside it, as 'provider:ClassName'")
+        if not _ENTRY_POINT.match(value):
+            raise ValueError(f"{value!r} must look like 'provider:ClassName' (a module in the folder, a class)")
+        return value
+
+    @property
+    def id(self) -> str:
+        return f"{self.category}/{self.provider_name}"
+
+    @property
+    def entry_module(self) -> str:
+        return self.entry_point.split(":", 1)[0]
+
+    @property
+    def entry_class(self) -> str:
+        return self.entry_point.split(":", 1)[1]
+
+
+@lru_cache(maxsize=256)
+def _specifier_set(value: str) -> SpecifierSet:
+    try:
+        return SpecifierSet(value)
+    except InvalidSpecifier:
+        raise ValueError(f"{value!r} is not a version specifier such as '>=0.1.0'") from None
+
+
+def entry_file(folder: str, manifest: PluginManifest) -> str:
+    """The entry-point module's file path inside ``folder``."""
+    return os.path.join(folder, *manifest.entry_module.split(".")) + ".py"
+
+
+def _describe(error: dict[str, Any], fields: list[str]) -> str:
+    where = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(str(error["loc"][-1]), fields, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else f"; known fields: {', '.join(fields)}"
+        return f"unknown field '{where}'{hint}"
+    if error["type"] == "missing":
+        return f"missing field '{where}'"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"field '{where}': {message}"
+
+
+def read_manifest(folder: str, pepperpy_version: str) -> PluginManifest:
+    """Read and check ``folder/plugin.json``; raise PluginManifestError saying what is wrong."""
+    path = os.path.join(folder, MANIFEST_FILE)
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+        data = json.loads(raw)
+    except (OSError, ValueError) as exc:
+        raise PluginManifestError(f"{path}: invalid JSON ({exc}); fix the file or remove the folder") from exc
+    if not isinstance(data, dict):
+        raise PluginManifestError(f"{path}: the manifest must be a JSON object")
+    try:
+        manifest = PluginManifest.model_validate(data)
+    except ValidationError as exc:
+        fields = list(PluginManifest.model_fields)
+        problems = "; ".join(_describe(error, fields) for error in exc.errors())
+        raise PluginManifestError(f"{path}: {problems}") from None
+    if not _specifier_set(manifest.pepperpy_compatibility).contains(pepperpy_version, prereleases=True):
+        raise PluginManifestError(
+            f"{path}: needs pepperpy {manifest.pepperpy_compatibility} but this is pepperpy {pepperpy_version}; "
+            "upgrade pepperpy or use a plugin version made for it"
+        )
+    _check_entry_file(path, folder, manifest)
+    return manifest
+
+
+def _check_entry_file(path: str, folder: str, manifest: PluginManifest) -> None:
+    target = entry_file(folder, manifest)
+    real_folder = os.path.realpath(folder)
+    real_target = os.path.realpath(target)
+    if os.path.commonpath([real_folder, real_target]) != real_folder:
+        raise PluginManifestError(
+            f"{path}: entry_point '{manifest.entry_point}' resolves to {real_target}, outside the plugin folder; "
+            "keep the entry module inside the folder"
+        )
+    if not os.path.isfile(real_target):
+        raise PluginManifestError(
+            f"{path}: entry_point '{manifest.entry_point}' needs the file {target}, which does not exist"
+        )
+
+
+__all__ = ["MANIFEST_FILE", "PluginAlias", "PluginManifest", "entry_file", "read_manifest"]

@@ -1,0 +1,52 @@
+"""The ``pepperpy`` command: version, plugins, keys."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from pepperpy._version import __version__
+
+
+def _list_plugins() -> int:
+    from pepperpy.plugin_manager import PluginManager
+
+    manager = PluginManager.instance()
+    print(f"pepperpy {__version__}")
+    for info in manager.list_plugins():
+        aliases = f" (aliases: {', '.join(info.manifest.aliases)})" if info.manifest.aliases else ""
+        print(f"  {info.id:<24} {info.manifest.version:<8} {info.manifest.description}{aliases}")
+    for broken in manager.broken:
+        print(f"  BROKEN {broken.path}: {broken.problem}")
+    return 0
+
+
+def _set_key(variable: str) -> int:
+    from pepperpy._config import save_key
+    from pepperpy.plugin_manager import pepperpy_home
+
+    value = getpass.getpass(f"{variable}: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
+    if not value:
+        print("no key given; nothing saved", file=sys.stderr)
+        return 1
+    print(f"saved {variable} in {save_key(pepperpy_home(), variable, value)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pepperpy", description="PepperPy: LLMs, embeddings and RAG as plugins.")
+    parser.add_argument("--version", action="version", version=f"pepperpy {__version__}")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("plugins", help="list the plugins found and the folders that failed validation")
+    keys = commands.add_parser("keys", help="manage API keys saved in ~/.pepperpy/keys.json")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    key_commands.add_parser("set", help="save a key read from the terminal or stdin").add_argument("variable")
+    arguments = parser.parse_args(argv)
+    if arguments.command == "keys":
+        return _set_key(arguments.variable)
+    return _list_plugins()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
