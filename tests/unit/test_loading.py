@@ -1,0 +1,70 @@
+"""Loading entry points by file path under a synthetic package per plugin."""
+
+from __future__ import annotations
+
+import sys
+
+from pepperpy.llm import LLMProvider
+
+RELATIVE_PROVIDER = '''
+from pepperpy.llm import GenerationResult, LLMProvider
+
+from .helpers import shout
+from .sub.deep import PREFIX
+
+
+class EchoProvider(LLMProvider):
+    async def generate(self, messages, **options):
+        return GenerationResult(content=PREFIX + shout(messages[-1].content))
+'''
+
+
+async def test_relative_imports_inside_the_folder_work(manager, make_plugin):
+    from pepperpy.llm import Message
+
+    make_plugin(
+        "relative",
+        files={
+            "provider.py": RELATIVE_PROVIDER,
+            "helpers.py": "def shout(text):\n    return text.upper()\n",
+            "sub/__init__.py": "",
+            "sub/deep.py": "PREFIX = '> '\n",
+        },
+    )
+    provider = manager.create_provider("llm", "relative")
+    result = await provider.generate([Message(role="user", content="hi")])
+    assert result.content == "> HI"
+
+
+async def test_two_plugins_with_same_module_names_coexist(manager, make_plugin):
+    for name in ("alpha", "beta"):
+        make_plugin(
+            name,
+            files={
+                "provider.py": RELATIVE_PROVIDER.replace("from .sub.deep import PREFIX", "from .helpers import PREFIX"),
+                "helpers.py": f"PREFIX = '{name}:'\ndef shout(text):\n    return text\n",
+            },
+        )
+    alpha = manager.load_class("llm", "alpha")
+    beta = manager.load_class("llm", "beta")
+    assert alpha is not beta
+    assert alpha.__module__ != beta.__module__
+    assert sys.modules[alpha.__module__].__file__.endswith("alpha/provider.py")
+    from pepperpy.llm import Message
+
+    message = [Message(role="user", content="x")]
+    assert (await alpha().generate(message)).content == "alpha:x"
+    assert (await beta().generate(message)).content == "beta:x"
+
+
+def test_loaded_class_is_cached(manager, make_plugin):
+    make_plugin("cached")
+    assert manager.load_class("llm", "cached") is manager.load_class("llm", "cached")
+
+
+def test_register_plugin_in_code(manager):
+    class InCode(LLMProvider):
+        pass
+
+    manager.register_plugin("llm", "incode", InCode)
+    assert isinstance(manager.create_provider("llm", "incode"), InCode)
