@@ -80,6 +80,7 @@ class LocalLLMProvider(LLMProvider):
         params.n_parallel = self.n_parallel
         params.cpuparams.n_threads = self.n_threads or os.cpu_count() or 1
         params.verbosity = -1
+        params.endpoint_metrics = True  # llama.cpp counters, read by handle_metrics()
         self.logger.info("loading {} (n_ctx={})", path, self.n_ctx)
         return xllamacpp.Server(params)
 

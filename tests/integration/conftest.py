@@ -1,0 +1,78 @@
+"""Session fixtures for real parts: a PEPPERPY_HOME with the local model installed, and llama.cpp's HTTP server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pepperpy.plugin_manager import PluginManager, builtin_plugins_dir
+
+SERVERS = Path(__file__).resolve().parents[1] / "servers"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, process: subprocess.Popen, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before answering {url}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout_s}s")
+
+
+@pytest.fixture(scope="session")
+def session_home(tmp_path_factory) -> Path:
+    """One PEPPERPY_HOME for the integration session: plugins install into it for real."""
+    return tmp_path_factory.mktemp("pepperpy-home")
+
+
+@pytest.fixture(scope="session")
+def local_manager(session_home) -> PluginManager:
+    """A PluginManager over the built-in plugins with the llm/local requirements installed."""
+    manager = PluginManager(search_paths=[builtin_plugins_dir()], home=session_home)
+    manager.load_class("llm", "local")
+    return manager
+
+
+@pytest.fixture(scope="session")
+def local_model_path(local_manager) -> Path:
+    from pepperpy_plugins.llm_local.provider import default_model_path
+
+    return default_model_path()
+
+
+@pytest.fixture(scope="session")
+def llama_server(local_manager, local_model_path) -> Iterator[str]:
+    """The local model behind llama.cpp's real OpenAI-compatible server on a free 127.0.0.1 port; yields base_url."""
+    import xllamacpp
+
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(Path(xllamacpp.__file__).parents[1])}
+    process = subprocess.Popen(
+        [sys.executable, str(SERVERS / "llama_server.py"), str(local_model_path), str(port)],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/health", process)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        process.kill()
+        process.wait(timeout=10)

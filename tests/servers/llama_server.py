@@ -1,0 +1,27 @@
+"""Serve a GGUF model over llama.cpp's real OpenAI-compatible HTTP server (xllamacpp).
+
+Usage: python llama_server.py MODEL_PATH PORT. Runs until killed or stdin closes.
+"""
+
+import sys
+
+import xllamacpp
+
+
+def main() -> None:
+    model_path, port = sys.argv[1], int(sys.argv[2])
+    params = xllamacpp.CommonParams()
+    params.model.path = model_path
+    params.n_ctx = 4096
+    params.n_parallel = 4
+    params.cpuparams.n_threads = 2
+    params.hostnames = ["127.0.0.1"]
+    params.port = port
+    params.verbosity = -1
+    server = xllamacpp.Server(params)
+    print(f"listening {server.listening_address}", flush=True)
+    sys.stdin.read()  # the parent closes stdin (or kills us) to stop the server
+
+
+if __name__ == "__main__":
+    main()
