@@ -104,8 +104,8 @@ def missing_from_running_env(needed: RequirementSet) -> list[Requirement]:
         elif not requirement.specifier.contains(version, prereleases=True):
             raise PluginDependencyError(
                 f"plugin {needed.plugin_id} needs {requirement} but {requirement.name} {version} is installed in "
-                "this environment and would shadow it; install a matching version, or run the plugin in its "
-                'own process with "isolation": "process"'
+                "this environment and would shadow it; install a version that satisfies both, "
+                "or use the plugin from a separate virtual environment"
             )
     return missing
 

@@ -6,6 +6,7 @@ import difflib
 import json
 import os
 import re
+import stat
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -119,8 +120,13 @@ def _describe(error: dict[str, Any], fields: list[str]) -> str:
     return f"field '{where}': {message}"
 
 
+@lru_cache(maxsize=8)
+def _version(value: str) -> Version:
+    return Version(value)
+
+
 def read_manifest(folder: str, pepperpy_version: str) -> PluginManifest:
-    """Read and check ``folder/plugin.json``; raise PluginManifestError saying what is wrong."""
+    """Read and check ``folder/plugin.json`` (``folder`` is a real path); raise PluginManifestError if wrong."""
     path = os.path.join(folder, MANIFEST_FILE)
     try:
         with open(path, "rb") as handle:
@@ -136,7 +142,7 @@ def read_manifest(folder: str, pepperpy_version: str) -> PluginManifest:
         fields = list(PluginManifest.model_fields)
         problems = "; ".join(_describe(error, fields) for error in exc.errors())
         raise PluginManifestError(f"{path}: {problems}") from None
-    if not _specifier_set(manifest.pepperpy_compatibility).contains(pepperpy_version, prereleases=True):
+    if not _specifier_set(manifest.pepperpy_compatibility).contains(_version(pepperpy_version), prereleases=True):
         raise PluginManifestError(
             f"{path}: needs pepperpy {manifest.pepperpy_compatibility} but this is pepperpy {pepperpy_version}; "
             "upgrade pepperpy or use a plugin version made for it"
@@ -146,10 +152,18 @@ def read_manifest(folder: str, pepperpy_version: str) -> PluginManifest:
 
 
 def _check_entry_file(path: str, folder: str, manifest: PluginManifest) -> None:
+    """The entry module must be a file inside ``folder`` (a real path), also through symlinks."""
     target = entry_file(folder, manifest)
-    real_folder = os.path.realpath(folder)
+    try:
+        is_plain_file = stat.S_ISREG(os.lstat(target).st_mode)
+    except OSError:
+        raise PluginManifestError(
+            f"{path}: entry_point '{manifest.entry_point}' needs the file {target}, which does not exist"
+        ) from None
+    if is_plain_file and "." not in manifest.entry_module:
+        return  # a regular file directly in a real folder: inside by construction
     real_target = os.path.realpath(target)
-    if os.path.commonpath([real_folder, real_target]) != real_folder:
+    if os.path.commonpath([folder, real_target]) != folder:
         raise PluginManifestError(
             f"{path}: entry_point '{manifest.entry_point}' resolves to {real_target}, outside the plugin folder; "
             "keep the entry module inside the folder"

@@ -162,12 +162,13 @@ class PluginManager:
             return []
         cached = self._root_cache.get(root)
         if cached is None or cached.mtime_ns != mtime_ns:
-            if os.path.isfile(os.path.join(root, "plugin.json")):
-                folders = [os.path.realpath(root)]
+            real_root = os.path.realpath(root)
+            if os.path.isfile(os.path.join(real_root, "plugin.json")):
+                folders = [real_root]
             else:
-                with os.scandir(root) as entries:
+                with os.scandir(real_root) as entries:
                     folders = sorted(
-                        os.path.realpath(entry.path)
+                        os.path.realpath(entry.path) if entry.is_symlink() else entry.path
                         for entry in entries
                         if entry.is_dir() and os.path.isfile(os.path.join(entry.path, "plugin.json"))
                     )

@@ -1,0 +1,30 @@
+"""PepperPy benchmarks. Every figure is printed next to a baseline measured in the same run.
+
+Usage: .venv/bin/python scripts/bench.py [core] [local] ...   (no argument: all)
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+SECTIONS = {
+    "core": "scripts.bench.core",
+    "local": "scripts.bench.local_llm",
+}
+
+
+def main(names: list[str]) -> None:
+    unknown = [n for n in names if n not in SECTIONS]
+    if unknown:
+        raise SystemExit(f"unknown section(s) {unknown}; choose from {list(SECTIONS)}")
+    for name in names or SECTIONS:
+        print(f"\n# {name}")
+        importlib.import_module(SECTIONS[name]).main()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
