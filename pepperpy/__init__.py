@@ -14,7 +14,9 @@ from pepperpy._version import __version__
 # Public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {
     "PepperPy": "pepperpy.pepperpy",
-    "ChatBuilder": "pepperpy.pepperpy",
+    "ChatBuilder": "pepperpy.chat",
+    "Tool": "pepperpy.tools",
+    "tool_from_function": "pepperpy.tools",
     "PluginManager": "pepperpy.plugin_manager",
     "get_plugin_manager": "pepperpy.plugin_manager",
     "Provider": "pepperpy.core",
@@ -80,7 +82,9 @@ if TYPE_CHECKING:
         RateLimitError,
     )
     from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, ToolCall, Usage
-    from pepperpy.pepperpy import ChatBuilder, PepperPy
+    from pepperpy.chat import ChatBuilder
+    from pepperpy.pepperpy import PepperPy
+    from pepperpy.tools import Tool, tool_from_function
     from pepperpy.plugin_manager import PluginManager, get_plugin_manager
     from pepperpy.rag import Document, RAGProvider, SearchResult
     from pepperpy.storage import StorageProvider

@@ -68,7 +68,8 @@ def _describe(error: dict[str, Any], plugin_id: str, options: list[str], env: di
 
 
 def build_provider(
-    provider_class: type, plugin_id: str, config: dict[str, Any], env: dict[str, str], home: Path
+    provider_class: type, plugin_id: str, config: dict[str, Any], env: dict[str, str], home: Path,
+    shared: dict[str, Any],
 ) -> Any:
     """Validate ``config`` against the provider's options and return the uninitialized provider."""
     filled = _fill_from_environment(config, env, home)
@@ -79,6 +80,7 @@ def build_provider(
         problems = "; ".join(_describe(error, plugin_id, options, env) for error in exc.errors())
         raise ConfigError(problems) from None
     provider._plugin_id = plugin_id
+    provider._shared = shared
     return provider
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from pepperpy._log import logger
+
+T = TypeVar("T")
 
 
 class Provider(BaseModel):
@@ -26,6 +29,7 @@ class Provider(BaseModel):
     _plugin_id: str = PrivateAttr(default="")
     _initialized: bool = PrivateAttr(default=False)
     _lifecycle_lock: asyncio.Lock | None = PrivateAttr(default=None)
+    _shared: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @property
     def plugin_id(self) -> str:
@@ -44,6 +48,12 @@ class Provider(BaseModel):
     @property
     def logger(self) -> Any:
         return logger.bind(plugin=self.plugin_id)
+
+    def shared_resource(self, name: str, factory: Callable[[], T]) -> T:
+        """An object shared by every provider of the same PluginManager (e.g. an HTTP client pool)."""
+        if name not in self._shared:
+            self._shared[name] = factory()
+        return self._shared[name]
 
     async def setup(self) -> None:
         """Open connections, load models. Runs once, from ``initialize()``."""

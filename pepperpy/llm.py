@@ -59,10 +59,11 @@ class GenerationResult(BaseModel):
 
 
 class GenerationChunk(BaseModel):
-    """One piece of a streamed answer; the last one carries finish_reason and usage."""
+    """One piece of a streamed answer; the last ones carry finish_reason, tool calls and usage."""
 
     content: str = ""
     finish_reason: str | None = None
+    tool_calls: list[ToolCall] = Field(default_factory=list)
     usage: Usage | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 

@@ -1,15 +1,18 @@
-"""The PepperPy facade: a builder that configures providers, and the chat builder."""
+"""The PepperPy facade: a builder that configures providers and owns their lifecycle."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import Coroutine
 from contextlib import AsyncExitStack
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pepperpy.errors import ConfigError, PepperPyError
 from pepperpy.plugin_manager import PluginManager
+
+if TYPE_CHECKING:
+    from pepperpy.chat import ChatBuilder
 
 T = TypeVar("T")
 
@@ -86,6 +89,8 @@ class PepperPy:
     @property
     def chat(self) -> ChatBuilder:
         """A fresh chat builder on the configured LLM."""
+        from pepperpy.chat import ChatBuilder
+
         self.provider("llm")
         return ChatBuilder(self)
 
@@ -124,60 +129,4 @@ class PepperPy:
             await stack.aclose()
 
 
-class ChatBuilder:
-    """Assembles one request: messages, options, then ``generate()`` or ``stream()``."""
-
-    def __init__(self, pepper: PepperPy):
-        from pepperpy.llm import Message, MessageRole
-
-        self._pepper = pepper
-        self._message_type = Message
-        self._roles = MessageRole
-        self.messages: list[Any] = []
-        self.options: dict[str, Any] = {}
-
-    def _add(self, role: str, content: str) -> ChatBuilder:
-        self.messages.append(self._message_type(role=self._roles(role), content=content))
-        return self
-
-    def with_system(self, content: str) -> ChatBuilder:
-        return self._add("system", content)
-
-    def with_user(self, content: str) -> ChatBuilder:
-        return self._add("user", content)
-
-    def with_assistant(self, content: str) -> ChatBuilder:
-        return self._add("assistant", content)
-
-    def with_messages(self, messages: list[Any]) -> ChatBuilder:
-        """Append messages given as ``Message`` objects or dicts with role and content."""
-        self.messages.extend(self._message_type.model_validate(m) for m in messages)
-        return self
-
-    def with_options(self, **options: Any) -> ChatBuilder:
-        """Generation options such as ``temperature``, ``max_tokens``, ``stop``, ``seed``."""
-        self.options.update(options)
-        return self
-
-    async def generate(self) -> Any:
-        provider = await self._pepper.ready("llm")
-        return await provider.generate(list(self.messages), **self.options)
-
-    async def stream(self) -> AsyncIterator[Any]:
-        provider = await self._pepper.ready("llm")
-        async for chunk in provider.generate_stream(list(self.messages), **self.options):
-            yield chunk
-
-    def generate_sync(self) -> Any:
-        """``generate()`` for scripts without an event loop; cleans up before returning."""
-
-        async def generate_and_close() -> Any:
-            try:
-                return await self.generate()
-            finally:
-                await self._pepper.aclose()
-
-        return run_sync(generate_and_close())
-
-
-__all__ = ["ChatBuilder", "DEFAULT_PROVIDERS", "PepperPy", "run_sync"]
+__all__ = ["DEFAULT_PROVIDERS", "PepperPy", "run_sync"]

@@ -88,6 +88,7 @@ class PluginManager:
         self._classes: dict[str, type] = {}
         self._ready: set[str] = set()
         self._install_locks: dict[str, threading.Lock] = {}
+        self.shared_resources: dict[str, Any] = {}  # objects providers share, such as HTTP client pools
         self.plugins: dict[str, PluginInfo] = {}
         self.broken: list[BrokenPlugin] = []
 
@@ -358,7 +359,8 @@ class PluginManager:
             provider_class = self._load(info)
         from pepperpy._config import build_provider
 
-        return build_provider(provider_class, f"{category}/{name}", {**preset, **config}, env, self.home)
+        plugin_id = f"{category}/{name}"
+        return build_provider(provider_class, plugin_id, {**preset, **config}, env, self.home, self.shared_resources)
 
 
 def get_plugin_manager() -> PluginManager:

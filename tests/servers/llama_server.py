@@ -1,6 +1,7 @@
 """Serve a GGUF model over llama.cpp's real OpenAI-compatible HTTP server (xllamacpp).
 
-Usage: python llama_server.py MODEL_PATH PORT. Runs until killed or stdin closes.
+Usage: python llama_server.py MODEL_PATH PORT [--embeddings]. Runs until killed or stdin closes.
+With --embeddings it serves /v1/embeddings (mean pooling) instead of chat.
 """
 
 import sys
@@ -18,6 +19,9 @@ def main() -> None:
     params.hostnames = ["127.0.0.1"]
     params.port = port
     params.verbosity = -1
+    if "--embeddings" in sys.argv:
+        params.embedding = True
+        params.pooling_type = xllamacpp.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
     server = xllamacpp.Server(params)
     print(f"listening {server.listening_address}", flush=True)
     sys.stdin.read()  # the parent closes stdin (or kills us) to stop the server

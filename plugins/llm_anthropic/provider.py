@@ -1,0 +1,54 @@
+"""llm/anthropic: the Messages API over httpx, with system prompts, streaming events and tool use."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pepperpy.errors import ProviderError
+from pepperpy.http import RemoteProvider, parse_event_data
+from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole
+
+from .wire import StreamState, parse_answer, request_body
+
+API_VERSION = "2023-06-01"
+
+
+class AnthropicProvider(RemoteProvider, LLMProvider):
+    """Claude models through the Messages API. Structured output is asked for in the system prompt."""
+
+    model: str
+    max_tokens: int = 1024
+    temperature: float | None = None
+    stop: list[str] | None = None
+
+    def headers(self) -> dict[str, str]:
+        return {"x-api-key": self.api_key.get_secret_value(), "anthropic-version": API_VERSION}
+
+    def _body(self, messages: list[Message], options: dict[str, Any], stream: bool) -> dict[str, Any]:
+        defaults = {k: getattr(self, k) for k in ("model", "max_tokens", "temperature", "stop")}
+        return request_body(self.plugin_id, defaults, messages, options, stream)
+
+    async def generate(self, messages: list[Message], **options: Any) -> GenerationResult:
+        body = self._body(messages, options, stream=False)
+        endpoint = await self.endpoint()
+        answer = await endpoint.post("messages", body, options.get("timeout"))
+        text, calls, usage = parse_answer(answer, self.plugin_id)
+        reply = Message(role=MessageRole.ASSISTANT, content=text, tool_calls=calls)
+        metadata = {"model": answer.get("model"), "finish_reason": answer.get("stop_reason"), "id": answer.get("id")}
+        return GenerationResult(content=text, messages=[*messages, reply], usage=usage, tool_calls=calls, metadata=metadata)
+
+    async def generate_stream(self, messages: list[Message], **options: Any) -> AsyncIterator[GenerationChunk]:
+        body = self._body(messages, options, stream=True)
+        endpoint = await self.endpoint()
+        state = StreamState(self.plugin_id)
+        async for event_type, data in endpoint.stream("messages", body, options.get("timeout")):
+            event = parse_event_data(data, self.plugin_id)
+            text = state.text_of(event_type or event.get("type", ""), event)
+            if text:
+                yield GenerationChunk(content=text)
+            if state.finished:
+                break
+        if not state.finished:
+            raise ProviderError(f"{self.plugin_id}: the stream ended before message_stop; try again")
+        yield GenerationChunk(finish_reason=state.stop_reason, tool_calls=state.tool_calls(), usage=state.usage)

@@ -1,0 +1,69 @@
+"""llm/openai: Chat Completions over httpx for OpenAI and every compatible service (see the aliases)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pepperpy.errors import ProviderError
+from pepperpy.http import RemoteProvider, parse_event_data
+from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole
+
+from .wire import ToolCallAccumulator, first_choice, request_body, tool_call, usage
+
+
+class OpenAIProvider(RemoteProvider, LLMProvider):
+    """Any OpenAI-compatible Chat Completions endpoint."""
+
+    model: str
+    temperature: float | None = None
+    max_tokens: int | None = None
+    stop: list[str] | None = None
+    seed: int | None = None
+    supports_json_schema: bool = True
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key.get_secret_value()}"}
+
+    def _body(self, messages: list[Message], options: dict[str, Any], stream: bool) -> dict[str, Any]:
+        defaults = {k: getattr(self, k) for k in ("model", "temperature", "max_tokens", "stop", "seed")}
+        return request_body(self.plugin_id, defaults, messages, options, json_schema=self.supports_json_schema, stream=stream)
+
+    async def generate(self, messages: list[Message], **options: Any) -> GenerationResult:
+        body = self._body(messages, options, stream=False)
+        endpoint = await self.endpoint()
+        answer = await endpoint.post("chat/completions", body, options.get("timeout"))
+        choice = first_choice(answer, self.plugin_id)
+        message = choice.get("message") or {}
+        calls = [tool_call(raw, self.plugin_id) for raw in message.get("tool_calls") or []]
+        content = message.get("content") or ""
+        reply = Message(role=MessageRole.ASSISTANT, content=content, tool_calls=calls)
+        return GenerationResult(
+            content=content, messages=[*messages, reply], usage=usage(answer.get("usage")), tool_calls=calls,
+            metadata={"model": answer.get("model"), "finish_reason": choice.get("finish_reason"), "id": answer.get("id")},
+        )
+
+    async def generate_stream(self, messages: list[Message], **options: Any) -> AsyncIterator[GenerationChunk]:
+        body = self._body(messages, options, stream=True)
+        endpoint = await self.endpoint()
+        tools = ToolCallAccumulator()
+        finished = False
+        async for _, data in endpoint.stream("chat/completions", body, options.get("timeout")):
+            if data == "[DONE]":
+                return
+            event = parse_event_data(data, self.plugin_id)
+            if event.get("usage") and not event.get("choices"):
+                yield GenerationChunk(usage=usage(event["usage"]))
+                continue
+            if not event.get("choices"):
+                continue
+            choice = event["choices"][0]
+            delta = choice.get("delta") or {}
+            tools.add(delta.get("tool_calls") or [])
+            reason = choice.get("finish_reason")
+            if delta.get("content") or reason:
+                finished = finished or bool(reason)
+                calls = tools.calls(self.plugin_id) if reason else []
+                yield GenerationChunk(content=delta.get("content") or "", finish_reason=reason, tool_calls=calls)
+        if not finished:
+            raise ProviderError(f"{self.plugin_id}: the stream ended before the answer was complete; try again")

@@ -1,0 +1,160 @@
+"""A scripted HTTP server on 127.0.0.1 for what a real server cannot show on demand.
+
+Each request takes the next ``Reply`` from the script: a JSON answer with any status
+and headers, a server-sent-event stream (optionally cut off midway), malformed bytes,
+or a hang. Requests are recorded for assertions. Runs its own event loop in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    json: Any = None
+    raw: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    events: list[str] | None = None  # SSE lines ("data: {...}" or "event: x\ndata: {...}")
+    cut_after: int | None = None  # close the connection after this many events, mid-stream
+    delay: float = 0.0  # seconds to wait before answering (a hang, with a large value)
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class ScriptedServer:
+    def __init__(self) -> None:
+        self.script: list[Reply] = []
+        self.requests: list[Request] = []
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> ScriptedServer:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    async def _shutdown(self) -> None:
+        """Cancel the connections still being served (hangs), so nothing outlives the loop."""
+        current = asyncio.current_task()
+        tasks = [task for task in asyncio.all_tasks() if task is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def reset(self, *replies: Reply) -> None:
+        self.script = list(replies)
+        self.requests = []
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0))
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self._loop.run_forever()
+        server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request = await self._read_request(reader)
+                if request is None:
+                    return
+                self.requests.append(request)
+                reply = self.script.pop(0) if self.script else Reply(status=500, json={"error": {"message": "script exhausted"}})
+                if reply.delay:
+                    await asyncio.sleep(reply.delay)
+                if not await self._answer(writer, reply):
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return
+        finally:
+            writer.close()
+
+    @staticmethod
+    async def _read_request(reader: asyncio.StreamReader) -> Request | None:
+        head = await reader.readuntil(b"\r\n\r\n") if not reader.at_eof() else b""
+        if not head:
+            return None
+        lines = head.decode("latin-1").split("\r\n")
+        method, path, _ = lines[0].split(" ", 2)
+        headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)}
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
+        return Request(method, path, headers, body)
+
+    @staticmethod
+    async def _answer(writer: asyncio.StreamWriter, reply: Reply) -> bool:
+        """Write the reply; False when the connection was deliberately cut."""
+        head = [f"HTTP/1.1 {reply.status} Scripted"] + [f"{k}: {v}" for k, v in reply.headers.items()]
+        if reply.events is not None:
+            head += ["content-type: text/event-stream", "transfer-encoding: chunked"]
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+            for index, event in enumerate(reply.events):
+                if reply.cut_after is not None and index == reply.cut_after:
+                    await writer.drain()
+                    writer.transport.abort()
+                    return False
+                payload = (event + "\n\n").encode()
+                writer.write(f"{len(payload):x}\r\n".encode() + payload + b"\r\n")
+                await writer.drain()
+            writer.write(b"0\r\n\r\n")
+        else:
+            body = reply.raw if reply.raw is not None else json.dumps(reply.json).encode()
+            head += ["content-type: application/json", f"content-length: {len(body)}"]
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+        await writer.drain()
+        return True
+
+
+def chat_answer(content: str = "", tool_calls: list[dict] | None = None, finish: str = "stop") -> dict:
+    """A Chat Completions answer in the documented wire format."""
+    message: dict[str, Any] = {"role": "assistant", "content": content or None}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    return {
+        "id": "chatcmpl-scripted", "object": "chat.completion", "model": "scripted",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+    }
+
+
+def chat_stream_events(pieces: list[str], finish: str = "stop") -> list[str]:
+    """Chat Completions streaming chunks for ``pieces``, a finish chunk, usage and [DONE]."""
+    def chunk(delta: dict, reason: str | None = None) -> str:
+        return "data: " + json.dumps({"choices": [{"index": 0, "delta": delta, "finish_reason": reason}]})
+
+    events = [chunk({"role": "assistant", "content": ""})]
+    events += [chunk({"content": piece}) for piece in pieces]
+    events.append(chunk({}, finish))
+    events.append("data: " + json.dumps({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": len(pieces)}}))
+    events.append("data: [DONE]")
+    return events
+
+
+def tool_call(call_id: str, name: str, arguments: dict) -> dict:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}
