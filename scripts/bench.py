@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 SECTIONS = {
     "core": "scripts.bench.core",
     "local": "scripts.bench.local_llm",
+    "http": "scripts.bench.remote_llm",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from pepperpy.errors import ProviderError
@@ -41,14 +42,14 @@ class AnthropicProvider(RemoteProvider, LLMProvider):
     async def generate_stream(self, messages: list[Message], **options: Any) -> AsyncIterator[GenerationChunk]:
         body = self._body(messages, options, stream=True)
         endpoint = await self.endpoint()
-        state = StreamState(self.plugin_id)
-        async for event_type, data in endpoint.stream("messages", body, options.get("timeout")):
-            event = parse_event_data(data, self.plugin_id)
-            text = state.text_of(event_type or event.get("type", ""), event)
-            if text:
-                yield GenerationChunk(content=text)
-            if state.finished:
-                break
+        who = self.plugin_id
+        state = StreamState(who)
+        async with aclosing(endpoint.stream("messages", body, options.get("timeout"))) as events:
+            async for event_type, data in events:  # read to the end, so the connection is reused
+                event = parse_event_data(data, who)
+                text = state.text_of(event_type or event.get("type", ""), event)
+                if text:
+                    yield GenerationChunk(content=text)
         if not state.finished:
-            raise ProviderError(f"{self.plugin_id}: the stream ended before message_stop; try again")
+            raise ProviderError(f"{who}: the stream ended before message_stop; try again")
         yield GenerationChunk(finish_reason=state.stop_reason, tool_calls=state.tool_calls(), usage=state.usage)

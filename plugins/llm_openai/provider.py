@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from pepperpy.errors import ProviderError
@@ -46,24 +47,27 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
     async def generate_stream(self, messages: list[Message], **options: Any) -> AsyncIterator[GenerationChunk]:
         body = self._body(messages, options, stream=True)
         endpoint = await self.endpoint()
+        who = self.plugin_id
         tools = ToolCallAccumulator()
         finished = False
-        async for _, data in endpoint.stream("chat/completions", body, options.get("timeout")):
-            if data == "[DONE]":
-                return
-            event = parse_event_data(data, self.plugin_id)
-            if event.get("usage") and not event.get("choices"):
-                yield GenerationChunk(usage=usage(event["usage"]))
-                continue
-            if not event.get("choices"):
-                continue
-            choice = event["choices"][0]
-            delta = choice.get("delta") or {}
-            tools.add(delta.get("tool_calls") or [])
-            reason = choice.get("finish_reason")
-            if delta.get("content") or reason:
-                finished = finished or bool(reason)
-                calls = tools.calls(self.plugin_id) if reason else []
-                yield GenerationChunk(content=delta.get("content") or "", finish_reason=reason, tool_calls=calls)
+        async with aclosing(endpoint.stream("chat/completions", body, options.get("timeout"))) as events:
+            async for _, data in events:  # read to the end, past [DONE], so the connection is reused
+                if data == "[DONE]":
+                    finished = True
+                    continue
+                event = parse_event_data(data, who)
+                if event.get("usage") and not event.get("choices"):
+                    yield GenerationChunk(usage=usage(event["usage"]))
+                    continue
+                if not event.get("choices"):
+                    continue
+                choice = event["choices"][0]
+                delta = choice.get("delta") or {}
+                tools.add(delta.get("tool_calls") or [])
+                reason = choice.get("finish_reason")
+                if delta.get("content") or reason:
+                    finished = finished or bool(reason)
+                    calls = tools.calls(who) if reason else []
+                    yield GenerationChunk(content=delta.get("content") or "", finish_reason=reason, tool_calls=calls)
         if not finished:
-            raise ProviderError(f"{self.plugin_id}: the stream ended before the answer was complete; try again")
+            raise ProviderError(f"{who}: the stream ended before the answer was complete; try again")
