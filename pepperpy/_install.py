@@ -18,14 +18,13 @@ import sys
 import sysconfig
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from pepperpy._filelock import file_lock
 from pepperpy._log import logger
 from pepperpy.errors import PluginDependencyError, PluginInstallError, PluginManifestError
 
@@ -121,31 +120,6 @@ def is_stamped(directory: Path, needed: RequirementSet) -> bool:
         return False
 
 
-@contextmanager
-def file_lock(path: Path, timeout_s: float) -> Iterator[None]:
-    """An exclusive lock on ``path`` shared by every process on the machine."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + timeout_s
-    with open(path, "a") as handle:
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise PluginInstallError(
-                        f"waited {timeout_s:.0f}s for another process installing into {path.with_suffix('')}; "
-                        f"if none is running, delete {path}"
-                    ) from None
-                time.sleep(0.05)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 class _NetworkError(Exception):
     """uv failed in a way that may pass: worth another try."""
 
@@ -186,28 +160,35 @@ def _say(message: str) -> None:
 
 
 def install(home: Path, needed: RequirementSet, timeout_s: float = INSTALL_TIMEOUT_S) -> Path:
-    """Install ``needed`` into its env dir (once, under a lock) and return the dir."""
+    """Install ``needed`` into its env dir (once, under a lock shared by all processes) and return the dir."""
     target = env_dir(home, needed)
-    with file_lock(target.with_name(target.name + ".lock"), timeout_s):
-        if is_stamped(target, needed):
-            return target
-        started = time.perf_counter()
-        logger.info("installing requirements of {} into {}", needed.plugin_id, target)
-        _say(f"installing {needed.plugin_id}'s requirements (first use only)...")
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-        try:
-            _install_into(staging, needed, timeout_s)
-            (staging / STAMP_FILE).write_text(needed.fingerprint())
-            if target.exists():
-                shutil.rmtree(target)  # an unstamped leftover from an older layout
-            os.rename(staging, target)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        elapsed = time.perf_counter() - started
-        logger.info("installed requirements of {} in {:.1f}s", needed.plugin_id, elapsed)
-        _say(f"installed {needed.plugin_id}'s requirements in {elapsed:.1f}s")
-        return target
+    try:
+        with file_lock(target.with_name(target.name + ".lock"), timeout_s):
+            if not is_stamped(target, needed):
+                _install_fresh(target, needed, timeout_s)
+    except TimeoutError as exc:
+        raise PluginInstallError(f"{needed.plugin_id}: another process is still installing it: {exc}") from None
+    return target
+
+
+def _install_fresh(target: Path, needed: RequirementSet, timeout_s: float) -> None:
+    """Build the env in a temporary sibling, stamp it, then rename it into place."""
+    started = time.perf_counter()
+    logger.info("installing requirements of {} into {}", needed.plugin_id, target)
+    _say(f"installing {needed.plugin_id}'s requirements (first use only)...")
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        _install_into(staging, needed, timeout_s)
+        (staging / STAMP_FILE).write_text(needed.fingerprint())
+        if target.exists():
+            shutil.rmtree(target)  # an unstamped leftover of an interrupted older install
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    elapsed = time.perf_counter() - started
+    logger.info("installed requirements of {} in {:.1f}s", needed.plugin_id, elapsed)
+    _say(f"installed {needed.plugin_id}'s requirements in {elapsed:.1f}s")
 
 
 def _install_into(staging: Path, needed: RequirementSet, timeout_s: float) -> None:
@@ -233,7 +214,6 @@ def _install_into(staging: Path, needed: RequirementSet, timeout_s: float) -> No
 __all__ = [
     "RequirementSet",
     "env_dir",
-    "file_lock",
     "install",
     "is_stamped",
     "missing_from_running_env",

@@ -14,6 +14,12 @@ class EmbeddingProvider(Provider):
 
     category: ClassVar[str] = "embeddings"
 
+    @property
+    def model_id(self) -> str:
+        """Names the model behind the vectors; a vector store refuses to mix two models' vectors."""
+        model = getattr(self, "model", None)
+        return f"{self.plugin_id}:{model}" if model else self.plugin_id
+
     async def embed(self, texts: list[str]) -> list[Vector]:
         raise NotImplementedError
 
