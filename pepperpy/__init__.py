@@ -31,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     "Document": "pepperpy.rag",
     "SearchResult": "pepperpy.rag",
     "RAGProvider": "pepperpy.rag",
+    "Answer": "pepperpy.retrieval",
     "StorageProvider": "pepperpy.storage",
     "PepperPyError": "pepperpy.errors",
     "ConfigError": "pepperpy.errors",
@@ -87,4 +88,5 @@ if TYPE_CHECKING:
     from pepperpy.tools import Tool, tool_from_function
     from pepperpy.plugin_manager import PluginManager, get_plugin_manager
     from pepperpy.rag import Document, RAGProvider, SearchResult
+    from pepperpy.retrieval import Answer
     from pepperpy.storage import StorageProvider

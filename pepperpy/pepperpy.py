@@ -13,6 +13,7 @@ from pepperpy.plugin_manager import PluginManager
 
 if TYPE_CHECKING:
     from pepperpy.chat import ChatBuilder
+    from pepperpy.retrieval import Answer, Retrieval
 
 T = TypeVar("T")
 
@@ -54,6 +55,10 @@ class PepperPy:
         """Use the plugin ``category/provider_type``; installs it on first use, opens nothing yet."""
         name = provider_type or self.default_provider(category)
         self._providers[category] = self._manager.create_provider(category, name, **config)
+        if "rag" in self._providers and category in ("rag", "embeddings"):
+            if "embeddings" not in self._providers:
+                self.with_embeddings()  # the RAG store embeds with the default embeddings
+            self._providers["rag"].use_embeddings(self._providers["embeddings"])
         return self
 
     def with_llm(self, provider_type: str | None = None, **config: Any) -> PepperPy:
@@ -63,6 +68,7 @@ class PepperPy:
         return self.with_plugin("embeddings", provider_type, **config)
 
     def with_rag(self, provider_type: str | None = None, **config: Any) -> PepperPy:
+        """A vector store (default ``local``); it embeds with ``with_embeddings``' provider, else the local one."""
         return self.with_plugin("rag", provider_type, **config)
 
     def with_storage(self, provider_type: str | None = None, **config: Any) -> PepperPy:
@@ -85,6 +91,20 @@ class PepperPy:
     @property
     def llm(self) -> Any:
         return self.provider("llm")
+
+    @property
+    def rag(self) -> Retrieval:
+        """Add and search documents in the configured vector store."""
+        from pepperpy.retrieval import Retrieval
+
+        self.provider("rag")
+        return Retrieval(self)
+
+    async def ask(self, question: str, k: int = 4, filter: dict[str, Any] | None = None, **options: Any) -> Answer:
+        """Answer ``question`` from the ``k`` most relevant passages; the answer lists them as sources."""
+        from pepperpy.retrieval import ask
+
+        return await ask(self, question, k=k, filter=filter, **options)
 
     @property
     def chat(self) -> ChatBuilder:

@@ -1,0 +1,96 @@
+"""rag/local: the embedded default vector store (SQLite + exact numpy search), safe across processes."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from pydantic import PrivateAttr
+
+from pepperpy._filelock import file_lock
+from pepperpy.embeddings import Vector
+from pepperpy.errors import ConfigError, ProviderError
+from pepperpy.plugin_manager import pepperpy_home
+from pepperpy.rag import Document, Filter, RAGProvider, SearchResult, check_vectors, dimension_mismatch
+
+from .store import Store
+
+
+class LocalRAGProvider(RAGProvider):
+    """Persists to ``path`` (default ``~/.pepperpy/rag/<collection>.sqlite3``)."""
+
+    path: Path | None = None
+    collection: str = "default"
+    lock_timeout: float = 60.0
+
+    _store: Store | None = PrivateAttr(default=None)
+
+    @property
+    def file(self) -> Path:
+        return self.path or pepperpy_home() / "rag" / f"{self.collection}.sqlite3"
+
+    async def setup(self) -> None:
+        self._store = await asyncio.to_thread(Store, self.file)
+
+    async def teardown(self) -> None:
+        store, self._store = self._store, None
+        if store is not None:
+            await asyncio.to_thread(store.close)
+
+    async def _ready(self) -> Store:
+        await self.initialize()
+        assert self._store is not None
+        return self._store
+
+    def _check_model(self, store: Store, dimension: int) -> None:
+        meta = store.meta()
+        if meta and (meta["model"] != self.embedding_model or int(meta["dimension"]) != dimension):
+            raise dimension_mismatch(
+                self.plugin_id, meta["model"], int(meta["dimension"]), self.embedding_model, dimension, str(self.file)
+            )
+
+    async def add(self, documents: list[Document], vectors: list[Vector] | None = None) -> None:
+        import numpy as np
+
+        if not documents:
+            return
+        vectors = vectors if vectors is not None else await self.embed_texts([d.text for d in documents])
+        check_vectors(self.plugin_id, documents, vectors)
+        matrix = np.asarray(vectors, dtype=np.float32)
+        matrix /= np.clip(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12, None)
+        store = await self._ready()
+        rows = [(d.id, d.text, d.metadata, matrix[i]) for i, d in enumerate(documents)]
+        await asyncio.to_thread(self._write, store, lambda: store.upsert(rows, self.embedding_model), matrix.shape[1])
+
+    def _write(self, store: Store, action: Any, dimension: int | None = None) -> None:
+        """One write under the store's file lock: other processes wait, nobody sees half of it."""
+        try:
+            with file_lock(self.file.with_name(self.file.name + ".lock"), self.lock_timeout):
+                if dimension is not None:
+                    self._check_model(store, dimension)
+                action()
+        except TimeoutError as exc:
+            raise ProviderError(f"{self.plugin_id}: {exc}") from None
+
+    async def search(self, query: str | Vector, k: int = 5, filter: Filter | None = None) -> list[SearchResult]:
+        import numpy as np
+
+        if isinstance(query, str):
+            if not query.strip():
+                raise ConfigError(f"{self.plugin_id}: the search query is empty")
+            query = (await self.embed_texts([query]))[0]
+        vector = np.asarray(query, dtype=np.float32)
+        vector /= max(float(np.linalg.norm(vector)), 1e-12)
+        store = await self._ready()
+        self._check_model(store, len(vector))
+        hits = await asyncio.to_thread(store.search, vector, k, filter)
+        return [SearchResult(document=Document(id=i, text=t, metadata=m), score=s) for i, t, m, s in hits]
+
+    async def delete(self, ids: list[str]) -> None:
+        store = await self._ready()
+        await asyncio.to_thread(self._write, store, lambda: store.delete(ids))
+
+    async def count(self) -> int:
+        store = await self._ready()
+        return await asyncio.to_thread(store.count)

@@ -1,0 +1,150 @@
+"""The rag/local store: documents and vectors in one SQLite file, searched exactly with numpy.
+
+SQLite (WAL) makes every write one transaction, so a process killed during an add
+leaves either the old or the new state. Search keeps a normalized float32 matrix in
+memory, reloaded when the file changed (``PRAGMA data_version``) or this store wrote,
+and an inverted index of metadata values for filters.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS docs (
+    row INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    text TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    vector BLOB NOT NULL
+);
+"""
+UPSERT = """
+INSERT INTO docs (id, text, metadata, vector) VALUES (?, ?, ?, ?)
+ON CONFLICT(id) DO UPDATE SET text = excluded.text, metadata = excluded.metadata, vector = excluded.vector
+"""
+
+
+def _key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+class Snapshot:
+    """What search needs in memory: row ids, the vector matrix, and metadata -> row positions."""
+
+    def __init__(self, rows: list[tuple[str, str, bytes]], dimension: int):
+        self.ids = [row[0] for row in rows]
+        self.matrix = np.frombuffer(b"".join(row[2] for row in rows), dtype=np.float32).reshape(len(rows), dimension)
+        index: dict[tuple[str, str], list[int]] = {}
+        for position, (_, metadata, _) in enumerate(rows):
+            for key, value in json.loads(metadata).items():
+                index.setdefault((key, _key(value)), []).append(position)
+        self.index = {key: np.array(positions, dtype=np.int64) for key, positions in index.items()}
+
+    def positions(self, filter: dict[str, Any]) -> np.ndarray | None:
+        """Rows matching every key of ``filter`` (a list value matches any of its items); None = all rows."""
+        selected: np.ndarray | None = None
+        for key, wanted in filter.items():
+            options = wanted if isinstance(wanted, list) else [wanted]
+            parts = [self.index.get((key, _key(option))) for option in options]
+            rows = np.unique(np.concatenate([p for p in parts if p is not None] or [np.empty(0, dtype=np.int64)]))
+            selected = rows if selected is None else np.intersect1d(selected, rows, assume_unique=True)
+        return selected
+
+    def top(self, query: np.ndarray, k: int, filter: dict[str, Any] | None) -> list[tuple[int, float]]:
+        rows = self.positions(filter) if filter else None
+        if rows is None:
+            scores = self.matrix @ query
+        elif len(rows) * 3 < len(self.ids):
+            scores = self.matrix[rows] @ query  # a small subset: gather it
+        else:
+            scores = (self.matrix @ query)[rows]
+        k = min(k, len(scores))
+        if k == 0:
+            return []
+        best = np.argpartition(-scores, k - 1)[:k]
+        best = best[np.argsort(-scores[best])]
+        positions = best if rows is None else rows[best]
+        return [(int(p), float(scores[b])) for p, b in zip(positions, best)]
+
+
+class Store:
+    """One SQLite file; every method blocks (call it from a worker thread)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=60)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()
+        self._snapshot: Snapshot | None = None
+        self._snapshot_version: int | None = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def meta(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+
+    def upsert(self, rows: list[tuple[str, str, dict[str, Any], np.ndarray]], model: str) -> None:
+        """Insert or replace rows of (id, text, metadata, normalized float32 vector) in one transaction."""
+        dimension = len(rows[0][3]) if rows else 0
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING",
+                    [("model", model), ("dimension", str(dimension))],
+                )
+                self._db.executemany(
+                    UPSERT, ((i, text, json.dumps(meta), vector.tobytes()) for i, text, meta, vector in rows)
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._snapshot = None
+
+    def delete(self, ids: list[str]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("DELETE FROM docs WHERE id = ?", ((i,) for i in ids))
+            self._db.execute("COMMIT")
+            self._snapshot = None
+
+    def count(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
+
+    def _fresh_snapshot(self) -> Snapshot:
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        if self._snapshot is None or version != self._snapshot_version:
+            dimension = int(dict(self._db.execute("SELECT key, value FROM meta").fetchall()).get("dimension", 0))
+            rows = self._db.execute("SELECT id, metadata, vector FROM docs ORDER BY row").fetchall()
+            self._snapshot, self._snapshot_version = Snapshot(rows, dimension), version
+        return self._snapshot
+
+    def search(self, query: np.ndarray, k: int, filter: dict[str, Any] | None) -> list[tuple[str, str, dict, float]]:
+        """The ``k`` closest rows as (id, text, metadata, score)."""
+        with self._lock:
+            snapshot = self._fresh_snapshot()
+            best = snapshot.top(query, k, filter)
+            ids = [snapshot.ids[position] for position, _ in best]
+            found = {
+                row[0]: row
+                for row in self._db.execute(
+                    f"SELECT id, text, metadata FROM docs WHERE id IN ({','.join('?' * len(ids))})", ids
+                )
+            }
+        return [(i, found[i][1], json.loads(found[i][2]), score) for i, (_, score) in zip(ids, best)]
