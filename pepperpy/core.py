@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import threading
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
@@ -52,8 +54,23 @@ class Provider(BaseModel):
     def shared_resource(self, name: str, factory: Callable[[], T]) -> T:
         """An object shared by every provider of the same PluginManager (e.g. an HTTP client pool)."""
         if name not in self._shared:
-            self._shared[name] = factory()
+            self._shared.setdefault(name, factory())
         return self._shared[name]
+
+    async def import_modules(self, *modules: str) -> None:
+        """Import heavy modules in a worker thread, one provider at a time.
+
+        Providers initialize concurrently; two threads importing the same C-extension
+        package (numpy, say) at once can see it half-initialized, so imports take turns.
+        """
+        lock = self.shared_resource("import_lock", threading.Lock)
+
+        def import_all() -> None:
+            with lock:
+                for module in modules:
+                    importlib.import_module(module)
+
+        await asyncio.to_thread(import_all)
 
     async def setup(self) -> None:
         """Open connections, load models. Runs once, from ``initialize()``."""

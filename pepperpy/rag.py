@@ -74,9 +74,11 @@ def check_vectors(who: str, documents: list[Document], vectors: list[Vector]) ->
         raise ConfigError(f"{who}: documents with empty text: {', '.join(empty[:5])}; drop them first")
 
 
-def dimension_mismatch(who: str, stored_model: str, stored_dim: int, model: str, dim: int, where: str) -> ConfigError:
+def dimension_mismatch(who: str, stored_model: str, stored_dim: int | None, model: str, dim: int, where: str) -> ConfigError:
+    """The error for vectors of one embedding model meeting a store built with another."""
+    held = f"{stored_dim}-dimension vectors" if stored_dim else "vectors"
     return ConfigError(
-        f"{who}: {where} holds {stored_dim}-dimension vectors from {stored_model!r}, but the current embeddings are "
+        f"{who}: {where} holds {held} from {stored_model!r}, but the current embeddings are "
         f"{dim}-dimension vectors from {model!r}; use the same embeddings, or a new collection or path"
     )
 

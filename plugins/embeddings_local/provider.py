@@ -52,6 +52,7 @@ class LocalEmbeddingProvider(EmbeddingProvider):
         for label, path in (("model_path", model), ("tokenizer_path", tokenizer)):
             if not path.is_file():
                 raise ConfigError(f"embeddings/local: {label} {str(path)!r} does not exist or is not a file")
+        await self.import_modules("numpy", "onnxruntime", "tokenizers")
         await asyncio.to_thread(self._load, model, tokenizer)
 
     def _load(self, model: Path, tokenizer_file: Path) -> None:

@@ -70,6 +70,7 @@ class LocalLLMProvider(LLMProvider):
 
     async def setup(self) -> None:
         path = check_gguf(self.model_path or default_model_path())
+        await self.import_modules("xllamacpp")
         self._server = await asyncio.to_thread(self._load, path)
 
     def _load(self, path: Path) -> Any:

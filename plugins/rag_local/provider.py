@@ -31,6 +31,7 @@ class LocalRAGProvider(RAGProvider):
         return self.path or pepperpy_home() / "rag" / f"{self.collection}.sqlite3"
 
     async def setup(self) -> None:
+        await self.import_modules("numpy")
         self._store = await asyncio.to_thread(Store, self.file)
 
     async def teardown(self) -> None:

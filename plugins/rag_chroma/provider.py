@@ -1,0 +1,158 @@
+"""rag/chroma: Chroma embedded (``path=``) or client/server (``host=``, ``port=``), same contract as rag/local.
+
+Chroma never embeds here: collections are opened with ``embedding_function=None`` (so a
+text query can never trigger a model download) and get PepperPy's vectors. Writes use
+``upsert`` (``add`` silently ignores existing ids) in batches below the client's limit,
+and embedded writers are serialized with a file lock (two processes writing one
+embedded collection corrupt its index).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+from pydantic import PrivateAttr
+
+from pepperpy._filelock import file_lock
+from pepperpy.embeddings import Vector
+from pepperpy.errors import ConfigError, ProviderError
+from pepperpy.plugin_manager import pepperpy_home
+from pepperpy.rag import Document, Filter, RAGProvider, SearchResult, check_vectors, dimension_mismatch
+
+
+def chroma_where(filter: Filter | None) -> dict[str, Any] | None:
+    """PepperPy's filter ({key: value or [values]}, keys ANDed) as a Chroma ``where``."""
+    if not filter:
+        return None
+    clauses = [{key: {"$in": value} if isinstance(value, list) else value} for key, value in filter.items()]
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+class ChromaRAGProvider(RAGProvider):
+    """A Chroma collection; ``host`` set means a server, otherwise an embedded store at ``path``."""
+
+    path: Path | None = None
+    host: str | None = None
+    port: int = 8000
+    collection: str = "pepperpy"
+    connect_attempts: int = 3
+    lock_timeout: float = 60.0
+
+    _client: Any = PrivateAttr(default=None)
+    _collection: Any = PrivateAttr(default=None)
+
+    @property
+    def where(self) -> str:
+        return f"Chroma server {self.host}:{self.port}" if self.host else f"Chroma store {self.store_path}"
+
+    @property
+    def store_path(self) -> Path:
+        return self.path or pepperpy_home() / "chroma"
+
+    async def setup(self) -> None:
+        await self.import_modules("chromadb")
+        self._client = await asyncio.to_thread(self._connect)
+        self._collection = await self._call(
+            self._client.get_or_create_collection, self.collection, embedding_function=None,
+            metadata={"hnsw:space": "cosine", "pepperpy_model": self.embedding_model},
+        )
+
+    def _connect(self) -> Any:
+        import chromadb
+
+        if not self.host:
+            self.store_path.mkdir(parents=True, exist_ok=True)
+            return chromadb.PersistentClient(path=str(self.store_path))
+        for attempt in range(1, self.connect_attempts + 1):
+            try:
+                return chromadb.HttpClient(host=self.host, port=self.port)
+            except ValueError as exc:  # what chromadb raises for a server it cannot reach
+                if attempt == self.connect_attempts:
+                    raise ProviderError(
+                        f"{self.plugin_id}: cannot reach the {self.where} after {attempt} attempts ({exc}); "
+                        f"start it with `chroma run --host {self.host} --port {self.port}` or fix host/port"
+                    ) from None
+                time.sleep(0.5 * attempt)
+        raise AssertionError("unreachable")
+
+    async def teardown(self) -> None:
+        self._collection = self._client = None
+
+    async def _ready(self) -> Any:
+        await self.initialize()
+        return self._collection
+
+    def _writing(self) -> Any:
+        if self.host:
+            return nullcontext()
+        return file_lock(self.store_path / ".pepperpy-write.lock", self.lock_timeout)
+
+    def _check_model(self, collection: Any, dimension: int) -> None:
+        """The collection records the embedding model it was created with; vectors of another model are refused."""
+        stored = (collection.metadata or {}).get("pepperpy_model")
+        if stored is not None and stored != self.embedding_model:
+            where = f"collection {self.collection!r} of the {self.where}"
+            raise dimension_mismatch(self.plugin_id, stored, None, self.embedding_model, dimension, where)
+
+    def _upsert(self, collection: Any, documents: list[Document], vectors: list[Vector]) -> None:
+        with self._writing():
+            self._check_model(collection, len(vectors[0]))
+            step = self._client.get_max_batch_size()
+            for start in range(0, len(documents), step):
+                batch = documents[start : start + step]
+                collection.upsert(
+                    ids=[d.id for d in batch],
+                    documents=[d.text for d in batch],
+                    metadatas=[d.metadata or None for d in batch],
+                    embeddings=vectors[start : start + step],
+                )
+
+    async def _call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await asyncio.to_thread(function, *args, **kwargs)
+        except (ConfigError, ProviderError):
+            raise
+        except Exception as exc:  # chromadb and httpx errors: keep the message, name the store
+            raise ProviderError(f"{self.plugin_id}: the {self.where} failed: {type(exc).__name__}: {exc}") from exc
+
+    async def add(self, documents: list[Document], vectors: list[Vector] | None = None) -> None:
+        if not documents:
+            return
+        vectors = vectors if vectors is not None else await self.embed_texts([d.text for d in documents])
+        check_vectors(self.plugin_id, documents, vectors)
+        collection = await self._ready()
+        await self._call(self._upsert, collection, documents, [list(map(float, v)) for v in vectors])
+
+    async def search(self, query: str | Vector, k: int = 5, filter: Filter | None = None) -> list[SearchResult]:
+        if isinstance(query, str):
+            if not query.strip():
+                raise ConfigError(f"{self.plugin_id}: the search query is empty")
+            query = (await self.embed_texts([query]))[0]
+        collection = await self._ready()
+        self._check_model(collection, len(query))
+        found = await self._call(
+            collection.query, query_embeddings=[list(map(float, query))], n_results=k, where=chroma_where(filter),
+            include=["documents", "metadatas", "distances"],
+        )
+        rows = zip(found["ids"][0], found["documents"][0], found["metadatas"][0], found["distances"][0])
+        return [
+            SearchResult(document=Document(id=i, text=text or "", metadata=meta or {}), score=1.0 - distance)
+            for i, text, meta, distance in rows
+        ]
+
+    async def delete(self, ids: list[str]) -> None:
+        collection = await self._ready()
+
+        def delete() -> None:
+            with self._writing():
+                collection.delete(ids=ids)
+
+        await self._call(delete)
+
+    async def count(self) -> int:
+        collection = await self._ready()
+        return await self._call(collection.count)

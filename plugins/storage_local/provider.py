@@ -1,0 +1,66 @@
+"""storage/local: each key a file under ``path``; writes go to a temporary file renamed into place."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from pathlib import Path
+
+from pepperpy.errors import ConfigError
+from pepperpy.plugin_manager import pepperpy_home
+from pepperpy.storage import StorageProvider
+
+
+class LocalStorageProvider(StorageProvider):
+    """Keys are relative paths made of letters, digits, ``-_.`` and ``/``; values are bytes."""
+
+    path: Path | None = None
+
+    @property
+    def root(self) -> Path:
+        return self.path or pepperpy_home() / "storage"
+
+    def _file(self, key: str) -> Path:
+        parts = key.split("/")
+        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise ConfigError(f"{self.plugin_id}: invalid key {key!r}; use a relative path without '..' or empty parts")
+        return self.root.joinpath(*parts)
+
+    async def get(self, key: str) -> bytes | None:
+        file = self._file(key)
+        try:
+            return await asyncio.to_thread(file.read_bytes)
+        except FileNotFoundError:
+            return None
+
+    async def set(self, key: str, value: bytes) -> None:
+        if not isinstance(value, bytes):
+            raise ConfigError(f"{self.plugin_id}: values are bytes; encode {type(value).__name__} first")
+        await asyncio.to_thread(self._write, self._file(key), value)
+
+    @staticmethod
+    def _write(file: Path, value: bytes) -> None:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{file.name}.", dir=file.parent)
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(value)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, file)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._file(key).unlink, missing_ok=True)
+
+    async def list(self, prefix: str = "") -> list[str]:
+        def walk() -> list[str]:
+            if not self.root.is_dir():
+                return []
+            keys = (p.relative_to(self.root).as_posix() for p in self.root.rglob("*") if p.is_file())
+            return sorted(k for k in keys if k.startswith(prefix) and not k.rsplit("/", 1)[-1].startswith("."))
+
+        return await asyncio.to_thread(walk)
