@@ -121,3 +121,32 @@ def scripted(scripted_server):
 def remote_manager(session_home) -> PluginManager:
     """A PluginManager over the built-in plugins (the remote ones need no install)."""
     return PluginManager(search_paths=[builtin_plugins_dir()], home=session_home)
+
+
+@pytest.fixture(scope="session")
+def chroma_manager(session_home) -> PluginManager:
+    """A PluginManager with rag/chroma and embeddings/local installed."""
+    manager = PluginManager(search_paths=[builtin_plugins_dir()], home=session_home)
+    manager.load_class("rag", "chroma")
+    manager.load_class("embeddings", "local")
+    return manager
+
+
+@pytest.fixture(scope="session")
+def chroma_server(chroma_manager, tmp_path_factory) -> Iterator[tuple[str, int]]:
+    """A real `chroma run` server on a free 127.0.0.1 port (its log goes to a file); yields (host, port)."""
+    import chromadb
+
+    port = free_port()
+    data = tmp_path_factory.mktemp("chroma-server")
+    env = {**os.environ, "PYTHONPATH": str(Path(chromadb.__file__).parents[1])}
+    command = [sys.executable, "-c", "import sys; from chromadb.cli.cli import app; sys.argv[0] = 'chroma'; app()",
+               "run", "--path", str(data / "db"), "--host", "127.0.0.1", "--port", str(port)]
+    with open(data / "server.log", "w") as log:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/api/v2/heartbeat", process, timeout_s=120)
+        yield "127.0.0.1", port
+    finally:
+        process.kill()
+        process.wait(timeout=10)

@@ -1,0 +1,86 @@
+"""rag/local across processes: persistence, concurrent writers, and a kill -9 in the middle of a large add."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+CHILD = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    from pepperpy import Document
+    from pepperpy.plugin_manager import PluginManager, builtin_plugins_dir
+
+    path, action, start, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+
+    async def main():
+        manager = PluginManager(search_paths=[builtin_plugins_dir()], home=sys.argv[5])
+        store = manager.create_provider("rag", "local", path=path)  # puts the plugin's numpy on sys.path
+        import numpy as np
+
+        rng = np.random.default_rng(start)
+        if action == "add":
+            docs = [Document(id=f"d{i}", text=f"document {i}", metadata={"writer": start}) for i in range(start, start + count)]
+            vectors = rng.standard_normal((count, 64), dtype=np.float32)
+            print("adding", flush=True)
+            await store.add(docs, vectors=list(vectors))
+        hits = await store.search(list(rng.standard_normal(64)), k=3)
+        print(json.dumps({"count": await store.count(), "hits": len(hits)}), flush=True)
+        await store.cleanup()
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.fixture
+def child(tmp_path, session_home):
+    def start(action: str, first: int, count: int) -> subprocess.Popen:
+        arguments = [str(tmp_path / "store.sqlite3"), action, str(first), str(count), str(session_home)]
+        return subprocess.Popen([sys.executable, "-c", CHILD, *arguments], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    return start
+
+
+def finish(process: subprocess.Popen) -> dict:
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def test_what_one_process_adds_another_finds(child):
+    assert finish(child("add", 0, 100)) == {"count": 100, "hits": 3}
+    assert finish(child("read", 0, 0)) == {"count": 100, "hits": 3}
+
+
+def test_concurrent_writer_processes_lose_nothing(child):
+    writers = [child("add", start, 2000) for start in (0, 10_000, 20_000)]
+    results = [finish(w) for w in writers]
+    assert max(r["count"] for r in results) == 6000
+    assert finish(child("read", 0, 0))["count"] == 6000
+
+
+def test_kill_during_a_large_add_leaves_the_old_or_the_new_state(child, tmp_path):
+    assert finish(child("add", 0, 1000))["count"] == 1000
+    process = child("add", 100_000, 300_000)
+    assert process.stdout.readline().strip() == "adding"
+    wal = tmp_path / "store.sqlite3-wal"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not wal.exists() or wal.stat().st_size < 8_000_000):
+        time.sleep(0.005)  # wait until the add's transaction has written 8 MB of its ~100 MB
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    after = finish(child("read", 0, 0))
+    assert after["count"] in (1000, 301_000) and after["hits"] == 3
+    with sqlite3.connect(tmp_path / "store.sqlite3") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -1,0 +1,97 @@
+"""The same RAG contract on rag/local, Chroma embedded and a real `chroma run` server, with the real local embeddings."""
+
+from __future__ import annotations
+
+import pytest
+
+from pepperpy import Document, PepperPy
+from pepperpy.errors import ConfigError, ProviderError
+
+pytestmark = pytest.mark.integration
+
+DOCS = [
+    Document(id="paris", text="Paris is the capital and largest city of France.", metadata={"topic": "geography", "year": 2024}),
+    Document(id="python", text="Python is a programming language created by Guido van Rossum.", metadata={"topic": "code"}),
+    Document(id="sun", text="The Sun is the star at the center of the Solar System.", metadata={"topic": "space"}),
+    Document(id="rust", text="Rust is a systems programming language focused on memory safety.", metadata={"topic": "code"}),
+    Document(id="everest", text="Mount Everest is the highest mountain above sea level.", metadata={"topic": "geography"}),
+]
+
+
+@pytest.fixture(params=["local", "chroma-embedded", "chroma-server"])
+async def pepper(request, chroma_manager, tmp_path):
+    if request.param == "local":
+        config = {"path": tmp_path / "store.sqlite3"}
+    elif request.param == "chroma-embedded":
+        config = {"path": tmp_path / "chroma"}
+    else:
+        host, port = request.getfixturevalue("chroma_server")
+        config = {"host": host, "port": port, "collection": f"c{abs(hash(request.node.name))}"}
+    provider = "local" if request.param == "local" else "chroma"
+    async with PepperPy(plugin_manager=chroma_manager).with_rag(provider, **config) as ready:
+        await ready.rag.add(DOCS)
+        yield ready
+
+
+async def ids(pepper, query, k=5, filter=None):
+    return [hit.document.id for hit in await pepper.rag.search(query, k=k, filter=filter)]
+
+
+async def test_search_ranks_the_answering_document_first(pepper):
+    assert (await ids(pepper, "Who created Python?"))[0] == "python"
+    assert (await ids(pepper, "What is the tallest mountain?"))[0] == "everest"
+    hits = await pepper.rag.search("capital of France", k=2)
+    assert hits[0].document == DOCS[0]
+    assert hits[0].score > hits[1].score
+
+
+async def test_readding_an_id_updates_instead_of_duplicating(pepper):
+    await pepper.rag.add([Document(id="sun", text="The Moon orbits the Earth.", metadata={"topic": "space"})])
+    assert await pepper.rag.count() == len(DOCS)
+    (hit,) = await pepper.rag.search("What orbits the Earth?", k=1)
+    assert hit.document.id == "sun" and hit.document.text == "The Moon orbits the Earth."
+
+
+async def test_metadata_filters(pepper):
+    assert set(await ids(pepper, "programming", filter={"topic": "code"})) == {"python", "rust"}
+    assert set(await ids(pepper, "anything", filter={"topic": ["space", "code"]})) == {"python", "rust", "sun"}
+    assert await ids(pepper, "city", filter={"topic": "geography", "year": 2024}) == ["paris"]
+    assert await ids(pepper, "city", filter={"topic": "cooking"}) == []
+
+
+async def test_delete_and_count(pepper):
+    await pepper.rag.delete(["rust", "sun"])
+    assert await pepper.rag.count() == len(DOCS) - 2
+    assert "rust" not in await ids(pepper, "memory safe systems language")
+
+
+async def test_embeddings_of_another_model_are_refused_naming_both(pepper, llama_embeddings_server):
+    store = pepper.provider("rag")
+    other = pepper._manager.create_provider("embeddings", "llamacpp", base_url=llama_embeddings_server)
+    store.use_embeddings(other)
+    try:
+        with pytest.raises(ConfigError, match=r"all-MiniLM-L6-v2-int8.*embeddings/llamacpp:default"):
+            await store.add([Document(id="x", text="A new document.")])
+        with pytest.raises(ConfigError, match=r"all-MiniLM-L6-v2-int8.*embeddings/llamacpp:default"):
+            await store.search("anything")
+    finally:
+        store.use_embeddings(pepper.provider("embeddings"))
+        await other.cleanup()
+    assert await pepper.rag.count() == len(DOCS)
+
+
+async def test_empty_documents_and_queries_are_refused(pepper):
+    with pytest.raises(ConfigError, match="empty"):
+        await pepper.rag.add([""])
+    with pytest.raises(ConfigError, match="empty"):
+        await pepper.rag.search("  ")
+
+
+async def test_unreachable_chroma_server_names_host_and_port(chroma_manager):
+    from tests.integration.conftest import free_port
+
+    port = free_port()
+    pepper = PepperPy(plugin_manager=chroma_manager).with_rag("chroma", host="127.0.0.1", port=port, connect_attempts=2)
+    with pytest.raises(ProviderError, match=rf"cannot reach the Chroma server 127\.0\.0\.1:{port} after 2 attempts"):
+        async with pepper:
+            pass
