@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, Field
 
 from pepperpy.core import Provider
+from pepperpy.errors import ConfigError
 
 
 class MessageRole(str, Enum):
@@ -68,6 +69,13 @@ class GenerationChunk(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+def check_call_options(who: str, options: dict[str, Any], allowed: set[str]) -> None:
+    """Refuse per-call options a provider does not know, naming them and the known ones."""
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ConfigError(f"{who}: unknown option(s) {', '.join(map(repr, unknown))}; options are: {', '.join(sorted(allowed))}")
+
+
 class LLMProvider(Provider):
     """Turns a list of messages into an answer, whole or streamed.
 
@@ -96,4 +104,5 @@ __all__ = [
     "MessageRole",
     "ToolCall",
     "Usage",
+    "check_call_options",
 ]

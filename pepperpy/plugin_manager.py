@@ -363,9 +363,20 @@ class PluginManager:
         return build_provider(provider_class, plugin_id, {**preset, **config}, env, self.home, self.shared_resources)
 
 
+def model_package_file(plugin_id: str, package: str, *parts: str) -> Path:
+    """A data file (model weights, a tokenizer) inside an installed package, found without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            f"{plugin_id}: the model package {package!r} is not installed; delete its env dir under "
+            f"~/.pepperpy/envs/ so that it is installed again, or pass the file's path in the config"
+        )
+    return Path(next(iter(spec.submodule_search_locations)), *parts)
+
+
 def get_plugin_manager() -> PluginManager:
     """The process-wide PluginManager."""
     return PluginManager.instance()
 
 
-__all__ = ["BrokenPlugin", "PluginInfo", "PluginManager", "get_plugin_manager"]
+__all__ = ["BrokenPlugin", "PluginInfo", "PluginManager", "get_plugin_manager", "model_package_file"]

@@ -52,6 +52,14 @@ class RAGProvider(Provider):
         await self.embeddings.initialize()
         return await self.embeddings.embed(texts)
 
+    async def query_vector(self, query: str | Vector) -> Vector:
+        """The vector to search with: a text query is embedded, a vector passes through."""
+        if not isinstance(query, str):
+            return query
+        if not query.strip():
+            raise ConfigError(f"{self.plugin_id}: the search query is empty")
+        return (await self.embed_texts([query]))[0]
+
     async def add(self, documents: list[Document], vectors: list[Vector] | None = None) -> None:
         """Insert or update ``documents`` (by id); ``vectors`` skip the embedding step."""
         raise NotImplementedError

@@ -15,6 +15,7 @@ SECTIONS = {
     "core": "scripts.bench.core",
     "local": "scripts.bench.local_llm",
     "http": "scripts.bench.remote_llm",
+    "rag": "scripts.bench.rag",
 }
 
 

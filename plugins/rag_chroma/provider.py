@@ -128,10 +128,7 @@ class ChromaRAGProvider(RAGProvider):
         await self._call(self._upsert, collection, documents, [list(map(float, v)) for v in vectors])
 
     async def search(self, query: str | Vector, k: int = 5, filter: Filter | None = None) -> list[SearchResult]:
-        if isinstance(query, str):
-            if not query.strip():
-                raise ConfigError(f"{self.plugin_id}: the search query is empty")
-            query = (await self.embed_texts([query]))[0]
+        query = await self.query_vector(query)
         collection = await self._ready()
         self._check_model(collection, len(query))
         found = await self._call(

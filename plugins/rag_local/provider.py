@@ -10,7 +10,7 @@ from pydantic import PrivateAttr
 
 from pepperpy._filelock import file_lock
 from pepperpy.embeddings import Vector
-from pepperpy.errors import ConfigError, ProviderError
+from pepperpy.errors import ProviderError
 from pepperpy.plugin_manager import pepperpy_home
 from pepperpy.rag import Document, Filter, RAGProvider, SearchResult, check_vectors, dimension_mismatch
 
@@ -77,10 +77,7 @@ class LocalRAGProvider(RAGProvider):
     async def search(self, query: str | Vector, k: int = 5, filter: Filter | None = None) -> list[SearchResult]:
         import numpy as np
 
-        if isinstance(query, str):
-            if not query.strip():
-                raise ConfigError(f"{self.plugin_id}: the search query is empty")
-            query = (await self.embed_texts([query]))[0]
+        query = await self.query_vector(query)
         vector = np.asarray(query, dtype=np.float32)
         vector /= max(float(np.linalg.norm(vector)), 1e-12)
         store = await self._ready()

@@ -1,0 +1,42 @@
+"""Every example runs as a user would run it, in a fresh process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def run(name: str, session_home: Path, **env: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / name)], capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PEPPERPY_HOME": str(session_home), **env}, cwd=EXAMPLES.parent,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_quickstart(session_home, local_manager):
+    output = run("quickstart.py", session_home)
+    assert "Q: What is the capital of France?\nA: " in output and "Paris" in output
+
+
+def test_rag_example_answers_from_the_notes(session_home, chroma_manager, local_manager):
+    output = run("rag.py", session_home)
+    assert "stored" in output and "Tuesday" in output
+    assert "source notes.md#" in output
+
+
+def test_structured_output_example(session_home, local_manager):
+    assert run("structured_output.py", session_home).startswith("City(name=")
+
+
+def test_openai_compatible_example_against_llama_cpp(session_home, llama_server):
+    output = run("openai_compatible.py", session_home, PEPPERPY_BASE_URL=llama_server)
+    assert "Paris" in output.splitlines()[0]
