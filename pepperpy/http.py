@@ -250,9 +250,12 @@ class RemoteProvider(Provider):
 
     async def endpoint(self) -> Endpoint:
         """The endpoint, initializing the provider on first use."""
-        await self.initialize()
-        assert self._endpoint is not None
-        return self._endpoint
+        endpoint = self._endpoint
+        if endpoint is None:
+            await self.initialize()
+            endpoint = self._endpoint
+            assert endpoint is not None
+        return endpoint
 
 
 __all__ = [

@@ -26,17 +26,18 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key.get_secret_value()}"}
 
-    def _body(self, messages: list[Message], options: dict[str, Any], stream: bool) -> dict[str, Any]:
+    def _body(self, who: str, messages: list[Message], options: dict[str, Any], stream: bool) -> dict[str, Any]:
         defaults = {k: getattr(self, k) for k in ("model", "temperature", "max_tokens", "stop", "seed")}
-        return request_body(self.plugin_id, defaults, messages, options, json_schema=self.supports_json_schema, stream=stream)
+        return request_body(who, defaults, messages, options, json_schema=self.supports_json_schema, stream=stream)
 
     async def generate(self, messages: list[Message], **options: Any) -> GenerationResult:
-        body = self._body(messages, options, stream=False)
+        who = self.plugin_id
+        body = self._body(who, messages, options, stream=False)
         endpoint = await self.endpoint()
         answer = await endpoint.post("chat/completions", body, options.get("timeout"))
-        choice = first_choice(answer, self.plugin_id)
+        choice = first_choice(answer, who)
         message = choice.get("message") or {}
-        calls = [tool_call(raw, self.plugin_id) for raw in message.get("tool_calls") or []]
+        calls = [tool_call(raw, who) for raw in message.get("tool_calls") or []]
         content = message.get("content") or ""
         reply = Message(role=MessageRole.ASSISTANT, content=content, tool_calls=calls)
         return GenerationResult(
@@ -45,9 +46,9 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
         )
 
     async def generate_stream(self, messages: list[Message], **options: Any) -> AsyncIterator[GenerationChunk]:
-        body = self._body(messages, options, stream=True)
-        endpoint = await self.endpoint()
         who = self.plugin_id
+        body = self._body(who, messages, options, stream=True)
+        endpoint = await self.endpoint()
         tools = ToolCallAccumulator()
         finished = False
         async with aclosing(endpoint.stream("chat/completions", body, options.get("timeout"))) as events:
