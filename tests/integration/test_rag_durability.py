@@ -1,4 +1,5 @@
-"""rag/local across processes: persistence, concurrent writers, and a kill -9 in the middle of a large add."""
+"""Stores across processes: persistence (rag/local and Chroma embedded); for rag/local also concurrent
+writers and a kill -9 in the middle of a large add."""
 
 from __future__ import annotations
 
@@ -21,11 +22,12 @@ CHILD = textwrap.dedent(
     from pepperpy import Document
     from pepperpy.plugin_manager import PluginManager, builtin_plugins_dir
 
-    path, action, start, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    path, action, start, count, home, name = sys.argv[1:7]
+    start, count = int(start), int(count)
 
     async def main():
-        manager = PluginManager(search_paths=[builtin_plugins_dir()], home=sys.argv[5])
-        store = manager.create_provider("rag", "local", path=path)  # puts the plugin's numpy on sys.path
+        manager = PluginManager(search_paths=[builtin_plugins_dir()], home=home)
+        store = manager.create_provider("rag", name, path=path)  # puts the plugin's packages on sys.path
         import numpy as np
 
         rng = np.random.default_rng(start)
@@ -45,8 +47,9 @@ CHILD = textwrap.dedent(
 
 @pytest.fixture
 def child(tmp_path, session_home):
-    def start(action: str, first: int, count: int) -> subprocess.Popen:
-        arguments = [str(tmp_path / "store.sqlite3"), action, str(first), str(count), str(session_home)]
+    def start(action: str, first: int, count: int, store: str = "local") -> subprocess.Popen:
+        path = tmp_path / ("store.sqlite3" if store == "local" else "chroma")
+        arguments = [str(path), action, str(first), str(count), str(session_home), store]
         return subprocess.Popen([sys.executable, "-c", CHILD, *arguments], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     return start
@@ -58,9 +61,10 @@ def finish(process: subprocess.Popen) -> dict:
     return json.loads(stdout.strip().splitlines()[-1])
 
 
-def test_what_one_process_adds_another_finds(child):
-    assert finish(child("add", 0, 100)) == {"count": 100, "hits": 3}
-    assert finish(child("read", 0, 0)) == {"count": 100, "hits": 3}
+@pytest.mark.parametrize("store", ["local", "chroma"])
+def test_what_one_process_adds_another_finds(child, chroma_manager, store):
+    assert finish(child("add", 0, 100, store)) == {"count": 100, "hits": 3}
+    assert finish(child("read", 0, 0, store)) == {"count": 100, "hits": 3}
 
 
 def test_concurrent_writer_processes_lose_nothing(child):
