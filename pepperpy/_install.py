@@ -29,7 +29,7 @@ from pepperpy._log import logger
 from pepperpy.errors import PluginDependencyError, PluginInstallError, PluginManifestError
 
 STAMP_FILE = ".pepperpy-stamp"
-INSTALL_TIMEOUT_S = float(600)
+INSTALL_TIMEOUT_S = 600.0  # bounds one uv run and the wait for another process's install
 _HASH_OPTION = re.compile(r"\s+--hash=[\w:]+")
 _NETWORK_HINTS = ("error sending request", "failed to fetch", "connection", "timed out", "dns error", "network")
 

@@ -88,6 +88,7 @@ class PluginManager:
         self._classes: dict[str, type] = {}
         self._ready: set[str] = set()
         self._install_locks: dict[str, threading.Lock] = {}
+        self._entry_point_cache: list[Path] | None = None
         self.shared_resources: dict[str, Any] = {}  # objects providers share, such as HTTP client pools
         self.plugins: dict[str, PluginInfo] = {}
         self.broken: list[BrokenPlugin] = []
@@ -126,7 +127,7 @@ class PluginManager:
             self._registered_paths.append(Path(path))
 
     def _entry_point_dirs(self) -> list[Path]:
-        if not hasattr(self, "_entry_point_cache"):
+        if self._entry_point_cache is None:
             dirs = []
             for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
                 spec = importlib.util.find_spec(entry_point.module)
