@@ -16,7 +16,7 @@ from pepperpy.errors import AuthenticationError, ProviderError
 from tests.servers.scripted import Reply
 
 pytestmark = pytest.mark.integration
-SECRET = "sk-ant-scripted-secret-0123456789"
+SECRET = "test-anthropic-key-not-real-0123456789"
 
 
 def message(*blocks: dict, stop: str = "end_turn") -> dict:

@@ -16,7 +16,7 @@ from pepperpy.errors import AuthenticationError, ConfigError, LLMError, Provider
 from tests.servers.scripted import Reply, chat_answer, chat_stream_events, tool_call
 
 pytestmark = pytest.mark.integration
-SECRET = "sk-scripted-secret-0123456789"
+SECRET = "test-openai-key-not-real-0123456789"
 
 
 @pytest.fixture
