@@ -74,12 +74,13 @@ def load_file(path: str | Path, size: int = CHUNK_SIZE, overlap: int = CHUNK_OVE
     if path.suffix.lower() not in TEXT_SUFFIXES:
         raise ConfigError(f"{path}: only {', '.join(sorted(TEXT_SUFFIXES))} files are loaded; convert it to text first")
     raw = path.read_bytes()
+    binary = ConfigError(f"{path}: not a UTF-8 text file (binary content); convert it to text first")
+    if b"\x00" in raw:
+        raise binary
     try:
-        if b"\x00" in raw:
-            raise UnicodeDecodeError("utf-8", raw, raw.index(b"\x00"), raw.index(b"\x00") + 1, "NUL byte")
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a UTF-8 text file (binary content); convert it to text first") from None
+        raise binary from None
     if not text.strip():
         raise ConfigError(f"{path}: the file is empty")
     source = str(path.resolve())

@@ -55,10 +55,13 @@ class PluginDependencyError(PluginError):
 class ProviderError(PepperPyError):
     """The backend behind a provider failed; the backend's message is kept."""
 
-    def __init__(self, message: str, *, status_code: int | None = None, retryable: bool = False):
+    def __init__(
+        self, message: str, *, status_code: int | None = None, retryable: bool = False, retry_after: float | None = None
+    ):
         super().__init__(message)
         self.status_code = status_code
         self.retryable = retryable
+        self.retry_after = retry_after  # seconds the service asked us to wait (Retry-After)
 
 
 class LLMError(ProviderError):

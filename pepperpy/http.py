@@ -86,14 +86,17 @@ def error_for_status(response: httpx.Response, who: str) -> ProviderError:
     if status in (401, 403):
         return AuthenticationError(f"{text}; check the API key", status_code=status)
     if status == 429:
-        error = RateLimitError(f"{text}; slow down or raise your quota", status_code=status, retryable=True)
-        error.retry_after = _retry_after(response)  # type: ignore[attr-defined]
-        return error
+        return RateLimitError(
+            f"{text}; slow down or raise your quota", status_code=status, retryable=True, retry_after=_retry_after(response)
+        )
     return ProviderError(text, status_code=status, retryable=status >= 500 or status == 408)
 
 
 def error_for_exception(exc: httpx.HTTPError, who: str, timeout_s: float | None) -> ProviderError:
-    url = exc.request.url if getattr(exc, "_request", None) is not None else "the service"
+    try:
+        url: Any = exc.request.url
+    except RuntimeError:  # httpx raises it for an error that carries no request
+        url = "the service"
     if isinstance(exc, httpx.TimeoutException):
         return ProviderTimeoutError(f"{who}: no answer from {url} within {timeout_s}s; raise timeout=...", retryable=True)
     if isinstance(exc, httpx.ConnectError):
@@ -103,10 +106,8 @@ def error_for_exception(exc: httpx.HTTPError, who: str, timeout_s: float | None)
 
 async def _pause_before_retry(error: ProviderError, attempt: int, policy: RetryPolicy, deadline: float) -> bool:
     """Sleep before the next attempt; False when the error or the budget says stop."""
-    wait = getattr(error, "retry_after", None)
-    if wait is None:
-        wait = policy.backoff_s * 2 ** (attempt - 1)
-    wait = min(wait, policy.max_wait_s)
+    # The service's Retry-After is honored as given; only our own backoff is capped.
+    wait = error.retry_after if error.retry_after is not None else min(policy.backoff_s * 2 ** (attempt - 1), policy.max_wait_s)
     if not error.retryable or attempt >= policy.attempts or time.monotonic() + wait > deadline:
         logger.debug("giving up after attempt {}: {}", attempt, error)
         return False
