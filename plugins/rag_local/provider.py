@@ -81,8 +81,12 @@ class LocalRAGProvider(RAGProvider):
         vector = np.asarray(query, dtype=np.float32)
         vector /= max(float(np.linalg.norm(vector)), 1e-12)
         store = await self._ready()
-        self._check_model(store, len(vector))
-        hits = await asyncio.to_thread(store.search, vector, k, filter)
+
+        def checked_search() -> list[tuple[str, str, dict, float]]:
+            self._check_model(store, len(vector))  # reads the store: off the event loop, like the search
+            return store.search(vector, k, filter)
+
+        hits = await asyncio.to_thread(checked_search)
         return [SearchResult(document=Document(id=i, text=t, metadata=m), score=s) for i, t, m, s in hits]
 
     async def delete(self, ids: list[str]) -> None:
