@@ -19,7 +19,12 @@ _EXPORTS: dict[str, str] = {
     "tool_from_function": "pepperpy.tools",
     "PluginManager": "pepperpy.plugin_manager",
     "get_plugin_manager": "pepperpy.plugin_manager",
-    "Provider": "pepperpy.core",
+    "PepperpyPlugin": "pepperpy.core",
+    "auto_context": "pepperpy.core",
+    "create_provider_instance": "pepperpy.plugins",
+    "register_plugin": "pepperpy.plugins",
+    "register_plugin_path": "pepperpy.plugins",
+    "Conversation": "pepperpy.chat",
     "LLMProvider": "pepperpy.llm",
     "Message": "pepperpy.llm",
     "MessageRole": "pepperpy.llm",
@@ -35,6 +40,9 @@ _EXPORTS: dict[str, str] = {
     "StorageProvider": "pepperpy.storage",
     "PepperPyError": "pepperpy.errors",
     "ConfigError": "pepperpy.errors",
+    "MissingKeyError": "pepperpy.errors",
+    "InvalidInputError": "pepperpy.errors",
+    "PepperPyErrorGroup": "pepperpy.errors",
     "PluginError": "pepperpy.errors",
     "PluginNotFoundError": "pepperpy.errors",
     "PluginManifestError": "pepperpy.errors",
@@ -65,12 +73,16 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from pepperpy.core import Provider
+    from pepperpy.core import PepperpyPlugin, auto_context
+    from pepperpy.plugins import create_provider_instance, register_plugin, register_plugin_path
     from pepperpy.embeddings import EmbeddingProvider
     from pepperpy.errors import (
         AuthenticationError,
         ConfigError,
+        InvalidInputError,
         LLMError,
+        MissingKeyError,
+        PepperPyErrorGroup,
         PepperPyError,
         PluginDependencyError,
         PluginError,
@@ -83,7 +95,7 @@ if TYPE_CHECKING:
         RateLimitError,
     )
     from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, ToolCall, Usage
-    from pepperpy.chat import ChatBuilder
+    from pepperpy.chat import ChatBuilder, Conversation
     from pepperpy.pepperpy import PepperPy
     from pepperpy.tools import Tool, tool_from_function
     from pepperpy.plugin_manager import PluginManager, get_plugin_manager

@@ -1,16 +1,14 @@
-"""Turning keyword config into a validated provider, with keys from env or keys.json."""
+"""Turning keyword config into a validated provider, with keys from the environment or keys.json."""
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from pepperpy.errors import ConfigError
+from pepperpy.core import CreationContext, creation_context
+from pepperpy.errors import ConfigError, PepperPyError, PluginError
 
 KEYS_FILE = "keys.json"
 
@@ -18,24 +16,36 @@ KEYS_FILE = "keys.json"
 def read_keys(home: Path) -> dict[str, str]:
     """The keys saved by ``pepperpy keys set`` (environment variable name -> key)."""
     try:
-        return json.loads((home / KEYS_FILE).read_text())
+        keys = json.loads((home / KEYS_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+    return keys if isinstance(keys, dict) else {}
 
 
 def save_key(home: Path, variable: str, value: str) -> Path:
     """Save a key in ``<home>/keys.json``, readable by the owner only."""
     keys = {**read_keys(home), variable: value}
-    home.mkdir(parents=True, exist_ok=True)
     path = home / KEYS_FILE
-    descriptor = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        json.dump(keys, handle, indent=2)
-    os.replace(path.with_suffix(".tmp"), path)
+    temporary = path.with_suffix(".tmp")
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(keys, handle, indent=2)
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except OSError as exc:
+        if temporary.parent.is_dir():
+            temporary.unlink(missing_ok=True)
+        raise ConfigError(
+            f"cannot save {variable} in {path}: {exc.strerror or exc}; make {home} writable, "
+            f"point PEPPERPY_HOME at a writable folder, or set the {variable} environment variable instead"
+        ) from None
     return path
 
 
-def _fill_from_environment(config: dict[str, Any], env: dict[str, str], home: Path) -> dict[str, Any]:
+def fill_from_environment(config: dict[str, Any], env: dict[str, str], home: Path | None) -> dict[str, Any]:
+    """Options mapped to environment variables, taken from the config, else the variable, else keys.json."""
     filled = dict(config)
     saved: dict[str, str] | None = None
     for option, variable in env.items():
@@ -44,44 +54,29 @@ def _fill_from_environment(config: dict[str, Any], env: dict[str, str], home: Pa
         if os.environ.get(variable):
             filled[option] = os.environ[variable]
             continue
-        saved = read_keys(home) if saved is None else saved
-        if saved.get(variable):
-            filled[option] = saved[variable]
+        if home is not None:
+            saved = read_keys(home) if saved is None else saved
+            if saved.get(variable):
+                filled[option] = saved[variable]
     return filled
 
 
-def _describe(error: dict[str, Any], plugin_id: str, options: list[str], env: dict[str, str]) -> str:
-    option = ".".join(str(part) for part in error["loc"]) or "config"
-    if error["type"] == "extra_forbidden":
-        close = difflib.get_close_matches(option, options, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"options are: {', '.join(options) or 'none'}"
-        return f"unknown option {option!r} for {plugin_id}; {hint}"
-    if error["type"] == "missing":
-        variable = env.get(option)
-        if variable:
-            return (
-                f"{plugin_id} needs {option!r}: pass {option}=..., set the {variable} environment variable, "
-                f"or run `pepperpy keys set {variable}`"
-            )
-        return f"{plugin_id} needs the option {option!r}"
-    return f"option {option!r} for {plugin_id}: {error['msg']}"
-
-
-def build_provider(
-    provider_class: type, plugin_id: str, config: dict[str, Any], env: dict[str, str], home: Path,
-    shared: dict[str, Any],
-) -> Any:
+def build_provider(provider_class: type, context: CreationContext, config: dict[str, Any]) -> Any:
     """Validate ``config`` against the provider's options and return the uninitialized provider."""
-    filled = _fill_from_environment(config, env, home)
+    filled = fill_from_environment(config, context.env, context.home)
+    token = creation_context.set(context)
     try:
-        provider = provider_class(**filled)
-    except ValidationError as exc:
-        options = list(getattr(provider_class, "model_fields", {}))
-        problems = "; ".join(_describe(error, plugin_id, options, env) for error in exc.errors())
-        raise ConfigError(problems) from None
-    provider._plugin_id = plugin_id
-    provider._shared = shared
-    return provider
+        return provider_class(**filled)
+    except PepperPyError:
+        raise
+    except Exception as exc:  # the author's __init__ failed
+        raise PluginError(
+            f"plugin {context.plugin_id}: creating {provider_class.__name__} failed with "
+            f"{type(exc).__name__}: {exc}; check its __init__ (it must accept the options and call "
+            "super().__init__(**config))"
+        ) from exc
+    finally:
+        creation_context.reset(token)
 
 
-__all__ = ["build_provider", "read_keys", "save_key"]
+__all__ = ["build_provider", "fill_from_environment", "read_keys", "save_key"]

@@ -1,61 +1,353 @@
-"""The provider base class every plugin entry point subclasses."""
+"""PepperpyPlugin: the base of every provider — options, lifecycle, logger, dependencies.
+
+A provider is an ordinary Python class. Options are validated (see ``_options``);
+everything else on the class and on ``self`` is plain Python.
+
+The lifecycle rules, kept here and only here:
+
+- States: unopened -> opening -> open -> closing -> unopened (a closed provider may be
+  opened again). ``initialized`` reads False until open and True until closed; the
+  author's own assignments to it are ignored.
+- Authors override ``initialize()`` and ``cleanup()``. Every override, at every level
+  of the class tree, is wrapped once when the class is created (``__init_subclass__``),
+  so that whatever the author writes the bodies run exactly once per open and once per
+  close: calls while open (or while closed) return at once, concurrent calls wait for
+  the one in progress, a ``super().initialize()`` chain runs each level once, and a
+  nested ``self.initialize()`` from inside the opening task returns at once.
+- One ``asyncio.Lock`` per event loop serializes opening and closing.
+- Opening first opens the provider's ``dependencies`` (those not open yet are owned by
+  this provider); closing closes the owned ones last, in reverse.
+"""
 
 from __future__ import annotations
 
+import abc
 import asyncio
+import enum
+import functools
 import importlib
+import inspect
 import threading
-from collections.abc import Callable
+import weakref
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr
-
 from pepperpy._log import logger
+from pepperpy.errors import ConfigError, PluginLoadError
 
 T = TypeVar("T")
 
+RESERVED_NAMES = frozenset({"name", "plugin_id", "alias", "initialized", "logger", "dependencies", "isolation"})
 
-class Provider(BaseModel):
-    """Base of every provider: config attributes, lifecycle, logger.
 
-    Declare options as annotated class attributes with defaults; they are
-    validated by pydantic from the keyword config (unknown keys are an error).
-    Override ``setup()`` to open connections or load models and ``teardown()``
-    to release them; ``initialize()`` and ``cleanup()`` call them at most once.
+class State(enum.Enum):
+    UNOPENED = "unopened"
+    OPENING = "opening"
+    OPEN = "open"
+    CLOSING = "closing"
+
+
+@dataclass
+class CreationContext:
+    """What the PluginManager knows about a provider it is creating; read by ``PepperpyPlugin.__init__``."""
+
+    plugin_id: str
+    home: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    shared: dict[str, Any] | None = None
+    alias: str | None = None
+
+
+# Set by the PluginManager around ``provider_class(**config)`` only, so that a custom
+# ``__init__`` already sees its plugin id, logger and data paths.
+creation_context: ContextVar[CreationContext | None] = ContextVar("pepperpy_creation_context", default=None)
+
+
+class _Lifecycle:
+    """The state of one provider's open/close, and who is opening or closing it."""
+
+    __slots__ = ("state", "task", "entered", "locks", "owned")
+
+    def __init__(self) -> None:
+        self.state = State.UNOPENED
+        self.task: asyncio.Task[Any] | None = None
+        self.entered: set[Callable[..., Any]] = set()
+        self.locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+        self.owned: list[PepperpyPlugin] = []
+
+    def lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self.locks.get(loop)
+        if lock is None:
+            lock = self.locks[loop] = asyncio.Lock()
+        return lock
+
+    def _reentered(self, body: Callable[..., Any]) -> bool:
+        """True when called from the task already opening/closing: run ``body`` only if it is a new level."""
+        if self.entered and self.task is asyncio.current_task():
+            if body in self.entered:
+                return True
+            self.entered.add(body)
+            return False
+        return False
+
+    async def open(self, provider: PepperpyPlugin, body: Callable[[Any], Awaitable[None]]) -> None:
+        if self.state is State.OPEN:
+            return
+        if self.state in (State.OPENING, State.CLOSING) and self.task is asyncio.current_task():
+            if self.state is State.OPENING and not self._reentered(body):
+                await body(provider)  # a super().initialize() chain reaching this level
+            return
+        async with self.lock():
+            if self.state is State.OPEN:
+                return
+            self.state, self.task, self.entered = State.OPENING, asyncio.current_task(), {body}
+            try:
+                await self._open_dependencies(provider)
+                await body(provider)
+            except BaseException:
+                self.state = State.UNOPENED
+                await self._close_owned()
+                raise
+            finally:
+                self.task, self.entered = None, set()
+            self.state = State.OPEN
+            provider.logger.debug("opened {}", provider.plugin_id)
+
+    async def close(self, provider: PepperpyPlugin, body: Callable[[Any], Awaitable[None]]) -> None:
+        if self.state is State.UNOPENED:
+            return
+        if self.task is not None and self.task is asyncio.current_task():
+            if self.state is State.CLOSING and not self._reentered(body):
+                await body(provider)  # a super().cleanup() chain reaching this level
+            return
+        async with self.lock():
+            if self.state is not State.OPEN:
+                return
+            self.state, self.task, self.entered = State.CLOSING, asyncio.current_task(), {body}
+            try:
+                await body(provider)
+            finally:
+                self.state, self.task, self.entered = State.UNOPENED, None, set()
+                await self._close_owned()
+                provider.logger.debug("closed {}", provider.plugin_id)
+
+    async def _open_dependencies(self, provider: PepperpyPlugin) -> None:
+        for dependency in provider.dependencies:
+            was_unopened = dependency._lifecycle.state is State.UNOPENED
+            await dependency.initialize()
+            if was_unopened:
+                self.owned.append(dependency)
+
+    async def _close_owned(self) -> None:
+        owned, self.owned = self.owned, []
+        for dependency in reversed(owned):
+            await dependency.cleanup()
+
+
+def check_async(function: Callable[..., Any], what: str) -> None:
+    if not (inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)):
+        raise PluginLoadError(
+            f"{what} must be declared `async def` (PepperPy awaits it); add `async` before `def`"
+        )
+
+
+def guard(wrapper: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark ``wrapper`` as a guard, so that subclasses do not wrap it again."""
+    wrapper.__pepperpy_guard__ = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def open_guard(body: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
+    """Wrap an ``initialize`` body so it runs once per open (see the module docstring)."""
+    check_async(body, body.__qualname__)
+
+    @functools.wraps(body)
+    async def initialize(self: PepperpyPlugin) -> None:
+        await self._lifecycle.open(self, body)
+
+    return guard(initialize)
+
+
+def close_guard(body: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
+    """Wrap a ``cleanup`` body so it runs once per close (see the module docstring)."""
+    check_async(body, body.__qualname__)
+
+    @functools.wraps(body)
+    async def cleanup(self: PepperpyPlugin) -> None:
+        await self._lifecycle.close(self, body)
+
+    return guard(cleanup)
+
+
+def requires_open(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a category method (``embed``, ``search``, ...): a clear error when the provider is not open."""
+    check_async(method, method.__qualname__)
+
+    @functools.wraps(method)
+    async def call(self: PepperpyPlugin, *args: Any, **kwargs: Any) -> Any:
+        self.check_open(method.__name__)
+        return await method(self, *args, **kwargs)
+
+    return guard(call)
+
+
+class PepperpyPlugin(abc.ABC):
+    """Base of every provider: options, ``initialize``/``cleanup``, ``self.logger``, dependencies.
+
+    Options are the annotated class attributes that have a value (a default, or
+    ``pydantic.Field(...)`` for a required one); they are validated when the provider
+    is created and again when assigned. Everything else is ordinary Python.
     """
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, protected_namespaces=())
-
     category: ClassVar[str] = ""
+    # Method name -> the wrapper applied to every override of it (see the module docstring).
+    wrapped_methods: ClassVar[dict[str, Callable[[Any], Any]]] = {"initialize": open_guard, "cleanup": close_guard}
 
-    _plugin_id: str = PrivateAttr(default="")
-    _initialized: bool = PrivateAttr(default=False)
-    _lifecycle_lock: asyncio.Lock | None = PrivateAttr(default=None)
-    _shared: dict[str, Any] = PrivateAttr(default_factory=dict)
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for method_name, wrap in cls.wrapped_methods.items():
+            method = getattr(cls, method_name, None)  # defined here, or in a mixin that is not a plugin
+            if inspect.isfunction(method) and not getattr(method, "__pepperpy_guard__", False):
+                setattr(cls, method_name, wrap(method))
+        _refuse_reserved_options(cls)
+
+    def __init__(self, **config: Any) -> None:
+        from pepperpy._options import validate_config
+
+        context = creation_context.get() or CreationContext(f"{self.category or 'plugin'}/{type(self).__name__.lower()}")
+        object.__setattr__(self, "_context", context)
+        object.__setattr__(self, "_lifecycle", _Lifecycle())
+        object.__setattr__(self, "_dependencies", {})
+        for name, value in validate_config(context.plugin_id, type(self).option_specs(), config, context.env).items():
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def option_specs(cls) -> dict[str, Any]:
+        """The class's options (name -> ``Option``), built on first use."""
+        options = cls.__dict__.get("_pepperpy_options")
+        if options is None:
+            from pepperpy._options import build_options
+
+            options = build_options(cls)
+            type.__setattr__(cls, "_pepperpy_options", options)
+        return options
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        option = type(self).option_specs().get(name)
+        if option is not None:
+            from pepperpy._options import validate_value
+
+            value = validate_value(self.plugin_id, option, value)
+        object.__setattr__(self, name, value)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name, None)!r}" for name in type(self).option_specs())
+        return f"{type(self).__name__}({shown})"
+
+    # -- identity ------------------------------------------------------------------
 
     @property
     def plugin_id(self) -> str:
         """``category/provider_name`` of the plugin that created this provider."""
-        return self._plugin_id or f"{self.category}/{type(self).__name__}"
+        return self._context.plugin_id
 
     @property
     def name(self) -> str:
-        """The provider name, e.g. ``openai`` for ``llm/openai``."""
-        return self.plugin_id.rsplit("/", 1)[-1]
+        """The provider name, e.g. ``openai`` for ``llm/openai`` (a class may set its own)."""
+        return self._context.plugin_id.rsplit("/", 1)[-1]
 
     @property
-    def initialized(self) -> bool:
-        return self._initialized
+    def alias(self) -> str | None:
+        """The alias this provider was created under, if any."""
+        return self._context.alias
+
+    @property
+    def isolation(self) -> str:
+        return "inprocess"
 
     @property
     def logger(self) -> Any:
+        """A loguru logger bound to the plugin id (on with ``logger.enable("pepperpy")``)."""
         return logger.bind(plugin=self.plugin_id)
+
+    def data_path(self, *parts: str) -> Path:
+        """A path under PepperPy's home (the PluginManager's home: ``PEPPERPY_HOME`` or ``~/.pepperpy``)."""
+        home = self._context.home
+        if home is None:
+            from pepperpy.plugin_manager import pepperpy_home
+
+            home = pepperpy_home()
+        return home.joinpath(*parts)
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    @property
+    def initialized(self) -> bool:
+        """True from the end of ``initialize()`` until ``cleanup()`` finished."""
+        return self._lifecycle.state in (State.OPEN, State.CLOSING)
+
+    @initialized.setter
+    def initialized(self, value: bool) -> None:
+        """Ignored: the base class keeps the state (authors may still write ``self.initialized = True``)."""
+
+    @property
+    def lifecycle_state(self) -> State:
+        return self._lifecycle.state
+
+    def check_open(self, method: str) -> None:
+        """Raise a clear error unless open (or being opened by the calling task)."""
+        lifecycle = self._lifecycle
+        if lifecycle.state is State.OPEN or lifecycle.state is State.CLOSING:
+            return
+        if lifecycle.state is State.OPENING and lifecycle.task is asyncio.current_task():
+            return
+        raise ConfigError(
+            f"{self.plugin_id}: {method}() needs the provider open; use `async with provider:`, "
+            "`async with auto_context(provider):` or `await provider.initialize()` first "
+            "(PepperPy() does this for you)"
+        )
+
+    @open_guard
+    async def initialize(self) -> None:
+        """Open connections, load models. Override it: it runs once per open."""
+
+    @close_guard
+    async def cleanup(self) -> None:
+        """Release what ``initialize()`` acquired. Override it: it runs once per close."""
+
+    async def __aenter__(self: T) -> T:
+        await self.initialize()  # type: ignore[attr-defined]
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.cleanup()
+
+    # -- dependencies and shared objects -------------------------------------------------
+
+    @property
+    def dependencies(self) -> tuple[PepperpyPlugin, ...]:
+        """Providers this one needs open while it is open; opened first, closed last."""
+        return tuple(self._dependencies.values())
+
+    def set_dependency(self, key: str, provider: PepperpyPlugin) -> None:
+        """Declare that this provider uses ``provider`` (e.g. a RAG store its embeddings)."""
+        self._dependencies[key] = provider
+
+    def dependency(self, key: str) -> PepperpyPlugin | None:
+        return self._dependencies.get(key)
 
     def shared_resource(self, name: str, factory: Callable[[], T]) -> T:
         """An object shared by every provider of the same PluginManager (e.g. an HTTP client pool)."""
-        if name not in self._shared:
-            self._shared.setdefault(name, factory())
-        return self._shared[name]
+        shared = self._context.shared
+        if shared is None:
+            shared = self._context.shared = {}
+        if name not in shared:
+            shared.setdefault(name, factory())
+        return shared[name]
 
     async def import_modules(self, *modules: str) -> None:
         """Import heavy modules in a worker thread, one provider at a time.
@@ -72,34 +364,35 @@ class Provider(BaseModel):
 
         await asyncio.to_thread(import_all)
 
-    async def setup(self) -> None:
-        """Open connections, load models. Runs once, from ``initialize()``."""
 
-    async def teardown(self) -> None:
-        """Release what ``setup()`` acquired. Runs once, from ``cleanup()``."""
+def _refuse_reserved_options(cls: type) -> None:
+    from pepperpy._options import declared_options
 
-    def _lock(self) -> asyncio.Lock:
-        if self._lifecycle_lock is None:
-            self._lifecycle_lock = asyncio.Lock()
-        return self._lifecycle_lock
-
-    async def initialize(self) -> None:
-        """Run ``setup()`` unless it already ran; safe to call from many tasks."""
-        if self._initialized:
-            return
-        async with self._lock():
-            if not self._initialized:
-                await self.setup()
-                self._initialized = True
-                self.logger.debug("initialized {}", self.plugin_id)
-
-    async def cleanup(self) -> None:
-        """Run ``teardown()`` if ``setup()`` ran; safe to call twice."""
-        async with self._lock():
-            if self._initialized:
-                self._initialized = False
-                await self.teardown()
-                self.logger.debug("cleaned up {}", self.plugin_id)
+    for name, (owner, _, _) in declared_options(cls).items():
+        if owner is cls and (name in RESERVED_NAMES or _is_base_method(cls, name)):
+            raise PluginLoadError(
+                f"{cls.__qualname__}: an option may not be named {name!r}, a name PepperpyPlugin reserves "
+                f"({', '.join(sorted(RESERVED_NAMES))} and its methods); rename the option, or drop the "
+                "annotation to keep it a plain class attribute"
+            )
 
 
-__all__ = ["Provider"]
+def _is_base_method(cls: type, name: str) -> bool:
+    return any(callable(getattr(base, name, None)) for base in cls.__mro__[1:] if base is not object)
+
+
+class auto_context:  # noqa: N801 - named like a function, as the plugin-system document uses it
+    """``async with auto_context(provider):`` initializes the provider, then cleans it up."""
+
+    def __init__(self, provider: PepperpyPlugin):
+        self.provider = provider
+
+    async def __aenter__(self) -> Any:
+        await self.provider.initialize()
+        return self.provider
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.provider.cleanup()
+
+
+__all__ = ["CreationContext", "PepperpyPlugin", "State", "auto_context", "creation_context", "requires_open"]

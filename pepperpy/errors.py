@@ -1,23 +1,32 @@
 """PepperPy's exceptions: one root, branches by whose fault it is.
 
     PepperPyError
-    ├── ConfigError                  the caller's mistake: unknown option, missing key
-    ├── PluginError                  a plugin folder or its machinery
+    ├── ConfigError                  the caller's mistake: unknown or invalid option
+    │   ├── MissingKeyError          a required key (API key) is not set anywhere
+    │   └── InvalidInputError        a call's input is wrong (messages, builder arguments)
+    ├── PluginError                  a plugin folder, its class or its machinery
     │   ├── PluginNotFoundError      no plugin with that id (lists close names)
-    │   ├── PluginManifestError      plugin.json is broken
-    │   ├── PluginLoadError          the entry point cannot be imported
-    │   ├── PluginInstallError       uv could not install its requirements
+    │   ├── PluginManifestError      plugin.json or requirements.txt is broken
+    │   ├── PluginLoadError          the entry point cannot be imported or is not a valid provider
+    │   ├── PluginInstallError       uv could not install its requirements (or the home is unwritable)
     │   └── PluginDependencyError    conflicting versions, dependency cycles
-    └── ProviderError                the service or model behind a provider
-        ├── LLMError                 the LLM-side name kept for compatibility
-        ├── AuthenticationError      rejected credentials (never retried)
-        ├── RateLimitError           429 after the retry budget
-        └── ProviderTimeoutError     no answer within the timeout
+    ├── ProviderError                the service, model or store behind a provider
+    │   ├── LLMError                 raised by an LLM provider
+    │   │   ├── LLMAuthenticationError, LLMRateLimitError, LLMTimeoutError
+    │   ├── AuthenticationError      rejected credentials (never retried)
+    │   ├── RateLimitError           429 after the retry budget
+    │   └── ProviderTimeoutError     no answer within the timeout
+    └── PepperPyErrorGroup           several failures at once (also an ExceptionGroup)
 
-Every message names the plugin, file or setting involved and ends with what to do.
+The ``LLM*`` variants let ``except LLMError`` catch every failure of an LLM call while
+``except AuthenticationError`` still catches it from any category; an embeddings failure
+is never an ``LLMError``. Every message names the plugin, file or setting involved and
+ends with what to do.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 
 class PepperPyError(Exception):
@@ -28,8 +37,16 @@ class ConfigError(PepperPyError):
     """A setting is unknown, missing or invalid."""
 
 
+class MissingKeyError(ConfigError):
+    """A required key (usually an API key) is set neither in the call, the environment nor keys.json."""
+
+
+class InvalidInputError(ConfigError):
+    """The input of a call is invalid: messages, builder arguments, documents."""
+
+
 class PluginError(PepperPyError):
-    """Something is wrong with a plugin folder or with loading it."""
+    """Something is wrong with a plugin folder, its provider class, or loading it."""
 
 
 class PluginNotFoundError(PluginError):
@@ -37,11 +54,11 @@ class PluginNotFoundError(PluginError):
 
 
 class PluginManifestError(PluginError):
-    """A plugin.json file is invalid."""
+    """A plugin.json or requirements file is invalid."""
 
 
 class PluginLoadError(PluginError):
-    """A plugin's entry point could not be imported or is not a provider."""
+    """A plugin's entry point could not be imported or is not a valid provider."""
 
 
 class PluginInstallError(PluginError):
@@ -80,11 +97,60 @@ class ProviderTimeoutError(ProviderError):
     """The backend did not answer within the configured timeout."""
 
 
+class LLMAuthenticationError(AuthenticationError, LLMError):
+    """An LLM service rejected the credentials."""
+
+
+class LLMRateLimitError(RateLimitError, LLMError):
+    """An LLM service kept answering 429."""
+
+
+class LLMTimeoutError(ProviderTimeoutError, LLMError):
+    """An LLM call hit its time limit."""
+
+
+_LLM_VARIANTS: dict[type[ProviderError], type[ProviderError]] = {
+    ProviderError: LLMError,
+    AuthenticationError: LLMAuthenticationError,
+    RateLimitError: LLMRateLimitError,
+    ProviderTimeoutError: LLMTimeoutError,
+}
+
+
+def provider_error_type(kind: type[ProviderError], category: str) -> type[ProviderError]:
+    """The class to raise for a ``kind`` of failure in a provider of ``category`` (LLM variants for ``llm``)."""
+    return _LLM_VARIANTS.get(kind, kind) if category == "llm" else kind
+
+
+class PepperPyErrorGroup(PepperPyError, ExceptionGroup):  # type: ignore[misc]
+    """Several failures at once (e.g. providers that failed to open); ``except*`` works on it."""
+
+    def __new__(cls, message: str, errors: Sequence[Exception]) -> PepperPyErrorGroup:
+        return super().__new__(cls, message, errors)
+
+    def __init__(self, message: str, errors: Sequence[Exception]):
+        super().__init__(message, errors)
+
+    def derive(self, errors: Sequence[Exception]) -> PepperPyErrorGroup:  # type: ignore[override]
+        return PepperPyErrorGroup(self.message, errors)
+
+    def __str__(self) -> str:
+        lines = [f"{self.message} ({len(self.exceptions)} errors):"]
+        lines += [f"  {type(e).__name__}: {e}" for e in self.exceptions]
+        return "\n".join(lines)
+
+
 __all__ = [
     "AuthenticationError",
     "ConfigError",
+    "InvalidInputError",
+    "LLMAuthenticationError",
     "LLMError",
+    "LLMRateLimitError",
+    "LLMTimeoutError",
+    "MissingKeyError",
     "PepperPyError",
+    "PepperPyErrorGroup",
     "PluginDependencyError",
     "PluginError",
     "PluginInstallError",
@@ -94,4 +160,5 @@ __all__ = [
     "ProviderError",
     "ProviderTimeoutError",
     "RateLimitError",
+    "provider_error_type",
 ]

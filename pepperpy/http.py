@@ -2,24 +2,37 @@
 
 Retries happen here and only here, for failures marked retryable: connect errors,
 timeouts, 429 (honoring ``Retry-After``) and 5xx, within a bounded number of attempts
-and total time. A stream is never retried once it has yielded.
+and total time that never outlives the call's ``timeout``. For a whole answer,
+``timeout`` is a deadline for the call, retries and slow bodies included; for a stream
+the LLM base class bounds the first chunk and every gap. A stream is never retried once
+it has yielded. Errors are raised as the category's classes (``LLMTimeoutError`` for an
+LLM, ``ProviderTimeoutError`` for embeddings, ...).
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import json
+import ssl
 import time
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from pydantic import PrivateAttr, SecretStr
+from pydantic import Field, SecretStr
 
 from pepperpy._log import logger
-from pepperpy.core import Provider
-from pepperpy.errors import AuthenticationError, ProviderError, ProviderTimeoutError, RateLimitError
+from pepperpy.core import PepperpyPlugin
+from pepperpy.errors import (
+    AuthenticationError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitError,
+    provider_error_type,
+)
 
 
 @dataclass(frozen=True)
@@ -33,29 +46,38 @@ class RetryPolicy:
 
 
 class ClientPool:
-    """One pooled ``httpx.AsyncClient`` per base URL and event loop, shared by providers, refcounted."""
+    """Pooled ``httpx.AsyncClient``s per event loop and base URL, shared by providers, refcounted.
+
+    One SSL context serves every client (building one costs ~25 ms), so opening and
+    closing a provider is cheap.
+    """
 
     def __init__(self) -> None:
-        self._clients: dict[tuple[str, int], tuple[httpx.AsyncClient, int]] = {}
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, tuple[httpx.AsyncClient, int]]]
+        self._clients = weakref.WeakKeyDictionary()
+        self._ssl_context: ssl.SSLContext | None = None
 
     def acquire(self, base_url: str) -> httpx.AsyncClient:
-        key = (base_url, id(asyncio.get_running_loop()))
-        client, users = self._clients.get(key, (None, 0))
+        clients = self._clients.setdefault(asyncio.get_running_loop(), {})
+        client, users = clients.get(base_url, (None, 0))
         if client is None or client.is_closed:
+            if self._ssl_context is None:
+                self._ssl_context = httpx.create_ssl_context()
             limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
-            client, users = httpx.AsyncClient(base_url=base_url, limits=limits, timeout=None), 0
-        self._clients[key] = (client, users + 1)
+            client, users = httpx.AsyncClient(base_url=base_url, limits=limits, timeout=None, verify=self._ssl_context), 0
+        clients[base_url] = (client, users + 1)
         return client
 
     async def release(self, client: httpx.AsyncClient) -> None:
-        for key, (known, users) in list(self._clients.items()):
-            if known is client:
-                if users <= 1:
-                    del self._clients[key]
-                    await client.aclose()
-                else:
-                    self._clients[key] = (known, users - 1)
-                return
+        for clients in list(self._clients.values()):
+            for base_url, (known, users) in list(clients.items()):
+                if known is client:
+                    if users <= 1:
+                        del clients[base_url]
+                        await client.aclose()
+                    else:
+                        clients[base_url] = (known, users - 1)
+                    return
 
 
 def _service_message(response: httpx.Response) -> str:
@@ -79,17 +101,23 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
+def _who(who: str) -> tuple[str, str]:
+    """``(plugin id, category)`` from a plugin id such as ``llm/openai``."""
+    return who, who.split("/", 1)[0]
+
+
 def error_for_status(response: httpx.Response, who: str) -> ProviderError:
-    """Map an HTTP error answer to the PepperPy hierarchy, keeping the service's message."""
+    """Map an HTTP error answer to the PepperPy hierarchy (the category's classes), keeping the service's message."""
     status, message = response.status_code, _service_message(response)
+    category = _who(who)[1]
     text = f"{who}: HTTP {status} from {response.request.url}: {message}"
     if status in (401, 403):
-        return AuthenticationError(f"{text}; check the API key", status_code=status)
+        return provider_error_type(AuthenticationError, category)(f"{text}; check the API key", status_code=status)
     if status == 429:
-        return RateLimitError(
+        return provider_error_type(RateLimitError, category)(
             f"{text}; slow down or raise your quota", status_code=status, retryable=True, retry_after=_retry_after(response)
         )
-    return ProviderError(text, status_code=status, retryable=status >= 500 or status == 408)
+    return provider_error_type(ProviderError, category)(text, status_code=status, retryable=status >= 500 or status == 408)
 
 
 def error_for_exception(exc: httpx.HTTPError, who: str, timeout_s: float | None) -> ProviderError:
@@ -97,11 +125,16 @@ def error_for_exception(exc: httpx.HTTPError, who: str, timeout_s: float | None)
         url: Any = exc.request.url
     except RuntimeError:  # httpx raises it for an error that carries no request
         url = "the service"
+    category = _who(who)[1]
     if isinstance(exc, httpx.TimeoutException):
-        return ProviderTimeoutError(f"{who}: no answer from {url} within {timeout_s}s; raise timeout=...", retryable=True)
+        return provider_error_type(ProviderTimeoutError, category)(
+            f"{who}: no answer from {url} within timeout={timeout_s}s (one attempt); raise timeout=...", retryable=True
+        )
     if isinstance(exc, httpx.ConnectError):
-        return ProviderError(f"{who}: cannot connect to {url} ({exc}); is the server running?", retryable=True)
-    return ProviderError(f"{who}: {type(exc).__name__} talking to {url}: {exc}", retryable=True)
+        return provider_error_type(ProviderError, category)(
+            f"{who}: cannot connect to {url} ({exc}); is the server running?", retryable=True
+        )
+    return provider_error_type(ProviderError, category)(f"{who}: {type(exc).__name__} talking to {url}: {exc}", retryable=True)
 
 
 async def _pause_before_retry(error: ProviderError, attempt: int, policy: RetryPolicy, deadline: float) -> bool:
@@ -120,8 +153,26 @@ async def post_json(
     client: httpx.AsyncClient, path: str, body: dict[str, Any], *, headers: dict[str, str], timeout_s: float,
     policy: RetryPolicy, who: str,
 ) -> dict[str, Any]:
-    """POST ``body`` and return the JSON answer, retrying transient failures within ``policy``."""
-    deadline = time.monotonic() + policy.budget_s
+    """POST ``body`` and return the JSON answer within ``timeout_s`` in all, retrying transient failures."""
+    scope = asyncio.timeout(timeout_s)
+    try:
+        async with scope:
+            return await _post_with_retries(client, path, body, headers, timeout_s, policy, who)
+    except TimeoutError:
+        if not scope.expired():
+            raise
+        raise provider_error_type(ProviderTimeoutError, _who(who)[1])(
+            f"{who}: no complete answer from {client.base_url.join(path)} within timeout={timeout_s}s (the limit "
+            "covers the whole call, retries and slow bodies included); raise timeout=...",
+            retryable=True,
+        ) from None
+
+
+async def _post_with_retries(
+    client: httpx.AsyncClient, path: str, body: dict[str, Any], headers: dict[str, str], timeout_s: float,
+    policy: RetryPolicy, who: str,
+) -> dict[str, Any]:
+    deadline = time.monotonic() + min(policy.budget_s, timeout_s)
     attempt = 0
     while True:
         attempt += 1
@@ -132,7 +183,9 @@ async def post_json(
             try:
                 return response.json()
             except ValueError:
-                raise ProviderError(f"{who}: the service answered with malformed JSON: {response.text[:200]!r}") from None
+                raise provider_error_type(ProviderError, _who(who)[1])(
+                    f"{who}: the service answered with malformed JSON: {response.text[:200]!r}"
+                ) from None
         except httpx.HTTPError as exc:
             error = error_for_exception(exc, who, timeout_s)
             if not await _pause_before_retry(error, attempt, policy, deadline):
@@ -148,9 +201,9 @@ async def stream_sse(
 ) -> AsyncIterator[tuple[str | None, str]]:
     """POST ``body`` and yield ``(event, data)`` of each server-sent event.
 
-    Failures before the first event are retried within ``policy``; after it, never.
+    Failures before the first event are retried within ``policy`` and ``timeout_s``; after it, never.
     """
-    deadline = time.monotonic() + policy.budget_s
+    deadline = time.monotonic() + min(policy.budget_s, timeout_s)
     attempt = 0
     yielded = False
     while True:
@@ -172,7 +225,9 @@ async def stream_sse(
         except httpx.HTTPError as exc:
             error = error_for_exception(exc, who, timeout_s)
             if yielded:
-                raise ProviderError(f"{who}: the stream broke off midway ({exc}); the partial answer was kept") from exc
+                raise provider_error_type(ProviderError, _who(who)[1])(
+                    f"{who}: the stream broke off midway ({exc}); the partial answer was kept"
+                ) from exc
             if not await _pause_before_retry(error, attempt, policy, deadline):
                 raise error from exc
         except ProviderError as error:
@@ -184,7 +239,7 @@ def parse_event_data(data: str, who: str) -> dict[str, Any]:
     try:
         return json.loads(data)
     except ValueError:
-        raise ProviderError(f"{who}: malformed event in the stream: {data[:200]!r}") from None
+        raise provider_error_type(ProviderError, _who(who)[1])(f"{who}: malformed event in the stream: {data[:200]!r}") from None
 
 
 
@@ -192,71 +247,49 @@ def parse_event_data(data: str, who: str) -> dict[str, Any]:
 class Endpoint:
     """A base URL with its headers, timeout and retry policy, over a client shared through a ClientPool."""
 
-    def __init__(self, pool: ClientPool, base_url: str, headers: dict[str, str], timeout_s: float,
-                 policy: RetryPolicy, who: str):
-        self._pool, self._headers, self.timeout_s, self.policy, self.who = pool, headers, timeout_s, policy, who
-        self.base_url = base_url.rstrip("/") + "/"
-        self._client: httpx.AsyncClient | None = None
-
-    def _open(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = self._pool.acquire(self.base_url)
-        return self._client
+    def __init__(self, client: httpx.AsyncClient, headers: dict[str, str], timeout_s: float, policy: RetryPolicy, who: str):
+        self.client, self._headers, self.timeout_s, self.policy, self.who = client, headers, timeout_s, policy, who
 
     async def post(self, path: str, body: dict[str, Any], timeout_s: float | None = None) -> dict[str, Any]:
         return await post_json(
-            self._open(), path, body, headers=self._headers, timeout_s=timeout_s or self.timeout_s,
+            self.client, path, body, headers=self._headers, timeout_s=timeout_s or self.timeout_s,
             policy=self.policy, who=self.who,
         )
 
     def stream(self, path: str, body: dict[str, Any], timeout_s: float | None = None) -> AsyncIterator[tuple[str | None, str]]:
         return stream_sse(
-            self._open(), path, body, headers=self._headers, timeout_s=timeout_s or self.timeout_s,
+            self.client, path, body, headers=self._headers, timeout_s=timeout_s or self.timeout_s,
             policy=self.policy, who=self.who,
         )
 
-    async def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await self._pool.release(client)
 
-
-class RemoteProvider(Provider):
+class RemoteProvider(PepperpyPlugin):
     """Options and lifecycle shared by providers that talk to an HTTP service.
 
-    Subclasses set ``base_url`` and ``api_key`` defaults (or an ``env`` mapping in
-    plugin.json) and implement ``headers()``.
+    Subclasses implement ``headers()``; ``base_url`` and ``api_key`` come from the
+    config, plugin.json's ``config``/``env``, or keys.json. While open, ``self.endpoint``
+    posts and streams.
     """
 
-    base_url: str
-    api_key: SecretStr
+    base_url: str = Field(description="the service's base URL, e.g. https://api.openai.com/v1")
+    api_key: SecretStr = Field(description="the service's API key")
     timeout: float = 60.0
     max_retries: int = 2
     retry_budget: float = 30.0
 
-    _endpoint: Endpoint | None = PrivateAttr(default=None)
-
+    @abc.abstractmethod
     def headers(self) -> dict[str, str]:
-        raise NotImplementedError
+        """The HTTP headers of every request (authentication, versions)."""
 
-    async def setup(self) -> None:
+    async def initialize(self) -> None:
+        self._pool = self.shared_resource("http_clients", ClientPool)
         policy = RetryPolicy(attempts=1 + self.max_retries, budget_s=self.retry_budget)
-        pool = self.shared_resource("http_clients", ClientPool)
-        self._endpoint = Endpoint(pool, self.base_url, self.headers(), self.timeout, policy, self.plugin_id)
+        client = self._pool.acquire(self.base_url.rstrip("/") + "/")
+        self.endpoint = Endpoint(client, self.headers(), self.timeout, policy, self.plugin_id)
 
-    async def teardown(self) -> None:
-        endpoint, self._endpoint = self._endpoint, None
-        if endpoint is not None:
-            await endpoint.close()
-
-    async def endpoint(self) -> Endpoint:
-        """The endpoint, initializing the provider on first use."""
-        endpoint = self._endpoint
-        if endpoint is None:
-            await self.initialize()
-            endpoint = self._endpoint
-            assert endpoint is not None
-        return endpoint
+    async def cleanup(self) -> None:
+        await self._pool.release(self.endpoint.client)
+        del self.endpoint
 
 
 __all__ = [

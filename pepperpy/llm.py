@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import abc
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from enum import Enum
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
-from pepperpy.core import Provider
-from pepperpy.errors import ConfigError
+from pepperpy.core import PepperpyPlugin, State, check_async, close_guard, guard, open_guard
+from pepperpy.errors import ConfigError, InvalidInputError, LLMTimeoutError, PluginError
 
 
 class MessageRole(str, Enum):
@@ -69,6 +73,37 @@ class GenerationChunk(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+MessagesInput = str | list[Message] | list[dict[str, Any]]
+
+
+def to_message(item: Any, who: str = "messages") -> Message:
+    """A ``Message`` from a Message or a ``{"role", "content"}`` dict; InvalidInputError otherwise."""
+    if type(item) is Message:
+        return item
+    try:
+        return Message.model_validate(item)
+    except ValidationError as exc:
+        problem = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'message'}: {e['msg']}" for e in exc.errors())
+        raise InvalidInputError(
+            f"{who}: {str(item)[:100]!r} is not a message ({problem}); pass a str, Message objects, "
+            "or dicts with 'role' (system, user, assistant, tool) and 'content'"
+        ) from None
+
+
+def to_messages(messages: Any, who: str = "messages") -> list[Message]:
+    """Normalize what callers pass (a str, Messages, role/content dicts) into a list of ``Message``."""
+    if isinstance(messages, str):
+        return [Message(role=MessageRole.USER, content=messages)]
+    if isinstance(messages, (list, tuple)):
+        if all(type(m) is Message for m in messages):
+            return messages if type(messages) is list else list(messages)
+        return [to_message(m, who) for m in messages]
+    raise InvalidInputError(
+        f"{who}: expected a str or a list of messages, got {type(messages).__name__}; "
+        "pass a str, Message objects, or dicts with 'role' and 'content'"
+    )
+
+
 def check_call_options(who: str, options: dict[str, Any], allowed: set[str]) -> None:
     """Refuse per-call options a provider does not know, naming them and the known ones."""
     unknown = sorted(set(options) - allowed)
@@ -76,19 +111,127 @@ def check_call_options(who: str, options: dict[str, Any], allowed: set[str]) -> 
         raise ConfigError(f"{who}: unknown option(s) {', '.join(map(repr, unknown))}; options are: {', '.join(sorted(allowed))}")
 
 
-class LLMProvider(Provider):
-    """Turns a list of messages into an answer, whole or streamed.
+def call_timeout(provider: Any, options: dict[str, Any]) -> float | None:
+    """The call's ``timeout`` option, else the provider's ``timeout`` option, else None (no limit)."""
+    timeout = options.get("timeout")
+    return timeout if timeout is not None else getattr(provider, "timeout", None)
 
-    Options every provider honors where its backend can: ``model``,
-    ``temperature``, ``max_tokens``, ``stop``, ``tools``, ``response_model``,
-    ``timeout``.
+
+def _prepare(provider: PepperpyPlugin, messages: Any, method: str) -> list[Message]:
+    normalized = to_messages(messages, f"{provider.plugin_id}: {method}()")
+    if provider._lifecycle.state is not State.OPEN:
+        provider.check_open(method)
+    return normalized
+
+
+def _generate_guard(generate: Callable[..., Any]) -> Callable[..., Any]:
+    """Every ``generate``: normalized messages, open check, whole-call deadline, result type check."""
+    check_async(generate, generate.__qualname__)
+
+    @functools.wraps(generate)
+    async def call(self: LLMProvider, messages: MessagesInput, **options: Any) -> GenerationResult:
+        normalized = _prepare(self, messages, "generate")
+        timeout = call_timeout(self, options)
+        if timeout is None:
+            result = await generate(self, normalized, **options)
+        else:
+            scope = asyncio.timeout(timeout)
+            try:
+                async with scope:
+                    result = await generate(self, normalized, **options)
+            except TimeoutError:
+                if not scope.expired():
+                    raise
+                raise LLMTimeoutError(
+                    f"{self.plugin_id}: no complete answer within timeout={timeout}s (the limit covers the whole "
+                    "call, retries and slow bodies included); pass a larger timeout=...",
+                    retryable=True,
+                ) from None
+        if not isinstance(result, GenerationResult):
+            raise PluginError(
+                f"{self.plugin_id}: {type(self).__name__}.generate returned {type(result).__name__}; "
+                "it must return a pepperpy.llm.GenerationResult (e.g. GenerationResult(content=text))"
+            )
+        return result
+
+    return guard(call)
+
+
+async def _next_chunk(chunks: AsyncIterator[Any], timeout: float, provider: PepperpyPlugin, first: bool) -> Any:
+    scope = asyncio.timeout(timeout)
+    try:
+        async with scope:
+            return await anext(chunks)
+    except TimeoutError:
+        if not scope.expired():
+            raise
+        limit = "for the first chunk" if first else "between two chunks"
+        raise LLMTimeoutError(
+            f"{provider.plugin_id}: waited more than timeout={timeout}s {limit} of the stream (for a stream the "
+            "limit bounds the first chunk and every gap, not the whole answer); pass a larger timeout=...",
+            retryable=first,
+        ) from None
+
+
+def _stream_guard(generate_stream: Callable[..., Any]) -> Callable[..., Any]:
+    """Every ``generate_stream``: normalized messages, open check, first-chunk and gap limits, chunk type check."""
+    check_async(generate_stream, generate_stream.__qualname__)
+
+    @functools.wraps(generate_stream)
+    async def stream(self: LLMProvider, messages: MessagesInput, **options: Any) -> AsyncIterator[GenerationChunk]:
+        normalized = _prepare(self, messages, "generate_stream")
+        timeout = call_timeout(self, options)
+        produced = generate_stream(self, normalized, **options)
+        if asyncio.iscoroutine(produced):
+            produced = await produced
+        if not hasattr(produced, "__anext__"):
+            raise PluginError(
+                f"{self.plugin_id}: {type(self).__name__}.generate_stream returned {type(produced).__name__}; "
+                "it must be an async generator (`async def` with `yield GenerationChunk(...)`)"
+            )
+        async with aclosing(produced) as chunks:
+            first = True
+            while True:
+                try:
+                    if timeout is None:
+                        chunk = await anext(chunks)
+                    else:
+                        chunk = await _next_chunk(chunks, timeout, self, first)
+                except StopAsyncIteration:
+                    return
+                if not isinstance(chunk, GenerationChunk):
+                    raise PluginError(
+                        f"{self.plugin_id}: {type(self).__name__}.generate_stream yielded {type(chunk).__name__}; "
+                        "yield pepperpy.llm.GenerationChunk(content=...) objects"
+                    )
+                first = False
+                yield chunk
+
+    return guard(stream)
+
+
+class LLMProvider(PepperpyPlugin):
+    """Turns messages into an answer, whole or streamed.
+
+    Implement ``generate`` (and ``generate_stream`` to stream token by token). Callers
+    may pass a ``str``, ``Message`` objects or role/content dicts; the base class hands
+    your methods a list of ``Message``. Options every provider honors where its backend
+    can: ``model``, ``temperature``, ``max_tokens``, ``stop``, ``tools``,
+    ``response_model``, ``timeout`` (enforced by the base class).
     """
 
     category: ClassVar[str] = "llm"
     can_stream: ClassVar[bool] = True
+    wrapped_methods: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        "initialize": open_guard,
+        "cleanup": close_guard,
+        "generate": _generate_guard,
+        "generate_stream": _stream_guard,
+    }
 
+    @abc.abstractmethod
     async def generate(self, messages: list[Message], **options: Any) -> GenerationResult:
-        raise NotImplementedError
+        """The whole answer to ``messages``."""
 
     async def generate_stream(self, messages: list[Message], **options: Any) -> AsyncIterator[GenerationChunk]:
         """Stream the answer; the default yields the whole answer as one chunk."""
@@ -102,7 +245,11 @@ __all__ = [
     "LLMProvider",
     "Message",
     "MessageRole",
+    "MessagesInput",
     "ToolCall",
     "Usage",
+    "call_timeout",
     "check_call_options",
+    "to_message",
+    "to_messages",
 ]

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import weakref
 from collections.abc import Coroutine
-from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pepperpy.errors import ConfigError, PepperPyError
+from pepperpy._session import Session, SyncRunner, raise_failures
+from pepperpy.errors import ConfigError
 from pepperpy.plugin_manager import PluginManager
 
 if TYPE_CHECKING:
-    from pepperpy.chat import ChatBuilder
+    from pepperpy.chat import ChatBuilder, Conversation
     from pepperpy.retrieval import Answer, Retrieval
 
 T = TypeVar("T")
@@ -20,26 +21,45 @@ T = TypeVar("T")
 # What ``with_llm()`` and friends use when no provider is named; override with
 # ``PepperPy(config={"llm": "mock"})`` or ``PEPPERPY_LLM=mock``.
 DEFAULT_PROVIDERS: dict[str, str] = {"llm": "local", "embeddings": "local", "rag": "local", "storage": "local"}
+# Categories whose provider uses another configured provider: opened (and installed) with it.
+USES: dict[str, tuple[str, ...]] = {"rag": ("embeddings",)}
 
 
-def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run ``coroutine`` to completion from plain (non-async) code."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    coroutine.close()
-    raise PepperPyError("the *_sync() methods are for scripts without an event loop; here, use `await` instead")
+class PendingProvider:
+    """A provider whose plugin is still to be installed: ``with_*`` ran inside an event loop.
+
+    It is installed in a worker thread (other tasks keep running) and created, with its
+    options validated, when the facade opens it.
+    """
+
+    initialized = False
+
+    def __init__(self, manager: PluginManager, category: str, name: str, config: dict[str, Any]):
+        self.category, self.config = category, config
+        self.plugin_id = manager.resolve(category, name)[0].id
+        self.name = self.plugin_id.rsplit("/", 1)[-1]
+        self._manager, self._requested = manager, name
+        self._created: asyncio.Future[Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"PendingProvider({self.plugin_id}, installed when it opens)"
+
+    async def create(self) -> Any:
+        if self._created is None or (self._created.done() and self._created.exception() is not None):
+            create = self._manager.create_provider
+            self._created = asyncio.ensure_future(asyncio.to_thread(create, self.category, self._requested, **self.config))
+        return await self._created
 
 
 class PepperPy:
-    """Configure providers with ``with_*`` calls, then use them inside ``async with``."""
+    """Configure providers with ``with_*`` calls, then use them inside ``async with`` (or lazily)."""
 
     def __init__(self, config: dict[str, Any] | None = None, plugin_manager: PluginManager | None = None):
         self._config = dict(config or {})
         self._manager = plugin_manager or PluginManager.instance()
         self._providers: dict[str, Any] = {}
-        self._stack: AsyncExitStack | None = None
+        self._session: Session | None = None
+        self._sync: SyncRunner | None = None
 
     def __repr__(self) -> str:
         configured = ", ".join(f"{c}={p.name}" for c, p in self._providers.items())
@@ -49,17 +69,36 @@ class PepperPy:
 
     def default_provider(self, category: str) -> str:
         configured = self._config.get(category) or os.environ.get(f"PEPPERPY_{category.upper()}")
-        return configured or DEFAULT_PROVIDERS[category]
+        default = configured or DEFAULT_PROVIDERS.get(category)
+        if default is None:
+            raise ConfigError(
+                f"there is no default {category} provider; name one: .with_plugin({category!r}, 'name', ...), "
+                f"or set PEPPERPY_{category.upper()}"
+            )
+        return default
 
     def with_plugin(self, category: str, provider_type: str | None = None, **config: Any) -> PepperPy:
-        """Use the plugin ``category/provider_type``; installs it on first use, opens nothing yet."""
+        """Use the plugin ``category/provider_type``.
+
+        Outside an event loop this installs it on first use and validates ``config`` at
+        once; inside one, a plugin not yet installed is installed in a worker thread when
+        it opens, and its options are validated then. An unknown name fails here either way.
+        """
         name = provider_type or self.default_provider(category)
-        self._providers[category] = self._manager.create_provider(category, name, **config)
-        if "rag" in self._providers and category in ("rag", "embeddings"):
-            if "embeddings" not in self._providers:
-                self.with_embeddings()  # the RAG store embeds with the default embeddings
-            self._providers["rag"].use_embeddings(self._providers["embeddings"])
+        if _in_event_loop() and self._manager.needs_install(category, name):
+            self._providers[category] = PendingProvider(self._manager, category, name, config)
+        else:
+            self._providers[category] = self._manager.create_provider(category, name, **config)
+        if "rag" in self._providers and "embeddings" not in self._providers:
+            self.with_embeddings()  # the RAG store embeds with the default embeddings
+        self._attach_embeddings()
         return self
+
+    def _attach_embeddings(self) -> None:
+        store, embeddings = self._providers.get("rag"), self._providers.get("embeddings")
+        if store is not None and embeddings is not None and not isinstance(store, PendingProvider):
+            if not isinstance(embeddings, PendingProvider):
+                store.use_embeddings(embeddings)
 
     def with_llm(self, provider_type: str | None = None, **config: Any) -> PepperPy:
         return self.with_plugin("llm", provider_type, **config)
@@ -75,13 +114,14 @@ class PepperPy:
         return self.with_plugin("storage", provider_type, **config)
 
     def provider(self, category: str) -> Any:
-        """The configured provider of ``category`` (not necessarily initialized)."""
+        """The configured provider of ``category`` (not necessarily open)."""
         try:
             return self._providers[category]
         except KeyError:
             raise ConfigError(
-                f"no {category} provider is configured; call .with_plugin({category!r}, ...) "
-                f"or .with_{category}(...) first"
+                f"no {category} provider is configured; call .with_plugin({category!r}, ...)"
+                + (f" or .with_{category}(...)" if category in DEFAULT_PROVIDERS else "")
+                + " first"
             ) from None
 
     @property
@@ -100,53 +140,116 @@ class PepperPy:
         self.provider("rag")
         return Retrieval(self)
 
+    @property
+    def chat(self) -> ChatBuilder:
+        """A fresh chat builder on the configured LLM; each ``with_*`` returns a new builder."""
+        from pepperpy.chat import ChatBuilder
+
+        self.provider("llm")
+        return ChatBuilder(self)
+
+    def conversation(self, system: str | None = None, **options: Any) -> Conversation:
+        """A chat that keeps its history across turns: ``await conv.say("...")``."""
+        from pepperpy.chat import Conversation
+
+        self.provider("llm")
+        return Conversation(self, system=system, **options)
+
     async def ask(self, question: str, k: int = 4, filter: dict[str, Any] | None = None, **options: Any) -> Answer:
         """Answer ``question`` from the ``k`` most relevant passages; the answer lists them as sources."""
         from pepperpy.retrieval import ask
 
         return await ask(self, question, k=k, filter=filter, **options)
 
-    @property
-    def chat(self) -> ChatBuilder:
-        """A fresh chat builder on the configured LLM."""
-        from pepperpy.chat import ChatBuilder
-
-        self.provider("llm")
-        return ChatBuilder(self)
+    def ask_sync(self, question: str, k: int = 4, filter: dict[str, Any] | None = None, **options: Any) -> Answer:
+        """``ask()`` for scripts without an event loop."""
+        return self.run_sync(self.ask(question, k=k, filter=filter, **options))
 
     # -- lifecycle -------------------------------------------------------------------
 
     async def ready(self, category: str) -> Any:
-        """The provider of ``category``, initialized (lazily, outside ``async with``)."""
-        provider = self.provider(category)
-        if not provider.initialized:
-            await self._initialize([provider])
+        """The provider of ``category``, open on the running loop (opened lazily outside ``async with``)."""
+        provider = self._providers.get(category)
+        session = self._session
+        if provider is not None and provider.initialized and session is not None:
+            if session.loop is asyncio.get_running_loop():
+                return provider
+        await self._open([category, *USES.get(category, ())])
+        return self.provider(category)
+
+    async def _open(self, categories: list[str]) -> None:
+        session = await self._session_on_running_loop()
+        configured = [c for c in categories if c in self._providers]
+        if not configured:
+            self.provider(categories[0])  # raises: nothing configured
+        created = await asyncio.gather(*(self._created(c) for c in configured), return_exceptions=True)
+        raise_failures([o for o in created if isinstance(o, BaseException)], "providers failed to install")
+        self._attach_embeddings()
+        await session.open([self._providers[c] for c in configured])
+
+    async def _created(self, category: str) -> Any:
+        provider = self._providers[category]
+        if isinstance(provider, PendingProvider):
+            real = await provider.create()
+            if self._providers.get(category) is provider:
+                self._providers[category] = real
+            provider = real
         return provider
 
-    async def _initialize(self, providers: list[Any]) -> None:
-        if self._stack is None:
-            self._stack = AsyncExitStack()
-        outcomes = await asyncio.gather(*(p.initialize() for p in providers), return_exceptions=True)
-        for provider, outcome in zip(providers, outcomes):
-            if not isinstance(outcome, BaseException):
-                self._stack.push_async_callback(provider.cleanup)
-        failures = [o for o in outcomes if isinstance(o, BaseException)]
-        if failures:
-            await self.aclose()
-            raise failures[0]
+    async def _session_on_running_loop(self) -> Session:
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is not None and session.loop is not loop:
+            self._session = None
+            await session.close_from_here()  # providers live on one loop at a time
+            session = None
+        if session is None:
+            session = self._session = Session(loop)
+            await session.watch_loop()
+        return session
 
     async def __aenter__(self) -> PepperPy:
-        await self._initialize([p for p in self._providers.values() if not p.initialized])
+        try:
+            await self._open(list(self._providers))
+        except BaseException:
+            await self.aclose()
+            raise
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Clean up every initialized provider, in reverse order; safe to call twice."""
-        stack, self._stack = self._stack, None
-        if stack is not None:
-            await stack.aclose()
+        """Close every open provider, in reverse order; safe to call twice. The facade may be used again."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close_from_here()
+
+    # -- sync path -------------------------------------------------------------------
+
+    def run_sync(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on this PepperPy's private event loop (providers stay open between calls)."""
+        if self._sync is None:
+            self._sync = SyncRunner()
+            weakref.finalize(self, self._sync.close)
+        return self._sync.run(coroutine)
+
+    def close(self) -> None:
+        """Close every open provider and stop the private loop of the ``*_sync`` methods."""
+        if self._session is not None:
+            self.run_sync(self.aclose())
+        runner = self._sync
+        if runner is not None:
+            self._sync = None
+            runner.close()
 
 
-__all__ = ["DEFAULT_PROVIDERS", "PepperPy", "run_sync"]
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+__all__ = ["DEFAULT_PROVIDERS", "PendingProvider", "PepperPy"]

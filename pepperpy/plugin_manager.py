@@ -7,10 +7,12 @@ embedders may build their own with an explicit search path and home.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
 import os
+import re
 import sys
 import threading
 import types
@@ -21,17 +23,30 @@ from typing import Any
 
 from pepperpy._log import logger
 from pepperpy._version import __version__
-from pepperpy.errors import ConfigError, PluginError, PluginLoadError, PluginManifestError, PluginNotFoundError
+from pepperpy.errors import (
+    ConfigError,
+    PepperPyError,
+    PluginError,
+    PluginInstallError,
+    PluginLoadError,
+    PluginManifestError,
+    PluginNotFoundError,
+)
 
-# Category -> "module:BaseClass" every provider of that category must subclass.
+# Category -> "module:BaseClass" every provider of that category must subclass; any other
+# simple lowercase category needs only PepperpyPlugin.
 CATEGORY_BASES: dict[str, str] = {
     "llm": "pepperpy.llm:LLMProvider",
     "embeddings": "pepperpy.embeddings:EmbeddingProvider",
     "rag": "pepperpy.rag:RAGProvider",
     "storage": "pepperpy.storage:StorageProvider",
 }
+GENERIC_BASE = "pepperpy.core:PepperpyPlugin"
 ENTRY_POINT_GROUP = "pepperpy.plugins"
-SYNTHETIC_PACKAGE = "pepperpy_plugins"
+# Plugin modules load under this package (a child of pepperpy, so that
+# ``logger.enable("pepperpy")`` also turns on the plugins' own logs).
+SYNTHETIC_PACKAGE = "pepperpy.loaded_plugins"
+_CATEGORY = re.compile(r"[a-z][a-z0-9_-]*\Z")
 
 
 @dataclass(frozen=True)
@@ -52,6 +67,15 @@ class BrokenPlugin:
 
     path: Path
     problem: str
+
+
+@dataclass(frozen=True)
+class ShadowedPlugin:
+    """A plugin folder hidden by a higher-precedence folder with the same id."""
+
+    id: str
+    path: Path
+    shadowed_by: Path
 
 
 @dataclass
@@ -92,6 +116,7 @@ class PluginManager:
         self.shared_resources: dict[str, Any] = {}  # objects providers share, such as HTTP client pools
         self.plugins: dict[str, PluginInfo] = {}
         self.broken: list[BrokenPlugin] = []
+        self.shadowed: list[ShadowedPlugin] = []
 
     @classmethod
     def instance(cls) -> PluginManager:
@@ -141,6 +166,7 @@ class PluginManager:
         with self._lock:
             found: dict[str, PluginInfo] = {}
             broken: list[BrokenPlugin] = []
+            shadowed: list[ShadowedPlugin] = []
             seen: set[str] = set()
             for root in self.search_paths():
                 for folder in self._plugin_folders(str(root)):
@@ -152,9 +178,12 @@ class PluginManager:
                         broken.append(outcome)
                         continue
                     if outcome.id in found:
-                        logger.info("{} at {} shadows {}", outcome.id, folder, found[outcome.id].path)
+                        shadowed.append(ShadowedPlugin(outcome.id, found[outcome.id].path, outcome.path))
                     found[outcome.id] = outcome
-            self.plugins, self.broken = found, broken
+            if shadowed != self.shadowed:
+                for hidden in shadowed:
+                    logger.warning("plugin {} at {} shadows the one at {}", hidden.id, hidden.shadowed_by, hidden.path)
+            self.plugins, self.broken, self.shadowed = found, broken, shadowed
             return found
 
     def _plugin_folders(self, root: str) -> list[str]:
@@ -202,30 +231,29 @@ class PluginManager:
 
     # -- look up -----------------------------------------------------------------
 
-    def resolve(self, category: str, name: str) -> tuple[PluginInfo, dict[str, Any], dict[str, str]]:
-        """Find ``category/name`` (a plugin or an alias): its info, preset config and env mapping."""
+    def resolve(self, category: str, name: str) -> tuple[PluginInfo, dict[str, Any], dict[str, str], str | None]:
+        """Find ``category/name`` (a plugin or an alias): its info, preset config, env mapping and alias."""
         plugins = self.plugins if f"{category}/{name}" in self.plugins else self.discover()
         info = plugins.get(f"{category}/{name}")
         if info is not None:
-            return info, dict(info.manifest.config), dict(info.manifest.env)
+            return info, dict(info.manifest.config), dict(info.manifest.env), None
         for candidate in plugins.values():
             alias = candidate.manifest.aliases.get(name)
             if candidate.manifest.category == category and alias is not None:
                 config = {**candidate.manifest.config, **alias.config}
-                return candidate, config, {**candidate.manifest.env, **alias.env}
+                return candidate, config, {**candidate.manifest.env, **alias.env}, name
         raise self._not_found(category, name)
 
     def _not_found(self, category: str, name: str) -> PluginNotFoundError:
-        if category not in CATEGORY_BASES:
-            return PluginNotFoundError(
-                f"unknown plugin category {category!r}; categories are: {', '.join(sorted(CATEGORY_BASES))}"
-            )
         names = sorted(
             {p.manifest.provider_name for p in self.plugins.values() if p.manifest.category == category}
             | {a for p in self.plugins.values() if p.manifest.category == category for a in p.manifest.aliases}
             | {key.split("/", 1)[1] for key in self._registered_classes if key.startswith(f"{category}/")}
         )
         message = f"no {category} plugin named {name!r}"
+        if not names:
+            categories = sorted({p.manifest.category for p in self.plugins.values()} | set(CATEGORY_BASES))
+            message += f" (no plugin has the category {category!r}; categories found: {', '.join(categories)})"
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
         if close:
             message += f"; did you mean {' or '.join(f'{category}/{c}' for c in close)}?"
@@ -252,11 +280,32 @@ class PluginManager:
             if needed:
                 target = _install.env_dir(self.home, needed)
                 if not _install.is_stamped(target, needed) and _install.missing_from_running_env(needed):
-                    target = _install.install(self.home, needed)
+                    try:
+                        target = _install.install(self.home, needed)
+                    except OSError as exc:  # an unwritable or full home
+                        raise PluginInstallError(
+                            f"could not install the requirements of plugin {info.id} into {target.parent}: "
+                            f"{exc.strerror or exc}; make {self.home} writable and free some space, "
+                            "or point PEPPERPY_HOME at another folder"
+                        ) from exc
                 if target.is_dir() and str(target) not in sys.path:
                     sys.path.append(str(target))
                     importlib.invalidate_caches()
             self._ready.add(info.id)
+
+    def needs_install(self, category: str, name: str) -> bool:
+        """True when using ``category/name`` would run an install first (a cheap check, no subprocess)."""
+        from pepperpy import _install
+
+        if f"{category}/{name}" in self._registered_classes:
+            return False
+        info = self.resolve(category, name)[0]
+        if info.id in self._ready or info.id in self._classes:
+            return False
+        needed = self._requirement_set(info)
+        if not needed or _install.is_stamped(_install.env_dir(self.home, needed), needed):
+            return False
+        return bool(_install.missing_from_running_env(needed))
 
     def _requirement_set(self, info: PluginInfo) -> Any:
         from pepperpy import _install
@@ -275,7 +324,9 @@ class PluginManager:
 
     def register_plugin(self, category: str, name: str, provider_class: type) -> None:
         """Register a provider class defined in code, without a plugin folder."""
-        self._check_base(category, provider_class, f"{category}/{name}")
+        if not _CATEGORY.match(category):
+            raise PluginError(f"plugin category {category!r} must be a simple lowercase name such as 'tts'")
+        self._check_class(category, provider_class, f"{category}/{name}")
         with self._lock:
             self._registered_classes[f"{category}/{name}"] = provider_class
 
@@ -284,8 +335,7 @@ class PluginManager:
         registered = self._registered_classes.get(f"{category}/{name}")
         if registered is not None:
             return registered
-        info, _, _ = self.resolve(category, name)
-        return self._load(info)
+        return self._load(self.resolve(category, name)[0])
 
     def _load(self, info: PluginInfo) -> type:
         cached = self._classes.get(info.id)
@@ -295,7 +345,7 @@ class PluginManager:
         with self._lock:
             if info.id not in self._classes:
                 provider_class = self._import_entry_point(info)
-                self._check_base(info.manifest.category, provider_class, info.id, info.path)
+                self._check_class(info.manifest.category, provider_class, info.id, info.path)
                 self._classes[info.id] = provider_class
             return self._classes[info.id]
 
@@ -303,7 +353,7 @@ class PluginManager:
         from pepperpy._manifest import entry_file
 
         manifest = info.manifest
-        package = f"{SYNTHETIC_PACKAGE}.{manifest.category}_{manifest.provider_name}".replace("-", "_")
+        package = f"{SYNTHETIC_PACKAGE}.{plugin_package_name(info.id)}"
         module_name = f"{package}.{manifest.entry_module}"
         if SYNTHETIC_PACKAGE not in sys.modules:
             root = types.ModuleType(SYNTHETIC_PACKAGE, "Namespace of loaded PepperPy plugin folders.")
@@ -324,7 +374,8 @@ class PluginManager:
             for loaded in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
                 del sys.modules[loaded]
             raise PluginLoadError(
-                f"plugin {info.id}: importing {path} failed with {type(exc).__name__}: {exc}; fix the module"
+                f"plugin {info.id}: importing {path} failed with {type(exc).__name__}: {exc}"
+                + ("" if isinstance(exc, PepperPyError) else "; fix the module")
             ) from exc
         provider_class = getattr(module, manifest.entry_class, None)
         if not isinstance(provider_class, type):
@@ -335,33 +386,45 @@ class PluginManager:
         return provider_class
 
     @staticmethod
-    def _check_base(category: str, provider_class: type, plugin_id: str, path: Path | None = None) -> None:
-        base_path = CATEGORY_BASES.get(category)
-        if base_path is None:
-            raise PluginError(f"plugin {plugin_id}: unknown category {category!r}; use one of {sorted(CATEGORY_BASES)}")
-        module_name, class_name = base_path.split(":")
+    def _check_class(category: str, provider_class: type, plugin_id: str, path: Path | None = None) -> None:
+        """The class must subclass its category's base and implement every abstract method."""
+        module_name, class_name = CATEGORY_BASES.get(category, GENERIC_BASE).split(":")
         base = getattr(importlib.import_module(module_name), class_name)
+        where = f" ({path})" if path else ""
         if not (isinstance(provider_class, type) and issubclass(provider_class, base)):
-            where = f" ({path})" if path else ""
             raise PluginLoadError(
                 f"plugin {plugin_id}{where}: {getattr(provider_class, '__name__', provider_class)!r} must subclass "
                 f"{class_name} from {module_name}"
+            )
+        missing = sorted(getattr(provider_class, "__abstractmethods__", ()))
+        if missing:
+            methods = ", ".join(f"`async def {m}(...)`" for m in missing)
+            raise PluginLoadError(
+                f"plugin {plugin_id}{where}: {provider_class.__name__} does not implement {', '.join(missing)}, "
+                f"required by {class_name}; add {methods}"
             )
 
     # -- create --------------------------------------------------------------------
 
     def create_provider(self, category: str, name: str, **config: Any) -> Any:
         """An uninitialized provider of ``category/name`` with validated config."""
+        from pepperpy._config import build_provider
+        from pepperpy.core import CreationContext
+
         registered = self._registered_classes.get(f"{category}/{name}")
         if registered is not None:
-            provider_class, preset, env = registered, {}, {}
-        else:
-            info, preset, env = self.resolve(category, name)
-            provider_class = self._load(info)
-        from pepperpy._config import build_provider
+            context = CreationContext(f"{category}/{name}", self.home, {}, self.shared_resources)
+            return build_provider(registered, context, config)
+        info, preset, env, alias = self.resolve(category, name)
+        provider_class = self._load(info)
+        context = CreationContext(info.id, self.home, env, self.shared_resources, alias)
+        return build_provider(provider_class, context, {**preset, **config})
 
-        plugin_id = f"{category}/{name}"
-        return build_provider(provider_class, plugin_id, {**preset, **config}, env, self.home, self.shared_resources)
+
+def plugin_package_name(plugin_id: str) -> str:
+    """A module name unique per plugin id (``llm/my-x`` and ``llm/my_x`` get different ones)."""
+    readable = plugin_id.replace("/", "_").replace("-", "_")
+    return f"{readable}_{hashlib.sha256(plugin_id.encode()).hexdigest()[:8]}"
 
 
 def model_package_file(plugin_id: str, package: str, *parts: str) -> Path:
@@ -369,8 +432,8 @@ def model_package_file(plugin_id: str, package: str, *parts: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise ConfigError(
-            f"{plugin_id}: the model package {package!r} is not installed; delete its env dir under "
-            f"~/.pepperpy/envs/ so that it is installed again, or pass the file's path in the config"
+            f"{plugin_id}: the model package {package!r} is not installed; delete the plugin's env dir under "
+            f"<PEPPERPY_HOME>/envs/ so that it is installed again, or pass the file's path in the config"
         )
     return Path(next(iter(spec.submodule_search_locations)), *parts)
 
@@ -380,4 +443,12 @@ def get_plugin_manager() -> PluginManager:
     return PluginManager.instance()
 
 
-__all__ = ["BrokenPlugin", "PluginInfo", "PluginManager", "get_plugin_manager", "model_package_file"]
+__all__ = [
+    "BrokenPlugin",
+    "PluginInfo",
+    "PluginManager",
+    "ShadowedPlugin",
+    "get_plugin_manager",
+    "model_package_file",
+    "plugin_package_name",
+]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import abc
+from collections.abc import Callable
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field, PrivateAttr
+from pydantic import BaseModel, Field
 
-from pepperpy.core import Provider
+from pepperpy.core import PepperpyPlugin, close_guard, open_guard, requires_open
 from pepperpy.embeddings import EmbeddingProvider, Vector
-from pepperpy.errors import ConfigError
+from pepperpy.errors import ConfigError, InvalidInputError
 
 # A metadata filter: {"key": value} matches equal values, {"key": [v1, v2]} any of them; keys are ANDed.
 Filter = dict[str, Any]
@@ -27,29 +29,34 @@ class SearchResult(BaseModel):
     score: float  # cosine similarity, higher is closer
 
 
-class RAGProvider(Provider):
-    """A vector store: add, search, delete, count. Texts are embedded with the attached embeddings provider."""
+class RAGProvider(PepperpyPlugin):
+    """A vector store: add, search, delete, count. Texts are embedded with its ``embeddings`` dependency."""
 
     category: ClassVar[str] = "rag"
-
-    _embeddings: EmbeddingProvider | None = PrivateAttr(default=None)
+    wrapped_methods: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        "initialize": open_guard,
+        "cleanup": close_guard,
+        **dict.fromkeys(("add", "search", "delete", "count"), requires_open),
+    }
 
     def use_embeddings(self, embeddings: EmbeddingProvider) -> None:
-        self._embeddings = embeddings
+        """Embed texts with ``embeddings``; it becomes a dependency, opened before this store."""
+        self.set_dependency("embeddings", embeddings)
 
     @property
     def embeddings(self) -> EmbeddingProvider:
-        if self._embeddings is None:
+        embeddings = self.dependency("embeddings")
+        if embeddings is None:
             raise ConfigError(f"{self.plugin_id}: no embeddings provider is attached; use PepperPy().with_rag(...)")
-        return self._embeddings
+        return embeddings  # type: ignore[return-value]
 
     @property
     def embedding_model(self) -> str:
         """The model id recorded with stored vectors (``vectors`` when they were given directly)."""
-        return self._embeddings.model_id if self._embeddings is not None else "vectors"
+        embeddings = self.dependency("embeddings")
+        return embeddings.model_id if embeddings is not None else "vectors"  # type: ignore[attr-defined]
 
     async def embed_texts(self, texts: list[str]) -> list[Vector]:
-        await self.embeddings.initialize()
         return await self.embeddings.embed(texts)
 
     async def query_vector(self, query: str | Vector) -> Vector:
@@ -57,21 +64,24 @@ class RAGProvider(Provider):
         if not isinstance(query, str):
             return query
         if not query.strip():
-            raise ConfigError(f"{self.plugin_id}: the search query is empty")
+            raise InvalidInputError(f"{self.plugin_id}: the search query is empty")
         return (await self.embed_texts([query]))[0]
 
+    @abc.abstractmethod
     async def add(self, documents: list[Document], vectors: list[Vector] | None = None) -> None:
         """Insert or update ``documents`` (by id); ``vectors`` skip the embedding step."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def search(self, query: str | Vector, k: int = 5, filter: Filter | None = None) -> list[SearchResult]:
-        raise NotImplementedError
+        """The ``k`` closest documents (an empty store gives ``[]``)."""
 
+    @abc.abstractmethod
     async def delete(self, ids: list[str]) -> None:
-        raise NotImplementedError
+        """Remove documents by id."""
 
+    @abc.abstractmethod
     async def count(self) -> int:
-        raise NotImplementedError
+        """How many documents the store holds."""
 
 
 def check_vectors(who: str, documents: list[Document], vectors: list[Vector]) -> None:

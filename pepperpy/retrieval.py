@@ -12,7 +12,7 @@ from pepperpy.llm import GenerationResult, Message, MessageRole
 from pepperpy.rag import Document, Filter, SearchResult
 
 if TYPE_CHECKING:
-    from pepperpy.pepperpy import PepperPy
+    from pepperpy.chat import ProviderSource
 
 ASK_PROMPT = (
     "Answer the question using only the passages below. "
@@ -34,38 +34,48 @@ class Answer(BaseModel):
 class Retrieval:
     """The configured vector store, with loaders: ``await pepper.rag.add([...])``, ``await pepper.rag.search(q)``."""
 
-    def __init__(self, pepper: PepperPy):
-        self._pepper = pepper
+    def __init__(self, source: ProviderSource):
+        self._source = source
 
     async def add(
         self, items: list[Document | str | Path], chunk_size: int = CHUNK_SIZE, chunk_overlap: int = CHUNK_OVERLAP
     ) -> list[Document]:
         """Add Documents, plain strings, or .txt/.md files (chunked); returns what was stored."""
         documents = to_documents(items, chunk_size, chunk_overlap)
-        store = await self._pepper.ready("rag")
+        store = await self._source.ready("rag")
         await store.add(documents)
         return documents
 
     async def search(self, query: str, k: int = 5, filter: Filter | None = None) -> list[SearchResult]:
-        store = await self._pepper.ready("rag")
+        store = await self._source.ready("rag")
         return await store.search(query, k=k, filter=filter)
 
+    def add_sync(
+        self, items: list[Document | str | Path], chunk_size: int = CHUNK_SIZE, chunk_overlap: int = CHUNK_OVERLAP
+    ) -> list[Document]:
+        """``add()`` for scripts without an event loop."""
+        return self._source.run_sync(self.add(items, chunk_size, chunk_overlap))
+
+    def search_sync(self, query: str, k: int = 5, filter: Filter | None = None) -> list[SearchResult]:
+        """``search()`` for scripts without an event loop."""
+        return self._source.run_sync(self.search(query, k, filter))
+
     async def delete(self, ids: list[str]) -> None:
-        await (await self._pepper.ready("rag")).delete(ids)
+        await (await self._source.ready("rag")).delete(ids)
 
     async def count(self) -> int:
-        return await (await self._pepper.ready("rag")).count()
+        return await (await self._source.ready("rag")).count()
 
 
-async def ask(pepper: PepperPy, question: str, k: int = 4, filter: Filter | None = None, **options: Any) -> Answer:
+async def ask(source: ProviderSource, question: str, k: int = 4, filter: Filter | None = None, **options: Any) -> Answer:
     """Retrieve ``k`` passages for ``question``, answer from them with the LLM, return answer and sources."""
-    sources = await Retrieval(pepper).search(question, k=k, filter=filter)
+    sources = await Retrieval(source).search(question, k=k, filter=filter)
     passages = "\n\n".join(f"[{n}] {hit.document.text}" for n, hit in enumerate(sources, 1))
     messages = [
         Message(role=MessageRole.SYSTEM, content=ASK_PROMPT.format(passages=passages or "(no passages found)")),
         Message(role=MessageRole.USER, content=question),
     ]
-    llm = await pepper.ready("llm")
+    llm = await source.ready("llm")
     result = await llm.generate(messages, **options)
     return Answer(content=result.content, sources=sources, result=result)
 

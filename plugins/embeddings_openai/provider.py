@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from pepperpy.embeddings import EmbeddingProvider, Vector
+from pydantic import Field
+
 from pepperpy.errors import ConfigError, ProviderError
 from pepperpy.http import RemoteProvider
 
@@ -12,7 +14,7 @@ from pepperpy.http import RemoteProvider
 class OpenAIEmbeddingProvider(RemoteProvider, EmbeddingProvider):
     """Sends texts in batches of ``batch_size``, up to ``concurrency`` batches at once, order kept."""
 
-    model: str
+    model: str = Field(description="the model to use")
     batch_size: int = 128
     concurrency: int = 4
     dimensions: int | None = None
@@ -23,7 +25,7 @@ class OpenAIEmbeddingProvider(RemoteProvider, EmbeddingProvider):
     async def embed(self, texts: list[str]) -> list[Vector]:
         if any(not text.strip() for text in texts):
             raise ConfigError(f"{self.plugin_id}: cannot embed an empty text; drop empty strings first")
-        endpoint = await self.endpoint()
+        endpoint = self.endpoint
         gate = asyncio.Semaphore(self.concurrency)
 
         async def one_batch(batch: list[str]) -> list[Vector]:

@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
+from pydantic import Field
+
 from pepperpy.errors import ProviderError
 from pepperpy.http import RemoteProvider, parse_event_data
 from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole
@@ -18,7 +20,7 @@ API_VERSION = "2023-06-01"
 class AnthropicProvider(RemoteProvider, LLMProvider):
     """Claude models through the Messages API. Structured output is asked for in the system prompt."""
 
-    model: str
+    model: str = Field(description="the model to use")
     max_tokens: int = 1024
     temperature: float | None = None
     stop: list[str] | None = None
@@ -32,7 +34,7 @@ class AnthropicProvider(RemoteProvider, LLMProvider):
 
     async def generate(self, messages: list[Message], **options: Any) -> GenerationResult:
         body = self._body(messages, options, stream=False)
-        endpoint = await self.endpoint()
+        endpoint = self.endpoint
         answer = await endpoint.post("messages", body, options.get("timeout"))
         text, calls, usage = parse_answer(answer, self.plugin_id)
         reply = Message(role=MessageRole.ASSISTANT, content=text, tool_calls=calls)
@@ -41,7 +43,7 @@ class AnthropicProvider(RemoteProvider, LLMProvider):
 
     async def generate_stream(self, messages: list[Message], **options: Any) -> AsyncIterator[GenerationChunk]:
         body = self._body(messages, options, stream=True)
-        endpoint = await self.endpoint()
+        endpoint = self.endpoint
         who = self.plugin_id
         state = StreamState(who)
         async with aclosing(endpoint.stream("messages", body, options.get("timeout"))) as events:

@@ -6,10 +6,9 @@ import asyncio
 import os
 import threading
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
-
-from pydantic import PrivateAttr, field_validator
 
 from pepperpy.errors import ConfigError, LLMError
 from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, Usage, check_call_options
@@ -39,7 +38,12 @@ def check_gguf(path: Path) -> Path:
 
 
 class LocalLLMProvider(LLMProvider):
-    """A local chat model; options are those of llama.cpp's server."""
+    """A local chat model; options are those of llama.cpp's server.
+
+    ``timeout`` (per call, or as an option) is enforced by the base class; both
+    ``generate`` and ``generate_stream`` run through llama.cpp's streaming callback, so
+    a call that times out or a stream left early stops generating and frees its slot.
+    """
 
     model_path: Path | None = None
     n_ctx: int = 2048
@@ -49,20 +53,14 @@ class LocalLLMProvider(LLMProvider):
     max_tokens: int = 256
     seed: int | None = None
     stop: list[str] | None = None
+    timeout: float | None = None  # no limit by default: max_tokens bounds a local answer
 
-    _server: Any = PrivateAttr(default=None)
+    def __init__(self, **config: Any):
+        super().__init__(**config)
+        if self.model_path is not None:
+            check_gguf(self.model_path)
 
-    @field_validator("model_path")
-    @classmethod
-    def _model_file(cls, value: Path | None) -> Path | None:
-        if value is None:
-            return None
-        try:
-            return check_gguf(value)
-        except ConfigError as exc:
-            raise ValueError(str(exc)) from None
-
-    async def setup(self) -> None:
+    async def initialize(self) -> None:
         path = check_gguf(self.model_path or default_model_path())
         await self.import_modules("xllamacpp")
         self._server = await asyncio.to_thread(self._load, path)
@@ -80,7 +78,7 @@ class LocalLLMProvider(LLMProvider):
         self.logger.info("loading {} (n_ctx={})", path, self.n_ctx)
         return xllamacpp.Server(params)
 
-    async def teardown(self) -> None:
+    async def cleanup(self) -> None:
         self._server = None  # the last reference: llama.cpp frees the model and stops its loop
 
     # -- requests --------------------------------------------------------------------
@@ -117,34 +115,14 @@ class LocalLLMProvider(LLMProvider):
             )
         raise LLMError(f"llm/local: llama.cpp refused the request: {error.get('message', error)}", status_code=error.get("code"))
 
-    async def _server_ready(self) -> Any:
-        await self.initialize()
-        return self._server
-
-    def _call(self, server: Any, request: dict[str, Any], callback: Any = None) -> Any:
+    def _call(self, request: dict[str, Any], callback: Any) -> Any:
         try:
-            return server.handle_chat_completions(request, callback) if callback else server.handle_chat_completions(request)
+            return self._server.handle_chat_completions(request, callback)
         except ValueError as exc:
             raise LLMError(f"llm/local: llama.cpp rejected the request: {exc}") from exc
 
-    async def generate(self, messages: list[Message], **options: Any) -> GenerationResult:
-        request = self._request(messages, options, stream=False)
-        server = await self._server_ready()
-        response = await asyncio.to_thread(self._call, server, request)
-        self._raise_for_error(response)
-        choice = response["choices"][0]
-        content = choice["message"].get("content") or ""
-        usage = Usage(
-            prompt_tokens=response.get("usage", {}).get("prompt_tokens", 0),
-            completion_tokens=response.get("usage", {}).get("completion_tokens", 0),
-        )
-        answer = Message(role=MessageRole.ASSISTANT, content=content)
-        metadata = {"model": response.get("model"), "finish_reason": choice.get("finish_reason"), "timings": response.get("timings")}
-        return GenerationResult(content=content, messages=[*messages, answer], usage=usage, metadata=metadata)
-
-    async def generate_stream(self, messages: list[Message], **options: Any) -> AsyncIterator[GenerationChunk]:
-        request = self._request(messages, options, stream=True)
-        server = await self._server_ready()
+    async def _stream_items(self, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """llama.cpp's streamed items; leaving early (or being cancelled) stops generation."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         stop = threading.Event()
@@ -155,7 +133,9 @@ class LocalLLMProvider(LLMProvider):
 
         def produce() -> None:
             try:
-                self._call(server, request, on_chunk)
+                response = self._call(request, on_chunk)
+                if isinstance(response, dict) and response.get("error"):
+                    loop.call_soon_threadsafe(queue.put_nowait, response)
             except BaseException as exc:  # handed to the consumer below
                 loop.call_soon_threadsafe(queue.put_nowait, exc)
             finally:
@@ -167,12 +147,36 @@ class LocalLLMProvider(LLMProvider):
                 if isinstance(item, BaseException):
                     raise item
                 self._raise_for_error(item)
-                chunk = self._chunk(item)
-                if chunk is not None:
-                    yield chunk
+                yield item
         finally:
             stop.set()
             await asyncio.shield(producer)
+
+    async def generate(self, messages: list[Message], **options: Any) -> GenerationResult:
+        request = self._request(messages, options, stream=True)
+        pieces: list[str] = []
+        usage, finish_reason, model = Usage(), None, None
+        async with aclosing(self._stream_items(request)) as items:
+            async for item in items:
+                chunk = self._chunk(item)
+                model = item.get("model", model)
+                if chunk is None:
+                    continue
+                pieces.append(chunk.content)
+                usage = chunk.usage or usage
+                finish_reason = chunk.finish_reason or finish_reason
+        content = "".join(pieces)
+        answer = Message(role=MessageRole.ASSISTANT, content=content)
+        metadata = {"model": model, "finish_reason": finish_reason}
+        return GenerationResult(content=content, messages=[*messages, answer], usage=usage, metadata=metadata)
+
+    async def generate_stream(self, messages: list[Message], **options: Any) -> AsyncIterator[GenerationChunk]:
+        request = self._request(messages, options, stream=True)
+        async with aclosing(self._stream_items(request)) as items:
+            async for item in items:
+                chunk = self._chunk(item)
+                if chunk is not None:
+                    yield chunk
 
     @staticmethod
     def _chunk(item: dict[str, Any]) -> GenerationChunk | None:

@@ -6,8 +6,6 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-from pydantic import PrivateAttr
-
 from pepperpy.errors import LLMError
 from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, Usage
 
@@ -17,16 +15,14 @@ class MockLLMProvider(LLMProvider):
 
     replies: list[str] = []
     cycle: bool = True
-    _next: int = PrivateAttr(default=0)
-    _calls: list[list[Message]] = PrivateAttr(default_factory=list)
 
-    @property
-    def calls(self) -> list[list[Message]]:
-        """The messages of every call so far, to assert on in tests."""
-        return self._calls
+    def __init__(self, **config: Any):
+        super().__init__(**config)
+        self.calls: list[list[Message]] = []  # the messages of every call so far, to assert on in tests
+        self._next = 0
 
     def _reply(self, messages: list[Message]) -> str:
-        self._calls.append(list(messages))
+        self.calls.append(list(messages))
         if not self.replies:
             users = [m.content or "" for m in messages if m.role == MessageRole.USER]
             return users[-1] if users else ""

@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
+from pydantic import Field
+
 from pepperpy.errors import ProviderError
 from pepperpy.http import RemoteProvider, parse_event_data
 from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole
@@ -16,7 +18,7 @@ from .wire import ToolCallAccumulator, first_choice, request_body, tool_call, us
 class OpenAIProvider(RemoteProvider, LLMProvider):
     """Any OpenAI-compatible Chat Completions endpoint."""
 
-    model: str
+    model: str = Field(description="the model to use")
     temperature: float | None = None
     max_tokens: int | None = None
     stop: list[str] | None = None
@@ -33,7 +35,7 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
     async def generate(self, messages: list[Message], **options: Any) -> GenerationResult:
         who = self.plugin_id
         body = self._body(who, messages, options, stream=False)
-        endpoint = await self.endpoint()
+        endpoint = self.endpoint
         answer = await endpoint.post("chat/completions", body, options.get("timeout"))
         choice = first_choice(answer, who)
         message = choice.get("message") or {}
@@ -48,7 +50,7 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
     async def generate_stream(self, messages: list[Message], **options: Any) -> AsyncIterator[GenerationChunk]:
         who = self.plugin_id
         body = self._body(who, messages, options, stream=True)
-        endpoint = await self.endpoint()
+        endpoint = self.endpoint
         tools = ToolCallAccumulator()
         finished = False
         async with aclosing(endpoint.stream("chat/completions", body, options.get("timeout"))) as events:

@@ -15,12 +15,9 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from pydantic import PrivateAttr
-
-from pepperpy._filelock import file_lock
 from pepperpy.embeddings import Vector
 from pepperpy.errors import ConfigError, ProviderError
-from pepperpy.plugin_manager import pepperpy_home
+from pepperpy.plugins import file_lock
 from pepperpy.rag import Document, Filter, RAGProvider, SearchResult, check_vectors, dimension_mismatch
 
 
@@ -42,18 +39,15 @@ class ChromaRAGProvider(RAGProvider):
     connect_attempts: int = 3
     lock_timeout: float = 60.0
 
-    _client: Any = PrivateAttr(default=None)
-    _collection: Any = PrivateAttr(default=None)
-
     @property
     def where(self) -> str:
         return f"Chroma server {self.host}:{self.port}" if self.host else f"Chroma store {self.store_path}"
 
     @property
     def store_path(self) -> Path:
-        return self.path or pepperpy_home() / "chroma"
+        return self.path or self.data_path("chroma")
 
-    async def setup(self) -> None:
+    async def initialize(self) -> None:
         await self.import_modules("chromadb")
         self._client = await asyncio.to_thread(self._connect)
         self._collection = await self._call(
@@ -79,12 +73,8 @@ class ChromaRAGProvider(RAGProvider):
                 time.sleep(0.5 * attempt)
         raise AssertionError("unreachable")
 
-    async def teardown(self) -> None:
+    async def cleanup(self) -> None:
         self._collection = self._client = None
-
-    async def _ready(self) -> Any:
-        await self.initialize()
-        return self._collection
 
     def _writing(self) -> Any:
         if self.host:
@@ -124,12 +114,12 @@ class ChromaRAGProvider(RAGProvider):
             return
         vectors = vectors if vectors is not None else await self.embed_texts([d.text for d in documents])
         check_vectors(self.plugin_id, documents, vectors)
-        collection = await self._ready()
+        collection = self._collection
         await self._call(self._upsert, collection, documents, [list(map(float, v)) for v in vectors])
 
     async def search(self, query: str | Vector, k: int = 5, filter: Filter | None = None) -> list[SearchResult]:
         query = await self.query_vector(query)
-        collection = await self._ready()
+        collection = self._collection
         self._check_model(collection, len(query))
         found = await self._call(
             collection.query, query_embeddings=[list(map(float, query))], n_results=k, where=chroma_where(filter),
@@ -142,7 +132,7 @@ class ChromaRAGProvider(RAGProvider):
         ]
 
     async def delete(self, ids: list[str]) -> None:
-        collection = await self._ready()
+        collection = self._collection
 
         def delete() -> None:
             with self._writing():
@@ -151,5 +141,5 @@ class ChromaRAGProvider(RAGProvider):
         await self._call(delete)
 
     async def count(self) -> int:
-        collection = await self._ready()
+        collection = self._collection
         return await self._call(collection.count)

@@ -6,43 +6,32 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from pydantic import PrivateAttr
-
-from pepperpy._filelock import file_lock
+from pepperpy.plugins import file_lock
 from pepperpy.embeddings import Vector
 from pepperpy.errors import ProviderError
-from pepperpy.plugin_manager import pepperpy_home
 from pepperpy.rag import Document, Filter, RAGProvider, SearchResult, check_vectors, dimension_mismatch
 
 from .store import Store
 
 
 class LocalRAGProvider(RAGProvider):
-    """Persists to ``path`` (default ``~/.pepperpy/rag/<collection>.sqlite3``)."""
+    """Persists to ``path`` (default ``<PEPPERPY_HOME>/rag/<collection>.sqlite3``)."""
 
     path: Path | None = None
     collection: str = "default"
     lock_timeout: float = 60.0
 
-    _store: Store | None = PrivateAttr(default=None)
-
     @property
     def file(self) -> Path:
-        return self.path or pepperpy_home() / "rag" / f"{self.collection}.sqlite3"
+        return self.path or self.data_path("rag", f"{self.collection}.sqlite3")
 
-    async def setup(self) -> None:
+    async def initialize(self) -> None:
         await self.import_modules("numpy")
         self._store = await asyncio.to_thread(Store, self.file)
 
-    async def teardown(self) -> None:
+    async def cleanup(self) -> None:
         store, self._store = self._store, None
-        if store is not None:
-            await asyncio.to_thread(store.close)
-
-    async def _ready(self) -> Store:
-        await self.initialize()
-        assert self._store is not None
-        return self._store
+        await asyncio.to_thread(store.close)
 
     def _check_model(self, store: Store, dimension: int) -> None:
         meta = store.meta()
@@ -60,7 +49,7 @@ class LocalRAGProvider(RAGProvider):
         check_vectors(self.plugin_id, documents, vectors)
         matrix = np.asarray(vectors, dtype=np.float32)
         matrix /= np.clip(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12, None)
-        store = await self._ready()
+        store = self._store
         rows = [(d.id, d.text, d.metadata, matrix[i]) for i, d in enumerate(documents)]
         await asyncio.to_thread(self._write, store, lambda: store.upsert(rows, self.embedding_model), matrix.shape[1])
 
@@ -80,7 +69,7 @@ class LocalRAGProvider(RAGProvider):
         query = await self.query_vector(query)
         vector = np.asarray(query, dtype=np.float32)
         vector /= max(float(np.linalg.norm(vector)), 1e-12)
-        store = await self._ready()
+        store = self._store
 
         def checked_search() -> list[tuple[str, str, dict, float]]:
             self._check_model(store, len(vector))  # reads the store: off the event loop, like the search
@@ -90,9 +79,9 @@ class LocalRAGProvider(RAGProvider):
         return [SearchResult(document=Document(id=i, text=t, metadata=m), score=s) for i, t, m, s in hits]
 
     async def delete(self, ids: list[str]) -> None:
-        store = await self._ready()
+        store = self._store
         await asyncio.to_thread(self._write, store, lambda: store.delete(ids))
 
     async def count(self) -> int:
-        store = await self._ready()
+        store = self._store
         return await asyncio.to_thread(store.count)

@@ -8,7 +8,6 @@ import tempfile
 from pathlib import Path
 
 from pepperpy.errors import ConfigError
-from pepperpy.plugin_manager import pepperpy_home
 from pepperpy.storage import StorageProvider
 
 
@@ -19,7 +18,7 @@ class LocalStorageProvider(StorageProvider):
 
     @property
     def root(self) -> Path:
-        return self.path or pepperpy_home() / "storage"
+        return self.path or self.data_path("storage")
 
     def _file(self, key: str) -> Path:
         parts = key.split("/")

@@ -68,9 +68,7 @@ async def compare() -> None:
     started = time.perf_counter()
     await pepper.__aenter__()
     pepperpy_load = time.perf_counter() - started
-    from pepperpy_plugins.llm_local.provider import default_model_path
-
-    model_path = str(default_model_path())
+    model_path = str(sys.modules[type(pepper.llm).__module__].default_model_path())
     params = xllamacpp.CommonParams()
     params.model.path = model_path
     params.n_ctx = 2048

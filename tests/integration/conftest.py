@@ -55,9 +55,8 @@ def local_manager(session_home) -> PluginManager:
 
 @pytest.fixture(scope="session")
 def local_model_path(local_manager) -> Path:
-    from pepperpy_plugins.llm_local.provider import default_model_path
-
-    return default_model_path()
+    provider_module = sys.modules[local_manager.load_class("llm", "local").__module__]
+    return provider_module.default_model_path()
 
 
 @pytest.fixture(scope="session")

@@ -75,5 +75,5 @@ async def test_many_concurrent_requests(pepper):
 async def test_llamacpp_preset_needs_no_key(remote_manager, llama_server, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     async with PepperPy(plugin_manager=remote_manager).with_llm("llamacpp", base_url=llama_server, temperature=0) as pepper:
-        assert pepper.llm.name == "llamacpp"
+        assert (pepper.llm.name, pepper.llm.alias) == ("openai", "llamacpp")
         assert "Paris" in (await capital_question(pepper).generate()).content

@@ -28,6 +28,7 @@ CHILD = textwrap.dedent(
     async def main():
         manager = PluginManager(search_paths=[builtin_plugins_dir()], home=home)
         store = manager.create_provider("rag", name, path=path)  # puts the plugin's packages on sys.path
+        await store.initialize()
         import numpy as np
 
         rng = np.random.default_rng(start)

@@ -68,15 +68,15 @@ async def test_delete_and_count(pepper):
 async def test_embeddings_of_another_model_are_refused_naming_both(pepper, llama_embeddings_server):
     store = pepper.provider("rag")
     other = pepper._manager.create_provider("embeddings", "llamacpp", base_url=llama_embeddings_server)
-    store.use_embeddings(other)
-    try:
-        with pytest.raises(ConfigError, match=r"all-MiniLM-L6-v2-int8.*embeddings/llamacpp:default"):
-            await store.add([Document(id="x", text="A new document.")])
-        with pytest.raises(ConfigError, match=r"all-MiniLM-L6-v2-int8.*embeddings/llamacpp:default"):
-            await store.search("anything")
-    finally:
-        store.use_embeddings(pepper.provider("embeddings"))
-        await other.cleanup()
+    async with other:
+        store.use_embeddings(other)
+        try:
+            with pytest.raises(ConfigError, match=r"all-MiniLM-L6-v2-int8.*embeddings/openai:default"):
+                await store.add([Document(id="x", text="A new document.")])
+            with pytest.raises(ConfigError, match=r"all-MiniLM-L6-v2-int8.*embeddings/openai:default"):
+                await store.search("anything")
+        finally:
+            store.use_embeddings(pepper.provider("embeddings"))
     assert await pepper.rag.count() == len(DOCS)
 
 

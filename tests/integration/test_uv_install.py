@@ -50,7 +50,10 @@ CHILD = textwrap.dedent(
     logger.add(lambda m: installs.append(m) if "installed requirements" in m else None, level="INFO")
     manager = PluginManager(search_paths=[sys.argv[1]], home=sys.argv[2])
     provider = manager.create_provider("llm", "unidecoder")
-    result = asyncio.run(provider.generate([Message(role="user", content="Résumé ☺ naïve")]))
+    async def generate():
+        async with provider:
+            return await provider.generate([Message(role="user", content="Résumé ☺ naïve")])
+    result = asyncio.run(generate())
     print(json.dumps({"content": result.content, "subprocesses": len(started), "installed": len(installs)}))
     '''
 )

@@ -9,17 +9,20 @@ import stat
 import pytest
 
 from pepperpy._config import save_key
-from pepperpy.errors import ConfigError
+from pepperpy.errors import ConfigError, MissingKeyError
 
 KEYED_PROVIDER = '''
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
-from pepperpy.llm import LLMProvider
+from pepperpy.llm import GenerationResult, LLMProvider
 
 
 class EchoProvider(LLMProvider):
-    api_key: SecretStr
+    api_key: SecretStr = Field(description="the key")
     model: str = "small"
+
+    async def generate(self, messages, **options):
+        return GenerationResult(content=self.model)
 '''
 
 
@@ -30,7 +33,7 @@ def keyed(make_plugin):
 
 def test_missing_key_names_the_variable_and_the_command(manager, keyed, monkeypatch):
     monkeypatch.delenv("KEYED_API_KEY", raising=False)
-    with pytest.raises(ConfigError) as raised:
+    with pytest.raises(MissingKeyError) as raised:
         manager.create_provider("llm", "keyed")
     message = str(raised.value)
     assert "KEYED_API_KEY" in message and "pepperpy keys set KEYED_API_KEY" in message
@@ -74,5 +77,6 @@ def test_manifest_config_defaults_and_aliases(manager, make_plugin):
     )
     assert manager.create_provider("llm", "preset").model == "from-manifest"
     aliased = manager.create_provider("llm", "big")
-    assert aliased.model == "big-model" and aliased.name == "big"
+    assert aliased.model == "big-model"
+    assert (aliased.name, aliased.plugin_id, aliased.alias) == ("preset", "llm/preset", "big")
     assert manager.create_provider("llm", "big", model="override").model == "override"

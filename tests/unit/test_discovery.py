@@ -58,7 +58,8 @@ async def test_shadowing_plugin_is_the_one_loaded(tmp_path, make_plugin):
     make_in(make_plugin, low, "low")
     make_in(make_plugin, high, "high")
     manager = PluginManager(search_paths=[low, high], home=tmp_path / "home")
-    result = await manager.create_provider("llm", "echo").generate([])
+    async with manager.create_provider("llm", "echo") as provider:
+        result = await provider.generate([])
     assert result.content == "high"
 
 

@@ -22,13 +22,13 @@ class Recording:
     label: str = ""
     fail_setup: bool = False
 
-    async def setup(self):
+    async def initialize(self):
         self.events.append(f"setup {self.label}")
         await __import__("asyncio").sleep(0)
         if self.fail_setup:
             raise RuntimeError(f"setup of {self.label} failed")
 
-    async def teardown(self):
+    async def cleanup(self):
         self.events.append(f"teardown {self.label}")
 
 
@@ -39,7 +39,17 @@ class RecordingLLM(Recording, LLMProvider):
 
 
 class RecordingStorage(Recording, StorageProvider):
-    pass
+    async def get(self, key):
+        return None
+
+    async def set(self, key, value):
+        pass
+
+    async def delete(self, key):
+        pass
+
+    async def list(self, prefix=""):
+        return []
 '''
 
 
@@ -164,12 +174,14 @@ async def test_concurrent_first_use_initializes_once(pepper):
 def test_generate_sync_in_a_plain_script(builtin_manager):
     pepper = PepperPy(plugin_manager=builtin_manager).with_llm("mock", replies=["sync answer"])
     assert pepper.chat.with_user("hi").generate_sync().content == "sync answer"
-    assert not pepper.llm.initialized, "the sync path cleans up before returning"
+    assert pepper.llm.initialized, "the sync path keeps the provider open between calls"
+    pepper.close()
+    assert not pepper.llm.initialized
 
 
 async def test_generate_sync_refuses_inside_a_running_loop(builtin_manager):
     pepper = PepperPy(plugin_manager=builtin_manager).with_llm("mock")
-    with pytest.raises(PepperPyError, match="use `await` instead"):
+    with pytest.raises(PepperPyError, match="inside async code, use `await`"):
         pepper.chat.with_user("hi").generate_sync()
 
 

@@ -31,8 +31,8 @@ async def test_relative_imports_inside_the_folder_work(manager, make_plugin):
             "sub/deep.py": "PREFIX = '> '\n",
         },
     )
-    provider = manager.create_provider("llm", "relative")
-    result = await provider.generate([Message(role="user", content="hi")])
+    async with manager.create_provider("llm", "relative") as provider:
+        result = await provider.generate([Message(role="user", content="hi")])
     assert result.content == "> HI"
 
 
@@ -53,8 +53,9 @@ async def test_two_plugins_with_same_module_names_coexist(manager, make_plugin):
     from pepperpy.llm import Message
 
     message = [Message(role="user", content="x")]
-    assert (await alpha().generate(message)).content == "alpha:x"
-    assert (await beta().generate(message)).content == "beta:x"
+    async with alpha() as first, beta() as second:
+        assert (await first.generate(message)).content == "alpha:x"
+        assert (await second.generate(message)).content == "beta:x"
 
 
 def test_loaded_class_is_cached(manager, make_plugin):
@@ -64,7 +65,8 @@ def test_loaded_class_is_cached(manager, make_plugin):
 
 def test_register_plugin_in_code(manager):
     class InCode(LLMProvider):
-        pass
+        async def generate(self, messages, **options):
+            raise NotImplementedError
 
     manager.register_plugin("llm", "incode", InCode)
     assert isinstance(manager.create_provider("llm", "incode"), InCode)

@@ -1,0 +1,127 @@
+"""The facade's open providers on one event loop, and the private loop of the ``*_sync`` methods.
+
+A ``Session`` is what one ``PepperPy`` has open on one event loop. It closes its
+providers in reverse order of opening, exactly once: at ``aclose()``, when the facade
+moves to another loop, when the facade is garbage-collected, or when its loop shuts
+down. The last two use asyncio's own hook for async generators (PEP 525): the session
+parks a tiny async generator on its loop, and ``asyncio.run()`` (``shutdown_asyncgens``)
+or the garbage collector closes that generator on that loop, which closes the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any, TypeVar
+
+from pepperpy.errors import PepperPyError, PepperPyErrorGroup
+
+T = TypeVar("T")
+
+
+def raise_failures(failures: list[BaseException], what: str) -> None:
+    """Raise nothing, the one failure as itself, or several as one PepperPyErrorGroup."""
+    for failure in failures:
+        if not isinstance(failure, Exception):
+            raise failure  # CancelledError, KeyboardInterrupt: never grouped
+    if len(failures) == 1:
+        raise failures[0]
+    if failures:
+        raise PepperPyErrorGroup(what, failures)  # type: ignore[arg-type]
+
+
+class Session:
+    """Providers opened on one event loop, closed in reverse order exactly once."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.opened: list[Any] = []
+        self._watcher: AsyncIterator[None] | None = None
+
+    async def watch_loop(self) -> None:
+        """Close this session when its loop shuts down or the session is garbage-collected."""
+        watcher = self._close_when_finalized()
+        await anext(watcher)
+        self._watcher = watcher
+
+    async def _close_when_finalized(self) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            self._watcher = None
+            await self.close()
+
+    async def open(self, providers: list[Any]) -> None:
+        """Open ``providers`` concurrently (each opens its dependencies first); raise every failure."""
+
+        async def open_one(provider: Any) -> None:
+            await provider.initialize()
+            if provider not in self.opened:
+                self.opened.append(provider)  # in order of completion: dependencies first
+
+        outcomes = await asyncio.gather(*(open_one(p) for p in providers), return_exceptions=True)
+        raise_failures([o for o in outcomes if isinstance(o, BaseException)], "providers failed to open")
+
+    async def close(self) -> None:
+        watcher, self._watcher = self._watcher, None
+        opened, self.opened = self.opened, []
+        failures: list[BaseException] = []
+        for provider in reversed(opened):
+            try:
+                await provider.cleanup()
+            except Exception as exc:  # close the others anyway, then report
+                failures.append(exc)
+        if watcher is not None:
+            await watcher.aclose()  # type: ignore[attr-defined]
+        raise_failures(failures, "providers failed to close")
+
+    async def close_from_here(self) -> None:
+        """Close this session from another loop: on its own loop if that one still runs, else here."""
+        if self.loop.is_running() and not self.loop.is_closed():
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.close(), self.loop))
+        else:
+            await self.close()
+
+
+class SyncRunner:
+    """A private event loop in a daemon thread, where one PepperPy's ``*_sync`` calls run.
+
+    Providers opened by sync calls stay open on this loop between calls (a script loads
+    a model once) until ``close()``, which shuts the loop down (closing every session
+    parked on it), or interpreter exit.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="pepperpy-sync", daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+        coroutine.close()
+        raise PepperPyError(
+            "the *_sync() methods are for scripts without an event loop; inside async code, use `await` "
+            "with the method of the same name without _sync"
+        )
+
+    def close(self) -> None:
+        if self.loop.is_closed() or not self._thread.is_alive():
+            return
+        shutdown = asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop)
+        try:
+            shutdown.result()
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join()
+            self.loop.close()
+
+    async def _shutdown(self) -> None:
+        await self.loop.shutdown_asyncgens()
+        await self.loop.shutdown_default_executor()
+
+
+__all__ = ["Session", "SyncRunner", "raise_failures"]

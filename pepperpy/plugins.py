@@ -1,0 +1,77 @@
+"""The plugin API: everything a plugin author or an embedding application needs.
+
+``import pepperpy.plugins`` is as cheap as ``import pepperpy``: names are imported
+from their modules on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS: dict[str, str] = {
+    "PepperpyPlugin": "pepperpy.core",
+    "auto_context": "pepperpy.core",
+    "LLMProvider": "pepperpy.llm",
+    "EmbeddingProvider": "pepperpy.embeddings",
+    "RAGProvider": "pepperpy.rag",
+    "StorageProvider": "pepperpy.storage",
+    "PluginManager": "pepperpy.plugin_manager",
+    "get_plugin_manager": "pepperpy.plugin_manager",
+    "model_package_file": "pepperpy.plugin_manager",
+    "file_lock": "pepperpy._filelock",
+    "RemoteProvider": "pepperpy.http",
+}
+
+__all__ = [
+    *_EXPORTS,
+    "create_provider_instance",
+    "register_plugin",
+    "register_plugin_path",
+]
+
+
+def create_provider_instance(category: str, name: str, **config: Any) -> Any:
+    """An uninitialized provider of ``category/name`` from the process-wide PluginManager."""
+    from pepperpy.plugin_manager import get_plugin_manager
+
+    return get_plugin_manager().create_provider(category, name, **config)
+
+
+def register_plugin(category: str, name: str, provider_class: type) -> None:
+    """Make ``provider_class`` available as ``category/name`` without a plugin folder."""
+    from pepperpy.plugin_manager import get_plugin_manager
+
+    get_plugin_manager().register_plugin(category, name, provider_class)
+
+
+def register_plugin_path(path: str | os.PathLike[str]) -> None:
+    """Search ``path`` (a folder of plugin folders, or one plugin folder) with the highest precedence."""
+    from pepperpy.plugin_manager import get_plugin_manager
+
+    get_plugin_manager().register_plugin_path(path)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pepperpy.plugins' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:
+    from pepperpy._filelock import file_lock
+    from pepperpy.core import PepperpyPlugin, auto_context
+    from pepperpy.http import RemoteProvider
+    from pepperpy.embeddings import EmbeddingProvider
+    from pepperpy.llm import LLMProvider
+    from pepperpy.plugin_manager import PluginManager, get_plugin_manager, model_package_file
+    from pepperpy.rag import RAGProvider
+    from pepperpy.storage import StorageProvider
