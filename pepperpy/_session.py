@@ -57,11 +57,18 @@ class Session:
 
         async def open_one(provider: Any) -> None:
             await provider.initialize()
-            if provider not in self.opened:
-                self.opened.append(provider)  # in order of completion: dependencies first
+            self._record(provider)
 
         outcomes = await asyncio.gather(*(open_one(p) for p in providers), return_exceptions=True)
         raise_failures([o for o in outcomes if isinstance(o, BaseException)], "providers failed to open")
+
+    def _record(self, provider: Any, visiting: tuple[Any, ...] = ()) -> None:
+        """Remember an opened provider after its dependencies, so that closing in reverse closes it first."""
+        for dependency in provider.dependencies:
+            if dependency not in visiting:
+                self._record(dependency, (*visiting, provider))
+        if provider not in self.opened:
+            self.opened.append(provider)
 
     async def close(self) -> None:
         watcher, self._watcher = self._watcher, None

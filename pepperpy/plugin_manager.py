@@ -251,7 +251,7 @@ class PluginManager:
             | {key.split("/", 1)[1] for key in self._registered_classes if key.startswith(f"{category}/")}
         )
         message = f"no {category} plugin named {name!r}"
-        if not names:
+        if not names and category not in CATEGORY_BASES:
             categories = sorted({p.manifest.category for p in self.plugins.values()} | set(CATEGORY_BASES))
             message += f" (no plugin has the category {category!r}; categories found: {', '.join(categories)})"
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)

@@ -201,3 +201,181 @@ async def test_mock_replies_cycle_exhaust_echo_and_stream(builtin_manager):
         assert "".join(c.content for c in chunks) == "stream these words"
         assert len(chunks) == 4 and chunks[-1].finish_reason == "stop"
         assert [m[-1].content for m in pepper.llm.calls] == ["echo this back", "stream these words"]
+
+
+# -- contract v2: builders, conversations, lifecycle ----------------------------------------
+
+def test_the_migration_plans_own_tests(builtin_manager):
+    pepper = PepperPy(plugin_manager=builtin_manager).with_llm("openai", api_key="fake_key")
+    assert pepper._llm_provider is not None
+    assert pepper._llm_provider.name == "openai"
+    chat = pepper.chat.with_system("You are helpful.").with_user("Tell me about Python.")
+    assert len(chat._messages) == 2 and isinstance(chat._messages, list)
+
+
+async def test_a_stored_builder_does_not_accumulate(builtin_manager):
+    async with PepperPy(plugin_manager=builtin_manager).with_llm("mock") as pepper:
+        brief = pepper.chat.with_system("Be brief.")
+        await brief.with_user("Q1").generate()
+        await brief.with_user("Q2").generate()
+        sent = [[(m.role.value, m.content) for m in call] for call in pepper.llm.calls]
+    assert sent == [[("system", "Be brief."), ("user", "Q1")], [("system", "Be brief."), ("user", "Q2")]]
+    assert [m.content for m in brief._messages] == ["Be brief."]
+
+
+def test_builder_options_are_not_shared_between_branches(builtin_manager):
+    pepper = PepperPy(plugin_manager=builtin_manager).with_llm("mock")
+    base = pepper.chat.with_options(temperature=0.1)
+    hot = base.with_options(temperature=0.9)
+    assert base.options == {"temperature": 0.1} and hot.options == {"temperature": 0.9}
+
+
+@pytest.mark.parametrize("call", ["with_user", "with_system", "with_assistant"])
+def test_builder_input_of_the_wrong_type_is_an_input_error(builtin_manager, call):
+    from pepperpy.errors import InvalidInputError
+
+    chat = PepperPy(plugin_manager=builtin_manager).with_llm("mock").chat
+    with pytest.raises(InvalidInputError, match=rf"{call}\(\) takes the message text as a str, got int"):
+        getattr(chat, call)(123)
+    with pytest.raises(InvalidInputError, match=r"with_messages\(\): .*not a message"):
+        chat.with_messages([{"role": "user", "content": 5}, "x"])
+
+
+async def test_a_conversation_keeps_its_history(builtin_manager):
+    async with PepperPy(plugin_manager=builtin_manager).with_llm("mock", replies=["Paris.", "About 2.1 million."]) as pepper:
+        conv = pepper.conversation(system="Be brief.")
+        assert (await conv.say("Capital of France?")).content == "Paris."
+        assert (await conv.say("Population?")).content == "About 2.1 million."
+        assert [(m.role.value, m.content) for m in pepper.llm.calls[-1]] == [
+            ("system", "Be brief."), ("user", "Capital of France?"), ("assistant", "Paris."), ("user", "Population?"),
+        ]
+        streamed = "".join([chunk.content async for chunk in conv.stream("And the river?")])
+        assert conv.messages[-1].content == streamed == "Paris."
+        assert len(conv.messages) == 7
+
+
+def test_sync_helpers_keep_providers_open_between_calls(builtin_manager):
+    pepper = PepperPy(plugin_manager=builtin_manager).with_llm("mock", replies=["one", "two"])
+    conv = pepper.conversation()
+    assert conv.say_sync("a").content == "one"
+    provider = pepper.llm
+    assert conv.say_sync("b").content == "two"
+    assert pepper.llm is provider and provider.initialized
+    assert len(conv.messages) == 4
+    pepper.close()
+    assert not provider.initialized
+    pepper.close()  # twice is fine
+    assert pepper.chat.with_user("again").generate_sync().content == "one", "usable again after close()"
+    pepper.close()
+
+
+def test_a_garbage_collected_pepperpy_closes_its_sync_loop(builtin_manager):
+    import gc
+
+    pepper = PepperPy(plugin_manager=builtin_manager).with_llm("mock")
+    pepper.chat.with_user("x").generate_sync()
+    provider = pepper.llm
+    del pepper
+    gc.collect()
+    assert not provider.initialized
+
+
+async def test_several_failures_to_open_are_raised_together(pepper):
+    from pepperpy.errors import PepperPyErrorGroup
+
+    events = []
+    pepper.with_llm("recording", events=events, label="llm", fail_setup=True)
+    pepper.with_storage("recording", events=events, label="storage", fail_setup=True)
+    with pytest.raises(PepperPyErrorGroup) as raised:
+        async with pepper:
+            pytest.fail("the body must not run")
+    assert isinstance(raised.value, PepperPyError) and isinstance(raised.value, ExceptionGroup)
+    assert sorted(str(e) for e in raised.value.exceptions) == ["setup of llm failed", "setup of storage failed"]
+    assert "setup of llm failed" in str(raised.value) and "setup of storage failed" in str(raised.value)
+
+
+async def test_a_pepperpy_can_be_entered_again(pepper):
+    events = []
+    pepper.with_llm("recording", events=events, label="llm")
+    for _ in range(2):
+        async with pepper:
+            await pepper.chat.with_user("x").generate()
+    assert [e for e in events if isinstance(e, str)] == ["setup llm", "teardown llm"] * 2
+
+
+FAKE_RAG = '''
+from typing import Any
+
+from pepperpy.embeddings import EmbeddingProvider
+from pepperpy.rag import Document, RAGProvider, SearchResult
+
+
+class CountingEmbeddings(EmbeddingProvider):
+    events: Any = None
+
+    async def initialize(self):
+        self.events.append("open embeddings")
+
+    async def cleanup(self):
+        self.events.append("close embeddings")
+
+    async def embed(self, texts):
+        return [[float(len(t)), 1.0] for t in texts]
+
+
+class ListStore(RAGProvider):
+    events: Any = None
+
+    async def initialize(self):
+        self.events.append("open store")
+        self.docs = {}
+
+    async def cleanup(self):
+        self.events.append("close store")
+
+    async def add(self, documents, vectors=None):
+        vectors = vectors or await self.embed_texts([d.text for d in documents])
+        self.docs.update({d.id: (d, v) for d, v in zip(documents, vectors)})
+
+    async def search(self, query, k=5, filter=None):
+        vector = await self.query_vector(query)
+        ranked = sorted(self.docs.values(), key=lambda dv: abs(dv[1][0] - vector[0]))
+        return [SearchResult(document=d, score=1.0) for d, _ in ranked[:k]]
+
+    async def delete(self, ids):
+        for i in ids:
+            self.docs.pop(i, None)
+
+    async def count(self):
+        return len(self.docs)
+'''
+
+
+@pytest.fixture
+def rag_pepper(manager, make_plugin):
+    make_plugin("counting", category="embeddings", entry_point="provider:CountingEmbeddings", files={"provider.py": FAKE_RAG})
+    make_plugin("list", category="rag", entry_point="provider:ListStore", files={"provider.py": FAKE_RAG})
+    events = []
+    pepper = PepperPy(plugin_manager=manager).with_embeddings("counting", events=events).with_rag("list", events=events)
+    return pepper, events
+
+
+async def test_the_lazy_path_closes_the_embeddings_a_store_opened(rag_pepper):
+    pepper, events = rag_pepper
+    await pepper.rag.add(["a short text", "a much longer piece of text"])
+    assert events == ["open embeddings", "open store"], "the store's dependency opens first"
+    await pepper.aclose()
+    assert events[2:] == ["close store", "close embeddings"]
+    assert not pepper.provider("embeddings").initialized
+
+
+def test_rag_sync_helpers_and_ask_sync(rag_pepper, make_plugin, manager):
+    pepper, events = rag_pepper
+    make_plugin("echo")
+    pepper.with_llm("echo", prefix="answer: ")
+    pepper.rag.add_sync(["tiny", "a rather long passage"])
+    assert [hit.document.text for hit in pepper.rag.search_sync("tiny", k=1)] == ["tiny"]
+    answer = pepper.ask_sync("tiny?", k=1)
+    assert answer.content == "answer: tiny?" and [s.document.text for s in answer.sources] == ["tiny"]
+    pepper.close()
+    assert events[-2:] == ["close store", "close embeddings"]
