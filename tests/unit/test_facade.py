@@ -379,3 +379,40 @@ def test_rag_sync_helpers_and_ask_sync(rag_pepper, make_plugin, manager):
     assert answer.content == "answer: tiny?" and [s.document.text for s in answer.sources] == ["tiny"]
     pepper.close()
     assert events[-2:] == ["close store", "close embeddings"]
+
+
+def test_interpreter_exit_closes_what_the_sync_path_opened(tmp_path, make_plugin):
+    import subprocess
+    import sys
+    import textwrap
+
+    marker = tmp_path / "closed.txt"
+    source = f'''
+from pepperpy.llm import GenerationResult, LLMProvider
+
+
+class Marking(LLMProvider):
+    async def cleanup(self):
+        with open({str(marker)!r}, "w") as handle:
+            handle.write("closed")
+
+    async def generate(self, messages, **options):
+        return GenerationResult(content="ok")
+'''
+    make_plugin("marking", entry_point="provider:Marking", files={"provider.py": source})
+    script = textwrap.dedent(
+        """
+        import sys
+        from pepperpy import PepperPy
+        from pepperpy.plugin_manager import PluginManager
+        pepper = PepperPy(plugin_manager=PluginManager(search_paths=[sys.argv[1]], home=sys.argv[2])).with_llm("marking")
+        print(pepper.chat.with_user("hi").generate_sync().content)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error::ResourceWarning", "-c", script, str(tmp_path / "plugins"), str(tmp_path / "home")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+    assert marker.read_text() == "closed", "the provider was closed at interpreter exit"
+    assert done.stderr == ""
