@@ -26,6 +26,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ex
 
 from pepperpy._filelock import file_lock
 from pepperpy._log import logger
+from pepperpy._manifest import read_utf8
 from pepperpy.errors import PluginDependencyError, PluginInstallError, PluginManifestError
 
 STAMP_FILE = ".pepperpy-stamp"
@@ -75,7 +76,7 @@ def parse_requirement_line(line: str, where: str) -> Requirement | None:
 def parse_requirements_file(path: Path) -> tuple[Requirement, ...]:
     if not path.is_file():
         return ()
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_utf8(path).splitlines()
     parsed = (parse_requirement_line(line, f"{path}:{number}") for number, line in enumerate(lines, 1))
     return tuple(requirement for requirement in parsed if requirement is not None)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import json
 import os
@@ -20,6 +21,7 @@ from pepperpy.errors import PluginManifestError
 MANIFEST_FILE = "plugin.json"
 _ENTRY_POINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_-]*$")
+_SAVE_AS_UTF8 = "save it as UTF-8 (in most editors: Save As, Encoding: UTF-8)"
 
 
 class PluginAlias(BaseModel):
@@ -125,14 +127,43 @@ def _version(value: str) -> Version:
     return Version(value)
 
 
-def read_manifest(folder: str, pepperpy_version: str) -> PluginManifest:
-    """Read and check ``folder/plugin.json`` (``folder`` is a real path); raise PluginManifestError if wrong."""
-    path = os.path.join(folder, MANIFEST_FILE)
+def read_utf8(path: str | os.PathLike[str]) -> str:
+    """The text of a plugin file (plugin.json, requirements.txt): UTF-8, with or without a byte-order mark.
+
+    Anything else is refused with the file's name rather than guessed: UTF-16 (with or
+    without a byte-order mark, which shows as NUL bytes) and Latin-1/Windows-1252 bytes.
+    """
     try:
         with open(path, "rb") as handle:
             raw = handle.read()
-        data = json.loads(raw)
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        raise PluginManifestError(f"{path}: cannot read it ({exc.strerror or exc}); make the file readable") from None
+    if raw.startswith(codecs.BOM_UTF8):
+        return _decode_utf8(path, raw[len(codecs.BOM_UTF8) :])
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_BE)):
+        raise PluginManifestError(f"{path}: the file is UTF-16 or UTF-32 (it has a byte-order mark); {_SAVE_AS_UTF8}")
+    if b"\x00" in raw:
+        raise PluginManifestError(f"{path}: the file has NUL bytes (UTF-16 without byte-order mark?); {_SAVE_AS_UTF8}")
+    return _decode_utf8(path, raw)
+
+
+def _decode_utf8(path: str | os.PathLike[str], raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise PluginManifestError(
+            f"{path}: line {line} is not UTF-8 (byte 0x{raw[exc.start]:02x}: Latin-1 or Windows-1252?); {_SAVE_AS_UTF8}"
+        ) from None
+
+
+def read_manifest(folder: str, pepperpy_version: str) -> PluginManifest:
+    """Read and check ``folder/plugin.json`` (``folder`` is a real path); raise PluginManifestError if wrong."""
+    path = os.path.join(folder, MANIFEST_FILE)
+    text = read_utf8(path)
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
         raise PluginManifestError(f"{path}: invalid JSON ({exc}); fix the file or remove the folder") from exc
     if not isinstance(data, dict):
         raise PluginManifestError(f"{path}: the manifest must be a JSON object")
@@ -174,4 +205,4 @@ def _check_entry_file(path: str, folder: str, manifest: PluginManifest) -> None:
         )
 
 
-__all__ = ["MANIFEST_FILE", "PluginAlias", "PluginManifest", "entry_file", "read_manifest"]
+__all__ = ["MANIFEST_FILE", "PluginAlias", "PluginManifest", "entry_file", "read_manifest", "read_utf8"]

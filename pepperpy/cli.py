@@ -5,47 +5,61 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from typing import TYPE_CHECKING
 
 from pepperpy._version import __version__
+from pepperpy.errors import PepperPyError
 
-
-def _list_plugins() -> int:
+if TYPE_CHECKING:
     from pepperpy.plugin_manager import PluginManager
 
-    manager = PluginManager.instance()
+
+def _list_plugins(manager: PluginManager) -> int:
     print(f"pepperpy {__version__}")
     for info in manager.list_plugins():
         aliases = f" (aliases: {', '.join(info.manifest.aliases)})" if info.manifest.aliases else ""
         print(f"  {info.id:<24} {info.manifest.version:<8} {info.manifest.description}{aliases}")
+    for hidden in manager.shadowed:
+        print(f"  SHADOWED {hidden.id} at {hidden.path} by {hidden.shadowed_by}")
     for broken in manager.broken:
         print(f"  BROKEN {broken.path}: {broken.problem}")
     return 0
 
 
-def _set_key(variable: str) -> int:
+def _set_key(manager: PluginManager, variable: str) -> int:
     from pepperpy._config import save_key
-    from pepperpy.plugin_manager import pepperpy_home
 
     value = getpass.getpass(f"{variable}: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
     if not value:
-        print("no key given; nothing saved", file=sys.stderr)
+        print("pepperpy: no key given; nothing saved", file=sys.stderr)
         return 1
-    print(f"saved {variable} in {save_key(pepperpy_home(), variable, value)}")
+    print(f"saved {variable} in {save_key(manager.home, variable, value)}")
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pepperpy", description="PepperPy: LLMs, embeddings and RAG as plugins.")
     parser.add_argument("--version", action="version", version=f"pepperpy {__version__}")
     commands = parser.add_subparsers(dest="command")
-    commands.add_parser("plugins", help="list the plugins found and the folders that failed validation")
+    commands.add_parser("plugins", help="list the plugins found, shadowed plugins and folders that failed validation")
     keys = commands.add_parser("keys", help="manage API keys saved in ~/.pepperpy/keys.json")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
     key_commands.add_parser("set", help="save a key read from the terminal or stdin").add_argument("variable")
-    arguments = parser.parse_args(argv)
-    if arguments.command == "keys":
-        return _set_key(arguments.variable)
-    return _list_plugins()
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pepperpy.plugin_manager import PluginManager
+
+    arguments = _parser().parse_args(argv)
+    try:
+        manager = PluginManager.instance()
+        if arguments.command == "keys":
+            return _set_key(manager, arguments.variable)
+        return _list_plugins(manager)
+    except PepperPyError as exc:
+        print(f"pepperpy: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ class ChromaRAGProvider(RAGProvider):
 
     async def initialize(self) -> None:
         await self.import_modules("chromadb")
-        self._client = await asyncio.to_thread(self._connect)
+        self._client = await self._call(self._connect)
         self._collection = await self._call(
             self._client.get_or_create_collection, self.collection, embedding_function=None,
             metadata={"hnsw:space": "cosine", "pepperpy_model": self.embedding_model},
@@ -59,7 +59,7 @@ class ChromaRAGProvider(RAGProvider):
         import chromadb
 
         if not self.host:
-            self.store_path.mkdir(parents=True, exist_ok=True)
+            self._make_store_folder()
             return chromadb.PersistentClient(path=str(self.store_path))
         for attempt in range(1, self.connect_attempts + 1):
             try:
@@ -72,6 +72,15 @@ class ChromaRAGProvider(RAGProvider):
                     ) from None
                 time.sleep(0.5 * attempt)
         raise AssertionError("unreachable")
+
+    def _make_store_folder(self) -> None:
+        try:
+            self.store_path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)
+            raise ProviderError(
+                f"{self.plugin_id}: cannot create the {self.where} ({reason}); pass a path= in a writable folder"
+            ) from exc
 
     async def cleanup(self) -> None:
         self._collection = self._client = None
@@ -107,7 +116,10 @@ class ChromaRAGProvider(RAGProvider):
         except (ConfigError, ProviderError):
             raise
         except Exception as exc:  # chromadb and httpx errors: keep the message, name the store
-            raise ProviderError(f"{self.plugin_id}: the {self.where} failed: {type(exc).__name__}: {exc}") from exc
+            raise ProviderError(
+                f"{self.plugin_id}: the {self.where} failed: {type(exc).__name__}: {exc}; "
+                "check the store (its folder, or the server and its log) and retry"
+            ) from exc
 
     async def add(self, documents: list[Document], vectors: list[Vector] | None = None) -> None:
         if not documents:

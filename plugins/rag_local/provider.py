@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pepperpy.plugins import file_lock
 from pepperpy.embeddings import Vector
@@ -12,6 +14,9 @@ from pepperpy.errors import ProviderError
 from pepperpy.rag import Document, Filter, RAGProvider, SearchResult, check_vectors, dimension_mismatch
 
 from .store import Store
+
+T = TypeVar("T")
+DAMAGED = ("SQLITE_CORRUPT", "SQLITE_NOTADB")  # sqlite3 error names of a file that is not a sound store
 
 
 class LocalRAGProvider(RAGProvider):
@@ -27,11 +32,35 @@ class LocalRAGProvider(RAGProvider):
 
     async def initialize(self) -> None:
         await self.import_modules("numpy")
-        self._store = await asyncio.to_thread(Store, self.file)
+        self._store = await self._run("open", Store, self.file)
 
     async def cleanup(self) -> None:
         store, self._store = self._store, None
         await asyncio.to_thread(store.close)
+
+    async def _run(self, doing: str, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)`` in a worker thread; SQLite and file errors become a ProviderError naming the file."""
+        try:
+            return await asyncio.to_thread(function, *args)
+        except (sqlite3.Error, OSError) as exc:
+            raise self._failure(doing, exc) from exc
+
+    def _failure(self, doing: str, exc: sqlite3.Error | OSError) -> ProviderError:
+        reason = str(exc)
+        if isinstance(exc, OSError) and exc.strerror and exc.filename:
+            reason = f"{exc.strerror}: {exc.filename}"
+        fix = self._fix(doing, exc)
+        return ProviderError(f"{self.plugin_id}: the store {self.file} failed to {doing} ({reason}); {fix}")
+
+    def _fix(self, doing: str, exc: sqlite3.Error | OSError) -> str:
+        if getattr(exc, "sqlite_errorname", "") in DAMAGED:
+            return (
+                "the file is damaged or not a rag/local store: move it away (or delete it, losing its documents) "
+                "and add the documents again, or pass another path="
+            )
+        if isinstance(exc, OSError) or doing == "open":
+            return f"make {self.file.parent} a writable folder with free space, or pass another path="
+        return "check that the disk has free space and that no other program holds or changes the file, then retry"
 
     def _check_model(self, store: Store, dimension: int) -> None:
         meta = store.meta()
@@ -51,7 +80,7 @@ class LocalRAGProvider(RAGProvider):
         matrix /= np.clip(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12, None)
         store = self._store
         rows = [(d.id, d.text, d.metadata, matrix[i]) for i, d in enumerate(documents)]
-        await asyncio.to_thread(self._write, store, lambda: store.upsert(rows, self.embedding_model), matrix.shape[1])
+        await self._run("add", self._write, store, lambda: store.upsert(rows, self.embedding_model), matrix.shape[1])
 
     def _write(self, store: Store, action: Any, dimension: int | None = None) -> None:
         """One write under the store's file lock: other processes wait, nobody sees half of it."""
@@ -75,13 +104,13 @@ class LocalRAGProvider(RAGProvider):
             self._check_model(store, len(vector))  # reads the store: off the event loop, like the search
             return store.search(vector, k, filter)
 
-        hits = await asyncio.to_thread(checked_search)
+        hits = await self._run("search", checked_search)
         return [SearchResult(document=Document(id=i, text=t, metadata=m), score=s) for i, t, m, s in hits]
 
     async def delete(self, ids: list[str]) -> None:
         store = self._store
-        await asyncio.to_thread(self._write, store, lambda: store.delete(ids))
+        await self._run("delete", self._write, store, lambda: store.delete(ids))
 
     async def count(self) -> int:
         store = self._store
-        return await asyncio.to_thread(store.count)
+        return await self._run("count", store.count)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,8 @@ class Snapshot:
         return selected
 
     def top(self, query: np.ndarray, k: int, filter: dict[str, Any] | None) -> list[tuple[int, float]]:
+        if not self.ids:
+            return []  # a new store has no dimension yet: its 0x0 matrix cannot meet a query
         rows = self.positions(filter) if filter else None
         if rows is None:
             scores = self.matrix @ query
@@ -82,9 +86,13 @@ class Store:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=60)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+        except BaseException:
+            self._db.close()  # not a database, or not writable: do not leak the connection
+            raise
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._snapshot_version: int | None = None
@@ -100,27 +108,31 @@ class Store:
     def upsert(self, rows: list[tuple[str, str, dict[str, Any], np.ndarray]], model: str) -> None:
         """Insert or replace rows of (id, text, metadata, normalized float32 vector) in one transaction."""
         dimension = len(rows[0][3]) if rows else 0
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany(
-                    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING",
-                    [("model", model), ("dimension", str(dimension))],
-                )
-                self._db.executemany(
-                    UPSERT, ((i, text, json.dumps(meta), vector.tobytes()) for i, text, meta, vector in rows)
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._snapshot = None
+        with self._lock, self._transaction():
+            self._db.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING",
+                [("model", model), ("dimension", str(dimension))],
+            )
+            self._db.executemany(
+                UPSERT, ((i, text, json.dumps(meta), vector.tobytes()) for i, text, meta, vector in rows)
+            )
 
     def delete(self, ids: list[str]) -> None:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._lock, self._transaction():
             self._db.executemany("DELETE FROM docs WHERE id = ?", ((i,) for i in ids))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction (call with ``self._lock`` held); rolled back on any error."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
             self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:  # SQLite may have rolled back already (a full disk, say)
+                self._db.execute("ROLLBACK")
+            raise
+        finally:
             self._snapshot = None
 
     def count(self) -> int:

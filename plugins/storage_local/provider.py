@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from pepperpy.errors import ConfigError
+from pepperpy.errors import ConfigError, ProviderError
 from pepperpy.storage import StorageProvider
 
 
@@ -26,17 +26,32 @@ class LocalStorageProvider(StorageProvider):
             raise ConfigError(f"{self.plugin_id}: invalid key {key!r}; use a relative path without '..' or empty parts")
         return self.root.joinpath(*parts)
 
+    def _failed(self, action: str, file: Path, exc: OSError) -> ProviderError:
+        reason = exc.strerror or str(exc)
+        if exc.filename and exc.filename != str(file):
+            reason += f": {exc.filename}"
+        return ProviderError(
+            f"{self.plugin_id}: cannot {action} {file} ({reason}); make {self.root} a writable folder with free "
+            "space and no file where a key needs a folder (or a folder where it needs a file), or pass another path="
+        )
+
     async def get(self, key: str) -> bytes | None:
         file = self._file(key)
         try:
             return await asyncio.to_thread(file.read_bytes)
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            raise self._failed("read", file, exc) from exc
 
     async def set(self, key: str, value: bytes) -> None:
         if not isinstance(value, bytes):
             raise ConfigError(f"{self.plugin_id}: values are bytes; encode {type(value).__name__} first")
-        await asyncio.to_thread(self._write, self._file(key), value)
+        file = self._file(key)
+        try:
+            await asyncio.to_thread(self._write, file, value)
+        except OSError as exc:
+            raise self._failed("write", file, exc) from exc
 
     @staticmethod
     def _write(file: Path, value: bytes) -> None:
@@ -53,7 +68,11 @@ class LocalStorageProvider(StorageProvider):
             raise
 
     async def delete(self, key: str) -> None:
-        await asyncio.to_thread(self._file(key).unlink, missing_ok=True)
+        file = self._file(key)
+        try:
+            await asyncio.to_thread(file.unlink, missing_ok=True)
+        except OSError as exc:
+            raise self._failed("delete", file, exc) from exc
 
     async def list(self, prefix: str = "") -> list[str]:
         def walk() -> list[str]:

@@ -19,7 +19,8 @@ DOCS = [
 
 
 @pytest.fixture(params=["local", "chroma-embedded", "chroma-server"])
-async def pepper(request, chroma_manager, tmp_path):
+async def empty(request, chroma_manager, tmp_path):
+    """A PepperPy with a new, empty store of each kind."""
     if request.param == "local":
         config = {"path": tmp_path / "store.sqlite3"}
     elif request.param == "chroma-embedded":
@@ -29,12 +30,26 @@ async def pepper(request, chroma_manager, tmp_path):
         config = {"host": host, "port": port, "collection": f"c{abs(hash(request.node.name))}"}
     provider = "local" if request.param == "local" else "chroma"
     async with PepperPy(plugin_manager=chroma_manager).with_rag(provider, **config) as ready:
-        await ready.rag.add(DOCS)
         yield ready
+
+
+@pytest.fixture
+async def pepper(empty):
+    await empty.rag.add(DOCS)
+    return empty
 
 
 async def ids(pepper, query, k=5, filter=None):
     return [hit.document.id for hit in await pepper.rag.search(query, k=k, filter=filter)]
+
+
+async def test_an_empty_store_searches_to_nothing(empty):
+    assert await empty.rag.count() == 0
+    assert await empty.rag.search("anything at all") == []
+    assert await empty.rag.search("anything at all", filter={"topic": "code"}) == []
+    await empty.rag.add(DOCS[:1])
+    await empty.rag.delete([DOCS[0].id])
+    assert await empty.rag.search("Paris", k=3) == [], "emptied again: nothing to find"
 
 
 async def test_search_ranks_the_answering_document_first(pepper):

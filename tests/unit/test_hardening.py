@@ -1,0 +1,188 @@
+"""Failures at the edges become PepperPy errors naming the file or setting and saying what to do.
+
+Plugin files in other encodings, an unwritable home while installing or saving a key,
+and the ``pepperpy`` command reporting those errors (and shadowed plugins) instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from pepperpy import _install, cli
+from pepperpy._config import save_key
+from pepperpy.errors import ConfigError, PluginInstallError, PluginManifestError
+from pepperpy.plugin_manager import PluginManager
+from tests.conftest import manifest_for
+
+NON_UTF8 = {
+    "utf-16-with-bom": lambda text: text.encode("utf-16"),
+    "utf-16-le-without-bom": lambda text: text.encode("utf-16-le"),
+    "utf-16-be-without-bom": lambda text: text.encode("utf-16-be"),
+    "latin-1": lambda text: text.encode("latin-1"),
+}
+
+
+@pytest.fixture
+def unwritable_home(tmp_path: Path):
+    """A home nobody can create files in. Root ignores chmod, so then the home lies under a regular file."""
+    if os.geteuid() == 0:
+        (tmp_path / "afile").write_text("a file, not a folder\n")
+        yield tmp_path / "afile" / "home"
+        return
+    home = tmp_path / "read-only-home"
+    home.mkdir()
+    home.chmod(0o500)
+    try:
+        yield home
+    finally:
+        home.chmod(0o700)
+
+
+# -- plugin.json and requirements.txt encodings ---------------------------------------
+
+
+def test_manifest_with_a_utf8_byte_order_mark_is_accepted(manager, make_plugin):
+    folder = make_plugin("bommed", description="Café")
+    text = json.dumps(manifest_for("bommed", description="Café"), ensure_ascii=False)
+    (folder / "plugin.json").write_bytes(codecs.BOM_UTF8 + text.encode("utf-8"))
+    assert manager.create_provider("llm", "bommed").name == "bommed"
+    assert manager.plugins["llm/bommed"].manifest.description == "Café"
+    assert manager.broken == []
+
+
+@pytest.mark.parametrize("encode", NON_UTF8.values(), ids=NON_UTF8.keys())
+def test_manifest_not_in_utf8_is_broken_naming_the_file(manager, make_plugin, encode):
+    make_plugin("good")
+    folder = make_plugin("encoded")
+    text = json.dumps(manifest_for("encoded", description="Café"), ensure_ascii=False)
+    (folder / "plugin.json").write_bytes(encode(text))
+    manager.discover()
+    (broken,) = manager.broken
+    assert broken.path == folder.resolve()
+    assert str(folder / "plugin.json") in broken.problem and "save it as UTF-8" in broken.problem
+    assert "llm/encoded" not in manager.plugins
+    assert manager.create_provider("llm", "good").name == "good"
+
+
+def test_requirements_with_a_utf8_byte_order_mark_are_accepted(manager, make_plugin):
+    folder = make_plugin("bommed")
+    (folder / "requirements.txt").write_bytes(codecs.BOM_UTF8 + "pydantic>=2  # déjà installed\n".encode())
+    requirements = _install.parse_requirements_file(folder / "requirements.txt")
+    assert [str(r) for r in requirements] == ["pydantic>=2"]
+    assert manager.create_provider("llm", "bommed").name == "bommed"
+
+
+@pytest.mark.parametrize("encode", NON_UTF8.values(), ids=NON_UTF8.keys())
+def test_requirements_not_in_utf8_fail_on_use_naming_the_file(manager, make_plugin, encode):
+    folder = make_plugin("encoded")
+    make_plugin("good")
+    (folder / "requirements.txt").write_bytes(encode("pydantic>=2  # déjà installed\n"))
+    with pytest.raises(PluginManifestError) as raised:
+        manager.create_provider("llm", "encoded")
+    message = str(raised.value)
+    assert str(folder / "requirements.txt") in message and "save it as UTF-8" in message
+    assert manager.broken == [], "the plugin.json is fine: the error comes when the plugin is used"
+    assert manager.create_provider("llm", "good").name == "good"
+
+
+def test_latin1_requirements_name_the_line(tmp_path):
+    path = tmp_path / "requirements.txt"
+    path.write_bytes("httpx\n# Müller's fork\n".encode("latin-1"))
+    with pytest.raises(PluginManifestError, match=r"requirements\.txt: line 2 is not UTF-8 \(byte 0xfc"):
+        _install.parse_requirements_file(path)
+
+
+# -- an unwritable home -----------------------------------------------------------------
+
+
+def test_installing_into_an_unwritable_home_names_the_path_and_leaves_nothing(make_plugin, tmp_path, unwritable_home):
+    """The home refuses the env dir before uv runs, so nothing is downloaded.
+
+    A full disk (ENOSPC) takes the same path: any OSError while creating the lock, the
+    staging folder or the stamp is wrapped by ``PluginManager.ensure_requirements``.
+    No small filesystem can be mounted here to raise a real ENOSPC, so only this case is tested.
+    """
+    if _install.installed_version("text-unidecode") is not None:
+        pytest.skip("text-unidecode is installed in this environment, so no install would be attempted")
+    make_plugin("unidecoder", files={"requirements.txt": "text-unidecode==1.3\n"})
+    make_plugin("plain")
+    manager = PluginManager(search_paths=[tmp_path / "plugins"], home=unwritable_home)
+    with pytest.raises(PluginInstallError) as raised:
+        manager.create_provider("llm", "unidecoder")
+    message = str(raised.value)
+    assert "llm/unidecoder" in message and str(unwritable_home / "envs") in message
+    assert "PEPPERPY_HOME" in message
+    assert not (unwritable_home / "envs").exists(), "no half-installed env dir"
+    assert manager.create_provider("llm", "plain").name == "plain"
+
+
+def test_saving_a_key_in_an_unwritable_home_is_a_config_error(unwritable_home):
+    with pytest.raises(ConfigError) as raised:
+        save_key(unwritable_home, "X_API_KEY", "secret-value")
+    message = str(raised.value)
+    assert str(unwritable_home / "keys.json") in message and "X_API_KEY environment variable" in message
+    assert "secret-value" not in message
+
+
+# -- the pepperpy command ------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_instance(monkeypatch):
+    """``PluginManager.instance()`` is a process singleton: start from none, restore it afterwards."""
+    monkeypatch.setattr(PluginManager, "_instance", None)
+
+
+def run_cli(monkeypatch, capsys, argv: list[str], stdin: str = "") -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_keys_set_saves_in_the_managers_home(monkeypatch, capsys, tmp_path, fresh_instance):
+    monkeypatch.setenv("PEPPERPY_HOME", str(tmp_path / "home"))
+    code, out, _ = run_cli(monkeypatch, capsys, ["keys", "set", "X_API_KEY"], stdin="secret-value\n")
+    assert code == 0 and str(tmp_path / "home" / "keys.json") in out
+    assert json.loads((tmp_path / "home" / "keys.json").read_text()) == {"X_API_KEY": "secret-value"}
+
+
+def test_keys_set_in_an_unwritable_home_prints_the_error_and_exits_1(monkeypatch, capsys, unwritable_home, fresh_instance):
+    monkeypatch.setenv("PEPPERPY_HOME", str(unwritable_home))
+    code, out, err = run_cli(monkeypatch, capsys, ["keys", "set", "X_API_KEY"], stdin="secret-value\n")
+    assert code == 1 and out == ""
+    assert err.startswith("pepperpy: cannot save X_API_KEY in ") and str(unwritable_home) in err
+    assert "Traceback" not in err and "secret-value" not in err
+
+
+def test_keys_set_without_a_value_exits_1(monkeypatch, capsys, tmp_path, fresh_instance):
+    monkeypatch.setenv("PEPPERPY_HOME", str(tmp_path / "home"))
+    code, _, err = run_cli(monkeypatch, capsys, ["keys", "set", "X_API_KEY"], stdin="\n")
+    assert code == 1 and "no key given" in err
+    assert not (tmp_path / "home" / "keys.json").exists()
+
+
+def test_plugins_lists_shadowed_and_broken_plugins_with_their_paths(make_plugin, tmp_path, capsys):
+    low = make_plugin("twin", root=tmp_path / "low")
+    high = make_plugin("twin", root=tmp_path / "high")
+    broken = make_plugin("bad", root=tmp_path / "high", manifest="{not json")
+    manager = PluginManager(search_paths=[tmp_path / "low", tmp_path / "high"], home=tmp_path / "home")
+    assert cli._list_plugins(manager) == 0
+    out = capsys.readouterr().out
+    assert "llm/twin" in out
+    assert f"  SHADOWED llm/twin at {low} by {high}" in out
+    assert f"  BROKEN {broken}: {broken / 'plugin.json'}: invalid JSON" in out
+
+
+def test_plugins_through_main_uses_the_process_manager(monkeypatch, capsys, tmp_path, fresh_instance):
+    monkeypatch.setenv("PEPPERPY_HOME", str(tmp_path / "home"))
+    code, out, err = run_cli(monkeypatch, capsys, ["plugins"])
+    assert code == 0 and err == ""
+    assert "llm/mock" in out
