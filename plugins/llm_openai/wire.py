@@ -6,11 +6,8 @@ import json
 from typing import Any
 
 from pepperpy.errors import ProviderError
-from pepperpy.llm import Message, ToolCall, Usage, check_call_options
+from pepperpy.llm import Message, ToolCall, Usage
 from pepperpy.structured import json_schema_format
-
-CALL_OPTIONS = {"model", "temperature", "max_tokens", "stop", "seed", "top_p", "tools", "response_model", "timeout"}
-
 
 def message_to_wire(message: Message) -> dict[str, Any]:
     wire: dict[str, Any] = {"role": message.role.value, "content": message.content}
@@ -29,7 +26,6 @@ def message_to_wire(message: Message) -> dict[str, Any]:
 def request_body(
     who: str, defaults: dict[str, Any], messages: list[Message], options: dict[str, Any], *, json_schema: bool, stream: bool
 ) -> dict[str, Any]:
-    check_call_options(who, options, CALL_OPTIONS)
     body: dict[str, Any] = {"messages": [message_to_wire(m) for m in messages]}
     for key in ("model", "temperature", "max_tokens", "stop", "seed", "top_p"):
         value = options.get(key, defaults.get(key))

@@ -93,7 +93,7 @@ async def test_prompt_longer_than_the_context_is_a_clear_error_and_the_next_call
 
 
 async def test_unknown_call_option_names_it(pepper):
-    with pytest.raises(ConfigError, match=r"unknown option\(s\) 'temprature'"):
+    with pytest.raises(ConfigError, match=r"llm/local: unknown call option 'temprature'; did you mean 'temperature'\?"):
         await ask(pepper, "hi", temprature=0)
 
 

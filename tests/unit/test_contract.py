@@ -298,3 +298,15 @@ def test_data_paths_derive_from_the_managers_home(builtin_manager, tmp_path):
     storage = builtin_manager.create_provider("storage", "local")
     assert storage.root == tmp_path / "home" / "storage"
     assert storage.data_path("x", "y") == tmp_path / "home" / "x" / "y"
+
+
+async def test_call_options_are_checked_by_name_and_type_for_every_llm(shout):
+    pepper = PepperPy(plugin_manager=shout).with_llm("shout", model="m")
+    async with pepper:
+        with pytest.raises(ConfigError, match=r"llm/shout: unknown call option 'tempurature'; did you mean 'temperature'\?"):
+            await pepper.chat.with_user("q").with_options(tempurature=1).generate()
+        with pytest.raises(ConfigError, match=r"call option 'timeout' must be a positive number of seconds, got str 'soon'"):
+            await pepper.chat.with_user("q").with_options(timeout="soon").generate()
+        with pytest.raises(ConfigError, match=r"call option 'max_tokens' must be a whole number"):
+            [c async for c in pepper.chat.with_user("q").with_options(max_tokens=1.5).stream()]
+        assert (await pepper.chat.with_user("q").with_options(temperature=0.2, seed=1).generate()).content == "Q!"
