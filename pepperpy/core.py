@@ -306,9 +306,9 @@ class PepperpyPlugin(abc.ABC):
         if lifecycle.state is State.OPENING and lifecycle.task is asyncio.current_task():
             return
         raise ConfigError(
-            f"{self.plugin_id}: {method}() needs the provider open; use `async with provider:`, "
-            "`async with auto_context(provider):` or `await provider.initialize()` first "
-            "(PepperPy() does this for you)"
+            f"{self.plugin_id}: {method}() needs the provider open, and it is not (never opened, or closed "
+            "already); use `async with provider:`, `async with auto_context(provider):` or "
+            "`await provider.initialize()` first (PepperPy() does this for you)"
         )
 
     @open_guard

@@ -77,6 +77,13 @@ class GenerationChunk(BaseModel):
 MessagesInput = str | list[Message] | list[dict[str, Any]]
 
 
+def _message_problem(error: Any) -> str:
+    where = ".".join(map(str, error["loc"])) or "message"
+    if where == "role" and error["type"] == "enum":
+        return f"role must be one of {', '.join(sorted({r.value for r in MessageRole}))}"
+    return f"{where}: {error['msg']}"
+
+
 def to_message(item: Any, who: str = "messages") -> Message:
     """A ``Message`` from a Message or a ``{"role", "content"}`` dict; InvalidInputError otherwise."""
     if type(item) is Message:
@@ -84,7 +91,7 @@ def to_message(item: Any, who: str = "messages") -> Message:
     try:
         return Message.model_validate(item)
     except ValidationError as exc:
-        problem = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'message'}: {e['msg']}" for e in exc.errors())
+        problem = "; ".join(_message_problem(e) for e in exc.errors())
         raise InvalidInputError(
             f"{who}: {str(item)[:100]!r} is not a message ({problem}); pass a str, Message objects, "
             "or dicts with 'role' (system, user, assistant, tool) and 'content'"

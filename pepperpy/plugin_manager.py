@@ -253,7 +253,9 @@ class PluginManager:
         message = f"no {category} plugin named {name!r}"
         if not names and category not in CATEGORY_BASES:
             categories = sorted({p.manifest.category for p in self.plugins.values()} | set(CATEGORY_BASES))
-            message += f" (no plugin has the category {category!r}; categories found: {', '.join(categories)})"
+            close_categories = difflib.get_close_matches(category, categories, n=1, cutoff=0.6)
+            hint = f"did you mean the category {close_categories[0]!r}? " if close_categories else ""
+            message += f" ({hint}no plugin has the category {category!r}; categories found: {', '.join(categories)})"
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
         if close:
             message += f"; did you mean {' or '.join(f'{category}/{c}' for c in close)}?"
@@ -286,7 +288,7 @@ class PluginManager:
                         raise PluginInstallError(
                             f"could not install the requirements of plugin {info.id} into {target.parent}: "
                             f"{exc.strerror or exc}; make {self.home} writable and free some space, "
-                            "or point PEPPERPY_HOME at another folder"
+                            "or use another home (PEPPERPY_HOME, or PluginManager(home=...))"
                         ) from exc
                 if target.is_dir() and str(target) not in sys.path:
                     sys.path.append(str(target))

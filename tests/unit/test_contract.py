@@ -187,7 +187,7 @@ async def test_generate_takes_a_str_dicts_or_messages_and_authors_get_messages(s
 
 async def test_invalid_messages_are_a_clear_input_error(shout):
     async with shout.create_provider("llm", "shout", model="m") as provider:
-        with pytest.raises(InvalidInputError, match=r"llm/shout: generate\(\): .*'role'"):
+        with pytest.raises(InvalidInputError, match=r"llm/shout: generate\(\): .*role must be one of assistant, system, tool, user"):
             await provider.generate([{"role": "wizard", "content": "x"}])
         with pytest.raises(InvalidInputError, match="expected a str or a list of messages, got int"):
             await provider.generate(42)
@@ -195,7 +195,7 @@ async def test_invalid_messages_are_a_clear_input_error(shout):
 
 async def test_using_an_unopened_provider_says_how_to_open_it(shout):
     provider = shout.create_provider("llm", "shout", model="m")
-    with pytest.raises(ConfigError, match=r"llm/shout: generate\(\) needs the provider open; use `async with provider:`"):
+    with pytest.raises(ConfigError, match=r"llm/shout: generate\(\) needs the provider open, and it is not \(never opened, or closed already\); use `async with provider:`"):
         await provider.generate("hi")
     async with auto_context(provider) as opened:
         assert opened is provider and provider.initialized
@@ -310,3 +310,9 @@ async def test_call_options_are_checked_by_name_and_type_for_every_llm(shout):
         with pytest.raises(ConfigError, match=r"call option 'max_tokens' must be a whole number"):
             [c async for c in pepper.chat.with_user("q").with_options(max_tokens=1.5).stream()]
         assert (await pepper.chat.with_user("q").with_options(temperature=0.2, seed=1).generate()).content == "Q!"
+
+
+def test_a_category_typo_gets_a_suggestion(manager, make_plugin):
+    make_plugin("say", category="tts", entry_point="provider:SayPlugin", files={"provider.py": TTS_PROVIDER})
+    with pytest.raises(PepperPyError, match=r"did you mean the category 'tts'\?"):
+        manager.create_provider("tss", "say")
