@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import aclosing
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
@@ -151,8 +152,9 @@ class ChatBuilder:
     async def stream(self) -> AsyncIterator[GenerationChunk]:
         """Stream the answer; tool calls, if any, arrive on the last chunks (tools are not run)."""
         provider = await self._source.ready("llm")
-        async for chunk in provider.generate_stream(list(self._messages), **self._request_options()):
-            yield chunk
+        async with aclosing(provider.generate_stream(list(self._messages), **self._request_options())) as chunks:
+            async for chunk in chunks:  # leaving early closes the provider's stream at once
+                yield chunk
 
     def generate_sync(self) -> GenerationResult:
         """``generate()`` for scripts without an event loop; the provider stays open for the next call."""

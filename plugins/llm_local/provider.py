@@ -42,6 +42,8 @@ class LocalLLMProvider(LLMProvider):
     ``timeout`` (per call, or as an option) is enforced by the base class; both
     ``generate`` and ``generate_stream`` run through llama.cpp's streaming callback, so
     a call that times out or a stream left early stops generating and frees its slot.
+    Such a call returns at once; llama.cpp lets go at its next callback (after reading
+    the prompt, or once a busy slot frees up), and ``cleanup`` waits for that.
     """
 
     model_path: Path | None = None
@@ -62,6 +64,8 @@ class LocalLLMProvider(LLMProvider):
     async def initialize(self) -> None:
         path = check_gguf(self.model_path or default_model_path())
         await self.import_modules("xllamacpp")
+        self._running: set[threading.Event] = set()  # the stop flags of calls llama.cpp is still working on
+        self._idle = threading.Condition()
         self._server = await asyncio.to_thread(self._load, path)
 
     def _load(self, path: Path) -> Any:
@@ -78,7 +82,20 @@ class LocalLLMProvider(LLMProvider):
         return xllamacpp.Server(params)
 
     async def cleanup(self) -> None:
+        await asyncio.to_thread(self._stop_all)
         self._server = None  # the last reference: llama.cpp frees the model and stops its loop
+
+    def _stop_all(self) -> None:
+        """Stop every call still running and wait until llama.cpp has let go of each (at its next callback)."""
+        with self._idle:
+            for stop in self._running:
+                stop.set()
+            self._idle.wait_for(lambda: not self._running)
+
+    def _finished(self, stop: threading.Event) -> None:
+        with self._idle:
+            self._running.discard(stop)
+            self._idle.notify_all()
 
     # -- requests --------------------------------------------------------------------
 
@@ -125,21 +142,34 @@ class LocalLLMProvider(LLMProvider):
         queue: asyncio.Queue[Any] = asyncio.Queue()
         stop = threading.Event()
 
+        def post(item: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the loop has closed: nobody waits for this call any more
+                pass
+
         def on_chunk(chunk: dict[str, Any]) -> bool:
-            loop.call_soon_threadsafe(queue.put_nowait, chunk)
+            post(chunk)
             return stop.is_set()  # True tells llama.cpp to stop generating
 
         def produce() -> None:
             try:
                 response = self._call(request, on_chunk)
                 if isinstance(response, dict) and response.get("error"):
-                    loop.call_soon_threadsafe(queue.put_nowait, response)
+                    post(response)
             except BaseException as exc:  # handed to the consumer below
-                loop.call_soon_threadsafe(queue.put_nowait, exc)
+                post(exc)
             finally:
-                loop.call_soon_threadsafe(queue.put_nowait, _DONE)
+                post(_DONE)
+                self._finished(stop)
 
-        producer = loop.run_in_executor(None, produce)
+        with self._idle:
+            self._running.add(stop)
+        try:
+            loop.run_in_executor(None, produce)
+        except BaseException:
+            self._finished(stop)
+            raise
         try:
             while (item := await queue.get()) is not _DONE:
                 if isinstance(item, BaseException):
@@ -147,8 +177,10 @@ class LocalLLMProvider(LLMProvider):
                 self._raise_for_error(item)
                 yield item
         finally:
+            # Not waiting for the worker thread: llama.cpp calls back only once it has read the prompt
+            # (or, with every slot busy, once one frees up), and a call that timed out or was cancelled
+            # must end now, not then. Its slot is freed at that next callback; cleanup() waits for it.
             stop.set()
-            await asyncio.shield(producer)
 
     async def generate(self, messages: list[Message], **options: Any) -> GenerationResult:
         request = self._request(messages, options, stream=True)

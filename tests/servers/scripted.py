@@ -1,8 +1,10 @@
 """A scripted HTTP server on 127.0.0.1 for what a real server cannot show on demand.
 
 Each request takes the next ``Reply`` from the script: a JSON answer with any status
-and headers, a server-sent-event stream (optionally cut off midway), malformed bytes,
-or a hang. Requests are recorded for assertions. Runs its own event loop in a thread.
+and headers, a server-sent-event stream (optionally cut off midway, or paused before
+chosen events), malformed bytes, a hang, or a body trickled byte by byte. Requests are
+recorded for assertions, with how much of the reply the server had sent and whether the
+client hung up before the end. Runs its own event loop in a thread.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ class Reply:
     events: list[str] | None = None  # SSE lines ("data: {...}" or "event: x\ndata: {...}")
     cut_after: int | None = None  # close the connection after this many events, mid-stream
     delay: float = 0.0  # seconds to wait before answering (a hang, with a large value)
+    trickle: float | None = None  # send the JSON/raw body one byte at a time, this many seconds apart
+    pauses: dict[int, float] = field(default_factory=dict)  # extra seconds to wait before the event at an index
 
 
 @dataclass
@@ -31,6 +35,9 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    sent: int = 0  # body bytes (trickle) or events (stream) written before the answer ended or the client left
+    finished: bool = False  # the whole reply was written
+    client_left: bool = False  # the client closed the connection before the reply was complete
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -89,7 +96,7 @@ class ScriptedServer:
                 reply = self.script.pop(0) if self.script else Reply(status=500, json={"error": {"message": "script exhausted"}})
                 if reply.delay:
                     await asyncio.sleep(reply.delay)
-                if not await self._answer(writer, reply):
+                if not await self._answer(reader, writer, reply, request):
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
             return
@@ -108,27 +115,68 @@ class ScriptedServer:
         return Request(method, path, headers, body)
 
     @staticmethod
-    async def _answer(writer: asyncio.StreamWriter, reply: Reply) -> bool:
-        """Write the reply; False when the connection was deliberately cut."""
+    async def _answer(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reply: Reply, request: Request
+    ) -> bool:
+        """Write the reply; False when the connection was deliberately cut or the client left."""
         head = [f"HTTP/1.1 {reply.status} Scripted"] + [f"{k}: {v}" for k, v in reply.headers.items()]
         if reply.events is not None:
             head += ["content-type: text/event-stream", "transfer-encoding: chunked"]
             writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+            await writer.drain()
             for index, event in enumerate(reply.events):
                 if reply.cut_after is not None and index == reply.cut_after:
                     await writer.drain()
                     writer.transport.abort()
                     return False
+                pause = reply.pauses.get(index, 0.0)
+                if pause and not await _wait_unless_left(reader, writer, pause, request):
+                    return False
                 payload = (event + "\n\n").encode()
                 writer.write(f"{len(payload):x}\r\n".encode() + payload + b"\r\n")
                 await writer.drain()
+                request.sent += 1
             writer.write(b"0\r\n\r\n")
         else:
             body = reply.raw if reply.raw is not None else json.dumps(reply.json).encode()
             head += ["content-type: application/json", f"content-length: {len(body)}"]
-            writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+            if reply.trickle is None:
+                writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+                request.sent = len(body)
+            else:
+                writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+                await writer.drain()
+                for byte in body:
+                    if not await _wait_unless_left(reader, writer, reply.trickle, request):
+                        return False
+                    writer.write(bytes([byte]))
+                    await writer.drain()
+                    request.sent += 1
         await writer.drain()
+        request.finished = True
         return True
+
+
+async def _wait_unless_left(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seconds: float, request: Request
+) -> bool:
+    """Sleep ``seconds`` unless the client closes the connection first; False (and noted) if it did."""
+    try:
+        await asyncio.wait_for(_closed_by_peer(reader), seconds)
+    except TimeoutError:
+        return True
+    request.client_left = True
+    writer.transport.abort()
+    return False
+
+
+async def _closed_by_peer(reader: asyncio.StreamReader) -> None:
+    """Return once the peer has closed its end (the client gave up); the request was read already."""
+    try:
+        while await reader.read(1024):
+            pass
+    except ConnectionError:
+        pass
 
 
 def chat_answer(content: str = "", tool_calls: list[dict] | None = None, finish: str = "stop") -> dict:
