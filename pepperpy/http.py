@@ -132,7 +132,7 @@ def error_for_exception(exc: httpx.HTTPError, who: str, timeout_s: float | None)
         )
     if isinstance(exc, httpx.ConnectError):
         return provider_error_type(ProviderError, category)(
-            f"{who}: cannot connect to {url} ({exc}); is the server running?", retryable=True
+            f"{who}: cannot connect to {url} ({exc}); check base_url and the network (is the server running?)", retryable=True
         )
     return provider_error_type(ProviderError, category)(f"{who}: {type(exc).__name__} talking to {url}: {exc}", retryable=True)
 

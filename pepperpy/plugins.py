@@ -6,9 +6,10 @@ from their modules on first use.
 
 from __future__ import annotations
 
-import importlib
 import os
 from typing import TYPE_CHECKING, Any
+
+from pepperpy._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "PepperpyPlugin": "pepperpy.core",
@@ -53,17 +54,7 @@ def register_plugin_path(path: str | os.PathLike[str]) -> None:
     get_plugin_manager().register_plugin_path(path)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pepperpy.plugins' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
 
 
 if TYPE_CHECKING:

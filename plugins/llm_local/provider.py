@@ -99,7 +99,8 @@ class LocalLLMProvider(LLMProvider):
 
     # -- requests --------------------------------------------------------------------
 
-    def _request(self, messages: list[Message], options: dict[str, Any], stream: bool) -> dict[str, Any]:
+    def _request(self, messages: list[Message], options: dict[str, Any]) -> dict[str, Any]:
+        """A streamed chat request: both generate and generate_stream go through llama.cpp's callback."""
         request: dict[str, Any] = {
             "messages": [{"role": m.role.value, "content": m.content or ""} for m in messages],
             "temperature": options.get("temperature", self.temperature),
@@ -113,9 +114,8 @@ class LocalLLMProvider(LLMProvider):
             request["response_format"] = json_schema_format(options["response_model"])
         if options.get("tools"):
             raise ConfigError("llm/local: the local model does not call tools; use a remote provider for with_tools()")
-        if stream:
-            request["stream"] = True
-            request["stream_options"] = {"include_usage": True}
+        request["stream"] = True
+        request["stream_options"] = {"include_usage": True}
         return request
 
     def _raise_for_error(self, response: Any) -> None:
@@ -183,7 +183,7 @@ class LocalLLMProvider(LLMProvider):
             stop.set()
 
     async def generate(self, messages: list[Message], **options: Any) -> GenerationResult:
-        request = self._request(messages, options, stream=True)
+        request = self._request(messages, options)
         pieces: list[str] = []
         usage, finish_reason, model = Usage(), None, None
         async with aclosing(self._stream_items(request)) as items:
@@ -201,7 +201,7 @@ class LocalLLMProvider(LLMProvider):
         return GenerationResult(content=content, messages=[*messages, answer], usage=usage, metadata=metadata)
 
     async def generate_stream(self, messages: list[Message], **options: Any) -> AsyncIterator[GenerationChunk]:
-        request = self._request(messages, options, stream=True)
+        request = self._request(messages, options)
         async with aclosing(self._stream_items(request)) as items:
             async for item in items:
                 chunk = self._chunk(item)
