@@ -205,20 +205,67 @@ def _generate_guard(generate: Callable[..., Any]) -> Callable[..., Any]:
     return guard(call)
 
 
-async def _next_chunk(chunks: AsyncIterator[Any], timeout: float, provider: PepperpyPlugin, first: bool) -> Any:
-    scope = asyncio.timeout(timeout)
+class _ChunkTimer:
+    """Bounds every wait for a chunk (the first and each gap) to ``limit`` seconds, cheaply.
+
+    One loop timer serves the whole stream: a wait records when it started, and the
+    timer, when it fires, either cancels the task still waiting past the limit or
+    re-arms itself for the current wait's deadline. Time the consumer spends between
+    chunks (outside a wait) is never counted and never cancelled.
+    """
+
+    def __init__(self, limit: float):
+        self.limit = limit
+        self.loop = asyncio.get_running_loop()
+        self.task: asyncio.Task[Any] | None = None
+        self.waiting_since: float | None = None
+        self.handle: asyncio.TimerHandle | None = None
+        self.expired = False
+
+    def start(self) -> None:
+        self.task = asyncio.current_task()
+        self.waiting_since = self.loop.time()
+        if self.handle is None:
+            self.handle = self.loop.call_at(self.waiting_since + self.limit, self._check)
+
+    def stop(self) -> None:
+        self.waiting_since = None
+
+    def _check(self) -> None:
+        self.handle = None
+        if self.waiting_since is None or self.task is None:
+            return  # not waiting: the next wait arms the timer again
+        deadline = self.waiting_since + self.limit
+        if self.loop.time() >= deadline:
+            self.expired = True
+            self.task.cancel()
+        else:
+            self.handle = self.loop.call_at(deadline, self._check)
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+
+    def timed_out(self) -> bool:
+        """After a CancelledError: True when this timer caused it (and nobody else cancelled the task)."""
+        return self.expired and self.task is not None and self.task.uncancel() == 0
+
+
+async def _next_chunk(chunks: AsyncIterator[Any], timer: _ChunkTimer, provider: PepperpyPlugin, first: bool) -> Any:
+    timer.start()
     try:
-        async with scope:
-            return await anext(chunks)
-    except TimeoutError:
-        if not scope.expired():
+        return await anext(chunks)
+    except asyncio.CancelledError:
+        if not timer.timed_out():
             raise
         limit = "for the first chunk" if first else "between two chunks"
         raise LLMTimeoutError(
-            f"{provider.plugin_id}: waited more than timeout={timeout}s {limit} of the stream (for a stream the "
-            "limit bounds the first chunk and every gap, not the whole answer); pass a larger timeout=...",
+            f"{provider.plugin_id}: waited more than timeout={timer.limit}s {limit} of the stream (for a stream "
+            "the limit bounds the first chunk and every gap, not the whole answer); pass a larger timeout=...",
             retryable=first,
         ) from None
+    finally:
+        timer.stop()
 
 
 def _stream_guard(generate_stream: Callable[..., Any]) -> Callable[..., Any]:
@@ -237,15 +284,15 @@ def _stream_guard(generate_stream: Callable[..., Any]) -> Callable[..., Any]:
                 f"{self.plugin_id}: {type(self).__name__}.generate_stream returned {type(produced).__name__}; "
                 "it must be an async generator (`async def` with `yield GenerationChunk(...)`)"
             )
+        timer = _ChunkTimer(timeout) if timeout is not None else None
         async with aclosing(produced) as chunks:
             first = True
             while True:
                 try:
-                    if timeout is None:
-                        chunk = await anext(chunks)
-                    else:
-                        chunk = await _next_chunk(chunks, timeout, self, first)
+                    chunk = await (anext(chunks) if timer is None else _next_chunk(chunks, timer, self, first))
                 except StopAsyncIteration:
+                    if timer is not None:
+                        timer.close()
                     return
                 if not isinstance(chunk, GenerationChunk):
                     raise PluginError(

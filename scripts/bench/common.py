@@ -48,12 +48,15 @@ def write_plugin(folder: Path, name: str, requirements: str = "", category: str 
     folder.mkdir(parents=True, exist_ok=True)
     manifest = {
         "name": name, "version": "0.1.0", "category": category, "provider_name": name,
-        "description": f"benchmark plugin {name}", "entry_point": "provider:Provider", "author": "bench",
+        "description": f"benchmark plugin {name}", "entry_point": "provider:BenchLLM", "author": "bench",
         "pepperpy_compatibility": ">=0.1.0",
     }
     (folder / "plugin.json").write_text(json.dumps(manifest))
     (folder / "provider.py").write_text(
-        "from pepperpy.llm import LLMProvider\n\n\nclass Provider(LLMProvider):\n    pass\n"
+        "from pepperpy.llm import GenerationResult, LLMProvider\n\n\n"
+        "class BenchLLM(LLMProvider):\n"
+        "    async def generate(self, messages, **options):\n"
+        "        return GenerationResult(content='')\n"
     )
     if requirements:
         (folder / "requirements.txt").write_text(requirements)

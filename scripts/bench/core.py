@@ -15,16 +15,16 @@ TEST_REQUIREMENT = "text-unidecode==1.3\n"
 
 
 def import_cost(repeat: int = 15) -> None:
-    baseline = python_seconds("pass", repeat)
-    costs = {
-        label: python_seconds(code, repeat) - baseline
-        for label, code in [
-            ("import httpx", "import httpx"),
-            ("import pepperpy", "import pepperpy"),
-            ("from pepperpy import PepperPy", "from pepperpy import PepperPy"),
-            ("import pydantic", "import pydantic"),
-        ]
-    }
+    statements = ["import httpx", "import pepperpy", "from pepperpy import PepperPy", "import pydantic"]
+    with tempfile.TemporaryDirectory() as pycache:
+        # Byte-code cached as in an ordinary install, whatever PYTHONDONTWRITEBYTECODE says:
+        # without it every run would compile every module, and that is not what users pay.
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = pycache
+        for code in statements:
+            python_seconds(code, 1, env)  # fills the byte-code cache
+        baseline = python_seconds("pass", repeat, env)
+        costs = {code: python_seconds(code, repeat, env) - baseline for code in statements}
     httpx_cost = costs["import httpx"]
     rows = [(label, ms(cost), f"{cost / httpx_cost:.2f}x") for label, cost in costs.items()]
     table(f"import cost (median of {repeat}, minus `python -c pass` = {ms(baseline)})", rows, ("what", "cost", "vs httpx"))

@@ -60,11 +60,9 @@ async def pepperpy_stream(pepper) -> tuple[float, float]:
     return first - started, tokens / (time.perf_counter() - started)
 
 
-async def compare() -> None:
-    from pepperpy import PepperPy
-
-    pepper = PepperPy().with_llm("local", **SETTINGS)  # puts the plugin's env dir on sys.path
+async def compare(pepper) -> None:
     import xllamacpp
+
     started = time.perf_counter()
     await pepper.__aenter__()
     pepperpy_load = time.perf_counter() - started
@@ -112,5 +110,10 @@ def cold_with_llm() -> None:
 
 
 def main() -> None:
-    asyncio.run(compare())
+    from pepperpy import PepperPy
+
+    # Outside a running loop, with_llm installs the plugin now and puts its env dir on
+    # sys.path (inside one it would defer the install to the first open).
+    pepper = PepperPy().with_llm("local", **SETTINGS)
+    asyncio.run(compare(pepper))
     cold_with_llm()
