@@ -186,3 +186,14 @@ def test_plugins_through_main_uses_the_process_manager(monkeypatch, capsys, tmp_
     code, out, err = run_cli(monkeypatch, capsys, ["plugins"])
     assert code == 0 and err == ""
     assert "llm/mock" in out
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full to produce a real ENOSPC")
+def test_saving_a_key_on_a_full_disk_is_a_config_error_and_leaves_no_temporary(tmp_path):
+    """A full disk, for real: the kernel's /dev/full answers every write with ENOSPC."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "keys.tmp").symlink_to("/dev/full")
+    with pytest.raises(ConfigError, match=r"cannot save X_KEY in .*keys\.json: No space left on device"):
+        save_key(home, "X_KEY", "value")
+    assert not (home / "keys.tmp").exists() and not (home / "keys.json").exists()
