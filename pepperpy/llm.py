@@ -251,21 +251,25 @@ class _ChunkTimer:
         return self.expired and self.task is not None and self.task.uncancel() == 0
 
 
-async def _next_chunk(chunks: AsyncIterator[Any], timer: _ChunkTimer, provider: PepperpyPlugin, first: bool) -> Any:
-    timer.start()
-    try:
-        return await anext(chunks)
-    except asyncio.CancelledError:
-        if not timer.timed_out():
-            raise
-        limit = "for the first chunk" if first else "between two chunks"
-        raise LLMTimeoutError(
-            f"{provider.plugin_id}: waited more than timeout={timer.limit}s {limit} of the stream (for a stream "
-            "the limit bounds the first chunk and every gap, not the whole answer); pass a larger timeout=...",
-            retryable=first,
-        ) from None
-    finally:
-        timer.stop()
+def _stream_timeout(provider: PepperpyPlugin, timer: _ChunkTimer, first: bool) -> LLMTimeoutError:
+    limit = "for the first chunk" if first else "between two chunks"
+    return LLMTimeoutError(
+        f"{provider.plugin_id}: waited more than timeout={timer.limit}s {limit} of the stream (for a stream "
+        "the limit bounds the first chunk and every gap, not the whole answer); pass a larger timeout=...",
+        retryable=first,
+    )
+
+
+async def _started(provider: PepperpyPlugin, produced: Any) -> AsyncIterator[Any]:
+    """The author's stream: an async generator, or what an ``async def`` returning one gave."""
+    if asyncio.iscoroutine(produced):
+        produced = await produced
+    if not hasattr(produced, "__anext__"):
+        raise PluginError(
+            f"{provider.plugin_id}: {type(provider).__name__}.generate_stream returned {type(produced).__name__}; "
+            "it must be an async generator (`async def` with `yield GenerationChunk(...)`)"
+        )
+    return produced
 
 
 def _stream_guard(generate_stream: Callable[..., Any]) -> Callable[..., Any]:
@@ -276,31 +280,35 @@ def _stream_guard(generate_stream: Callable[..., Any]) -> Callable[..., Any]:
     async def stream(self: LLMProvider, messages: MessagesInput, **options: Any) -> AsyncIterator[GenerationChunk]:
         normalized = _prepare(self, messages, options, "generate_stream")
         timeout = call_timeout(self, options)
-        produced = generate_stream(self, normalized, **options)
-        if asyncio.iscoroutine(produced):
-            produced = await produced
-        if not hasattr(produced, "__anext__"):
-            raise PluginError(
-                f"{self.plugin_id}: {type(self).__name__}.generate_stream returned {type(produced).__name__}; "
-                "it must be an async generator (`async def` with `yield GenerationChunk(...)`)"
-            )
+        produced = await _started(self, generate_stream(self, normalized, **options))
         timer = _ChunkTimer(timeout) if timeout is not None else None
-        async with aclosing(produced) as chunks:
-            first = True
-            while True:
-                try:
-                    chunk = await (anext(chunks) if timer is None else _next_chunk(chunks, timer, self, first))
-                except StopAsyncIteration:
+        try:
+            async with aclosing(produced) as chunks:
+                first = True
+                while True:
                     if timer is not None:
-                        timer.close()
-                    return
-                if not isinstance(chunk, GenerationChunk):
-                    raise PluginError(
-                        f"{self.plugin_id}: {type(self).__name__}.generate_stream yielded {type(chunk).__name__}; "
-                        "yield pepperpy.llm.GenerationChunk(content=...) objects"
-                    )
-                first = False
-                yield chunk
+                        timer.start()
+                    try:
+                        chunk = await anext(chunks)
+                    except StopAsyncIteration:
+                        return
+                    except asyncio.CancelledError:
+                        if timer is None or not timer.timed_out():
+                            raise
+                        raise _stream_timeout(self, timer, first) from None
+                    finally:
+                        if timer is not None:
+                            timer.stop()  # the consumer's own time between chunks is never counted
+                    if not isinstance(chunk, GenerationChunk):
+                        raise PluginError(
+                            f"{self.plugin_id}: {type(self).__name__}.generate_stream yielded {type(chunk).__name__}; "
+                            "yield pepperpy.llm.GenerationChunk(content=...) objects"
+                        )
+                    first = False
+                    yield chunk
+        finally:
+            if timer is not None:
+                timer.close()
 
     return guard(stream)
 

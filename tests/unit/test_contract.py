@@ -316,3 +316,49 @@ def test_a_category_typo_gets_a_suggestion(manager, make_plugin):
     make_plugin("say", category="tts", entry_point="provider:SayPlugin", files={"provider.py": TTS_PROVIDER})
     with pytest.raises(PepperPyError, match=r"did you mean the category 'tts'\?"):
         manager.create_provider("tss", "say")
+
+
+SLOW_STREAM = '''
+import asyncio
+
+from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider
+
+
+class Slow(LLMProvider):
+    gap: float = 0.0
+
+    async def generate(self, messages, **options):
+        return GenerationResult(content="")
+
+    async def generate_stream(self, messages, **options):
+        for word in ("one ", "two ", "three"):
+            yield GenerationChunk(content=word)
+            await asyncio.sleep(self.gap)
+'''
+
+
+async def test_a_stream_gap_longer_than_the_timeout_raises_and_nothing_is_cancelled_later(manager, make_plugin):
+    import asyncio
+
+    from pepperpy.errors import LLMTimeoutError
+
+    make_plugin("slow", entry_point="provider:Slow", files={"provider.py": SLOW_STREAM})
+    async with manager.create_provider("llm", "slow", gap=0.3) as slow:
+        received = []
+        with pytest.raises(LLMTimeoutError, match=r"timeout=0.05s between two chunks"):
+            async for chunk in slow.generate_stream("hi", timeout=0.05):
+                received.append(chunk.content)
+        assert received == ["one "]
+        await asyncio.sleep(0.2)  # a stray timer would cancel this task here
+
+
+async def test_the_consumers_time_between_chunks_is_not_counted(manager, make_plugin):
+    import asyncio
+
+    make_plugin("slow", entry_point="provider:Slow", files={"provider.py": SLOW_STREAM})
+    async with manager.create_provider("llm", "slow") as slow:
+        received = []
+        async for chunk in slow.generate_stream("hi", timeout=0.05):
+            received.append(chunk.content)
+            await asyncio.sleep(0.12)  # the consumer is slow, the provider is not
+        assert "".join(received) == "one two three"
