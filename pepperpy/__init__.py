@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     "auto_context": "pepperpy.core",
     "create_provider_instance": "pepperpy.plugins",
     "register_plugin": "pepperpy.plugins",
+    "register_plugin_alias": "pepperpy.plugins",
     "register_plugin_path": "pepperpy.plugins",
     "Conversation": "pepperpy.chat",
     "LLMProvider": "pepperpy.llm",

@@ -44,8 +44,14 @@ def save_key(home: Path, variable: str, value: str) -> Path:
     return path
 
 
-def fill_from_environment(config: dict[str, Any], env: dict[str, str], home: Path | None) -> dict[str, Any]:
-    """Options mapped to environment variables, taken from the config, else the variable, else keys.json."""
+def fill_from_environment(
+    config: dict[str, Any], env: dict[str, str], home: Path | None, defaults: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Options mapped to environment variables, taken from the config, else the variable, else keys.json.
+
+    ``defaults`` (a manifest's ``config``) fill what is still absent after that: they rank below the
+    environment, so ``OPENAI_BASE_URL`` beats the plugin's default URL but not an alias's preset one.
+    """
     filled = dict(config)
     saved: dict[str, str] | None = None
     for option, variable in env.items():
@@ -58,12 +64,16 @@ def fill_from_environment(config: dict[str, Any], env: dict[str, str], home: Pat
             saved = read_keys(home) if saved is None else saved
             if saved.get(variable):
                 filled[option] = saved[variable]
+    for option, value in (defaults or {}).items():
+        filled.setdefault(option, value)
     return filled
 
 
-def build_provider(provider_class: type, context: CreationContext, config: dict[str, Any]) -> Any:
-    """Validate ``config`` against the provider's options and return the uninitialized provider."""
-    filled = fill_from_environment(config, context.env, context.home)
+def build_provider(
+    provider_class: type, context: CreationContext, config: dict[str, Any], defaults: dict[str, Any] | None = None
+) -> Any:
+    """Validate ``config`` (explicit over preset), else the environment, else ``defaults``; return the provider."""
+    filled = fill_from_environment(config, context.env, context.home, defaults)
     token = creation_context.set(context)
     try:
         return provider_class(**filled)

@@ -17,6 +17,10 @@ The lifecycle rules, kept here and only here:
 - One ``asyncio.Lock`` per event loop serializes opening and closing.
 - Opening first opens the provider's ``dependencies`` (those not open yet are owned by
   this provider); closing closes the owned ones last, in reverse.
+- What the provider acquired while open (shared resources: ``_resources``) is released
+  after ``cleanup()``, before the owned dependencies close; also when opening fails.
+- A class marked ``@persistent_plugin`` has its state restored at the very start of
+  opening and saved after ``cleanup()`` at every close (the rules: ``_state``).
 """
 
 from __future__ import annotations
@@ -69,7 +73,7 @@ creation_context: ContextVar[CreationContext | None] = ContextVar("pepperpy_crea
 class _Lifecycle:
     """The state of one provider's open/close, and who is opening or closing it."""
 
-    __slots__ = ("state", "task", "entered", "locks", "owned")
+    __slots__ = ("state", "task", "entered", "locks", "owned", "release")
 
     def __init__(self) -> None:
         self.state = State.UNOPENED
@@ -77,6 +81,7 @@ class _Lifecycle:
         self.entered: set[Callable[..., Any]] = set()
         self.locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
         self.owned: list[PepperpyPlugin] = []
+        self.release: Callable[[], Awaitable[None]] | None = None  # gives back what it acquired (``_resources``)
 
     def lock(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
@@ -106,6 +111,10 @@ class _Lifecycle:
                 return
             self.state, self.task, self.entered = State.OPENING, asyncio.current_task(), {body}
             try:
+                if getattr(type(provider), "_pepperpy_persistent", None) is not None:  # @persistent_plugin
+                    from pepperpy import _state
+
+                    await _state.restore(provider)
                 await self._open_dependencies(provider)
                 await body(provider)
             except BaseException:
@@ -131,9 +140,15 @@ class _Lifecycle:
             try:
                 await body(provider)
             finally:
-                self.state, self.task, self.entered = State.UNOPENED, None, set()
-                await self._close_owned()
-                provider.logger.debug("closed {}", provider.plugin_id)
+                try:
+                    if getattr(type(provider), "_pepperpy_persistent", None) is not None:  # @persistent_plugin
+                        from pepperpy import _state
+
+                        await _state.save(provider)
+                finally:
+                    self.state, self.task, self.entered = State.UNOPENED, None, set()
+                    await self._close_owned()
+                    provider.logger.debug("closed {}", provider.plugin_id)
 
     async def _open_dependencies(self, provider: PepperpyPlugin) -> None:
         for dependency in provider.dependencies:
@@ -143,9 +158,14 @@ class _Lifecycle:
                 self.owned.append(dependency)
 
     async def _close_owned(self) -> None:
-        owned, self.owned = self.owned, []
-        for dependency in reversed(owned):
-            await dependency.cleanup()
+        release, self.release = self.release, None
+        try:
+            if release is not None:
+                await release()
+        finally:
+            owned, self.owned = self.owned, []
+            for dependency in reversed(owned):
+                await dependency.cleanup()
 
 
 def check_async(function: Callable[..., Any], what: str) -> None:
@@ -222,6 +242,7 @@ class PepperpyPlugin(abc.ABC):
         object.__setattr__(self, "_context", context)
         object.__setattr__(self, "_lifecycle", _Lifecycle())
         object.__setattr__(self, "_dependencies", {})
+        object.__setattr__(self, "_explicit_config", frozenset(config))  # explicit config > saved state (_state)
         for name, value in validate_config(context.plugin_id, type(self).option_specs(), config, context.env).items():
             object.__setattr__(self, name, value)
 

@@ -16,7 +16,6 @@ import asyncio
 import json
 import ssl
 import time
-import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ import httpx
 from pydantic import Field, SecretStr
 
 from pepperpy._log import logger
+from pepperpy._resources import ResourceMixin
 from pepperpy.core import PepperpyPlugin
 from pepperpy.errors import (
     AuthenticationError,
@@ -43,41 +43,88 @@ class RetryPolicy:
     budget_s: float = 30.0
     backoff_s: float = 0.25
     max_wait_s: float = 10.0
+    retry_connect: bool = True  # False inside a fallback chain: a refused connection moves on at once
+    max_retry_after_s: float | None = None  # a longer Retry-After is not waited for (the chain moves on)
 
 
 class ClientPool:
-    """Pooled ``httpx.AsyncClient``s per event loop and base URL, shared by providers, refcounted.
+    """The pooled ``httpx.AsyncClient``s of one PluginManager on one event loop: one per base URL.
 
-    One SSL context serves every client (building one costs ~25 ms), so opening and
-    closing a provider is cheap.
+    A pool is the shared resource ``"http_clients"`` with ``per_loop=True`` (rules in
+    ``pepperpy._resources``): asyncio objects belong to one event loop, hence one pool
+    per loop. Every remote provider of the manager opened on that loop holds it while
+    open, and it is kept while the loop runs even when no provider is open, so a second
+    ``PepperPy`` opened on the same service reuses the client and its keep-alive
+    connections (no new client, no new TCP/TLS handshake). The pool is closed, exactly
+    once, when its loop shuts down (``asyncio.run()`` returning, a sync runner closing;
+    if providers are still open then, when the last of them closes), or at interpreter
+    exit. It holds one client per distinct base URL used on that loop.
+
+    Each provider gets its own ``PooledClient`` handle, closed when the provider closes.
+    One SSL context serves every client of the manager (building one costs ~25 ms).
     """
 
-    def __init__(self) -> None:
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, tuple[httpx.AsyncClient, int]]]
-        self._clients = weakref.WeakKeyDictionary()
-        self._ssl_context: ssl.SSLContext | None = None
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._ssl_context = ssl_context
 
-    def acquire(self, base_url: str) -> httpx.AsyncClient:
-        clients = self._clients.setdefault(asyncio.get_running_loop(), {})
-        client, users = clients.get(base_url, (None, 0))
+    def acquire(self, base_url: str) -> PooledClient:
+        """A new handle on the pooled client for ``base_url`` (created on first use)."""
+        client = self._clients.get(base_url)
         if client is None or client.is_closed:
             if self._ssl_context is None:
                 self._ssl_context = httpx.create_ssl_context()
             limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
-            client, users = httpx.AsyncClient(base_url=base_url, limits=limits, timeout=None, verify=self._ssl_context), 0
-        clients[base_url] = (client, users + 1)
-        return client
+            client = httpx.AsyncClient(base_url=base_url, limits=limits, timeout=None, verify=self._ssl_context)
+            self._clients[base_url] = client
+        return PooledClient(client)
 
-    async def release(self, client: httpx.AsyncClient) -> None:
-        for clients in list(self._clients.values()):
-            for base_url, (known, users) in list(clients.items()):
-                if known is client:
-                    if users <= 1:
-                        del clients[base_url]
-                        await client.aclose()
-                    else:
-                        clients[base_url] = (known, users - 1)
-                    return
+    async def release(self, client: PooledClient) -> None:
+        """Close a handle (the pooled client stays for the next provider)."""
+        await client.aclose()
+
+    async def aclose(self) -> None:
+        """Close every pooled client and its connections (the resource's cleanup)."""
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+
+class PooledClient:
+    """One provider's handle on a pooled ``httpx.AsyncClient``.
+
+    ``post``, ``stream``, ``base_url`` and every other client attribute are the pooled
+    client's, at no per-call cost. ``aclose()`` (done when the provider closes) closes
+    the handle only: it then refuses requests and reads ``is_closed``, while the pooled
+    client and its connections live on in the ``ClientPool``.
+    """
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+        self.base_url = client.base_url
+        self.post = client.post
+        self.stream = client.stream
+        self._closed = False
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed or self.client.is_closed
+
+    def __getattr__(self, name: str) -> Any:
+        client = self.__dict__.get("client")
+        if client is None or name.startswith("__"):
+            raise AttributeError(name)
+        if self.__dict__.get("_closed"):
+            _refuse_closed()
+        return getattr(client, name)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        self.post = self.stream = _refuse_closed  # type: ignore[method-assign]
+
+
+def _refuse_closed(*args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError("Cannot send a request, as the client has been closed (the provider closed).")
 
 
 def _service_message(response: httpx.Response) -> str:
@@ -141,7 +188,8 @@ async def _pause_before_retry(error: ProviderError, attempt: int, policy: RetryP
     """Sleep before the next attempt; False when the error or the budget says stop."""
     # The service's Retry-After is honored as given; only our own backoff is capped.
     wait = error.retry_after if error.retry_after is not None else min(policy.backoff_s * 2 ** (attempt - 1), policy.max_wait_s)
-    if not error.retryable or attempt >= policy.attempts or time.monotonic() + wait > deadline:
+    too_long = policy.max_retry_after_s is not None and error.retry_after is not None and wait > policy.max_retry_after_s
+    if not error.retryable or too_long or attempt >= policy.attempts or time.monotonic() + wait > deadline:
         logger.debug("giving up after attempt {}: {}", attempt, error)
         return False
     logger.info("attempt {} failed, retrying in {:.2f}s: {}", attempt, wait, error)
@@ -188,6 +236,8 @@ async def _post_with_retries(
                 ) from None
         except httpx.HTTPError as exc:
             error = error_for_exception(exc, who, timeout_s)
+            if isinstance(exc, httpx.ConnectError) and not policy.retry_connect:
+                raise error from exc
             if not await _pause_before_retry(error, attempt, policy, deadline):
                 raise error from exc
         except ProviderError as error:
@@ -228,6 +278,8 @@ async def stream_sse(
                 raise provider_error_type(ProviderError, _who(who)[1])(
                     f"{who}: the stream broke off midway ({exc}); the partial answer was kept"
                 ) from exc
+            if isinstance(exc, httpx.ConnectError) and not policy.retry_connect:
+                raise error from exc
             if not await _pause_before_retry(error, attempt, policy, deadline):
                 raise error from exc
         except ProviderError as error:
@@ -247,7 +299,10 @@ def parse_event_data(data: str, who: str) -> dict[str, Any]:
 class Endpoint:
     """A base URL with its headers, timeout and retry policy, over a client shared through a ClientPool."""
 
-    def __init__(self, client: httpx.AsyncClient, headers: dict[str, str], timeout_s: float, policy: RetryPolicy, who: str):
+    def __init__(
+        self, client: PooledClient | httpx.AsyncClient, headers: dict[str, str], timeout_s: float, policy: RetryPolicy,
+        who: str,
+    ):
         self.client, self._headers, self.timeout_s, self.policy, self.who = client, headers, timeout_s, policy, who
 
     async def post(self, path: str, body: dict[str, Any], timeout_s: float | None = None) -> dict[str, Any]:
@@ -263,12 +318,13 @@ class Endpoint:
         )
 
 
-class RemoteProvider(PepperpyPlugin):
+class RemoteProvider(PepperpyPlugin, ResourceMixin):
     """Options and lifecycle shared by providers that talk to an HTTP service.
 
     Subclasses implement ``headers()``; ``base_url`` and ``api_key`` come from the
     config, plugin.json's ``config``/``env``, or keys.json. While open, ``self.endpoint``
-    posts and streams.
+    posts and streams, over the manager's pooled client for ``base_url`` on the running
+    loop (``ClientPool``, a shared resource: ``get_resource`` is available here too).
     """
 
     base_url: str = Field(description="the service's base URL, e.g. https://api.openai.com/v1")
@@ -276,25 +332,34 @@ class RemoteProvider(PepperpyPlugin):
     timeout: float = 60.0
     max_retries: int = 2
     retry_budget: float = 30.0
+    retry_connect: bool = True
+    max_retry_after: float | None = None
 
     @abc.abstractmethod
     def headers(self) -> dict[str, str]:
         """The HTTP headers of every request (authentication, versions)."""
 
     async def initialize(self) -> None:
-        self._pool = self.shared_resource("http_clients", ClientPool)
-        policy = RetryPolicy(attempts=1 + self.max_retries, budget_s=self.retry_budget)
-        client = self._pool.acquire(self.base_url.rstrip("/") + "/")
+        pool = await self.get_resource("http_clients", factory=self._new_pool, cleanup=ClientPool.aclose, per_loop=True)
+        policy = RetryPolicy(
+            attempts=1 + self.max_retries, budget_s=self.retry_budget, retry_connect=self.retry_connect,
+            max_retry_after_s=self.max_retry_after,
+        )
+        client = pool.acquire(self.base_url.rstrip("/") + "/")
         self.endpoint = Endpoint(client, self.headers(), self.timeout, policy, self.plugin_id)
 
     async def cleanup(self) -> None:
-        await self._pool.release(self.endpoint.client)
+        await self.endpoint.client.aclose()  # the handle; the pool is released by the base lifecycle
         del self.endpoint
+
+    def _new_pool(self) -> ClientPool:
+        return ClientPool(self.shared_resource("http_ssl_context", httpx.create_ssl_context))
 
 
 __all__ = [
     "ClientPool",
     "Endpoint",
+    "PooledClient",
     "RemoteProvider",
     "RetryPolicy",
     "error_for_exception",

@@ -77,13 +77,15 @@ class PepperPy:
             )
         return default
 
-    def with_plugin(self, category: str, provider_type: str | None = None, **config: Any) -> PepperPy:
+    def with_plugin(self, category: str, provider_type: Any = None, **config: Any) -> PepperPy:
         """Use the plugin ``category/provider_type``.
 
         Outside an event loop this installs it on first use and validates ``config`` at
         once; inside one, a plugin not yet installed is installed in a worker thread when
         it opens, and its options are validated then. An unknown name fails here either way.
         """
+        if isinstance(provider_type, (list, tuple)):
+            return self._with_fallbacks(category, list(provider_type), config)
         name = provider_type or self.default_provider(category)
         if _in_event_loop() and self._manager.needs_install(category, name):
             self._providers[category] = PendingProvider(self._manager, category, name, config)
@@ -94,13 +96,23 @@ class PepperPy:
         self._attach_embeddings()
         return self
 
+    def _with_fallbacks(self, category: str, members: list[Any], config: dict[str, Any]) -> PepperPy:
+        from pepperpy._fallback import FallbackLLM
+
+        if category != "llm":
+            raise ConfigError(f"fallback chains are for LLMs; give with_plugin({category!r}, ...) one provider name")
+        on_auth = config.pop("fallback_on_auth", True)
+        self._providers["llm"] = FallbackLLM(self._manager, members, config, fallback_on_auth=on_auth)
+        return self
+
     def _attach_embeddings(self) -> None:
         store, embeddings = self._providers.get("rag"), self._providers.get("embeddings")
         if store is not None and embeddings is not None and not isinstance(store, PendingProvider):
             if not isinstance(embeddings, PendingProvider):
                 store.use_embeddings(embeddings)
 
-    def with_llm(self, provider_type: str | None = None, **config: Any) -> PepperPy:
+    def with_llm(self, provider_type: str | list[Any] | None = None, **config: Any) -> PepperPy:
+        """The LLM ``provider_type``, or a fallback chain: ``with_llm(["openai", ("local", {...})], **shared)``."""
         return self.with_plugin("llm", provider_type, **config)
 
     def with_embeddings(self, provider_type: str | None = None, **config: Any) -> PepperPy:

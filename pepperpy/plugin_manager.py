@@ -16,7 +16,7 @@ import re
 import sys
 import threading
 import types
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ ENTRY_POINT_GROUP = "pepperpy.plugins"
 # ``logger.enable("pepperpy")`` also turns on the plugins' own logs).
 SYNTHETIC_PACKAGE = "pepperpy.loaded_plugins"
 _CATEGORY = re.compile(r"[a-z][a-z0-9_-]*\Z")
+_CLASS_ENTRY_POINT = re.compile(r"\s*[A-Za-z_][\w.]*\s*:\s*[A-Za-z_][\w.]*\s*(\[[^\]]*\])?\s*\Z")
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,50 @@ class ShadowedPlugin:
     shadowed_by: Path
 
 
+@dataclass(frozen=True)
+class EntryPointPlugin:
+    """A provider class an installed distribution exposes as the entry point ``category.provider_name``.
+
+    Recorded from the distribution's metadata only; the class is imported when the plugin is first used.
+    """
+
+    id: str
+    entry_point: importlib.metadata.EntryPoint
+    distribution: str
+    version: str
+
+    @property
+    def category(self) -> str:
+        return self.id.split("/", 1)[0]
+
+    @property
+    def provider_name(self) -> str:
+        return self.id.split("/", 1)[1]
+
+    @property
+    def source(self) -> str:
+        """``<distribution> <version>``, as ``pepperpy plugins`` shows it."""
+        return f"{self.distribution} {self.version}".strip()
+
+
+@dataclass(frozen=True)
+class ShadowedEntryPoint:
+    """A class entry point hidden by a plugin folder, or by an earlier distribution, with the same id."""
+
+    plugin: EntryPointPlugin
+    shadowed_by: str
+
+
+@dataclass(frozen=True)
+class BrokenEntryPoint:
+    """An entry point of group ``pepperpy.plugins`` that names no valid ``category.provider_name``, and why."""
+
+    name: str
+    value: str
+    source: str
+    problem: str
+
+
 @dataclass
 class _RootCache:
     mtime_ns: int = -1
@@ -101,7 +146,14 @@ class PluginManager:
     _instance: PluginManager | None = None
     _instance_lock = threading.Lock()
 
-    def __init__(self, search_paths: Iterable[str | os.PathLike[str]] | None = None, home: Path | None = None):
+    def __init__(
+        self,
+        search_paths: Iterable[str | os.PathLike[str]] | None = None,
+        home: Path | None = None,
+        entry_points: Callable[[], Iterable[importlib.metadata.EntryPoint]] | None = None,
+    ):
+        """``entry_points`` returns the ``pepperpy.plugins`` entry points to use; by default the installed
+        distributions' when ``search_paths`` is not given, none when it is."""
         self._fixed_paths = [Path(p) for p in search_paths] if search_paths is not None else None
         self._home = Path(home) if home is not None else None
         self._registered_paths: list[Path] = []
@@ -113,10 +165,25 @@ class PluginManager:
         self._ready: set[str] = set()
         self._install_locks: dict[str, threading.Lock] = {}
         self._entry_point_cache: list[Path] | None = None
+        self._entry_points_source = entry_points
+        self._entry_points: list[importlib.metadata.EntryPoint] | None = None
+        self._entry_point_dir_sources: dict[str, str] = {}  # real path of a package of folders -> its distribution
+        self._class_entry_point_cache: tuple[dict[str, EntryPointPlugin], list[Any], list[Any]] | None = None
+        self._entry_point_classes: dict[str, type] = {}
+        self.entry_point_plugins: dict[str, EntryPointPlugin] = {}  # class entry points no folder shadows
+        self.shadowed_entry_points: list[ShadowedEntryPoint] = []
+        self.broken_entry_points: list[BrokenEntryPoint] = []
         self.shared_resources: dict[str, Any] = {}  # objects providers share, such as HTTP client pools
         self.plugins: dict[str, PluginInfo] = {}
         self.broken: list[BrokenPlugin] = []
         self.shadowed: list[ShadowedPlugin] = []
+        self.fallback_chains: dict[str, list[Any]] = {}  # category -> members (see pepperpy/_fallback.py)
+        import weakref
+
+        from pepperpy._aliases import AliasTable
+
+        owner = weakref.ref(self)  # no reference cycle: a manager is freed as soon as it is unused
+        self.aliases = AliasTable(lambda: owner().home)  # code aliases and <home>/aliases.json (pepperpy/_aliases.py)
 
     @classmethod
     def instance(cls) -> PluginManager:
@@ -152,14 +219,117 @@ class PluginManager:
             self._registered_paths.append(Path(path))
 
     def _entry_point_dirs(self) -> list[Path]:
+        """The folders of the entry points that name a package of plugin folders (a name without a ".")."""
         if self._entry_point_cache is None:
             dirs = []
-            for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            for entry_point in self._installed_entry_points():
+                if "." in entry_point.name:
+                    continue  # a provider class: see _class_entry_points
                 spec = importlib.util.find_spec(entry_point.module)
                 if spec is not None and spec.submodule_search_locations:
-                    dirs.extend(Path(p) for p in spec.submodule_search_locations)
+                    for location in spec.submodule_search_locations:
+                        dirs.append(Path(location))
+                        distribution, version = _distribution_of(entry_point)
+                        self._entry_point_dir_sources[os.path.realpath(location)] = f"{distribution} {version}".strip()
             self._entry_point_cache = dirs
         return self._entry_point_cache
+
+    # -- entry points naming a provider class (``llm.awesome = "pkg.models:Awesome"``) ----------------
+
+    def _installed_entry_points(self) -> list[importlib.metadata.EntryPoint]:
+        """The entry points of group ``pepperpy.plugins``, read once from metadata (no code is imported)."""
+        if self._entry_points is None:
+            if self._entry_points_source is not None:
+                found: Iterable[importlib.metadata.EntryPoint] = self._entry_points_source()
+            elif self._fixed_paths is None:
+                found = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+            else:
+                found = ()
+            self._entry_points = [entry_point for entry_point in found if entry_point.group == ENTRY_POINT_GROUP]
+        return self._entry_points
+
+    def _class_entry_points(
+        self,
+    ) -> tuple[dict[str, EntryPointPlugin], list[BrokenEntryPoint], list[ShadowedEntryPoint]]:
+        """Entry points named ``category.provider_name`` by id (the first distribution wins), broken, shadowed."""
+        if self._class_entry_point_cache is None:
+            found: dict[str, EntryPointPlugin] = {}
+            broken: list[BrokenEntryPoint] = []
+            shadowed: list[ShadowedEntryPoint] = []
+            for entry_point in self._installed_entry_points():
+                if "." not in entry_point.name:
+                    continue  # a package of plugin folders: see _entry_point_dirs
+                distribution, version = _distribution_of(entry_point)
+                category, _, provider_name = entry_point.name.partition(".")
+                problem = None
+                if not (_CATEGORY.match(category) and _CATEGORY.match(provider_name)):
+                    problem = (
+                        "the name must be 'category.provider_name', each lowercase letters, digits, '_' or '-' "
+                        "starting with a letter, as 'llm.awesome'"
+                    )
+                elif not _CLASS_ENTRY_POINT.match(entry_point.value):
+                    problem = "the value must name a class, as 'package.module:ClassName'"
+                if problem is not None:
+                    source = f"{distribution} {version}".strip()
+                    broken.append(BrokenEntryPoint(entry_point.name, entry_point.value, source, problem))
+                    continue
+                plugin = EntryPointPlugin(f"{category}/{provider_name}", entry_point, distribution, version)
+                if plugin.id in found:
+                    shadowed.append(ShadowedEntryPoint(plugin, found[plugin.id].source))
+                else:
+                    found[plugin.id] = plugin
+            self._class_entry_point_cache = (found, broken, shadowed)
+        return self._class_entry_point_cache
+
+    def _place_entry_points(self, folders: dict[str, PluginInfo]) -> None:
+        """Called by discover: a class entry point ranks below every plugin folder with the same id."""
+        classes, broken, shadowed = self._class_entry_points()
+        by_folder = [ShadowedEntryPoint(p, str(folders[i].path)) for i, p in classes.items() if i in folders]
+        shadowed = [*shadowed, *by_folder]
+        if shadowed != self.shadowed_entry_points:
+            for hidden in shadowed:
+                plugin = hidden.plugin
+                logger.warning("plugin {} from {} is shadowed by {}", plugin.id, plugin.source, hidden.shadowed_by)
+        if broken != self.broken_entry_points:
+            for bad in broken:
+                logger.warning("skipping entry point {} = {!r} of {}: {}", bad.name, bad.value, bad.source, bad.problem)
+        self.entry_point_plugins = {i: p for i, p in classes.items() if i not in folders}
+        self.shadowed_entry_points, self.broken_entry_points = shadowed, broken
+
+    def plugin_source(self, info: PluginInfo) -> str | None:
+        """``<distribution> <version>`` when the plugin folder came from an installed distribution's entry point."""
+        sources = self._entry_point_dir_sources
+        return sources.get(os.path.realpath(info.path.parent)) or sources.get(os.path.realpath(info.path))
+
+    def _entry_point_for(self, category: str, name: str) -> EntryPointPlugin | None:
+        """The class entry point serving ``category/name``: none when a plugin folder has that id."""
+        key = f"{category}/{name}"
+        if key in self.plugins or key not in self._class_entry_points()[0]:
+            return None
+        if key not in self.entry_point_plugins:
+            self.discover()
+        return self.entry_point_plugins.get(key)
+
+    def _entry_point_class(self, category: str, name: str) -> type | None:
+        """The provider class of the class entry point serving ``category/name``, imported on first use."""
+        plugin = self._entry_point_for(category, name)
+        if plugin is None:
+            return None
+        with self._lock:
+            if plugin.id not in self._entry_point_classes:
+                entry_point = plugin.entry_point
+                described = f"entry point {entry_point.name} = {entry_point.value!r} of {plugin.source}"
+                try:
+                    provider_class = entry_point.load()
+                except Exception as exc:
+                    raise PluginLoadError(
+                        f"plugin {plugin.id}: loading its {described} (group {ENTRY_POINT_GROUP}) failed with "
+                        f"{type(exc).__name__}: {exc}"
+                        + ("" if isinstance(exc, PepperPyError) else f"; reinstall or fix {plugin.distribution}")
+                    ) from exc
+                self._check_class(plugin.category, provider_class, f"{plugin.id} ({described})")
+                self._entry_point_classes[plugin.id] = provider_class
+            return self._entry_point_classes[plugin.id]
 
     def discover(self) -> dict[str, PluginInfo]:
         """Scan the search path; return valid plugins by id. Broken folders land in ``self.broken``."""
@@ -184,6 +354,7 @@ class PluginManager:
                 for hidden in shadowed:
                     logger.warning("plugin {} at {} shadows the one at {}", hidden.id, hidden.shadowed_by, hidden.path)
             self.plugins, self.broken, self.shadowed = found, broken, shadowed
+            self._place_entry_points(found)
             return found
 
     def _plugin_folders(self, root: str) -> list[str]:
@@ -232,27 +403,83 @@ class PluginManager:
     # -- look up -----------------------------------------------------------------
 
     def resolve(self, category: str, name: str) -> tuple[PluginInfo, dict[str, Any], dict[str, str], str | None]:
-        """Find ``category/name`` (a plugin or an alias): its info, preset config, env mapping and alias."""
-        plugins = self.plugins if f"{category}/{name}" in self.plugins else self.discover()
-        info = plugins.get(f"{category}/{name}")
-        if info is not None:
-            return info, dict(info.manifest.config), dict(info.manifest.env), None
-        for candidate in plugins.values():
-            alias = candidate.manifest.aliases.get(name)
-            if candidate.manifest.category == category and alias is not None:
-                config = {**candidate.manifest.config, **alias.config}
-                return candidate, config, {**candidate.manifest.env, **alias.env}, name
-        raise self._not_found(category, name)
+        """Find ``category/name`` (a plugin, or an alias: code, user or manifest aliases, in chains).
+
+        Returns its info, the aliases' preset config (nearer aliases win; the plugin's own defaults
+        are ``info.manifest.config``), the env mapping and the alias asked for (None for a plugin).
+        """
+        return self._resolve_target(category, name, *self._follow_aliases(category, name))
+
+    def _resolve_target(
+        self, category: str, name: str, target: str, chain: list[Any]
+    ) -> tuple[PluginInfo, dict[str, Any], dict[str, str], str | None]:
+        """``resolve`` once the code/user aliases from ``name`` are followed to ``target``."""
+        from pepperpy._aliases import preset_of
+
+        preset, env = preset_of(chain)
+        info = self.plugins.get(f"{category}/{target}")
+        if info is None:
+            for candidate in self.plugins.values():
+                alias = candidate.manifest.aliases.get(target)
+                if candidate.manifest.category == category and alias is not None:
+                    info, preset, env = candidate, {**alias.config, **preset}, {**alias.env, **env}
+                    break
+            else:
+                error, target_key = self._not_found(category, target), f"{category}/{target}"
+                if chain and (target_key in self._registered_classes or target_key in self.entry_point_plugins):
+                    error = PluginNotFoundError(
+                        f"{category}/{name} is an alias of {category}/{target}, a provider class without a plugin "
+                        "folder to look up or install; create_provider makes it"
+                    )
+                elif chain:
+                    path = " -> ".join(f"{category}/{a.name}" for a in chain)
+                    error = PluginNotFoundError(
+                        f"the alias {path} -> {category}/{target} (from {chain[-1].source}) points at nothing: {error}"
+                    )
+                raise error
+        alias_name = name if chain or info.id != f"{category}/{name}" else None
+        return info, preset, {**info.manifest.env, **env}, alias_name
+
+    def _follow_aliases(self, category: str, name: str) -> tuple[str, list[Any]]:
+        """The name at the end of the code/user alias chain from ``name``, and the aliases passed (nearest first)."""
+
+        def is_plugin(candidate: str) -> bool:
+            key = f"{category}/{candidate}"
+            return key in self._registered_classes or key in self.plugins or key in self.entry_point_plugins
+
+        if f"{category}/{name}" not in self.plugins and f"{category}/{name}" not in self.entry_point_plugins:
+            self.discover()
+        return self.aliases.follow(category, name, is_plugin)
+
+    def register_plugin_alias(
+        self, category: str, alias: str, target: str, config: dict[str, Any] | None = None,
+        *, env: dict[str, str] | None = None,
+    ) -> None:
+        """Make ``category/alias`` another name for ``target`` (a plugin or an alias) with preset ``config``.
+
+        Explicit config overrides the preset; ``env`` maps options to environment variables as in plugin.json.
+        """
+        key = f"{category}/{alias}"
+        if key in self._registered_classes or key in self.discover() or key in self.entry_point_plugins:
+            raise PluginError(
+                f"{category}/{alias} is a plugin, so an alias of that name would never be used; choose another name"
+            )
+        self.aliases.register(category, alias, target, config, env)
 
     def _not_found(self, category: str, name: str) -> PluginNotFoundError:
         names = sorted(
             {p.manifest.provider_name for p in self.plugins.values() if p.manifest.category == category}
             | {a for p in self.plugins.values() if p.manifest.category == category for a in p.manifest.aliases}
             | {key.split("/", 1)[1] for key in self._registered_classes if key.startswith(f"{category}/")}
+            | {p.provider_name for p in self.entry_point_plugins.values() if p.category == category}
         )
         message = f"no {category} plugin named {name!r}"
         if not names and category not in CATEGORY_BASES:
-            categories = sorted({p.manifest.category for p in self.plugins.values()} | set(CATEGORY_BASES))
+            categories = sorted(
+                {p.manifest.category for p in self.plugins.values()}
+                | {p.category for p in self.entry_point_plugins.values()}
+                | set(CATEGORY_BASES)
+            )
             close_categories = difflib.get_close_matches(category, categories, n=1, cutoff=0.6)
             hint = f"did you mean the category {close_categories[0]!r}? " if close_categories else ""
             message += f" ({hint}no plugin has the category {category!r}; categories found: {', '.join(categories)})"
@@ -263,6 +490,11 @@ class PluginManager:
         if self.broken:
             problems = "\n".join(f"  {b.path}: {b.problem}" for b in self.broken)
             message += f"\nThese plugin folders failed validation and were skipped:\n{problems}"
+        if self.broken_entry_points:
+            problems = "\n".join(
+                f"  {b.name} = {b.value!r} of {b.source}: {b.problem}" for b in self.broken_entry_points
+            )
+            message += f"\nThese entry points of group {ENTRY_POINT_GROUP} were skipped:\n{problems}"
         return PluginNotFoundError(message + "\nAdd a plugin folder to ./plugins or install one.")
 
     # -- install -------------------------------------------------------------------
@@ -299,7 +531,7 @@ class PluginManager:
         """True when using ``category/name`` would run an install first (a cheap check, no subprocess)."""
         from pepperpy import _install
 
-        if f"{category}/{name}" in self._registered_classes:
+        if f"{category}/{name}" in self._registered_classes or self._entry_point_for(category, name) is not None:
             return False
         info = self.resolve(category, name)[0]
         if info.id in self._ready or info.id in self._classes:
@@ -334,7 +566,7 @@ class PluginManager:
 
     def load_class(self, category: str, name: str) -> type:
         """Install (if needed) and import the provider class of ``category/name``."""
-        registered = self._registered_classes.get(f"{category}/{name}")
+        registered = self._registered_classes.get(f"{category}/{name}") or self._entry_point_class(category, name)
         if registered is not None:
             return registered
         return self._load(self.resolve(category, name)[0])
@@ -408,19 +640,57 @@ class PluginManager:
 
     # -- create --------------------------------------------------------------------
 
+    def register_plugin_fallbacks(self, category: str, members: list[Any]) -> None:
+        """When ``members[0]`` is asked for, a chain serves: each member in turn (see pepperpy/_fallback.py)."""
+        if category != "llm":
+            raise ConfigError(f"fallback chains are for LLMs, not {category!r}")
+        if not members:
+            raise ConfigError("register_plugin_fallbacks needs at least one member")
+        with self._lock:
+            self.fallback_chains[category] = list(members)
+
     def create_provider(self, category: str, name: str, **config: Any) -> Any:
-        """An uninitialized provider of ``category/name`` with validated config."""
+        """An uninitialized provider of ``category/name`` with validated config (or its fallback chain)."""
+        chain = self.fallback_chains.get(category)
+        if chain and (chain[0] if isinstance(chain[0], str) else chain[0][0]) == name:
+            from pepperpy._fallback import FallbackLLM
+
+            return FallbackLLM(self, chain, config)
+        return self.create_plugin_provider(category, name, **config)
+
+    def create_plugin_provider(self, category: str, name: str, **config: Any) -> Any:
+        """An uninitialized provider of the plugin ``category/name`` itself (no fallback chain)."""
         from pepperpy._config import build_provider
         from pepperpy.core import CreationContext
 
-        registered = self._registered_classes.get(f"{category}/{name}")
+        registered = self._registered_classes.get(f"{category}/{name}") or self._entry_point_class(category, name)
         if registered is not None:
             context = CreationContext(f"{category}/{name}", self.home, {}, self.shared_resources)
             return build_provider(registered, context, config)
-        info, preset, env, alias = self.resolve(category, name)
+        target, chain = self._follow_aliases(category, name)
+        registered = None
+        if chain:  # an alias may also name a class registered in code or exposed by an entry point
+            registered = self._registered_classes.get(f"{category}/{target}")
+            registered = registered or self._entry_point_class(category, target)
+        if registered is not None:
+            from pepperpy._aliases import preset_of
+
+            preset, env = preset_of(chain)
+            context = CreationContext(f"{category}/{target}", self.home, env, self.shared_resources, name)
+            return build_provider(registered, context, {**preset, **config})
+        info, preset, env, alias = self._resolve_target(category, name, target, chain)
         provider_class = self._load(info)
         context = CreationContext(info.id, self.home, env, self.shared_resources, alias)
-        return build_provider(provider_class, context, {**preset, **config})
+        # explicit config > the aliases' presets > environment variables (then keys.json) > the manifest's defaults
+        return build_provider(provider_class, context, {**preset, **config}, defaults=dict(info.manifest.config))
+
+
+def _distribution_of(entry_point: importlib.metadata.EntryPoint) -> tuple[str, str]:
+    """The name and version of the distribution declaring ``entry_point``, from its metadata."""
+    distribution = getattr(entry_point, "dist", None)
+    if distribution is None:
+        return "an unknown distribution", ""
+    return distribution.metadata["Name"] or "an unknown distribution", distribution.version or ""
 
 
 def plugin_package_name(plugin_id: str) -> str:
@@ -446,9 +716,12 @@ def get_plugin_manager() -> PluginManager:
 
 
 __all__ = [
+    "BrokenEntryPoint",
     "BrokenPlugin",
+    "EntryPointPlugin",
     "PluginInfo",
     "PluginManager",
+    "ShadowedEntryPoint",
     "ShadowedPlugin",
     "get_plugin_manager",
     "model_package_file",

@@ -22,13 +22,17 @@ _EXPORTS: dict[str, str] = {
     "get_plugin_manager": "pepperpy.plugin_manager",
     "model_package_file": "pepperpy.plugin_manager",
     "file_lock": "pepperpy._filelock",
+    "persistent_plugin": "pepperpy._state",
     "RemoteProvider": "pepperpy.http",
+    "ResourceMixin": "pepperpy._resources",
 }
 
 __all__ = [
     *_EXPORTS,
     "create_provider_instance",
     "register_plugin",
+    "register_plugin_alias",
+    "register_plugin_fallbacks",
     "register_plugin_path",
 ]
 
@@ -47,6 +51,22 @@ def register_plugin(category: str, name: str, provider_class: type) -> None:
     get_plugin_manager().register_plugin(category, name, provider_class)
 
 
+def register_plugin_alias(
+    category: str, alias: str, target: str, config: dict[str, Any] | None = None, *, env: dict[str, str] | None = None
+) -> None:
+    """Make ``category/alias`` another name for ``target`` (a plugin or another alias) with preset ``config``."""
+    from pepperpy.plugin_manager import get_plugin_manager
+
+    get_plugin_manager().register_plugin_alias(category, alias, target, config, env=env)
+
+
+def register_plugin_fallbacks(category: str, members: list[Any]) -> None:
+    """When ``members[0]`` is asked for and fails, the next member serves, and so on (LLMs)."""
+    from pepperpy.plugin_manager import get_plugin_manager
+
+    get_plugin_manager().register_plugin_fallbacks(category, members)
+
+
 def register_plugin_path(path: str | os.PathLike[str]) -> None:
     """Search ``path`` (a folder of plugin folders, or one plugin folder) with the highest precedence."""
     from pepperpy.plugin_manager import get_plugin_manager
@@ -59,6 +79,8 @@ __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
 
 if TYPE_CHECKING:
     from pepperpy._filelock import file_lock
+    from pepperpy._resources import ResourceMixin
+    from pepperpy._state import persistent_plugin
     from pepperpy.core import PepperpyPlugin, auto_context
     from pepperpy.http import RemoteProvider
     from pepperpy.embeddings import EmbeddingProvider

@@ -1,6 +1,6 @@
 """PepperPy benchmarks. Every figure is printed next to a baseline measured in the same run.
 
-Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [facade] [rag]   (no argument: all)
+Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [facade] [plugins] [rag]   (no argument: all)
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ SECTIONS = {
     "local": "scripts.bench.local_llm",
     "http": "scripts.bench.remote_llm",
     "facade": "scripts.bench.facade",
+    "plugins": "scripts.bench.plugin_system",
     "rag": "scripts.bench.rag",
 }
 
