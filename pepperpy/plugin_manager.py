@@ -531,7 +531,7 @@ class PluginManager:
         """True when using ``category/name`` would run an install first (a cheap check, no subprocess)."""
         from pepperpy import _install
 
-        if f"{category}/{name}" in self._registered_classes or self._entry_point_for(category, name) is not None:
+        if self._folderless_target(category, name) is not None:
             return False
         info = self.resolve(category, name)[0]
         if info.id in self._ready or info.id in self._classes:
@@ -566,10 +566,18 @@ class PluginManager:
 
     def load_class(self, category: str, name: str) -> type:
         """Install (if needed) and import the provider class of ``category/name``."""
-        registered = self._registered_classes.get(f"{category}/{name}") or self._entry_point_class(category, name)
-        if registered is not None:
-            return registered
+        target = self._folderless_target(category, name)
+        if target is not None:
+            return self._registered_classes.get(f"{category}/{target}") or self._entry_point_class(category, target)
         return self._load(self.resolve(category, name)[0])
+
+    def _folderless_target(self, category: str, name: str) -> str | None:
+        """The name of a class registered in code or exposed by an entry point, for ``name`` or the end of its
+        alias chain; None when a plugin folder serves it. Imports nothing."""
+        for candidate in (name, self._follow_aliases(category, name)[0]):
+            if f"{category}/{candidate}" in self._registered_classes or self._entry_point_for(category, candidate):
+                return candidate
+        return None
 
     def _load(self, info: PluginInfo) -> type:
         cached = self._classes.get(info.id)

@@ -252,3 +252,22 @@ def test_an_alias_may_map_an_option_to_its_own_variable(builtin_manager, clean_o
     clean_openai_env.delenv("WORK_OPENAI_KEY")
     with pytest.raises(ConfigError, match="WORK_OPENAI_KEY"):  # never falls back to OPENAI_API_KEY
         builtin_manager.create_provider("llm", "work")
+
+
+async def test_an_alias_of_a_class_registered_in_code_works_inside_a_running_loop(manager):
+    from pepperpy import PepperPy
+    from pepperpy.llm import GenerationResult, LLMProvider
+
+    class Registered(LLMProvider):
+        tone: str = "plain"
+
+        async def generate(self, messages, **options):
+            return GenerationResult(content=f"{self.tone}: {messages[-1].content}")
+
+    manager.register_plugin("llm", "registered", Registered)
+    manager.register_plugin_alias("llm", "loud", "registered", {"tone": "LOUD"})
+    assert manager.load_class("llm", "loud") is Registered
+    assert not manager.needs_install("llm", "loud")
+    async with PepperPy(plugin_manager=manager).with_llm("loud") as pepper:
+        assert (await pepper.chat.with_user("hi").generate()).content == "LOUD: hi"
+        assert pepper.llm.alias == "loud"
