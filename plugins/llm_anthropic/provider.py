@@ -27,6 +27,13 @@ class AnthropicProvider(RemoteProvider, LLMProvider):
     temperature: float | None = None
     stop: list[str] | None = None
 
+    def __init__(self, **config: Any):
+        super().__init__(**config)
+        # Like Anthropic's SDK, a base URL without the API version (ANTHROPIC_BASE_URL=https://api.anthropic.com)
+        # means its /v1; one that already ends in /v1 is taken as it is.
+        if not self.base_url.rstrip("/").endswith("/v1"):
+            self.base_url = self.base_url.rstrip("/") + "/v1"
+
     def headers(self) -> dict[str, str]:
         return {"x-api-key": self.api_key.get_secret_value(), "anthropic-version": API_VERSION}
 

@@ -148,3 +148,13 @@ async def test_authentication_error_keeps_the_message_not_the_key(pepper, script
     with pytest.raises(AuthenticationError, match="invalid x-api-key") as raised:
         await pepper.chat.with_user("x").generate()
     assert SECRET not in str(raised.value)
+
+
+@pytest.mark.parametrize("suffix", ["", "/v1"])
+async def test_anthropic_base_url_from_the_environment_as_the_sdk_reads_it(remote_manager, scripted, monkeypatch, suffix):
+    root = scripted.base_url.removesuffix("/v1")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", root + suffix)
+    scripted.reset(Reply(json=message(text("from env"))))
+    async with remote_manager.create_provider("llm", "anthropic", api_key=SECRET) as llm:
+        assert (await llm.generate("hi")).content == "from env"
+    assert scripted.requests[0].path == "/v1/messages"
