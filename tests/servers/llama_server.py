@@ -15,6 +15,7 @@ def main() -> None:
     params.model.path = model_path
     params.n_ctx = 4096
     params.n_parallel = 4
+    params.n_predict = 256  # a server-side default answer length, as hosted services have one
     params.cpuparams.n_threads = 2
     params.hostnames = ["127.0.0.1"]
     params.port = port
