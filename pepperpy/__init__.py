@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "register_plugin": "pepperpy.plugins",
     "register_plugin_alias": "pepperpy.plugins",
     "register_plugin_path": "pepperpy.plugins",
+    "register_plugin_fallbacks": "pepperpy.plugins",
     "Conversation": "pepperpy.chat",
     "LLMProvider": "pepperpy.llm",
     "Message": "pepperpy.llm",
@@ -65,7 +66,7 @@ __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
 
 if TYPE_CHECKING:
     from pepperpy.core import PepperpyPlugin, auto_context
-    from pepperpy.plugins import create_provider_instance, register_plugin, register_plugin_path
+    from pepperpy.plugins import create_provider_instance, register_plugin, register_plugin_fallbacks, register_plugin_path
     from pepperpy.embeddings import EmbeddingProvider
     from pepperpy.errors import (
         AuthenticationError,

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pepperpy._atomic import atomic_write
 from pepperpy.errors import ConfigError
 
 ALIASES_FILE = "aliases.json"
@@ -191,13 +192,9 @@ def save_user_alias(
     if description:
         entry["description"] = description
     data.setdefault(category, {})[name] = entry
-    temporary = path.with_suffix(".tmp")
     try:
-        home.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        os.replace(temporary, path)
+        atomic_write(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
         raise ConfigError(f"cannot save the alias {category}/{name} in {path}: {exc.strerror or exc}") from None
     return path
 

@@ -10,7 +10,7 @@ import re
 import stat
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -34,6 +34,24 @@ class PluginAlias(BaseModel):
     description: str = ""
 
 
+class PluginDependency(BaseModel):
+    """One entry of plugin.json's ``dependencies``: another plugin this one uses (see ``pepperpy._dependencies``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str  # the category, e.g. "embeddings"; also the key in ``provider.dependencies``
+    provider: str | None = None  # None: the facade's provider of that category, else its default
+    dependency_type: Literal["required", "optional", "runtime", "enhances"] = "required"
+    config: dict[str, Any] = Field(default_factory=dict)  # options for an instance of its own
+
+    @field_validator("type")
+    @classmethod
+    def _category(cls, value: str) -> str:
+        if not _IDENTIFIER.match(value):
+            raise ValueError(f"{value!r} must be a category such as 'embeddings'")
+        return value
+
+
 class PluginManifest(BaseModel):
     """The contents of a plugin folder's plugin.json. Unknown fields are an error."""
 
@@ -52,6 +70,7 @@ class PluginManifest(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict)
     env: dict[str, str] = Field(default_factory=dict)
     aliases: dict[str, PluginAlias] = Field(default_factory=dict)
+    dependencies: list[PluginDependency] = Field(default_factory=list)
 
     @field_validator("name", "category", "provider_name")
     @classmethod
@@ -205,4 +224,4 @@ def _check_entry_file(path: str, folder: str, manifest: PluginManifest) -> None:
         )
 
 
-__all__ = ["MANIFEST_FILE", "PluginAlias", "PluginManifest", "entry_file", "read_manifest", "read_utf8"]
+__all__ = ["MANIFEST_FILE", "PluginAlias", "PluginDependency", "PluginManifest", "entry_file", "read_manifest", "read_utf8"]

@@ -64,7 +64,7 @@ class Session:
 
     def _record(self, provider: Any, visiting: tuple[Any, ...] = ()) -> None:
         """Remember an opened provider after its dependencies, so that closing in reverse closes it first."""
-        for dependency in provider.dependencies:
+        for dependency in provider.dependencies.values():
             if dependency not in visiting:
                 self._record(dependency, (*visiting, provider))
         if provider not in self.opened:

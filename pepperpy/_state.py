@@ -34,13 +34,13 @@ import asyncio
 import json
 import os
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, get_args
 
+from pepperpy._atomic import atomic_write
 from pepperpy._log import logger
 from pepperpy.errors import ConfigError, PepperPyError, PluginError, PluginLoadError
 
@@ -267,17 +267,7 @@ def _merge(path: Path, values: dict[str, Any], changed: set[str], plugin_id: str
 
 
 def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write(path, text.encode("utf-8"))
 
 
 __all__ = ["Persistence", "persistent_plugin", "restore", "save", "state_file"]

@@ -33,10 +33,11 @@ import importlib
 import inspect
 import threading
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar
 
 from pepperpy._log import logger
@@ -151,7 +152,7 @@ class _Lifecycle:
                     provider.logger.debug("closed {}", provider.plugin_id)
 
     async def _open_dependencies(self, provider: PepperpyPlugin) -> None:
-        for dependency in provider.dependencies:
+        for dependency in provider.dependencies.values():
             was_unopened = dependency._lifecycle.state is State.UNOPENED
             await dependency.initialize()
             if was_unopened:
@@ -350,9 +351,9 @@ class PepperpyPlugin(abc.ABC):
     # -- dependencies and shared objects -------------------------------------------------
 
     @property
-    def dependencies(self) -> tuple[PepperpyPlugin, ...]:
-        """Providers this one needs open while it is open; opened first, closed last."""
-        return tuple(self._dependencies.values())
+    def dependencies(self) -> Mapping[str, PepperpyPlugin]:
+        """Key -> provider this one needs open while it is open (read-only); opened first, closed last."""
+        return MappingProxyType(self._dependencies)
 
     def set_dependency(self, key: str, provider: PepperpyPlugin) -> None:
         """Declare that this provider uses ``provider`` (e.g. a RAG store its embeddings)."""
@@ -360,6 +361,12 @@ class PepperpyPlugin(abc.ABC):
 
     def dependency(self, key: str) -> PepperpyPlugin | None:
         return self._dependencies.get(key)
+
+    async def load_dependency(self, key: str) -> PepperpyPlugin:
+        """The dependency ``key``; a ``runtime`` one is created now (and opened if this provider is open)."""
+        from pepperpy import _dependencies
+
+        return await _dependencies.load_runtime(self, key)
 
     def shared_resource(self, name: str, factory: Callable[[], T]) -> T:
         """An object shared by every provider of the same PluginManager (e.g. an HTTP client pool)."""
@@ -416,4 +423,4 @@ class auto_context:  # noqa: N801 - named like a function, as the plugin-system 
         await self.provider.cleanup()
 
 
-__all__ = ["CreationContext", "PepperpyPlugin", "State", "auto_context", "creation_context", "requires_open"]
+__all__ = ["CreationContext", "Dependencies", "PepperpyPlugin", "State", "auto_context", "creation_context", "requires_open"]

@@ -9,7 +9,7 @@
     │   ├── PluginManifestError      plugin.json or requirements.txt is broken
     │   ├── PluginLoadError          the entry point cannot be imported or is not a valid provider
     │   ├── PluginInstallError       uv could not install its requirements (or the home is unwritable)
-    │   └── PluginDependencyError    conflicting versions, dependency cycles
+    │   └── PluginDependencyError    conflicting versions; a missing required plugin, a dependency cycle
     ├── ProviderError                the service, model or store behind a provider
     │   ├── LLMError                 raised by an LLM provider
     │   │   ├── LLMAuthenticationError, LLMRateLimitError, LLMTimeoutError
@@ -66,7 +66,7 @@ class PluginInstallError(PluginError):
 
 
 class PluginDependencyError(PluginError):
-    """A plugin's requirements conflict with what is already loaded."""
+    """A plugin's requirements conflict with what is loaded, or its plugin dependencies are missing or circular."""
 
 
 class ProviderError(PepperPyError):

@@ -8,6 +8,7 @@ import weakref
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pepperpy import _dependencies
 from pepperpy._session import Session, SyncRunner, raise_failures
 from pepperpy.errors import ConfigError
 from pepperpy.plugin_manager import PluginManager
@@ -21,8 +22,6 @@ T = TypeVar("T")
 # What ``with_llm()`` and friends use when no provider is named; override with
 # ``PepperPy(config={"llm": "mock"})`` or ``PEPPERPY_LLM=mock``.
 DEFAULT_PROVIDERS: dict[str, str] = {"llm": "local", "embeddings": "local", "rag": "local", "storage": "local"}
-# Categories whose provider uses another configured provider: opened (and installed) with it.
-USES: dict[str, tuple[str, ...]] = {"rag": ("embeddings",)}
 
 
 class PendingProvider:
@@ -60,6 +59,9 @@ class PepperPy:
         self._providers: dict[str, Any] = {}
         self._session: Session | None = None
         self._sync: SyncRunner | None = None
+        self._requests: dict[str, tuple[str, dict[str, Any]]] = {}  # category -> (name, config) asked for
+        self._reloads_seen = self._manager.reloads  # see _switch_reloaded
+        self._retiring: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
         configured = ", ".join(f"{c}={p.name}" for c, p in self._providers.items())
@@ -87,12 +89,12 @@ class PepperPy:
         if isinstance(provider_type, (list, tuple)):
             return self._with_fallbacks(category, list(provider_type), config)
         name = provider_type or self.default_provider(category)
+        self._requests[category] = (name, dict(config))
         if _in_event_loop() and self._manager.needs_install(category, name):
             self._providers[category] = PendingProvider(self._manager, category, name, config)
         else:
-            self._providers[category] = self._manager.create_provider(category, name, **config)
-        if "rag" in self._providers and "embeddings" not in self._providers:
-            self.with_embeddings()  # the RAG store embeds with the default embeddings
+            with _dependencies.sharing(_dependencies.Scope.of(self)):  # dependencies share this facade's providers
+                self._providers[category] = self._manager.create_provider(category, name, **config)
         self._attach_embeddings()
         return self
 
@@ -105,11 +107,11 @@ class PepperPy:
         self._providers["llm"] = FallbackLLM(self._manager, members, config, fallback_on_auth=on_auth)
         return self
 
-    def _attach_embeddings(self) -> None:
-        store, embeddings = self._providers.get("rag"), self._providers.get("embeddings")
-        if store is not None and embeddings is not None and not isinstance(store, PendingProvider):
-            if not isinstance(embeddings, PendingProvider):
-                store.use_embeddings(embeddings)
+    def _share_dependencies(self) -> None:
+        """Give each provider's declared dependencies this facade's instances (``pepperpy/_dependencies.py``)."""
+        _dependencies.share(self._providers)
+
+    _attach_embeddings = _share_dependencies  # the earlier name (a RAG store's embeddings are a dependency)
 
     def with_llm(self, provider_type: str | list[Any] | None = None, **config: Any) -> PepperPy:
         """The LLM ``provider_type``, or a fallback chain: ``with_llm(["openai", ("local", {...})], **shared)``."""
@@ -181,21 +183,93 @@ class PepperPy:
 
     async def ready(self, category: str) -> Any:
         """The provider of ``category``, open on the running loop (opened lazily outside ``async with``)."""
+        if self._reloads_seen != self._manager.reloads:  # a plugin was hot-reloaded (pepperpy/_reload.py)
+            await self._switch_reloaded()
         provider = self._providers.get(category)
         session = self._session
         if provider is not None and provider.initialized and session is not None:
             if session.loop is asyncio.get_running_loop():
                 return provider
-        await self._open([category, *USES.get(category, ())])
+        await self._open([category])
         return self.provider(category)
+
+    async def _switch_reloaded(self) -> None:
+        """Serve a new instance of the reloaded class, with the same config, for each provider a reload made stale.
+
+        The new instance is opened in the session at once; the old one is closed once every task that was
+        running at the switch (other than the caller, whose earlier calls are over) has finished, or at the
+        session's close, whichever comes first. If the new one fails to create or open, the old one serves on.
+        """
+        from pepperpy._log import logger
+
+        self._reloads_seen = self._manager.reloads
+        fresh, old = {}, {}
+        for category, provider in list(self._providers.items()):
+            if category not in self._requests or self._manager.replacement(type(provider)) is None:
+                continue
+            name, config = self._requests[category]
+            try:
+                fresh[category] = self._manager.create_provider(category, name, **config)
+            except Exception as exc:
+                logger.error("hot reload: keeping the old {} provider: {}", category, exc)
+                continue
+            old[category] = provider
+        if not fresh:
+            return
+        self._providers.update(fresh)
+        self._attach_embeddings()
+        session = self._session
+        if session is None or session.loop is not asyncio.get_running_loop():
+            return  # nothing open here: the new providers open on first use
+        was_open = [p for p in old.values() if p.initialized]
+        try:
+            await session.open([p for c, p in fresh.items() if old[c].initialized])
+        except Exception as exc:
+            logger.error("hot reload: the new providers failed to open, the old ones serve on: {}", exc)
+            self._providers.update(old)
+            self._attach_embeddings()
+            return
+        logger.info("hot reload: now serving {}", ", ".join(f"{c}={type(p).__name__}" for c, p in fresh.items()))
+        if was_open:
+            running = asyncio.all_tasks() - {asyncio.current_task()}
+            task = asyncio.get_running_loop().create_task(self._retire(session, was_open, running))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+
+    async def _retire(self, session: Session, providers: list[Any], running: set[asyncio.Task[Any]]) -> None:
+        """Close providers replaced by a hot reload once the tasks that may be calling them are done."""
+        from pepperpy._log import logger
+
+        if running:
+            await asyncio.wait(running)
+        live = list(self._providers.values())
+        for provider in providers:
+            lifecycle = getattr(provider, "_lifecycle", None)
+            if lifecycle is not None:  # a dependency it opened but that now serves its successor stays open
+                lifecycle.owned = [d for d in lifecycle.owned if all(d is not p for p in live)]
+            try:
+                await provider.cleanup()
+            except Exception as exc:
+                logger.warning("hot reload: closing the replaced {} failed: {}", provider.plugin_id, exc)
+            if any(p is provider for p in session.opened):
+                session.opened = [p for p in session.opened if p is not provider]
 
     async def _open(self, categories: list[str]) -> None:
         session = await self._session_on_running_loop()
         configured = [c for c in categories if c in self._providers]
         if not configured:
             self.provider(categories[0])  # raises: nothing configured
-        created = await asyncio.gather(*(self._created(c) for c in configured), return_exceptions=True)
-        raise_failures([o for o in created if isinstance(o, BaseException)], "providers failed to install")
+        with _dependencies.sharing(_dependencies.Scope.of(self)):
+            created = await asyncio.gather(*(self._created(c) for c in configured), return_exceptions=True)
+            raise_failures([o for o in created if isinstance(o, BaseException)], "providers failed to install")
+            used = {  # configured categories the opened ones depend on, still to be installed
+                spec.type
+                for c in configured
+                for spec in (getattr(self._providers[c], "_dependency_specs", None) or {}).values()
+                if spec.dependency_type != "runtime" and isinstance(self._providers.get(spec.type), PendingProvider)
+            }
+            created = await asyncio.gather(*(self._created(c) for c in used), return_exceptions=True)
+            raise_failures([o for o in created if isinstance(o, BaseException)], "providers failed to install")
         self._attach_embeddings()
         await session.open([self._providers[c] for c in configured])
 

@@ -163,6 +163,9 @@ class PluginManager:
         self._manifest_cache: dict[str, tuple[tuple[int, int], Any]] = {}
         self._classes: dict[str, type] = {}
         self._ready: set[str] = set()
+        self.reloads = 0  # bumped by every hot reload (pepperpy/_reload.py); the facade compares it per call
+        self._generations: dict[str, int] = {}  # plugin id -> how often its folder was reloaded
+        self._superseded: Any = None  # WeakKeyDictionary: a class replaced by a reload -> its plugin id
         self._install_locks: dict[str, threading.Lock] = {}
         self._entry_point_cache: list[Path] | None = None
         self._entry_points_source = entry_points
@@ -178,6 +181,8 @@ class PluginManager:
         self.broken: list[BrokenPlugin] = []
         self.shadowed: list[ShadowedPlugin] = []
         self.fallback_chains: dict[str, list[Any]] = {}  # category -> members (see pepperpy/_fallback.py)
+        self._metadata: dict[str, dict[str, Any]] = {}  # "category/name" -> register_plugin_metadata's
+        self._instances: dict[str, Any] = {}  # "category/name" -> weakref of the provider created last
         import weakref
 
         from pepperpy._aliases import AliasTable
@@ -591,11 +596,60 @@ class PluginManager:
                 self._classes[info.id] = provider_class
             return self._classes[info.id]
 
-    def _import_entry_point(self, info: PluginInfo) -> type:
+    # -- hot reload (the watching lives in pepperpy/_reload.py) ----------------------
+
+    def loaded_folder_plugins(self) -> list[tuple[PluginInfo, type]]:
+        """The plugin folders whose class is imported, with that class."""
+        with self._lock:
+            return [(self.plugins[i], c) for i, c in self._classes.items() if i in self.plugins]
+
+    def generation(self, plugin_id: str) -> int:
+        """How many times ``plugin_id`` was reloaded (0: never)."""
+        return self._generations.get(plugin_id, 0)
+
+    def replacement(self, provider_class: type) -> type | None:
+        """The current class of the plugin whose earlier class ``provider_class`` was, if a reload replaced it."""
+        superseded = self._superseded
+        plugin_id = superseded.get(provider_class) if superseded is not None else None
+        return self._classes.get(plugin_id) if plugin_id is not None else None
+
+    def reload_plugin(self, plugin_id: str, *, reinstall: bool = False) -> type:
+        """Import the folder of ``plugin_id`` again into a fresh module namespace and serve its class from now on.
+
+        Nothing changes when the import or the class check fails: PluginLoadError (or PluginNotFoundError when
+        the manifest no longer validates) is raised and the last good class keeps serving. ``reinstall`` runs
+        the requirement install again first (the requirements file changed).
+        """
+        import weakref
+
+        info = self.discover().get(plugin_id)
+        if info is None:
+            problems = "; ".join(f"{b.path}: {b.problem}" for b in self.broken) or "its folder is gone"
+            raise PluginNotFoundError(f"plugin {plugin_id} can no longer be found ({problems})")
+        if reinstall:
+            self._ready.discard(plugin_id)
+        self.ensure_requirements(info)
+        with self._lock:
+            generation = self._generations.get(plugin_id, 0) + 1
+            provider_class = self._import_entry_point(info, generation)
+            self._check_class(info.manifest.category, provider_class, info.id, info.path)
+            old = self._classes.get(plugin_id)
+            if old is not None and old is not provider_class:
+                if self._superseded is None:
+                    self._superseded = weakref.WeakKeyDictionary()
+                self._superseded[old] = plugin_id
+            self._classes[plugin_id] = provider_class
+            self._generations[plugin_id] = generation
+            self.reloads += 1
+            return provider_class
+
+    def _import_entry_point(self, info: PluginInfo, generation: int = 0) -> type:
         from pepperpy._manifest import entry_file
 
         manifest = info.manifest
         package = f"{SYNTHETIC_PACKAGE}.{plugin_package_name(info.id)}"
+        if generation:  # a hot reload: a fresh namespace, the live modules of earlier generations are untouched
+            package += f"_r{generation}"
         module_name = f"{package}.{manifest.entry_module}"
         if SYNTHETIC_PACKAGE not in sys.modules:
             root = types.ModuleType(SYNTHETIC_PACKAGE, "Namespace of loaded PepperPy plugin folders.")
@@ -667,7 +721,52 @@ class PluginManager:
         return self.create_plugin_provider(category, name, **config)
 
     def create_plugin_provider(self, category: str, name: str, **config: Any) -> Any:
-        """An uninitialized provider of the plugin ``category/name`` itself (no fallback chain)."""
+        """An uninitialized provider of the plugin ``category/name`` itself (no fallback chain), with its
+        declared dependencies created or shared (``pepperpy/_dependencies.py``)."""
+        import weakref
+
+        from pepperpy import _dependencies
+
+        provider = _dependencies.attach(self, self._build_plugin_provider(category, name, **config))
+        with self._lock:
+            self._instances[f"{category}/{name}"] = weakref.ref(provider)
+        return provider
+
+    # -- dependencies (the resolution lives in pepperpy/_dependencies.py) -------------
+
+    def register_plugin_metadata(self, category: str, name: str, metadata: dict[str, Any]) -> None:
+        """Metadata for ``category/name`` in code, e.g. ``{"dependencies": [{"type": "embeddings"}, ...]}``;
+        its ``dependencies`` win over plugin.json's, by type. Used by providers created from now on."""
+        from pepperpy import _dependencies
+
+        specs = _dependencies.parse(f"{category}/{name} metadata", metadata.get("dependencies", ()))
+        with self._lock:
+            self._metadata[f"{category}/{name}"] = {**metadata, "dependencies": specs}
+
+    def plugin_metadata(self, category: str, name: str) -> dict[str, Any]:
+        """What ``register_plugin_metadata`` stored for ``category/name`` (``{}`` when nothing)."""
+        return self._metadata.get(f"{category}/{name}", {})
+
+    def create_instance(self, category: str, name: str, **config: Any) -> Any:
+        """``create_provider``, as the plugin-system document names it (the manager keeps a weak reference)."""
+        return self.create_provider(category, name, **config)
+
+    def created_instance(self, category: str, name: str) -> Any:
+        """The last live provider this manager created for ``category/name``."""
+        ref = self._instances.get(f"{category}/{name}")
+        provider = ref() if ref is not None else None
+        if provider is None:
+            raise PluginError(f"no live {category}/{name} instance; create it with manager.create_instance first")
+        return provider
+
+    async def load_dependencies(self, category: str, name: str) -> Any:
+        """Create the declared dependencies of the ``category/name`` instance created last (those not created
+        yet, ``runtime`` ones excepted); returns its ``dependencies`` mapping. Opening stays ``initialize()``'s."""
+        from pepperpy import _dependencies
+
+        return await _dependencies.load(self, category, name)
+
+    def _build_plugin_provider(self, category: str, name: str, **config: Any) -> Any:
         from pepperpy._config import build_provider
         from pepperpy.core import CreationContext
 

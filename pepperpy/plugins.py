@@ -22,9 +22,13 @@ _EXPORTS: dict[str, str] = {
     "get_plugin_manager": "pepperpy.plugin_manager",
     "model_package_file": "pepperpy.plugin_manager",
     "file_lock": "pepperpy._filelock",
+    "atomic_write": "pepperpy._atomic",
     "persistent_plugin": "pepperpy._state",
     "RemoteProvider": "pepperpy.http",
     "ResourceMixin": "pepperpy._resources",
+    "hot_reloadable_plugin": "pepperpy._reload",
+    "start_hot_reload": "pepperpy._reload",
+    "stop_hot_reload": "pepperpy._reload",
 }
 
 __all__ = [
@@ -78,7 +82,9 @@ __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
 
 
 if TYPE_CHECKING:
+    from pepperpy._atomic import atomic_write
     from pepperpy._filelock import file_lock
+    from pepperpy._reload import hot_reloadable_plugin, start_hot_reload, stop_hot_reload
     from pepperpy._resources import ResourceMixin
     from pepperpy._state import persistent_plugin
     from pepperpy.core import PepperpyPlugin, auto_context

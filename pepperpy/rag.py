@@ -38,6 +38,8 @@ class RAGProvider(PepperpyPlugin):
         "cleanup": close_guard,
         **dict.fromkeys(("add", "search", "delete", "count"), requires_open),
     }
+    # Every store embeds texts: the facade's embeddings, else the default ones (pepperpy/_dependencies.py).
+    declared_dependencies: ClassVar[tuple[dict[str, Any], ...]] = ({"type": "embeddings"},)
 
     def use_embeddings(self, embeddings: EmbeddingProvider) -> None:
         """Embed texts with ``embeddings``; it becomes a dependency, opened before this store."""
@@ -47,7 +49,10 @@ class RAGProvider(PepperpyPlugin):
     def embeddings(self) -> EmbeddingProvider:
         embeddings = self.dependency("embeddings")
         if embeddings is None:
-            raise ConfigError(f"{self.plugin_id}: no embeddings provider is attached; use PepperPy().with_rag(...)")
+            raise ConfigError(
+                f"{self.plugin_id}: no embeddings provider is attached; use PepperPy().with_rag(...), "
+                "declare {'type': 'embeddings'} in its dependencies, or call use_embeddings()"
+            )
         return embeddings  # type: ignore[return-value]
 
     @property

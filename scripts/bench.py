@@ -1,6 +1,6 @@
 """PepperPy benchmarks. Every figure is printed next to a baseline measured in the same run.
 
-Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [facade] [plugins] [rag]   (no argument: all)
+Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [facade] [plugins] [rag] [reload]   (no argument: all)
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ SECTIONS = {
     "facade": "scripts.bench.facade",
     "plugins": "scripts.bench.plugin_system",
     "rag": "scripts.bench.rag",
+    "reload": "scripts.bench.hot_reload",
 }
 
 

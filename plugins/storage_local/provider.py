@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import tempfile
 from pathlib import Path
 
 from pepperpy.errors import ConfigError, ProviderError
+from pepperpy.plugins import atomic_write
 from pepperpy.storage import StorageProvider
 
 
@@ -55,17 +54,7 @@ class LocalStorageProvider(StorageProvider):
 
     @staticmethod
     def _write(file: Path, value: bytes) -> None:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{file.name}.", dir=file.parent)
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(value)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, file)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        atomic_write(file, value)
 
     async def delete(self, key: str) -> None:
         file = self._file(key)

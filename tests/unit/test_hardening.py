@@ -109,9 +109,7 @@ def test_installing_into_an_unwritable_home_names_the_path_and_leaves_nothing(ma
     staging folder or the stamp is wrapped by ``PluginManager.ensure_requirements``.
     No small filesystem can be mounted here to raise a real ENOSPC, so only this case is tested.
     """
-    if _install.installed_version("text-unidecode") is not None:
-        pytest.skip("text-unidecode is installed in this environment, so no install would be attempted")
-    make_plugin("unidecoder", files={"requirements.txt": "text-unidecode==1.3\n"})
+    make_plugin("unidecoder", files={"requirements.txt": "pepperpy-test-never-installed==1.0\n"})  # never importable
     make_plugin("plain")
     manager = PluginManager(search_paths=[tmp_path / "plugins"], home=unwritable_home)
     with pytest.raises(PluginInstallError) as raised:

@@ -161,7 +161,7 @@ async def test_dependencies_open_first_and_close_last():
 
     embeddings, store = Named(label="embeddings"), Named(label="store")
     store.set_dependency("embeddings", embeddings)
-    assert store.dependencies == (embeddings,)
+    assert dict(store.dependencies) == {"embeddings": embeddings}
     async with auto_context(store):
         assert embeddings.initialized
     assert events == ["open embeddings", "open store", "close store", "close embeddings"]
