@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -23,54 +24,8 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 
-PYPROJECT = '''
-[build-system]
-requires = ["hatchling"]
-build-backend = "hatchling.build"
+EXAMPLE = REPO / "examples" / "installed_package"  # the distribution: pyproject.toml, awesome_pkg, awesome_plugins
 
-[project]
-name = "awesome-pkg"
-version = "1.2.0"
-description = "A PepperPy provider shipped as an ordinary package"
-dependencies = ["pepperpy"]
-
-[project.entry-points."pepperpy.plugins"]
-"llm.awesome" = "awesome_pkg.models:AwesomeModel"
-folders = "awesome_plugins"
-
-[tool.hatch.build.targets.wheel]
-packages = ["awesome_pkg", "awesome_plugins"]
-'''
-
-MODELS = '''
-from pepperpy.llm import GenerationResult, LLMProvider
-
-
-class AwesomeModel(LLMProvider):
-    greeting: str = "awesome"
-
-    async def generate(self, messages, **options):
-        return GenerationResult(content=f"{self.greeting}, {messages[-1].content}!")
-'''
-
-FOLDER_PROVIDER = '''
-from pepperpy.llm import GenerationResult, LLMProvider
-
-
-class Folderly(LLMProvider):
-    async def generate(self, messages, **options):
-        return GenerationResult(content=messages[-1].content.upper())
-'''
-
-FOLDER_MANIFEST = {
-    "name": "folderly",
-    "version": "0.3.0",
-    "category": "llm",
-    "provider_name": "folderly",
-    "description": "a plugin folder inside awesome-pkg",
-    "entry_point": "provider:Folderly",
-    "pepperpy_compatibility": ">=0.1.0",
-}
 
 CHILD = textwrap.dedent(
     '''
@@ -109,17 +64,7 @@ CHILD = textwrap.dedent(
 
 def write_project(root: Path) -> Path:
     project = root / "awesome-pkg"
-    files = {
-        "pyproject.toml": PYPROJECT,
-        "awesome_pkg/__init__.py": "",
-        "awesome_pkg/models.py": MODELS,
-        "awesome_plugins/__init__.py": "",
-        "awesome_plugins/folderly/provider.py": FOLDER_PROVIDER,
-        "awesome_plugins/folderly/plugin.json": json.dumps(FOLDER_MANIFEST),
-    }
-    for relative, text in files.items():
-        (project / relative).parent.mkdir(parents=True, exist_ok=True)
-        (project / relative).write_text(text)
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__", "use_it.py"))
     return project
 
 
@@ -159,3 +104,8 @@ def test_a_real_installed_distribution_serves_plugins_through_entry_points(tmp_p
                                             "(from", "awesome-pkg", "1.2.0)"]
     assert lines["llm/folderly"].endswith("a plugin folder inside awesome-pkg (from awesome-pkg 1.2.0)")
     assert "(from" not in lines["llm/mock"]
+
+    example = subprocess.run([str(python), str(EXAMPLE / "use_it.py")], cwd=tmp_path, capture_output=True, text=True,
+                             env=run_env, timeout=120)
+    assert example.returncode == 0, example.stderr
+    assert example.stdout.splitlines() == ["Hello, world!", "QUIET"]

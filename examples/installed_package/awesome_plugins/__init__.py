@@ -1,0 +1,1 @@
+"""A package of plugin folders, exposed as one entry point."""
