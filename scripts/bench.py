@@ -1,6 +1,6 @@
 """PepperPy benchmarks. Every figure is printed next to a baseline measured in the same run.
 
-Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [facade] [plugins] [rag] [reload]   (no argument: all)
+Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [facade] [plugins] [reload] [rag]   (no argument: all)
 """
 
 from __future__ import annotations
