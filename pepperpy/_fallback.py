@@ -21,6 +21,7 @@ gets the chain). Rules:
 from __future__ import annotations
 
 import asyncio
+import difflib
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -64,6 +65,14 @@ def _caller_mistake(exc: BaseException) -> bool:
     return False
 
 
+def _refuse_unknown(config: dict[str, Any], options: set[str], who: str) -> None:
+    for key in config:
+        if key not in options:
+            close = difflib.get_close_matches(key, sorted(options), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"options are: {', '.join(sorted(options))}"
+            raise ConfigError(f"unknown option {key!r} for {who}; {hint}")
+
+
 class FallbackLLM(LLMProvider):
     """An LLM made of several: each call is served by the first member that can (see the module docstring)."""
 
@@ -81,6 +90,21 @@ class FallbackLLM(LLMProvider):
         self.shared_config = dict(shared_config or {})
         self.fallback_on_auth = fallback_on_auth
         self.plugin_ids = [manager.resolve("llm", m.name)[0].id for m in self.members]  # unknown names fail now
+        self._check_options()
+
+    def _check_options(self) -> None:
+        """Refuse option names no member could take, now (members not installed yet are checked when reached)."""
+        known: set[str] = set(CHAIN_DEFAULTS)
+        all_loaded = True
+        for member in self.members:
+            if self.manager.needs_install("llm", member.name):
+                all_loaded = False
+                continue
+            options = set(self.manager.load_class("llm", member.name).option_specs())
+            known |= options
+            _refuse_unknown(member.config, options, f"llm/{member.name} (fallback member)")
+        if all_loaded:
+            _refuse_unknown(self.shared_config, known, "every member of the fallback chain")
 
     @staticmethod
     def _spec(spec: MemberSpec) -> tuple[str, dict[str, Any]]:
@@ -145,6 +169,8 @@ class FallbackLLM(LLMProvider):
 
     def _all_failed(self, failures: list[tuple[str, Exception]]) -> PepperPyErrorGroup:
         names = ", ".join(name for name, _ in failures)
+        for name, exc in failures:
+            exc.add_note(f"(fallback member {name!r})")
         return PepperPyErrorGroup(f"every member of the llm fallback chain failed ({names})", [e for _, e in failures])
 
     # -- calls -------------------------------------------------------------------------

@@ -330,7 +330,8 @@ class PepperpyPlugin(abc.ABC):
         raise ConfigError(
             f"{self.plugin_id}: {method}() needs the provider open, and it is not (never opened, or closed "
             "already); use `async with provider:`, `async with auto_context(provider):` or "
-            "`await provider.initialize()` first (PepperPy() does this for you)"
+            "`await provider.initialize()` first (inside `async with PepperPy()...` every configured provider "
+            "and its dependencies are open)"
         )
 
     @open_guard

@@ -136,7 +136,7 @@ class PepperPyErrorGroup(PepperPyError, ExceptionGroup):  # type: ignore[misc]
 
     def __str__(self) -> str:
         lines = [f"{self.message} ({len(self.exceptions)} errors):"]
-        lines += [f"  {type(e).__name__}: {e}" for e in self.exceptions]
+        lines += [f"  {type(e).__name__}: {e}" + "".join(f" {n}" for n in getattr(e, "__notes__", ())) for e in self.exceptions]
         return "\n".join(lines)
 
 

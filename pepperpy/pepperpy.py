@@ -310,6 +310,9 @@ class PepperPy:
         session, self._session = self._session, None
         if session is not None:
             await session.close_from_here()
+        for provider in reversed(list(self._providers.values())):
+            if provider.initialized:  # opened by itself (a custom category's lazy initialize), not by a session
+                await provider.cleanup()
 
     # -- sync path -------------------------------------------------------------------
 

@@ -491,6 +491,8 @@ class PluginManager:
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
         if close:
             message += f"; did you mean {' or '.join(f'{category}/{c}' for c in close)}?"
+        else:
+            message += "."
         message += f" Available {category} plugins: {', '.join(names) or 'none'}."
         if self.broken:
             problems = "\n".join(f"  {b.path}: {b.problem}" for b in self.broken)

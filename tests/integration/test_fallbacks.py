@@ -178,3 +178,20 @@ def test_a_chain_with_an_unknown_member_fails_at_with_llm(manager):
         PepperPy(plugin_manager=manager).with_llm(["opnai", "mock"])
     with pytest.raises(ConfigError, match="a fallback member is a name or a"):
         PepperPy(plugin_manager=manager).with_llm(["mock", ("local",)])
+
+
+def test_options_no_member_takes_fail_at_with_llm(manager):
+    with pytest.raises(ConfigError, match=r"unknown option 'replys' for llm/mock \(fallback member\); did you mean 'replies'\?"):
+        PepperPy(plugin_manager=manager).with_llm([("mock", {"replys": ["x"]}), "mock"])
+    with pytest.raises(ConfigError, match=r"unknown option 'tempreature' for every member of the fallback chain"):
+        PepperPy(plugin_manager=manager).with_llm(["mock", "openai"], api_key="k", tempreature=0.2)
+    PepperPy(plugin_manager=manager).with_llm(["mock", "openai"], api_key="k", temperature=0.2)  # openai takes it
+
+
+async def test_when_every_member_fails_the_lines_name_the_member(manager):
+    chain = [("openai", {"base_url": closed_port_url(), "api_key": "k"}), ("llamacpp", {"base_url": closed_port_url()})]
+    async with PepperPy(plugin_manager=manager).with_llm(chain) as pepper:
+        with pytest.raises(PepperPyErrorGroup) as raised:
+            await pepper.chat.with_user("hi").generate()
+    lines = str(raised.value).splitlines()[1:]
+    assert lines[0].endswith("(fallback member 'openai')") and lines[1].endswith("(fallback member 'llamacpp')")

@@ -362,3 +362,16 @@ async def test_the_consumers_time_between_chunks_is_not_counted(manager, make_pl
             received.append(chunk.content)
             await asyncio.sleep(0.12)  # the consumer is slow, the provider is not
         assert "".join(received) == "one two three"
+
+
+async def test_aclose_closes_a_provider_that_opened_itself(manager, make_plugin):
+    source = TTS_PROVIDER.replace(
+        "    async def speak(self, text: str) -> str:\n",
+        "    async def speak(self, text: str) -> str:\n        if not self.initialized:\n            await self.initialize()\n",
+    )
+    make_plugin("say", category="tts", entry_point="provider:SayPlugin", files={"provider.py": source})
+    pepper = PepperPy(plugin_manager=manager).with_plugin("tts", "say")
+    assert await pepper.provider("tts").speak("hi") == "engine:calm says hi"
+    assert pepper.provider("tts").initialized
+    await pepper.aclose()
+    assert not pepper.provider("tts").initialized
