@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from pepperpy.plugin_manager import PluginManager, builtin_plugins_dir
-from pepperpy.rag import RAGProvider
 from tests.integration.test_examples import run
 
 pytestmark = pytest.mark.integration
@@ -18,20 +17,11 @@ def test_the_dependencies_example(session_home):
     assert "cache wraps the facade's llm: True" in output and "first answer / first answer" in output
 
 
-class StandInChroma(RAGProvider):
-    """rag/chroma's stand-in (the real one installs chromadb): the snippet is about dependencies."""
-
-    async def add(self, documents, vectors=None): ...
-    async def search(self, query, k=5, filter=None): return []
-    async def delete(self, ids): ...
-    async def count(self): return 0
-
-
 @pytest.fixture
-def process_manager(tmp_path, monkeypatch):
-    monkeypatch.setattr(PluginManager, "_instance", PluginManager(search_paths=[builtin_plugins_dir()], home=tmp_path / "home"))
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")  # created and opened, never called
-    PluginManager.instance().register_plugin("rag", "chroma", StandInChroma)
+def process_manager(chroma_manager, monkeypatch):
+    """A fresh process-wide manager on the session home, where chromadb is already installed (real rag/chroma)."""
+    monkeypatch.setattr(PluginManager, "_instance", PluginManager(search_paths=[builtin_plugins_dir()], home=chroma_manager.home))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")  # the embeddings are created and opened, never called
     return PluginManager.instance()
 
 
