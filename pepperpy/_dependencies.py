@@ -26,7 +26,6 @@ opened last (``core._Lifecycle``). Cycles are refused at creation with the path.
 
 from __future__ import annotations
 
-import os
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -83,9 +82,9 @@ def sharing(scope: Scope) -> Iterator[None]:
 
 
 def default_provider(category: str) -> str | None:
-    from pepperpy.pepperpy import DEFAULT_PROVIDERS
+    from pepperpy.pepperpy import default_provider_name
 
-    return os.environ.get(f"PEPPERPY_{category.upper()}") or DEFAULT_PROVIDERS.get(category)
+    return default_provider_name(category)
 
 
 def parse(where: str, entries: Iterable[Any]) -> list[Any]:

@@ -79,10 +79,6 @@ class ClientPool:
             self._clients[base_url] = client
         return PooledClient(client)
 
-    async def release(self, client: PooledClient) -> None:
-        """Close a handle (the pooled client stays for the next provider)."""
-        await client.aclose()
-
     async def aclose(self) -> None:
         """Close every pooled client and its connections (the resource's cleanup)."""
         clients, self._clients = list(self._clients.values()), {}
@@ -93,8 +89,7 @@ class ClientPool:
 class PooledClient:
     """One provider's handle on a pooled ``httpx.AsyncClient``.
 
-    ``post``, ``stream``, ``base_url`` and every other client attribute are the pooled
-    client's, at no per-call cost. ``aclose()`` (done when the provider closes) closes
+    ``post``, ``stream`` and ``base_url`` are the pooled client's, at no per-call cost. ``aclose()`` (done when the provider closes) closes
     the handle only: it then refuses requests and reads ``is_closed``, while the pooled
     client and its connections live on in the ``ClientPool``.
     """
@@ -109,14 +104,6 @@ class PooledClient:
     @property
     def is_closed(self) -> bool:
         return self._closed or self.client.is_closed
-
-    def __getattr__(self, name: str) -> Any:
-        client = self.__dict__.get("client")
-        if client is None or name.startswith("__"):
-            raise AttributeError(name)
-        if self.__dict__.get("_closed"):
-            _refuse_closed()
-        return getattr(client, name)
 
     async def aclose(self) -> None:
         self._closed = True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import weakref
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pepperpy import _dependencies
@@ -70,8 +70,7 @@ class PepperPy:
     # -- configuration ---------------------------------------------------------------
 
     def default_provider(self, category: str) -> str:
-        configured = self._config.get(category) or os.environ.get(f"PEPPERPY_{category.upper()}")
-        default = configured or DEFAULT_PROVIDERS.get(category)
+        default = default_provider_name(category, self._config)
         if default is None:
             raise ConfigError(
                 f"there is no default {category} provider; name one: .with_plugin({category!r}, 'name', ...), "
@@ -95,7 +94,7 @@ class PepperPy:
         else:
             with _dependencies.sharing(_dependencies.Scope.of(self)):  # dependencies share this facade's providers
                 self._providers[category] = self._manager.create_provider(category, name, **config)
-        self._attach_embeddings()
+        self._share_dependencies()
         return self
 
     def _with_fallbacks(self, category: str, members: list[Any], config: dict[str, Any]) -> PepperPy:
@@ -110,8 +109,6 @@ class PepperPy:
     def _share_dependencies(self) -> None:
         """Give each provider's declared dependencies this facade's instances (``pepperpy/_dependencies.py``)."""
         _dependencies.share(self._providers)
-
-    _attach_embeddings = _share_dependencies  # the earlier name (a RAG store's embeddings are a dependency)
 
     def with_llm(self, provider_type: str | list[Any] | None = None, **config: Any) -> PepperPy:
         """The LLM ``provider_type``, or a fallback chain: ``with_llm(["openai", ("local", {...})], **shared)``."""
@@ -217,7 +214,7 @@ class PepperPy:
         if not fresh:
             return
         self._providers.update(fresh)
-        self._attach_embeddings()
+        self._share_dependencies()
         session = self._session
         if session is None or session.loop is not asyncio.get_running_loop():
             return  # nothing open here: the new providers open on first use
@@ -227,7 +224,7 @@ class PepperPy:
         except Exception as exc:
             logger.error("hot reload: the new providers failed to open, the old ones serve on: {}", exc)
             self._providers.update(old)
-            self._attach_embeddings()
+            self._share_dependencies()
             return
         logger.info("hot reload: now serving {}", ", ".join(f"{c}={type(p).__name__}" for c, p in fresh.items()))
         if was_open:
@@ -260,18 +257,21 @@ class PepperPy:
         if not configured:
             self.provider(categories[0])  # raises: nothing configured
         with _dependencies.sharing(_dependencies.Scope.of(self)):
-            created = await asyncio.gather(*(self._created(c) for c in configured), return_exceptions=True)
-            raise_failures([o for o in created if isinstance(o, BaseException)], "providers failed to install")
+            await self._install(configured)
             used = {  # configured categories the opened ones depend on, still to be installed
                 spec.type
                 for c in configured
                 for spec in (getattr(self._providers[c], "_dependency_specs", None) or {}).values()
                 if spec.dependency_type != "runtime" and isinstance(self._providers.get(spec.type), PendingProvider)
             }
-            created = await asyncio.gather(*(self._created(c) for c in used), return_exceptions=True)
-            raise_failures([o for o in created if isinstance(o, BaseException)], "providers failed to install")
-        self._attach_embeddings()
+            await self._install(used)
+        self._share_dependencies()
         await session.open([self._providers[c] for c in configured])
+
+    async def _install(self, categories: Iterable[str]) -> None:
+        """Create the pending providers of ``categories`` concurrently (installing in worker threads)."""
+        created = await asyncio.gather(*(self._created(c) for c in categories), return_exceptions=True)
+        raise_failures([o for o in created if isinstance(o, BaseException)], "providers failed to install")
 
     async def _created(self, category: str) -> Any:
         provider = self._providers[category]
@@ -331,6 +331,12 @@ class PepperPy:
         if runner is not None:
             self._sync = None
             runner.close()
+
+
+def default_provider_name(category: str, config: dict[str, Any] | None = None) -> str | None:
+    """The provider ``with_<category>()`` uses when none is named: config, ``PEPPERPY_<CATEGORY>``, or the built-in default."""
+    configured = (config or {}).get(category) or os.environ.get(f"PEPPERPY_{category.upper()}")
+    return configured or DEFAULT_PROVIDERS.get(category)
 
 
 def _in_event_loop() -> bool:
