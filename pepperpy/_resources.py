@@ -39,12 +39,14 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import functools
 import inspect
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
 from pepperpy._log import logger
+from pepperpy._session import call_at_loop_shutdown
 from pepperpy.errors import ConfigError
 
 T = TypeVar("T")
@@ -186,14 +188,8 @@ class ResourceTable:
         with self._lock:
             if loop in self._watchers:
                 return
-            watcher = self._watchers[loop] = self._loop_watcher(loop)
+            watcher = self._watchers[loop] = call_at_loop_shutdown(functools.partial(self._loop_shutting_down, loop))
         await anext(watcher)  # parked on ``loop``: closed by shutdown_asyncgens(), on that loop
-
-    async def _loop_watcher(self, loop: asyncio.AbstractEventLoop) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            await self._loop_shutting_down(loop)
 
     async def _loop_shutting_down(self, loop: asyncio.AbstractEventLoop) -> None:
         with self._lock:

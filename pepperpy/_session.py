@@ -12,12 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from pepperpy.errors import PepperPyError, PepperPyErrorGroup
 
 T = TypeVar("T")
+
+
+async def call_at_loop_shutdown(callback: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
+    """Park on the running loop with ``await anext(...)``; ``callback`` then runs on that loop when asyncio closes
+    this generator: at ``shutdown_asyncgens()`` (``asyncio.run()`` returning) or when it is garbage-collected."""
+    try:
+        yield
+    finally:
+        await callback()
 
 
 def raise_failures(failures: list[BaseException], what: str) -> None:
@@ -41,16 +50,13 @@ class Session:
 
     async def watch_loop(self) -> None:
         """Close this session when its loop shuts down or the session is garbage-collected."""
-        watcher = self._close_when_finalized()
+        watcher = call_at_loop_shutdown(self._loop_ended)
         await anext(watcher)
         self._watcher = watcher
 
-    async def _close_when_finalized(self) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            self._watcher = None
-            await self.close()
+    async def _loop_ended(self) -> None:
+        self._watcher = None
+        await self.close()
 
     async def open(self, providers: list[Any]) -> None:
         """Open ``providers`` concurrently (each opens its dependencies first); raise every failure."""
