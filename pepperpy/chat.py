@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from contextlib import aclosing
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
 from pepperpy.errors import InvalidInputError, LLMError
+from pepperpy.hooks import Call, split_options, streamed
 from pepperpy.llm import GenerationChunk, GenerationResult, Message, MessageRole, to_message
 from pepperpy.structured import parse as parse_structured
 from pepperpy.tools import Tool, run_tool_calls, tool_from_function
@@ -18,9 +18,13 @@ T = TypeVar("T")
 
 
 class ProviderSource(Protocol):
-    """What builders need from the facade: an open provider of a category, and the sync runner."""
+    """What builders need from the facade: providers, the hooked LLM call, and the sync runner."""
 
     def ready(self, category: str) -> Awaitable[Any]: ...
+
+    def configured(self, category: str) -> Awaitable[Any]: ...
+
+    def call_llm(self, call: Call) -> Awaitable[Any]: ...
 
     def run_sync(self, coroutine: Coroutine[Any, Any, T]) -> T: ...
 
@@ -37,8 +41,9 @@ class ChatBuilder:
     Finish with ``await .generate()``, ``async for chunk in .stream()`` or ``.generate_sync()``.
     """
 
-    def __init__(self, source: ProviderSource, messages: list[Message] | None = None):
+    def __init__(self, source: ProviderSource, messages: list[Message] | None = None, conversation_id: str | None = None):
         self._source = source
+        self._conversation_id = conversation_id
         self._messages: list[Message] = list(messages or [])
         self._options: dict[str, Any] = {}
         self._tools: tuple[Tool, ...] = ()
@@ -111,28 +116,35 @@ class ChatBuilder:
             options["response_model"] = self._response_model
         return options
 
+    async def _call(self, messages: list[Message], stream: bool = False) -> Any:
+        """One LLM call through the facade's hooks (pepperpy/hooks.py); the provider opens inside the innermost."""
+        provider = await self._source.configured("llm")
+        options, settings = split_options(self._request_options())
+        model = options.get("model") or getattr(provider, "model", None)
+        call = Call(provider.plugin_id, tuple(messages), options, stream, self._conversation_id,
+                    model if isinstance(model, str) else None, settings, provider)
+        return await self._source.call_llm(call)
+
     async def generate(self) -> GenerationResult:
-        provider = await self._source.ready("llm")
-        options = self._request_options()
-        result = await self._generate_running_tools(provider, list(self._messages), options)
+        result = await self._generate_running_tools(list(self._messages))
         if self._response_model is not None:
-            result = await self._validated(provider, result, options)
+            result = await self._validated(result)
         return result
 
-    async def _generate_running_tools(self, provider: Any, messages: list[Message], options: dict[str, Any]) -> Any:
+    async def _generate_running_tools(self, messages: list[Message]) -> Any:
         for round_number in range(self._max_rounds + 1):
-            result = await provider.generate(messages, **options)
+            result = await self._call(messages)
             if not (self._run_tools and result.tool_calls):
                 return result
             if round_number == self._max_rounds:
                 raise LLMError(
-                    f"{provider.plugin_id}: the model still asked for tools after {self._max_rounds} rounds; "
+                    f"{(await self._source.configured('llm')).plugin_id}: the model still asked for tools after {self._max_rounds} rounds; "
                     "pass a larger max_rounds to with_tools() or run=False to handle the calls yourself"
                 )
             messages = [*result.messages, *await run_tool_calls(list(self._tools), result.tool_calls)]
         raise AssertionError("unreachable")
 
-    async def _validated(self, provider: Any, result: Any, options: dict[str, Any]) -> Any:
+    async def _validated(self, result: Any) -> Any:
         """Validate into the response model; on failure retry once, telling the model what was wrong."""
         model = self._response_model
         assert model is not None
@@ -143,18 +155,17 @@ class ChatBuilder:
             role=MessageRole.USER,
             content=f"That answer is not valid for the schema: {problem}\nReply again with corrected JSON only.",
         )
-        retried = await provider.generate([*result.messages, feedback], **options)
+        retried = await self._call([*result.messages, feedback])
         parsed, problem = parse_structured(model, retried.content)
         if problem is not None:
-            raise LLMError(f"{provider.plugin_id}: the answer did not fit {model.__name__} after one retry: {problem}")
+            raise LLMError(f"{(await self._source.configured('llm')).plugin_id}: the answer did not fit {model.__name__} after one retry: {problem}")
         return retried.model_copy(update={"parsed": parsed})
 
     async def stream(self) -> AsyncIterator[GenerationChunk]:
         """Stream the answer; tool calls, if any, arrive on the last chunks (tools are not run)."""
-        provider = await self._source.ready("llm")
-        async with aclosing(provider.generate_stream(list(self._messages), **self._request_options())) as chunks:
-            async for chunk in chunks:  # leaving early closes the provider's stream at once
-                yield chunk
+        chunks = await self._call(list(self._messages), stream=True)
+        async for chunk in streamed(chunks):  # leaving early closes the provider's stream at once
+            yield chunk
 
     def generate_sync(self) -> GenerationResult:
         """``generate()`` for scripts without an event loop; the provider stays open for the next call."""
@@ -164,13 +175,18 @@ class ChatBuilder:
 class Conversation:
     """A chat that keeps its history: ``await conv.say("...")``, ``conv.stream("...")``, ``conv.messages``."""
 
-    def __init__(self, source: ProviderSource, system: str | None = None, **options: Any):
+    def __init__(
+        self, source: ProviderSource, system: str | None = None, conversation_id: str | None = None, **options: Any
+    ):
+        import uuid
+
         self._source = source
+        self.conversation_id = conversation_id or uuid.uuid4().hex
         self.messages: list[Message] = [] if system is None else [Message(role=MessageRole.SYSTEM, content=_text("system", system))]
         self.options = options
 
     def _turn(self, content: str, options: dict[str, Any]) -> ChatBuilder:
-        builder = ChatBuilder(self._source, self.messages).with_user(content)
+        builder = ChatBuilder(self._source, self.messages, self.conversation_id).with_user(content)
         return builder.with_options(**{**self.options, **options})
 
     async def say(self, content: str, **options: Any) -> GenerationResult:

@@ -14,7 +14,9 @@ from pepperpy.errors import ConfigError
 from pepperpy.plugin_manager import PluginManager
 
 if TYPE_CHECKING:
+    from pepperpy._usage import UsageMeter, UsageReport
     from pepperpy.chat import ChatBuilder, Conversation
+    from pepperpy.hooks import Call, Hook
     from pepperpy.retrieval import Answer, Retrieval
 
 T = TypeVar("T")
@@ -62,6 +64,8 @@ class PepperPy:
         self._requests: dict[str, tuple[str, dict[str, Any]]] = {}  # category -> (name, config) asked for
         self._reloads_seen = self._manager.reloads  # see _switch_reloaded
         self._retiring: set[asyncio.Task[None]] = set()
+        self._hooks: list[Hook] = []  # this facade's own, outermost first (pepperpy/hooks.py)
+        self._builtin_hooks: list[Any] | None = None  # usage, then tracing when OpenTelemetry is installed
 
     def __repr__(self) -> str:
         configured = ", ".join(f"{c}={p.name}" for c, p in self._providers.items())
@@ -123,6 +127,53 @@ class PepperPy:
 
     def with_storage(self, provider_type: str | None = None, **config: Any) -> PepperPy:
         return self.with_plugin("storage", provider_type, **config)
+
+    # -- hooks around LLM calls (pepperpy/hooks.py) -------------------------------------
+
+    def with_hook(self, hook: Hook) -> PepperPy:
+        """Run ``hook`` around every LLM call of this facade: ``async def hook(call, call_next)``."""
+        from pepperpy.hooks import check_hook
+
+        self._hooks.append(check_hook(hook))
+        return self
+
+    @property
+    def usage(self) -> UsageReport:
+        """Tokens used by this facade's LLM calls, per provider and model (cache hits counted apart)."""
+        return self._meter().report
+
+    def _meter(self) -> UsageMeter:
+        if self._builtin_hooks is None:
+            from pepperpy._tracing import tracing_hook
+            from pepperpy._usage import UsageMeter
+
+            tracer = tracing_hook()
+            self._builtin_hooks = [UsageMeter()] + ([tracer] if tracer is not None else [])
+        return self._builtin_hooks[0]
+
+    async def call_llm(self, call: Call) -> Any:
+        """Run ``call`` through the hooks (built-in, entry points, process-wide, this facade's) to the provider."""
+        from pepperpy.hooks import compose
+
+        self._meter()
+        hooks = [*self._builtin_hooks, *self._manager.call_hooks(), *self._hooks]  # type: ignore[misc]
+        return await compose(hooks, self._provider_call)(call)
+
+    async def _provider_call(self, call: Call) -> Any:
+        """The innermost ``call_next``: opens the LLM (lazily) and calls it."""
+        provider = await self.ready("llm")
+        if call.stream:
+            return provider.generate_stream(list(call.messages), **call.options)
+        return await provider.generate(list(call.messages), **call.options)
+
+    async def configured(self, category: str) -> Any:
+        """The provider of ``category``, created (installed if it had to be) but not necessarily open."""
+        if self._reloads_seen != self._manager.reloads:
+            await self._switch_reloaded()
+        provider = self.provider(category)
+        if isinstance(provider, PendingProvider):
+            provider = await self._created(category)
+        return provider
 
     def provider(self, category: str) -> Any:
         """The configured provider of ``category`` (not necessarily open)."""

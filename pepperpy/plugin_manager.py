@@ -177,6 +177,8 @@ class PluginManager:
         self.shadowed_entry_points: list[ShadowedEntryPoint] = []
         self.broken_entry_points: list[BrokenEntryPoint] = []
         self.shared_resources: dict[str, Any] = {}  # objects providers share, such as HTTP client pools
+        self.hooks: list[Any] = []  # process-wide LLM call hooks, from register_hook() (pepperpy/hooks.py)
+        self._entry_point_hooks: list[Any] | None = None
         self.plugins: dict[str, PluginInfo] = {}
         self.broken: list[BrokenPlugin] = []
         self.shadowed: list[ShadowedPlugin] = []
@@ -217,6 +219,14 @@ class PluginManager:
             *extra,
             *self._registered_paths,
         ]
+
+    def call_hooks(self) -> list[Any]:
+        """The process-wide LLM call hooks, outermost first: the ``pepperpy.hooks`` entry points, then ``hooks``."""
+        if self._entry_point_hooks is None:
+            from pepperpy.hooks import load_entry_point_hooks
+
+            self._entry_point_hooks = load_entry_point_hooks() if self._fixed_paths is None else []
+        return [*self._entry_point_hooks, *self.hooks] if self._entry_point_hooks else self.hooks
 
     def register_plugin_path(self, path: str | os.PathLike[str]) -> None:
         """Add a folder of plugin folders (or one plugin folder) with the highest precedence."""

@@ -38,6 +38,7 @@ __all__ = [
     "register_plugin_alias",
     "register_plugin_fallbacks",
     "register_plugin_path",
+    "register_hook",
 ]
 
 
@@ -69,6 +70,14 @@ def register_plugin_fallbacks(category: str, members: list[Any]) -> None:
     from pepperpy.plugin_manager import get_plugin_manager
 
     get_plugin_manager().register_plugin_fallbacks(category, members)
+
+
+def register_hook(hook: Any) -> None:
+    """Run ``hook`` around every LLM call of every facade in this process (see ``pepperpy.hooks``)."""
+    from pepperpy.hooks import check_hook
+    from pepperpy.plugin_manager import get_plugin_manager
+
+    get_plugin_manager().hooks.append(check_hook(hook))
 
 
 def register_plugin_path(path: str | os.PathLike[str]) -> None:

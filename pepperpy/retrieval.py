@@ -75,8 +75,9 @@ async def ask(source: ProviderSource, question: str, k: int = 4, filter: Filter 
         Message(role=MessageRole.SYSTEM, content=ASK_PROMPT.format(passages=passages or "(no passages found)")),
         Message(role=MessageRole.USER, content=question),
     ]
-    llm = await source.ready("llm")
-    result = await llm.generate(messages, **options)
+    from pepperpy.chat import ChatBuilder
+
+    result = await ChatBuilder(source, messages).with_options(**options).generate()  # through the facade's hooks
     return Answer(content=result.content, sources=sources, result=result)
 
 

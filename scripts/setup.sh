@@ -9,4 +9,4 @@ fi
 if [ ! -x .venv/bin/uv ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check uv 2>&1 | grep -v "is ignored: it is neither" || true
 fi
-.venv/bin/uv pip install --quiet --python .venv/bin/python -e ".[test]"
+.venv/bin/uv pip install --quiet --compile-bytecode --python .venv/bin/python -e ".[test]"  # compiled: the environment may forbid writing .pyc files

@@ -1,0 +1,120 @@
+"""``pepper.usage``: prompt and completion tokens per provider and model, cache hits counted apart."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from pepperpy.hooks import Call, CallNext
+from pepperpy.llm import GenerationChunk, Usage
+
+
+@dataclass
+class UsageTotals:
+    """Calls and tokens of one provider and model (``cached_*``: answers a cache served, which cost nothing)."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_calls: int = 0
+    cached_prompt_tokens: int = 0
+    cached_completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def add(self, usage: Usage | None, cached: bool) -> None:
+        prompt = usage.prompt_tokens if usage else 0
+        completion = usage.completion_tokens if usage else 0
+        if cached:
+            self.cached_calls += 1
+            self.cached_prompt_tokens += prompt
+            self.cached_completion_tokens += completion
+        else:
+            self.calls += 1
+            self.prompt_tokens += prompt
+            self.completion_tokens += completion
+
+
+class UsageReport(Mapping[tuple[str, str], UsageTotals]):
+    """``{(provider, model): UsageTotals}`` for one facade; ``.total`` sums them."""
+
+    def __init__(self) -> None:
+        self._totals: dict[tuple[str, str], UsageTotals] = {}
+
+    def __getitem__(self, key: tuple[str, str]) -> UsageTotals:
+        return self._totals[key]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._totals)
+
+    def __len__(self) -> int:
+        return len(self._totals)
+
+    @property
+    def total(self) -> UsageTotals:
+        total = UsageTotals()
+        for totals in self._totals.values():
+            for field in fields(UsageTotals):
+                setattr(total, field.name, getattr(total, field.name) + getattr(totals, field.name))
+        return total
+
+    def record(self, provider: str, model: str | None, usage: Usage | None, cached: bool) -> None:
+        key = (provider, model or "?")
+        totals = self._totals.get(key)
+        if totals is None:
+            totals = self._totals[key] = UsageTotals()
+        totals.add(usage, cached)
+
+    def __repr__(self) -> str:
+        return f"UsageReport({dict(self._totals)!r})"
+
+    def __str__(self) -> str:
+        lines = [f"{'provider':<20} {'model':<28} {'calls':>6} {'prompt':>8} {'completion':>10} {'cached':>7}"]
+        for (provider, model), t in sorted(self._totals.items()):
+            lines.append(
+                f"{provider:<20} {model[:28]:<28} {t.calls:>6} {t.prompt_tokens:>8} {t.completion_tokens:>10} {t.cached_calls:>7}"
+            )
+        return "\n".join(lines)
+
+
+def _served_by(call: Call, metadata: Mapping[str, Any]) -> str:
+    fallback = metadata.get("fallback")
+    if fallback:
+        return f"llm/{fallback['served_by']}"
+    return call.provider
+
+
+class UsageMeter:
+    """The facade's outermost hook: adds every answer's usage to a ``UsageReport``."""
+
+    def __init__(self) -> None:
+        self.report = UsageReport()
+
+    async def __call__(self, call: Call, call_next: CallNext) -> Any:
+        outcome = await call_next(call)
+        if call.stream:
+            return self._counted_stream(call, outcome)
+        metadata = outcome.metadata
+        model = metadata.get("model") or call.model
+        self.report.record(_served_by(call, metadata), model, outcome.usage, metadata.get("cache") == "hit")
+        return outcome
+
+    async def _counted_stream(self, call: Call, chunks: Any) -> AsyncIterator[GenerationChunk]:
+        from pepperpy.hooks import streamed
+
+        usage: Usage | None = None
+        metadata: dict[str, Any] = {}
+        async for chunk in streamed(chunks):
+            if chunk.usage is not None:
+                usage = chunk.usage
+            if chunk.metadata:
+                metadata.update(chunk.metadata)
+            yield chunk
+        model = metadata.get("model") or call.model
+        self.report.record(_served_by(call, metadata), model, usage, metadata.get("cache") == "hit")
+
+
+__all__ = ["UsageMeter", "UsageReport", "UsageTotals"]

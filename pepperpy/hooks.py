@@ -1,0 +1,215 @@
+"""Hooks around every LLM call the facade makes: a cache, a call log, usage, tracing, your own.
+
+A hook is an async callable ``(call, call_next)`` that wraps one call as the caller made
+it (a whole fallback chain is one call), like an httpx or ASGI middleware::
+
+    async def shout(call: Call, call_next: CallNext) -> Any:
+        if call.stream:
+            return upper_chunks(await call_next(call))   # an async iterator in, one out
+        result = await call_next(call.replace(options={**call.options, "temperature": 0}))
+        return result.model_copy(update={"content": result.content.upper()})
+
+``call`` is a frozen record; change the request by passing ``call.replace(...)`` to
+``call_next``, or answer without calling it at all (a cache, a test double). For a
+streamed call ``call_next`` returns an async iterator of ``GenerationChunk`` and the hook
+returns one. The provider opens lazily inside the innermost ``call_next``: a call a hook
+answers itself loads no model and opens no connection.
+
+Register with ``PepperPy().with_hook(fn)`` (this facade), ``pepperpy.plugins.register_hook(fn)``
+(every facade of the process) or the entry-point group ``pepperpy.hooks`` (an installed
+distribution). They run in that order, outermost first: entry points, process-wide, then
+the facade's own in the order it added them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
+from types import MappingProxyType
+from typing import Any
+
+from pepperpy.errors import PepperPyErrorGroup, PluginError
+from pepperpy.llm import GenerationChunk, GenerationResult, Message
+
+# Options the facade acts on itself; they are taken out of ``call.options`` into ``call.settings``.
+FACADE_OPTIONS = frozenset({"cache"})
+_SECRET_WORDS = ("key", "token", "secret", "password")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Call:
+    """One LLM call as the caller made it.
+
+    ``provider`` is the plugin id (the first member's for a fallback chain), ``options`` the
+    per-call options the provider will see, ``settings`` the facade-level ones (``cache``).
+    """
+
+    provider: str
+    messages: tuple[Message, ...]
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    stream: bool = False
+    conversation_id: str | None = None
+    model: str | None = None
+    settings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    target: Any = dataclasses.field(default=None, repr=False, compare=False)  # the provider object, not opened
+
+    def __post_init__(self) -> None:
+        if type(self.messages) is not tuple:
+            object.__setattr__(self, "messages", tuple(self.messages))
+        for name in ("options", "settings"):
+            value = getattr(self, name)
+            if type(value) is not MappingProxyType:
+                object.__setattr__(self, name, MappingProxyType(dict(value)))
+
+    def replace(self, **changes: Any) -> Call:
+        """A copy with ``changes`` (``messages=``, ``options=``, ...); the original is unchanged."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The provider's own settings (model, base URL, defaults), secrets left out: what a cache key needs."""
+        return provider_config(self.target)
+
+
+CallNext = Callable[[Call], Awaitable[Any]]
+Hook = Callable[[Call, CallNext], Awaitable[Any]]
+
+
+def _public(name: str, value: Any) -> bool:
+    if type(value).__name__ in ("SecretStr", "SecretBytes"):
+        return False
+    lowered = name.lower()
+    return not any(word in lowered for word in _SECRET_WORDS)
+
+
+def provider_config(provider: Any) -> dict[str, Any]:
+    """``provider``'s option values without secrets; a fallback chain describes every member."""
+    if provider is None:
+        return {}
+    describe = getattr(provider, "describe", None)
+    if describe is not None:
+        return describe()
+    values = {}
+    for name in type(provider).option_specs():
+        value = getattr(provider, name, None)
+        if _public(name, value):
+            values[name] = value
+    return values
+
+
+def split_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(provider options, facade settings)`` from what the caller passed."""
+    if not FACADE_OPTIONS.intersection(options):
+        return dict(options), {}
+    provider_options = {k: v for k, v in options.items() if k not in FACADE_OPTIONS}
+    return provider_options, {k: options[k] for k in FACADE_OPTIONS if k in options}
+
+
+def hook_name(hook: Any) -> str:
+    return getattr(hook, "__qualname__", None) or type(hook).__qualname__
+
+
+def _checked(hook: Any, call: Call, outcome: Any) -> Any:
+    if call.stream:
+        if not hasattr(outcome, "__anext__"):
+            raise PluginError(
+                f"hook {hook_name(hook)} returned {type(outcome).__name__} for a streamed call; "
+                "return an async iterator of GenerationChunk (what `await call_next(call)` gave, or your own)"
+            )
+    elif not isinstance(outcome, GenerationResult):
+        raise PluginError(
+            f"hook {hook_name(hook)} returned {type(outcome).__name__}; "
+            "return a GenerationResult (what `await call_next(call)` gave, or your own)"
+        )
+    return outcome
+
+
+async def _run_hook(hook: Hook, call_next: CallNext, call: Call) -> Any:
+    inner_error: BaseException | None = None
+
+    async def watched_next(next_call: Call) -> Any:
+        nonlocal inner_error
+        try:
+            return await call_next(next_call)
+        except BaseException as exc:
+            inner_error = exc
+            raise
+
+    try:
+        outcome = hook(call, watched_next)
+        if inspect.isawaitable(outcome):  # an async generator hook gives a stream directly
+            outcome = await outcome
+    except Exception as exc:
+        if inner_error is None or exc is inner_error or exc.__cause__ is inner_error:
+            raise
+        if not isinstance(inner_error, Exception):
+            raise
+        raise PepperPyErrorGroup(
+            f"hook {hook_name(hook)} raised while handling the call's error; both are listed", [inner_error, exc]
+        ) from None
+    return _checked(hook, call, outcome)
+
+
+def compose(hooks: Sequence[Hook], innermost: CallNext) -> CallNext:
+    """One ``call_next`` running ``hooks`` (outermost first) around ``innermost``."""
+    call_next = innermost
+    for hook in reversed(hooks):
+        call_next = functools.partial(_run_hook, hook, call_next)
+    return call_next
+
+
+async def streamed(iterator: Any) -> AsyncIterator[GenerationChunk]:
+    """Iterate what a streamed call returned, closing it when the consumer stops early."""
+    if hasattr(iterator, "aclose"):
+        async with aclosing(iterator) as chunks:
+            async for chunk in chunks:
+                yield chunk
+    else:
+        async for chunk in iterator:
+            yield chunk
+
+
+ENTRY_POINT_GROUP = "pepperpy.hooks"
+
+
+def load_entry_point_hooks() -> list[Hook]:
+    """The hooks installed distributions name in ``pepperpy.hooks``; a broken one is logged and left out."""
+    import importlib.metadata
+
+    from pepperpy._log import logger
+
+    hooks = []
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        source = entry_point.dist.name if entry_point.dist is not None else "an installed distribution"
+        try:
+            hook = entry_point.load()
+        except Exception as exc:
+            logger.error("hook entry point {} = {!r} (from {}) failed to import, left out: {}: {}",
+                         entry_point.name, entry_point.value, source, type(exc).__name__, exc)
+            continue
+        if not callable(hook):
+            logger.error("hook entry point {} = {!r} (from {}) is not callable, left out", entry_point.name, entry_point.value, source)
+            continue
+        hooks.append(hook)
+    return hooks
+
+
+def check_hook(hook: Any) -> Hook:
+    """``hook`` if it can be one (a callable of ``(call, call_next)``); ConfigError otherwise."""
+    if not callable(hook):
+        from pepperpy.errors import ConfigError
+
+        raise ConfigError(
+            f"a hook is an async callable taking (call, call_next), got {hook!r:.80}; write "
+            "`async def my_hook(call, call_next): return await call_next(call)`"
+        )
+    return hook
+
+
+__all__ = [
+    "Call", "CallNext", "ENTRY_POINT_GROUP", "FACADE_OPTIONS", "Hook", "check_hook", "compose", "load_entry_point_hooks",
+    "provider_config", "split_options", "streamed",
+]
