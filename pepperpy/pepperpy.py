@@ -137,6 +137,16 @@ class PepperPy:
         self._hooks.append(check_hook(hook))
         return self
 
+    def with_cache(self, path: str | os.PathLike[str] | None = None, ttl: float | None = None) -> PepperPy:
+        """Answer repeated LLM calls from a cache: in memory, or in the SQLite file ``path`` (shared by processes).
+
+        Entries older than ``ttl`` seconds are not used. ``with_options(cache=False)`` skips it for one call.
+        """
+        from pepperpy._cache import ResponseCache
+
+        self._hooks.append(ResponseCache(path, ttl))
+        return self
+
     @property
     def usage(self) -> UsageReport:
         """Tokens used by this facade's LLM calls, per provider and model (cache hits counted apart)."""
