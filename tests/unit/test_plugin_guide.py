@@ -1,4 +1,4 @@
-"""The README's plugin guide runs as written: its manifest, its provider and its direct-use snippet."""
+"""The plugin author's guide (docs/plugins.md) runs as written: its manifest, its provider and its direct-use snippet."""
 
 from __future__ import annotations
 
@@ -7,19 +7,19 @@ import re
 import textwrap
 from pathlib import Path
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+GUIDE = (Path(__file__).resolve().parents[2] / "docs" / "plugins.md").read_text()
 
 
 def block_after(marker: str, language: str) -> str:
-    start = README.index(marker)
-    match = re.compile(rf"```{language}\n(.*?)```", re.DOTALL).search(README, start)
+    start = GUIDE.index(marker)
+    match = re.compile(rf"```{language}\n(.*?)```", re.DOTALL).search(GUIDE, start)
     assert match is not None, f"no {language} block after {marker!r}"
     return match.group(1)
 
 
-async def test_the_readme_plugin_guide_runs_as_written(tmp_path, manager):
-    manifest = json.loads(block_after("## Writing a plugin", "json"))
-    provider = block_after("## Writing a plugin", "python")
+async def test_the_plugin_guide_runs_as_written(tmp_path, manager):
+    manifest = json.loads(block_after("## The folder, the manifest and the class", "json"))
+    provider = block_after("## The folder, the manifest and the class", "python")
     usage = block_after("Then `PepperPy().with_llm(\"shout\"", "python")
     folder = tmp_path / "plugins" / "llm_shout"
     folder.mkdir(parents=True)
@@ -31,7 +31,7 @@ async def test_the_readme_plugin_guide_runs_as_written(tmp_path, manager):
     PluginManager._instance, saved = manager, PluginManager._instance  # the snippet uses the process-wide manager
     try:
         namespace: dict = {}
-        exec(compile("async def main():\n" + textwrap.indent(usage, "    "), "README", "exec"), namespace)
+        exec(compile("async def main():\n" + textwrap.indent(usage, "    "), "docs/plugins.md", "exec"), namespace)
         printed = []
         namespace["print"] = lambda *args: printed.append(" ".join(map(str, args)))
         await namespace["main"]()
