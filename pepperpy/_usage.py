@@ -98,7 +98,7 @@ class UsageMeter:
         if call.stream:
             return self._counted_stream(call, outcome)
         metadata = outcome.metadata
-        model = metadata.get("model") or call.model
+        model = call.model or metadata.get("model")  # the model asked for; the answer's own name otherwise
         self.report.record(_served_by(call, metadata), model, outcome.usage, metadata.get("cache") == "hit")
         return outcome
 
@@ -113,7 +113,7 @@ class UsageMeter:
             if chunk.metadata:
                 metadata.update(chunk.metadata)
             yield chunk
-        model = metadata.get("model") or call.model
+        model = call.model or metadata.get("model")
         self.report.record(_served_by(call, metadata), model, usage, metadata.get("cache") == "hit")
 
 

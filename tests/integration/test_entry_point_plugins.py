@@ -93,7 +93,7 @@ def test_a_real_installed_distribution_serves_plugins_through_entry_points(tmp_p
     assert {"llm/awesome", "llm/folderly", "llm/mock"} <= set(seen["listed"])
     assert seen["source"] == "awesome-pkg 1.2.0"
     assert seen["imported_after_discovery"] == [], "discovery must not import the distribution's code"
-    assert seen["imported_after_use"] == ["awesome_pkg", "awesome_pkg.models"]
+    assert seen["imported_after_use"] == ["awesome_pkg", "awesome_pkg.hooks", "awesome_pkg.models"]  # the hook: at the first call
     assert (seen["awesome"], seen["name"], seen["folderly"]) == ("Hello, world!", "awesome", "QUIET")
 
     listing = subprocess.run([str(venv / "bin" / "pepperpy"), "plugins"], cwd=tmp_path, capture_output=True,
@@ -108,4 +108,4 @@ def test_a_real_installed_distribution_serves_plugins_through_entry_points(tmp_p
     example = subprocess.run([str(python), str(EXAMPLE / "use_it.py")], cwd=tmp_path, capture_output=True, text=True,
                              env=run_env, timeout=120)
     assert example.returncode == 0, example.stderr
-    assert example.stdout.splitlines() == ["Hello, world!", "QUIET"]
+    assert example.stdout.splitlines() == ["Hello, world! (seen by awesome-pkg)", "QUIET"]  # its pepperpy.hooks entry point ran
