@@ -26,6 +26,7 @@ from pepperpy._atomic import atomic_write
 from pepperpy.errors import ConfigError
 
 ALIASES_FILE = "aliases.json"
+LOCK_TIMEOUT_S = 30.0
 _CATEGORY = re.compile(r"[a-z][a-z0-9_-]*\Z")
 _ENTRY_FIELDS = ("target", "config", "env", "description")
 _EXAMPLE = '{"llm": {"gpt4": {"target": "openai", "config": {"model": "gpt-4"}}}}'
@@ -92,6 +93,11 @@ class AliasTable:
         alias = Alias(category, name, target, dict(config), dict(env))
         with self._lock:
             self._registered[f"{category}/{name}"] = alias
+
+    def registered(self) -> dict[str, Alias]:
+        """The aliases given to ``register_plugin_alias`` by ``category/name``."""
+        with self._lock:
+            return dict(self._registered)
 
     def get(self, category: str, name: str) -> Alias | None:
         """The code alias ``category/name``, else the user's; None when neither exists."""
@@ -181,21 +187,57 @@ def save_user_alias(
     home: Path, category: str, name: str, target: str, config: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None, description: str = "",
 ) -> Path:
-    """Add (or replace) an alias in ``<home>/aliases.json``, written atomically; for the CLI."""
+    """Add (or replace) an alias in ``<home>/aliases.json``, written atomically under its lock; for the CLI."""
     config, env = config or {}, env or {}
     path = home / ALIASES_FILE
     check_alias(category, name, target, config, env, str(path))
-    data = {key: dict(value) for key, value in _raw_entries(path).items()}
     entry: dict[str, Any] = {"target": target, "config": dict(config)}
     if env:
         entry["env"] = dict(env)
     if description:
         entry["description"] = description
-    data.setdefault(category, {})[name] = entry
+
+    def change(data: dict[str, Any]) -> None:
+        data.setdefault(category, {})[name] = entry
+
+    return _rewrite(path, change, f"save the alias {category}/{name}")
+
+
+def remove_user_alias(home: Path, category: str, name: str) -> Path:
+    """Remove the alias ``category/name`` from ``<home>/aliases.json`` (atomically, under its lock).
+
+    ConfigError naming the file when it holds no such alias.
+    """
+    path = home / ALIASES_FILE
+
+    def change(data: dict[str, Any]) -> None:
+        entries = data.get(category)
+        if not isinstance(entries, dict) or name not in entries:
+            saved = ", ".join(f"{category}/{n}" for n in sorted(entries or {})) or "none"
+            raise ConfigError(
+                f"{path} has no alias {category}/{name} (its {category} aliases: {saved}); aliases of plugin.json "
+                "files and of register_plugin_alias cannot be removed here; see `pepperpy aliases list`"
+            )
+        del entries[name]
+        if not entries:
+            del data[category]
+
+    return _rewrite(path, change, f"remove the alias {category}/{name}")
+
+
+def _rewrite(path: Path, change: Callable[[dict[str, Any]], None], what: str) -> Path:
+    """Read, change and atomically replace ``path`` under ``<path>.lock``; a corrupt file is refused, not replaced."""
+    from pepperpy._filelock import file_lock
+
     try:
-        atomic_write(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
+        with file_lock(path.with_name(path.name + ".lock"), LOCK_TIMEOUT_S):
+            data = {key: dict(value) for key, value in _raw_entries(path).items()}
+            change(data)
+            atomic_write(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
+    except TimeoutError as exc:
+        raise ConfigError(f"cannot {what}: {exc}") from None
     except OSError as exc:
-        raise ConfigError(f"cannot save the alias {category}/{name} in {path}: {exc.strerror or exc}") from None
+        raise ConfigError(f"cannot {what} in {path}: {exc.strerror or exc}") from None
     return path
 
 
@@ -205,4 +247,6 @@ def _raw_entries(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-__all__ = ["ALIASES_FILE", "Alias", "AliasTable", "preset_of", "read_user_aliases", "save_user_alias"]
+__all__ = [
+    "ALIASES_FILE", "Alias", "AliasTable", "preset_of", "read_user_aliases", "remove_user_alias", "save_user_alias",
+]

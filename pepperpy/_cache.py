@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pepperpy.errors import ConfigError
-from pepperpy.hooks import Call, CallNext, streamed
+from pepperpy.hooks import Call, CallNext, closing_stream
 from pepperpy.llm import GenerationChunk, GenerationResult
 
 FORMAT_VERSION = 1
@@ -192,9 +192,10 @@ class ResponseCache:
 
     async def _recorded_stream(self, key: str, chunks: Any) -> AsyncIterator[GenerationChunk]:
         seen: list[GenerationChunk] = []
-        async for chunk in streamed(chunks):  # an error or an early close ends this before the store
-            seen.append(chunk)
-            yield chunk
+        async with closing_stream(chunks) as stream:
+            async for chunk in stream:  # an error or an early close ends this before the store
+                seen.append(chunk)
+                yield chunk
         if not any(chunk.tool_calls for chunk in seen):
             self._put(key, lambda: json.dumps([chunk.model_dump(mode="json") for chunk in seen]))
 

@@ -4,44 +4,200 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pepperpy.core import CreationContext, creation_context
 from pepperpy.errors import ConfigError, PepperPyError, PluginError
 
+if TYPE_CHECKING:
+    from pepperpy.plugin_manager import PluginManager
+
 KEYS_FILE = "keys.json"
+KEYS_LOCK_FILE = "keys.json.lock"
+KEYS_LOCK_TIMEOUT_S = 30.0
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def read_keys(home: Path) -> dict[str, str]:
-    """The keys saved by ``pepperpy keys set`` (environment variable name -> key)."""
+    """The keys saved by ``pepperpy keys set`` (environment variable name -> key); ``{}`` when none can be read.
+
+    Every key read is registered with ``pepperpy._redact``: a service echoing it shows ``***`` in errors and logs.
+    """
+    from pepperpy import _redact
+
     try:
         keys = json.loads((home / KEYS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
-    return keys if isinstance(keys, dict) else {}
+    if not isinstance(keys, dict):
+        return {}
+    found = {name: key for name, key in keys.items() if isinstance(name, str) and isinstance(key, str)}
+    for key in found.values():
+        _redact.remember(key)
+    return found
+
+
+def keys_path(home: Path) -> Path:
+    """``<home>/keys.json``, where ``pepperpy keys set`` saves keys."""
+    return home / KEYS_FILE
+
+
+def list_key_names(home: Path) -> list[str]:
+    """The names (never the values) of the keys saved in ``<home>/keys.json``, sorted."""
+    return sorted(read_keys(home))
+
+
+def keys_file_problem(home: Path) -> str | None:
+    """Why ``<home>/keys.json`` cannot be used (its keys are then ignored), or None when it is fine or absent."""
+    path = home / KEYS_FILE
+    try:
+        keys = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"{path} cannot be read ({getattr(exc, 'strerror', None) or exc}); fix its permissions or delete it"
+    except ValueError:
+        return f"{path} is not valid JSON, so its keys are ignored; fix it or delete it and run `pepperpy keys set`"
+    if not isinstance(keys, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in keys.items()):
+        return f"{path} must map variable names to keys; fix it or delete it and run `pepperpy keys set`"
+    return None
+
+
+def key_sources(home: Path, variables: Iterable[str]) -> dict[str, list[str]]:
+    """Where each variable is set: ``environment`` and/or ``keys.json`` (``[]``: nowhere). Never the value."""
+    saved = read_keys(home)
+    sources: dict[str, list[str]] = {}
+    for variable in variables:
+        found = [("environment", os.environ.get(variable)), (KEYS_FILE, saved.get(variable))]
+        sources[variable] = [where for where, value in found if value]
+    return sources
+
+
+def key_variables(manager: PluginManager) -> dict[str, list[str]]:
+    """Every environment variable a plugin, manifest alias or user/code alias maps an option to -> who names it."""
+    users: dict[str, set[str]] = {}
+    for info in manager.list_plugins():
+        for variable in info.manifest.env.values():
+            users.setdefault(variable, set()).add(info.id)
+        for alias_name, alias in info.manifest.aliases.items():
+            for variable in alias.env.values():
+                users.setdefault(variable, set()).add(f"{info.manifest.category}/{alias_name}")
+    try:
+        aliases = {**manager.aliases.user_aliases(), **manager.aliases.registered()}
+    except ConfigError:  # a corrupt aliases.json: reported by `pepperpy doctor` and when aliases are used
+        aliases = manager.aliases.registered()
+    for key, alias in aliases.items():
+        for variable in alias.env.values():
+            users.setdefault(variable, set()).add(key)
+    return {variable: sorted(names) for variable, names in sorted(users.items())}
 
 
 def save_key(home: Path, variable: str, value: str) -> Path:
-    """Save a key in ``<home>/keys.json``, readable by the owner only."""
-    keys = {**read_keys(home), variable: value}
+    """Save a key in ``<home>/keys.json``, readable by the owner only (mode 0600).
+
+    Processes saving at once each keep their key: the read-merge-write runs under a file
+    lock (``keys.json.lock``). The new content goes to a uniquely named temporary file
+    created 0600 with ``O_EXCL`` in the same folder, is flushed to disk, then renamed over
+    keys.json; a failed or interrupted write (KeyboardInterrupt included) removes it, and
+    one left by a killed process is removed by the next save.
+    """
+    from pepperpy import _redact
+    from pepperpy._filelock import file_lock
+
+    if not isinstance(variable, str) or not _VARIABLE_NAME.fullmatch(variable):
+        raise ConfigError(
+            f"cannot save a key under {str(variable)[:80]!r}: name it as its environment variable, "
+            "letters, digits and '_' (e.g. OPENAI_API_KEY)"
+        )
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"cannot save {variable}: the key is empty; pass the key itself")
+    _redact.remember(value)
     path = home / KEYS_FILE
-    temporary = path.with_suffix(".tmp")
     try:
         home.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump(keys, handle, indent=2)
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, path)
+        with file_lock(home / KEYS_LOCK_FILE, KEYS_LOCK_TIMEOUT_S):
+            _remove_leftover_temporaries(home)
+            keys = {**_keys_to_update(path, variable), variable: value}
+            _write_private(path, json.dumps(keys, indent=2).encode("utf-8"))
+    except TimeoutError:
+        raise ConfigError(
+            f"cannot save {variable} in {path}: another process held {home / KEYS_LOCK_FILE} for "
+            f"{KEYS_LOCK_TIMEOUT_S:.0f}s; try again, or delete that file if no pepperpy process is running"
+        ) from None
     except OSError as exc:
-        if temporary.parent.is_dir():
-            temporary.unlink(missing_ok=True)
         raise ConfigError(
             f"cannot save {variable} in {path}: {exc.strerror or exc}; make {home} writable, "
             f"point PEPPERPY_HOME at a writable folder, or set the {variable} environment variable instead"
         ) from None
     return path
+
+
+def _keys_to_update(path: Path, variable: str) -> dict[str, Any]:
+    """The saved keys to merge a new one into; a keys.json that cannot be parsed is an error, never overwritten."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except UnicodeDecodeError:
+        text = None
+    keys: Any = None
+    if text is not None:
+        try:
+            keys = json.loads(text)
+        except (ValueError, RecursionError):
+            keys = None
+    if not isinstance(keys, dict):
+        raise ConfigError(
+            f"cannot save {variable} in {path}: the file is not a JSON object of keys, and saving would lose "
+            "the keys in it; fix it, or delete it and run `pepperpy keys set` again for each key"
+        )
+    return keys
+
+
+def _remove_leftover_temporaries(home: Path) -> None:
+    """Delete temporary files of saves that were killed (called under the lock, so none is in use)."""
+    leftovers = [*home.glob(f".{KEYS_FILE}.*.tmp"), home / "keys.tmp"]  # keys.tmp: the name older versions used
+    for leftover in leftovers:
+        leftover.unlink(missing_ok=True)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically, mode 0600 from the first byte on."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        descriptor = os.open(temporary, flags, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o600)  # 0600 whatever the umask
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            temporary.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush the rename to disk (best effort: some filesystems cannot fsync a folder)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
 
 
 def fill_from_environment(
@@ -89,4 +245,7 @@ def build_provider(
         creation_context.reset(token)
 
 
-__all__ = ["build_provider", "fill_from_environment", "read_keys", "save_key"]
+__all__ = [
+    "build_provider", "fill_from_environment", "key_sources", "key_variables", "keys_file_problem", "keys_path",
+    "list_key_names", "read_keys", "save_key",
+]

@@ -2,17 +2,22 @@
 
 Requirements are data, never commands: each line must be a PEP 508 requirement
 (an optional ``--hash=`` is allowed). A plugin's packages go into its own env dir
-``<home>/envs/<plugin>-<hash>``, built in a temporary sibling, stamped, then
-renamed into place under a file lock so concurrent processes install once.
+``<home>/envs/<plugin>-<hash>``, built in a temporary sibling ``.<env>.partial-<random>``,
+made readable by every user, stamped, then renamed into place under a file lock so
+concurrent processes install once. uv runs under a small watchdog that kills it when the
+installing process dies, and the next install of the plugin removes what a killed one left.
+Each env keeps a last-used record (refreshed at most hourly) for ``pepperpy plugins clean``.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.metadata
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -30,9 +35,43 @@ from pepperpy._manifest import read_utf8
 from pepperpy.errors import PluginDependencyError, PluginInstallError, PluginManifestError
 
 STAMP_FILE = ".pepperpy-stamp"
+LAST_USED_FILE = ".pepperpy-last-used"  # its mtime says when the env was last used
+LAST_USED_EVERY_S = 3600.0  # the fast path refreshes the record at most this often
 INSTALL_TIMEOUT_S = 600.0  # bounds one uv run and the wait for another process's install
 _HASH_OPTION = re.compile(r"\s+--hash=[\w:]+")
+ENV_NAME = re.compile(r"[^.].*-[0-9a-f]{12}")  # an env dir: <plugin id with - for />-<fingerprint>
+_STAGING_NAME = re.compile(rf"\.(?P<env>{ENV_NAME.pattern})(?:\.partial)?-[a-z0-9_]+")  # older ones had no .partial
 _NETWORK_HINTS = ("error sending request", "failed to fetch", "connection", "timed out", "dns error", "network")
+_UNWRITABLE = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)  # explained by _storage_problem
+_UV_STORAGE_WORDS = {  # how uv reports the first three
+    "no space left on device": errno.ENOSPC,
+    "disk quota exceeded": errno.EDQUOT,
+    "read-only file system": errno.EROFS,
+}
+# Runs uv (argv[1:]) and kills it when this watchdog's stdin reaches EOF: the installing process
+# holds the other end, so uv stops when that process dies, even by SIGKILL. On Linux uv also gets
+# SIGKILL if the watchdog itself dies (PR_SET_PDEATHSIG; the watchdog has one thread, so it fires
+# only when the watchdog exits).
+_WATCHDOG = """
+import os, subprocess, sys, threading
+def die_with_parent():
+    import ctypes
+    ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)
+child = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL,
+                         preexec_fn=die_with_parent if sys.platform == "linux" else None)
+def watch():
+    while os.read(0, 4096):
+        pass
+    child.kill()
+threading.Thread(target=watch, daemon=True).start()
+try:
+    code = child.wait()
+finally:
+    if child.poll() is None:
+        child.kill()
+        child.wait()
+os._exit(code)
+"""
 
 
 @dataclass(frozen=True)
@@ -54,31 +93,104 @@ class RequirementSet:
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
 
+# Requirement lines: what uv would read as a path, an archive, a URL or an option is refused.
+_REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?", re.ASCII)
+_ARCHIVE_SUFFIXES = (
+    ".whl", ".zip", ".tar", ".gz", ".tgz", ".bz2", ".tbz", ".tbz2", ".xz", ".txz", ".lz", ".tlz", ".lzma", ".zst",
+    ".egg", ".exe", ".rar", ".7z",
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")  # line breaks uv and Python may split on
+_COMMENT = re.compile(r"(?:^|\s)#.*", re.DOTALL)
+_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_MAX_LINE = 1000
+_WRITE_INSTEAD = "write a package name from the index with an optional version instead, e.g. 'httpx>=0.27'"
+
+
+def _quoted(line: str, limit: int = 80) -> str:
+    """The line for an error message: stripped, cut to ``limit`` characters, escapes shown."""
+    text = line.strip()
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
 def parse_requirement_line(line: str, where: str) -> Requirement | None:
-    """Parse one line; None for blanks and comments; PluginManifestError for anything else."""
-    text = line.split(" #", 1)[0].strip()
-    if not text or text.startswith("#"):
+    """Parse one requirement line (or a ``model_packages`` entry); None for blanks and comments.
+
+    Only a PEP 508 requirement naming a package on the index is accepted, with optional
+    ``--hash=`` options. Every line uv would read as a path, an archive, a URL, an option
+    or an ``${VAR}`` reference is a PluginManifestError naming ``where`` (the plugin, file
+    and line) and quoting at most this line, cut to 80 characters.
+    """
+    shown = _quoted(line)
+
+    def refuse(problem: str, instead: str = _WRITE_INSTEAD) -> PluginManifestError:
+        return PluginManifestError(f"{where}: {problem}: {shown}; {instead}")
+
+    if len(line) > _MAX_LINE:
+        raise refuse(f"the line is {len(line)} characters long, not a requirement")
+    if _CONTROL.search(line):
+        raise refuse("the line has a control character or a line break inside it", "remove it")
+    text = _COMMENT.sub("", line).strip()
+    if not text:
         return None
+    if text.endswith("\\"):
+        raise refuse("line continuations ('\\' at the end) are not allowed", "write each requirement on one line")
     text = _HASH_OPTION.sub("", text)
-    if text.startswith("-"):
-        raise PluginManifestError(f"{where}: option lines such as {text.split()[0]!r} are not allowed; list packages only")
+    if text.startswith("-") or re.search(r"\s-", text):
+        option = next(word for word in text.split() if word.startswith("-"))
+        raise refuse(f"option lines such as {option[:40]!r} are not allowed (only --hash=...)", "list packages only")
     if "$" in text:
-        raise PluginManifestError(f"{where}: environment references are not allowed in {text!r}; write the package name")
+        raise refuse("environment references such as ${VAR} are not allowed", "write the package name itself")
+    name_part = text.split(";", 1)[0]
+    looks_like_path = text.startswith((".", "~")) or "/" in name_part or "\\" in name_part
+    if looks_like_path or "://" in text or "@" in name_part or _URL_SCHEME.match(text):
+        raise refuse("URLs and local paths are not allowed (this is not a PEP 508 requirement naming a package)")
     try:
         requirement = Requirement(text)
     except InvalidRequirement as exc:
-        raise PluginManifestError(f"{where}: {text!r} is not a PEP 508 requirement ({exc})") from None
+        reason = str(exc).splitlines()[0][:120] if str(exc) else "invalid"
+        raise refuse(f"not a PEP 508 requirement ({reason})") from None
     if requirement.url:
-        raise PluginManifestError(f"{where}: URLs and local paths are not allowed ({text!r}); name a package from the index")
+        raise refuse("URLs and local paths are not allowed")
+    name = requirement.name
+    if not _REQUIREMENT_NAME.fullmatch(name) or name.lower().endswith(_ARCHIVE_SUFFIXES):
+        raise refuse(
+            "URLs and local paths are not allowed, and this is a wheel or archive file name, which uv would install "
+            "from disk (running an archive's build code) instead of a package from the index",
+            f"write the package's name and version instead, e.g. {_package_for_file(name)!r}",
+        )
     return requirement
 
 
-def parse_requirements_file(path: Path) -> tuple[Requirement, ...]:
+def _package_for_file(filename: str) -> str:
+    """``evilmod==1.0`` for ``evilmod-1.0-py3-none-any.whl`` or ``evilmod-1.0.tar.gz``; a guess for an example."""
+    stem = filename
+    while stem.lower().endswith(_ARCHIVE_SUFFIXES):
+        stem = stem.rsplit(".", 1)[0]
+    parts = stem.split("-")
+    if len(parts) >= 2 and parts[1][:1].isdigit():
+        return f"{parts[0]}=={parts[1]}"[:60]
+    return (parts[0] or "httpx")[:60]
+
+
+def parse_requirements_file(path: Path, plugin_id: str | None = None) -> tuple[Requirement, ...]:
+    """The requirements listed in ``path`` (none when there is no such file).
+
+    Lines are split on ``\\n`` only (``\\r\\n`` is fine), as uv splits them; any bad line is a
+    PluginManifestError naming the plugin (``plugin_id``, when given), the file and the line number.
+    """
+    prefix = f"plugin {plugin_id}: " if plugin_id else ""
     if not path.is_file():
         return ()
-    lines = read_utf8(path).splitlines()
-    parsed = (parse_requirement_line(line, f"{path}:{number}") for number, line in enumerate(lines, 1))
-    return tuple(requirement for requirement in parsed if requirement is not None)
+    try:
+        text = read_utf8(path)
+    except PluginManifestError as exc:
+        raise PluginManifestError(f"{prefix}{exc}") from None
+    requirements = []
+    for number, line in enumerate(text.split("\n"), 1):
+        requirement = parse_requirement_line(line.removesuffix("\r"), f"{prefix}{path}:{number}")
+        if requirement is not None:
+            requirements.append(requirement)
+    return tuple(requirements)
 
 
 def _applies(requirement: Requirement) -> bool:
@@ -115,10 +227,51 @@ def env_dir(home: Path, needed: RequirementSet) -> Path:
 
 
 def is_stamped(directory: Path, needed: RequirementSet) -> bool:
+    """True when ``directory`` holds a complete install of ``needed``; the env's use is then noted (note_use)."""
     try:
-        return (directory / STAMP_FILE).read_text() == needed.fingerprint()
+        stamped = (directory / STAMP_FILE).read_text() == needed.fingerprint()
     except OSError:
         return False
+    if stamped:
+        note_use(directory)
+    return stamped
+
+
+def note_use(directory: Path) -> None:
+    """Refresh the env's last-used record when it is over an hour old: one stat, no write when fresh."""
+    record = directory / LAST_USED_FILE
+    try:
+        if time.time() - record.stat().st_mtime < LAST_USED_EVERY_S:
+            return
+    except FileNotFoundError:
+        pass  # an env installed before records existed: create it
+    except OSError:
+        return
+    try:
+        record.touch()
+    except OSError:
+        pass  # a read-only home, or an env another user installed: it still works, unrecorded
+
+
+def last_used(directory: Path) -> float | None:
+    """When the env was last used: its record's mtime, else its stamp's; None for an unstamped folder."""
+    for name in (LAST_USED_FILE, STAMP_FILE):
+        try:
+            return (directory / name).stat().st_mtime
+        except OSError:
+            continue
+    return None
+
+
+def staging_target(name: str) -> str | None:
+    """The env dir name that the install folder ``name`` (``.<env>.partial-<random>``) was building, else None."""
+    match = _STAGING_NAME.fullmatch(name)
+    return match["env"] if match else None
+
+
+def lock_path(env: Path) -> Path:
+    """The lock file an install of ``env`` (or anything removing it) holds."""
+    return env.with_name(env.name + ".lock")
 
 
 class _NetworkError(Exception):
@@ -137,18 +290,40 @@ def _uv_binary() -> str:
     wait=wait_exponential(multiplier=1, max=8),
     reraise=True,
 )
-def _run_uv(arguments: list[str], timeout_s: float) -> None:
+def _run_uv(arguments: list[str], timeout_s: float, lock_fd: int | None = None) -> None:
+    """Run ``uv pip install`` under the watchdog; ``lock_fd`` stays held by the watchdog until uv is gone."""
     command = [_uv_binary(), "pip", "install", "--python", sys.executable, "--no-config", "--no-python-downloads"]
+    command += ["--compile-bytecode"]  # else imports recompile every time where PYTHONDONTWRITEBYTECODE=1
     env = {**os.environ, "UV_NO_PROGRESS": "1"}
+    watchdog = [sys.executable, "-I", "-S", "-c", _WATCHDOG]
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(
+            watchdog + command + arguments, stdin=subprocess.PIPE, stdout=output, stderr=subprocess.STDOUT,
+            env=env, pass_fds=() if lock_fd is None else (lock_fd,),
+        )
+        try:
+            returncode = process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired as exc:
+            raise _NetworkError(f"uv did not finish within {timeout_s:.0f}s") from exc
+        finally:
+            _stop(process)
+        output.seek(0)
+        text = output.read().decode("utf-8", "replace")
+    if returncode != 0:
+        if any(hint in text.lower() for hint in _NETWORK_HINTS) and _storage_errno(text) is None:
+            raise _NetworkError(text)
+        raise subprocess.CalledProcessError(returncode, command, output=text)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Close the watchdog's stdin (it kills uv if still running) and wait for it."""
+    assert process.stdin is not None
+    process.stdin.close()
     try:
-        done = subprocess.run(command + arguments, capture_output=True, text=True, timeout=timeout_s, env=env)
-    except subprocess.TimeoutExpired as exc:
-        raise _NetworkError(f"uv did not finish within {timeout_s:.0f}s") from exc
-    if done.returncode != 0:
-        output = (done.stderr or "") + (done.stdout or "")
-        if any(hint in output.lower() for hint in _NETWORK_HINTS):
-            raise _NetworkError(output)
-        raise subprocess.CalledProcessError(done.returncode, command, output=output)
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _tail(text: str, lines: int = 15) -> str:
@@ -164,23 +339,48 @@ def install(home: Path, needed: RequirementSet, timeout_s: float = INSTALL_TIMEO
     """Install ``needed`` into its env dir (once, under a lock shared by all processes) and return the dir."""
     target = env_dir(home, needed)
     try:
-        with file_lock(target.with_name(target.name + ".lock"), timeout_s):
+        _make_envs_dir(target.parent)
+        with file_lock(lock_path(target), timeout_s) as lock_fd:
+            _remove_leftovers(target)
             if not is_stamped(target, needed):
-                _install_fresh(target, needed, timeout_s)
+                _install_fresh(target, needed, timeout_s, lock_fd)
     except TimeoutError as exc:
         raise PluginInstallError(f"{needed.plugin_id}: another process is still installing it: {exc}") from None
+    except OSError as exc:
+        if exc.errno not in _UNWRITABLE:
+            raise
+        raise PluginInstallError(_storage_problem(home, needed, exc.errno, str(exc))) from exc
     return target
 
 
-def _install_fresh(target: Path, needed: RequirementSet, timeout_s: float) -> None:
+def _make_envs_dir(envs: Path) -> None:
+    """Create ``<home>/envs`` readable by every user (0755, whatever the umask), like site-packages."""
+    try:
+        envs.mkdir(parents=True)
+    except FileExistsError:
+        return
+    os.chmod(envs, 0o755)
+
+
+def _remove_leftovers(target: Path) -> None:
+    """Delete the folders of interrupted installs of ``target``: its lock is held, so no live process builds them."""
+    for entry in target.parent.iterdir():
+        if staging_target(entry.name) == target.name:
+            logger.info("removing {}, left by an interrupted install", entry)
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _install_fresh(target: Path, needed: RequirementSet, timeout_s: float, lock_fd: int) -> None:
     """Build the env in a temporary sibling, stamp it, then rename it into place."""
     started = time.perf_counter()
     logger.info("installing requirements of {} into {}", needed.plugin_id, target)
     _say(f"installing {needed.plugin_id}'s requirements (first use only)...")
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     try:
-        _install_into(staging, needed, timeout_s)
+        _install_into(staging, needed, timeout_s, lock_fd)
+        (staging / LAST_USED_FILE).touch()
         (staging / STAMP_FILE).write_text(needed.fingerprint())
+        _make_readable(staging)
         if target.exists():
             shutil.rmtree(target)  # an unstamped leftover of an interrupted older install
         os.rename(staging, target)
@@ -192,7 +392,19 @@ def _install_fresh(target: Path, needed: RequirementSet, timeout_s: float) -> No
     _say(f"installed {needed.plugin_id}'s requirements in {elapsed:.1f}s")
 
 
-def _install_into(staging: Path, needed: RequirementSet, timeout_s: float) -> None:
+def _make_readable(root: Path) -> None:
+    """Modes like site-packages: folders 0755, files 0644 (0755 when executable), whatever the umask."""
+    for folder, _dirs, files in os.walk(root):
+        os.chmod(folder, 0o755)
+        for name in files:
+            path = os.path.join(folder, name)
+            mode = os.lstat(path).st_mode
+            wanted = 0o755 if mode & 0o111 else 0o644
+            if stat.S_ISREG(mode) and stat.S_IMODE(mode) != wanted:
+                os.chmod(path, wanted)
+
+
+def _install_into(staging: Path, needed: RequirementSet, timeout_s: float, lock_fd: int) -> None:
     steps: list[tuple[str, list[str]]] = []
     if needed.requirements:
         steps.append(("requirements", ["--target", str(staging), "-r", str(needed.requirements_file)]))
@@ -202,21 +414,51 @@ def _install_into(staging: Path, needed: RequirementSet, timeout_s: float) -> No
     for label, arguments in steps:
         _say(f"  uv pip install {label} for {needed.plugin_id}")
         try:
-            _run_uv(arguments, timeout_s)
+            _run_uv(arguments, timeout_s, lock_fd)
         except (_NetworkError, subprocess.CalledProcessError) as exc:
-            output = exc.output if isinstance(exc, subprocess.CalledProcessError) else str(exc)
+            output = (exc.output if isinstance(exc, subprocess.CalledProcessError) else str(exc)) or ""
+            number = _storage_errno(output)
+            if number is not None:
+                home = staging.parent.parent  # <home>/envs/<staging>
+                raise PluginInstallError(_storage_problem(home, needed, number, _tail(output, 3))) from None
             names = ", ".join(str(r) for r in needed.requirements + needed.model_packages)
             raise PluginInstallError(
                 f"could not install the {label} of plugin {needed.plugin_id} ({names}); uv said:\n"
-                f"{_tail(output or '')}\nCheck the requirement names and versions, and that the package index is reachable."
+                f"{_tail(output)}\nCheck the requirement names and versions, and that the package index is reachable."
             ) from None
 
 
+def _storage_errno(output: str) -> int | None:
+    """The errno behind a uv failure to write (disk full, read-only file system), if that is what it was."""
+    lowered = output.lower()
+    return next((number for words, number in _UV_STORAGE_WORDS.items() if words in lowered), None)
+
+
+def _storage_problem(home: Path, needed: RequirementSet, number: int, detail: str) -> str:
+    """Say why nothing could be written under ``home`` and what to do; installed plugins keep working."""
+    if number in (errno.ENOSPC, errno.EDQUOT):
+        problem, fix = f"the disk holding {home} is full", "free some space on it"
+    elif number == errno.EROFS:
+        problem, fix = f"{home} is on a read-only file system", f"make {home} writable"
+    else:  # EACCES, EPERM
+        problem, fix = f"this user may not write in {home}", f"make {home} writable for this user"
+    return (
+        f"could not install the requirements of plugin {needed.plugin_id}: {problem} ({detail}). "
+        f"{fix.capitalize()}, or use another home (PEPPERPY_HOME, or PluginManager(home=...)); "
+        "plugins already installed there keep working."
+    )
+
+
 __all__ = [
+    "ENV_NAME",
     "RequirementSet",
     "env_dir",
     "install",
     "is_stamped",
+    "last_used",
+    "lock_path",
+    "note_use",
+    "staging_target",
     "missing_from_running_env",
     "parse_requirement_line",
     "parse_requirements_file",

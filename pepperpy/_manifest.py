@@ -19,8 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pepperpy.errors import PluginManifestError
 
 MANIFEST_FILE = "plugin.json"
-_ENTRY_POINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_-]*$")
+# Identifiers are matched whole (``fullmatch``): ``$`` would also accept a trailing newline.
+_ENTRY_POINT = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*", re.ASCII)
+_IDENTIFIER = re.compile(r"[a-z][a-z0-9_-]*")
+_OPTION = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # an option name, e.g. api_key
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # an environment variable name, e.g. OPENAI_API_KEY
+MAX_FILE_BYTES = 1 << 20  # plugin.json and requirements files are a few KB; more is a mistake or an attack
 _SAVE_AS_UTF8 = "save it as UTF-8 (in most editors: Save As, Encoding: UTF-8)"
 
 
@@ -32,6 +36,11 @@ class PluginAlias(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict)
     env: dict[str, str] = Field(default_factory=dict)
     description: str = ""
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_env(value)
 
 
 class PluginDependency(BaseModel):
@@ -47,8 +56,15 @@ class PluginDependency(BaseModel):
     @field_validator("type")
     @classmethod
     def _category(cls, value: str) -> str:
-        if not _IDENTIFIER.match(value):
-            raise ValueError(f"{value!r} must be a category such as 'embeddings'")
+        if not _IDENTIFIER.fullmatch(value):
+            raise ValueError(f"{_shown(value)} must be a category such as 'embeddings'")
+        return value
+
+    @field_validator("provider")
+    @classmethod
+    def _provider(cls, value: str | None) -> str | None:
+        if value is not None and not _IDENTIFIER.fullmatch(value):
+            raise ValueError(f"{_shown(value)} must be a provider name such as 'local'")
         return value
 
 
@@ -75,8 +91,8 @@ class PluginManifest(BaseModel):
     @field_validator("name", "category", "provider_name")
     @classmethod
     def _identifier(cls, value: str) -> str:
-        if not _IDENTIFIER.match(value):
-            raise ValueError(f"{value!r} must be lowercase letters, digits, '_' or '-', starting with a letter")
+        if not _IDENTIFIER.fullmatch(value):
+            raise ValueError(f"{_shown(value)} must be lowercase letters, digits, '_' or '-', starting with a letter")
         return value
 
     @field_validator("version")
@@ -85,8 +101,35 @@ class PluginManifest(BaseModel):
         try:
             Version(value)
         except InvalidVersion:
-            raise ValueError(f"{value!r} is not a version such as '0.1.0'") from None
+            raise ValueError(f"{_shown(value)} is not a version such as '0.1.0'") from None
+        if value != value.strip():
+            raise ValueError(f"{_shown(value)} has spaces or line breaks around it; write it as {_shown(value.strip())}")
         return value
+
+    @field_validator("requirements")
+    @classmethod
+    def _requirements(cls, value: str) -> str:
+        parts = value.replace("\\", "/").split("/")
+        if not value.strip() or "\x00" in value or value.startswith("/") or ".." in parts:
+            raise ValueError(
+                f"{_shown(value)} must name a file inside the plugin folder, such as 'requirements.txt'"
+            )
+        return value
+
+    @field_validator("aliases")
+    @classmethod
+    def _aliases(cls, value: dict[str, PluginAlias]) -> dict[str, PluginAlias]:
+        for alias in value:
+            if not _IDENTIFIER.fullmatch(alias):
+                raise ValueError(
+                    f"alias {_shown(alias)} must be lowercase letters, digits, '_' or '-', starting with a letter"
+                )
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_env(value)
 
     @field_validator("pepperpy_compatibility")
     @classmethod
@@ -98,9 +141,11 @@ class PluginManifest(BaseModel):
     @classmethod
     def _entry_point(cls, value: str) -> str:
         if "/" in value or "\\" in value or value.startswith("."):
-            raise ValueError(f"{value!r} points outside the plugin folder; name a module inside it, as 'provider:ClassName'")
-        if not _ENTRY_POINT.match(value):
-            raise ValueError(f"{value!r} must look like 'provider:ClassName' (a module in the folder, a class)")
+            raise ValueError(
+                f"{_shown(value)} points outside the plugin folder; name a module inside it, as 'provider:ClassName'"
+            )
+        if not _ENTRY_POINT.fullmatch(value):
+            raise ValueError(f"{_shown(value)} must look like 'provider:ClassName' (a module in the folder, a class)")
         return value
 
     @property
@@ -121,7 +166,25 @@ def _specifier_set(value: str) -> SpecifierSet:
     try:
         return SpecifierSet(value)
     except InvalidSpecifier:
-        raise ValueError(f"{value!r} is not a version specifier such as '>=0.1.0'") from None
+        raise ValueError(f"{_shown(value)} is not a version specifier such as '>=0.1.0'") from None
+
+
+def _shown(value: str, limit: int = 80) -> str:
+    """``value`` quoted for an error message, cut to about ``limit`` characters."""
+    return repr(value if len(value) <= limit else value[: limit - 3] + "...")
+
+
+def _check_env(value: dict[str, str]) -> dict[str, str]:
+    """An ``env`` mapping: option names to environment variable names, both plain identifiers."""
+    for option, variable in value.items():
+        if not _OPTION.fullmatch(option):
+            raise ValueError(f"option name {_shown(option)} must be a Python identifier such as 'api_key'")
+        if not _VARIABLE.fullmatch(variable):
+            raise ValueError(
+                f"environment variable {_shown(variable)} for option {option!r} must be letters, digits and '_', "
+                "such as 'OPENAI_API_KEY'"
+            )
+    return value
 
 
 def entry_file(folder: str, manifest: PluginManifest) -> str:
@@ -130,9 +193,9 @@ def entry_file(folder: str, manifest: PluginManifest) -> str:
 
 
 def _describe(error: dict[str, Any], fields: list[str]) -> str:
-    where = ".".join(str(part) for part in error["loc"])
+    where = _shown(".".join(str(part) for part in error["loc"]))[1:-1]
     if error["type"] == "extra_forbidden":
-        close = difflib.get_close_matches(str(error["loc"][-1]), fields, n=1)
+        close = difflib.get_close_matches(str(error["loc"][-1])[:100], fields, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else f"; known fields: {', '.join(fields)}"
         return f"unknown field '{where}'{hint}"
     if error["type"] == "missing":
@@ -152,11 +215,7 @@ def read_utf8(path: str | os.PathLike[str]) -> str:
     Anything else is refused with the file's name rather than guessed: UTF-16 (with or
     without a byte-order mark, which shows as NUL bytes) and Latin-1/Windows-1252 bytes.
     """
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
-    except OSError as exc:
-        raise PluginManifestError(f"{path}: cannot read it ({exc.strerror or exc}); make the file readable") from None
+    raw = _read_small_file(path)
     if raw.startswith(codecs.BOM_UTF8):
         return _decode_utf8(path, raw[len(codecs.BOM_UTF8) :])
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_BE)):
@@ -164,6 +223,30 @@ def read_utf8(path: str | os.PathLike[str]) -> str:
     if b"\x00" in raw:
         raise PluginManifestError(f"{path}: the file has NUL bytes (UTF-16 without byte-order mark?); {_SAVE_AS_UTF8}")
     return _decode_utf8(path, raw)
+
+
+def _read_small_file(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of a regular file of at most ``MAX_FILE_BYTES``; a FIFO or device is refused, never waited on."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise PluginManifestError(f"{path}: cannot read it ({reason}); make the file readable") from None
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise PluginManifestError(f"{path}: not a regular file (a FIFO, device or folder); replace it with a file")
+        with os.fdopen(descriptor, "rb", closefd=False) as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise PluginManifestError(f"{path}: cannot read it ({exc.strerror or exc}); make the file readable") from None
+    finally:
+        os.close(descriptor)
+    if len(raw) > MAX_FILE_BYTES:
+        raise PluginManifestError(
+            f"{path}: the file is larger than {MAX_FILE_BYTES // 1024} KB; a plugin file holds a few lines, "
+            "check that it is the right file"
+        )
+    return raw
 
 
 def _decode_utf8(path: str | os.PathLike[str], raw: bytes) -> str:
@@ -182,15 +265,19 @@ def read_manifest(folder: str, pepperpy_version: str) -> PluginManifest:
     text = read_utf8(path)
     try:
         data = json.loads(text)
-    except ValueError as exc:
-        raise PluginManifestError(f"{path}: invalid JSON ({exc}); fix the file or remove the folder") from exc
+    except ValueError as exc:  # the message says where, never quotes the file
+        raise PluginManifestError(f"{path}: invalid JSON ({exc}); fix the file or remove the folder") from None
+    except RecursionError:
+        raise PluginManifestError(f"{path}: invalid JSON (nested too deeply); fix the file or remove the folder") from None
     if not isinstance(data, dict):
         raise PluginManifestError(f"{path}: the manifest must be a JSON object")
     try:
         manifest = PluginManifest.model_validate(data)
     except ValidationError as exc:
         fields = list(PluginManifest.model_fields)
-        problems = "; ".join(_describe(error, fields) for error in exc.errors())
+        described = [_describe(error, fields) for error in exc.errors()]
+        more = f"; and {len(described) - 5} more problems" if len(described) > 5 else ""
+        problems = "; ".join(described[:5]) + more
         raise PluginManifestError(f"{path}: {problems}") from None
     if not _specifier_set(manifest.pepperpy_compatibility).contains(_version(pepperpy_version), prereleases=True):
         raise PluginManifestError(
@@ -198,7 +285,27 @@ def read_manifest(folder: str, pepperpy_version: str) -> PluginManifest:
             "upgrade pepperpy or use a plugin version made for it"
         )
     _check_entry_file(path, folder, manifest)
+    _check_requirements_file(path, folder, manifest)
     return manifest
+
+
+def _check_requirements_file(path: str, folder: str, manifest: PluginManifest) -> None:
+    """The ``requirements`` field must name a regular file inside ``folder`` (a real path), also through symlinks.
+
+    A missing file is fine: the plugin then has no requirements.
+    """
+    target = os.path.join(folder, manifest.requirements)
+    real_target = os.path.realpath(target)
+    if real_target == folder or os.path.commonpath([folder, real_target]) != folder:
+        raise PluginManifestError(
+            f"{path}: field 'requirements' ({_shown(manifest.requirements)}) resolves to {real_target}, outside the "
+            f"plugin folder {folder}; keep the requirements file inside the folder, e.g. 'requirements.txt'"
+        )
+    if os.path.lexists(target) and not os.path.isfile(real_target):
+        raise PluginManifestError(
+            f"{path}: field 'requirements' ({_shown(manifest.requirements)}) names {target}, which is not a regular "
+            "file; make it a text file listing one package per line"
+        )
 
 
 def _check_entry_file(path: str, folder: str, manifest: PluginManifest) -> None:

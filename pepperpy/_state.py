@@ -15,7 +15,8 @@ of every open and ``save`` after the author's ``cleanup()`` at every close):
   every other persisted attribute takes the saved one (validated like any assignment;
   an invalid saved value is reported and the default kept). A corrupt or unreadable
   file is reported (log + ``RuntimeWarning``), renamed to ``<file>.corrupt-<timestamp>``
-  and the plugin starts fresh.
+  and the plugin starts fresh; so is a file in the way of the state folder (then saving
+  at close fails, naming it).
 - Save, at close (also when ``cleanup()`` raised): every value is turned into JSON
   first (pydantic's JSON form of the option's type, so ``Path``, ``set``, ``datetime``
   round-trip); a value without one, or one that would not be restored equal to itself
@@ -162,6 +163,9 @@ def _read(path: Path, plugin_id: str, locked: bool = False) -> dict[str, Any]:
         data = json.loads(path.read_bytes())
     except FileNotFoundError:
         return {}
+    except NotADirectoryError:  # no file to set aside: something else holds the place of a folder
+        _report(f"{plugin_id}: cannot read the state file {path}: {_fix(path)}; starting with fresh state")
+        return {}
     except (OSError, ValueError) as exc:
         problem = f"cannot read it ({exc.strerror or exc})" if isinstance(exc, OSError) else f"it is not valid JSON ({exc})"
     else:
@@ -186,10 +190,25 @@ def _read(path: Path, plugin_id: str, locked: bool = False) -> dict[str, Any]:
     return {}
 
 
+def _lock_file(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
 def _lock(path: Path) -> Any:
     from pepperpy._filelock import file_lock
 
-    return file_lock(path.with_name(path.name + ".lock"), LOCK_TIMEOUT_S)
+    return file_lock(_lock_file(path), LOCK_TIMEOUT_S)
+
+
+def _fix(path: Path) -> str:
+    """What to do when the state file ``path`` (or its lock) cannot be read or written."""
+    for ancestor in reversed(path.parents):
+        if ancestor.exists() and not ancestor.is_dir():
+            return f"{ancestor} is a file where a folder is needed: move it away or point PEPPERPY_HOME elsewhere"
+    for file in (path, _lock_file(path)):
+        if file.is_dir():
+            return f"{file} is a folder where a file is needed: move it away"
+    return f"make {path.parent} writable or point PEPPERPY_HOME at a writable folder"
 
 
 def _report(message: str) -> None:
@@ -220,10 +239,7 @@ async def save(provider: Any) -> None:
         await asyncio.to_thread(_merge, path, values, changed, provider.plugin_id)
     except (OSError, TimeoutError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise PluginError(
-            f"{provider.plugin_id}: cannot save its state to {path} ({reason}); make {path.parent} writable "
-            "or point PEPPERPY_HOME at a writable folder"
-        ) from exc
+        raise PluginError(f"{provider.plugin_id}: cannot save its state to {path} ({reason}); {_fix(path)}") from exc
     object.__setattr__(provider, "_pepperpy_state_baseline", {n: _canonical(v) for n, v in values.items()})
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from pepperpy.hooks import Call, CallNext, Hook, streamed
+from pepperpy.hooks import Call, CallNext, Hook, closing_stream
 from pepperpy.llm import GenerationChunk, Usage
 
 _REQUEST_OPTIONS = {"temperature": "gen_ai.request.temperature", "max_tokens": "gen_ai.request.max_tokens",
@@ -92,14 +92,15 @@ class Tracer:
         usage: Usage | None = None
         metadata: dict[str, Any] = {}
         try:
-            async for chunk in streamed(chunks):
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                if chunk.metadata:
-                    metadata.update(chunk.metadata)
-                if chunk.finish_reason:
-                    metadata["finish_reason"] = chunk.finish_reason
-                yield chunk
+            async with closing_stream(chunks) as stream:
+                async for chunk in stream:
+                    if chunk.usage is not None:
+                        usage = chunk.usage
+                    if chunk.metadata:
+                        metadata.update(chunk.metadata)
+                    if chunk.finish_reason:
+                        metadata["finish_reason"] = chunk.finish_reason
+                    yield chunk
         except GeneratorExit:  # the caller stopped reading: not an error
             span.set_attribute("pepperpy.stream_closed_early", True)
             raise

@@ -103,16 +103,17 @@ class UsageMeter:
         return outcome
 
     async def _counted_stream(self, call: Call, chunks: Any) -> AsyncIterator[GenerationChunk]:
-        from pepperpy.hooks import streamed
+        from pepperpy.hooks import closing_stream
 
         usage: Usage | None = None
         metadata: dict[str, Any] = {}
-        async for chunk in streamed(chunks):
-            if chunk.usage is not None:
-                usage = chunk.usage
-            if chunk.metadata:
-                metadata.update(chunk.metadata)
-            yield chunk
+        async with closing_stream(chunks) as stream:
+            async for chunk in stream:
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                if chunk.metadata:
+                    metadata.update(chunk.metadata)
+                yield chunk
         model = call.model or metadata.get("model")
         self.report.record(_served_by(call, metadata), model, usage, metadata.get("cache") == "hit")
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import aclosing
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
 from pepperpy.errors import InvalidInputError, LLMError
-from pepperpy.hooks import Call, split_options, streamed
+from pepperpy.hooks import Call, closing_stream, split_options
 from pepperpy.llm import GenerationChunk, GenerationResult, Message, MessageRole, to_message
 from pepperpy.structured import parse as parse_structured
 from pepperpy.tools import Tool, run_tool_calls, tool_from_function
@@ -164,8 +165,9 @@ class ChatBuilder:
     async def stream(self) -> AsyncIterator[GenerationChunk]:
         """Stream the answer; tool calls, if any, arrive on the last chunks (tools are not run)."""
         chunks = await self._call(list(self._messages), stream=True)
-        async for chunk in streamed(chunks):  # leaving early closes the provider's stream at once
-            yield chunk
+        async with closing_stream(chunks) as stream:  # leaving early closes the hooks' and provider's at once
+            async for chunk in stream:
+                yield chunk
 
     def generate_sync(self) -> GenerationResult:
         """``generate()`` for scripts without an event loop; the provider stays open for the next call."""
@@ -201,9 +203,10 @@ class Conversation:
         """Stream the answer to ``content``; the whole answer joins the history once the stream ends."""
         builder = self._turn(content, options)
         pieces: list[str] = []
-        async for chunk in builder.stream():
-            pieces.append(chunk.content)
-            yield chunk
+        async with aclosing(builder.stream()) as stream:
+            async for chunk in stream:
+                pieces.append(chunk.content)
+                yield chunk
         self.messages = [*builder._messages, Message(role=MessageRole.ASSISTANT, content="".join(pieces))]
 
     def say_sync(self, content: str, **options: Any) -> GenerationResult:

@@ -26,8 +26,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import aclosing
+from contextlib import asynccontextmanager
 from types import MappingProxyType
 from typing import Any
 
@@ -36,7 +37,7 @@ from pepperpy.llm import GenerationChunk, GenerationResult, Message
 
 # Options the facade acts on itself; they are taken out of ``call.options`` into ``call.settings``.
 FACADE_OPTIONS = frozenset({"cache"})
-_SECRET_WORDS = ("key", "token", "secret", "password")
+_SECRET_NAME = re.compile(r"(?:^|_)(?:key|token|secret|password)$")  # api_key, auth_token; not max_tokens
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -81,8 +82,7 @@ Hook = Callable[[Call, CallNext], Awaitable[Any]]
 def _public(name: str, value: Any) -> bool:
     if type(value).__name__ in ("SecretStr", "SecretBytes"):
         return False
-    lowered = name.lower()
-    return not any(word in lowered for word in _SECRET_WORDS)
+    return not _SECRET_NAME.search(name.lower())
 
 
 def provider_config(provider: Any) -> dict[str, Any]:
@@ -129,14 +129,18 @@ def _checked(hook: Any, call: Call, outcome: Any) -> Any:
 
 async def _run_hook(hook: Hook, call_next: CallNext, call: Call) -> Any:
     inner_error: BaseException | None = None
+    inner_streams: list[Any] = []
 
     async def watched_next(next_call: Call) -> Any:
         nonlocal inner_error
         try:
-            return await call_next(next_call)
+            outcome = await call_next(next_call)
         except BaseException as exc:
             inner_error = exc
             raise
+        if next_call.stream:
+            inner_streams.append(outcome)
+        return outcome
 
     try:
         outcome = hook(call, watched_next)
@@ -150,7 +154,23 @@ async def _run_hook(hook: Hook, call_next: CallNext, call: Call) -> Any:
         raise PepperPyErrorGroup(
             f"hook {hook_name(hook)} raised while handling the call's error; both are listed", [inner_error, exc]
         ) from None
-    return _checked(hook, call, outcome)
+    outcome = _checked(hook, call, outcome)
+    if call.stream and not (inner_streams and outcome is inner_streams[-1]):
+        return _closing_inner(outcome, inner_streams)  # the hook made its own stream: close the inner one with it
+    return outcome
+
+
+async def _closing_inner(stream: Any, inner_streams: list[Any]) -> AsyncIterator[GenerationChunk]:
+    """``stream``'s chunks; closing it also closes the streams its hook got from ``call_next`` (if it did not)."""
+    try:
+        async with closing_stream(stream) as chunks:
+            async for chunk in chunks:
+                yield chunk
+    finally:
+        for inner in inner_streams:
+            aclose = getattr(inner, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
 
 def compose(hooks: Sequence[Hook], innermost: CallNext) -> CallNext:
@@ -161,15 +181,16 @@ def compose(hooks: Sequence[Hook], innermost: CallNext) -> CallNext:
     return call_next
 
 
-async def streamed(iterator: Any) -> AsyncIterator[GenerationChunk]:
-    """Iterate what a streamed call returned, closing it when the consumer stops early."""
-    if hasattr(iterator, "aclose"):
-        async with aclosing(iterator) as chunks:
-            async for chunk in chunks:
-                yield chunk
-    else:
-        async for chunk in iterator:
-            yield chunk
+@asynccontextmanager
+async def closing_stream(chunks: Any) -> AsyncIterator[Any]:
+    """``async with closing_stream(await call_next(call)) as stream: async for chunk in stream: ...``:
+    closes the stream (and every hook's and the provider's under it) as soon as the block is left."""
+    try:
+        yield chunks
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 ENTRY_POINT_GROUP = "pepperpy.hooks"
@@ -211,5 +232,5 @@ def check_hook(hook: Any) -> Hook:
 
 __all__ = [
     "Call", "CallNext", "ENTRY_POINT_GROUP", "FACADE_OPTIONS", "Hook", "check_hook", "compose", "load_entry_point_hooks",
-    "provider_config", "split_options", "streamed",
+    "provider_config", "split_options", "closing_stream",
 ]

@@ -1,12 +1,30 @@
-"""The HTTP edge shared by remote providers: pooled clients, bounded retries, error mapping, SSE.
+"""The HTTP edge shared by remote providers: pooled clients, one retry rule, size caps, error mapping, SSE.
 
-Retries happen here and only here, for failures marked retryable: connect errors,
-timeouts, 429 (honoring ``Retry-After``) and 5xx, within a bounded number of attempts
-and total time that never outlives the call's ``timeout``. For a whole answer,
-``timeout`` is a deadline for the call, retries and slow bodies included; for a stream
-the LLM base class bounds the first chunk and every gap. A stream is never retried once
-it has yielded. Errors are raised as the category's classes (``LLMTimeoutError`` for an
-LLM, ``ProviderTimeoutError`` for embeddings, ...).
+The retry rule, here and only here (``max_retries`` attempts more at most, all within
+``retry_budget`` seconds and the call's ``timeout``):
+
+- Retried: failures where the request never reached the service (a refused or failed
+  connection, a connect or pool timeout; ``retry_connect=False`` turns these off inside
+  fallback chains); 429 and 503, after the service's ``Retry-After`` (seconds or an
+  HTTP date; one beyond the budget, the deadline or ``max_retry_after`` is not waited
+  for) or our own exponential backoff; 408 and every other 5xx, with backoff.
+- Never retried: a read timeout, a connection dropped after the request was sent, a
+  body or stream cut short after a 2xx, an answer over the size cap, any other 4xx.
+  The service may have processed (and billed) such a request, so the error says so
+  instead of sending it again. A stream is never retried once its 2xx arrived.
+
+Size caps: a JSON answer larger than ``max_response_bytes`` (default 32 MiB: a batch of
+128 embeddings of 3072 dimensions is about 8 MB of JSON), or one server-sent event
+larger than ``max_event_bytes`` (default 1 MiB), is refused with a ``ProviderError``
+naming the provider, the cap and the option; nothing larger is ever held in memory.
+Error answers are read up to 64 KiB only (their message is all that is shown).
+
+Streams are parsed as the HTML standard's server-sent events (``SSEDecoder``).
+
+For a whole answer, ``timeout`` is a deadline for the call, retries and slow bodies
+included; for a stream the LLM base class bounds the first chunk and every gap. Errors
+are raised as the category's classes (``LLMTimeoutError`` for an LLM,
+``ProviderTimeoutError`` for embeddings, ...).
 """
 
 from __future__ import annotations
@@ -14,16 +32,20 @@ from __future__ import annotations
 import abc
 import asyncio
 import json
+import math
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any, NamedTuple
 
 import httpx
 from pydantic import Field, SecretStr
 
 from pepperpy._log import logger
+from pepperpy._redact import redact, remember
 from pepperpy._resources import ResourceMixin
 from pepperpy.core import PepperpyPlugin
 from pepperpy.errors import (
@@ -33,6 +55,15 @@ from pepperpy.errors import (
     RateLimitError,
     provider_error_type,
 )
+
+MIB = 1024 * 1024
+DEFAULT_MAX_RESPONSE_BYTES = 32 * MIB
+DEFAULT_MAX_EVENT_BYTES = 1 * MIB
+ERROR_BODY_BYTES = 64 * 1024  # of an error answer: its message is all that is shown
+MAY_HAVE_BEEN_PROCESSED = "the service may have processed (and billed) the request, so it was not sent again"
+_BODY_HEADERS = {"content-encoding", "content-length", "transfer-encoding"}
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)  # the request never reached the service
+_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -118,21 +149,31 @@ def _service_message(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
-        return response.text[:500] or response.reason_phrase
+        return redact(response.text)[:500] or response.reason_phrase  # redacted before cut: no half key survives
     if isinstance(body, dict):
         error = body.get("error", body)
         if isinstance(error, dict):
-            return str(error.get("message") or error)
-        return str(error)
-    return str(body)[:500]
+            return redact(str(error.get("message") or error))
+        return redact(str(error))
+    return redact(str(body))[:500]
 
 
 def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delay-seconds or an HTTP date); None when absent or invalid."""
     value = response.headers.get("retry-after")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
+    if value is None:
         return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = (when - datetime.now(timezone.utc)).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def _who(who: str) -> tuple[str, str]:
@@ -144,14 +185,17 @@ def error_for_status(response: httpx.Response, who: str) -> ProviderError:
     """Map an HTTP error answer to the PepperPy hierarchy (the category's classes), keeping the service's message."""
     status, message = response.status_code, _service_message(response)
     category = _who(who)[1]
-    text = f"{who}: HTTP {status} from {response.request.url}: {message}"
+    text = redact(f"{who}: HTTP {status} from {response.request.url}: {message}")  # a key echoed back shows ***
     if status in (401, 403):
         return provider_error_type(AuthenticationError, category)(f"{text}; check the API key", status_code=status)
     if status == 429:
         return provider_error_type(RateLimitError, category)(
             f"{text}; slow down or raise your quota", status_code=status, retryable=True, retry_after=_retry_after(response)
         )
-    return provider_error_type(ProviderError, category)(text, status_code=status, retryable=status >= 500 or status == 408)
+    return provider_error_type(ProviderError, category)(
+        text, status_code=status, retryable=status >= 500 or status == 408,
+        retry_after=_retry_after(response) if status == 503 else None,
+    )
 
 
 def error_for_exception(exc: httpx.HTTPError, who: str, timeout_s: float | None) -> ProviderError:
@@ -160,15 +204,69 @@ def error_for_exception(exc: httpx.HTTPError, who: str, timeout_s: float | None)
     except RuntimeError:  # httpx raises it for an error that carries no request
         url = "the service"
     category = _who(who)[1]
+    if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):  # never sent
+        return provider_error_type(ProviderTimeoutError, category)(
+            f"{who}: could not connect to {url} within timeout={timeout_s}s; check base_url and the network, "
+            "or raise timeout=...", retryable=True
+        )
     if isinstance(exc, httpx.TimeoutException):
         return provider_error_type(ProviderTimeoutError, category)(
-            f"{who}: no answer from {url} within timeout={timeout_s}s (one attempt); raise timeout=...", retryable=True
+            f"{who}: no answer from {url} within timeout={timeout_s}s; {MAY_HAVE_BEEN_PROCESSED}; raise timeout=..."
         )
     if isinstance(exc, httpx.ConnectError):
         return provider_error_type(ProviderError, category)(
             f"{who}: cannot connect to {url} ({exc}); check base_url and the network (is the server running?)", retryable=True
         )
-    return provider_error_type(ProviderError, category)(f"{who}: {type(exc).__name__} talking to {url}: {exc}", retryable=True)
+    return provider_error_type(ProviderError, category)(
+        f"{who}: the connection to {url} broke off after the request was sent ({type(exc).__name__}: {exc}); "
+        f"{MAY_HAVE_BEEN_PROCESSED}; check the network or proxy, then try again"
+    )
+
+
+def _cut_short(exc: httpx.HTTPError, response: httpx.Response, who: str, timeout_s: float) -> ProviderError:
+    """The body of a 2xx answer broke off: never retried, the service has the request."""
+    if isinstance(exc, httpx.TimeoutException):
+        return error_for_exception(exc, who, timeout_s)
+    return provider_error_type(ProviderError, _who(who)[1])(
+        f"{who}: the answer from {response.request.url} broke off after HTTP {response.status_code} "
+        f"({type(exc).__name__}: {exc}); {MAY_HAVE_BEEN_PROCESSED}; try again if a repeat is acceptable"
+    )
+
+
+def _too_large(who: str, url: Any, what: str, limit: int, option: str) -> ProviderError:
+    return provider_error_type(ProviderError, _who(who)[1])(
+        f"{who}: {what} from {url} is larger than {option}={limit} bytes, so it was refused; "
+        f"{MAY_HAVE_BEEN_PROCESSED}; raise {option}=... if answers this large are expected"
+    )
+
+
+async def _read_body(response: httpx.Response, limit: int, who: str) -> bytes:
+    """The whole (decoded) body, refused as soon as it passes ``limit`` bytes."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(who, response.request.url, "the answer", limit, "max_response_bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(who, response.request.url, "the answer", limit, "max_response_bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _error_answer(response: httpx.Response) -> httpx.Response:
+    """An error answer with at most ``ERROR_BODY_BYTES`` of its body, for ``error_for_status``."""
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) >= ERROR_BODY_BYTES:
+            break
+    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _BODY_HEADERS]
+    return httpx.Response(
+        response.status_code, headers=headers, content=bytes(body[:ERROR_BODY_BYTES]), request=response.request,
+        extensions={"reason_phrase": response.extensions.get("reason_phrase", b"")},
+    )
 
 
 async def _pause_before_retry(error: ProviderError, attempt: int, policy: RetryPolicy, deadline: float) -> bool:
@@ -186,44 +284,49 @@ async def _pause_before_retry(error: ProviderError, attempt: int, policy: RetryP
 
 async def post_json(
     client: httpx.AsyncClient, path: str, body: dict[str, Any], *, headers: dict[str, str], timeout_s: float,
-    policy: RetryPolicy, who: str,
+    policy: RetryPolicy, who: str, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
 ) -> dict[str, Any]:
-    """POST ``body`` and return the JSON answer within ``timeout_s`` in all, retrying transient failures."""
+    """POST ``body`` and return the JSON answer within ``timeout_s`` in all, retrying as the module docstring says."""
     scope = asyncio.timeout(timeout_s)
     try:
         async with scope:
-            return await _post_with_retries(client, path, body, headers, timeout_s, policy, who)
+            return await _post_with_retries(client, path, body, headers, timeout_s, policy, who, max_response_bytes)
     except TimeoutError:
         if not scope.expired():
             raise
         raise provider_error_type(ProviderTimeoutError, _who(who)[1])(
             f"{who}: no complete answer from {client.base_url.join(path)} within timeout={timeout_s}s (the limit "
-            "covers the whole call, retries and slow bodies included); raise timeout=...",
+            "covers the whole call, retries and slow bodies included); if the request reached the service, it may "
+            "have been processed; raise timeout=...",
             retryable=True,
         ) from None
 
 
 async def _post_with_retries(
     client: httpx.AsyncClient, path: str, body: dict[str, Any], headers: dict[str, str], timeout_s: float,
-    policy: RetryPolicy, who: str,
+    policy: RetryPolicy, who: str, max_response_bytes: int,
 ) -> dict[str, Any]:
     deadline = time.monotonic() + min(policy.budget_s, timeout_s)
     attempt = 0
     while True:
         attempt += 1
         try:
-            response = await client.post(path, json=body, headers=headers, timeout=timeout_s)
-            if response.status_code >= 400:
-                raise error_for_status(response, who)
+            async with client.stream("POST", path, json=body, headers=headers, timeout=timeout_s) as response:
+                if response.status_code >= 400:
+                    raise error_for_status(await _error_answer(response), who)
+                try:
+                    raw = await _read_body(response, max_response_bytes, who)
+                except httpx.HTTPError as exc:
+                    raise _cut_short(exc, response, who, timeout_s) from exc
             try:
-                return response.json()
+                return json.loads(raw)
             except ValueError:
                 raise provider_error_type(ProviderError, _who(who)[1])(
-                    f"{who}: the service answered with malformed JSON: {response.text[:200]!r}"
+                    f"{who}: the service answered with malformed JSON: {raw[:200].decode('utf-8', 'replace')!r}"
                 ) from None
         except httpx.HTTPError as exc:
             error = error_for_exception(exc, who, timeout_s)
-            if isinstance(exc, httpx.ConnectError) and not policy.retry_connect:
+            if isinstance(exc, _NOT_SENT) and not policy.retry_connect:
                 raise error from exc
             if not await _pause_before_retry(error, attempt, policy, deadline):
                 raise error from exc
@@ -234,44 +337,153 @@ async def _post_with_retries(
 
 async def stream_sse(
     client: httpx.AsyncClient, path: str, body: dict[str, Any], *, headers: dict[str, str], timeout_s: float,
-    policy: RetryPolicy, who: str,
+    policy: RetryPolicy, who: str, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
 ) -> AsyncIterator[tuple[str | None, str]]:
-    """POST ``body`` and yield ``(event, data)`` of each server-sent event.
+    """POST ``body`` and yield ``(event type or None, data)`` of each server-sent event.
 
-    Failures before the first event are retried within ``policy`` and ``timeout_s``; after it, never.
+    Failures before the service's 2xx answer are retried within ``policy`` and ``timeout_s``;
+    after it, never (the service has the request).
     """
     deadline = time.monotonic() + min(policy.budget_s, timeout_s)
     attempt = 0
-    yielded = False
     while True:
         attempt += 1
+        answered = yielded = False
         try:
             async with client.stream("POST", path, json=body, headers=headers, timeout=timeout_s) as response:
                 if response.status_code >= 400:
-                    await response.aread()
-                    raise error_for_status(response, who)
-                event: str | None = None
-                async for line in response.aiter_lines():
-                    if line.startswith("data:"):
-                        yielded = True
-                        yield event, line[5:].strip()
-                        event = None
-                    elif line.startswith("event:"):
-                        event = line[6:].strip()
+                    raise error_for_status(await _error_answer(response), who)
+                answered = True
+                decoder = SSEDecoder(max_event_bytes)
+                try:
+                    async for chunk in response.aiter_bytes():
+                        for event in decoder.feed(chunk):
+                            yielded = True
+                            yield event.event or None, event.data
+                except EventTooLarge:
+                    raise _too_large(who, response.request.url, "one event of the stream", max_event_bytes,
+                                     "max_event_bytes") from None
+                except httpx.HTTPError as exc:
+                    if not yielded:
+                        raise _cut_short(exc, response, who, timeout_s) from exc
+                    raise provider_error_type(ProviderError, _who(who)[1])(
+                        f"{who}: the stream broke off midway ({exc}); the partial answer was kept"
+                    ) from exc
                 return
         except httpx.HTTPError as exc:
             error = error_for_exception(exc, who, timeout_s)
-            if yielded:
-                raise provider_error_type(ProviderError, _who(who)[1])(
-                    f"{who}: the stream broke off midway ({exc}); the partial answer was kept"
-                ) from exc
-            if isinstance(exc, httpx.ConnectError) and not policy.retry_connect:
+            if isinstance(exc, _NOT_SENT) and not policy.retry_connect:
                 raise error from exc
             if not await _pause_before_retry(error, attempt, policy, deadline):
                 raise error from exc
         except ProviderError as error:
-            if yielded or not await _pause_before_retry(error, attempt, policy, deadline):
+            if answered or not await _pause_before_retry(error, attempt, policy, deadline):
                 raise
+
+
+class EventTooLarge(ValueError):
+    """One server-sent event passed ``SSEDecoder.max_event_bytes`` (``stream_sse`` turns it into a ProviderError)."""
+
+
+class ServerSentEvent(NamedTuple):
+    """One dispatched event: ``event`` is "" when the stream named no type (the standard's "message")."""
+
+    event: str
+    data: str
+    id: str = ""
+    retry: int | None = None
+
+
+class SSEDecoder:
+    """Server-sent events from the bytes of a ``text/event-stream`` body, read as the HTML standard says.
+
+    Lines end with CRLF, LF or CR (also split across chunks); a leading BOM is dropped;
+    ``:`` starts a comment; a field is ``name: value`` (one leading space removed) or a
+    bare ``name`` (empty value); ``data`` lines join with "\\n"; ``event``, ``id`` (not
+    with NUL) and ``retry`` (ASCII digits only) are kept, other fields ignored; a blank
+    line dispatches the event, unless no ``data`` came; an event not ended by a blank
+    line when the stream ends is dropped. Lines are split on bytes (``bytes.splitlines``
+    splits on exactly CRLF, LF and CR), so an event is never held in memory past
+    ``max_event_bytes``.
+    """
+
+    def __init__(self, max_event_bytes: int | None = None) -> None:
+        self.max_event_bytes = max_event_bytes if max_event_bytes is not None else math.inf
+        self.last_event_id = ""
+        self.retry: int | None = None
+        self._pending: list[bytes] = []  # the start of a line not ended yet
+        self._pending_size = 0
+        self._first = True  # a BOM may open the stream
+        self._skip_lf = False  # the last chunk ended with CR: an LF opening the next one ends no line
+        self._event = ""
+        self._data: list[bytes] = []
+        self._id = ""
+        self._size = 0  # bytes of the complete lines of the event being read
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        """The events completed by ``chunk``; raises ``EventTooLarge`` past ``max_event_bytes``."""
+        if self._skip_lf and chunk[:1] == b"\n":
+            chunk = chunk[1:]
+            self._skip_lf = False
+        if not chunk:
+            return []
+        self._skip_lf = chunk[-1] == 13  # CR
+        if b"\n" not in chunk and b"\r" not in chunk:  # no line ends here: keep it for later
+            self._pending.append(chunk)
+            self._pending_size += len(chunk)
+            if self._size + self._pending_size > self.max_event_bytes:
+                raise EventTooLarge(f"an event passed {self.max_event_bytes} bytes")
+            return []
+        if self._pending:
+            chunk = b"".join([*self._pending, chunk])
+            self._pending, self._pending_size = [], 0
+        if self._first:
+            chunk, self._first = chunk.removeprefix(_BOM), False
+        lines = chunk.splitlines(keepends=True)
+        last = lines[-1]
+        if last[-1] not in (10, 13):  # the last line is not ended yet
+            self._pending, self._pending_size = [lines.pop()], len(last)
+        events: list[ServerSentEvent] = []
+        for line in lines:
+            line = line.rstrip(b"\r\n")
+            if not line:
+                event = self._dispatch()
+                if event is not None:
+                    events.append(event)
+                continue
+            self._size += len(line) + 1
+            if self._size > self.max_event_bytes:
+                raise EventTooLarge(f"an event passed {self.max_event_bytes} bytes")
+            if line.startswith(b"data:"):
+                value = line[5:]
+                self._data.append(value[1:] if value[:1] == b" " else value)
+            elif line[:1] != b":":
+                self._field(line)
+        if self._size + self._pending_size > self.max_event_bytes:
+            raise EventTooLarge(f"an event passed {self.max_event_bytes} bytes")
+        return events
+
+    def _field(self, line: bytes) -> None:
+        name, colon, value = line.decode("utf-8", "replace").partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if name == "data":  # a bare "data" (no colon)
+            self._data.append(value.encode())
+        elif name == "event":
+            self._event = value
+        elif name == "id" and "\0" not in value:
+            self._id = value
+        elif name == "retry" and value.isascii() and value.isdigit():
+            self.retry = int(value)
+
+    def _dispatch(self) -> ServerSentEvent | None:
+        self.last_event_id = self._id
+        data, event = self._data, self._event
+        self._data, self._event, self._size = [], "", 0
+        if not data:
+            return None
+        joined = data[0] if len(data) == 1 else b"\n".join(data)
+        return ServerSentEvent(event, joined.decode("utf-8", "replace"), self.last_event_id, self.retry)
 
 
 def parse_event_data(data: str, who: str) -> dict[str, Any]:
@@ -284,25 +496,62 @@ def parse_event_data(data: str, who: str) -> dict[str, Any]:
 
 
 class Endpoint:
-    """A base URL with its headers, timeout and retry policy, over a client shared through a ClientPool."""
+    """A base URL with its headers, timeout, retry policy and size caps, over a client shared through a ClientPool."""
 
     def __init__(
         self, client: PooledClient | httpx.AsyncClient, headers: dict[str, str], timeout_s: float, policy: RetryPolicy,
-        who: str,
+        who: str, *, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
     ):
         self.client, self._headers, self.timeout_s, self.policy, self.who = client, headers, timeout_s, policy, who
+        self.max_response_bytes, self.max_event_bytes = max_response_bytes, max_event_bytes
 
     async def post(self, path: str, body: dict[str, Any], timeout_s: float | None = None) -> dict[str, Any]:
         return await post_json(
             self.client, path, body, headers=self._headers, timeout_s=timeout_s or self.timeout_s,
-            policy=self.policy, who=self.who,
+            policy=self.policy, who=self.who, max_response_bytes=self.max_response_bytes,
         )
 
     def stream(self, path: str, body: dict[str, Any], timeout_s: float | None = None) -> AsyncIterator[tuple[str | None, str]]:
         return stream_sse(
             self.client, path, body, headers=self._headers, timeout_s=timeout_s or self.timeout_s,
-            policy=self.policy, who=self.who,
+            policy=self.policy, who=self.who, max_event_bytes=self.max_event_bytes,
         )
+
+
+class SecretHeaders(Mapping[str, str]):
+    """Request headers whose values stay ``SecretStr`` until httpx reads them to send a request.
+
+    Its repr shows ``***`` for every value, so a traceback with locals (loguru's
+    ``diagnose=True``, pytest's ``--showlocals``, rich's ``show_locals``) never shows a key
+    in PepperPy's frames. ``SecretStr`` values are registered with ``pepperpy._redact``.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, headers: Mapping[str, str | SecretStr]) -> None:
+        values: dict[str, SecretStr] = {}
+        for name, value in headers.items():
+            if isinstance(value, SecretStr):
+                remember(value)
+            values[name] = value if isinstance(value, SecretStr) else SecretStr(str(value))
+        self._values = values
+
+    def __getitem__(self, name: str) -> str:
+        return self._values[name].get_secret_value()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return "SecretHeaders({" + ", ".join(f"{name!r}: '***'" for name in self._values) + "})"
+
+
+def bearer(api_key: SecretStr) -> SecretStr:
+    """The ``Authorization`` header value for ``api_key``, still a ``SecretStr``."""
+    return SecretStr(f"Bearer {api_key.get_secret_value()}")
 
 
 class RemoteProvider(PepperpyPlugin, ResourceMixin):
@@ -321,10 +570,16 @@ class RemoteProvider(PepperpyPlugin, ResourceMixin):
     retry_budget: float = 30.0
     retry_connect: bool = True
     max_retry_after: float | None = None
+    max_response_bytes: int = Field(
+        DEFAULT_MAX_RESPONSE_BYTES, gt=0, description="the largest JSON answer accepted, in bytes (decoded)"
+    )
+    max_event_bytes: int = Field(
+        DEFAULT_MAX_EVENT_BYTES, gt=0, description="the largest single server-sent event of a stream accepted, in bytes"
+    )
 
     @abc.abstractmethod
-    def headers(self) -> dict[str, str]:
-        """The HTTP headers of every request (authentication, versions)."""
+    def headers(self) -> Mapping[str, str | SecretStr]:
+        """The HTTP headers of every request (authentication, versions); give keys as ``SecretStr`` (``bearer()``)."""
 
     async def initialize(self) -> None:
         pool = await self.get_resource("http_clients", factory=self._new_pool, cleanup=ClientPool.aclose, per_loop=True)
@@ -333,7 +588,10 @@ class RemoteProvider(PepperpyPlugin, ResourceMixin):
             max_retry_after_s=self.max_retry_after,
         )
         client = pool.acquire(self.base_url.rstrip("/") + "/")
-        self.endpoint = Endpoint(client, self.headers(), self.timeout, policy, self.plugin_id)
+        self.endpoint = Endpoint(
+            client, self._secret_headers(), self.timeout, policy, self.plugin_id,
+            max_response_bytes=self.max_response_bytes, max_event_bytes=self.max_event_bytes,
+        )
 
     async def cleanup(self) -> None:
         await self.endpoint.client.aclose()  # the handle; the pool is released by the base lifecycle
@@ -342,6 +600,15 @@ class RemoteProvider(PepperpyPlugin, ResourceMixin):
     def _new_pool(self) -> ClientPool:
         return ClientPool(self.shared_resource("http_ssl_context", httpx.create_ssl_context))
 
+    def _secret_headers(self) -> SecretHeaders:
+        """``headers()`` kept secret until sent; every ``SecretStr`` option is registered for redaction first,
+        so a key the service echoes back shows as ``***`` in errors and logs."""
+        for name in type(self).option_specs():
+            value = getattr(self, name, None)
+            if isinstance(value, SecretStr):
+                remember(value)
+        return SecretHeaders(self.headers())
+
 
 __all__ = [
     "ClientPool",
@@ -349,6 +616,10 @@ __all__ = [
     "PooledClient",
     "RemoteProvider",
     "RetryPolicy",
+    "SecretHeaders",
+    "bearer",
+    "SSEDecoder",
+    "ServerSentEvent",
     "error_for_exception",
     "error_for_status",
     "parse_event_data",

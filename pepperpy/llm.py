@@ -192,7 +192,8 @@ def _generate_guard(generate: Callable[..., Any]) -> Callable[..., Any]:
                     raise
                 raise LLMTimeoutError(
                     f"{self.plugin_id}: no complete answer within timeout={timeout}s (the limit covers the whole "
-                    "call, retries and slow bodies included); pass a larger timeout=...",
+                    "call, retries and slow bodies included); if the request reached the service, it may have been processed; "
+                    "pass a larger timeout=...",
                     retryable=True,
                 ) from None
         if not isinstance(result, GenerationResult):

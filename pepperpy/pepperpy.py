@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import weakref
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pepperpy import _dependencies
@@ -82,7 +82,7 @@ class PepperPy:
             )
         return default
 
-    def with_plugin(self, category: str, provider_type: Any = None, **config: Any) -> PepperPy:
+    def with_plugin(self, category: str, provider_type: Any = None, /, **config: Any) -> PepperPy:
         """Use the plugin ``category/provider_type``.
 
         Outside an event loop this installs it on first use and validates ``config`` at
@@ -114,18 +114,18 @@ class PepperPy:
         """Give each provider's declared dependencies this facade's instances (``pepperpy/_dependencies.py``)."""
         _dependencies.share(self._providers)
 
-    def with_llm(self, provider_type: str | list[Any] | None = None, **config: Any) -> PepperPy:
+    def with_llm(self, /, provider_type: str | list[Any] | None = None, **config: Any) -> PepperPy:
         """The LLM ``provider_type``, or a fallback chain: ``with_llm(["openai", ("local", {...})], **shared)``."""
         return self.with_plugin("llm", provider_type, **config)
 
-    def with_embeddings(self, provider_type: str | None = None, **config: Any) -> PepperPy:
+    def with_embeddings(self, /, provider_type: str | None = None, **config: Any) -> PepperPy:
         return self.with_plugin("embeddings", provider_type, **config)
 
-    def with_rag(self, provider_type: str | None = None, **config: Any) -> PepperPy:
+    def with_rag(self, /, provider_type: str | None = None, **config: Any) -> PepperPy:
         """A vector store (default ``local``); it embeds with ``with_embeddings``' provider, else the local one."""
         return self.with_plugin("rag", provider_type, **config)
 
-    def with_storage(self, provider_type: str | None = None, **config: Any) -> PepperPy:
+    def with_storage(self, /, provider_type: str | None = None, **config: Any) -> PepperPy:
         return self.with_plugin("storage", provider_type, **config)
 
     # -- hooks around LLM calls (pepperpy/hooks.py) -------------------------------------
@@ -145,6 +145,20 @@ class PepperPy:
         from pepperpy._cache import ResponseCache
 
         self._hooks.append(ResponseCache(path, ttl))
+        return self
+
+    def with_logging(
+        self, path: str | os.PathLike[str] | None = None, redact: Callable[[str], str] | None = None
+    ) -> PepperPy:
+        """Record every LLM call of this facade in a SQLite call log (default ``<home>/logs.db``).
+
+        ``redact`` (a function ``str -> str``) is applied to every message and answer before it is
+        stored; keys never are. Added before ``with_cache``, the log also records cache hits.
+        See pepperpy/_calllog.py.
+        """
+        from pepperpy._calllog import CallLog, default_path
+
+        self._hooks.append(CallLog(path if path is not None else default_path(self._manager.home), redact))
         return self
 
     @property

@@ -9,6 +9,8 @@ from __future__ import annotations
 import difflib
 import hashlib
 import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.metadata
 import importlib.util
 import os
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pepperpy._log import logger
+from pepperpy._redact import SecretRegistry
 from pepperpy._version import __version__
 from pepperpy.errors import (
     ConfigError,
@@ -178,6 +181,7 @@ class PluginManager:
         self.broken_entry_points: list[BrokenEntryPoint] = []
         self.shared_resources: dict[str, Any] = {}  # objects providers share, such as HTTP client pools
         self.hooks: list[Any] = []  # process-wide LLM call hooks, from register_hook() (pepperpy/hooks.py)
+        self.secrets = SecretRegistry()  # keys to hide in errors and logs; the process-wide manager's is used
         self._entry_point_hooks: list[Any] | None = None
         self.plugins: dict[str, PluginInfo] = {}
         self.broken: list[BrokenPlugin] = []
@@ -191,6 +195,9 @@ class PluginManager:
 
         owner = weakref.ref(self)  # no reference cycle: a manager is freed as soon as it is unused
         self.aliases = AliasTable(lambda: owner().home)  # code aliases and <home>/aliases.json (pepperpy/_aliases.py)
+        from pepperpy._user_options import UserOptions
+
+        self.user_options = UserOptions(lambda: owner().home)  # <home>/options.json (pepperpy/_user_options.py)
 
     @classmethod
     def instance(cls) -> PluginManager:
@@ -562,11 +569,11 @@ class PluginManager:
         from pepperpy import _install
 
         requirements_file = info.path / info.manifest.requirements
-        where = f"{info.path / 'plugin.json'} model_packages"
+        where = f"plugin {info.id}: {info.path / 'plugin.json'} model_packages"
         model_packages = (_install.parse_requirement_line(line, where) for line in info.manifest.model_packages)
         return _install.RequirementSet(
             plugin_id=info.id,
-            requirements=_install.parse_requirements_file(requirements_file),
+            requirements=_install.parse_requirements_file(requirements_file, plugin_id=info.id),
             model_packages=tuple(r for r in model_packages if r is not None),
             requirements_file=requirements_file,
         )
@@ -667,10 +674,15 @@ class PluginManager:
             root = types.ModuleType(SYNTHETIC_PACKAGE, "Namespace of loaded PepperPy plugin folders.")
             root.__path__ = []
             sys.modules[SYNTHETIC_PACKAGE] = root
+        folder = os.path.realpath(info.path)
         plugin_package = types.ModuleType(package, manifest.description)
         plugin_package.__path__ = [str(info.path)]
-        sys.modules[package] = plugin_package
+        plugin_package.__pepperpy_folder__ = folder  # type: ignore[attr-defined]  # read by _PluginFolderFinder
+        plugin_package.__pepperpy_plugin__ = info.id  # type: ignore[attr-defined]
         path = entry_file(str(info.path), manifest)
+        _refuse_outside(info.id, folder, manifest.entry_module, path)  # the file may have changed since discovery
+        _guard_plugin_imports()
+        sys.modules[package] = plugin_package
         spec = importlib.util.spec_from_file_location(module_name, path)
         if spec is None or spec.loader is None:
             raise PluginLoadError(f"plugin {info.id}: cannot import {path}")
@@ -723,7 +735,7 @@ class PluginManager:
         with self._lock:
             self.fallback_chains[category] = list(members)
 
-    def create_provider(self, category: str, name: str, **config: Any) -> Any:
+    def create_provider(self, category: str, name: str, /, **config: Any) -> Any:
         """An uninitialized provider of ``category/name`` with validated config (or its fallback chain)."""
         chain = self.fallback_chains.get(category)
         if chain and (chain[0] if isinstance(chain[0], str) else chain[0][0]) == name:
@@ -732,7 +744,7 @@ class PluginManager:
             return FallbackLLM(self, chain, config)
         return self.create_plugin_provider(category, name, **config)
 
-    def create_plugin_provider(self, category: str, name: str, **config: Any) -> Any:
+    def create_plugin_provider(self, category: str, name: str, /, **config: Any) -> Any:
         """An uninitialized provider of the plugin ``category/name`` itself (no fallback chain), with its
         declared dependencies created or shared (``pepperpy/_dependencies.py``)."""
         import weakref
@@ -759,7 +771,7 @@ class PluginManager:
         """What ``register_plugin_metadata`` stored for ``category/name`` (``{}`` when nothing)."""
         return self._metadata.get(f"{category}/{name}", {})
 
-    def create_instance(self, category: str, name: str, **config: Any) -> Any:
+    def create_instance(self, category: str, name: str, /, **config: Any) -> Any:
         """``create_provider``, as the plugin-system document names it (the manager keeps a weak reference)."""
         return self.create_provider(category, name, **config)
 
@@ -778,14 +790,14 @@ class PluginManager:
 
         return await _dependencies.load(self, category, name)
 
-    def _build_plugin_provider(self, category: str, name: str, **config: Any) -> Any:
+    def _build_plugin_provider(self, category: str, name: str, /, **config: Any) -> Any:
         from pepperpy._config import build_provider
         from pepperpy.core import CreationContext
 
         registered = self._registered_classes.get(f"{category}/{name}") or self._entry_point_class(category, name)
         if registered is not None:
             context = CreationContext(f"{category}/{name}", self.home, {}, self.shared_resources)
-            return build_provider(registered, context, config)
+            return build_provider(registered, context, self.user_options.merge(config, [], f"{category}/{name}"))
         target, chain = self._follow_aliases(category, name)
         registered = None
         if chain:  # an alias may also name a class registered in code or exposed by an entry point
@@ -794,14 +806,19 @@ class PluginManager:
         if registered is not None:
             from pepperpy._aliases import preset_of
 
-            preset, env = preset_of(chain)
+            env = preset_of(chain)[1]
             context = CreationContext(f"{category}/{target}", self.home, env, self.shared_resources, name)
-            return build_provider(registered, context, {**preset, **config})
+            layers = [(f"{category}/{a.name}", a.config) for a in chain]
+            return build_provider(registered, context, self.user_options.merge(config, layers, f"{category}/{target}"))
         info, preset, env, alias = self._resolve_target(category, name, target, chain)
-        provider_class = self._load(info)
         context = CreationContext(info.id, self.home, env, self.shared_resources, alias)
-        # explicit config > the aliases' presets > environment variables (then keys.json) > the manifest's defaults
-        return build_provider(provider_class, context, {**preset, **config}, defaults=dict(info.manifest.config))
+        # explicit config > each alias's preset, then its saved options (nearest first) > the plugin's saved options
+        # > environment variables (then keys.json) > the manifest's defaults: see pepperpy/_user_options.py
+        layers = [(f"{category}/{a.name}", a.config) for a in chain]
+        if info.id != f"{category}/{target}":  # ``target`` is an alias in the plugin's manifest
+            layers.append((f"{category}/{target}", info.manifest.aliases[target].config))
+        config = self.user_options.merge(config, layers, info.id)
+        return build_provider(self._load(info), context, config, defaults=dict(info.manifest.config))
 
 
 def _distribution_of(entry_point: importlib.metadata.EntryPoint) -> tuple[str, str]:
@@ -810,6 +827,47 @@ def _distribution_of(entry_point: importlib.metadata.EntryPoint) -> tuple[str, s
     if distribution is None:
         return "an unknown distribution", ""
     return distribution.metadata["Name"] or "an unknown distribution", distribution.version or ""
+
+
+class _PluginFolderFinder(importlib.abc.MetaPathFinder):
+    """Finds the modules of a loaded plugin folder (``pepperpy.loaded_plugins.<plugin>.*``) as usual, and refuses
+    one whose file or package folder resolves outside the plugin folder (a symlink to a file elsewhere)."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        prefix = SYNTHETIC_PACKAGE + "."
+        if not fullname.startswith(prefix) or path is None:
+            return None
+        top = prefix + fullname[len(prefix) :].split(".", 1)[0]
+        package = sys.modules.get(top)
+        folder = getattr(package, "__pepperpy_folder__", None)
+        if folder is None or fullname == top:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        if spec is None:
+            return None
+        plugin_id = getattr(package, "__pepperpy_plugin__", top)
+        relative = fullname[len(top) + 1 :]
+        if spec.has_location and spec.origin:
+            _refuse_outside(plugin_id, folder, relative, spec.origin)
+        for location in spec.submodule_search_locations or ():
+            _refuse_outside(plugin_id, folder, relative, location)
+        return spec
+
+
+def _refuse_outside(plugin_id: str, folder: str, module: str, location: str) -> None:
+    """PluginLoadError when ``location`` (a module's file or package folder) resolves outside ``folder``."""
+    real = os.path.realpath(location)
+    if os.path.commonpath([folder, real]) != folder:
+        raise PluginLoadError(
+            f"plugin {plugin_id}: the module {module!r} ({location}) resolves to {real}, outside the plugin folder "
+            f"{folder}; keep every module of the plugin inside its folder (copy the file instead of linking to it)"
+        )
+
+
+def _guard_plugin_imports() -> None:
+    """Put the ``_PluginFolderFinder`` first on ``sys.meta_path`` (once per process)."""
+    if not any(isinstance(finder, _PluginFolderFinder) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _PluginFolderFinder())
 
 
 def plugin_package_name(plugin_id: str) -> str:

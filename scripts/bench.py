@@ -1,6 +1,6 @@
 """PepperPy benchmarks. Every figure is printed next to a baseline measured in the same run.
 
-Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [facade] [plugins] [reload] [rag] [hooks]   (no argument: all)
+Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [facade] [plugins] [reload] [rag] [cli] [hooks] [calllog]   (no argument: all)
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ SECTIONS = {
     "plugins": "scripts.bench.plugin_system",
     "rag": "scripts.bench.rag",
     "reload": "scripts.bench.hot_reload",
+    "cli": "scripts.bench.cli",
     "hooks": "scripts.bench.hooks",
+    "calllog": "scripts.bench.calllog",
 }
 
 

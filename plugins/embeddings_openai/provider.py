@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from pepperpy.embeddings import EmbeddingProvider, Vector
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from pepperpy.errors import ConfigError, ProviderError
-from pepperpy.http import RemoteProvider
+from pepperpy.http import RemoteProvider, bearer
 
 
 class OpenAIEmbeddingProvider(RemoteProvider, EmbeddingProvider):
@@ -19,8 +19,8 @@ class OpenAIEmbeddingProvider(RemoteProvider, EmbeddingProvider):
     concurrency: int = 4
     dimensions: int | None = None
 
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key.get_secret_value()}"}
+    def headers(self) -> dict[str, str | SecretStr]:
+        return {"Authorization": bearer(self.api_key)}  # a SecretStr until httpx sends it
 
     async def embed(self, texts: list[str]) -> list[Vector]:
         if any(not text.strip() for text in texts):

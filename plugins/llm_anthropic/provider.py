@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from pepperpy.errors import ProviderError
 from pepperpy.http import RemoteProvider, parse_event_data
@@ -34,8 +34,8 @@ class AnthropicProvider(RemoteProvider, LLMProvider):
         if not self.base_url.rstrip("/").endswith("/v1"):
             self.base_url = self.base_url.rstrip("/") + "/v1"
 
-    def headers(self) -> dict[str, str]:
-        return {"x-api-key": self.api_key.get_secret_value(), "anthropic-version": API_VERSION}
+    def headers(self) -> dict[str, str | SecretStr]:
+        return {"x-api-key": self.api_key, "anthropic-version": API_VERSION}  # a SecretStr until httpx sends it
 
     def _body(self, messages: list[Message], options: dict[str, Any], stream: bool) -> dict[str, Any]:
         defaults = {k: getattr(self, k) for k in ("model", "max_tokens", "temperature", "stop")}

@@ -9,6 +9,13 @@ from pepperpy.errors import ProviderError
 from pepperpy.llm import Message, MessageRole, ToolCall, Usage
 from pepperpy.structured import schema_instruction
 
+# The Messages API counts cached prompt tokens apart from ``input_tokens``: the prompt is their sum.
+INPUT_TOKEN_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
+def prompt_tokens(raw: dict[str, Any]) -> int:
+    """Every prompt token of a ``usage`` object: uncached, written to the cache, and read from it."""
+    return sum(value for field in INPUT_TOKEN_FIELDS if isinstance(value := raw.get(field), int))
 
 
 def _assistant_blocks(message: Message) -> list[dict[str, Any]] | str:
@@ -69,7 +76,7 @@ def parse_answer(answer: dict[str, Any], who: str) -> tuple[str, list[ToolCall],
         for block in answer["content"] if block.get("type") == "tool_use"
     ]
     raw = answer.get("usage") or {}
-    return text, calls, Usage(prompt_tokens=raw.get("input_tokens", 0), completion_tokens=raw.get("output_tokens", 0))
+    return text, calls, Usage(prompt_tokens=prompt_tokens(raw), completion_tokens=raw.get("output_tokens") or 0)
 
 
 class StreamState:
@@ -81,12 +88,18 @@ class StreamState:
         self.stop_reason: str | None = None
         self.finished = False
         self._tools: dict[int, dict[str, Any]] = {}
+        self._input: dict[str, Any] = {}  # the latest of each INPUT_TOKEN_FIELDS (message_delta may repeat them)
+
+    def _count(self, raw: dict[str, Any]) -> None:
+        self._input.update({key: raw[key] for key in INPUT_TOKEN_FIELDS if key in raw})
+        self.usage.prompt_tokens = prompt_tokens(self._input)
+        if raw.get("output_tokens") is not None:
+            self.usage.completion_tokens = raw["output_tokens"]
 
     def text_of(self, event_type: str, event: dict[str, Any]) -> str:
         """Take one event in; return the text it adds (often none)."""
         if event_type == "message_start":
-            raw = (event.get("message") or {}).get("usage") or {}
-            self.usage.prompt_tokens = raw.get("input_tokens", 0)
+            self._count((event.get("message") or {}).get("usage") or {})
         elif event_type == "content_block_start":
             block = event.get("content_block") or {}
             if block.get("type") == "tool_use":
@@ -99,7 +112,7 @@ class StreamState:
             return delta.get("text", "")
         elif event_type == "message_delta":
             self.stop_reason = (event.get("delta") or {}).get("stop_reason")
-            self.usage.completion_tokens = (event.get("usage") or {}).get("output_tokens", 0)
+            self._count(event.get("usage") or {})  # cumulative counts
         elif event_type == "message_stop":
             self.finished = True
         elif event_type == "error":

@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from pepperpy.errors import ProviderError
-from pepperpy.http import RemoteProvider, parse_event_data
+from pepperpy.http import RemoteProvider, bearer, parse_event_data
 from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole
 
 from .wire import ToolCallAccumulator, first_choice, request_body, tool_call, usage
@@ -25,8 +25,8 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
     seed: int | None = None
     supports_json_schema: bool = True
 
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key.get_secret_value()}"}
+    def headers(self) -> dict[str, str | SecretStr]:
+        return {"Authorization": bearer(self.api_key)}  # a SecretStr until httpx sends it
 
     def _body(self, who: str, messages: list[Message], options: dict[str, Any], stream: bool) -> dict[str, Any]:
         defaults = {k: getattr(self, k) for k in ("model", "temperature", "max_tokens", "stop", "seed")}

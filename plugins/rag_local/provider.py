@@ -13,7 +13,7 @@ from pepperpy.embeddings import Vector
 from pepperpy.errors import ProviderError
 from pepperpy.rag import Document, Filter, RAGProvider, SearchResult, check_vectors, dimension_mismatch
 
-from .store import Store
+from .store import NotAStore, Store
 
 T = TypeVar("T")
 DAMAGED = ("SQLITE_CORRUPT", "SQLITE_NOTADB")  # sqlite3 error names of a file that is not a sound store
@@ -42,8 +42,19 @@ class LocalRAGProvider(RAGProvider):
         """``function(*args)`` in a worker thread; SQLite and file errors become a ProviderError naming the file."""
         try:
             return await asyncio.to_thread(function, *args)
+        except NotAStore as exc:
+            raise self._not_a_store(doing, exc) from None
         except (sqlite3.Error, OSError) as exc:
             raise self._failure(doing, exc) from exc
+
+    def _not_a_store(self, doing: str, exc: NotAStore) -> ProviderError:
+        if exc.foreign:
+            fix = "rag/local leaves it untouched: move it away or pass another path="
+        else:
+            fix = (
+                "move it away (or delete it, losing its documents) and add the documents again, or pass another path="
+            )
+        return ProviderError(f"{self.plugin_id}: the store {self.file} failed to {doing} ({exc}); {fix}")
 
     def _failure(self, doing: str, exc: sqlite3.Error | OSError) -> ProviderError:
         reason = str(exc)
@@ -63,11 +74,9 @@ class LocalRAGProvider(RAGProvider):
         return "check that the disk has free space and that no other program holds or changes the file, then retry"
 
     def _check_model(self, store: Store, dimension: int) -> None:
-        meta = store.meta()
-        if meta and (meta["model"] != self.embedding_model or int(meta["dimension"]) != dimension):
-            raise dimension_mismatch(
-                self.plugin_id, meta["model"], int(meta["dimension"]), self.embedding_model, dimension, str(self.file)
-            )
+        saved = store.model()
+        if saved is not None and saved != (self.embedding_model, dimension):
+            raise dimension_mismatch(self.plugin_id, *saved, self.embedding_model, dimension, str(self.file))
 
     async def add(self, documents: list[Document], vectors: list[Vector] | None = None) -> None:
         import numpy as np

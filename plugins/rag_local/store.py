@@ -4,6 +4,10 @@ SQLite (WAL) makes every write one transaction, so a process killed during an ad
 leaves either the old or the new state. Search keeps a normalized float32 matrix in
 memory, reloaded when the file changed (``PRAGMA data_version``) or this store wrote,
 and an inverted index of metadata values for filters.
+
+A file that is not a rag/local store is never changed: a folder in its place, or a
+SQLite database with other tables (another program's), raises ``NotAStore`` before
+anything is written; rows that cannot be read back raise it too.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 import numpy as np
 
 SCHEMA = """
+BEGIN IMMEDIATE;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS docs (
     row INTEGER PRIMARY KEY,
@@ -27,11 +32,36 @@ CREATE TABLE IF NOT EXISTS docs (
     metadata TEXT NOT NULL,
     vector BLOB NOT NULL
 );
+COMMIT;
 """
+COLUMNS = {"meta": {"key", "value"}, "docs": {"row", "id", "text", "metadata", "vector"}}
 UPSERT = """
 INSERT INTO docs (id, text, metadata, vector) VALUES (?, ?, ?, ?)
 ON CONFLICT(id) DO UPDATE SET text = excluded.text, metadata = excluded.metadata, vector = excluded.vector
 """
+
+
+class NotAStore(Exception):
+    """The file is not a sound rag/local store; ``foreign`` when it is another program's database."""
+
+    def __init__(self, problem: str, foreign: bool = False):
+        super().__init__(problem)
+        self.foreign = foreign
+
+
+def check_schema(db: sqlite3.Connection) -> set[str]:
+    """This store's tables found in ``db``; refuses a database holding anything else, before anything is written."""
+    tables = {
+        name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+    }
+    others = sorted(tables - COLUMNS.keys())
+    if others:
+        raise NotAStore(f"it is a SQLite database with other tables ({', '.join(others)})", foreign=True)
+    for table in sorted(tables):
+        columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if columns != COLUMNS[table]:
+            raise NotAStore(f"its table {table!r} has the columns {', '.join(sorted(columns))}", foreign=True)
+    return tables
 
 
 def _key(value: Any) -> str:
@@ -85,11 +115,15 @@ class Store:
     def __init__(self, path: Path):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise NotAStore("it is a folder, not a file", foreign=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=60)
         try:
+            tables = check_schema(self._db)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA)
+            if tables != COLUMNS.keys():
+                self._db.executescript(SCHEMA)
         except BaseException:
             self._db.close()  # not a database, or not writable: do not leak the connection
             raise
@@ -104,6 +138,16 @@ class Store:
     def meta(self) -> dict[str, str]:
         with self._lock:
             return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+
+    def model(self) -> tuple[str, int] | None:
+        """The embedding model and dimension the vectors come from; None for a new store."""
+        meta = self.meta()
+        if not meta:
+            return None
+        try:
+            return meta["model"], int(meta["dimension"])
+        except (KeyError, ValueError):
+            raise NotAStore("its meta table holds no valid model and dimension") from None
 
     def upsert(self, rows: list[tuple[str, str, dict[str, Any], np.ndarray]], model: str) -> None:
         """Insert or replace rows of (id, text, metadata, normalized float32 vector) in one transaction."""
@@ -142,9 +186,13 @@ class Store:
     def _fresh_snapshot(self) -> Snapshot:
         version = self._db.execute("PRAGMA data_version").fetchone()[0]
         if self._snapshot is None or version != self._snapshot_version:
-            dimension = int(dict(self._db.execute("SELECT key, value FROM meta").fetchall()).get("dimension", 0))
             rows = self._db.execute("SELECT id, metadata, vector FROM docs ORDER BY row").fetchall()
-            self._snapshot, self._snapshot_version = Snapshot(rows, dimension), version
+            try:
+                dimension = int(dict(self._db.execute("SELECT key, value FROM meta").fetchall()).get("dimension", 0))
+                snapshot = Snapshot(rows, dimension)
+            except (ValueError, TypeError, AttributeError) as exc:  # vectors of the wrong size, metadata not JSON
+                raise NotAStore(f"its rows cannot be read back ({exc})") from None
+            self._snapshot, self._snapshot_version = snapshot, version
         return self._snapshot
 
     def search(self, query: np.ndarray, k: int, filter: dict[str, Any] | None) -> list[tuple[str, str, dict, float]]:

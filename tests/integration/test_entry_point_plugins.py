@@ -99,10 +99,11 @@ def test_a_real_installed_distribution_serves_plugins_through_entry_points(tmp_p
     listing = subprocess.run([str(venv / "bin" / "pepperpy"), "plugins"], cwd=tmp_path, capture_output=True,
                              text=True, env=run_env, timeout=120)
     assert listing.returncode == 0, listing.stderr
-    lines = {line.split()[0]: line for line in listing.stdout.splitlines()[1:]}
-    assert lines["llm/awesome"].split() == ["llm/awesome", "1.2.0", "awesome_pkg.models:AwesomeModel",
+    lines = {line.split()[0]: line for line in listing.stdout.splitlines()[1:] if not line.startswith(" ")}
+    assert lines["llm/awesome"].split() == ["llm/awesome", "1.2.0", "installed", "awesome_pkg.models:AwesomeModel",
                                             "(from", "awesome-pkg", "1.2.0)"]
-    assert lines["llm/folderly"].endswith("a plugin folder inside awesome-pkg (from awesome-pkg 1.2.0)")
+    folderly = lines["llm/folderly"]
+    assert folderly.endswith("(from awesome-pkg 1.2.0)") and "/awesome_plugins/folderly " in folderly
     assert "(from" not in lines["llm/mock"]
 
     example = subprocess.run([str(python), str(EXAMPLE / "use_it.py")], cwd=tmp_path, capture_output=True, text=True,

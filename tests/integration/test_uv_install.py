@@ -40,11 +40,11 @@ CHILD = textwrap.dedent(
     from pepperpy.plugin_manager import PluginManager
 
     started = []
-    real_run = subprocess.run
-    def counting_run(*args, **kwargs):
-        started.append(args[0][0])
-        return real_run(*args, **kwargs)
-    subprocess.run = counting_run
+    class CountingPopen(subprocess.Popen):
+        def __init__(self, args, *rest, **kwargs):
+            started.append(args)
+            super().__init__(args, *rest, **kwargs)
+    subprocess.Popen = CountingPopen
     installs = []
     logger.enable("pepperpy")
     logger.add(lambda m: installs.append(m) if "installed requirements" in m else None, level="INFO")

@@ -1,4 +1,5 @@
-"""Serve a GGUF model over llama.cpp's real OpenAI-compatible HTTP server (xllamacpp).
+"""Serve a GGUF model over llama.cpp's real HTTP server (xllamacpp): the OpenAI-compatible routes
+(/v1/chat/completions, /v1/embeddings) and Anthropic's Messages API (/v1/messages).
 
 Usage: python llama_server.py MODEL_PATH PORT [--embeddings]. Runs until killed or stdin closes.
 With --embeddings it serves /v1/embeddings (mean pooling) instead of chat.

@@ -10,13 +10,15 @@ distribution built and installed by uv.
 from __future__ import annotations
 
 import importlib.metadata
+import json
+import os
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from pepperpy.cli import _list_plugins
 from pepperpy.errors import PluginLoadError, PluginNotFoundError
 from pepperpy.llm import Message
 from pepperpy.plugin_manager import ENTRY_POINT_GROUP, PluginManager
@@ -222,18 +224,33 @@ def test_an_entry_point_without_a_dot_still_names_a_package_of_plugin_folders(tm
     assert manager.plugin_source(manager.plugins["llm/mock"]) is None
 
 
-def test_pepperpy_plugins_shows_the_distribution(tmp_path, site, make_plugin, capsys):
+def test_pepperpy_plugins_shows_the_distribution(tmp_path, site, make_plugin):
+    """`pepperpy plugins list` in a child process that has ``site`` on its path, as an installed distribution."""
     write_distribution(site, {"llm.awesome": f"{PACKAGE}.models:AwesomeModel", "llm.echo": "x:Y", "llm.Bad": "x:Y"})
-    make_plugin("echo")
-    manager = manager_for(tmp_path, site)
-    assert _list_plugins(manager) == 0
-    out = capsys.readouterr().out
-    listed = [line.split()[0] for line in out.splitlines()[1:] if not line.lstrip().startswith(("SHADOWED", "BROKEN"))]
-    assert listed == ["llm/awesome", "llm/echo"]
-    assert f"llm/awesome              1.2.0    {PACKAGE}.models:AwesomeModel (from awesome-pkg 1.2.0)" in out
-    assert f"SHADOWED llm/echo (from awesome-pkg 1.2.0) by {tmp_path / 'plugins' / 'echo'}" in out
-    assert "BROKEN entry point llm.Bad = 'x:Y' (from awesome-pkg 1.2.0): the name must be" in out
-    assert imported() == []
+    echo = make_plugin("echo")
+    child = textwrap.dedent(f"""
+        import contextlib, io, json, sys
+        from pepperpy.cli import main
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            code = main(["plugins", "list"])
+        imported = sorted(m for m in sys.modules if m.startswith({PACKAGE!r}))
+        print(json.dumps({{"code": code, "out": out.getvalue(), "imported": imported}}))
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
+           "PEPPERPY_HOME": str(tmp_path / "home"), "PEPPERPY_PLUGIN_PATH": str(tmp_path / "plugins")}
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, cwd=tmp_path, env=env,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout.splitlines()[-1])
+    assert outcome["code"] == 0
+    out = outcome["out"]
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:] if not line.startswith(" ")}
+    assert rows["llm/awesome"] == ["llm/awesome", "1.2.0", "installed", f"{PACKAGE}.models:AwesomeModel", "(from",
+                                   "awesome-pkg", "1.2.0)"]
+    assert rows["llm/echo"] == ["llm/echo", "0.1.0", "none", str(echo)]
+    assert f"  shadowed llm/echo (x:Y from awesome-pkg 1.2.0) by {echo}" in out.splitlines()
+    assert "  broken entry point llm.Bad = 'x:Y' (from awesome-pkg 1.2.0): the name must be" in out
+    assert outcome["imported"] == [], "listing must not import the distribution's code"
 
 
 def test_a_manager_with_its_own_search_path_ignores_installed_entry_points(tmp_path):

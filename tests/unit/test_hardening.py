@@ -167,16 +167,18 @@ def test_keys_set_without_a_value_exits_1(monkeypatch, capsys, tmp_path, fresh_i
     assert not (tmp_path / "home" / "keys.json").exists()
 
 
-def test_plugins_lists_shadowed_and_broken_plugins_with_their_paths(make_plugin, tmp_path, capsys):
+def test_plugins_lists_shadowed_and_broken_plugins_with_their_paths(make_plugin, tmp_path, monkeypatch, capsys):
     low = make_plugin("twin", root=tmp_path / "low")
     high = make_plugin("twin", root=tmp_path / "high")
     broken = make_plugin("bad", root=tmp_path / "high", manifest="{not json")
-    manager = PluginManager(search_paths=[tmp_path / "low", tmp_path / "high"], home=tmp_path / "home")
-    assert cli._list_plugins(manager) == 0
-    out = capsys.readouterr().out
-    assert "llm/twin" in out
-    assert f"  SHADOWED llm/twin at {low} by {high}" in out
-    assert f"  BROKEN {broken}: {broken / 'plugin.json'}: invalid JSON" in out
+    monkeypatch.setenv("PEPPERPY_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PEPPERPY_PLUGIN_PATH", os.pathsep.join([str(tmp_path / "low"), str(tmp_path / "high")]))
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli(monkeypatch, capsys, ["plugins", "list"])
+    assert code == 0
+    assert [line.split()[:2] for line in out.splitlines() if "llm/twin" in line.split()[:1]] == [["llm/twin", "0.1.0"]]
+    assert f"  shadowed llm/twin at {low} by {high}" in out
+    assert f"  broken {broken}: {broken / 'plugin.json'}: invalid JSON" in out
 
 
 def test_plugins_through_main_uses_the_process_manager(monkeypatch, capsys, tmp_path, fresh_instance):
@@ -186,12 +188,55 @@ def test_plugins_through_main_uses_the_process_manager(monkeypatch, capsys, tmp_
     assert "llm/mock" in out
 
 
-@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full to produce a real ENOSPC")
+FULL_DISK_SAVE = """
+import json, os, sys
+from pathlib import Path
+from pepperpy._config import save_key
+from pepperpy.errors import ConfigError
+
+home = Path(sys.argv[1])
+save_key(home, "OLD_KEY", "old-value")
+with open(home / "filler", "wb", buffering=0) as filler:  # use up every block of the small filesystem
+    try:
+        while True:
+            filler.write(b"x" * 4096)
+    except OSError:
+        pass
+try:
+    save_key(home, "X_KEY", "value")
+    outcome = "saved"
+except ConfigError as exc:
+    outcome = str(exc)
+print(json.dumps({"outcome": outcome, "files": sorted(os.listdir(home)), "keys": json.loads((home / "keys.json").read_text())}))
+"""
+
+
+def _run_on_a_full_filesystem(home: Path, script: str) -> dict:
+    """Run ``script`` with ``home`` as a 64 KB tmpfs of its own (a user and mount namespace: no root needed)."""
+    import shutil
+    import subprocess
+
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("needs util-linux's unshare to mount a small filesystem in a namespace")
+    command = [unshare, "--user", "--map-root-user", "--mount", "sh", "-c",
+               'mount -t tmpfs -o size=64k tmpfs "$1" && exec "$2" -c "$3" "$1"', "sh", str(home), sys.executable, script]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0 and "mount" in done.stderr and "Traceback" not in done.stderr:
+        pytest.skip(f"this machine does not allow mounting a tmpfs in a user namespace: {done.stderr.strip()[:200]}")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
 def test_saving_a_key_on_a_full_disk_is_a_config_error_and_leaves_no_temporary(tmp_path):
-    """A full disk, for real: the kernel's /dev/full answers every write with ENOSPC."""
+    """A full disk, for real: the home is a 64 KB tmpfs filled up before the save, so the kernel answers ENOSPC.
+
+    The keys saved before stay as they were, and no temporary file is left in the home.
+    """
     home = tmp_path / "home"
     home.mkdir()
-    (home / "keys.tmp").symlink_to("/dev/full")
-    with pytest.raises(ConfigError, match=r"cannot save X_KEY in .*keys\.json: No space left on device"):
-        save_key(home, "X_KEY", "value")
-    assert not (home / "keys.tmp").exists() and not (home / "keys.json").exists()
+    result = _run_on_a_full_filesystem(home, FULL_DISK_SAVE)
+    assert result["outcome"].startswith(f"cannot save X_KEY in {home / 'keys.json'}: No space left on device")
+    assert "PEPPERPY_HOME" in result["outcome"] and "value" not in result["outcome"].replace("old-value", "")
+    assert result["files"] == ["filler", "keys.json", "keys.json.lock"], "no temporary file left behind"
+    assert result["keys"] == {"OLD_KEY": "old-value"}

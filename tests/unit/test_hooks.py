@@ -245,3 +245,34 @@ async def test_each_call_is_an_opentelemetry_span_with_genai_attributes(mock_man
     assert (first["gen_ai.usage.input_tokens"], first["gen_ai.usage.output_tokens"]) == (2, 2)
     assert spans[0].kind == trace.SpanKind.CLIENT
     assert dict(spans[1].attributes)["gen_ai.usage.output_tokens"] == 1
+
+
+async def test_closing_a_stream_early_closes_every_hook_and_the_provider_at_once(mock_manager):
+    from contextlib import aclosing
+
+    closed: list[str] = []
+
+    class Slow(__import__("pepperpy.llm", fromlist=["LLMProvider"]).LLMProvider):
+        async def generate(self, messages, **options):
+            return GenerationResult(content="x")
+
+        async def generate_stream(self, messages, **options):
+            try:
+                for n in range(100):
+                    yield GenerationChunk(content=f"{n} ")
+            finally:
+                closed.append("provider")
+
+    async def watching(call: Call, call_next):
+        try:
+            async for chunk in await call_next(call):
+                yield chunk
+        finally:
+            closed.append("hook")
+
+    mock_manager.register_plugin("llm", "slow", Slow)
+    async with PepperPy(plugin_manager=mock_manager).with_llm("slow").with_cache().with_hook(watching) as pepper:
+        async with aclosing(pepper.chat.with_user("x").stream()) as stream:
+            async for _ in stream:
+                break
+        assert closed == ["hook", "provider"]  # before the block's next line, not at garbage collection

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import subprocess
 import sys
+import tempfile
+import time
 
 import pytest
 
 from pepperpy import _install
-from pepperpy.errors import PluginDependencyError, PluginManifestError
+from pepperpy.errors import PluginDependencyError, PluginInstallError, PluginManifestError
 
 
 @pytest.mark.parametrize(
@@ -107,3 +111,72 @@ def test_fingerprint_changes_with_requirements():
     b = _install.RequirementSet("llm/x", requirements=(_install.parse_requirement_line("a==2", "t"),))
     c = _install.RequirementSet("llm/x", model_packages=(_install.parse_requirement_line("a==1", "t"),))
     assert len({a.fingerprint(), b.fingerprint(), c.fingerprint()}) == 3
+
+
+def stamped_env(tmp_path, record_age_s: float | None):
+    needed = _install.RequirementSet("llm/x", requirements=(_install.parse_requirement_line("a==1", "t"),))
+    env = _install.env_dir(tmp_path / "home", needed)
+    env.mkdir(parents=True)
+    (env / _install.STAMP_FILE).write_text(needed.fingerprint())
+    record = env / _install.LAST_USED_FILE
+    if record_age_s is not None:
+        record.touch()
+        aged = time.time() - record_age_s
+        os.utime(record, (aged, aged))
+    return needed, env, record
+
+
+def test_fast_path_refreshes_a_last_used_record_older_than_an_hour(tmp_path):
+    needed, env, record = stamped_env(tmp_path, record_age_s=2 * 3600)
+    before = record.stat().st_mtime
+    assert _install.is_stamped(env, needed)
+    assert record.stat().st_mtime > before
+    assert _install.last_used(env) == record.stat().st_mtime
+
+
+def test_fast_path_does_not_write_a_fresh_record(tmp_path):
+    needed, env, record = stamped_env(tmp_path, record_age_s=10 * 60)
+    before = record.stat().st_mtime_ns
+    assert _install.is_stamped(env, needed)
+    assert record.stat().st_mtime_ns == before
+
+
+def test_fast_path_creates_a_missing_record_and_an_unstamped_dir_gets_none(tmp_path):
+    needed, env, record = stamped_env(tmp_path, record_age_s=None)
+    assert _install.last_used(env) == (env / _install.STAMP_FILE).stat().st_mtime  # counted by the stamp
+    assert _install.is_stamped(env, needed) and record.is_file()
+    (env / _install.STAMP_FILE).write_text("another fingerprint")
+    record.unlink()
+    assert not _install.is_stamped(env, needed) and not record.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "env"),
+    [
+        (".llm-local-0123456789ab.partial-a1b2_c3d", "llm-local-0123456789ab"),
+        (".llm-local-0123456789ab.partial-removing", "llm-local-0123456789ab"),
+        (".rag-my-store-0123456789ab-k2j4x9q1", "rag-my-store-0123456789ab"),  # older versions' temp folders
+        ("llm-local-0123456789ab", None),
+        ("llm-local-0123456789ab.lock", None),
+        (".cache", None),
+        (".llm-local-nothex.partial-a1b2", None),
+    ],
+)
+def test_staging_names_map_to_their_env(name, env):
+    assert _install.staging_target(name) == env
+
+
+def test_disk_full_is_a_clear_install_error(tmp_path, monkeypatch):
+    """ENOSPC raised at the os call that makes the temp folder (a monkeypatch: the real disk-full case, a tiny
+    tmpfs, is in tests/integration/test_install_hardening.py and needs root)."""
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "home" / "envs"))
+
+    monkeypatch.setattr(tempfile, "mkdtemp", full)
+    needed = _install.RequirementSet("llm/x", requirements=(_install.parse_requirement_line("a==1", "t"),))
+    with pytest.raises(PluginInstallError) as raised:
+        _install.install(tmp_path / "home", needed)
+    message = str(raised.value)
+    assert "llm/x" in message and f"the disk holding {tmp_path / 'home'} is full" in message
+    assert "PEPPERPY_HOME" in message and "already installed there keep working" in message

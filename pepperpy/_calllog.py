@@ -1,0 +1,456 @@
+"""The call log: every LLM call of a facade recorded in SQLite (``PepperPy().with_logging()``).
+
+One row per call: when it started (UTC), the provider and model, the messages and options
+(JSON), the answer, tokens, duration, the error if any, the conversation id, whether it was
+streamed or served from a cache, the fallback report, and how it ended (``complete``,
+``error``, or ``stopped``: a stream closed early or a call cancelled by the caller). Keys
+never reach the file: secret-looking and ``SecretStr`` option values are masked, error texts
+go through ``pepperpy._redact``, and nothing is read from the provider's settings.
+
+The file (default ``<home>/logs.db``) is shared safely by several processes (WAL journal,
+busy timeout); it carries an application id and a schema version (``PRAGMA application_id``,
+``PRAGMA user_version``), so a foreign or newer file is refused with an error naming it.
+Each hook keeps one connection, opened on its first call (an unusable file fails the call
+before the provider is asked); rows are written in autocommit with ``synchronous=NORMAL``
+(no fsync per row). A row that cannot be written later (a full disk) is a RuntimeWarning,
+not a failed call. Add the hook outside a cache (``with_logging()`` before ``with_cache()``)
+to see cache hits too.
+
+The read side (``recent``, ``last_conversation``, ``conversation_messages``) serves the
+``pepperpy logs`` and ``pepperpy chat -c`` commands.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import threading
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pepperpy.errors import ConfigError
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from pepperpy.hooks import Call, CallNext
+    from pepperpy.llm import Message
+
+LOG_FILE = "logs.db"
+APPLICATION_ID = 0x50505943  # "PPYC": marks the file as a PepperPy call log
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 10.0
+MASK = "***"
+_SECRET_OPTION = re.compile(r"(?:^|_)(?:key|token|secret|password|credentials?)$", re.IGNORECASE)
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS calls (
+        id INTEGER PRIMARY KEY,
+        time TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        model TEXT,
+        messages TEXT NOT NULL,
+        options TEXT NOT NULL,
+        answer TEXT,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        duration_ms REAL NOT NULL,
+        error TEXT,
+        conversation_id TEXT,
+        stream INTEGER NOT NULL,
+        cached INTEGER NOT NULL,
+        fallback TEXT,
+        outcome TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS calls_by_conversation ON calls (conversation_id, id)",
+)
+_COLUMNS = (
+    "time", "provider", "model", "messages", "options", "answer", "prompt_tokens", "completion_tokens",
+    "duration_ms", "error", "conversation_id", "stream", "cached", "fallback", "outcome",
+)
+_INSERT = f"INSERT INTO calls ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+
+
+def default_path(home: str | os.PathLike[str]) -> Path:
+    """``<home>/logs.db``."""
+    return Path(home) / LOG_FILE
+
+
+# -- the file ----------------------------------------------------------------------------
+
+
+def _what_to_do(path: Path) -> str:
+    return (f"move {path} away (a new log is started there on the next call) or log elsewhere with "
+            "with_logging(path=...)")
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """An open connection to the call log at ``path``, created with its schema if new; ConfigError if unusable."""
+    import sqlite3
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    except (OSError, sqlite3.Error) as exc:
+        raise ConfigError(f"cannot open the call log {path}: {exc}; make its folder writable or pass another "
+                          "path to with_logging(path=...)") from None
+    try:
+        _prepare(connection, path)
+    except sqlite3.DatabaseError as exc:
+        connection.close()
+        raise ConfigError(f"the call log {path} is not a usable SQLite database ({exc}); {_what_to_do(path)}") from None
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _prepare(connection: sqlite3.Connection, path: Path) -> None:
+    connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    if not _is_ours(connection, path):
+        connection.execute("BEGIN IMMEDIATE")  # one process creates the schema; the others wait, then see it
+        try:
+            if not _is_ours(connection, path):
+                for statement in _SCHEMA:
+                    connection.execute(statement)
+                connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = NORMAL")
+
+
+def _is_ours(connection: sqlite3.Connection, path: Path) -> bool:
+    """True for a PepperPy call log of this version, False for an empty file; ConfigError for anything else."""
+    application = connection.execute("PRAGMA application_id").fetchone()[0]
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    if application == APPLICATION_ID:
+        if version > SCHEMA_VERSION:
+            raise ConfigError(f"the call log {path} was written by a newer PepperPy (schema {version}, this one "
+                              f"reads {SCHEMA_VERSION}); upgrade pepperpy, or {_what_to_do(path)}")
+        return version == SCHEMA_VERSION
+    tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    if application != 0 or tables:
+        shown = f"tables {', '.join(tables[:5])}" if tables else f"application id {application:#x}"
+        raise ConfigError(f"{path} is a SQLite database of another program ({shown}), not a PepperPy call log; "
+                          + _what_to_do(path))
+    return False
+
+
+# -- turning a call into a row -----------------------------------------------------------
+
+
+def _message_record(message: Message, redact: Callable[[str], str] | None) -> dict[str, Any]:
+    content = message.content
+    if content is not None and redact is not None:
+        content = redact(content)
+    record: dict[str, Any] = {"role": message.role.value, "content": content}
+    if message.name is not None:
+        record["name"] = message.name
+    if message.tool_calls:
+        record["tool_calls"] = [call.model_dump() for call in message.tool_calls]
+    if message.tool_call_id is not None:
+        record["tool_call_id"] = message.tool_call_id
+    return record
+
+
+def _is_secret(name: str, value: Any) -> bool:
+    return type(value).__name__ in ("SecretStr", "SecretBytes") or (isinstance(value, str) and bool(_SECRET_OPTION.search(name)))
+
+
+def _option_value(name: str, value: Any) -> Any:
+    if _is_secret(name, value):
+        return MASK
+    if name == "tools" and isinstance(value, list):
+        return [{"name": getattr(t, "name", str(t)), "parameters": getattr(t, "parameters", None)} for t in value]
+    if name == "response_model" and isinstance(value, type):
+        return value.__name__
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    if type(value).__name__ in ("SecretStr", "SecretBytes"):
+        return MASK
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if isinstance(value, type):
+        return value.__name__
+    return str(value)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=_json_default)
+
+
+def _known_secrets_hidden(text: str, call: Call) -> str:
+    """``text`` through ``pepperpy._redact`` (when present), after registering the provider's own keys."""
+    try:
+        from pepperpy import _redact
+    except ImportError:
+        return text
+    target = call.target
+    specs = getattr(type(target), "option_specs", None)
+    if specs is not None:
+        for name in specs():
+            value = getattr(target, name, None)
+            if type(value).__name__ == "SecretStr":
+                _redact.remember(value)
+    return _redact.redact(text)
+
+
+def _registry_redact(text: str) -> str:
+    try:
+        from pepperpy._redact import redact
+    except ImportError:
+        return text
+    return redact(text)
+
+
+@dataclasses.dataclass
+class _Outcome:
+    """What a call produced, filled in as it goes (a stream's pieces arrive one by one)."""
+
+    pieces: list[str] = dataclasses.field(default_factory=list)
+    usage: Any = None
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+    error: BaseException | None = None
+    outcome: str = "complete"
+
+
+class CallLog:
+    """The hook behind ``with_logging``: records each call it wraps as one row of the log at ``path``."""
+
+    def __init__(self, path: str | os.PathLike[str], redact: Callable[[str], str] | None = None):
+        if redact is not None and not callable(redact):
+            raise ConfigError(f"with_logging(redact=...) takes a function str -> str, got {redact!r:.80}")
+        self.path = Path(path)
+        self.redact = redact
+        self._connection: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"CallLog({str(self.path)!r})"
+
+    def _open(self) -> sqlite3.Connection:
+        connection = self._connection
+        if connection is None:
+            with self._lock:
+                if self._connection is None:
+                    self._connection = connect(self.path)
+                    weakref.finalize(self, self._connection.close)
+                connection = self._connection
+        return connection
+
+    def close(self) -> None:
+        """Close the connection (the next call opens it again)."""
+        with self._lock:
+            connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+    async def __call__(self, call: Call, call_next: CallNext) -> Any:
+        self._open()  # a broken log file fails before the provider is asked anything
+        started, wall = time.perf_counter(), datetime.now(UTC)
+        if call.stream:
+            try:
+                chunks = await call_next(call)
+            except BaseException as exc:
+                self._write(call, wall, started, _Outcome(error=exc, outcome=_ended_by(exc)))
+                raise
+            return self._logged_stream(call, chunks, wall, started)
+        try:
+            result = await call_next(call)
+        except BaseException as exc:
+            self._write(call, wall, started, _Outcome(error=exc, outcome=_ended_by(exc)))
+            raise
+        self._write(call, wall, started, _Outcome([result.content], result.usage, result.metadata))
+        return result
+
+    async def _logged_stream(self, call: Call, chunks: Any, wall: datetime, started: float) -> AsyncIterator[Any]:
+        from pepperpy.hooks import closing_stream
+
+        seen = _Outcome(outcome="stopped")
+        try:
+            async with closing_stream(chunks) as inner:  # closing this stream closes the provider's at once
+                async for chunk in inner:
+                    if chunk.content:
+                        seen.pieces.append(chunk.content)
+                    if chunk.usage is not None:
+                        seen.usage = chunk.usage
+                    if chunk.metadata:
+                        seen.metadata.update(chunk.metadata)
+                    yield chunk
+            seen.outcome = "complete"
+        except BaseException as exc:  # GeneratorExit: the caller closed the stream early ("stopped")
+            if not isinstance(exc, GeneratorExit):
+                seen.error, seen.outcome = exc, _ended_by(exc)
+            raise
+        finally:
+            self._write(call, wall, started, seen)
+
+    def _write(self, call: Call, wall: datetime, started: float, seen: _Outcome) -> None:
+        duration_ms = (time.perf_counter() - started) * 1000
+        metadata = seen.metadata
+        fallback = metadata.get("fallback")
+        provider = f"llm/{fallback['served_by']}" if fallback else call.provider
+        answer = "".join(seen.pieces) if seen.pieces or seen.outcome == "complete" else None
+        if answer is not None:
+            answer = _registry_redact(self.redact(answer) if self.redact is not None else answer)
+        error = None
+        if seen.error is not None and seen.outcome == "error":
+            error = _known_secrets_hidden(f"{type(seen.error).__name__}: {seen.error}", call)
+        usage = seen.usage
+        row = (
+            wall.isoformat(timespec="milliseconds"),
+            provider,
+            metadata.get("model") or call.model,
+            _registry_redact(_dumps([_message_record(m, self.redact) for m in call.messages])),
+            _registry_redact(_dumps({k: _option_value(k, v) for k, v in call.options.items()})),
+            answer,
+            usage.prompt_tokens if usage is not None else None,
+            usage.completion_tokens if usage is not None else None,
+            round(duration_ms, 3),
+            error,
+            call.conversation_id,
+            int(call.stream),
+            int(metadata.get("cache") == "hit"),
+            _known_secrets_hidden(_dumps(fallback), call) if fallback else None,
+            seen.outcome,
+        )
+        self._insert(row)
+
+    def _insert(self, row: tuple[Any, ...]) -> None:
+        """Write one row; a failure (a full disk, a lock held too long) is a RuntimeWarning and the call goes on."""
+        import sqlite3
+
+        connection = self._open()
+        try:
+            with self._lock:
+                connection.execute(_INSERT, row)
+        except sqlite3.Error as exc:
+            import warnings
+
+            warnings.warn(f"call log {self.path}: a call was not recorded ({type(exc).__name__}: {exc}); "
+                          "check the disk and the file", RuntimeWarning, stacklevel=2)
+
+
+def _ended_by(exc: BaseException) -> str:
+    return "error" if isinstance(exc, Exception) else "stopped"  # CancelledError, KeyboardInterrupt: the caller stopped
+
+
+# -- reading -----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class LoggedCall:
+    """One row of the call log."""
+
+    id: int
+    time: str
+    provider: str
+    model: str | None
+    messages: list[dict[str, Any]]
+    options: dict[str, Any]
+    answer: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    duration_ms: float
+    error: str | None
+    conversation_id: str | None
+    stream: bool
+    cached: bool
+    fallback: dict[str, Any] | None
+    outcome: str
+
+    @property
+    def prompt(self) -> str | None:
+        """The last user message."""
+        for message in reversed(self.messages):
+            if message.get("role") == "user":
+                return message.get("content")
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_SELECT = f"SELECT id, {', '.join(_COLUMNS)} FROM calls"
+
+
+def _row(row: tuple[Any, ...]) -> LoggedCall:
+    values: Mapping[str, Any] = dict(zip(("id", *_COLUMNS), row))
+    return LoggedCall(
+        id=values["id"], time=values["time"], provider=values["provider"], model=values["model"],
+        messages=json.loads(values["messages"]), options=json.loads(values["options"]), answer=values["answer"],
+        prompt_tokens=values["prompt_tokens"], completion_tokens=values["completion_tokens"],
+        duration_ms=values["duration_ms"], error=values["error"], conversation_id=values["conversation_id"],
+        stream=bool(values["stream"]), cached=bool(values["cached"]),
+        fallback=json.loads(values["fallback"]) if values["fallback"] else None, outcome=values["outcome"],
+    )
+
+
+def _query(path: str | os.PathLike[str], sql: str, parameters: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    path = Path(path)
+    if not path.exists():
+        return []
+    connection = connect(path)
+    try:
+        return connection.execute(sql, parameters).fetchall()
+    finally:
+        connection.close()
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def recent(
+    path: str | os.PathLike[str], n: int = 3, query: str | None = None, conversation_id: str | None = None
+) -> list[LoggedCall]:
+    """The last ``n`` calls (``n=0``: all), oldest first; ``query`` searches messages and answers (SQL LIKE)."""
+    where, parameters = [], []
+    if query:
+        where.append("(messages LIKE ? ESCAPE '\\' OR answer LIKE ? ESCAPE '\\')")
+        parameters += [_like(query), _like(query)]
+    if conversation_id:
+        where.append("conversation_id = ?")
+        parameters.append(conversation_id)
+    sql = _SELECT + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id DESC LIMIT ?"
+    rows = _query(path, sql, (*parameters, n if n > 0 else -1))
+    return [_row(r) for r in reversed(rows)]
+
+
+def last_conversation(path: str | os.PathLike[str]) -> str | None:
+    """The conversation id of the newest logged call that has one."""
+    rows = _query(path, "SELECT conversation_id FROM calls WHERE conversation_id IS NOT NULL ORDER BY id DESC LIMIT 1", ())
+    return rows[0][0] if rows else None
+
+
+def conversation_messages(path: str | os.PathLike[str], conversation_id: str) -> list[Message]:
+    """The history to continue ``conversation_id``: its last complete call's messages and answer ([] if none)."""
+    from pepperpy.llm import Message, MessageRole
+
+    rows = _query(
+        path, _SELECT + " WHERE conversation_id = ? AND outcome = 'complete' ORDER BY id DESC LIMIT 1", (conversation_id,)
+    )
+    if not rows:
+        return []
+    call = _row(rows[0])
+    messages = [Message.model_validate(m) for m in call.messages]
+    return [*messages, Message(role=MessageRole.ASSISTANT, content=call.answer or "")]
+
+
+__all__ = [
+    "APPLICATION_ID", "CallLog", "LOG_FILE", "LoggedCall", "SCHEMA_VERSION", "connect", "conversation_messages",
+    "default_path", "last_conversation", "recent",
+]

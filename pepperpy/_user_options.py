@@ -1,0 +1,173 @@
+"""Default options the user saved per plugin or alias (``pepperpy options set``), in ``<home>/options.json``.
+
+The file maps ``category/name`` (a plugin or an alias) to options::
+
+    {"llm/mock": {"cycle": false}, "llm/groq": {"model": "llama-3.3-70b-versatile"}}
+
+When a provider is created, an option's value comes from the first of these that has it:
+
+1. the explicit config (``with_llm("groq", temperature=0.9)``, ``create_provider(..., **config)``);
+2. for each alias passed on the way from the name asked for to the plugin, nearest first:
+   a. that alias's preset config (code, ``aliases.json`` or a manifest's ``aliases``),
+   b. the options saved for that alias;
+3. the options saved for the plugin itself (``llm/openai``);
+4. the option's environment variable (the manifest's ``env``), then ``keys.json``;
+5. the manifest's ``config`` default;
+6. the class default.
+
+Saved options count as explicit for ``@persistent_plugin`` state, like alias presets.
+The file is read once per process and again only when it changes (one ``stat`` per
+provider creation; none read when it does not exist). A missing or empty file means no
+saved options; a corrupt one is a ConfigError naming it, raised when options are used.
+Writes are atomic, under ``<home>/options.json.lock``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pepperpy._atomic import atomic_write
+from pepperpy.errors import ConfigError
+
+OPTIONS_FILE = "options.json"
+LOCK_TIMEOUT_S = 30.0
+_EXAMPLE = '{"llm/mock": {"cycle": false}}'
+_FIX = "fix the file or delete it"
+
+SavedOptions = dict[str, dict[str, Any]]
+
+
+class UserOptions:
+    """The saved options of one PluginManager's home, cached by the file's mtime and size."""
+
+    def __init__(self, home: Callable[[], Path]):
+        self._home = home
+        self._cache: tuple[Path, tuple[int, int], SavedOptions] | None = None
+        self._paths: tuple[Path, Path] | None = None  # (home, its options.json): joining paths costs more than stat
+
+    @property
+    def path(self) -> Path:
+        """``<home>/options.json``."""
+        home, paths = self._home(), self._paths
+        if paths is None or paths[0] != home:
+            paths = self._paths = (home, home / OPTIONS_FILE)
+        return paths[1]
+
+    def all(self) -> SavedOptions:
+        """Every saved option by ``category/name``; ``{}`` when the file does not exist or is empty."""
+        path = self.path
+        try:
+            stat = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):  # no file (or no home yet): nothing saved
+            return {}
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the saved options ({exc.strerror or exc}); {_FIX}") from None
+        key = (stat.st_mtime_ns, stat.st_size)
+        cached = self._cache
+        if cached is not None and cached[0] == path and cached[1] == key:
+            return cached[2]
+        options = read_options(path)
+        self._cache = (path, key, options)
+        return options
+
+    def merge(
+        self, explicit: Mapping[str, Any], aliases: Sequence[tuple[str, Mapping[str, Any]]], plugin_id: str
+    ) -> dict[str, Any]:
+        """The config to create ``plugin_id`` with, in the order of the module docstring (steps 1-3).
+
+        ``aliases`` are ``(category/alias, preset config)`` pairs, nearest alias first.
+        """
+        saved = self.all()
+        if not saved and not aliases:
+            return dict(explicit)
+        layers: list[Mapping[str, Any]] = [explicit]  # highest first
+        for key, preset in aliases:
+            layers += [preset, copy.deepcopy(saved.get(key, {}))]  # copies: never shared with the cache
+        layers.append(copy.deepcopy(saved.get(plugin_id, {})))
+        merged: dict[str, Any] = {}
+        for layer in layers:
+            for name, value in layer.items():
+                merged.setdefault(name, value)  # a higher layer is never overwritten
+        return merged
+
+
+def read_options(path: Path) -> SavedOptions:
+    """The options saved in ``path``; ConfigError naming the file when it is not valid."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: the saved options file is not UTF-8; {_FIX}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the saved options ({exc.strerror or exc}); {_FIX}") from None
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: the saved options file is not valid JSON ({exc}); {_FIX}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the saved options must be a JSON object such as {_EXAMPLE}; {_FIX}")
+    for key, options in data.items():
+        category, _, name = key.partition("/")
+        if not category or not name or "/" in name:
+            raise ConfigError(f"{path}: {key!r} must be 'category/name', such as 'llm/mock'; {_FIX}")
+        if not isinstance(options, dict):
+            raise ConfigError(f"{path}: {key!r} must map option names to values, as in {_EXAMPLE}; {_FIX}")
+    return data
+
+
+def save_option(home: Path, key: str, option: str, value: Any) -> Path:
+    """Save ``option = value`` for ``key`` (``category/name``) in ``<home>/options.json``."""
+
+    def change(data: SavedOptions) -> None:
+        data.setdefault(key, {})[option] = value
+
+    return _rewrite(home / OPTIONS_FILE, change, f"save {option} for {key}")
+
+
+def remove_options(home: Path, key: str, option: str | None = None) -> Path:
+    """Remove ``option`` (None: every option) saved for ``key``; ConfigError when nothing matches."""
+    path = home / OPTIONS_FILE
+
+    def change(data: SavedOptions) -> None:
+        saved = data.get(key)
+        if not saved or (option is not None and option not in saved):
+            what = f"no option {option!r} is saved" if option is not None else "no options are saved"
+            what += f" for {key}"
+            shown = ", ".join(sorted(saved or {})) or "none"
+            raise ConfigError(f"{what} in {path} (saved for {key}: {shown}); see `pepperpy options list`")
+        if option is None or len(saved) == 1:
+            del data[key]
+        else:
+            del saved[option]
+
+    return _rewrite(path, change, f"remove options of {key}")
+
+
+def _rewrite(path: Path, change: Callable[[SavedOptions], None], what: str) -> Path:
+    """Read, change and atomically replace ``path`` under its lock; a corrupt file is refused, not replaced."""
+    from pepperpy._filelock import file_lock
+
+    try:
+        with file_lock(path.with_name(path.name + ".lock"), LOCK_TIMEOUT_S):
+            data = {key: dict(value) for key, value in read_options(path).items()}
+            change(data)
+            atomic_write(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    except TimeoutError as exc:
+        raise ConfigError(f"cannot {what}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot {what} in {path}: {exc.strerror or exc}; make {path.parent} writable or point PEPPERPY_HOME "
+            "at a writable folder"
+        ) from None
+    return path
+
+
+__all__ = ["OPTIONS_FILE", "UserOptions", "read_options", "remove_options", "save_option"]

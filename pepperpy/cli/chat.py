@@ -1,0 +1,272 @@
+"""``pepperpy chat [PROMPT]``: one answer streamed to stdout, or a REPL on a terminal.
+
+Piped stdin and ``-f`` files are sent as context before the prompt, in one user message.
+Calls go through a ``PepperPy`` facade and a ``Conversation`` (so hooks and the call log
+see its conversation id) and are logged to ``<home>/logs.db`` unless ``--no-log``;
+``-c`` and ``--cid`` continue a logged conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from pepperpy.cli._common import fail, manager, parse_key_values
+from pepperpy.errors import PepperPyError
+
+if TYPE_CHECKING:
+    from pepperpy import PepperPy
+    from pepperpy.chat import Conversation
+    from pepperpy.llm import Message
+
+HISTORY_FILE = "chat_history"
+HISTORY_LENGTH = 1000
+EXIT_WORDS = ("exit", "quit")
+MULTI_START, MULTI_END = "!multi", "!end"
+PROMPT = "> "
+
+
+def _describe(exc: BaseException) -> str:
+    """``exc`` as one line; a group lists its members."""
+    text = str(exc.args[0]) if isinstance(exc, ExceptionGroup) and exc.args else str(exc)
+    if isinstance(exc, ExceptionGroup):
+        text += ": " + "; ".join(_describe(member) for member in exc.exceptions)
+    return " ".join(text.split())
+
+
+def _read_file(path: str) -> str:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        fail(f"-f {path}: no such file")
+    except IsADirectoryError:
+        fail(f"-f {path}: is a folder; pass a text file")
+    except UnicodeDecodeError:
+        fail(f"-f {path}: not UTF-8 text; pass a text file")
+    except OSError as exc:
+        fail(f"-f {path}: cannot read it ({exc.strerror or exc})")
+    return f"{Path(path).name}:\n{text.rstrip()}"
+
+
+def _piped_stdin() -> str | None:
+    if sys.stdin is None or sys.stdin.isatty():
+        return None
+    try:
+        text = sys.stdin.read()
+    except UnicodeDecodeError:
+        fail("the text piped in on stdin is not UTF-8; pipe text, or pass a file with -f")
+    return text.rstrip() or None
+
+
+def _message(context: list[str], prompt: str | None) -> str:
+    return "\n\n".join([*context, *([prompt] if prompt else [])])
+
+
+def _facade(provider: str | None, config: dict[str, Any], log: bool) -> PepperPy:
+    from pepperpy import PepperPy
+
+    pepper = PepperPy()
+    names = [name.strip().removeprefix("llm/") for name in (provider or "").split(",") if name.strip()]
+    if len(names) > 1:
+        pepper.with_llm(names, **config)
+    else:
+        pepper.with_llm(names[0] if names else None, **config)
+    if log:
+        pepper.with_logging()
+    return pepper
+
+
+def _history(log_path: Path, continue_last: bool, cid: str | None) -> tuple[str | None, list[Message]]:
+    """The conversation id to continue and its messages (none when starting a new one)."""
+    from pepperpy._calllog import conversation_messages, last_conversation
+
+    if continue_last:
+        cid = last_conversation(log_path)
+        if cid is None:
+            fail(f"-c: there is no conversation in the call log {log_path} yet; start one with pepperpy chat \"...\"")
+    if cid is None:
+        return None, []
+    messages = conversation_messages(log_path, cid)
+    if not messages:
+        fail(f"no finished call of conversation {cid} in the call log {log_path}; "
+             "see the ids with pepperpy logs, or start a new conversation without --cid")
+    return cid, messages
+
+
+def _conversation(pepper: PepperPy, system: str | None, cid: str | None, history: list[Message]) -> Conversation:
+    conversation = pepper.conversation(system=system, conversation_id=cid)
+    if history:
+        if system is not None:  # a new system prompt replaces the logged one
+            history = [m for m in history if m.role.value != "system"]
+        conversation.messages = [*conversation.messages, *history]
+    return conversation
+
+
+async def _stream(conversation: Conversation, message: str) -> None:
+    """Write the answer to stdout as it comes, then end the line."""
+    out = sys.stdout
+    last = ""
+    try:
+        async for chunk in conversation.stream(message):
+            if chunk.content:
+                out.write(chunk.content)
+                out.flush()
+                last = chunk.content
+    finally:
+        if last and not last.endswith("\n"):
+            out.write("\n")
+            out.flush()
+
+
+async def _as_json(pepper: PepperPy, conversation: Conversation, message: str) -> dict[str, Any]:
+    result = await conversation.say(message)
+    provider = await pepper.configured("llm")
+    fallback = result.metadata.get("fallback")
+    model = result.metadata.get("model") or getattr(provider, "model", None)
+    return {
+        "content": result.content,
+        "usage": {"prompt_tokens": result.usage.prompt_tokens, "completion_tokens": result.usage.completion_tokens},
+        "provider": f"llm/{fallback['served_by']}" if fallback else provider.plugin_id,
+        "model": model if isinstance(model, str) else None,
+        "conversation_id": conversation.conversation_id,
+    }
+
+
+def _open_history(home: Path) -> Any:
+    """Load the REPL's readline history from ``<home>/chat_history``; the module, or None without readline."""
+    try:
+        import readline
+    except ImportError:
+        return None
+    readline.set_history_length(HISTORY_LENGTH)
+    try:
+        readline.read_history_file(home / HISTORY_FILE)
+    except OSError:
+        pass
+    return readline
+
+
+def _save_history(readline: Any, home: Path) -> None:
+    if readline is None:
+        return
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        readline.write_history_file(home / HISTORY_FILE)
+    except OSError as exc:
+        click.echo(f"pepperpy: the chat history was not saved to {home / HISTORY_FILE}: {exc.strerror or exc}", err=True)
+
+
+def _read_turn() -> str:
+    """One message from the terminal: a line, or the lines between ``!multi`` and ``!end``."""
+    line = input(PROMPT)
+    if line.strip() != MULTI_START:
+        return line
+    lines: list[str] = []
+    while True:
+        try:
+            line = input("")
+        except EOFError:
+            break
+        if line.strip() == MULTI_END:
+            break
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _repl(runner: asyncio.Runner, conversation: Conversation, context: list[str], label: str) -> None:
+    home = manager().home
+    readline = _open_history(home)
+    click.echo(f"Chatting with {label}. Type 'exit' or 'quit' (or Ctrl-D) to leave; {MULTI_START} starts a "
+               f"message of several lines, {MULTI_END} sends it; Ctrl-C stops an answer.")
+    try:
+        while True:
+            try:
+                text = _read_turn()
+            except EOFError:
+                click.echo()
+                return
+            except KeyboardInterrupt:
+                click.echo()
+                continue
+            if text.strip().lower() in EXIT_WORDS:
+                return
+            if not text.strip():
+                continue
+            message, context = _message(context, text), []  # files and stdin go with the first message
+            try:
+                runner.run(_stream(conversation, message))
+            except KeyboardInterrupt:
+                click.echo()
+            except PepperPyError as exc:
+                click.echo(f"pepperpy: {_describe(exc)}", err=True)
+    finally:
+        _save_history(readline, home)
+
+
+@click.command()
+@click.argument("prompt", nargs=-1)
+@click.option("-p", "--provider", help="An llm plugin or alias, or a fallback list: openai,local.")
+@click.option("-m", "--model", help="The model (the provider's model option).")
+@click.option("-s", "--system", help="A system prompt.")
+@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="A provider option, e.g. -o temperature=0 (repeatable).")
+@click.option("-f", "--file", "files", multiple=True, metavar="PATH", help="A text file sent as context (repeatable).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object (content, usage, provider, model, conversation_id) instead of streaming.")
+@click.option("-c", "--continue", "continue_last", is_flag=True, help="Continue the last logged conversation.")
+@click.option("--cid", help="Continue the logged conversation with this id.")
+@click.option("--no-log", is_flag=True, help="Do not record the calls in the call log (<home>/logs.db).")
+def chat(
+    prompt: tuple[str, ...], provider: str | None, model: str | None, system: str | None, options: tuple[str, ...],
+    files: tuple[str, ...], as_json: bool, continue_last: bool, cid: str | None, no_log: bool,
+) -> None:
+    """Chat with an LLM: answer PROMPT (streamed), or a REPL when run on a terminal without one.
+
+    Text piped on stdin and -f files are sent before the prompt, as context. Calls are
+    recorded in the call log (see pepperpy logs) unless --no-log.
+
+    \b
+        cat notes.md | pepperpy chat "summarize"
+        pepperpy chat -p openai,local -s "Be brief." "Why is the sky blue?"
+        pepperpy chat -c "and then?"
+    """
+    from pepperpy._calllog import default_path
+
+    if continue_last and cid:
+        raise click.UsageError("-c continues the last conversation and --cid a given one; pass one of them")
+    config = parse_key_values(options, "-o")
+    if model:
+        config["model"] = model
+    text = " ".join(prompt) or None
+    context = [_read_file(path) for path in files]
+    interactive = text is None and sys.stdin.isatty() and sys.stdout.isatty()
+    piped = _piped_stdin()
+    if piped:
+        context.insert(0, piped)
+    if not interactive and not context and text is None:
+        fail('nothing to send: give a prompt (pepperpy chat "Hi"), pipe text in, or run it on a terminal for a REPL')
+    try:
+        pepper = _facade(provider, config, log=not no_log)
+        conversation_id, history = _history(default_path(manager().home), continue_last, cid)
+        conversation = _conversation(pepper, system, conversation_id, history)
+        with asyncio.Runner() as runner:
+            try:
+                if interactive:
+                    _repl(runner, conversation, context, getattr(pepper.llm, "plugin_id", provider or "llm"))
+                elif as_json:
+                    click.echo(json.dumps(runner.run(_as_json(pepper, conversation, _message(context, text))),
+                                          ensure_ascii=False))
+                else:
+                    runner.run(_stream(conversation, _message(context, text)))
+            finally:
+                runner.run(pepper.aclose())
+    except PepperPyError as exc:
+        raise click.ClickException(_describe(exc)) from exc
+
+
+__all__ = ["chat"]

@@ -1,0 +1,887 @@
+"""``pepperpy plugins``: list, info, install, check and scaffold plugins.
+
+Listing reads the plugin index (``pepperpy/_index.py``): when nothing changed it imports
+neither pydantic nor the PluginManager. ``info``, ``install`` and ``check`` use the
+PluginManager itself; ``new`` writes a plugin folder from the templates at the end of this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pepperpy.cli._common import LazyGroup, fail, manager, print_table
+
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "clean": (
+        "pepperpy.cli.clean:clean", "Remove plugin envs unused for N days and leftovers of interrupted installs."
+    ),
+}
+
+
+@click.group(cls=LazyGroup, lazy=SUBCOMMANDS, invoke_without_command=True)
+@click.pass_context
+def plugins(ctx: click.Context) -> None:
+    """List, inspect, install, check and scaffold plugins (alone: the same as `plugins list`)."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(list_plugins)
+
+
+# -- list ---------------------------------------------------------------------------------------
+
+
+@plugins.command("list", short_help="List plugins, shadowed and broken folders (the default).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
+def list_plugins(as_json: bool = False) -> None:
+    """List the plugins found: id, version, requirements, aliases, source; then shadowed and broken ones."""
+    from pepperpy import _index
+
+    loaded = sys.modules.get("pepperpy.plugin_manager")  # in-process callers may have set the manager's home
+    home = loaded.PluginManager.instance().home if loaded is not None else _index.pepperpy_home()
+    listing = _index.load(home)
+    user_aliases = _user_aliases(home)
+    if as_json:
+        click.echo(json.dumps(_listing_json(listing, home, user_aliases), indent=2))
+        return
+    rows = []
+    for plugin in listing.plugins.values():
+        aliases = [*plugin.aliases, *(f"{a} (yours)" for a in user_aliases.get(plugin.id, []))]
+        source = f"{plugin.path} (from {plugin.source})" if plugin.source else plugin.path
+        rows.append([plugin.id, plugin.version, plugin.requirements_status(home), ", ".join(aliases), source])
+    for entry in listing.entry_points:
+        aliases = ", ".join(f"{a} (yours)" for a in user_aliases.get(entry["id"], []))
+        rows.append([entry["id"], entry["version"], "installed", aliases, f"{entry['value']} (from {entry['source']})"])
+    print_table(["ID", "VERSION", "REQUIREMENTS", "ALIASES", "SOURCE"], sorted(rows))
+    problems = _problem_lines(listing)
+    for line in problems:
+        click.secho(line, fg="yellow" if line.startswith("  shadowed") else "red")
+
+
+def _problem_lines(listing: Any) -> list[str]:
+    lines = [f"  shadowed {pid} at {hidden} by {by}" for pid, hidden, by in listing.shadowed]
+    lines += [
+        f"  shadowed {e['id']} ({e['value']} from {e['source']}) by {e['shadowed_by']}"
+        for e in listing.shadowed_entry_points
+    ]
+    lines += [f"  broken {folder}: {problem}" for folder, problem in listing.broken]
+    lines += [
+        f"  broken entry point {e['name']} = {e['value']!r} (from {e['source']}): {e['problem']}"
+        for e in listing.broken_entry_points
+    ]
+    return lines
+
+
+def _user_aliases(home: Path) -> dict[str, list[str]]:
+    """Plugin id -> the aliases in ``<home>/aliases.json`` that name it directly (an unreadable file: none)."""
+    try:
+        data = json.loads((home / "aliases.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    found: dict[str, list[str]] = {}
+    for category, aliases in (data.items() if isinstance(data, dict) else ()):
+        for name, entry in (aliases.items() if isinstance(aliases, dict) else ()):
+            if isinstance(entry, dict) and isinstance(entry.get("target"), str):
+                found.setdefault(f"{category}/{entry['target']}", []).append(name)
+    return found
+
+
+def _listing_json(listing: Any, home: Path, user_aliases: dict[str, list[str]]) -> dict[str, Any]:
+    plugins_ = [
+        {
+            "id": p.id,
+            "version": p.version,
+            "description": p.description,
+            "path": p.path,
+            "distribution": p.source,
+            "entry_point": None,
+            "requirements": list(p.requirements),
+            "requirements_status": p.requirements_status(home),
+            "env_dir": str(p.env_dir(home)) if p.requirements else None,
+            "aliases": list(p.aliases),
+            "user_aliases": user_aliases.get(p.id, []),
+        }
+        for p in listing.plugins.values()
+    ]
+    plugins_ += [
+        {
+            "id": e["id"], "version": e["version"], "description": "", "path": None, "distribution": e["source"],
+            "entry_point": e["value"], "requirements": [], "requirements_status": "installed", "env_dir": None,
+            "aliases": [], "user_aliases": user_aliases.get(e["id"], []),
+        }
+        for e in listing.entry_points
+    ]
+    return {
+        "plugins": sorted(plugins_, key=lambda p: p["id"]),
+        "shadowed": [{"id": i, "path": hidden, "shadowed_by": by} for i, hidden, by in listing.shadowed],
+        "broken": [{"path": folder, "problem": problem} for folder, problem in listing.broken],
+        "shadowed_entry_points": listing.shadowed_entry_points,
+        "broken_entry_points": listing.broken_entry_points,
+    }
+
+
+# -- info ---------------------------------------------------------------------------------------
+
+
+@plugins.command("info", short_help="Show one plugin: manifest, options, requirements, aliases.")
+@click.argument("plugin_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
+def info(plugin_id: str, as_json: bool) -> None:
+    """Show a plugin's manifest, options, requirements, env dir, aliases and source (ID: category/name)."""
+    mgr = manager()
+    details = _details(mgr, plugin_id)
+    if as_json:
+        click.echo(json.dumps(details, indent=2, default=str))
+        return
+    for label, value in details.items():
+        if label in ("options", "requirements", "aliases", "dependencies"):
+            click.echo(f"{label}:" + ("" if value else " none"))
+            for line in _detail_lines(label, value):
+                click.echo(f"  {line}")
+        elif value not in (None, ""):
+            click.echo(f"{label}: {value}")
+
+
+def _split_id(mgr: Any, plugin_id: str) -> tuple[str, str]:
+    category, _, name = plugin_id.partition("/")
+    if not name:
+        ids = sorted(p.id for p in mgr.list_plugins() if p.manifest.provider_name == plugin_id)
+        hint = f"; did you mean {' or '.join(ids)}?" if ids else "; `pepperpy plugins list` shows them"
+        fail(f"a plugin id is category/name, as llm/openai, not {plugin_id!r}{hint}")
+    return category, name
+
+
+def _unknown(mgr: Any, plugin_id: str) -> Any:
+    import difflib
+
+    category, _, name = plugin_id.partition("/")
+    known = {p.id for p in mgr.list_plugins()} | set(mgr.entry_point_plugins)
+    known |= {f"{p.manifest.category}/{a}" for p in mgr.list_plugins() for a in p.manifest.aliases}
+    same_category = sorted(k.split("/", 1)[1] for k in known if k.startswith(f"{category}/"))
+    close = [f"{category}/{c}" for c in difflib.get_close_matches(name, same_category, n=3, cutoff=0.6)]
+    close = close or difflib.get_close_matches(plugin_id, sorted(known), n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    fail(f"no plugin {plugin_id}; {hint}`pepperpy plugins list` shows the plugins found")
+
+
+def _details(mgr: Any, plugin_id: str) -> dict[str, Any]:
+    """What ``plugins info`` shows, as a dict (its keys are the labels)."""
+    from pepperpy.errors import PluginNotFoundError
+
+    category, name = _split_id(mgr, plugin_id)
+    mgr.discover()
+    entry_point = mgr.entry_point_plugins.get(f"{category}/{name}")
+    if entry_point is not None:
+        return _entry_point_details(mgr, entry_point)
+    try:
+        found, preset, env, alias = mgr.resolve(category, name)
+    except PluginNotFoundError:
+        _unknown(mgr, plugin_id)
+    manifest = found.manifest
+    details: dict[str, Any] = {
+        "id": found.id,
+        "alias of": found.id if alias else None,
+        "version": manifest.version,
+        "description": manifest.description,
+        "author": manifest.author,
+        "source": str(found.path) + (f" (from {mgr.plugin_source(found)})" if mgr.plugin_source(found) else ""),
+        "entry point": manifest.entry_point,
+        "pepperpy": manifest.pepperpy_compatibility,
+    }
+    details.update(_requirement_details(mgr, found))
+    details["aliases"] = {
+        alias_name: {"config": _masked(entry.config), "description": entry.description}
+        for alias_name, entry in manifest.aliases.items()
+    }
+    details["dependencies"] = [d.model_dump() for d in manifest.dependencies]
+    defaults = {key: (value, "plugin.json") for key, value in manifest.config.items()}
+    defaults.update({key: (value, "alias") for key, value in preset.items()})
+    details["options"] = _option_details(mgr, category, name, defaults, env)
+    if alias:
+        details["id"] = f"{category}/{name}"
+    return details
+
+
+def _entry_point_details(mgr: Any, plugin: Any) -> dict[str, Any]:
+    details = {
+        "id": plugin.id,
+        "version": plugin.version,
+        "source": f"{plugin.entry_point.value} (entry point of {plugin.source})",
+        "requirements": [],
+        "aliases": {},
+        "dependencies": [],
+    }
+    details["options"] = _option_details(mgr, plugin.category, plugin.provider_name, {}, {})
+    return details
+
+
+def _requirement_details(mgr: Any, found: Any) -> dict[str, Any]:
+    from pepperpy import _install
+    from pepperpy.errors import PepperPyError
+
+    try:
+        needed = mgr._requirement_set(found)
+    except PepperPyError as exc:
+        return {"requirements": [f"invalid: {exc}"], "env dir": None}
+    if not needed:
+        return {"requirements": [], "env dir": None}
+    target = _install.env_dir(mgr.home, needed)
+    stamped = _install.is_stamped(target, needed)
+    lines = []
+    for requirement in (*needed.requirements, *needed.model_packages):
+        version = _install.installed_version(requirement.name)
+        if stamped:
+            state = "installed in the env dir"
+        elif version is not None and requirement.specifier.contains(version, prereleases=True):
+            state = f"installed in this environment ({version})"
+        else:
+            state = "not installed" + (f" ({requirement.name} {version} does not match)" if version else "")
+        lines.append(f"{requirement}: {state}")
+    return {"requirements": lines, "env dir": f"{target}" + ("" if target.is_dir() else " (not created yet)")}
+
+
+def _option_details(
+    mgr: Any, category: str, name: str, defaults: dict[str, tuple[Any, str]], env: dict[str, str]
+) -> list[str]:
+    """Each option: type, default (``defaults``: value and where it is set) or required, environment variable.
+    Needs the class: when the plugin is not installed, a note instead."""
+    from pepperpy._options import build_options, declared_options
+    from pepperpy.errors import PepperPyError
+
+    try:
+        if mgr.needs_install(category, name):
+            return [f"(install the plugin to see them: pepperpy plugins install {category}/{name})"]
+        provider_class = mgr.load_class(category, name)
+        options = build_options(provider_class)
+    except PepperPyError as exc:
+        return [f"(cannot import the class: {exc})"]
+    declared = declared_options(provider_class)
+    lines = []
+    for option_name, option in options.items():
+        annotation = declared[option_name][1]
+        type_name = _type_name(annotation)
+        secret = "Secret" in str(type_name) or _looks_secret(option_name)
+        if option_name in defaults:
+            value, where = defaults[option_name]
+            state = f"default {'***' if secret else repr(value)} ({where})"
+        elif option.required:
+            state = "required"
+        else:
+            state = "default " + ("***" if secret and option.default() is not None else repr(option.default()))
+        variable = f", env {env[option_name]}" if option_name in env else ""
+        lines.append(f"{option_name}: {type_name}, {state}{variable}")
+    return lines
+
+
+def _type_name(annotation: Any) -> str:
+    """``SecretStr | None`` for ``pydantic.types.SecretStr | None``; an annotation string as written."""
+    import re
+
+    if isinstance(annotation, str):
+        return annotation
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return re.sub(r"\b(?:[A-Za-z_]\w*\.)+(?=[A-Za-z_])", "", repr(annotation))
+
+
+def _looks_secret(name: str) -> bool:
+    return name.lower().endswith(("key", "token", "secret", "password"))
+
+
+def _masked(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: ("***" if _looks_secret(k) else v) for k, v in config.items()}
+
+
+def _detail_lines(label: str, value: Any) -> list[str]:
+    if label == "aliases":
+        return [
+            f"{name}: {entry['description'] or ''} {json.dumps(entry['config'])}".replace(":  ", ": ")
+            for name, entry in value.items()
+        ]
+    if label == "dependencies":
+        return [f"{d['type']}/{d['provider'] or '(default)'} ({d['dependency_type']})" for d in value]
+    return list(value)
+
+
+# -- install ------------------------------------------------------------------------------------
+
+
+@plugins.command("install", short_help="Install plugins' requirements now, not on first use.")
+@click.argument("plugin_ids", nargs=-1, metavar="[ID]...")
+@click.option("--all", "install_all", is_flag=True, help="Install the requirements of every plugin folder found.")
+def install(plugin_ids: tuple[str, ...], install_all: bool) -> None:
+    """Install plugins' requirements now, instead of on first use (ID: category/name)."""
+    from pepperpy.errors import PepperPyError
+
+    if bool(plugin_ids) == install_all:
+        raise click.UsageError("name the plugins to install (as llm/local) or give --all, not both")
+    mgr = manager()
+    mgr.discover()
+    targets = [p.id for p in mgr.list_plugins()] if install_all else list(plugin_ids)
+    failed = []
+    with _Progress() as progress:
+        for plugin_id in targets:
+            try:
+                progress.done(plugin_id, _install_one(mgr, plugin_id, progress))
+            except click.ClickException as exc:
+                failed.append(plugin_id)
+                progress.failed(plugin_id, exc.format_message())
+            except PepperPyError as exc:
+                failed.append(plugin_id)
+                progress.failed(plugin_id, str(exc))
+    if failed:
+        fail(f"{len(failed)} of {len(targets)} plugins failed to install: {', '.join(failed)}")
+
+
+def _install_one(mgr: Any, plugin_id: str, progress: _Progress) -> str:
+    from pepperpy import _install
+    from pepperpy.errors import PluginNotFoundError
+
+    category, name = _split_id(mgr, plugin_id)
+    if f"{category}/{name}" in mgr.entry_point_plugins:
+        return "installed with its distribution"
+    try:
+        found = mgr.resolve(category, name)[0]
+    except PluginNotFoundError:
+        _unknown(mgr, plugin_id)
+    needed = mgr._requirement_set(found)
+    if not needed:
+        return "no requirements"
+    if not mgr.needs_install(category, name):
+        target = _install.env_dir(mgr.home, needed)
+        where = target if _install.is_stamped(target, needed) else "this environment"
+        return f"already installed ({where})"
+    names = ", ".join(str(r) for r in (*needed.requirements, *needed.model_packages))
+    progress.start(found.id, f"installing {names}")
+    mgr.ensure_requirements(found)
+    return f"installed {names} into {_install.env_dir(mgr.home, needed)}"
+
+
+class _Progress:
+    """A spinner per plugin on a terminal (rich), plain lines otherwise."""
+
+    def __init__(self) -> None:
+        self.console: Any = None
+        self.status: Any = None
+
+    def __enter__(self) -> _Progress:
+        if sys.stdout.isatty():
+            from rich.console import Console
+
+            self.console = Console()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop()
+
+    def _stop(self) -> None:
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
+
+    def start(self, plugin_id: str, message: str) -> None:
+        if self.console is None:
+            click.echo(f"{plugin_id}: {message} ...")
+        else:
+            self.status = self.console.status(f"{plugin_id}: {message} ...")
+            self.status.start()
+
+    def done(self, plugin_id: str, message: str) -> None:
+        self._stop()
+        click.echo(f"{plugin_id}: {message}")
+
+    def failed(self, plugin_id: str, message: str) -> None:
+        self._stop()
+        click.secho(f"{plugin_id}: FAILED: {message}", fg="red", err=True)
+
+
+# -- check --------------------------------------------------------------------------------------
+
+
+@plugins.command("check", short_help="Validate plugin folders and import their classes (for CI).")
+@click.argument("path", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--install", "install_requirements", is_flag=True, help="Install requirements that are missing.")
+def check(path: Path | None, install_requirements: bool) -> None:
+    """Validate plugin folders: manifest, requirements file, entry point, and importing the class.
+
+    PATH is a plugin folder or a folder of plugin folders (default: every folder PepperPy searches).
+    One line per plugin, `ok` or `FAIL <problem>`; the exit code is 1 when any failed.
+    """
+    from pepperpy.plugin_manager import PluginManager
+
+    mgr = manager()
+    roots = [path] if path is not None else mgr.search_paths()
+    folders = _plugin_folders(roots)
+    if path is not None and not folders:
+        fail(f"no plugin folder in {path}: a plugin folder holds a plugin.json")
+    checker = PluginManager(search_paths=[], home=mgr.home)
+    results = [_check_folder(checker, folder, install_requirements) for folder in folders]
+    if path is None:
+        results += _check_entry_points(mgr)
+    failures = 0
+    for label, problem, notes in results:
+        if problem is None:
+            click.echo(f"ok   {label}" + "".join(f"; note: {n}" for n in notes))
+        else:
+            failures += 1
+            click.secho(f"FAIL {label}: {' '.join(problem.split())}", fg="red")
+    if failures:
+        fail(f"{failures} of {len(results)} plugin{'s' if len(results) != 1 else ''} failed the check")
+    click.echo(f"{len(results)} plugin{'s' if len(results) != 1 else ''} checked, all ok")
+
+
+def _plugin_folders(roots: list[Path]) -> list[str]:
+    """The plugin folders under ``roots`` (each a plugin folder or a folder of them), each once."""
+    folders: list[str] = []
+    for root in roots:
+        if (root / "plugin.json").is_file():
+            candidates = [root]
+        elif root.is_dir():
+            candidates = sorted(p for p in root.iterdir() if p.is_dir() and (p / "plugin.json").is_file())
+        else:
+            candidates = []
+        for candidate in candidates:
+            real = os.path.realpath(candidate)
+            if real not in folders:
+                folders.append(real)
+    return folders
+
+
+def _check_folder(checker: Any, folder: str, install_requirements: bool) -> tuple[str, str | None, list[str]]:
+    """(label, problem or None, notes) for one plugin folder."""
+    from pepperpy import _install
+    from pepperpy._manifest import read_manifest
+    from pepperpy._options import build_options
+    from pepperpy._version import __version__
+    from pepperpy.errors import PepperPyError
+    from pepperpy.plugin_manager import PluginInfo
+
+    try:
+        found = PluginInfo(read_manifest(folder, __version__), Path(folder))
+    except PepperPyError as exc:
+        return folder, str(exc), []
+    label = f"{found.id} ({folder})"
+    try:
+        needed = checker._requirement_set(found)
+        ready = not needed or _install.is_stamped(_install.env_dir(checker.home, needed), needed)
+        ready = ready or not _install.missing_from_running_env(needed)
+    except PepperPyError as exc:
+        return label, str(exc), []
+    notes = []
+    names = ", ".join(str(r) for r in (*needed.requirements, *needed.model_packages))
+    try:
+        if ready or install_requirements:
+            checker.ensure_requirements(found)
+        else:
+            notes.append(f"requirements not installed ({names}); imported without them (--install installs them)")
+        provider_class = checker._import_entry_point(found)
+        checker._check_class(found.manifest.category, provider_class, found.id, found.path)
+        build_options(provider_class)
+    except PepperPyError as exc:
+        hint = "" if ready or install_requirements else f" (its requirements {names} are not installed: add --install)"
+        return label, f"{exc}{hint}", []
+    finally:
+        _forget_modules(found.id)
+    return label, None, notes
+
+
+def _forget_modules(plugin_id: str) -> None:
+    """Drop a checked plugin's modules, so that another folder with the same id imports its own."""
+    from pepperpy.plugin_manager import SYNTHETIC_PACKAGE, plugin_package_name
+
+    package = f"{SYNTHETIC_PACKAGE}.{plugin_package_name(plugin_id)}"
+    for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+        del sys.modules[name]
+
+
+def _check_entry_points(mgr: Any) -> list[tuple[str, str | None, list[str]]]:
+    """Class entry points of installed distributions: each must import and be a valid provider."""
+    from pepperpy.errors import PepperPyError
+
+    mgr.discover()
+    results: list[tuple[str, str | None, list[str]]] = []
+    for plugin in mgr.entry_point_plugins.values():
+        label = f"{plugin.id} ({plugin.entry_point.value} from {plugin.source})"
+        try:
+            mgr.load_class(plugin.category, plugin.provider_name)
+            results.append((label, None, []))
+        except PepperPyError as exc:
+            results.append((label, str(exc), []))
+    for bad in mgr.broken_entry_points:
+        results.append((f"entry point {bad.name} = {bad.value!r} (from {bad.source})", bad.problem, []))
+    return results
+
+
+# -- new ----------------------------------------------------------------------------------------
+
+
+@plugins.command("new", short_help="Create a working plugin folder to start from.")
+@click.argument("category")
+@click.argument("name")
+@click.option("--dir", "directory", default="plugins", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="The folder of plugin folders to create it in.")
+def new(category: str, name: str, directory: Path) -> None:
+    """Create a working plugin folder CATEGORY_NAME: plugin.json, provider.py, README.md, test_provider.py.
+
+    CATEGORY llm, embeddings, rag or storage subclasses that category's base; any other
+    lowercase category gets a plain PepperpyPlugin with one async method.
+    """
+    import shutil
+    import tempfile
+
+    files = _scaffold(category, name)
+    folder = directory / f"{category}_{name}".replace("-", "_")
+    if folder.exists():
+        fail(f"{folder} already exists; choose another NAME or --dir, or remove that folder first")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=directory))
+    except OSError as exc:
+        fail(f"cannot create {folder}: {exc.strerror or exc}; choose a writable --dir")
+    try:
+        for relative, text in files.items():
+            (staging / relative).write_text(text, encoding="utf-8")
+        os.rename(staging, folder)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        fail(f"cannot create {folder}: {exc.strerror or exc}; choose a writable --dir")
+    click.echo(f"created {folder}: {', '.join(files)}")
+    click.echo(f"next: edit {folder / 'provider.py'}, then run `pytest {folder}` and `pepperpy plugins check {folder}`")
+
+
+def _class_name(name: str) -> str:
+    return "".join(part.capitalize() for part in name.replace("-", "_").split("_")) + "Provider"
+
+
+def _scaffold(category: str, name: str) -> dict[str, str]:
+    """The files of a new plugin folder; the manifest is validated first, as discovery would."""
+    from pydantic import ValidationError
+
+    from pepperpy._manifest import PluginManifest, _describe
+    from pepperpy._version import __version__
+
+    class_name = _class_name(name)
+    manifest = {
+        "name": f"{category}_{name}".replace("-", "_"),
+        "version": "0.1.0",
+        "category": category,
+        "provider_name": name,
+        "description": f"{name}: a {category} plugin (describe it here)",
+        "entry_point": f"provider:{class_name}",
+        "author": "",
+        "pepperpy_compatibility": f">={__version__}",
+    }
+    try:
+        PluginManifest.model_validate(manifest)
+    except ValidationError as exc:
+        arguments = {"category": "CATEGORY", "provider_name": "NAME"}
+        problems = [
+            f"{arguments[error['loc'][0]]} {error['msg'].removeprefix('Value error, ')}"
+            if error["loc"] and error["loc"][0] in arguments else _describe(error, list(PluginManifest.model_fields))
+            for error in exc.errors()
+        ]
+        if any(error["loc"] and error["loc"][0] in arguments for error in exc.errors()):
+            problems = [p for p in problems if p.startswith(("CATEGORY", "NAME"))]  # the rest derives from them
+        fail(f"cannot create a plugin {category}/{name}: {'; '.join(problems)}")
+    provider, test = _TEMPLATES.get(category, _TEMPLATES["*"])
+    values = {"category": category, "name": name, "class_name": class_name, "id": f"{category}/{name}"}
+    usage = _USAGE.get(category, 'with_plugin("{category}", "{name}", greeting="Hi")').format(**values)
+    return {
+        "plugin.json": json.dumps(manifest, indent=2) + "\n",
+        "provider.py": provider.format(**values),
+        "README.md": _README.format(**values, usage=usage),
+        "test_provider.py": test.format(**values),
+        "__init__.py": _PACKAGE_MARKER,
+    }
+
+
+_README = """# {id}
+
+A PepperPy plugin. Use it with:
+
+```python
+from pepperpy import PepperPy
+
+pepper = PepperPy().{usage}
+```
+
+- `provider.py`: the provider class `{class_name}`; its options are the annotated class attributes.
+- `plugin.json`: the manifest (id, version, entry point). Add a `requirements.txt` for packages it needs.
+- `test_provider.py`: run `pytest` on this folder; `pepperpy plugins check <this folder>` validates it.
+"""
+
+_PACKAGE_MARKER = '''"""Gives this folder's tests a module name of their own under pytest; PepperPy never imports it."""
+'''
+
+_USAGE = {
+    "llm": 'with_llm("{name}", greeting="Hi")',
+    "embeddings": 'with_embeddings("{name}", dimensions=16)',
+    "rag": 'with_rag("{name}", collection="notes")',
+    "storage": 'with_storage("{name}", namespace="cache")',
+}
+
+_HEADER = '''"""{id}: a PepperPy plugin. Options are annotated class attributes with a default."""
+
+from __future__ import annotations
+
+'''
+
+_LLM = _HEADER + '''from pepperpy.llm import GenerationResult, LLMProvider, Message
+
+
+class {class_name}(LLMProvider):
+    greeting: str = "Hello"  # an option: with_llm("{name}", greeting="Hi")
+
+    async def initialize(self) -> None:
+        """Open clients or load a model here; runs once per open."""
+        self.calls = 0
+
+    async def cleanup(self) -> None:
+        """Close what initialize opened; runs once per close."""
+
+    async def generate(self, messages: list[Message], **options) -> GenerationResult:
+        self.calls += 1
+        return GenerationResult(content=f"{{self.greeting}}, {{messages[-1].content}}")
+'''
+
+_LLM_TEST = '''"""Tests of {id}: run `pytest` on this folder."""
+
+import asyncio
+from pathlib import Path
+
+from pepperpy import PepperPy
+from pepperpy.plugins import register_plugin_path
+
+register_plugin_path(Path(__file__).resolve().parent)
+
+
+def test_generate_greets():
+    async def main():
+        async with PepperPy().with_llm("{name}", greeting="Hi") as pepper:
+            return await pepper.chat.with_user("Ada").generate()
+
+    assert asyncio.run(main()).content == "Hi, Ada"
+'''
+
+_EMBEDDINGS = _HEADER + '''from pepperpy.embeddings import EmbeddingProvider, Vector
+
+
+class {class_name}(EmbeddingProvider):
+    dimensions: int = 8  # an option: with_embeddings("{name}", dimensions=16)
+
+    async def initialize(self) -> None:
+        """Open clients or load a model here; runs once per open."""
+
+    async def cleanup(self) -> None:
+        """Close what initialize opened; runs once per close."""
+
+    async def embed(self, texts: list[str]) -> list[Vector]:
+        """Letter counts, folded into ``dimensions`` slots: replace with a real model."""
+        vectors = []
+        for text in texts:
+            vector = [0.0] * self.dimensions
+            for character in text.lower():
+                vector[ord(character) % self.dimensions] += 1.0
+            vectors.append(vector)
+        return vectors
+'''
+
+_EMBEDDINGS_TEST = '''"""Tests of {id}: run `pytest` on this folder."""
+
+import asyncio
+from pathlib import Path
+
+from pepperpy import PepperPy
+from pepperpy.plugins import register_plugin_path
+
+register_plugin_path(Path(__file__).resolve().parent)
+
+
+def test_embed_gives_one_vector_per_text():
+    async def main():
+        async with PepperPy().with_embeddings("{name}", dimensions=4) as pepper:
+            return await pepper.provider("embeddings").embed(["a", "bb"])
+
+    vectors = asyncio.run(main())
+    assert len(vectors) == 2 and all(len(vector) == 4 for vector in vectors)
+    assert vectors[0] != vectors[1]
+'''
+
+_RAG = _HEADER + '''import math
+
+from pepperpy.embeddings import Vector
+from pepperpy.rag import Document, Filter, RAGProvider, SearchResult
+
+
+class {class_name}(RAGProvider):
+    """An in-memory store; texts are embedded by the ``embeddings`` dependency."""
+
+    collection: str = "default"  # an option: with_rag("{name}", collection="notes")
+
+    async def initialize(self) -> None:
+        """Connect to the store here; runs once per open."""
+        self.rows: dict[str, tuple[Document, Vector]] = {{}}
+
+    async def cleanup(self) -> None:
+        """Close what initialize opened; runs once per close."""
+
+    async def add(self, documents: list[Document], vectors: list[Vector] | None = None) -> None:
+        vectors = vectors or await self.embed_texts([d.text for d in documents])
+        for document, vector in zip(documents, vectors):
+            self.rows[document.id] = (document, vector)
+
+    async def search(self, query: str | Vector, k: int = 5, filter: Filter | None = None) -> list[SearchResult]:
+        target = await self.query_vector(query)
+        hits = [
+            SearchResult(document=document, score=_cosine(target, vector))
+            for document, vector in self.rows.values()
+            if all(document.metadata.get(key) == value for key, value in (filter or {{}}).items())
+        ]
+        return sorted(hits, key=lambda hit: hit.score, reverse=True)[:k]
+
+    async def delete(self, ids: list[str]) -> None:
+        for document_id in ids:
+            self.rows.pop(document_id, None)
+
+    async def count(self) -> int:
+        return len(self.rows)
+
+
+def _cosine(a: Vector, b: Vector) -> float:
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return sum(x * y for x, y in zip(a, b)) / norm if norm else 0.0
+'''
+
+_RAG_TEST = '''"""Tests of {id}: run `pytest` on this folder."""
+
+import asyncio
+from pathlib import Path
+
+from pepperpy import Document, EmbeddingProvider, PepperPy
+from pepperpy.plugins import register_plugin, register_plugin_path
+
+register_plugin_path(Path(__file__).resolve().parent)
+
+
+class Letters(EmbeddingProvider):
+    """Small embeddings for this test only: counts of a few letters."""
+
+    async def embed(self, texts):
+        return [[float(text.count(letter)) for letter in "aeiou"] for text in texts]
+
+
+register_plugin("embeddings", "letters-for-{name}", Letters)
+
+
+def test_search_finds_the_closest_document():
+    async def main():
+        async with PepperPy().with_embeddings("letters-for-{name}").with_rag("{name}") as pepper:
+            await pepper.rag.add([Document(id="a", text="banana"), Document(id="o", text="potato solo")])
+            return await pepper.rag.search("aaa", k=1), await pepper.rag.count()
+
+    hits, count = asyncio.run(main())
+    assert count == 2 and [hit.document.id for hit in hits] == ["a"]
+'''
+
+_STORAGE = _HEADER + '''from pepperpy.storage import StorageProvider
+
+
+class {class_name}(StorageProvider):
+    """Bytes under string keys, in memory: replace with your backend."""
+
+    namespace: str = "default"  # an option: with_storage("{name}", namespace="cache")
+
+    async def initialize(self) -> None:
+        """Connect to the backend here; runs once per open."""
+        self.items: dict[str, bytes] = {{}}
+
+    async def cleanup(self) -> None:
+        """Close what initialize opened; runs once per close."""
+
+    async def get(self, key: str) -> bytes | None:
+        return self.items.get(f"{{self.namespace}}/{{key}}")
+
+    async def set(self, key: str, value: bytes) -> None:
+        self.items[f"{{self.namespace}}/{{key}}"] = value
+
+    async def delete(self, key: str) -> None:
+        self.items.pop(f"{{self.namespace}}/{{key}}", None)
+
+    async def list(self, prefix: str = "") -> list[str]:
+        start = f"{{self.namespace}}/"
+        return sorted(k[len(start):] for k in self.items if k.startswith(start + prefix))
+'''
+
+_STORAGE_TEST = '''"""Tests of {id}: run `pytest` on this folder."""
+
+import asyncio
+from pathlib import Path
+
+from pepperpy import PepperPy
+from pepperpy.plugins import register_plugin_path
+
+register_plugin_path(Path(__file__).resolve().parent)
+
+
+def test_set_get_list_delete():
+    async def main():
+        async with PepperPy().with_storage("{name}", namespace="t") as pepper:
+            store = pepper.provider("storage")
+            await store.set("greeting", b"hi")
+            seen = await store.get("greeting"), await store.list()
+            await store.delete("greeting")
+            return seen, await store.get("greeting")
+
+    (value, keys), after = asyncio.run(main())
+    assert value == b"hi" and keys == ["greeting"] and after is None
+'''
+
+_GENERIC = _HEADER + '''from pepperpy.core import PepperpyPlugin
+
+
+class {class_name}(PepperpyPlugin):
+    """A {category} plugin: add the async methods your category needs."""
+
+    greeting: str = "Hello"  # an option: with_plugin("{category}", "{name}", greeting="Hi")
+
+    async def initialize(self) -> None:
+        """Open clients or load a model here; runs once per open."""
+
+    async def cleanup(self) -> None:
+        """Close what initialize opened; runs once per close."""
+
+    async def run(self, text: str) -> str:
+        return f"{{self.greeting}}, {{text}}"
+'''
+
+_GENERIC_TEST = '''"""Tests of {id}: run `pytest` on this folder."""
+
+import asyncio
+from pathlib import Path
+
+from pepperpy import PepperPy
+from pepperpy.plugins import register_plugin_path
+
+register_plugin_path(Path(__file__).resolve().parent)
+
+
+def test_run_greets():
+    async def main():
+        async with PepperPy().with_plugin("{category}", "{name}", greeting="Hi") as pepper:
+            return await pepper.provider("{category}").run("Ada")
+
+    assert asyncio.run(main()) == "Hi, Ada"
+'''
+
+_TEMPLATES: dict[str, tuple[str, str]] = {
+    "llm": (_LLM, _LLM_TEST),
+    "embeddings": (_EMBEDDINGS, _EMBEDDINGS_TEST),
+    "rag": (_RAG, _RAG_TEST),
+    "storage": (_STORAGE, _STORAGE_TEST),
+    "*": (_GENERIC, _GENERIC_TEST),
+}

@@ -1,0 +1,330 @@
+"""``pepperpy keys``, ``pepperpy aliases`` and ``pepperpy options``: what the user saves in PepperPy's home.
+
+- keys: ``<home>/keys.json`` (names are listed, values never shown);
+- aliases: ``<home>/aliases.json`` (pepperpy/_aliases.py);
+- options: default options per plugin or alias in ``<home>/options.json`` (pepperpy/_user_options.py).
+"""
+
+from __future__ import annotations
+
+import difflib
+import getpass
+import json
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from pepperpy.cli._common import fail, manager, parse_key_values, print_table
+from pepperpy.errors import PepperPyError, PluginNotFoundError
+
+if TYPE_CHECKING:
+    from pepperpy.plugin_manager import PluginManager
+
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_SECRET_VARIABLE = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)\Z", re.IGNORECASE)
+_SECRET_NAME = re.compile(r"key|token|secret|password", re.IGNORECASE)
+_SECRET_TYPE = re.compile(r"\bSecret(Str|Bytes)\b")
+HIDDEN = "<hidden>"
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """A PepperPyError becomes ``pepperpy: <message>`` and exit code 1."""
+    try:
+        yield
+    except PepperPyError as exc:
+        fail(str(exc))
+
+
+def split_id(text: str, default_category: str = "llm") -> tuple[str, str]:
+    """``category/name`` -> (category, name); a bare ``name`` is ``default_category/name``."""
+    category, _, name = text.rpartition("/")
+    category = category or default_category
+    if not name or "/" in category:
+        fail(f"{text!r} is not a plugin: write 'category/name' (for example llm/openai) or a bare llm name")
+    return category, name
+
+
+def is_secret_option(option: str, env: dict[str, str], annotation: Any = None) -> bool:
+    """True for a key: a ``SecretStr`` option, or one read from a variable named like ``*_KEY``/``*_TOKEN``."""
+    variable = env.get(option)
+    if variable is not None and _SECRET_VARIABLE.search(variable):
+        return True
+    return annotation is not None and bool(_SECRET_TYPE.search(str(annotation)))
+
+
+def shown(option: str, value: Any, env: dict[str, str]) -> str:
+    """``value`` as JSON, or ``<hidden>`` for what may be a key."""
+    if is_secret_option(option, env) or _SECRET_NAME.search(option):
+        return HIDDEN
+    return json.dumps(value)
+
+
+def _plugin_of(m: PluginManager, category: str, name: str) -> tuple[str, dict[str, str]]:
+    """The plugin id ``category/name`` stands for (itself, or the end of its alias chain) and its env mapping."""
+    try:
+        info, _, env, _ = m.resolve(category, name)
+    except PluginNotFoundError as not_found:
+        try:  # a provider class exposed by an installed distribution has no folder to resolve
+            m.load_class(category, name)
+        except PepperPyError:
+            raise not_found from None
+        return f"{category}/{name}", {}
+    return info.id, dict(env)
+
+
+def check_options(m: PluginManager, category: str, name: str, config: dict[str, Any], command: str) -> bool:
+    """Refuse unknown, secret or invalid options for ``category/name`` (a plugin or an alias).
+
+    Returns True when the values were checked against the plugin's class, False when the plugin must be
+    installed first (they are checked when it is first created then).
+    """
+    from pepperpy._options import declared_options, validate_value
+
+    plugin_id, env = _plugin_of(m, category, name)
+    for option in config:
+        if is_secret_option(option, env):
+            fail(_secret_refusal(plugin_id, option, env))
+    if m.needs_install(category, name):
+        return False
+    provider_class = m.load_class(category, name)
+    specs = provider_class.option_specs()
+    annotations = {key: annotation for key, (_, annotation, _) in declared_options(provider_class).items()}
+    for option, value in config.items():
+        spec = specs.get(option)
+        if spec is None:
+            close = difflib.get_close_matches(option, list(specs), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"its options are: {', '.join(specs) or 'none'}"
+            fail(f"{command}: {plugin_id} has no option {option!r}; {hint}")
+        if is_secret_option(option, env, annotations.get(option)):
+            fail(_secret_refusal(plugin_id, option, env))
+        validate_value(plugin_id, spec, value)
+    return True
+
+
+def _secret_refusal(plugin_id: str, option: str, env: dict[str, str]) -> str:
+    variable = env.get(option)
+    where = f"`pepperpy keys set {variable}`" if variable else f"pass {option}=... in code"
+    return f"{plugin_id}: {option!r} is a key, and keys are not saved as options or alias presets; use {where}"
+
+
+# -- keys ------------------------------------------------------------------------------------------
+
+
+@click.group()
+def keys() -> None:
+    """API keys: saved in <home>/keys.json (owner-only), or taken from the environment."""
+
+
+@keys.command("set")
+@click.argument("name")
+def keys_set(name: str) -> None:
+    """Save the key NAME (e.g. OPENAI_API_KEY), typed without echo, or read as one line from stdin."""
+    from pepperpy._config import key_variables, save_key
+
+    if not _VARIABLE.match(name):
+        fail(f"{name!r} is not an environment variable name; use letters, digits and '_', as OPENAI_API_KEY")
+    m = manager()
+    value = getpass.getpass(f"{name}: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
+    if not value:
+        fail(f"no key given for {name}; nothing saved")
+    with _errors():
+        path = save_key(m.home, name, value)
+        known = key_variables(m)
+    click.echo(f"saved {name} in {path}")
+    if name not in known:
+        close = difflib.get_close_matches(name, list(known), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        click.echo(f"note: no plugin reads {name}{hint}", err=True)
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """Every key variable the plugins read, and every key in keys.json: where each is set. Never a value."""
+    from pepperpy._config import key_sources, key_variables, keys_file_problem, list_key_names
+
+    m = manager()
+    problem = keys_file_problem(m.home)
+    if problem:
+        click.echo(f"warning: {problem}", err=True)
+    with _errors():
+        users = key_variables(m)
+        names = sorted(set(users) | set(list_key_names(m.home)))
+        sources = key_sources(m.home, names)
+    rows = [[name, ", ".join(sources[name]) or "not set", ", ".join(users.get(name, [])) or "-"] for name in names]
+    print_table(["NAME", "SET IN", "USED BY"], rows)
+
+
+@keys.command("path")
+def keys_path() -> None:
+    """Print the path of keys.json."""
+    from pepperpy._config import keys_path as path_of
+
+    click.echo(str(path_of(manager().home)))
+
+
+# -- aliases ---------------------------------------------------------------------------------------
+
+
+@click.group()
+def aliases() -> None:
+    """Other names for plugins with preset options: saved in <home>/aliases.json."""
+
+
+@aliases.command("set")
+@click.argument("name")
+@click.argument("plugin")
+@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE", help="a preset option (repeatable)")
+@click.option("--category", default="llm", show_default=True, help="the plugin category")
+@click.option("--description", default="", help="shown by `pepperpy aliases list`")
+def aliases_set(name: str, plugin: str, options: tuple[str, ...], category: str, description: str) -> None:
+    """Make NAME another name for PLUGIN (a plugin or an alias) with preset options."""
+    from pepperpy._aliases import save_user_alias
+
+    config = parse_key_values(options, "-o")
+    m = manager()
+    with _errors():
+        plugins = m.discover()
+        if f"{category}/{name}" in plugins or f"{category}/{name}" in m.entry_point_plugins:
+            fail(f"{category}/{name} is a plugin, so an alias of that name would never be used; choose another name")
+        _refuse_cycle(m, category, name, plugin)
+        checked = check_options(m, category, plugin, config, "aliases set")
+        path = save_user_alias(m.home, category, name, plugin, config, description=description)
+    click.echo(f"saved the alias {category}/{name} -> {category}/{plugin} in {path}")
+    if config and not checked:
+        click.echo(f"note: {category}/{plugin} is not installed yet; its options are checked when it is first used")
+
+
+def _refuse_cycle(m: PluginManager, category: str, name: str, target: str) -> None:
+    path, current = [name], target
+    while current not in path:
+        path.append(current)
+        alias = m.aliases.get(category, current)
+        if alias is None:
+            return
+        current = alias.target
+    if current == name:
+        loop = " -> ".join(f"{category}/{n}" for n in [*path, current])
+        fail(f"aliases set: {category}/{name} would make an alias cycle ({loop}); point it at a plugin")
+
+
+@aliases.command("list")
+@click.option("--category", default=None, help="only this category")
+def aliases_list(category: str | None) -> None:
+    """Aliases of plugin manifests, of aliases.json and registered in code, with their target and presets."""
+    m = manager()
+    rows: list[list[str]] = []
+    with _errors():
+        for info in m.list_plugins(category):
+            env = dict(info.manifest.env)
+            for alias_name, alias in sorted(info.manifest.aliases.items()):
+                preset = _shown_config(alias.config, {**env, **alias.env})
+                rows.append([f"{info.manifest.category}/{alias_name}", info.id, preset, str(info.path / "plugin.json")])
+        user = m.aliases.user_aliases()
+        for source, table in (("aliases.json", user), ("register_plugin_alias", m.aliases.registered())):
+            for key, alias in sorted(table.items()):
+                if category in (None, alias.category):
+                    where = alias.source if source == "aliases.json" else source
+                    target = f"{alias.category}/{alias.target}"
+                    rows.append([key, target, _shown_config(alias.config, alias.env), where])
+    if not rows:
+        click.echo("no aliases")
+        return
+    print_table(["ALIAS", "TARGET", "PRESET", "FROM"], rows)
+
+
+def _shown_config(config: dict[str, Any], env: dict[str, str]) -> str:
+    return " ".join(f"{key}={shown(key, value, env)}" for key, value in config.items()) or "-"
+
+
+@aliases.command("remove")
+@click.argument("name")
+@click.option("--category", default="llm", show_default=True, help="the plugin category")
+def aliases_remove(name: str, category: str) -> None:
+    """Remove the alias NAME from aliases.json."""
+    from pepperpy._aliases import remove_user_alias
+
+    m = manager()
+    with _errors():
+        path = remove_user_alias(m.home, category, name)
+        left = {**m.aliases.user_aliases(), **m.aliases.registered()}
+    click.echo(f"removed the alias {category}/{name} from {path}")
+    for key, alias in sorted(left.items()):
+        if alias.category == category and alias.target == name:
+            click.echo(f"note: {key} points at {category}/{name}, which no longer exists", err=True)
+
+
+# -- options ---------------------------------------------------------------------------------------
+
+
+@click.group()
+def options() -> None:
+    """Default options per plugin or alias, saved in <home>/options.json.
+
+    \b
+    An option's value comes from the first that has it:
+    explicit config > each alias's preset, then its saved options (nearest alias first)
+    > the plugin's saved options > its environment variable, then keys.json
+    > the manifest's config > the class default.
+    """
+
+
+@options.command("set")
+@click.argument("plugin")
+@click.argument("key")
+@click.argument("value")
+def options_set(plugin: str, key: str, value: str) -> None:
+    """Save KEY=VALUE for PLUGIN ('category/name', or a bare llm name); VALUE is JSON when it parses, else text."""
+    from pepperpy._user_options import save_option
+
+    category, name = split_id(plugin)
+    parsed = parse_key_values([f"{key}={value}"], "KEY VALUE")[key]
+    m = manager()
+    with _errors():
+        m.user_options.all()  # a corrupt file is reported before anything else
+        checked = check_options(m, category, name, {key: parsed}, "options set")
+        path = save_option(m.home, f"{category}/{name}", key, parsed)
+    click.echo(f"saved {category}/{name} {key}={json.dumps(parsed)} in {path}")
+    if not checked:
+        click.echo(f"note: {category}/{name} is not installed yet; {key} is checked when it is first used")
+
+
+@options.command("list")
+@click.argument("plugin", required=False)
+def options_list(plugin: str | None) -> None:
+    """The saved options, of every plugin or only of PLUGIN."""
+    m = manager()
+    wanted = "/".join(split_id(plugin)) if plugin else None
+    with _errors():
+        saved = m.user_options.all()
+    rows = [
+        [key, option, shown(option, value, {})]
+        for key, values in sorted(saved.items())
+        if wanted in (None, key)
+        for option, value in sorted(values.items())
+    ]
+    if not rows:
+        click.echo(f"no saved options{f' for {wanted}' if wanted else ''} ({m.user_options.path})")
+        return
+    print_table(["PLUGIN", "OPTION", "VALUE"], rows)
+
+
+@options.command("remove")
+@click.argument("plugin")
+@click.argument("key", required=False)
+def options_remove(plugin: str, key: str | None) -> None:
+    """Remove the saved option KEY of PLUGIN, or all of its saved options."""
+    from pepperpy._user_options import remove_options
+
+    plugin_key = "/".join(split_id(plugin))
+    m = manager()
+    with _errors():
+        path = remove_options(m.home, plugin_key, key)
+    click.echo(f"removed {key or 'every option'} of {plugin_key} from {path}")
+
+
+__all__ = ["aliases", "check_options", "is_secret_option", "keys", "options", "shown", "split_id"]

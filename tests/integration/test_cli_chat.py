@@ -1,0 +1,277 @@
+"""`pepperpy chat`, run as the real command in subprocesses (and a real pseudo-terminal) with PEPPERPY_HOME in a tmp dir.
+
+llm/mock echoes the last user message, so what it prints is what the model was sent; the call
+log the command writes (<home>/logs.db) is read back to check what each call carried.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pepperpy._calllog import default_path, recent
+
+pytestmark = pytest.mark.integration
+
+SLOW_PROVIDER = '''
+import asyncio
+
+from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider
+
+
+class SlowProvider(LLMProvider):
+    """Streams tick0, tick1, ... with a pause between chunks: a stream still running when Ctrl-C comes."""
+
+    async def generate(self, messages, **options):
+        return GenerationResult(content="slow")
+
+    async def generate_stream(self, messages, **options):
+        for i in range(600):
+            yield GenerationChunk(content=f"tick{i} ")
+            await asyncio.sleep(0.1)
+'''
+
+
+def environment(home: Path, **extra: str) -> dict[str, str]:
+    """The command's environment: ``home`` as PEPPERPY_HOME, no default-provider or plugin-path override, ``extra``."""
+    env = {**os.environ, "PEPPERPY_HOME": str(home), "TERM": "dumb"}
+    for name in ("PEPPERPY_LLM", "PEPPERPY_PLUGIN_PATH", "OPENAI_API_KEY"):
+        env.pop(name, None)
+    return {**env, **extra}
+
+
+def pepperpy(home: Path, *args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess:
+    """``python -m pepperpy ARGS`` with stdin piped (``stdin``), in ``home``'s parent."""
+    home.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(
+        [sys.executable, "-m", "pepperpy", *args], input=stdin, capture_output=True, text=True,
+        env=environment(home, **env), cwd=home.parent, timeout=600,
+    )
+
+
+def ok(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def slow_plugins(tmp_path: Path) -> Path:
+    """A folder holding one plugin, llm/slow, given to the command through PEPPERPY_PLUGIN_PATH."""
+    folder = tmp_path / "extra-plugins" / "llm_slow"
+    folder.mkdir(parents=True)
+    (folder / "plugin.json").write_text(json.dumps({
+        "name": "llm_slow", "version": "0.1.0", "category": "llm", "provider_name": "slow",
+        "description": "a slow stream", "entry_point": "provider:SlowProvider", "author": "tests",
+        "pepperpy_compatibility": ">=0.1.0",
+    }))
+    (folder / "provider.py").write_text(SLOW_PROVIDER)
+    return folder.parent
+
+
+def logged(home: Path) -> list:
+    return recent(default_path(home), 0)
+
+
+def test_chat_prints_the_answer_and_logs_the_call(home):
+    assert ok(pepperpy(home, "chat", "-p", "mock", "hi")) == "hi\n"
+    assert ok(pepperpy(home, "-p", "mock", "hello", "world")) == "hello world\n"  # chat is the default command
+    first, second = logged(home)
+    assert (first.prompt, first.answer, first.provider, first.stream) == ("hi", "hi", "llm/mock", True)
+    assert second.prompt == "hello world" and first.conversation_id != second.conversation_id
+
+
+def test_piped_stdin_and_files_go_before_the_prompt(home, tmp_path):
+    notes = tmp_path / "facts.md"
+    notes.write_text("The secret word is pumpkin.\n")
+    output = ok(pepperpy(home, "chat", "-p", "mock", "-f", str(notes), "summarize", stdin="launch on friday\n"))
+    assert output == "launch on friday\n\nfacts.md:\nThe secret word is pumpkin.\n\nsummarize\n"
+    assert ok(pepperpy(home, "chat", "-p", "mock", stdin="only piped text\n")) == "only piped text\n"
+    (call, _) = logged(home)
+    assert [m["role"] for m in call.messages] == ["user"]
+    assert "pumpkin" in call.messages[0]["content"]
+
+
+def test_json_prints_one_object(home):
+    result = json.loads(ok(pepperpy(home, "chat", "-p", "mock", "-s", "be brief", "--json", "hello json")))
+    assert result["content"] == "hello json"
+    assert (result["provider"], result["model"]) == ("llm/mock", "mock")
+    assert result["usage"] == {"prompt_tokens": 4, "completion_tokens": 2}
+    (call,) = logged(home)
+    assert call.conversation_id == result["conversation_id"] and not call.stream
+    assert call.messages[0] == {"role": "system", "content": "be brief"}
+
+
+def test_continue_sends_the_previous_turns(home):
+    ok(pepperpy(home, "chat", "-p", "mock", "-s", "be brief", "first turn"))
+    assert ok(pepperpy(home, "chat", "-p", "mock", "-c", "second turn")) == "second turn\n"
+    first, second = logged(home)
+    assert second.conversation_id == first.conversation_id
+    assert [(m["role"], m["content"]) for m in second.messages] == [
+        ("system", "be brief"), ("user", "first turn"), ("assistant", "first turn"), ("user", "second turn"),
+    ]
+
+
+def test_cid_continues_a_given_conversation(home):
+    ok(pepperpy(home, "chat", "-p", "mock", "about apples"))
+    ok(pepperpy(home, "chat", "-p", "mock", "about pears"))
+    apples = logged(home)[0].conversation_id
+    ok(pepperpy(home, "chat", "-p", "mock", "--cid", apples, "back to apples"))
+    last = logged(home)[-1]
+    assert last.conversation_id == apples
+    assert [m["content"] for m in last.messages] == ["about apples", "about apples", "back to apples"]
+    unknown = pepperpy(home, "chat", "-p", "mock", "--cid", "nope", "hi")
+    assert unknown.returncode == 1 and unknown.stdout == ""
+    assert unknown.stderr.count("\n") == 1 and "conversation nope" in unknown.stderr and "pepperpy logs" in unknown.stderr
+
+
+def test_no_log_writes_nothing(home):
+    assert ok(pepperpy(home, "chat", "-p", "mock", "--no-log", "private")) == "private\n"
+    assert not default_path(home).exists()
+    empty = pepperpy(home, "chat", "-p", "mock", "-c", "hi")
+    assert empty.returncode == 1 and "no conversation in the call log" in empty.stderr
+
+
+def test_errors_are_one_line_with_exit_code_1(home, tmp_path):
+    unknown = pepperpy(home, "chat", "-p", "mokc", "hi")
+    assert unknown.returncode == 1 and unknown.stdout == ""
+    assert unknown.stderr.startswith("pepperpy: ") and unknown.stderr.count("\n") == 1
+    assert "did you mean llm/mock" in unknown.stderr
+    missing = pepperpy(home, "chat", "-p", "mock", "-f", str(tmp_path / "absent.md"), "hi")
+    assert missing.returncode == 1 and missing.stderr == f"pepperpy: -f {tmp_path / 'absent.md'}: no such file\n"
+    bad_option = pepperpy(home, "chat", "-p", "mock", "-m", "gpt-x", "hi")
+    assert bad_option.returncode == 1 and "unknown option 'model' for llm/mock" in bad_option.stderr
+    both = pepperpy(home, "chat", "-p", "mock", "-c", "--cid", "x", "hi")
+    assert both.returncode == 2 and "pass one of them" in both.stderr
+
+
+def test_a_fallback_list_is_served_by_the_next_member(home):
+    result = json.loads(ok(pepperpy(home, "chat", "-p", "openai,mock", "--json", "hi")))  # no OPENAI_API_KEY here
+    assert (result["content"], result["provider"]) == ("hi", "llm/mock")
+    (call,) = logged(home)
+    assert call.fallback["served_by"] == "mock"
+    assert call.fallback["failed"][0]["member"] == "openai" and "OPENAI_API_KEY" in call.fallback["failed"][0]["error"]
+
+
+def test_ctrl_c_during_a_stream_stops_it_with_exit_code_130(home, slow_plugins):
+    env = environment(home, PEPPERPY_PLUGIN_PATH=str(slow_plugins))
+    home.parent.mkdir(parents=True, exist_ok=True)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "pepperpy", "chat", "-p", "slow", "count"], stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=home.parent,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # Python then installs its own handler
+    )
+    try:
+        received = b""
+        while b"tick1" not in received:
+            piece = os.read(child.stdout.fileno(), 4096)
+            assert piece, f"the stream ended early: {received!r} {child.stderr.read()!r}"
+            received += piece
+        child.send_signal(signal.SIGINT)
+        rest, errors = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 130, errors
+    output = (received + rest).decode()
+    assert output.startswith("tick0 tick1 ") and output.endswith("\n") and "Traceback" not in errors.decode()
+    (call,) = logged(home)
+    assert call.outcome == "stopped" and call.answer.startswith("tick0 tick1 ") and call.error is None
+
+
+class Terminal:
+    """The command on a real pseudo-terminal (pty.fork: its stdin and stdout are the terminal, Ctrl-C is a SIGINT)."""
+
+    def __init__(self, home: Path, *args: str, **env: str):
+        home.parent.mkdir(parents=True, exist_ok=True)
+        environment_ = environment(home, **env)
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: becomes the command
+            os.chdir(home.parent)
+            os.execve(sys.executable, [sys.executable, "-m", "pepperpy", *args], environment_)
+        self.seen = ""
+
+    def expect(self, text: str) -> str:
+        """Read until ``text`` appears after what was read so far; return what came before it."""
+        while text not in self.seen:
+            ready, _, _ = select.select([self.fd], [], [], 300)  # a guard against a hang, not a speed check
+            assert ready, f"nothing more from the terminal while waiting for {text!r}; it shows {self.seen!r}"
+            try:
+                data = os.read(self.fd, 4096)
+            except OSError:  # the child closed the terminal
+                data = b""
+            assert data, f"the command exited before {text!r}; the terminal shows {self.seen!r}"
+            self.seen += data.decode(errors="replace").replace("\r\n", "\n")
+        before, _, self.seen = self.seen.partition(text)
+        return before
+
+    def send(self, text: str) -> None:
+        os.write(self.fd, text.encode())
+
+    def exit_code(self) -> int:
+        try:
+            while os.read(self.fd, 4096):
+                pass
+        except OSError:
+            pass
+        _, status = os.waitpid(self.pid, 0)
+        os.close(self.fd)
+        return os.waitstatus_to_exitcode(status)
+
+
+def test_the_repl_keeps_the_conversation_and_takes_multi_line_messages(home):
+    replies = json.dumps(["first answer", "second answer", "multi answer"])
+    terminal = Terminal(home, "chat", "-p", "mock", "-o", f"replies={replies}")
+    banner = terminal.expect("> ")
+    assert "llm/mock" in banner and "!multi" in banner and "!end" in banner and "exit" in banner
+    terminal.send("hello there\n")
+    assert terminal.expect("> ").strip().endswith("first answer")
+    terminal.send("and then?\n")
+    assert terminal.expect("> ").strip().endswith("second answer")
+    terminal.send("!multi\nline one\nline two\n!end\n")
+    assert terminal.expect("> ").strip().endswith("multi answer")
+    terminal.send("quit\n")
+    assert terminal.exit_code() == 0
+
+    first, second, multi = logged(home)
+    assert first.conversation_id == second.conversation_id == multi.conversation_id
+    assert [(m["role"], m["content"]) for m in second.messages] == [
+        ("user", "hello there"), ("assistant", "first answer"), ("user", "and then?"),
+    ]
+    assert multi.prompt == "line one\nline two"
+    assert "hello there" in (home / "chat_history").read_text()
+
+
+def test_ctrl_c_in_the_repl_stops_the_answer_and_ctrl_d_leaves(home, slow_plugins):
+    terminal = Terminal(home, "chat", "-p", "slow", PEPPERPY_PLUGIN_PATH=str(slow_plugins))
+    terminal.expect("> ")
+    terminal.send("count please\n")
+    terminal.expect("tick1 ")
+    terminal.send("\x03")  # Ctrl-C: the terminal sends SIGINT
+    terminal.expect("> ")  # back at the prompt, the command still running
+    terminal.send("\x04")  # Ctrl-D on an empty line
+    assert terminal.exit_code() == 0
+    (call,) = logged(home)
+    assert call.outcome == "stopped" and call.answer.startswith("tick0 tick1 ")
+
+
+def test_the_default_local_model_answers(session_home, local_manager):
+    """The real llm/local (SmolLM2 on llama.cpp), the default provider, installed in the session home."""
+    output = ok(pepperpy(session_home, "chat", "-o", "max_tokens=24", "-o", "temperature=0",
+                         "What is the capital of France?"))
+    assert output.strip()
+    call = logged(session_home)[-1]
+    assert call.provider == "llm/local" and call.answer.strip() == output.strip()
+    assert call.completion_tokens > 0
