@@ -1,0 +1,90 @@
+"""The checks of ``pepperpy plugins check``: each plugin folder loaded the way PepperPy loads it, in isolation."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def plugin_folders(roots: list[Path]) -> list[str]:
+    """The plugin folders under ``roots`` (each a plugin folder or a folder of them), each once."""
+    folders: list[str] = []
+    for root in roots:
+        if (root / "plugin.json").is_file():
+            candidates = [root]
+        elif root.is_dir():
+            candidates = sorted(p for p in root.iterdir() if p.is_dir() and (p / "plugin.json").is_file())
+        else:
+            candidates = []
+        for candidate in candidates:
+            real = os.path.realpath(candidate)
+            if real not in folders:
+                folders.append(real)
+    return folders
+
+
+def check_folder(checker: Any, folder: str, install_requirements: bool) -> tuple[str, str | None, list[str]]:
+    """(label, problem or None, notes) for one plugin folder."""
+    from pepperpy import _install
+    from pepperpy._manifest import read_manifest
+    from pepperpy._options import build_options
+    from pepperpy._version import __version__
+    from pepperpy.errors import PepperPyError
+    from pepperpy.plugin_manager import PluginInfo
+
+    try:
+        found = PluginInfo(read_manifest(folder, __version__), Path(folder))
+    except PepperPyError as exc:
+        return folder, str(exc), []
+    label = f"{found.id} ({folder})"
+    try:
+        needed = checker._requirement_set(found)
+        ready = not needed or _install.is_stamped(_install.env_dir(checker.home, needed), needed)
+        ready = ready or not _install.missing_from_running_env(needed)
+    except PepperPyError as exc:
+        return label, str(exc), []
+    notes = []
+    names = ", ".join(str(r) for r in (*needed.requirements, *needed.model_packages))
+    try:
+        if ready or install_requirements:
+            checker.ensure_requirements(found)
+        else:
+            notes.append(f"requirements not installed ({names}); imported without them (--install installs them)")
+        provider_class = checker._import_entry_point(found)
+        checker._check_class(found.manifest.category, provider_class, found.id, found.path)
+        build_options(provider_class)
+    except PepperPyError as exc:
+        hint = "" if ready or install_requirements else f" (its requirements {names} are not installed: add --install)"
+        return label, f"{exc}{hint}", []
+    finally:
+        _forget_modules(found.id)
+    return label, None, notes
+
+
+def _forget_modules(plugin_id: str) -> None:
+    """Drop a checked plugin's modules, so that another folder with the same id imports its own."""
+    from pepperpy.plugin_manager import SYNTHETIC_PACKAGE, plugin_package_name
+
+    package = f"{SYNTHETIC_PACKAGE}.{plugin_package_name(plugin_id)}"
+    for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+        del sys.modules[name]
+
+
+def check_entry_points(mgr: Any) -> list[tuple[str, str | None, list[str]]]:
+    """Class entry points of installed distributions: each must import and be a valid provider."""
+    from pepperpy.errors import PepperPyError
+
+    mgr.discover()
+    results: list[tuple[str, str | None, list[str]]] = []
+    for plugin in mgr.entry_point_plugins.values():
+        label = f"{plugin.id} ({plugin.entry_point.value} from {plugin.source})"
+        try:
+            mgr.load_class(plugin.category, plugin.provider_name)
+            results.append((label, None, []))
+        except PepperPyError as exc:
+            results.append((label, str(exc), []))
+    for bad in mgr.broken_entry_points:
+        results.append((f"entry point {bad.name} = {bad.value!r} (from {bad.source})", bad.problem, []))
+    return results

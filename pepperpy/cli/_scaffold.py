@@ -1,0 +1,340 @@
+"""The files ``pepperpy plugins new`` writes: a working plugin folder per category, with a README and a test."""
+
+from __future__ import annotations
+
+import json
+
+from pepperpy.cli._common import fail
+
+
+def _class_name(name: str) -> str:
+    return "".join(part.capitalize() for part in name.replace("-", "_").split("_")) + "Provider"
+
+
+def scaffold(category: str, name: str) -> dict[str, str]:
+    """The files of a new plugin folder; the manifest is validated first, as discovery would."""
+    from pydantic import ValidationError
+
+    from pepperpy._manifest import PluginManifest, _describe
+    from pepperpy._version import __version__
+
+    class_name = _class_name(name)
+    manifest = {
+        "name": f"{category}_{name}".replace("-", "_"),
+        "version": "0.1.0",
+        "category": category,
+        "provider_name": name,
+        "description": f"{name}: a {category} plugin (describe it here)",
+        "entry_point": f"provider:{class_name}",
+        "author": "",
+        "pepperpy_compatibility": f">={__version__}",
+    }
+    try:
+        PluginManifest.model_validate(manifest)
+    except ValidationError as exc:
+        arguments = {"category": "CATEGORY", "provider_name": "NAME"}
+        problems = [
+            f"{arguments[error['loc'][0]]} {error['msg'].removeprefix('Value error, ')}"
+            if error["loc"] and error["loc"][0] in arguments else _describe(error, list(PluginManifest.model_fields))
+            for error in exc.errors()
+        ]
+        if any(error["loc"] and error["loc"][0] in arguments for error in exc.errors()):
+            problems = [p for p in problems if p.startswith(("CATEGORY", "NAME"))]  # the rest derives from them
+        fail(f"cannot create a plugin {category}/{name}: {'; '.join(problems)}")
+    provider, test = _TEMPLATES.get(category, _TEMPLATES["*"])
+    values = {"category": category, "name": name, "class_name": class_name, "id": f"{category}/{name}"}
+    usage = _USAGE.get(category, 'with_plugin("{category}", "{name}", greeting="Hi")').format(**values)
+    return {
+        "plugin.json": json.dumps(manifest, indent=2) + "\n",
+        "provider.py": provider.format(**values),
+        "README.md": _README.format(**values, usage=usage),
+        "test_provider.py": test.format(**values),
+        "__init__.py": _PACKAGE_MARKER,
+    }
+
+
+_README = """# {id}
+
+A PepperPy plugin. Use it with:
+
+```python
+from pepperpy import PepperPy
+
+pepper = PepperPy().{usage}
+```
+
+- `provider.py`: the provider class `{class_name}`; its options are the annotated class attributes.
+- `plugin.json`: the manifest (id, version, entry point). Add a `requirements.txt` for packages it needs.
+- `test_provider.py`: run `pytest` on this folder; `pepperpy plugins check <this folder>` validates it.
+"""
+
+_PACKAGE_MARKER = '''"""Gives this folder's tests a module name of their own under pytest; PepperPy never imports it."""
+'''
+
+_USAGE = {
+    "llm": 'with_llm("{name}", greeting="Hi")',
+    "embeddings": 'with_embeddings("{name}", dimensions=16)',
+    "rag": 'with_rag("{name}", collection="notes")',
+    "storage": 'with_storage("{name}", namespace="cache")',
+}
+
+_HEADER = '''"""{id}: a PepperPy plugin. Options are annotated class attributes with a default."""
+
+from __future__ import annotations
+
+'''
+
+_LLM = _HEADER + '''from pepperpy.llm import GenerationResult, LLMProvider, Message
+
+
+class {class_name}(LLMProvider):
+    greeting: str = "Hello"  # an option: with_llm("{name}", greeting="Hi")
+
+    async def initialize(self) -> None:
+        """Open clients or load a model here; runs once per open."""
+        self.calls = 0
+
+    async def cleanup(self) -> None:
+        """Close what initialize opened; runs once per close."""
+
+    async def generate(self, messages: list[Message], **options) -> GenerationResult:
+        self.calls += 1
+        return GenerationResult(content=f"{{self.greeting}}, {{messages[-1].content}}")
+'''
+
+_LLM_TEST = '''"""Tests of {id}: run `pytest` on this folder."""
+
+import asyncio
+from pathlib import Path
+
+from pepperpy import PepperPy
+from pepperpy.plugins import register_plugin_path
+
+register_plugin_path(Path(__file__).resolve().parent)
+
+
+def test_generate_greets():
+    async def main():
+        async with PepperPy().with_llm("{name}", greeting="Hi") as pepper:
+            return await pepper.chat.with_user("Ada").generate()
+
+    assert asyncio.run(main()).content == "Hi, Ada"
+'''
+
+_EMBEDDINGS = _HEADER + '''from pepperpy.embeddings import EmbeddingProvider, Vector
+
+
+class {class_name}(EmbeddingProvider):
+    dimensions: int = 8  # an option: with_embeddings("{name}", dimensions=16)
+
+    async def initialize(self) -> None:
+        """Open clients or load a model here; runs once per open."""
+
+    async def cleanup(self) -> None:
+        """Close what initialize opened; runs once per close."""
+
+    async def embed(self, texts: list[str]) -> list[Vector]:
+        """Letter counts, folded into ``dimensions`` slots: replace with a real model."""
+        vectors = []
+        for text in texts:
+            vector = [0.0] * self.dimensions
+            for character in text.lower():
+                vector[ord(character) % self.dimensions] += 1.0
+            vectors.append(vector)
+        return vectors
+'''
+
+_EMBEDDINGS_TEST = '''"""Tests of {id}: run `pytest` on this folder."""
+
+import asyncio
+from pathlib import Path
+
+from pepperpy import PepperPy
+from pepperpy.plugins import register_plugin_path
+
+register_plugin_path(Path(__file__).resolve().parent)
+
+
+def test_embed_gives_one_vector_per_text():
+    async def main():
+        async with PepperPy().with_embeddings("{name}", dimensions=4) as pepper:
+            return await pepper.provider("embeddings").embed(["a", "bb"])
+
+    vectors = asyncio.run(main())
+    assert len(vectors) == 2 and all(len(vector) == 4 for vector in vectors)
+    assert vectors[0] != vectors[1]
+'''
+
+_RAG = _HEADER + '''import math
+
+from pepperpy.embeddings import Vector
+from pepperpy.rag import Document, Filter, RAGProvider, SearchResult
+
+
+class {class_name}(RAGProvider):
+    """An in-memory store; texts are embedded by the ``embeddings`` dependency."""
+
+    collection: str = "default"  # an option: with_rag("{name}", collection="notes")
+
+    async def initialize(self) -> None:
+        """Connect to the store here; runs once per open."""
+        self.rows: dict[str, tuple[Document, Vector]] = {{}}
+
+    async def cleanup(self) -> None:
+        """Close what initialize opened; runs once per close."""
+
+    async def add(self, documents: list[Document], vectors: list[Vector] | None = None) -> None:
+        vectors = vectors or await self.embed_texts([d.text for d in documents])
+        for document, vector in zip(documents, vectors):
+            self.rows[document.id] = (document, vector)
+
+    async def search(self, query: str | Vector, k: int = 5, filter: Filter | None = None) -> list[SearchResult]:
+        target = await self.query_vector(query)
+        hits = [
+            SearchResult(document=document, score=_cosine(target, vector))
+            for document, vector in self.rows.values()
+            if all(document.metadata.get(key) == value for key, value in (filter or {{}}).items())
+        ]
+        return sorted(hits, key=lambda hit: hit.score, reverse=True)[:k]
+
+    async def delete(self, ids: list[str]) -> None:
+        for document_id in ids:
+            self.rows.pop(document_id, None)
+
+    async def count(self) -> int:
+        return len(self.rows)
+
+
+def _cosine(a: Vector, b: Vector) -> float:
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return sum(x * y for x, y in zip(a, b)) / norm if norm else 0.0
+'''
+
+_RAG_TEST = '''"""Tests of {id}: run `pytest` on this folder."""
+
+import asyncio
+from pathlib import Path
+
+from pepperpy import Document, EmbeddingProvider, PepperPy
+from pepperpy.plugins import register_plugin, register_plugin_path
+
+register_plugin_path(Path(__file__).resolve().parent)
+
+
+class Letters(EmbeddingProvider):
+    """Small embeddings for this test only: counts of a few letters."""
+
+    async def embed(self, texts):
+        return [[float(text.count(letter)) for letter in "aeiou"] for text in texts]
+
+
+register_plugin("embeddings", "letters-for-{name}", Letters)
+
+
+def test_search_finds_the_closest_document():
+    async def main():
+        async with PepperPy().with_embeddings("letters-for-{name}").with_rag("{name}") as pepper:
+            await pepper.rag.add([Document(id="a", text="banana"), Document(id="o", text="potato solo")])
+            return await pepper.rag.search("aaa", k=1), await pepper.rag.count()
+
+    hits, count = asyncio.run(main())
+    assert count == 2 and [hit.document.id for hit in hits] == ["a"]
+'''
+
+_STORAGE = _HEADER + '''from pepperpy.storage import StorageProvider
+
+
+class {class_name}(StorageProvider):
+    """Bytes under string keys, in memory: replace with your backend."""
+
+    namespace: str = "default"  # an option: with_storage("{name}", namespace="cache")
+
+    async def initialize(self) -> None:
+        """Connect to the backend here; runs once per open."""
+        self.items: dict[str, bytes] = {{}}
+
+    async def cleanup(self) -> None:
+        """Close what initialize opened; runs once per close."""
+
+    async def get(self, key: str) -> bytes | None:
+        return self.items.get(f"{{self.namespace}}/{{key}}")
+
+    async def set(self, key: str, value: bytes) -> None:
+        self.items[f"{{self.namespace}}/{{key}}"] = value
+
+    async def delete(self, key: str) -> None:
+        self.items.pop(f"{{self.namespace}}/{{key}}", None)
+
+    async def list(self, prefix: str = "") -> list[str]:
+        start = f"{{self.namespace}}/"
+        return sorted(k[len(start):] for k in self.items if k.startswith(start + prefix))
+'''
+
+_STORAGE_TEST = '''"""Tests of {id}: run `pytest` on this folder."""
+
+import asyncio
+from pathlib import Path
+
+from pepperpy import PepperPy
+from pepperpy.plugins import register_plugin_path
+
+register_plugin_path(Path(__file__).resolve().parent)
+
+
+def test_set_get_list_delete():
+    async def main():
+        async with PepperPy().with_storage("{name}", namespace="t") as pepper:
+            store = pepper.provider("storage")
+            await store.set("greeting", b"hi")
+            seen = await store.get("greeting"), await store.list()
+            await store.delete("greeting")
+            return seen, await store.get("greeting")
+
+    (value, keys), after = asyncio.run(main())
+    assert value == b"hi" and keys == ["greeting"] and after is None
+'''
+
+_GENERIC = _HEADER + '''from pepperpy.core import PepperpyPlugin
+
+
+class {class_name}(PepperpyPlugin):
+    """A {category} plugin: add the async methods your category needs."""
+
+    greeting: str = "Hello"  # an option: with_plugin("{category}", "{name}", greeting="Hi")
+
+    async def initialize(self) -> None:
+        """Open clients or load a model here; runs once per open."""
+
+    async def cleanup(self) -> None:
+        """Close what initialize opened; runs once per close."""
+
+    async def run(self, text: str) -> str:
+        return f"{{self.greeting}}, {{text}}"
+'''
+
+_GENERIC_TEST = '''"""Tests of {id}: run `pytest` on this folder."""
+
+import asyncio
+from pathlib import Path
+
+from pepperpy import PepperPy
+from pepperpy.plugins import register_plugin_path
+
+register_plugin_path(Path(__file__).resolve().parent)
+
+
+def test_run_greets():
+    async def main():
+        async with PepperPy().with_plugin("{category}", "{name}", greeting="Hi") as pepper:
+            return await pepper.provider("{category}").run("Ada")
+
+    assert asyncio.run(main()) == "Hi, Ada"
+'''
+
+_TEMPLATES: dict[str, tuple[str, str]] = {
+    "llm": (_LLM, _LLM_TEST),
+    "embeddings": (_EMBEDDINGS, _EMBEDDINGS_TEST),
+    "rag": (_RAG, _RAG_TEST),
+    "storage": (_STORAGE, _STORAGE_TEST),
+    "*": (_GENERIC, _GENERIC_TEST),
+}
