@@ -97,8 +97,8 @@ class FallbackLLM(LLMProvider):
         known: set[str] = set(CHAIN_DEFAULTS)
         all_loaded = True
         for member in self.members:
-            if self.manager.needs_install("llm", member.name):
-                all_loaded = False
+            if self.manager.needs_install("llm", member.name) or self._isolated(member):
+                all_loaded = False  # an isolated member's class loads in its worker: it checks its own options
                 continue
             options = set(self.manager.load_class("llm", member.name).option_specs())
             known |= options
@@ -127,7 +127,14 @@ class FallbackLLM(LLMProvider):
 
     # -- members ---------------------------------------------------------------------
 
+    def _isolated(self, member: Member) -> bool:
+        from pepperpy._isolation import is_isolated
+
+        return is_isolated(self.manager, "llm", member.name, member.config)
+
     def _member_config(self, member: Member) -> dict[str, Any]:
+        if self._isolated(member):
+            return dict(member.config)
         options = self.manager.load_class("llm", member.name).option_specs()
         shared = {k: v for k, v in {**CHAIN_DEFAULTS, **self.shared_config}.items() if k in options}
         return {**shared, **member.config}

@@ -214,10 +214,13 @@ def missing_from_running_env(needed: RequirementSet) -> list[Requirement]:
         if version is None:
             missing.append(requirement)
         elif not requirement.specifier.contains(version, prereleases=True):
+            from pepperpy._isolation import loaded_from
+
             raise PluginDependencyError(
-                f"plugin {needed.plugin_id} needs {requirement} but {requirement.name} {version} is installed in "
-                "this environment and would shadow it; install a version that satisfies both, "
-                "or use the plugin from a separate virtual environment"
+                f"plugin {needed.plugin_id} needs {requirement}, but {loaded_from(requirement.name, version)} and "
+                f"would shadow it; install a version that satisfies both, or run {needed.plugin_id} in a worker "
+                'process with its own virtual environment: add "isolation": "process" to its plugin.json, or pass '
+                'isolation="process" in its config'
             )
     return missing
 

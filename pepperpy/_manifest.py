@@ -87,6 +87,7 @@ class PluginManifest(BaseModel):
     env: dict[str, str] = Field(default_factory=dict)
     aliases: dict[str, PluginAlias] = Field(default_factory=dict)
     dependencies: list[PluginDependency] = Field(default_factory=list)
+    isolation: Literal["inprocess", "process"] = "inprocess"  # "process": a worker process (pepperpy/_isolation)
 
     @field_validator("name", "category", "provider_name")
     @classmethod

@@ -289,7 +289,9 @@ class PepperpyPlugin(abc.ABC):
 
     @property
     def isolation(self) -> str:
-        return "inprocess"
+        """``"process"`` when the provider runs in a worker process of its own (``pepperpy._isolation``: the
+        parent's stand-in and the provider inside the worker both say so), else ``"inprocess"``."""
+        return getattr(self, "_pepperpy_isolation", "inprocess")
 
     @property
     def logger(self) -> Any:

@@ -560,6 +560,10 @@ class PluginManager:
         info = self.resolve(category, name)[0]
         if info.id in self._ready or info.id in self._classes:
             return False
+        if info.manifest.isolation == "process":  # its worker's env (pepperpy/_isolation)
+            from pepperpy import _isolation
+
+            return _isolation.needs_install(self, info)
         needed = self._requirement_set(info)
         if not needed or _install.is_stamped(_install.env_dir(self.home, needed), needed):
             return False
@@ -818,6 +822,10 @@ class PluginManager:
         if info.id != f"{category}/{target}":  # ``target`` is an alias in the plugin's manifest
             layers.append((f"{category}/{target}", info.manifest.aliases[target].config))
         config = self.user_options.merge(config, layers, info.id)
+        from pepperpy import _isolation
+
+        if _isolation.requested(info, config):  # "isolation": "process": a worker process (pepperpy/_isolation)
+            return _isolation.create(self, info, context, config, dict(info.manifest.config))
         return build_provider(self._load(info), context, config, defaults=dict(info.manifest.config))
 
 

@@ -22,6 +22,7 @@ SECTIONS = {
     "cli": "scripts.bench.cli",
     "hooks": "scripts.bench.hooks",
     "calllog": "scripts.bench.calllog",
+    "isolation": "scripts.bench.isolation",
 }
 
 

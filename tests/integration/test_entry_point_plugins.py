@@ -1,5 +1,6 @@
 """Installed-package plugins: a real distribution, built and installed by uv, exposes plugins through
-the entry-point group ``pepperpy.plugins`` in both forms:
+the entry-point group ``pepperpy.plugins`` in both forms (and a hook and a command through ``pepperpy.hooks``
+and ``pepperpy.commands``):
 
 - ``llm.awesome = "awesome_pkg.models:AwesomeModel"``: a provider class, imported only when asked for;
 - ``folders = "awesome_plugins"``: a package of plugin folders (``awesome_plugins/folderly``).
@@ -110,3 +111,11 @@ def test_a_real_installed_distribution_serves_plugins_through_entry_points(tmp_p
                              env=run_env, timeout=120)
     assert example.returncode == 0, example.stderr
     assert example.stdout.splitlines() == ["Hello, world! (seen by awesome-pkg)", "QUIET"]  # its pepperpy.hooks entry point ran
+
+    command = subprocess.run([str(venv / "bin" / "pepperpy"), "awesome", "reader"], cwd=tmp_path, capture_output=True,
+                             text=True, env=run_env, timeout=120)  # its pepperpy.commands entry point
+    assert (command.returncode, command.stdout) == (0, "Hello from awesome-pkg, reader!\n"), command.stderr
+    helped = subprocess.run([str(venv / "bin" / "pepperpy"), "--help"], cwd=tmp_path, capture_output=True,
+                            text=True, env=run_env, timeout=120)
+    listed = [line.split() for line in helped.stdout.splitlines()]
+    assert ["awesome", "(from", "awesome-pkg", "1.2.0)"] in listed, helped.stdout  # listed without importing it

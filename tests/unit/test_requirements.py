@@ -94,8 +94,9 @@ def test_fast_path_when_env_dir_is_stamped(manager, make_plugin, forbid_subproce
 
 def test_conflicting_installed_version_is_a_clear_error(manager, make_plugin):
     make_plugin("conflict", files={"requirements.txt": "pydantic<2\n"})
-    with pytest.raises(PluginDependencyError, match=r"llm/conflict needs pydantic<2 but pydantic 2\.[\d.]+ is installed"):
+    with pytest.raises(PluginDependencyError, match=r"llm/conflict needs pydantic<2, but pydantic 2\.[\d.]+ is already installed") as caught:
         manager.create_provider("llm", "conflict")
+    assert '"isolation": "process"' in str(caught.value)  # the way out: a worker process with its own environment
 
 
 def test_bad_requirement_line_fails_that_plugin_only(manager, make_plugin):

@@ -1,0 +1,148 @@
+"""Process isolation: a plugin with ``"isolation": "process"`` (plugin.json, or ``isolation="process"`` in its
+config) runs in a worker process with a virtual environment of its own.
+
+- ``env.py``: the worker's venv under ``<home>/envs/`` (uv), reaching the parent's PepperPy through a ``.pth``;
+- ``worker.py``: the worker's main loop (``python -m pepperpy._isolation.worker``);
+- ``protocol.py``: JSON lines over the worker's stdin/stdout;
+- ``client.py``: the parent's end of the pipe (start, requests, death, stop);
+- ``providers.py``: the parent's stand-in, a real subclass of the category's base class.
+
+The PluginManager calls ``requested`` and ``create`` when it creates a provider from a plugin folder.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import weakref
+from typing import Any
+
+from pepperpy.errors import ConfigError, PluginError
+
+MODES = ("inprocess", "process")
+KNOWN_CATEGORIES = ("llm", "embeddings", "rag", "storage")
+HELLO_TIMEOUT_S = 300.0  # a custom category waits for its worker's method list at creation
+SECRET_WORDS = ("key", "token", "secret", "password")  # options named so are never shown in the parent
+
+
+def requested(info: Any, config: dict[str, Any]) -> bool:
+    """True when the plugin runs in a worker process; takes the reserved ``isolation`` key out of ``config``.
+
+    The config's ``isolation`` wins over plugin.json's.
+    """
+    value = config.pop("isolation", None)
+    if value is None:
+        value = getattr(info.manifest, "isolation", "inprocess")
+    if value not in MODES:
+        raise ConfigError(
+            f"{info.id}: isolation={value!r} is not a valid setting; use isolation='process' (a worker process "
+            "with its own virtual environment) or isolation='inprocess' (the default)"
+        )
+    return value == "process"
+
+
+def is_isolated(manager: Any, category: str, name: str, config: dict[str, Any]) -> bool:
+    """True when ``category/name`` created with ``config`` would run in a worker process (imports nothing;
+    for code that would otherwise import the class just to read its options, such as a fallback chain)."""
+    from pepperpy.errors import PepperPyError
+
+    try:
+        info, preset, _, _ = manager.resolve(category, name)
+    except PepperPyError:
+        return False
+    value = config.get("isolation", preset.get("isolation"))
+    return (value if value is not None else getattr(info.manifest, "isolation", "inprocess")) == "process"
+
+
+def needs_install(manager: Any, info: Any) -> bool:
+    """True when the plugin's worker env does not exist yet (creating it runs uv)."""
+    from pepperpy._isolation import env
+
+    venv, stamp, _ = env.env_path(manager.home, info.id, manager._requirement_set(info))
+    return not env.is_ready(venv, stamp)
+
+
+def create(manager: Any, info: Any, context: Any, config: dict[str, Any], defaults: dict[str, Any]) -> Any:
+    """The parent's stand-in for ``info``'s provider, its worker env ready and (except for a store) its worker
+    started in the background: the cold start overlaps the caller's own work until the provider opens."""
+    from pepperpy._config import build_provider
+    from pepperpy._isolation import client, env, providers
+    from pepperpy.core import CreationContext
+
+    category = info.manifest.category
+    venv = env.ensure_env(manager.home, info.id, manager._requirement_set(info))
+    wired_config = _wire_config(info.id, config)
+    load = {
+        "plugin": {"id": info.id, "folder": str(info.path), "category": category,
+                   "provider_name": info.manifest.provider_name},
+        "config": wired_config,
+        "env": dict(context.env),
+        "defaults": _wire_config(info.id, defaults),
+        "home": str(manager.home),
+        "alias": context.alias,
+    }
+    stderr_path = manager.home / "workers" / f"{info.id.replace('/', '-')}-{os.getpid()}-{secrets.token_hex(4)}.stderr"
+    worker = client.WorkerClient(info.id, category, client.worker_command(env.venv_python(venv)),
+                                 client.worker_environment(), load, stderr_path)
+    if category in providers.CLASSES:
+        provider_class: type = providers.CLASSES[category]
+    else:
+        try:
+            hello = worker.hello_sync(HELLO_TIMEOUT_S)
+        except TimeoutError:
+            worker.terminate()
+            raise PluginError(
+                f"{info.id}: its worker process did not load the plugin within {HELLO_TIMEOUT_S:.0f}s; "
+                f"see its stderr in {stderr_path}"
+            ) from None
+        provider_class = providers.custom_class(category, info.manifest.provider_name, hello.get("methods") or {})
+    stand_in = CreationContext(context.plugin_id, context.home, {}, context.shared, context.alias)
+    provider = build_provider(provider_class, stand_in, {})
+    provider.bind(worker, {**defaults, **wired_config})
+    weakref.finalize(provider, worker.terminate)  # a provider dropped unopened or open: its worker stops too
+    if category != "rag":  # a store learns its embeddings' model id when it opens
+        worker.start()
+    return provider
+
+
+def loaded_from(distribution: str, version: str) -> str:
+    """Who brought the loaded ``distribution`` into this process, for a version-conflict error: another
+    plugin's env (``<home>/envs/<plugin>-<hash>``, named by its plugin id) or this environment, with its folder."""
+    import importlib.metadata
+    import re
+    from pathlib import Path
+
+    try:
+        folder = Path(str(importlib.metadata.distribution(distribution).locate_file(""))).resolve()
+    except importlib.metadata.PackageNotFoundError:
+        return f"{distribution} {version} is already loaded in this process"
+    if folder.parent.name == "envs" and re.fullmatch(r"[a-z][a-z0-9_-]*-[0-9a-f]{12}", folder.name):
+        category, _, name = folder.name.rsplit("-", 1)[0].partition("-")
+        return f"{distribution} {version} is already loaded from the env of plugin {category}/{name} ({folder})"
+    return f"{distribution} {version} is already installed in this environment ({folder})"
+
+
+def _wire_config(plugin_id: str, config: dict[str, Any]) -> dict[str, Any]:
+    """The options as JSON for the worker (a ``SecretStr`` as its value: the pipe is private); ConfigError
+    naming an option that cannot cross."""
+    from pepperpy import _redact
+    from pepperpy._isolation import protocol
+
+    wired = {}
+    for name, value in config.items():
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+            _redact.remember(value)  # an error from the worker that echoes it shows ***
+        elif isinstance(value, str) and any(word in name.lower() for word in SECRET_WORDS):
+            _redact.remember(value)
+        try:
+            wired[name] = protocol.to_wire(value)
+        except protocol.WireError as exc:
+            raise ConfigError(
+                f"{plugin_id}: option {name!r} cannot be sent to the plugin's worker process ({exc}); "
+                "a process-isolated plugin takes JSON options: pass a str, number, bool, list or dict"
+            ) from None
+    return wired
+
+
+__all__ = ["MODES", "create", "needs_install", "requested"]

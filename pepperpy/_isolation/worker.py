@@ -1,0 +1,312 @@
+"""The worker process of a process-isolated plugin: ``python -m pepperpy._isolation.worker``.
+
+It runs in the plugin's own venv (see ``env.py``), reads requests from stdin and writes replies
+to stdout, one JSON object per line (``protocol.py``). The protocol owns the original stdout:
+``print()`` in the plugin goes to stderr (a file the parent tails when the worker dies).
+
+It never outlives the parent: EOF on stdin (the parent closed it, or died, even by SIGKILL) ends
+it with ``os._exit``. The loop reads the requests; a thread watches stdin for that hang-up too, so
+a plugin blocking the loop cannot keep the worker alive. With ``--die-with-parent=<pid>`` it also
+asks Linux for SIGKILL when the spawning thread exits (PR_SET_PDEATHSIG), not enough alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import threading
+from typing import Any
+
+from pepperpy._isolation import protocol
+
+# Methods a category's provider serves over the pipe (besides the public async methods of a custom category).
+CATEGORY_METHODS: dict[str, frozenset[str]] = {
+    "llm": frozenset({"generate", "generate_stream"}),
+    "embeddings": frozenset({"embed"}),
+    "rag": frozenset({"add", "search", "delete", "count"}),
+    "storage": frozenset({"get", "set", "delete", "list"}),
+}
+
+
+def die_with_parent(parent: int) -> None:
+    """SIGKILL this process when the thread that spawned it exits (Linux); exit now if the parent is gone."""
+    if sys.platform != "linux":
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def public_async_methods(provider_class: type) -> dict[str, str]:
+    """The public ``async def`` methods of a provider class (name -> ``call`` or ``stream`` for an async
+    generator), the base class's own left out."""
+    import inspect
+
+    from pepperpy.core import PepperpyPlugin
+
+    skip = set(dir(PepperpyPlugin))
+    methods = {}
+    for name in dir(provider_class):
+        if name.startswith("_") or name in skip:
+            continue
+        member = inspect.getattr_static(provider_class, name, None)
+        function = inspect.unwrap(getattr(member, "__func__", member)) if callable(member) else None
+        if inspect.isasyncgenfunction(function):
+            methods[name] = "stream"
+        elif inspect.iscoroutinefunction(function):
+            methods[name] = "call"
+    return methods
+
+
+def parent_embeddings(model_id: str) -> Any:
+    """The embeddings dependency of a store in a worker: the parent embeds texts and sends vectors, so it is
+    never asked to embed; it carries the parent's embeddings' model id, which the store records."""
+    from pepperpy.embeddings import EmbeddingProvider
+    from pepperpy.errors import PluginError
+
+    class InParent(EmbeddingProvider):
+        @property
+        def model_id(self) -> str:
+            return model_id
+
+        async def embed(self, texts: list[str]) -> list[list[float]]:
+            raise PluginError(
+                f"{model_id}: a process-isolated store gets vectors from the parent, which embeds texts; "
+                "call add()/search() through the parent's provider"
+            )
+
+    return InParent()
+
+
+class Worker:
+    """Serves one provider: load, open, calls, streams, cancellation, close."""
+
+    def __init__(self, out_fd: int, loop: asyncio.AbstractEventLoop):
+        self.out_fd = out_fd
+        self.loop = loop
+        self.provider: Any = None
+        self.category = ""
+        self.methods: frozenset[str] = frozenset()
+        self.tasks: dict[int, asyncio.Task[Any]] = {}
+
+    # -- replies -----------------------------------------------------------------------
+
+    def reply(self, message: dict[str, Any]) -> None:
+        self.write(protocol.encode(message))
+
+    def reply_model(self, request_id: int, key: str, model: Any) -> None:
+        """A reply whose value is a pydantic model, serialized by pydantic straight into the line."""
+        self.write(b'{"id":%d,"%s":%s}\n' % (request_id, key.encode(), model.model_dump_json(exclude_none=True).encode()))
+
+    def write(self, data: bytes) -> None:
+        while data:
+            data = data[os.write(self.out_fd, data):]
+
+    def reply_error(self, request_id: int, exc: BaseException) -> None:
+        self.reply({"id": request_id, "error": protocol.error_to_wire(exc)})
+
+    # -- requests ----------------------------------------------------------------------
+
+    def receive(self, message: dict[str, Any]) -> None:
+        """Called on the loop for each request line."""
+        op, request_id = message.get("op"), message.get("id")
+        if op == "cancel":
+            task = self.tasks.pop(request_id, None)  # type: ignore[arg-type]
+            if task is not None:
+                task.cancel()
+            return
+        runner = {"load": self.load, "open": self.open, "close": self.close, "call": self.call, "stream": self.stream}.get(op)  # type: ignore[arg-type]
+        if runner is None or not isinstance(request_id, int):
+            self.reply({"id": request_id, "error": {"type": "PluginError", "message": f"unknown request {op!r}"}})
+            return
+        task = self.loop.create_task(self.run(runner, request_id, message))
+        self.tasks[request_id] = task
+
+    async def run(self, runner: Any, request_id: int, message: dict[str, Any]) -> None:
+        try:
+            await runner(request_id, message)
+        except asyncio.CancelledError:
+            pass  # the parent stopped waiting: it wants no reply
+        except Exception as exc:  # noqa: BLE001 - every failure goes back to the parent, typed
+            self.reply_error(request_id, exc)
+            if message.get("op") == "load":
+                self.loop.call_soon(self.loop.stop)  # a failed load: the parent starts a fresh worker next time
+        finally:
+            self.tasks.pop(request_id, None)
+
+    async def load(self, request_id: int, message: dict[str, Any]) -> None:
+        """Import the plugin class from its folder, create the provider (options validated), open it if asked."""
+        from pathlib import Path
+
+        from pepperpy._config import build_provider
+        from pepperpy.core import CreationContext
+        from pepperpy.plugin_manager import PluginManager
+
+        plugin = message["plugin"]
+        home = Path(message["home"])
+        manager = PluginManager(search_paths=[plugin["folder"]], home=home)
+        category, name = plugin["category"], plugin["provider_name"]
+        provider_class = manager.load_class(category, name)
+        context = CreationContext(plugin["id"], home, dict(message.get("env") or {}), manager.shared_resources,
+                                  message.get("alias"))
+        provider = build_provider(provider_class, context, dict(message.get("config") or {}),
+                                  defaults=dict(message.get("defaults") or {}))
+        object.__setattr__(provider, "_pepperpy_isolation", "process")
+        self.provider, self.category = provider, category
+        if category == "rag":
+            self._attach_embeddings(provider, message.get("embedding_model"))
+        methods = public_async_methods(provider_class)
+        self.methods = CATEGORY_METHODS.get(category, frozenset()) | frozenset(methods)
+        if message.get("open"):
+            await provider.initialize()
+        from pepperpy.hooks import provider_config
+
+        hello = {
+            "pid": os.getpid(),
+            "methods": methods,
+            "config": _public(provider_config(provider)),
+            "opened": bool(message.get("open")),
+        }
+        if category == "embeddings":
+            hello["model_id"] = provider.model_id
+        self.reply({"id": request_id, "ok": hello})
+
+    @staticmethod
+    def _attach_embeddings(provider: Any, model_id: str | None) -> None:
+        """A store in a worker gets vectors from the parent (which embeds); it records the parent's model id."""
+        provider.use_embeddings(parent_embeddings(model_id or "vectors"))
+
+    async def open(self, request_id: int, message: dict[str, Any]) -> None:
+        await self.provider.initialize()
+        self.reply({"id": request_id, "ok": None})
+
+    async def close(self, request_id: int, message: dict[str, Any]) -> None:
+        if self.provider is not None:
+            await self.provider.cleanup()
+        self.reply({"id": request_id, "ok": None})
+
+    def _method(self, name: Any) -> Any:
+        if self.provider is None:
+            raise protocol.errors.PluginError("the worker has no provider loaded")
+        if not isinstance(name, str) or name not in self.methods:
+            raise protocol.errors.PluginError(f"{self.provider.plugin_id} has no public async method {name!r}")
+        return getattr(self.provider, name)
+
+    def _arguments(self, method: str, message: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        args, kwargs = message.get("args") or [], message.get("kwargs") or {}
+        if self.category == "llm" and method in ("generate", "generate_stream"):
+            return args, protocol.llm_options(kwargs)
+        args, kwargs = protocol.from_wire(args), protocol.from_wire(kwargs)
+        if self.category == "rag" and method == "add" and args:
+            from pepperpy.rag import Document
+
+            args[0] = [Document.model_validate(d) for d in args[0]]
+        return args, kwargs
+
+    async def call(self, request_id: int, message: dict[str, Any]) -> None:
+        name = message.get("method")
+        method = self._method(name)
+        args, kwargs = self._arguments(name, message)  # type: ignore[arg-type]
+        result = await method(*args, **kwargs)
+        if self.category == "llm" and name == "generate":
+            self.reply_model(request_id, "ok", result)
+        else:
+            self.reply({"id": request_id, "ok": protocol.to_wire(result)})
+
+    async def stream(self, request_id: int, message: dict[str, Any]) -> None:
+        name = message.get("method")
+        method = self._method(name)
+        args, kwargs = self._arguments(name, message)  # type: ignore[arg-type]
+        produced = method(*args, **kwargs)
+        if asyncio.iscoroutine(produced):
+            produced = await produced
+        llm = self.category == "llm"
+        try:
+            async for chunk in produced:
+                if llm:
+                    self.reply_model(request_id, "chunk", chunk)
+                else:
+                    self.reply({"id": request_id, "chunk": protocol.to_wire(chunk)})
+        finally:
+            aclose = getattr(produced, "aclose", None)
+            if aclose is not None:
+                await aclose()  # a cancelled stream stops the plugin's generator now
+        self.reply({"id": request_id, "end": True})
+
+
+def _public(config: dict[str, Any]) -> dict[str, Any]:
+    """The options that can cross as JSON (the others are left out of the parent's view)."""
+    shown = {}
+    for name, value in config.items():
+        try:
+            shown[name] = protocol.to_wire(value)
+        except protocol.WireError:
+            continue
+    return shown
+
+
+class RequestReader:
+    """Reads request lines from the protocol's stdin on the loop; EOF (the parent closed it, or died) exits."""
+
+    def __init__(self, in_fd: int, worker: Worker):
+        self.in_fd = in_fd
+        self.worker = worker
+        self.pending = b""
+
+    def readable(self) -> None:
+        data = os.read(self.in_fd, 1 << 16)
+        if not data:
+            os._exit(0)
+        lines = (self.pending + data).split(b"\n")
+        self.pending = lines.pop()
+        for line in lines:
+            if line.strip():
+                try:
+                    message = protocol.decode(line)
+                except ValueError:
+                    continue
+                self.worker.receive(message)
+
+
+def watch_for_hangup(in_fd: int) -> None:
+    """A thread that ends the process when the parent's end of stdin closes, even while the loop is busy
+    (a plugin blocking it): ``poll`` reports the hang-up of a pipe whatever events are asked for."""
+    import select
+
+    poller = select.poll()
+    poller.register(in_fd, 0)
+    while True:
+        for _, events in poller.poll():
+            if events & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
+                os._exit(0)
+
+
+def main(argv: list[str]) -> None:
+    for argument in argv:
+        if argument.startswith("--die-with-parent="):
+            die_with_parent(int(argument.split("=", 1)[1]))
+    in_fd, out_fd = os.dup(0), os.dup(1)  # the protocol's own ends of the pipes
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)  # input() in a plugin reads nothing
+    os.close(devnull)
+    os.dup2(2, 1)  # print() in a plugin goes to the stderr file
+    sys.stdout = sys.stderr
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    worker = Worker(out_fd, loop)
+    loop.add_reader(in_fd, RequestReader(in_fd, worker).readable)
+    threading.Thread(target=watch_for_hangup, args=(in_fd,), name="pepperpy-stdin-watch", daemon=True).start()
+    try:
+        loop.run_forever()
+    finally:
+        os._exit(3)  # only a failed load stops the loop: its error was sent
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

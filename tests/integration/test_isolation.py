@@ -1,0 +1,642 @@
+"""Process isolation with real parts: real worker processes in real ``uv venv`` environments, real kills.
+
+The plugins are folders written here; each runs in its own worker process. One home is shared by
+the module's tests so that each worker env is created once (by uv, for real).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from contextlib import aclosing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from pepperpy import PepperPy
+from pepperpy.errors import ConfigError, LLMError, PluginError, ProviderError, RateLimitError
+from pepperpy.llm import GenerationResult, LLMProvider
+from pepperpy.plugin_manager import PluginManager
+
+pytestmark = pytest.mark.integration
+
+PROBE = '''
+import asyncio, json, os, sys
+from pepperpy.errors import LLMError, RateLimitError
+from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, ToolCall
+
+
+class QuotaError(RateLimitError):
+    """A plugin's own error class: the parent sees its PepperPy base."""
+
+
+class ProbeLLM(LLMProvider):
+    """Answers with facts about the process it runs in; some prompts fail or block on purpose."""
+
+    count_file: str = ""
+    total_chunks: int = 10000
+
+    async def generate(self, messages, **options):
+        last = messages[-1]
+        text = last.content or ""
+        if last.role == MessageRole.TOOL:
+            return GenerationResult(content=f"tool said: {text}", messages=list(messages))
+        if options.get("tools"):
+            tool = options["tools"][0]
+            call = ToolCall(id="call-1", name=tool.name, arguments={"a": 2, "b": 3})
+            answer = Message(role=MessageRole.ASSISTANT, content=None, tool_calls=[call])
+            return GenerationResult(content="", messages=[*messages, answer], tool_calls=[call],
+                                    metadata={"parameters": sorted(tool.parameters["properties"])})
+        model = options.get("response_model")
+        if model is not None:
+            schema = model.model_json_schema()
+            return GenerationResult(content=json.dumps({"name": "Ada", "age": 36}),
+                                    metadata={"schema_title": schema.get("title"), "model": model.__name__})
+        if text == "raise-llm":
+            raise LLMError("llm/probe: the model refused")
+        if text == "raise-value":
+            raise ValueError("a plain bug in the plugin")
+        if text == "raise-quota":
+            raise QuotaError("llm/probe: quota exhausted", status_code=429)
+        if text == "sleep":
+            print("probe: about to sleep", file=sys.stderr, flush=True)
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                if self.count_file:
+                    with open(self.count_file + ".cancelled", "w") as handle:
+                        handle.write("cancelled")
+                raise
+        if text == "block":
+            import time
+            time.sleep(3600)  # blocks the worker's loop: only the stdin watch thread can notice the parent's death
+        if text == "print":
+            print("this goes to stderr, not into the protocol")
+        info = {"pid": os.getpid(), "prefix": sys.prefix, "isolation": self.isolation}
+        return GenerationResult(content=json.dumps(info))
+
+    async def generate_stream(self, messages, **options):
+        produced = 0
+        try:
+            for produced in range(1, self.total_chunks + 1):
+                with open(self.count_file, "w") as handle:
+                    handle.write(str(produced))
+                yield GenerationChunk(content=f"{produced} ")
+                await asyncio.sleep(0.005)
+        finally:
+            with open(self.count_file + ".stopped", "w") as handle:
+                handle.write(str(produced))
+'''
+
+SAY = '''
+import os
+from pepperpy.core import PepperpyPlugin
+
+
+class SayPlugin(PepperpyPlugin):
+    """A custom category: its public async methods are forwarded by name."""
+
+    voice: str = "robot"
+    api_token: str = ""
+
+    async def initialize(self):
+        self.opened_in = os.getpid()
+
+    async def speak(self, text: str, loud: bool = False) -> bytes:
+        spoken = f"{self.voice}: {text.upper() if loud else text}"
+        return spoken.encode() + bytes([0, 255])
+
+    async def describe_voice(self) -> dict:
+        return {"voice": self.voice, "pid": os.getpid()}
+
+    async def words(self, text: str):
+        for word in text.split():
+            yield word
+
+    async def check_token(self):
+        from pepperpy.errors import AuthenticationError
+        raise AuthenticationError(f"the service rejected the token {self.api_token}", status_code=401)
+
+    def not_forwarded(self):
+        return "a plain method stays in the worker"
+'''
+
+SIX_VERSION = '''
+import six
+from pepperpy.core import PepperpyPlugin
+from pepperpy.llm import GenerationResult, LLMProvider
+
+
+class SixLLM(LLMProvider):
+    async def generate(self, messages, **options):
+        return GenerationResult(content=f"{six.__version__} {six.__file__}")
+
+
+class SixPlugin(PepperpyPlugin):
+    async def version(self) -> str:
+        return f"{six.__version__} {six.__file__}"
+'''
+
+TOY_EMBEDDINGS = '''
+from pepperpy.embeddings import EmbeddingProvider
+
+
+class ToyEmbeddings(EmbeddingProvider):
+    """Letter counts: deterministic vectors without a model."""
+
+    model: str = "letters-v1"
+
+    async def embed(self, texts):
+        return [[float(text.lower().count(letter)) for letter in "abcdefghijklmnopqrstuvwxyz"] for text in texts]
+'''
+
+TOY_STORE = '''
+import math, os
+from pepperpy.rag import RAGProvider, SearchResult
+
+
+class ToyStore(RAGProvider):
+    """An in-memory vector store that records the embedding model it was given."""
+
+    def __init__(self, **config):
+        super().__init__(**config)
+        self.rows = {}
+
+    async def add(self, documents, vectors=None):
+        vectors = vectors if vectors is not None else await self.embed_texts([d.text for d in documents])
+        for document, vector in zip(documents, vectors):
+            document.metadata["model"] = self.embedding_model
+            document.metadata["pid"] = os.getpid()
+            self.rows[document.id] = (document, vector)
+
+    async def search(self, query, k=5, filter=None):
+        vector = await self.query_vector(query)
+
+        def cosine(other):
+            dot = sum(a * b for a, b in zip(vector, other))
+            norms = math.sqrt(sum(a * a for a in vector)) * math.sqrt(sum(b * b for b in other))
+            return dot / norms if norms else 0.0
+
+        scored = [SearchResult(document=d, score=cosine(v)) for d, v in self.rows.values()]
+        return sorted(scored, key=lambda r: r.score, reverse=True)[:k]
+
+    async def delete(self, ids):
+        for id_ in ids:
+            self.rows.pop(id_, None)
+
+    async def count(self):
+        return len(self.rows)
+'''
+
+
+def write_plugin(root: Path, name: str, category: str, source: str, entry: str, requirements: str = "",
+                 **manifest: Any) -> Path:
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "plugin.json").write_text(json.dumps({
+        "name": name, "version": "0.1.0", "category": category, "provider_name": name,
+        "description": f"isolation test plugin {name}", "entry_point": f"provider:{entry}", "author": "tests",
+        "pepperpy_compatibility": ">=0.1.0", **manifest,
+    }))
+    (folder / "provider.py").write_text(textwrap.dedent(source))
+    if requirements:
+        (folder / "requirements.txt").write_text(requirements)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def plugin_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("isolated-plugins")
+    write_plugin(root, "probe", "llm", PROBE, "ProbeLLM", isolation="process")
+    write_plugin(root, "say", "tts", SAY, "SayPlugin", isolation="process")
+    write_plugin(root, "toyembed", "embeddings", TOY_EMBEDDINGS, "ToyEmbeddings", isolation="process")
+    write_plugin(root, "toystore", "rag", TOY_STORE, "ToyStore", isolation="process")
+    write_plugin(root, "sixold", "llm", SIX_VERSION, "SixLLM", "six==1.16.0\n", isolation="process")
+    write_plugin(root, "sixnew", "sixer", SIX_VERSION, "SixPlugin", "six==1.17.0\n", isolation="process")
+    return root
+
+
+@pytest.fixture(scope="module")
+def iso_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("isolation-home")
+
+
+@pytest.fixture
+def iso_manager(plugin_root: Path, iso_home: Path) -> PluginManager:
+    from pepperpy.plugin_manager import builtin_plugins_dir
+
+    return PluginManager(search_paths=[builtin_plugins_dir(), plugin_root], home=iso_home)
+
+
+def facts(result: GenerationResult) -> dict[str, Any]:
+    return json.loads(result.content)
+
+
+def wait_until(condition: Any, timeout_s: float = 30.0, what: str = "the condition") -> None:
+    """Poll ``condition`` until it holds; the deadline only bounds a hang (no duration is asserted)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout_s}s")
+        time.sleep(0.02)
+
+
+def pid_alive(pid: int) -> bool:
+    """True while any thread of process ``pid`` runs (a zombie, exited but not reaped yet, counts as gone;
+    its threads are checked one by one: the first one can be a zombie while another still holds its pipes)."""
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return False
+    for thread in threads:
+        try:
+            with open(f"/proc/{pid}/task/{thread}/stat") as stat:
+                state = stat.read().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if state not in ("Z", "X"):
+            return True
+    return False
+
+
+# -- step 1: the base -------------------------------------------------------------------
+
+
+async def test_manifest_isolation_runs_the_plugin_in_its_own_venv(iso_manager: PluginManager, iso_home: Path) -> None:
+    provider = iso_manager.create_provider("llm", "probe")
+    assert isinstance(provider, LLMProvider)
+    assert (provider.plugin_id, provider.name, provider.isolation) == ("llm/probe", "probe", "process")
+    async with provider:
+        info = facts(await provider.generate("who are you?"))
+    assert info["pid"] != os.getpid()
+    assert info["isolation"] == "process"  # the provider inside the worker knows it, too
+    assert Path(info["prefix"]).parent == iso_home / "envs"  # the plugin's own venv, made by uv
+    venv = Path(info["prefix"])
+    assert (venv / "pyvenv.cfg").is_file()
+    assert (venv / "pepperpy-host" / "pepperpy").resolve() == Path(__import__("pepperpy").__file__).parent.resolve()
+    assert provider.worker_pid is None  # stopped with the provider
+
+
+async def test_config_isolation_isolates_a_builtin_plugin_and_the_facade_cannot_tell(iso_manager: PluginManager) -> None:
+    pepper = PepperPy(plugin_manager=iso_manager).with_llm("mock", isolation="process", replies=["one two three"])
+    async with pepper:
+        llm = pepper.llm
+        assert llm.isolation == "process" and llm.worker_pid not in (None, os.getpid())
+        result = await pepper.chat.with_user("hi").generate()
+        chunks = [chunk async for chunk in pepper.chat.with_user("hi").stream()]
+    assert result.content == "one two three" and result.usage.completion_tokens == 3
+    assert [c.content for c in chunks] == ["one ", "two ", "three", ""]  # chunk by chunk, as in-process
+    assert chunks[-1].finish_reason == "stop" and chunks[-1].usage is not None
+
+
+async def test_the_worker_is_kept_warm_between_calls(iso_manager: PluginManager) -> None:
+    async with iso_manager.create_provider("llm", "probe") as provider:
+        first = facts(await provider.generate("a"))["pid"]
+        second = facts(await provider.generate("b"))["pid"]
+        assert first == second == provider.worker_pid
+
+
+async def test_print_in_a_plugin_goes_to_stderr_not_into_the_protocol(iso_manager: PluginManager) -> None:
+    async with iso_manager.create_provider("llm", "probe") as provider:
+        assert facts(await provider.generate("print"))["isolation"] == "process"
+        assert facts(await provider.generate("again"))["isolation"] == "process"
+
+
+async def test_a_bad_isolation_value_is_a_config_error(iso_manager: PluginManager) -> None:
+    with pytest.raises(ConfigError, match=r"llm/mock: isolation='threads' is not a valid setting"):
+        iso_manager.create_provider("llm", "mock", isolation="threads")
+
+
+async def test_an_unknown_option_fails_with_its_pepperpy_type_when_the_provider_opens(iso_manager: PluginManager) -> None:
+    provider = iso_manager.create_provider("llm", "mock", isolation="process", replys=["x"])
+    with pytest.raises(ConfigError, match=r"unknown option 'replys' for llm/mock; did you mean 'replies'"):
+        await provider.initialize()
+    assert not provider.initialized
+
+
+async def test_an_option_that_is_not_json_is_refused_at_creation(iso_manager: PluginManager) -> None:
+    with pytest.raises(ConfigError, match=r"llm/mock: option 'replies' cannot be sent to the plugin's worker process"):
+        iso_manager.create_provider("llm", "mock", isolation="process", replies=[object()])
+
+
+# -- step 2: everything works through the facade -------------------------------------------
+
+
+def add(a: int, b: int) -> int:
+    """Add two numbers."""
+    return a + b
+
+
+async def test_tool_calls_come_back_and_tools_run_in_the_parent(iso_manager: PluginManager) -> None:
+    async with PepperPy(plugin_manager=iso_manager).with_llm("probe") as pepper:
+        asked = await pepper.chat.with_user("add 2 and 3").with_tools(add, run=False).generate()
+        answered = await pepper.chat.with_user("add 2 and 3").with_tools(add).generate()
+    assert [(c.name, c.arguments) for c in asked.tool_calls] == [("add", {"a": 2, "b": 3})]
+    assert asked.metadata["parameters"] == ["a", "b"]  # the worker saw the tool's JSON schema
+    assert answered.content == "tool said: 5"  # the function ran here, its result went back to the worker
+
+
+class Person(BaseModel):
+    name: str
+    age: int
+
+
+async def test_a_response_model_crosses_as_its_schema_and_is_validated_in_the_parent(iso_manager: PluginManager) -> None:
+    async with PepperPy(plugin_manager=iso_manager).with_llm("probe") as pepper:
+        result = await pepper.chat.with_user("who?").with_response_model(Person).generate()
+    assert isinstance(result.parsed, Person) and result.parsed == Person(name="Ada", age=36)
+    assert result.metadata == {"schema_title": "Person", "model": "Person"}
+
+
+async def test_errors_keep_their_pepperpy_type(iso_manager: PluginManager) -> None:
+    async with PepperPy(plugin_manager=iso_manager).with_llm("probe") as pepper:
+        with pytest.raises(LLMError, match="the model refused"):
+            await pepper.chat.with_user("raise-llm").generate()
+        with pytest.raises(RateLimitError, match=r"quota exhausted \(QuotaError\)") as quota:
+            await pepper.chat.with_user("raise-quota").generate()
+        assert quota.value.status_code == 429
+        with pytest.raises(PluginError, match=r"llm/probe: the plugin raised ValueError in its worker process: a plain bug"):
+            await pepper.chat.with_user("raise-value").generate()
+        assert facts(await pepper.chat.with_user("still fine").generate())["isolation"] == "process"
+
+
+async def test_hooks_and_fallbacks_work_unchanged(iso_manager: PluginManager) -> None:
+    seen: list[str] = []
+
+    async def record(call: Any, call_next: Any) -> Any:
+        seen.append(call.provider)
+        return await call_next(call)
+
+    iso_manager.register_plugin_alias("llm", "isomock", "mock", {"isolation": "process", "replies": ["from mock"]})
+    pepper = PepperPy(plugin_manager=iso_manager).with_llm(["probe", "isomock"]).with_hook(record)
+    async with pepper:
+        result = await pepper.chat.with_user("raise-llm").generate()
+        members = [member.provider for member in pepper.llm.members]
+    assert [m.isolation for m in members] == ["process", "process"]
+    assert result.content == "from mock"
+    assert result.metadata["fallback"]["served_by"] == "isomock"
+    assert "LLMError" in result.metadata["fallback"]["failed"][0]["error"]
+    assert seen == ["llm/probe"]
+
+
+async def test_a_fallback_member_isolated_by_its_own_config(iso_manager: PluginManager) -> None:
+    pepper = PepperPy(plugin_manager=iso_manager).with_llm(["probe", ("mock", {"isolation": "process", "replies": ["iso"]})])
+    async with pepper:
+        result = await pepper.chat.with_user("raise-llm").generate()
+        assert pepper.llm.members[1].provider.isolation == "process"
+    assert result.content == "iso" and result.metadata["fallback"]["served_by"] == "mock"
+
+
+async def test_a_custom_category_forwards_its_public_async_methods(iso_manager: PluginManager) -> None:
+    pepper = PepperPy(plugin_manager=iso_manager).with_plugin("tts", "say", voice="owl")
+    say = await pepper.configured("tts")  # in a loop, a first use creates the worker env in a thread
+    assert type(say).__name__ == "IsolatedTtsSay" and say.isolation == "process"
+    assert {"speak", "describe_voice", "words"} <= set(type(say).__dict__)
+    assert "not_forwarded" not in type(say).__dict__  # a plain method is not part of the worker's interface
+    async with pepper:
+        assert await say.speak("hi", loud=True) == b"owl: HI\x00\xff"  # bytes cross intact
+        described = await say.describe_voice()
+        assert described["voice"] == "owl" and described["pid"] == say.worker_pid != os.getpid()
+        assert [word async for word in say.words("one two three")] == ["one", "two", "three"]
+
+
+async def test_a_secret_option_never_shows_in_the_parent(iso_manager: PluginManager) -> None:
+    from pepperpy.errors import AuthenticationError
+
+    secret = "tok-sentinel-6d1f2a"
+    say = iso_manager.create_provider("tts", "say", api_token=secret)
+    async with say:
+        with pytest.raises(AuthenticationError) as rejected:
+            await say.check_token()
+    assert rejected.value.status_code == 401
+    assert secret not in str(rejected.value) and "***" in str(rejected.value)  # echoed by the worker, redacted
+    assert secret not in repr(say) and not hasattr(say, "api_token")
+
+
+async def test_a_custom_category_unknown_option_fails_at_creation(iso_manager: PluginManager) -> None:
+    with pytest.raises(ConfigError, match=r"unknown option 'vioce' for tts/say; did you mean 'voice'"):
+        iso_manager.create_provider("tts", "say", vioce="owl")
+
+
+async def test_embeddings_and_a_store_in_workers(iso_manager: PluginManager) -> None:
+    from pepperpy.rag import Document
+
+    pepper = PepperPy(plugin_manager=iso_manager).with_embeddings("toyembed").with_rag("toystore")
+    async with pepper:
+        embeddings, store = pepper.provider("embeddings"), pepper.provider("rag")
+        assert await embeddings.embed(["abc"]) == [[1.0, 1.0, 1.0] + [0.0] * 23]
+        assert embeddings.model_id == "embeddings/toyembed:letters-v1"
+        await store.add([Document(id="1", text="apples and bananas"), Document(id="2", text="zzz quiz")])
+        assert await store.count() == 2
+        found = await store.search("banana", k=1)
+        assert found[0].document.id == "1"
+        assert found[0].document.metadata["model"] == "embeddings/toyembed:letters-v1"  # the parent's model id
+        assert found[0].document.metadata["pid"] == store.worker_pid != embeddings.worker_pid
+        await store.delete(["1"])
+        assert await store.count() == 1
+
+
+async def test_storage_local_in_a_worker(iso_manager: PluginManager, tmp_path: Path) -> None:
+    async with iso_manager.create_provider("storage", "local", isolation="process", path=str(tmp_path / "kv")) as kv:
+        await kv.set("a/1", b"\x00binary\xff")
+        assert await kv.get("a/1") == b"\x00binary\xff"
+        assert await kv.get("missing") is None
+        assert await kv.list("a/") == ["a/1"]
+        await kv.delete("a/1")
+        assert await kv.list() == []
+
+
+# -- step 3: lifecycle and failure ---------------------------------------------------------
+
+
+async def test_a_stream_left_early_stops_the_generation_in_the_worker(iso_manager: PluginManager, tmp_path: Path) -> None:
+    count_file = tmp_path / "count"
+    async with iso_manager.create_provider("llm", "probe", count_file=str(count_file)) as provider:
+        received = 0
+        async with aclosing(provider.generate_stream("go")) as chunks:
+            async for _ in chunks:
+                received += 1
+                if received == 3:
+                    break
+        stopped = Path(str(count_file) + ".stopped")
+        await asyncio.to_thread(wait_until, stopped.exists, what="the plugin's generator to stop")
+        produced = int(stopped.read_text())
+        assert received <= produced < 10000  # the generator stopped long before its end
+        assert int(count_file.read_text()) == produced  # and produced nothing after stopping
+        assert facts(await provider.generate("next"))["isolation"] == "process"  # the worker serves on
+
+
+async def test_a_call_that_times_out_is_cancelled_in_the_worker(iso_manager: PluginManager, tmp_path: Path) -> None:
+    from pepperpy.errors import LLMTimeoutError
+
+    marker = tmp_path / "call"
+    async with iso_manager.create_provider("llm", "probe", count_file=str(marker)) as provider:
+        with pytest.raises(LLMTimeoutError, match="llm/probe: no complete answer within timeout=0.5s"):
+            await provider.generate("sleep", timeout=0.5)
+        cancelled = Path(str(marker) + ".cancelled")
+        await asyncio.to_thread(wait_until, cancelled.exists, what="the worker to cancel the call")
+        assert facts(await provider.generate("next"))["isolation"] == "process"
+
+
+def test_one_facade_serves_several_event_loops_and_sync_calls(iso_manager: PluginManager) -> None:
+    pepper = PepperPy(plugin_manager=iso_manager).with_llm("mock", isolation="process", replies=["same"])
+
+    async def ask() -> tuple[str, int | None]:
+        return (await pepper.chat.with_user("x").generate()).content, pepper.llm.worker_pid
+
+    first, second = asyncio.run(ask()), asyncio.run(ask())  # the provider closes with each loop and reopens
+    assert first[0] == second[0] == "same" and first[1] != second[1]
+    assert not pid_alive(first[1])  # type: ignore[arg-type]
+    assert pepper.chat.with_user("x").generate_sync().content == "same"
+    pid = pepper.llm.worker_pid
+    pepper.close()
+    assert pid is not None and not pid_alive(pid)
+
+
+async def test_a_worker_killed_mid_call_is_reported_and_restarted(iso_manager: PluginManager) -> None:
+    async with PepperPy(plugin_manager=iso_manager).with_llm("probe") as pepper:
+        llm = pepper.llm
+        first_pid = llm.worker_pid
+        call = asyncio.ensure_future(pepper.chat.with_user("sleep").generate())
+        stderr_file = llm._worker.stderr_path
+        while "about to sleep" not in (stderr_file.read_text() if stderr_file.exists() else ""):
+            await asyncio.sleep(0.02)
+        os.kill(first_pid, signal.SIGKILL)
+        with pytest.raises(LLMError) as died:
+            await call
+        message = str(died.value)
+        assert isinstance(died.value, ProviderError)
+        assert f"llm/probe: its worker process (pid {first_pid}) was killed by signal SIGKILL (exit status -9)" in message
+        assert "probe: about to sleep" in message  # the tail of its stderr
+        info = facts(await pepper.chat.with_user("again").generate())  # a new worker, opened again
+        assert info["pid"] == llm.worker_pid != first_pid
+
+
+async def test_a_worker_that_died_while_idle_is_restarted_by_the_next_call(iso_manager: PluginManager) -> None:
+    async with iso_manager.create_provider("llm", "probe") as provider:
+        first_pid = provider.worker_pid
+        os.kill(first_pid, signal.SIGKILL)
+        await asyncio.to_thread(wait_until, lambda: not pid_alive(first_pid))
+        assert facts(await provider.generate("hello"))["pid"] not in (first_pid, None)
+        assert provider._worker.starts == 2
+
+
+async def test_workers_stop_with_the_facade(iso_manager: PluginManager) -> None:
+    pepper = PepperPy(plugin_manager=iso_manager).with_llm("probe").with_plugin("tts", "say")
+    async with pepper:
+        pids = [pepper.llm.worker_pid, pepper.provider("tts").worker_pid]
+        await pepper.chat.with_user("hi").generate()
+    assert all(pid is not None for pid in pids)
+    assert not any(pid_alive(pid) for pid in pids)
+
+
+PARENT = textwrap.dedent(
+    """
+    import asyncio, sys
+    from pepperpy import PepperPy
+    from pepperpy.plugin_manager import PluginManager
+
+    async def main():
+        manager = PluginManager(search_paths=[sys.argv[1]], home=sys.argv[2])
+        pepper = PepperPy(plugin_manager=manager).with_llm("probe")
+        await pepper.chat.with_user("hi").generate()
+        pending = asyncio.ensure_future(pepper.chat.with_user(sys.argv[3]).generate())
+        await asyncio.sleep(0.1)
+        print(pepper.llm.worker_pid, flush=True)
+        await pending
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("spawn_in_thread", "prompt"), [(False, "sleep"), (True, "sleep"), (True, "block")],
+    ids=["main-thread", "worker-thread", "worker-thread-loop-blocked"],
+)
+def test_a_worker_never_outlives_a_parent_killed_with_sigkill(
+    plugin_root: Path, iso_home: Path, spawn_in_thread: bool, prompt: str
+) -> None:
+    """Spawned by the main thread, PR_SET_PDEATHSIG and the stdin watch both apply; from a thread (with_*
+    inside asyncio.to_thread) only the stdin watch does, and is enough, also while the plugin blocks the
+    worker's event loop (``block`` sleeps without awaiting) in a call that is in flight."""
+    script = PARENT.replace('pepper = PepperPy', 'pepper = await asyncio.to_thread(lambda: PepperPy') if spawn_in_thread else PARENT
+    if spawn_in_thread:
+        script = script.replace('.with_llm("probe")', '.with_llm("probe"))')
+    parent = subprocess.Popen([sys.executable, "-c", script, str(plugin_root), str(iso_home), prompt],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        worker_pid = int(parent.stdout.readline())  # type: ignore[union-attr]
+        assert pid_alive(worker_pid)
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        wait_until(lambda: not pid_alive(worker_pid), what=f"worker {worker_pid} to exit after its parent's SIGKILL")
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+
+
+# -- step 4: two versions of one package side by side -----------------------------------------
+
+
+async def test_two_plugins_pinning_different_versions_of_six_work_in_one_pepperpy(iso_manager: PluginManager) -> None:
+    with pytest.raises(ImportError):
+        import six  # noqa: F401 - the parent must not have it: each worker gets its own
+    pepper = PepperPy(plugin_manager=iso_manager).with_llm("sixold").with_plugin("sixer", "sixnew")
+    async with pepper:
+        old_version, old_file = (await pepper.chat.with_user("version?").generate()).content.split()
+        new_version, new_file = (await pepper.provider("sixer").version()).split()
+    assert (old_version, new_version) == ("1.16.0", "1.17.0")
+    assert Path(old_file).parent != Path(new_file).parent  # each from its own venv
+    assert str(Path(old_file)).startswith(str(iso_manager.home / "envs"))
+
+
+CONFLICT = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    from pepperpy._isolation import loaded_from
+    from pepperpy.errors import PluginDependencyError
+    from pepperpy.plugin_manager import PluginManager
+
+    async def main():
+        manager = PluginManager(search_paths=[sys.argv[1]], home=sys.argv[2])
+        old = manager.create_provider("llm", "sixold", isolation="inprocess")  # six 1.16.0 into this process
+        async with old:
+            old_version = (await old.generate("v")).content.split()[0]
+        try:
+            manager.create_provider("sixer", "sixnew", isolation="inprocess")
+            error = None
+        except PluginDependencyError as exc:
+            error = str(exc)
+        isolated = manager.create_provider("sixer", "sixnew")  # plugin.json says "process": its own six
+        async with isolated:
+            new_version = (await isolated.version()).split()[0]
+        print(json.dumps({"old": old_version, "new": new_version, "error": error,
+                          "loaded_from": loaded_from("six", "1.16.0")}))
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_an_inprocess_conflict_names_both_sides_and_isolation_makes_both_work(plugin_root: Path, tmp_path: Path) -> None:
+    """In a child process, so that this one never loads six."""
+    home = tmp_path / "home"
+    done = subprocess.run([sys.executable, "-c", CONFLICT, str(plugin_root), str(home)],
+                          check=False, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout)
+    assert (outcome["old"], outcome["new"]) == ("1.16.0", "1.17.0")
+    error, described = outcome["error"], outcome["loaded_from"]
+    assert error is not None and "sixer/sixnew needs six==1.17.0" in error and "six 1.16.0" in error
+    assert described.startswith(f"six 1.16.0 is already loaded from the env of plugin llm/sixold ({home / 'envs'}")
+    assert described in error and '"isolation": "process"' in error

@@ -1,0 +1,174 @@
+"""The worker protocol's pure parts: lines, values, LLM requests, errors; and the manifest's ``isolation`` field."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import BaseModel
+
+from pepperpy import errors
+from pepperpy._isolation import protocol, requested
+from pepperpy.llm import Message, MessageRole
+from pepperpy.tools import tool_from_function
+
+
+def test_a_message_is_one_json_line() -> None:
+    line = protocol.encode({"id": 3, "ok": "héllo\nworld"})
+    assert line.endswith(b"\n") and line.count(b"\n") == 1  # a newline inside a value is escaped
+    assert protocol.decode(line) == {"id": 3, "ok": "héllo\nworld"}
+
+
+def test_a_line_that_is_not_an_object_is_refused() -> None:
+    with pytest.raises(ValueError):
+        protocol.decode(b"[1, 2]\n")
+    with pytest.raises(ValueError):
+        protocol.decode(b"not json\n")
+
+
+def test_values_round_trip_with_bytes_and_models() -> None:
+    class Point(BaseModel):
+        x: int
+        label: str
+
+    value = {"raw": b"\x00\xff", "nested": [(1, 2.5), {"p": Point(x=1, label="a")}], "none": None}
+    wired = protocol.to_wire(value)
+    assert json.loads(json.dumps(wired)) == wired  # plain JSON
+    assert protocol.from_wire(wired) == {"raw": b"\x00\xff", "nested": [[1, 2.5], {"p": {"x": 1, "label": "a"}}], "none": None}
+
+
+def test_a_value_that_cannot_cross_is_a_wire_error() -> None:
+    with pytest.raises(protocol.WireError, match="a value of type object cannot cross the process boundary"):
+        protocol.to_wire([object()])
+    with pytest.raises(protocol.WireError, match="dict key must be a str"):
+        protocol.to_wire({1: "one"})
+
+
+class Answer(BaseModel):
+    """The answer."""
+
+    city: str
+    population: int
+
+
+def multiply(a: int, b: int = 2) -> int:
+    """Multiply two numbers."""
+    return a * b
+
+
+def test_an_llm_request_sends_messages_tools_as_schemas_and_the_response_model_as_its_schema() -> None:
+    messages = [Message(role=MessageRole.USER, content="hi")]
+    options = {"tools": [tool_from_function(multiply)], "response_model": Answer, "temperature": 0.5}
+    args, kwargs = protocol.llm_request(messages, options)
+    wired = json.loads(protocol.encode({"args": args, "kwargs": kwargs}))
+    assert wired["args"] == [[{"role": "user", "content": "hi"}]]
+    assert wired["kwargs"]["temperature"] == 0.5
+    assert wired["kwargs"]["tools"] == [
+        {"name": "multiply", "description": "Multiply two numbers.", "parameters": tool_from_function(multiply).parameters}
+    ]
+    assert wired["kwargs"]["response_model"] == {"$model": "Answer", "schema": Answer.model_json_schema()}
+
+    # the worker's side: objects a provider can use
+    rebuilt = protocol.llm_options(wired["kwargs"])
+    model = rebuilt["response_model"]
+    assert issubclass(model, BaseModel) and model.__name__ == "Answer"
+    assert model.model_json_schema() == Answer.model_json_schema()
+    tool = rebuilt["tools"][0]
+    assert (tool.name, tool.parameters) == ("multiply", tool_from_function(multiply).parameters)
+
+
+async def test_a_tool_in_the_worker_cannot_run_there() -> None:
+    tool = protocol.llm_options({"tools": [{"name": "multiply", "description": "", "parameters": {}}]})["tools"][0]
+    with pytest.raises(errors.PluginError, match="tool multiply runs in the parent process"):
+        await tool.run({})
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        (errors.LLMRateLimitError("slow down", status_code=429, retryable=True, retry_after=2.0), errors.LLMRateLimitError),
+        (errors.ConfigError("bad option"), errors.ConfigError),
+        (errors.MissingKeyError("set OPENAI_API_KEY"), errors.MissingKeyError),
+    ],
+)
+def test_pepperpy_errors_keep_their_type_and_attributes(raised: Exception, expected: type) -> None:
+    wired = json.loads(json.dumps(protocol.error_to_wire(raised)))
+    rebuilt = protocol.error_from_wire(wired, "llm/x")
+    assert type(rebuilt) is expected and str(rebuilt) == str(raised)
+    for name in ("status_code", "retryable", "retry_after"):
+        assert getattr(rebuilt, name, None) == getattr(raised, name, None)
+
+
+def test_a_plugins_own_error_class_becomes_its_pepperpy_base() -> None:
+    class QuotaError(errors.AuthenticationError):
+        pass
+
+    rebuilt = protocol.error_from_wire(protocol.error_to_wire(QuotaError("no quota", status_code=403)), "llm/x")
+    assert type(rebuilt) is errors.AuthenticationError and rebuilt.status_code == 403
+    assert str(rebuilt) == "no quota (QuotaError)"
+
+
+def test_any_other_error_becomes_a_plugin_error_naming_its_type_with_the_worker_traceback() -> None:
+    def broken() -> None:
+        raise KeyError("missing")
+
+    try:
+        broken()
+    except KeyError as exc:
+        wired = protocol.error_to_wire(exc)
+    rebuilt = protocol.error_from_wire(wired, "tts/say")
+    assert type(rebuilt) is errors.PluginError
+    assert str(rebuilt) == "tts/say: the plugin raised KeyError in its worker process: 'missing'"
+    assert any("in broken" in note for note in rebuilt.__notes__)
+
+
+def test_an_error_group_keeps_its_members() -> None:
+    group = errors.PepperPyErrorGroup("two failed", [errors.ConfigError("a"), ValueError("b")])
+    rebuilt = protocol.error_from_wire(protocol.error_to_wire(group), "llm/x")
+    assert isinstance(rebuilt, errors.PepperPyErrorGroup)
+    assert [type(e) for e in rebuilt.exceptions] == [errors.ConfigError, errors.PluginError]
+
+
+# -- the setting ------------------------------------------------------------------------------
+
+
+def test_the_manifest_field_defaults_to_inprocess_and_refuses_other_values(make_plugin, manager) -> None:
+    make_plugin("plain")
+    make_plugin("isolated", isolation="process")
+    make_plugin("bad", isolation="thread")
+    plugins = manager.discover()
+    assert plugins["llm/plain"].manifest.isolation == "inprocess"
+    assert plugins["llm/isolated"].manifest.isolation == "process"
+    assert "llm/bad" not in plugins
+    (broken,) = manager.broken
+    assert "field 'isolation'" in broken.problem and "'inprocess' or 'process'" in broken.problem
+
+
+def test_the_config_setting_wins_over_the_manifest_and_is_taken_out_of_the_options(make_plugin, manager) -> None:
+    make_plugin("isolated", isolation="process")
+    info = manager.discover()["llm/isolated"]
+    config = {"isolation": "inprocess", "prefix": ">"}
+    assert requested(info, config) is False and config == {"prefix": ">"}
+    assert requested(info, {}) is True
+    with pytest.raises(errors.ConfigError, match=r"llm/isolated: isolation='proces' is not a valid setting"):
+        requested(info, {"isolation": "proces"})
+
+
+def test_an_inprocess_provider_says_so(make_plugin, manager) -> None:
+    make_plugin("plain")
+    assert manager.create_provider("llm", "plain").isolation == "inprocess"
+
+
+def test_is_isolated_reads_the_config_an_alias_preset_and_the_manifest_without_importing(make_plugin, manager) -> None:
+    from pepperpy._isolation import is_isolated
+
+    make_plugin("plain")
+    make_plugin("isolated", isolation="process")
+    manager.register_plugin_alias("llm", "walled", "plain", {"isolation": "process"})
+    assert is_isolated(manager, "llm", "isolated", {}) is True
+    assert is_isolated(manager, "llm", "isolated", {"isolation": "inprocess"}) is False
+    assert is_isolated(manager, "llm", "plain", {}) is False
+    assert is_isolated(manager, "llm", "plain", {"isolation": "process"}) is True
+    assert is_isolated(manager, "llm", "walled", {}) is True
+    assert is_isolated(manager, "llm", "nosuch", {}) is False
+    assert manager.loaded_folder_plugins() == []  # nothing was imported
