@@ -65,6 +65,8 @@ class PepperPy:
         self._reloads_seen = self._manager.reloads  # see _switch_reloaded
         self._retiring: set[asyncio.Task[None]] = set()
         self._hooks: list[Hook] = []  # this facade's own, outermost first (pepperpy/hooks.py)
+        self._call_log: Any = None  # with_logging(): outside every hook: records each call as made and answered
+        self._cache: Any = None  # with_cache(): innermost, keyed on what the provider would receive
         self._builtin_hooks: list[Any] | None = None  # usage, then tracing when OpenTelemetry is installed
 
     def __repr__(self) -> str:
@@ -141,10 +143,12 @@ class PepperPy:
         """Answer repeated LLM calls from a cache: in memory, or in the SQLite file ``path`` (shared by processes).
 
         Entries older than ``ttl`` seconds are not used. ``with_options(cache=False)`` skips it for one call.
+        It sits inside every hook, so it keys on the request the provider would get; called again, it
+        replaces the cache.
         """
         from pepperpy._cache import ResponseCache
 
-        self._hooks.append(ResponseCache(path, ttl))
+        self._cache = ResponseCache(path, ttl)
         return self
 
     def with_logging(
@@ -153,12 +157,13 @@ class PepperPy:
         """Record every LLM call of this facade in a SQLite call log (default ``<home>/logs.db``).
 
         ``redact`` (a function ``str -> str``) is applied to every message and answer before it is
-        stored; keys never are. Added before ``with_cache``, the log also records cache hits.
+        stored; keys never are. The log sits outside every hook: it records each call as the caller made
+        it and the answer the caller got (cache hits included). Called again, it replaces the log.
         See pepperpy/_calllog.py.
         """
         from pepperpy._calllog import CallLog, default_path
 
-        self._hooks.append(CallLog(path if path is not None else default_path(self._manager.home), redact))
+        self._call_log = CallLog(path if path is not None else default_path(self._manager.home), redact)
         return self
 
     @property
@@ -176,11 +181,17 @@ class PepperPy:
         return self._builtin_hooks[0]
 
     async def call_llm(self, call: Call) -> Any:
-        """Run ``call`` through the hooks (built-in, entry points, process-wide, this facade's) to the provider."""
+        """Run ``call`` through the hooks to the provider, outermost first: usage and tracing, the call log,
+        the ``pepperpy.hooks`` entry points, process-wide hooks, this facade's hooks in order, the cache."""
         from pepperpy.hooks import compose
 
         self._meter()
-        hooks = [*self._builtin_hooks, *self._manager.call_hooks(), *self._hooks]  # type: ignore[misc]
+        hooks = [*self._builtin_hooks]  # type: ignore[misc]
+        if self._call_log is not None:
+            hooks.append(self._call_log)
+        hooks += [*self._manager.call_hooks(), *self._hooks]
+        if self._cache is not None:
+            hooks.append(self._cache)
         return await compose(hooks, self._provider_call)(call)
 
     async def _provider_call(self, call: Call) -> Any:

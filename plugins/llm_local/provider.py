@@ -189,7 +189,7 @@ class LocalLLMProvider(LLMProvider):
         async with aclosing(self._stream_items(request)) as items:
             async for item in items:
                 chunk = self._chunk(item)
-                model = item.get("model", model)
+                model = _model_name(item.get("model")) or model
                 if chunk is None:
                     continue
                 pieces.append(chunk.content)
@@ -213,10 +213,16 @@ class LocalLLMProvider(LLMProvider):
         usage = item.get("usage")
         if not item.get("choices"):
             if usage:
-                return GenerationChunk(usage=Usage(prompt_tokens=usage["prompt_tokens"], completion_tokens=usage["completion_tokens"]))
+                counts = Usage(prompt_tokens=usage["prompt_tokens"], completion_tokens=usage["completion_tokens"])
+                return GenerationChunk(usage=counts, metadata={"model": _model_name(item.get("model"))})
             return None
         choice = item["choices"][0]
         content = (choice.get("delta") or {}).get("content") or ""
         if not content and not choice.get("finish_reason"):
             return None
         return GenerationChunk(content=content, finish_reason=choice.get("finish_reason"))
+
+
+def _model_name(reported: Any) -> str | None:
+    """The model's file name (llama.cpp reports the path of the GGUF file it loaded)."""
+    return os.path.basename(reported) if isinstance(reported, str) and reported else None

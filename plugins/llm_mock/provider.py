@@ -53,4 +53,4 @@ class MockLLMProvider(LLMProvider):
         reply = self._reply(messages)
         for piece in re.findall(r"\S+\s*|\s+", reply):
             yield GenerationChunk(content=piece)
-        yield GenerationChunk(finish_reason="stop", usage=self._usage(messages, reply))
+        yield GenerationChunk(finish_reason="stop", usage=self._usage(messages, reply), metadata={"model": "mock"})

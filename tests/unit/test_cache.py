@@ -245,3 +245,21 @@ def test_several_processes_share_one_sqlite_cache(tmp_path):
     late = subprocess.run([sys.executable, "-c", CHILD, str(path), str(tmp_path / "home-late")],
                           capture_output=True, text=True, timeout=120)
     assert json.loads(late.stdout) == {"provider_calls": 0, "hits": 30}
+
+
+async def test_the_cache_sits_inside_every_hook_and_the_log_outside_whatever_the_order(manager, tmp_path):
+    from pepperpy._calllog import recent
+
+    async def same_question(call: Call, call_next):  # two different questions reach the provider as one
+        last = call.messages[-1].model_copy(update={"content": "the question"})
+        return await call_next(call.replace(messages=[*call.messages[:-1], last]))
+
+    log = tmp_path / "logs.db"
+    pepper = mock(manager).with_cache().with_logging(log).with_hook(same_question)
+    first = await pepper.chat.with_user("asked one way").generate()
+    second = await pepper.chat.with_user("asked another way").generate()
+    assert first.content == second.content == "the question"
+    assert len(pepper.llm.calls) == 1 and second.metadata["cache"] == "hit"  # keyed on what the provider would get
+    rows = recent(log, 0)
+    assert [(r.cached, r.prompt) for r in rows] == [(False, "asked one way"), (True, "asked another way")]
+    await pepper.aclose()

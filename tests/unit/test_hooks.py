@@ -168,7 +168,7 @@ async def test_usage_sums_tokens_per_provider_and_model_and_counts_hook_answers_
 
     async def sometimes_cached(call: Call, call_next):
         if served_by_cache:
-            return GenerationResult(content="c", usage=Usage(prompt_tokens=7, completion_tokens=1), metadata={"cache": "hit"})
+            return GenerationResult(content="c", usage=Usage(prompt_tokens=7, completion_tokens=1), metadata={"cache": "hit", "model": "mock"})
         return await call_next(call)
 
     async with facade(mock_manager).with_hook(sometimes_cached) as pepper:
@@ -179,9 +179,8 @@ async def test_usage_sums_tokens_per_provider_and_model_and_counts_hook_answers_
         await pepper.chat.with_user("x").generate()
         usage = pepper.usage
     totals = usage[("llm/mock", "mock")]
-    assert (totals.calls, totals.prompt_tokens, totals.completion_tokens) == (1, 3, 3)
-    streamed = usage[("llm/mock", "?")]  # the mock's stream carries no model name; the call named none
-    assert (streamed.calls, streamed.prompt_tokens, streamed.completion_tokens) == (1, 2, 2)
+    assert list(usage) == [("llm/mock", "mock")]  # a stream reports its model on its last chunk
+    assert (totals.calls, totals.prompt_tokens, totals.completion_tokens) == (1 + 1, 3 + 2, 3 + 2)
     assert usage.total.cached_calls == 1 and usage.total.cached_prompt_tokens == 7
     assert usage.total.total_tokens == 10
     assert "llm/mock" in str(usage)
