@@ -14,7 +14,6 @@ wins over both. Aliases in plugin manifests are looked up by the PluginManager i
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pepperpy._atomic import atomic_write
+from pepperpy._parsed_file import ParsedFile
 from pepperpy.errors import ConfigError
 
 ALIASES_FILE = "aliases.json"
@@ -77,7 +77,7 @@ class AliasTable:
         self._home = home
         self._registered: dict[str, Alias] = {}
         self._lock = threading.Lock()
-        self._file_cache: tuple[Path, tuple[int, int], dict[str, Alias]] | None = None
+        self._file: ParsedFile[dict[str, Alias]] = ParsedFile(read_user_aliases, {})
 
     @property
     def path(self) -> Path:
@@ -108,18 +108,9 @@ class AliasTable:
         """The aliases in ``<home>/aliases.json`` by ``category/name``; read again when the file changes."""
         path = self.path
         try:
-            stat = os.stat(path)
-        except FileNotFoundError:
-            return {}
+            return self._file.read(path)
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read the aliases file ({exc.strerror or exc}); fix it") from None
-        key = (stat.st_mtime_ns, stat.st_size)
-        cached = self._file_cache
-        if cached is not None and cached[0] == path and cached[1] == key:
-            return cached[2]
-        aliases = read_user_aliases(path)
-        self._file_cache = (path, key, aliases)
-        return aliases
 
     def follow(self, category: str, name: str, is_plugin: Callable[[str], bool]) -> tuple[str, list[Alias]]:
         """Follow code and user aliases from ``name`` until a name ``is_plugin`` (or no alias) is reached.

@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pepperpy._tally import StreamTally
 from pepperpy.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -217,12 +218,9 @@ def _registry_redact(text: str) -> str:
 
 
 @dataclasses.dataclass
-class _Outcome:
+class _Outcome(StreamTally):
     """What a call produced, filled in as it goes (a stream's pieces arrive one by one)."""
 
-    pieces: list[str] = dataclasses.field(default_factory=list)
-    usage: Any = None
-    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
     error: BaseException | None = None
     outcome: str = "complete"
 
@@ -283,12 +281,7 @@ class CallLog:
         try:
             async with closing_stream(chunks) as inner:  # closing this stream closes the provider's at once
                 async for chunk in inner:
-                    if chunk.content:
-                        seen.pieces.append(chunk.content)
-                    if chunk.usage is not None:
-                        seen.usage = chunk.usage
-                    if chunk.metadata:
-                        seen.metadata.update(chunk.metadata)
+                    seen.add(chunk)
                     yield chunk
             seen.outcome = "complete"
         except BaseException as exc:  # GeneratorExit: the caller closed the stream early ("stopped")

@@ -9,7 +9,6 @@ import os
 import re
 import stat
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Literal
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet

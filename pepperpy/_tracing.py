@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from pepperpy._tally import StreamTally
 from pepperpy.hooks import Call, CallNext, Hook, closing_stream
 from pepperpy.llm import GenerationChunk, Usage
 
@@ -89,17 +90,11 @@ class Tracer:
         return result
 
     async def _traced_stream(self, span: Any, chunks: Any) -> AsyncIterator[GenerationChunk]:
-        usage: Usage | None = None
-        metadata: dict[str, Any] = {}
+        tally = StreamTally()
         try:
             async with closing_stream(chunks) as stream:
                 async for chunk in stream:
-                    if chunk.usage is not None:
-                        usage = chunk.usage
-                    if chunk.metadata:
-                        metadata.update(chunk.metadata)
-                    if chunk.finish_reason:
-                        metadata["finish_reason"] = chunk.finish_reason
+                    tally.add(chunk)
                     yield chunk
         except GeneratorExit:  # the caller stopped reading: not an error
             span.set_attribute("pepperpy.stream_closed_early", True)
@@ -108,7 +103,7 @@ class Tracer:
             self._failed(span, exc)
             raise
         else:
-            self._finish(span, usage, metadata)
+            self._finish(span, tally.usage, {**tally.metadata, "finish_reason": tally.finish_reason})
         finally:
             span.end()
 

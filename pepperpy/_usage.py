@@ -103,19 +103,16 @@ class UsageMeter:
         return outcome
 
     async def _counted_stream(self, call: Call, chunks: Any) -> AsyncIterator[GenerationChunk]:
+        from pepperpy._tally import StreamTally
         from pepperpy.hooks import closing_stream
 
-        usage: Usage | None = None
-        metadata: dict[str, Any] = {}
+        tally = StreamTally()
         async with closing_stream(chunks) as stream:
             async for chunk in stream:
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                if chunk.metadata:
-                    metadata.update(chunk.metadata)
+                tally.add(chunk)
                 yield chunk
-        model = call.model or metadata.get("model")
-        self.report.record(_served_by(call, metadata), model, usage, metadata.get("cache") == "hit")
+        model = call.model or tally.metadata.get("model")
+        self.report.record(_served_by(call, tally.metadata), model, tally.usage, tally.metadata.get("cache") == "hit")
 
 
 __all__ = ["UsageMeter", "UsageReport", "UsageTotals"]

@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pepperpy._atomic import atomic_write
+from pepperpy._parsed_file import ParsedFile
 from pepperpy.errors import ConfigError
 
 OPTIONS_FILE = "options.json"
@@ -47,7 +47,7 @@ class UserOptions:
 
     def __init__(self, home: Callable[[], Path]):
         self._home = home
-        self._cache: tuple[Path, tuple[int, int], SavedOptions] | None = None
+        self._file: ParsedFile[SavedOptions] = ParsedFile(lambda path: read_options(path), {})
         self._paths: tuple[Path, Path] | None = None  # (home, its options.json): joining paths costs more than stat
 
     @property
@@ -62,18 +62,9 @@ class UserOptions:
         """Every saved option by ``category/name``; ``{}`` when the file does not exist or is empty."""
         path = self.path
         try:
-            stat = os.stat(path)
-        except (FileNotFoundError, NotADirectoryError):  # no file (or no home yet): nothing saved
-            return {}
+            return self._file.read(path)
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read the saved options ({exc.strerror or exc}); {_FIX}") from None
-        key = (stat.st_mtime_ns, stat.st_size)
-        cached = self._cache
-        if cached is not None and cached[0] == path and cached[1] == key:
-            return cached[2]
-        options = read_options(path)
-        self._cache = (path, key, options)
-        return options
 
     def merge(
         self, explicit: Mapping[str, Any], aliases: Sequence[tuple[str, Mapping[str, Any]]], plugin_id: str

@@ -33,7 +33,7 @@ import importlib
 import inspect
 import threading
 import weakref
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -426,4 +426,4 @@ class auto_context:  # noqa: N801 - named like a function, as the plugin-system 
         await self.provider.cleanup()
 
 
-__all__ = ["CreationContext", "Dependencies", "PepperpyPlugin", "State", "auto_context", "creation_context", "requires_open"]
+__all__ = ["CreationContext", "PepperpyPlugin", "State", "auto_context", "creation_context", "requires_open"]

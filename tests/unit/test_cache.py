@@ -8,7 +8,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -6,7 +6,7 @@ import pytest
 
 from pepperpy import PepperPy
 from pepperpy.errors import ConfigError, InvalidInputError, PepperPyError, PluginError, PluginLoadError
-from pepperpy.llm import GenerationResult, LLMProvider, Message
+from pepperpy.llm import LLMProvider, Message
 from pepperpy.plugins import auto_context
 
 ORDINARY_PROVIDER = '''
