@@ -415,6 +415,12 @@ class PluginManager:
         except PluginManifestError as exc:
             logger.warning("skipping plugin folder {}: {}", folder, exc)
             outcome = BrokenPlugin(Path(folder), str(exc))
+        else:
+            from pepperpy._manifest import entry_file
+            from pepperpy._trust import warn_if_others_can_write
+
+            manifest_file = os.path.join(folder, "plugin.json")
+            warn_if_others_can_write(folder, [manifest_file, entry_file(folder, outcome.manifest)])
         self._manifest_cache[folder] = (key, outcome)
         return outcome
 

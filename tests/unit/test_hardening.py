@@ -240,3 +240,22 @@ def test_saving_a_key_on_a_full_disk_is_a_config_error_and_leaves_no_temporary(t
     assert "PEPPERPY_HOME" in result["outcome"] and "value" not in result["outcome"].replace("old-value", "")
     assert result["files"] == ["filler", "keys.json", "keys.json.lock"], "no temporary file left behind"
     assert result["keys"] == {"OLD_KEY": "old-value"}
+
+
+def test_a_plugin_folder_others_can_write_is_warned_about_at_discovery(manager, make_plugin):
+    """A plugin folder is code: a world-writable folder or entry file lets any user change what PepperPy runs."""
+    import os
+    import warnings
+
+    safe = make_plugin("safe")
+    exposed = make_plugin("exposed")
+    os.chmod(safe, 0o755)
+    os.chmod(exposed, 0o777)
+    os.chmod(exposed / "provider.py", 0o666)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        manager.discover()
+    messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert len(messages) == 1 and f"plugin folder {exposed}:" in messages[0]
+    assert str(exposed / "provider.py") in messages[0] and "chmod o-w" in messages[0]
+    assert manager.create_provider("llm", "exposed").name == "exposed"  # a warning, not a refusal
