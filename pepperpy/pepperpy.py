@@ -45,6 +45,15 @@ class PendingProvider:
     def __repr__(self) -> str:
         return f"PendingProvider({self.plugin_id}, installed when it opens)"
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_") or name in ("category", "config", "plugin_id", "name"):
+            object.__setattr__(self, name, value)
+            return
+        raise ConfigError(
+            f"{self.plugin_id} is installed when it opens, so its options cannot be assigned yet: pass "
+            f"{name}=... to with_{self.category}(...) instead"
+        )
+
     async def create(self) -> Any:
         if self._created is None or (self._created.done() and self._created.exception() is not None):
             create = self._manager.create_provider

@@ -802,12 +802,14 @@ class PluginManager:
 
     def _build_plugin_provider(self, category: str, name: str, /, **config: Any) -> Any:
         from pepperpy._config import build_provider
+        from pepperpy._isolation import in_process_only  # a class without a folder cannot run isolated
         from pepperpy.core import CreationContext
 
         registered = self._registered_classes.get(f"{category}/{name}") or self._entry_point_class(category, name)
         if registered is not None:
             context = CreationContext(f"{category}/{name}", self.home, {}, self.shared_resources)
-            return build_provider(registered, context, self.user_options.merge(config, [], f"{category}/{name}"))
+            merged = self.user_options.merge(config, [], f"{category}/{name}")
+            return build_provider(registered, context, in_process_only(f"{category}/{name}", merged))
         target, chain = self._follow_aliases(category, name)
         registered = None
         if chain:  # an alias may also name a class registered in code or exposed by an entry point
@@ -819,7 +821,8 @@ class PluginManager:
             env = preset_of(chain)[1]
             context = CreationContext(f"{category}/{target}", self.home, env, self.shared_resources, name)
             layers = [(f"{category}/{a.name}", a.config) for a in chain]
-            return build_provider(registered, context, self.user_options.merge(config, layers, f"{category}/{target}"))
+            merged = self.user_options.merge(config, layers, f"{category}/{target}")
+            return build_provider(registered, context, in_process_only(f"{category}/{target}", merged))
         info, preset, env, alias = self._resolve_target(category, name, target, chain)
         context = CreationContext(info.id, self.home, env, self.shared_resources, alias)
         # explicit config > each alias's preset, then its saved options (nearest first) > the plugin's saved options

@@ -13,16 +13,24 @@ The PluginManager calls ``requested`` and ``create`` when it creates a provider 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import weakref
 from typing import Any
 
-from pepperpy.errors import ConfigError, PluginError
+from pepperpy.errors import ConfigError, PepperPyError, PluginError
 
 MODES = ("inprocess", "process")
 KNOWN_CATEGORIES = ("llm", "embeddings", "rag", "storage")
 HELLO_TIMEOUT_S = 300.0  # a custom category waits for its worker's method list at creation
-SECRET_WORDS = ("key", "token", "secret", "password")  # options named so are never shown in the parent
+SECRET_WORDS = ("key", "token", "secret", "password")  # a str option so named is redacted from the worker's errors
+_SECRET_NAME = re.compile(r"(?:key|token|secret|password)$")  # api_key, apikey, auth_token; not max_tokens
+
+
+def public_options(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` without its secrets (a ``SecretStr``, or an option named like a key): what the parent shows."""
+    return {name: value for name, value in config.items()
+            if not hasattr(value, "get_secret_value") and not _SECRET_NAME.search(name.lower())}
 
 
 def requested(info: Any, config: dict[str, Any]) -> bool:
@@ -39,6 +47,26 @@ def requested(info: Any, config: dict[str, Any]) -> bool:
             "with its own virtual environment) or isolation='inprocess' (the default)"
         )
     return value == "process"
+
+
+def in_process_only(plugin_id: str, config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` without the reserved ``isolation`` key, for a provider class that has no plugin folder (one
+    registered in code or an entry point's class); ConfigError when it asks for a worker process."""
+    config = dict(config)
+    value = config.pop("isolation", None)
+    if value in (None, "inprocess"):
+        return config
+    if value not in MODES:
+        raise ConfigError(
+            f"{plugin_id}: isolation={value!r} is not a valid setting; use isolation='process' (a worker process "
+            "with its own virtual environment) or isolation='inprocess' (the default)"
+        )
+    raise ConfigError(
+        f"{plugin_id}: isolation='process' needs a plugin folder, because the worker process loads the plugin "
+        f"from its folder, and {plugin_id} is a class registered in code (register_plugin) or exposed by an entry "
+        "point; put the class in a plugin folder (plugin.json + its module: `pepperpy plugins new` writes one; a "
+        "distribution ships folders with a `folders` entry point), or leave isolation out to run it in-process"
+    )
 
 
 def is_isolated(manager: Any, category: str, name: str, config: dict[str, Any]) -> bool:
@@ -72,12 +100,13 @@ def create(manager: Any, info: Any, context: Any, config: dict[str, Any], defaul
     category = info.manifest.category
     venv = env.ensure_env(manager.home, info.id, manager._requirement_set(info))
     wired_config = _wire_config(info.id, config)
+    wired_defaults = _wire_config(info.id, defaults)
     load = {
         "plugin": {"id": info.id, "folder": str(info.path), "category": category,
                    "provider_name": info.manifest.provider_name},
         "config": wired_config,
         "env": dict(context.env),
-        "defaults": _wire_config(info.id, defaults),
+        "defaults": wired_defaults,
         "home": str(manager.home),
         "alias": context.alias,
     }
@@ -90,15 +119,22 @@ def create(manager: Any, info: Any, context: Any, config: dict[str, Any], defaul
         try:
             hello = worker.hello_sync(HELLO_TIMEOUT_S)
         except TimeoutError:
-            worker.terminate()
-            raise PluginError(
+            error = PluginError(
                 f"{info.id}: its worker process did not load the plugin within {HELLO_TIMEOUT_S:.0f}s; "
                 f"see its stderr in {stderr_path}"
-            ) from None
+            )
+            worker.stop_sync(error)
+            raise error from None
+        except PepperPyError as exc:  # the plugin failed to load (an unknown option, ...): no worker is left
+            worker.stop_sync(exc)
+            raise
         provider_class = providers.custom_class(category, info.manifest.provider_name, hello.get("methods") or {})
     stand_in = CreationContext(context.plugin_id, context.home, {}, context.shared, context.alias)
     provider = build_provider(provider_class, stand_in, {})
-    provider.bind(worker, {**defaults, **wired_config})
+    # what the parent shows and hooks key on (the response cache): the options given and plugin.json's defaults,
+    # fixed from here on (the class's own defaults are known only once the worker has loaded it)
+    wired, public = {**wired_defaults, **wired_config}, public_options({**defaults, **config})
+    provider.bind(worker, {name: wired[name] for name in public}, frozenset(wired).difference(public))
     weakref.finalize(provider, worker.terminate)  # a provider dropped unopened or open: its worker stops too
     if category != "rag":  # a store learns its embeddings' model id when it opens
         worker.start()
@@ -145,4 +181,4 @@ def _wire_config(plugin_id: str, config: dict[str, Any]) -> dict[str, Any]:
     return wired
 
 
-__all__ = ["MODES", "create", "needs_install", "requested"]
+__all__ = ["MODES", "create", "in_process_only", "needs_install", "public_options", "requested"]

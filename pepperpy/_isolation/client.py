@@ -3,9 +3,11 @@
 The worker's stdout is read on the event loop of the calling code (``add_reader``: no thread
 between the pipe and the waiting task); a reply for a request made on another loop is handed
 over with ``call_soon_threadsafe``. The worker's stderr goes to a file under ``<home>/workers/``
-(a pipe nobody reads would fill and block it). When the worker exits, every request in flight
-fails with its exit status and the tail of that file; the next request starts a new worker (and
-opens the provider again if it was open).
+(a pipe nobody reads would fill and block it), one file per start. When the worker exits, every
+request in flight fails with its exit status and the tail of that file; the next request starts a
+new worker (and opens the provider again if it was open). A finished worker's file is removed when
+it is empty or the worker stopped cleanly; otherwise (a crash, a failed start) it is kept and named
+in the error raised, or in a warning when no error was.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ class _Process:
         self.stderr_path = stderr_path
         self.hello: concurrent.futures.Future[dict[str, Any]] = concurrent.futures.Future()
         self.hello_value: dict[str, Any] | None = None  # the hello, once it came
+        self.reported = False  # an error or warning named its stderr file
         self.requests: dict[int, _Request] = {}
         self.lock = threading.Lock()
         self.exited = False
@@ -117,7 +120,8 @@ class WorkerClient:
         self.command = command
         self.env = env
         self.load = load  # the load request (without "open")
-        self.stderr_path = stderr_path
+        self.stderr_path = stderr_path  # the current worker's; a restarted one gets a file of its own
+        self._first_stderr_path = stderr_path
         self.want_open = False  # the provider is open in the parent: a restarted worker opens it too
         self._process: _Process | None = None
         self._ids = itertools.count(1)
@@ -138,8 +142,13 @@ class WorkerClient:
             process = self._process
             if process is not None and not process.exited:
                 return process
+            if process is not None:
+                self._settle(process)  # it died: its error was reported; a crash's stderr stays for reading
+            if self.starts:
+                first = self._first_stderr_path
+                self.stderr_path = first.with_name(f"{first.stem}-{self.starts + 1}{first.suffix}")
             self.stderr_path.parent.mkdir(parents=True, exist_ok=True)
-            command = list(self.command)
+            command = [*self.command, f"--stderr-file={self.stderr_path}"]
             if threading.current_thread() is threading.main_thread():
                 command.append(f"--die-with-parent={os.getpid()}")  # PR_SET_PDEATHSIG fires when this thread exits
             try:
@@ -279,17 +288,12 @@ class WorkerClient:
                 pass
 
     def death_error(self, process: _Process) -> Exception:
-        code = process.popen.returncode
-        if code is not None and code < 0:
-            try:
-                status = f"was killed by signal {signal.Signals(-code).name} (exit status {code})"
-            except ValueError:
-                status = f"was killed by signal {-code} (exit status {code})"
-        else:
-            status = f"exited with status {code}"
+        """The error for a worker that died: its pid, exit status and stderr tail (its file is then kept)."""
         tail = stderr_tail(process.stderr_path)
         shown = (f"; the last lines of its stderr ({process.stderr_path}):\n{tail}" if tail
-                 else f" (its stderr, {process.stderr_path}, is empty)")
+                 else " (it wrote nothing to stderr)")
+        process.reported = True
+        status = exit_status(process.popen.returncode)
         kind = provider_error_type(ProviderError, self.category)
         return kind(f"{self.plugin_id}: its worker process (pid {process.pid}) {status}; the next call starts a "
                     f"new one{shown}")
@@ -362,23 +366,69 @@ class WorkerClient:
 
     # -- stopping ------------------------------------------------------------------------
 
-    async def stop(self) -> None:
-        """Close the worker's stdin (it exits) and wait for it, killing it after ``STOP_TIMEOUT_S``."""
+    async def stop(self, failure: BaseException | None = None) -> None:
+        """Close the worker's stdin (it exits) and wait for it, killing it after ``STOP_TIMEOUT_S``.
+
+        ``failure``: the error a failed start is about to raise; a non-empty stderr is kept and shown in a
+        note on it. Otherwise a clean stop removes the stderr file.
+        """
         process = self._process
         self._process = None
         if process is not None:
             self._detach(process)
             await asyncio.to_thread(stop_process, process.popen, STOP_TIMEOUT_S)
             self._died(process)
-            if process.popen.returncode == 0:  # a clean stop: its stderr is not needed (a crash's is kept)
-                process.stderr_path.unlink(missing_ok=True)
+            self._settle(process, failure)
 
-    def terminate(self) -> None:
-        """Stop the worker without waiting here (a finalizer): a daemon thread closes its stdin and reaps it."""
+    def stop_sync(self, failure: BaseException | None = None) -> None:
+        """``stop`` outside an event loop, waiting here (a failed creation, a finalizer at interpreter exit)."""
         process = self._process
         self._process = None
-        if process is not None and not process.exited:
-            threading.Thread(target=stop_process, args=(process.popen, STOP_TIMEOUT_S), daemon=True).start()
+        if process is not None:
+            self._finish(process, failure)
+
+    def terminate(self) -> None:
+        """Stop the worker (a finalizer): here when no event loop runs in this thread, else in a daemon
+        thread that closes its stdin, reaps it and removes its stderr file after a clean stop."""
+        process = self._process
+        self._process = None
+        if process is None:
+            return
+        if _running_loop() is None:
+            self._finish(process)
+        else:
+            threading.Thread(target=self._finish, args=(process,), daemon=True).start()
+
+    def _finish(self, process: _Process, failure: BaseException | None = None) -> None:
+        stop_process(process.popen, STOP_TIMEOUT_S)
+        self._settle(process, failure)
+
+    def _settle(self, process: _Process, failure: BaseException | None = None) -> None:
+        """The stderr file of a finished worker: removed when empty or after a clean stop (without a
+        ``failure``); else kept, and named in ``failure``'s notes, a death error already raised or a warning."""
+        path = process.stderr_path
+        tail = stderr_tail(path)
+        if not tail or (process.popen.returncode == 0 and failure is None):
+            path.unlink(missing_ok=True)
+            return
+        if process.reported:
+            return
+        process.reported = True
+        if failure is not None:
+            failure.add_note(f"{self.plugin_id}: the last lines of its worker's stderr (kept in {path}):\n{tail}")
+        else:
+            logger.warning("{}: its worker process (pid {}) {}; its stderr is kept in {}", self.plugin_id,
+                           process.pid, exit_status(process.popen.returncode), path)
+
+
+def exit_status(code: int | None) -> str:
+    """How a worker ended, in words: ``exited with status 3``, ``was killed by signal SIGKILL (exit status -9)``."""
+    if code is not None and code < 0:
+        try:
+            return f"was killed by signal {signal.Signals(-code).name} (exit status {code})"
+        except ValueError:
+            return f"was killed by signal {-code} (exit status {code})"
+    return f"exited with status {code}"
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

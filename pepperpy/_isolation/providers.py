@@ -8,7 +8,9 @@ category gets a class of its own, made with ``type(...)`` from the method names 
 in its hello: one forwarding method per name.
 
 ``initialize()`` starts the worker (unless it runs already) and opens the provider in it;
-``cleanup()`` closes it there and stops the worker.
+``cleanup()`` closes it there and stops the worker. Its options are set at creation only: the
+parent never imports the plugin's class, so it cannot check an assigned value, and assigning one
+is a ConfigError.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar
 
-from pepperpy._isolation import SECRET_WORDS, protocol
+from pepperpy._isolation import protocol, public_options
 from pepperpy._isolation.client import WorkerClient
 from pepperpy.core import PepperpyPlugin
 from pepperpy.embeddings import EmbeddingProvider, Vector
-from pepperpy.errors import ProviderError
+from pepperpy.errors import ConfigError, ProviderError
 from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message
 from pepperpy.rag import Document, Filter, RAGProvider, SearchResult
 from pepperpy.storage import StorageProvider
@@ -35,18 +37,38 @@ class IsolatedProvider:
     _pepperpy_isolation: ClassVar[str] = "process"
     _worker: WorkerClient
     _public_config: dict[str, Any]
+    _described: dict[str, Any]
+    _hidden: frozenset[str] = frozenset()
 
-    def bind(self, worker: WorkerClient, public_config: dict[str, Any]) -> None:
+    def bind(self, worker: WorkerClient, public_config: dict[str, Any], hidden: frozenset[str] = frozenset()) -> None:
+        """Attach the worker; ``public_config``: the options given at creation and plugin.json's defaults,
+        without secrets (what ``describe()`` returns from now on); ``hidden``: the options left out as secrets
+        (a ``SecretStr`` given for a plain ``str`` option comes back from the worker as text: never shown)."""
         object.__setattr__(self, "_worker", worker)
+        object.__setattr__(self, "_hidden", hidden)
+        object.__setattr__(self, "_described", public_options(public_config))
         self._show(public_config)
 
     def _show(self, public_config: dict[str, Any]) -> None:
         """Keep the public options (no keys) and show them as attributes, as a provider in-process has them."""
-        public = {k: v for k, v in public_config.items() if not any(w in k.lower() for w in SECRET_WORDS)}
+        public = {k: v for k, v in public_options(public_config).items() if k not in self._hidden}
         object.__setattr__(self, "_public_config", public)
         for name, value in public.items():
             if not hasattr(type(self), name):
                 object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Options are set at creation: the worker's provider has them, and the parent cannot check a value."""
+        if not name.startswith("_") and not hasattr(type(self), name):
+            category, shown = type(self).category, self.alias or self.name  # type: ignore[attr-defined]
+            how = (f"with_{category}({shown!r}, {name}=...)" if category in CLASSES
+                   else f"with_plugin({category!r}, {shown!r}, {name}=...)")
+            raise ConfigError(
+                f"{self.plugin_id}: cannot set {name!r} on a process-isolated provider (it runs in a worker "  # type: ignore[attr-defined]
+                f"process, which would not see the change); options of an isolated plugin are set at creation: "
+                f"{how}, or create_provider({category!r}, {shown!r}, {name}=...)"
+            )
+        super().__setattr__(name, value)
 
     @property
     def worker_pid(self) -> int | None:
@@ -64,9 +86,9 @@ class IsolatedProvider:
             _, hello = await worker.ready()
             if not hello.get("opened"):
                 await worker.request("open")
-        except BaseException:
+        except BaseException as exc:
             worker.want_open = False
-            await worker.stop()
+            await worker.stop(exc if isinstance(exc, Exception) else None)  # a failed start's stderr, if any, is noted
             raise
         self._hello(hello)
 
@@ -88,14 +110,22 @@ class IsolatedProvider:
             await worker.stop()
 
 
-class IsolatedLLM(IsolatedProvider, LLMProvider):
+class DescribedProvider(IsolatedProvider):
+    """An isolated provider of a known category: ``describe()`` is what hooks (the response cache) key on.
+
+    A custom category's class has no ``describe``: a plugin's own method of that name is forwarded.
+    """
+
+    def describe(self) -> dict[str, Any]:
+        """The options given at creation and plugin.json's defaults, without secrets: the same mapping before
+        and after the worker starts (the class's own defaults are not in it: only the worker knows them)."""
+        return dict(self._described)
+
+
+class IsolatedLLM(DescribedProvider, LLMProvider):
     """An LLM plugin running in its worker."""
 
     call_options: ClassVar[frozenset[str] | None] = None  # the worker's provider checks the names
-
-    def describe(self) -> dict[str, Any]:
-        """The provider's options without secrets (what hooks such as the response cache key on)."""
-        return dict(self._public_config)
 
     async def generate(self, messages: list[Message], **options: Any) -> GenerationResult:
         args, kwargs = protocol.llm_request(messages, options)
@@ -107,7 +137,7 @@ class IsolatedLLM(IsolatedProvider, LLMProvider):
             yield GenerationChunk.model_validate(chunk)
 
 
-class IsolatedEmbeddings(IsolatedProvider, EmbeddingProvider):
+class IsolatedEmbeddings(DescribedProvider, EmbeddingProvider):
     """An embeddings plugin running in its worker."""
 
     _model_id: str | None = None
@@ -128,7 +158,7 @@ class IsolatedEmbeddings(IsolatedProvider, EmbeddingProvider):
         return await self._worker.request("call", "embed", [protocol.to_wire(list(texts))], {})
 
 
-class IsolatedRAG(IsolatedProvider, RAGProvider):
+class IsolatedRAG(DescribedProvider, RAGProvider):
     """A vector store running in its worker; texts are embedded here, by its embeddings dependency."""
 
     async def initialize(self) -> None:
@@ -153,7 +183,7 @@ class IsolatedRAG(IsolatedProvider, RAGProvider):
         return await self._worker.request("call", "count", [], {})
 
 
-class IsolatedStorage(IsolatedProvider, StorageProvider):
+class IsolatedStorage(DescribedProvider, StorageProvider):
     """A storage plugin running in its worker; values cross as base64."""
 
     async def get(self, key: str) -> bytes | None:
@@ -208,4 +238,4 @@ def custom_class(category: str, provider_name: str, methods: dict[str, str]) -> 
     return type(class_name, (IsolatedProvider, PepperpyPlugin), namespace)
 
 
-__all__ = ["CLASSES", "IsolatedEmbeddings", "IsolatedLLM", "IsolatedProvider", "IsolatedRAG", "IsolatedStorage", "custom_class"]
+__all__ = ["CLASSES", "DescribedProvider", "IsolatedEmbeddings", "IsolatedLLM", "IsolatedProvider", "IsolatedRAG", "IsolatedStorage", "custom_class"]

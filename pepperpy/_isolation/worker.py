@@ -8,6 +8,8 @@ It never outlives the parent: EOF on stdin (the parent closed it, or died, even 
 it with ``os._exit``. The loop reads the requests; a thread watches stdin for that hang-up too, so
 a plugin blocking the loop cannot keep the worker alive. With ``--die-with-parent=<pid>`` it also
 asks Linux for SIGKILL when the spawning thread exits (PR_SET_PDEATHSIG), not enough alone.
+With ``--stderr-file=<path>`` (its stderr, named by the parent), an empty file is removed at that
+exit: a parent killed before it could stop the worker leaves no empty file behind.
 """
 
 from __future__ import annotations
@@ -251,18 +253,30 @@ def _public(config: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
+def hang_up(stderr_file: str | None) -> None:
+    """The parent closed stdin or died: exit now, removing this worker's stderr file if nothing was written."""
+    if stderr_file:
+        try:
+            if os.path.getsize(stderr_file) == 0:
+                os.unlink(stderr_file)
+        except OSError:
+            pass
+    os._exit(0)
+
+
 class RequestReader:
     """Reads request lines from the protocol's stdin on the loop; EOF (the parent closed it, or died) exits."""
 
-    def __init__(self, in_fd: int, worker: Worker):
+    def __init__(self, in_fd: int, worker: Worker, stderr_file: str | None = None):
         self.in_fd = in_fd
         self.worker = worker
+        self.stderr_file = stderr_file
         self.pending = b""
 
     def readable(self) -> None:
         data = os.read(self.in_fd, 1 << 16)
         if not data:
-            os._exit(0)
+            hang_up(self.stderr_file)
         lines = (self.pending + data).split(b"\n")
         self.pending = lines.pop()
         for line in lines:
@@ -274,7 +288,7 @@ class RequestReader:
                 self.worker.receive(message)
 
 
-def watch_for_hangup(in_fd: int) -> None:
+def watch_for_hangup(in_fd: int, stderr_file: str | None = None) -> None:
     """A thread that ends the process when the parent's end of stdin closes, even while the loop is busy
     (a plugin blocking it): ``poll`` reports the hang-up of a pipe whatever events are asked for."""
     import select
@@ -284,13 +298,16 @@ def watch_for_hangup(in_fd: int) -> None:
     while True:
         for _, events in poller.poll():
             if events & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
-                os._exit(0)
+                hang_up(stderr_file)
 
 
 def main(argv: list[str]) -> None:
+    stderr_file = None
     for argument in argv:
         if argument.startswith("--die-with-parent="):
             die_with_parent(int(argument.split("=", 1)[1]))
+        elif argument.startswith("--stderr-file="):
+            stderr_file = argument.split("=", 1)[1]
     in_fd, out_fd = os.dup(0), os.dup(1)  # the protocol's own ends of the pipes
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)  # input() in a plugin reads nothing
@@ -300,8 +317,8 @@ def main(argv: list[str]) -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     worker = Worker(out_fd, loop)
-    loop.add_reader(in_fd, RequestReader(in_fd, worker).readable)
-    threading.Thread(target=watch_for_hangup, args=(in_fd,), name="pepperpy-stdin-watch", daemon=True).start()
+    loop.add_reader(in_fd, RequestReader(in_fd, worker, stderr_file).readable)
+    threading.Thread(target=watch_for_hangup, args=(in_fd, stderr_file), name="pepperpy-stdin-watch", daemon=True).start()
     try:
         loop.run_forever()
     finally:

@@ -134,6 +134,10 @@ HEARTBEAT_CHILD = textwrap.dedent(
         pepper = PepperPy(plugin_manager=manager).with_llm("unidecoder")
         bad_option = PepperPy(plugin_manager=manager).with_llm("unidecoder", bogus=1)
         outcome["before_open"] = repr(pepper.llm)
+        try:
+            pepper.llm.prefix = "x"
+        except PepperPyError as exc:
+            outcome["assigned_before_open"] = str(exc)
         started = time.perf_counter()
         async with pepper:
             finished = time.perf_counter()
@@ -163,6 +167,7 @@ def test_a_first_install_inside_a_running_loop_lets_other_tasks_run(tmp_path, ma
     outcome = json.loads(done.stdout.strip().splitlines()[-1])
     assert "did you mean llm/unidecoder" in outcome["unknown"], "an unknown name still fails at with_*"
     assert outcome["before_open"].startswith("PendingProvider(llm/unidecoder")
+    assert "pass prefix=... to with_llm(...)" in outcome["assigned_before_open"], "not silently ignored"
     assert outcome["answer"] == "Resume naive"
     assert "unknown option 'bogus' for llm/unidecoder" in outcome["bad_option"], "options are validated when it opens"
     assert outcome["ticks_during_install"] >= 3, "the event loop kept running during the install"

@@ -197,6 +197,46 @@ class ToyStore(RAGProvider):
 '''
 
 
+COUNTER = '''
+from pepperpy.llm import GenerationResult, LLMProvider
+
+
+class CounterLLM(LLMProvider):
+    """Appends a line to ``calls_file`` for every call it serves: the test counts them across the process."""
+
+    prefix: str = ""
+    shout: bool = False
+    calls_file: str = ""
+    max_tokens: int = 0
+    api_key: str = ""
+    credentials: str = ""
+
+    async def generate(self, messages, **options):
+        with open(self.calls_file, "a") as handle:
+            handle.write("call\\n")
+        text = self.prefix + (messages[-1].content or "")
+        return GenerationResult(content=text.upper() if self.shout else text)
+'''
+
+NOISY = '''
+import sys
+from pepperpy.errors import ConfigError
+from pepperpy.llm import GenerationResult, LLMProvider
+
+print("noisy: importing the plugin", file=sys.stderr, flush=True)
+
+
+class NoisyLLM(LLMProvider):
+    """Writes to stderr when it loads, then fails to open."""
+
+    async def initialize(self):
+        raise ConfigError("llm/noisy: the service refused the setup")
+
+    async def generate(self, messages, **options):
+        return GenerationResult(content="never")
+'''
+
+
 def write_plugin(root: Path, name: str, category: str, source: str, entry: str, requirements: str = "",
                  **manifest: Any) -> Path:
     folder = root / name
@@ -221,6 +261,8 @@ def plugin_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_plugin(root, "toystore", "rag", TOY_STORE, "ToyStore", isolation="process")
     write_plugin(root, "sixold", "llm", SIX_VERSION, "SixLLM", "six==1.16.0\n", isolation="process")
     write_plugin(root, "sixnew", "sixer", SIX_VERSION, "SixPlugin", "six==1.17.0\n", isolation="process")
+    write_plugin(root, "counter", "llm", COUNTER, "CounterLLM", isolation="process", config={"prefix": "c> "})
+    write_plugin(root, "noisy", "llm", NOISY, "NoisyLLM", isolation="process")
     return root
 
 
@@ -518,6 +560,11 @@ async def test_a_worker_killed_mid_call_is_reported_and_restarted(iso_manager: P
         assert "probe: about to sleep" in message  # the tail of its stderr
         info = facts(await pepper.chat.with_user("again").generate())  # a new worker, opened again
         assert info["pid"] == llm.worker_pid != first_pid
+        restarted_file = llm._worker.stderr_path
+        assert restarted_file != stderr_file  # the new worker writes a file of its own
+    assert "probe: about to sleep" in stderr_file.read_text()  # the crash's file is kept, as its error said
+    assert not restarted_file.exists()  # the new worker stopped cleanly with the facade
+    stderr_file.unlink()
 
 
 async def test_a_worker_that_died_while_idle_is_restarted_by_the_next_call(iso_manager: PluginManager) -> None:
@@ -550,7 +597,10 @@ PARENT = textwrap.dedent(
         await pepper.chat.with_user("hi").generate()
         pending = asyncio.ensure_future(pepper.chat.with_user(sys.argv[3]).generate())
         await asyncio.sleep(0.1)
-        print(pepper.llm.worker_pid, flush=True)
+        stderr_file = pepper.llm._worker.stderr_path
+        while sys.argv[3] == "sleep" and "about to sleep" not in stderr_file.read_text():
+            await asyncio.sleep(0.02)  # the worker is in the call
+        print(pepper.llm.worker_pid, pepper.llm._worker.stderr_path, flush=True)
         await pending
 
     asyncio.run(main())
@@ -574,11 +624,17 @@ def test_a_worker_never_outlives_a_parent_killed_with_sigkill(
     parent = subprocess.Popen([sys.executable, "-c", script, str(plugin_root), str(iso_home), prompt],
                               stdout=subprocess.PIPE, text=True)
     try:
-        worker_pid = int(parent.stdout.readline())  # type: ignore[union-attr]
+        pid, stderr_path = parent.stdout.readline().split()  # type: ignore[union-attr]
+        worker_pid, stderr_file = int(pid), Path(stderr_path)
         assert pid_alive(worker_pid)
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait()
         wait_until(lambda: not pid_alive(worker_pid), what=f"worker {worker_pid} to exit after its parent's SIGKILL")
+        if prompt == "block":  # it wrote nothing: the worker removed its empty file as it exited
+            assert not stderr_file.exists()
+        else:  # "sleep" printed a line first: kept
+            assert "probe: about to sleep" in stderr_file.read_text()
+            stderr_file.unlink()
     finally:
         if parent.poll() is None:
             parent.kill()
@@ -640,3 +696,188 @@ def test_an_inprocess_conflict_names_both_sides_and_isolation_makes_both_work(pl
     assert error is not None and "sixer/sixnew needs six==1.17.0" in error and "six 1.16.0" in error
     assert described.startswith(f"six 1.16.0 is already loaded from the env of plugin llm/sixold ({home / 'envs'}")
     assert described in error and '"isolation": "process"' in error
+
+
+# -- step 5: options, the cache and the workers' stderr files -----------------------------------
+
+
+async def test_the_response_cache_hits_the_second_call_of_a_lazily_opened_isolated_provider(
+    iso_manager: PluginManager, tmp_path: Path
+) -> None:
+    """No ``async with``: the first call starts the provider, and its ``call.config`` (the cache key's part)
+    is the same on both calls although the worker reports the class's own options in between."""
+    calls = tmp_path / "calls"
+    configs: list[dict[str, Any]] = []
+
+    async def record(call: Any, call_next: Any) -> Any:
+        configs.append(dict(call.config))
+        return await call_next(call)
+
+    pepper = PepperPy(plugin_manager=iso_manager).with_llm("counter", calls_file=str(calls)).with_cache().with_hook(record)
+    try:
+        first = await pepper.chat.with_user("hi").generate()
+        second = await pepper.chat.with_user("hi").generate()
+        assert pepper.llm.shout is False  # the class's default, as the worker reported it
+    finally:
+        await pepper.aclose()
+    assert (first.content, second.content) == ("c> hi", "c> hi")
+    assert "cache" not in first.metadata and second.metadata["cache"] == "hit"
+    assert calls.read_text().splitlines() == ["call"]  # the worker served one call
+    assert configs[0] == configs[1] == {"prefix": "c> ", "calls_file": str(calls)}  # given + plugin.json's
+
+
+async def test_the_description_leaves_out_secrets_and_does_not_change_when_the_worker_starts(
+    iso_manager: PluginManager, tmp_path: Path
+) -> None:
+    from pydantic import SecretStr
+
+    provider = iso_manager.create_provider("llm", "counter", calls_file=str(tmp_path / "calls"), max_tokens=7,
+                                           api_key="sk-sentinel-41c", credentials=SecretStr("c-sentinel-9f"))
+    before = provider.describe()
+    async with provider:
+        await provider.generate("hi")
+        assert provider.describe() == before
+        assert not hasattr(provider, "credentials") and not hasattr(provider, "api_key")  # as secrets, never shown
+        assert provider.max_tokens == 7 and provider.shout is False  # the others are, once the worker reported them
+    assert before == {"prefix": "c> ", "calls_file": str(tmp_path / "calls"), "max_tokens": 7}
+    assert "sentinel" not in repr(provider)
+
+
+async def test_assigning_an_option_of_an_isolated_provider_is_refused(iso_manager: PluginManager, tmp_path: Path) -> None:
+    # with_llm off the loop: the worker env is made there, so pepper.llm is the provider (not a PendingProvider)
+    pepper = await asyncio.to_thread(PepperPy(plugin_manager=iso_manager).with_llm, "counter", calls_file=str(tmp_path / "calls"))
+    pattern = (r"llm/counter: cannot set 'shout' on a process-isolated provider .* options of an isolated plugin "
+               r"are set at creation: with_llm\('counter', shout=\.\.\.\)")
+    with pytest.raises(ConfigError, match=pattern):
+        pepper.llm.shout = "notabool"  # before the worker reported its options
+    async with pepper:
+        with pytest.raises(ConfigError, match=pattern):
+            pepper.llm.shout = True  # a valid value is refused too: the worker would never see it
+        assert (await pepper.chat.with_user("hi").generate()).content == "c> hi"
+    say = iso_manager.create_provider("tts", "say")
+    with pytest.raises(ConfigError, match=r"tts/say: cannot set 'voice' .* with_plugin\('tts', 'say', voice=\.\.\.\)"):
+        say.voice = "owl"
+    loud = PepperPy(plugin_manager=iso_manager).with_llm("counter", shout=True, calls_file=str(tmp_path / "calls"))
+    async with loud:  # what the error says to do works
+        assert (await loud.chat.with_user("hi").generate()).content == "C> HI"
+
+
+def worker_files(home: Path, plugin: str) -> list[Path]:
+    return sorted((home / "workers").glob(f"{plugin.replace('/', '-')}-{os.getpid()}-*"))
+
+
+async def test_a_provider_that_failed_to_open_leaves_no_empty_stderr_file(iso_manager: PluginManager) -> None:
+    provider = iso_manager.create_provider("llm", "counter", shuot=True)
+    stderr_file = provider._worker.stderr_path
+    assert stderr_file.exists()  # the worker started at creation
+    with pytest.raises(ConfigError, match=r"unknown option 'shuot' for llm/counter; did you mean 'shout'"):
+        await provider.initialize()
+    assert not stderr_file.exists()
+
+
+async def test_a_start_failure_keeps_a_stderr_file_with_content_and_names_it(iso_manager: PluginManager) -> None:
+    provider = iso_manager.create_provider("llm", "noisy")
+    with pytest.raises(ConfigError, match="llm/noisy: the service refused the setup") as failed:
+        await provider.initialize()
+    stderr_file = provider._worker.stderr_path
+    assert "noisy: importing the plugin" in stderr_file.read_text()
+    note = "\n".join(getattr(failed.value, "__notes__", []))
+    assert f"kept in {stderr_file}" in note and "noisy: importing the plugin" in note
+    stderr_file.unlink()
+
+
+async def test_a_custom_category_that_fails_to_load_at_creation_leaves_no_stderr_file(iso_manager: PluginManager) -> None:
+    before = worker_files(iso_manager.home, "tts/say")
+    with pytest.raises(ConfigError, match=r"unknown option 'vioce' for tts/say"):
+        iso_manager.create_provider("tts", "say", vioce="owl")
+    assert worker_files(iso_manager.home, "tts/say") == before
+
+
+def test_a_provider_created_but_never_opened_leaves_no_stderr_file(iso_manager: PluginManager) -> None:
+    import gc
+
+    provider = iso_manager.create_provider("llm", "counter")
+    stderr_file, worker = provider._worker.stderr_path, provider._worker
+    assert stderr_file.exists()
+    pid = worker.pid
+    del provider
+    gc.collect()  # its finalizer stops the worker (no event loop here: it waits for it)
+    assert not stderr_file.exists() and pid is not None and not pid_alive(pid)
+
+
+async def test_a_provider_dropped_unopened_inside_a_loop_leaves_no_stderr_file(iso_manager: PluginManager) -> None:
+    import gc
+
+    provider = iso_manager.create_provider("llm", "counter")
+    stderr_file = provider._worker.stderr_path
+    del provider
+    gc.collect()  # inside a running loop, a thread stops the worker
+    await asyncio.to_thread(wait_until, lambda: not stderr_file.exists(), what="the stderr file to be removed")
+
+
+UNOPENED = textwrap.dedent(
+    """
+    import sys
+    from pepperpy import PepperPy
+    from pepperpy.plugin_manager import PluginManager
+
+    manager = PluginManager(search_paths=[sys.argv[1]], home=sys.argv[2])
+    pepper = PepperPy(plugin_manager=manager).with_llm("counter")  # its worker starts; it is never used
+    print(pepper.llm._worker.stderr_path, pepper.llm.worker_pid, flush=True)
+    """
+)
+
+
+def test_a_worker_never_used_by_a_script_stops_at_exit_and_leaves_no_stderr_file(plugin_root: Path, iso_home: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", UNOPENED, str(plugin_root), str(iso_home)],
+                          check=False, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    path, pid = done.stdout.split()
+    assert not Path(path).exists()
+    assert not pid_alive(int(pid))
+
+
+ENTRY_POINT_CHILD = textwrap.dedent(
+    """
+    import json, sys
+    from pepperpy.errors import ConfigError
+    from pepperpy.plugin_manager import PluginManager
+
+    manager = PluginManager(home=sys.argv[1])  # no search_paths: installed distributions' entry points count
+    try:
+        manager.create_provider("llm", "shout", isolation="process")
+        refused = None
+    except ConfigError as exc:
+        refused = str(exc)
+    print(json.dumps({"refused": refused, "inprocess": type(manager.create_provider("llm", "shout")).__name__}))
+    """
+)
+
+
+def test_an_entry_point_class_refuses_process_isolation_and_says_it_needs_a_folder(tmp_path: Path) -> None:
+    """A distribution found on ``sys.path`` by its ``.dist-info`` metadata (what an install leaves; written here
+    instead of built and installed, which tests/integration/test_entry_point_plugins.py does for real)."""
+    site = tmp_path / "site"
+    (site / "shout_pkg").mkdir(parents=True)
+    (site / "shout_pkg" / "__init__.py").write_text(textwrap.dedent(
+        """
+        from pepperpy.llm import GenerationResult, LLMProvider
+
+        class ShoutLLM(LLMProvider):
+            async def generate(self, messages, **options):
+                return GenerationResult(content="HI")
+        """
+    ))
+    info = site / "shout_pkg-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: shout-pkg\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text('[pepperpy.plugins]\nllm.shout = shout_pkg:ShoutLLM\n')
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    done = subprocess.run([sys.executable, "-c", ENTRY_POINT_CHILD, str(tmp_path / "home")], env=env, cwd=tmp_path,
+                          check=False, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout)
+    assert outcome["inprocess"] == "ShoutLLM"  # the entry point works in-process
+    refused = outcome["refused"]
+    assert refused is not None and refused.startswith("llm/shout: isolation='process' needs a plugin folder")
+    assert "put the class in a plugin folder" in refused

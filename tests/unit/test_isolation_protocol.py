@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from pepperpy import errors
 from pepperpy._isolation import protocol, requested
-from pepperpy.llm import Message, MessageRole
+from pepperpy.llm import GenerationResult, LLMProvider, Message, MessageRole
 from pepperpy.tools import tool_from_function
 
 
@@ -172,3 +172,39 @@ def test_is_isolated_reads_the_config_an_alias_preset_and_the_manifest_without_i
     assert is_isolated(manager, "llm", "walled", {}) is True
     assert is_isolated(manager, "llm", "nosuch", {}) is False
     assert manager.loaded_folder_plugins() == []  # nothing was imported
+
+
+class ShoutProvider(LLMProvider):
+    """A class registered in code: it has no plugin folder for a worker to load."""
+
+    shout: bool = False
+
+    async def generate(self, messages, **options):
+        return GenerationResult(content="HI" if self.shout else "hi")
+
+
+def test_a_class_registered_in_code_refuses_process_isolation_and_says_it_needs_a_folder(manager) -> None:
+    manager.register_plugin("llm", "shout", ShoutProvider)
+    with pytest.raises(errors.ConfigError) as refused:
+        manager.create_provider("llm", "shout", isolation="process")
+    message = str(refused.value)
+    assert message.startswith("llm/shout: isolation='process' needs a plugin folder")
+    assert "the worker process loads the plugin from its folder" in message
+    assert "put the class in a plugin folder" in message and "unknown option" not in message
+    manager.register_plugin_alias("llm", "loud", "shout", {"isolation": "process", "shout": True})
+    with pytest.raises(errors.ConfigError, match=r"llm/shout: isolation='process' needs a plugin folder"):
+        manager.create_provider("llm", "loud")  # an alias's preset asking for it: the same answer
+    with pytest.raises(errors.ConfigError, match=r"llm/shout: isolation='threads' is not a valid setting"):
+        manager.create_provider("llm", "shout", isolation="threads")
+    provider = manager.create_provider("llm", "shout", isolation="inprocess", shout=True)  # the default, said aloud
+    assert provider.isolation == "inprocess" and provider.shout is True
+
+
+def test_public_options_leave_out_keys_by_name_and_secret_values_but_keep_max_tokens() -> None:
+    from pydantic import SecretStr
+
+    from pepperpy._isolation import public_options
+
+    config = {"api_key": "sk-1", "apikey": "sk-2", "auth_token": "t", "password": "p", "credentials": SecretStr("c"),
+              "max_tokens": 64, "model": "m", "key_file": "/k"}
+    assert public_options(config) == {"max_tokens": 64, "model": "m", "key_file": "/k"}
