@@ -29,7 +29,7 @@ from pepperpy._version import __version__
 
 INDEX_FILE = "index.json"
 STAMP_FILE = ".pepperpy-stamp"  # pepperpy._install.STAMP_FILE, repeated so that reading the index stays light
-_FORMAT = 1
+_FORMAT = 2  # 2: a plugin's author and isolation are kept too
 
 
 def pepperpy_home() -> Path:
@@ -58,6 +58,8 @@ class IndexedPlugin:
     requirements_problem: str | None  # the requirements file does not parse
     environment: str  # "none", "provided" (by the running environment), "missing", or a conflict message
     source: str | None = None  # "<distribution> <version>" when an installed distribution ships the folder
+    author: str = ""
+    isolation: str = "inprocess"  # plugin.json's "isolation": "process" runs it in a worker process
 
     def env_dir(self, home: Path) -> Path:
         """``pepperpy._install.env_dir`` of this plugin's requirements."""
@@ -239,6 +241,8 @@ def _validate(folder: str) -> dict[str, Any]:
         "id": manifest.id,
         "version": manifest.version,
         "description": manifest.description,
+        "author": manifest.author,
+        "isolation": manifest.isolation,
         "aliases": sorted(manifest.aliases),
         "requirements": [],
         "model_packages": [],
@@ -360,6 +364,8 @@ def _plugin(folder: str, data: dict[str, Any], status: str, environment: dict[st
         requirements_problem=data["requirements_problem"],
         environment=status,
         source=source,
+        author=data["author"],
+        isolation=data["isolation"],
     )
 
 

@@ -24,13 +24,13 @@ ENTRY_POINT_GROUP = "pepperpy.commands"
 
 # Command -> ("module:attribute", one-line help). Listing the help imports none of them.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "chat": ("pepperpy.cli.chat:chat", "Chat with an LLM: answer one message, or a REPL on a terminal (the default)."),
+    "chat": ("pepperpy.cli.chat:chat", "Chat with an LLM: one answer, or a REPL on a terminal (default)."),
     "logs": ("pepperpy.cli.logs:logs", "Show the last LLM calls of the call log."),
     "plugins": ("pepperpy.cli.plugins:plugins", "List, inspect, install, check and scaffold plugins."),
     "keys": ("pepperpy.cli.settings:keys", "API keys: save, list where each is set, show keys.json's path."),
     "aliases": ("pepperpy.cli.settings:aliases", "Other names for plugins with preset options (aliases.json)."),
     "options": ("pepperpy.cli.settings:options", "Default options per plugin or alias (options.json)."),
-    "doctor": ("pepperpy.cli.doctor:doctor", "Check Python, uv, the home, every plugin, the keys and the local model."),
+    "doctor": ("pepperpy.cli.doctor:doctor", "Check Python, uv, the home, plugins, keys and the local model."),
 }
 DEFAULT_COMMAND = "chat"
 _ROOT_FLAGS = ("--debug",)
@@ -150,7 +150,8 @@ def _debug_requested(args: list[str]) -> bool:
 
 
 def _report(message: str) -> None:
-    click.echo(f"pepperpy: {message}", err=True)
+    """``pepperpy: <message>`` on stderr, on one line (a multi-line message has its whitespace collapsed)."""
+    click.echo(f"pepperpy: {' '.join(message.split())}", err=True)
 
 
 def _print_traceback(exc: BaseException) -> None:

@@ -56,11 +56,29 @@ def check_folder(checker: Any, folder: str, install_requirements: bool) -> tuple
         checker._check_class(found.manifest.category, provider_class, found.id, found.path)
         build_options(provider_class)
     except PepperPyError as exc:
-        hint = "" if ready or install_requirements else f" (its requirements {names} are not installed: add --install)"
-        return label, f"{exc}{hint}", []
+        if ready or install_requirements:
+            return label, str(exc), []
+        if _missing_outside(exc, found.id):  # what its requirements would bring: not the plugin's fault
+            note = f"cannot import without its requirements ({names}); run with --install to check the class"
+            return label, None, [note]
+        return label, f"{exc} (its requirements {names} are not installed: add --install)", []
     finally:
         _forget_modules(found.id)
     return label, None, notes
+
+
+def _missing_outside(exc: BaseException, plugin_id: str) -> bool:
+    """True when ``exc`` was caused by a ModuleNotFoundError for a module outside the plugin's own folder."""
+    from pepperpy.plugin_manager import SYNTHETIC_PACKAGE, plugin_package_name
+
+    own = f"{SYNTHETIC_PACKAGE}.{plugin_package_name(plugin_id)}"
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ModuleNotFoundError):
+            name = cause.name or ""
+            return bool(name) and name != own and not name.startswith(own + ".")
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _forget_modules(plugin_id: str) -> None:

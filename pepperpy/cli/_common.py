@@ -29,19 +29,39 @@ def parse_key_values(pairs: Iterable[str], what: str = "-o") -> dict[str, Any]:
     return parsed
 
 
-def print_table(headers: list[str], rows: list[list[str]]) -> None:
-    """A rich table on a terminal, plain aligned columns (one row per line) otherwise."""
+def shorten(text: str, width: int) -> str:
+    """``text`` on one line, cut to ``width`` characters with "..." at the end when longer."""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: max(width - 3, 0)].rstrip() + "..."
+
+
+def print_table(headers: list[str], rows: list[list[str]], max_widths: dict[str, int] | None = None) -> None:
+    """A rich table on a terminal, plain aligned columns (one row per line) otherwise.
+
+    ``max_widths`` caps columns by header: their cells are cut with "..." (on a terminal also to fit its width).
+    On a terminal the first column is never folded, the others wrap.
+    """
+    max_widths = max_widths or {}
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.table import Table
 
+        console = Console()
         table = Table(box=None, header_style="bold", pad_edge=False)
-        for header in headers:
-            table.add_column(header, overflow="fold")  # wrap long cells (paths) rather than cut them
+        for position, header in enumerate(headers):
+            if position == 0:  # the key of each row (an id, a name) is never folded
+                table.add_column(header, no_wrap=True)
+            elif header in max_widths:  # at most a quarter of the terminal: the other columns keep their room
+                width = min(max_widths[header], max(len(header), console.width // 4))
+                table.add_column(header, overflow="ellipsis", no_wrap=True, max_width=width)
+            else:
+                table.add_column(header, overflow="fold")  # wrap long cells (paths) rather than cut them
         for row in rows:
             table.add_row(*row)
-        Console().print(table)
+        console.print(table)
         return
+    limits = [max_widths.get(h) for h in headers]
+    rows = [[cell if limit is None else shorten(cell, limit) for cell, limit in zip(row, limits)] for row in rows]
     widths = [len(h) for h in headers]
     for row in rows:
         widths = [max(w, len(cell)) for w, cell in zip(widths, row)]
@@ -115,4 +135,4 @@ def import_command(name: str, target: str, parent: str = "pepperpy") -> click.Co
     return command
 
 
-__all__ = ["LazyGroup", "fail", "import_command", "manager", "parse_key_values", "print_table"]
+__all__ = ["LazyGroup", "fail", "import_command", "manager", "parse_key_values", "print_table", "shorten"]

@@ -3,13 +3,15 @@
 Piped stdin and ``-f`` files are sent as context before the prompt, in one user message.
 Calls go through a ``PepperPy`` facade and a ``Conversation`` (so hooks and the call log
 see its conversation id) and are logged to ``<home>/logs.db`` unless ``--no-log``;
-``-c`` and ``--cid`` continue a logged conversation.
+``-c`` and ``--cid`` continue a logged conversation, with the provider it used (``-p`` and
+``-m`` recorded by ``_chat_providers.py``, else the call log's provider) unless ``-p`` is given.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +31,7 @@ HISTORY_LENGTH = 1000
 EXIT_WORDS = ("exit", "quit")
 MULTI_START, MULTI_END = "!multi", "!end"
 PROMPT = "> "
+_PASS_OPTION = re.compile(r"\bpass (\w+)=")  # the library's "pass NAME=..." hint
 
 
 def _describe(exc: BaseException) -> str:
@@ -37,6 +40,15 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, ExceptionGroup):
         text += ": " + "; ".join(_describe(member) for member in exc.exceptions)
     return " ".join(text.split())
+
+
+def _in_command_terms(text: str, model_given: bool) -> str:
+    """The library's wording made the command line's: ``pass NAME=...`` is ``-o NAME=...`` here, and an
+    unknown ``model`` option says that ``-m`` set it."""
+    text = _PASS_OPTION.sub(r"pass -o \1=", text)
+    if model_given:
+        text = re.sub(r"(unknown option 'model' for [^;]+)", r"\1 (-m sets the provider's model option)", text)
+    return text
 
 
 def _read_file(path: str) -> str:
@@ -123,15 +135,24 @@ async def _stream(conversation: Conversation, message: str) -> None:
             out.flush()
 
 
+def _served_by(provider: Any, fallback: dict[str, Any] | None) -> Any:
+    """The provider that answered: ``provider`` itself, or the member of a fallback chain that served the call."""
+    if fallback:
+        for member in getattr(provider, "members", ()):
+            if member.name == fallback.get("served_by") and member.provider is not None:
+                return member.provider
+    return provider
+
+
 async def _as_json(pepper: PepperPy, conversation: Conversation, message: str) -> dict[str, Any]:
     result = await conversation.say(message)
-    provider = await pepper.configured("llm")
     fallback = result.metadata.get("fallback")
+    provider = _served_by(await pepper.configured("llm"), fallback)
     model = result.metadata.get("model") or getattr(provider, "model", None)
     return {
         "content": result.content,
         "usage": {"prompt_tokens": result.usage.prompt_tokens, "completion_tokens": result.usage.completion_tokens},
-        "provider": f"llm/{fallback['served_by']}" if fallback else provider.plugin_id,
+        "provider": provider.plugin_id,  # the plugin's id, also for an alias or a fallback member
         "model": model if isinstance(model, str) else None,
         "conversation_id": conversation.conversation_id,
     }
@@ -178,7 +199,9 @@ def _read_turn() -> str:
     return "\n".join(lines)
 
 
-def _repl(runner: asyncio.Runner, conversation: Conversation, context: list[str], label: str) -> None:
+def _repl(
+    runner: asyncio.Runner, conversation: Conversation, context: list[str], label: str, model_given: bool
+) -> None:
     home = manager().home
     readline = _open_history(home)
     click.echo(f"Chatting with {label}. Type 'exit' or 'quit' (or Ctrl-D) to leave; {MULTI_START} starts a "
@@ -203,7 +226,7 @@ def _repl(runner: asyncio.Runner, conversation: Conversation, context: list[str]
             except KeyboardInterrupt:
                 click.echo()
             except PepperPyError as exc:
-                click.echo(f"pepperpy: {_describe(exc)}", err=True)
+                click.echo(f"pepperpy: {_in_command_terms(_describe(exc), model_given)}", err=True)
     finally:
         _save_history(readline, home)
 
@@ -218,8 +241,9 @@ def _repl(runner: asyncio.Runner, conversation: Conversation, context: list[str]
 @click.option("-f", "--file", "files", multiple=True, metavar="PATH", help="A text file sent as context (repeatable).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object (content, usage, provider, model, conversation_id) instead of streaming.")
-@click.option("-c", "--continue", "continue_last", is_flag=True, help="Continue the last logged conversation.")
-@click.option("--cid", help="Continue the logged conversation with this id.")
+@click.option("-c", "--continue", "continue_last", is_flag=True,
+              help="Continue the last logged conversation, with its provider unless -p.")
+@click.option("--cid", help="Continue the logged conversation with this id, with its provider unless -p.")
 @click.option("--no-log", is_flag=True, help="Do not record the calls in the call log (<home>/logs.db).")
 def chat(
     prompt: tuple[str, ...], provider: str | None, model: str | None, system: str | None, options: tuple[str, ...],
@@ -240,8 +264,6 @@ def chat(
     if continue_last and cid:
         raise click.UsageError("-c continues the last conversation and --cid a given one; pass one of them")
     config = parse_key_values(options, "-o")
-    if model:
-        config["model"] = model
     text = " ".join(prompt) or None
     context = [_read_file(path) for path in files]
     interactive = text is None and sys.stdin.isatty() and sys.stdout.isatty()
@@ -250,14 +272,29 @@ def chat(
         context.insert(0, piped)
     if not interactive and not context and text is None:
         fail('nothing to send: give a prompt (pepperpy chat "Hi"), pipe text in, or run it on a terminal for a REPL')
+    home = manager().home
+    inherited = ""
     try:
-        pepper = _facade(provider, config, log=not no_log)
-        conversation_id, history = _history(default_path(manager().home), continue_last, cid)
+        conversation_id, history = _history(default_path(home), continue_last, cid)
+        if conversation_id is not None and provider is None:  # go on with what the conversation used
+            provider, recalled_model = _continued_provider(home, conversation_id)
+            model = model or recalled_model
+            if provider:
+                inherited = f" (-p {provider}: what conversation {conversation_id} used; pass -p to choose another)"
+        if model and "model" not in config:
+            config["model"] = model
+        try:
+            pepper = _facade(provider, config, log=not no_log)
+        except PepperPyError as exc:
+            raise click.ClickException(_in_command_terms(_describe(exc), model is not None) + inherited) from exc
         conversation = _conversation(pepper, system, conversation_id, history)
+        if not no_log and (provider or model):
+            _remember(home, conversation.conversation_id, provider, model)
         with asyncio.Runner() as runner:
             try:
                 if interactive:
-                    _repl(runner, conversation, context, getattr(pepper.llm, "plugin_id", provider or "llm"))
+                    label = getattr(pepper.llm, "plugin_id", provider or "llm")
+                    _repl(runner, conversation, context, label, model is not None)
                 elif as_json:
                     click.echo(json.dumps(runner.run(_as_json(pepper, conversation, _message(context, text))),
                                           ensure_ascii=False))
@@ -266,7 +303,33 @@ def chat(
             finally:
                 runner.run(pepper.aclose())
     except PepperPyError as exc:
-        raise click.ClickException(_describe(exc)) from exc
+        raise click.ClickException(_in_command_terms(_describe(exc), model is not None)) from exc
+
+
+def _continued_provider(home: Path, conversation_id: str) -> tuple[str | None, str | None]:
+    """``(-p, -m)`` to continue ``conversation_id`` with: those it was started with (``_chat_providers``), else
+    the provider of its last logged call; ``(None, None)`` when neither is known (the default provider)."""
+    from pepperpy._calllog import default_path, recent
+    from pepperpy.cli import _chat_providers
+
+    provider, model, problem = _chat_providers.recall(home, conversation_id)
+    if problem:
+        click.echo(f"pepperpy: note: {problem}; ignored (it is rewritten by the next chat)", err=True)
+    if provider is None:
+        last = recent(default_path(home), 1, conversation_id=conversation_id)
+        provider = last[0].provider if last else None
+    return provider, model
+
+
+def _remember(home: Path, conversation_id: str, provider: str | None, model: str | None) -> None:
+    """Record the conversation's ``-p``/``-m`` for ``-c``; a failure is a note, the chat goes on."""
+    from pepperpy.cli import _chat_providers
+
+    try:
+        _chat_providers.remember(home, conversation_id, provider, model)
+    except (OSError, TimeoutError) as exc:
+        click.echo(f"pepperpy: note: {_chat_providers.path_of(home)} was not updated ({exc}); -c may not "
+                   "continue this conversation with the same provider", err=True)
 
 
 __all__ = ["chat"]

@@ -17,9 +17,11 @@ import click
 
 from pepperpy.cli._common import LazyGroup, fail, manager, print_table
 
+DESCRIPTION_WIDTH = 40  # characters of a description shown by `plugins list` (--json has it whole)
+
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "clean": (
-        "pepperpy.cli.clean:clean", "Remove plugin envs unused for N days and leftovers of interrupted installs."
+        "pepperpy.cli.clean:clean", "Remove plugin envs unused for N days and install leftovers."
     ),
 }
 
@@ -38,7 +40,8 @@ def plugins(ctx: click.Context) -> None:
 @plugins.command("list", short_help="List plugins, shadowed and broken folders (the default).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
 def list_plugins(as_json: bool = False) -> None:
-    """List the plugins found: id, version, requirements, aliases, source; then shadowed and broken ones."""
+    """List the plugins found: id, version, requirements, isolation (when any runs in a worker process),
+    description (cut to fit; --json has it whole), aliases, source; then shadowed and broken ones."""
     from pepperpy import _index
 
     loaded = sys.modules.get("pepperpy.plugin_manager")  # in-process callers may have set the manager's home
@@ -48,15 +51,22 @@ def list_plugins(as_json: bool = False) -> None:
     if as_json:
         click.echo(json.dumps(_listing_json(listing, home, user_aliases), indent=2))
         return
+    isolated = any(plugin.isolation == "process" for plugin in listing.plugins.values())
     rows = []
     for plugin in listing.plugins.values():
         aliases = [*plugin.aliases, *(f"{a} (yours)" for a in user_aliases.get(plugin.id, []))]
         source = f"{plugin.path} (from {plugin.source})" if plugin.source else plugin.path
-        rows.append([plugin.id, plugin.version, plugin.requirements_status(home), ", ".join(aliases), source])
+        isolation = ["process" if plugin.isolation == "process" else ""] if isolated else []
+        description = " ".join(plugin.description.split())  # one line, cut to DESCRIPTION_WIDTH by print_table
+        rows.append([plugin.id, plugin.version, plugin.requirements_status(home), *isolation, description,
+                     ", ".join(aliases), source])
     for entry in listing.entry_points:
         aliases = ", ".join(f"{a} (yours)" for a in user_aliases.get(entry["id"], []))
-        rows.append([entry["id"], entry["version"], "installed", aliases, f"{entry['value']} (from {entry['source']})"])
-    print_table(["ID", "VERSION", "REQUIREMENTS", "ALIASES", "SOURCE"], sorted(rows))
+        rows.append([entry["id"], entry["version"], "installed", *([""] if isolated else []), "", aliases,
+                     f"{entry['value']} (from {entry['source']})"])
+    headers = ["ID", "VERSION", "REQUIREMENTS", *(["ISOLATION"] if isolated else []), "DESCRIPTION", "ALIASES",
+               "SOURCE"]
+    print_table(headers, sorted(rows), max_widths={"DESCRIPTION": DESCRIPTION_WIDTH})
     problems = _problem_lines(listing)
     for line in problems:
         click.secho(line, fg="yellow" if line.startswith("  shadowed") else "red")
@@ -96,6 +106,8 @@ def _listing_json(listing: Any, home: Path, user_aliases: dict[str, list[str]]) 
             "id": p.id,
             "version": p.version,
             "description": p.description,
+            "author": p.author,
+            "isolation": p.isolation,
             "path": p.path,
             "distribution": p.source,
             "entry_point": None,
@@ -109,7 +121,8 @@ def _listing_json(listing: Any, home: Path, user_aliases: dict[str, list[str]]) 
     ]
     plugins_ += [
         {
-            "id": e["id"], "version": e["version"], "description": "", "path": None, "distribution": e["source"],
+            "id": e["id"], "version": e["version"], "description": "", "author": "", "isolation": "inprocess",
+            "path": None, "distribution": e["source"],
             "entry_point": e["value"], "requirements": [], "requirements_status": "installed", "env_dir": None,
             "aliases": [], "user_aliases": user_aliases.get(e["id"], []),
         }
@@ -131,7 +144,10 @@ def _listing_json(listing: Any, home: Path, user_aliases: dict[str, list[str]]) 
 @click.argument("plugin_id", metavar="ID")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
 def info(plugin_id: str, as_json: bool) -> None:
-    """Show a plugin's manifest, options, requirements, env dir, aliases and source (ID: category/name)."""
+    """Show a plugin's manifest, options, requirements, env dir, aliases and source.
+
+    ID is category/name, or a bare name when only one category has it (mock is llm/mock).
+    """
     mgr = manager()
     details = _details(mgr, plugin_id)
     if as_json:
@@ -147,20 +163,42 @@ def info(plugin_id: str, as_json: bool) -> None:
 
 
 def _split_id(mgr: Any, plugin_id: str) -> tuple[str, str]:
+    """``category/name`` -> (category, name); a bare name stands for the one category that has it."""
+    import difflib
+
     category, _, name = plugin_id.partition("/")
-    if not name:
-        ids = sorted(p.id for p in mgr.list_plugins() if p.manifest.provider_name == plugin_id)
-        hint = f"; did you mean {' or '.join(ids)}?" if ids else "; `pepperpy plugins list` shows them"
-        fail(f"a plugin id is category/name, as llm/openai, not {plugin_id!r}{hint}")
-    return category, name
+    if name:
+        return category, name
+    ids = _ids_named(mgr, plugin_id)
+    if len(ids) == 1:
+        category, _, name = ids[0].partition("/")
+        return category, name
+    if ids:
+        fail(f"{plugin_id!r} is a plugin of several categories: {' or '.join(ids)}; give the id (category/name)")
+    names = {known.split("/", 1)[1] for known in _known_ids(mgr)}
+    close = difflib.get_close_matches(plugin_id, sorted(names), n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(i for c in close for i in _ids_named(mgr, c))}? " if close else ""
+    fail(f"no plugin named {plugin_id!r} in any category; {hint}`pepperpy plugins list` shows the plugins found")
+
+
+def _known_ids(mgr: Any) -> set[str]:
+    """Every ``category/name`` that names something: plugin folders, entry points and every kind of alias."""
+    known = {p.id for p in mgr.list_plugins()} | set(mgr.entry_point_plugins)
+    known |= {f"{p.manifest.category}/{a}" for p in mgr.list_plugins() for a in p.manifest.aliases}
+    known |= {*mgr.aliases.user_aliases(), *mgr.aliases.registered()}
+    return known
+
+
+def _ids_named(mgr: Any, name: str) -> list[str]:
+    """The ids ``category/name`` of every category that has ``name`` (a plugin or an alias)."""
+    return sorted(known for known in _known_ids(mgr) if known.split("/", 1)[1] == name)
 
 
 def _unknown(mgr: Any, plugin_id: str) -> Any:
     import difflib
 
     category, _, name = plugin_id.partition("/")
-    known = {p.id for p in mgr.list_plugins()} | set(mgr.entry_point_plugins)
-    known |= {f"{p.manifest.category}/{a}" for p in mgr.list_plugins() for a in p.manifest.aliases}
+    known = _known_ids(mgr)
     same_category = sorted(k.split("/", 1)[1] for k in known if k.startswith(f"{category}/"))
     close = [f"{category}/{c}" for c in difflib.get_close_matches(name, same_category, n=3, cutoff=0.6)]
     close = close or difflib.get_close_matches(plugin_id, sorted(known), n=3, cutoff=0.6)
@@ -180,7 +218,7 @@ def _details(mgr: Any, plugin_id: str) -> dict[str, Any]:
     try:
         found, preset, env, alias = mgr.resolve(category, name)
     except PluginNotFoundError:
-        _unknown(mgr, plugin_id)
+        _unknown(mgr, f"{category}/{name}")
     manifest = found.manifest
     details: dict[str, Any] = {
         "id": found.id,
@@ -191,6 +229,7 @@ def _details(mgr: Any, plugin_id: str) -> dict[str, Any]:
         "source": str(found.path) + (f" (from {mgr.plugin_source(found)})" if mgr.plugin_source(found) else ""),
         "entry point": manifest.entry_point,
         "pepperpy": manifest.pepperpy_compatibility,
+        "isolation": _isolation_line(mgr, found, f"{category}/{name}", preset),
     }
     details.update(_requirement_details(mgr, found))
     details["aliases"] = {
@@ -204,6 +243,25 @@ def _details(mgr: Any, plugin_id: str) -> dict[str, Any]:
     if alias:
         details["id"] = f"{category}/{name}"
     return details
+
+
+def _isolation_line(mgr: Any, found: Any, asked: str, preset: dict[str, Any]) -> str | None:
+    """"process (<where it is set>)" when the plugin runs in a worker process, else None.
+
+    Where, as a provider is created: an alias's preset, the options saved for the alias or the plugin
+    (`pepperpy options set`), then plugin.json.
+    """
+    saved = mgr.user_options.all()
+    layers = [
+        ("an alias preset", preset),
+        ("options.json", saved.get(asked, {})),
+        ("options.json", saved.get(found.id, {})),
+        ("plugin.json", {"isolation": found.manifest.isolation}),
+    ]
+    for where, config in layers:
+        if "isolation" in config:
+            return f"process (a worker process; set in {where})" if config["isolation"] == "process" else None
+    return None
 
 
 def _entry_point_details(mgr: Any, plugin: Any) -> dict[str, Any]:
@@ -314,7 +372,10 @@ def _detail_lines(label: str, value: Any) -> list[str]:
 @click.argument("plugin_ids", nargs=-1, metavar="[ID]...")
 @click.option("--all", "install_all", is_flag=True, help="Install the requirements of every plugin folder found.")
 def install(plugin_ids: tuple[str, ...], install_all: bool) -> None:
-    """Install plugins' requirements now, instead of on first use (ID: category/name)."""
+    """Install plugins' requirements now, instead of on first use.
+
+    ID is category/name, or a bare name when only one category has it (mock is llm/mock).
+    """
     from pepperpy.errors import PepperPyError
 
     if bool(plugin_ids) == install_all:
@@ -396,7 +457,7 @@ class _Progress:
 
     def failed(self, plugin_id: str, message: str) -> None:
         self._stop()
-        click.secho(f"{plugin_id}: FAILED: {message}", fg="red", err=True)
+        click.secho(f"{plugin_id}: FAILED: {' '.join(message.split())}", fg="red", err=True)
 
 
 # -- check --------------------------------------------------------------------------------------

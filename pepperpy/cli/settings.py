@@ -29,6 +29,8 @@ _SECRET_VARIABLE = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)\Z", re.IGNORECASE)
 _SECRET_NAME = re.compile(r"key|token|secret|password", re.IGNORECASE)
 _SECRET_TYPE = re.compile(r"\bSecret(Str|Bytes)\b")
 HIDDEN = "<hidden>"
+ISOLATION = "isolation"  # a reserved key, not a class option: where the plugin runs (pepperpy/_isolation)
+ISOLATION_MODES = ("process", "inprocess")
 
 
 @contextmanager
@@ -77,20 +79,31 @@ def _plugin_of(m: PluginManager, category: str, name: str) -> tuple[str, dict[st
     return info.id, dict(env)
 
 
-def check_options(m: PluginManager, category: str, name: str, config: dict[str, Any], command: str) -> bool:
+def check_options(
+    m: PluginManager, category: str, name: str, config: dict[str, Any], command: str
+) -> str | None:
     """Refuse unknown, secret or invalid options for ``category/name`` (a plugin or an alias).
 
-    Returns True when the values were checked against the plugin's class, False when the plugin must be
-    installed first (they are checked when it is first created then).
+    ``isolation`` is a reserved key, not a class option: "process" or "inprocess". Returns None when
+    the values were checked, or why they could not be checked now (they are checked when the plugin is
+    first created then): it is not installed yet, or it runs in a worker process.
     """
+    from pepperpy._isolation import is_isolated
     from pepperpy._options import declared_options, validate_value
 
     plugin_id, env = _plugin_of(m, category, name)
+    config = dict(config)
+    if ISOLATION in config:
+        _check_isolation(m, plugin_id, config.pop(ISOLATION), command)
     for option in config:
         if is_secret_option(option, env):
             fail(_secret_refusal(plugin_id, option, env))
+    if not config:
+        return None
+    if is_isolated(m, category, name, {}):
+        return f"{plugin_id} runs in a worker process"  # its class is imported there, not here
     if m.needs_install(category, name):
-        return False
+        return f"{plugin_id} is not installed yet"
     provider_class = m.load_class(category, name)
     specs = provider_class.option_specs()
     annotations = {key: annotation for key, (_, annotation, _) in declared_options(provider_class).items()}
@@ -103,7 +116,17 @@ def check_options(m: PluginManager, category: str, name: str, config: dict[str, 
         if is_secret_option(option, env, annotations.get(option)):
             fail(_secret_refusal(plugin_id, option, env))
         validate_value(plugin_id, spec, value)
-    return True
+    return None
+
+
+def _check_isolation(m: PluginManager, plugin_id: str, value: Any, command: str) -> None:
+    """The reserved key ``isolation``: "process" or "inprocess", for a plugin folder (docs/plugins.md)."""
+    if value not in ISOLATION_MODES:
+        fail(f"{command}: isolation={json.dumps(value)} is not a valid setting for {plugin_id}; use isolation=process "
+             "(a worker process with its own virtual environment) or isolation=inprocess (the default)")
+    if value == "process" and plugin_id not in m.plugins:
+        fail(f"{command}: {plugin_id} is a provider class without a plugin folder (an entry point's class), and a "
+             "worker process loads a plugin from its folder; leave isolation out to run it in-process")
 
 
 def _secret_refusal(plugin_id: str, option: str, env: dict[str, str]) -> str:
@@ -115,12 +138,12 @@ def _secret_refusal(plugin_id: str, option: str, env: dict[str, str]) -> str:
 # -- keys ------------------------------------------------------------------------------------------
 
 
-@click.group()
+@click.group(short_help="API keys: save, list where each is set, show keys.json's path.")
 def keys() -> None:
     """API keys: saved in <home>/keys.json (owner-only), or taken from the environment."""
 
 
-@keys.command("set")
+@keys.command("set", short_help="Save a key, e.g. OPENAI_API_KEY (typed, no echo).")
 @click.argument("name")
 def keys_set(name: str) -> None:
     """Save the key NAME (e.g. OPENAI_API_KEY), typed without echo, or read as one line from stdin."""
@@ -142,7 +165,7 @@ def keys_set(name: str) -> None:
         click.echo(f"note: no plugin reads {name}{hint}", err=True)
 
 
-@keys.command("list")
+@keys.command("list", short_help="Key variables and where each is set (never a value).")
 def keys_list() -> None:
     """Every key variable the plugins read, and every key in keys.json: where each is set. Never a value."""
     from pepperpy._config import key_sources, key_variables, keys_file_problem, list_key_names
@@ -159,7 +182,7 @@ def keys_list() -> None:
     print_table(["NAME", "SET IN", "USED BY"], rows)
 
 
-@keys.command("path")
+@keys.command("path", short_help="Print the path of keys.json.")
 def keys_path() -> None:
     """Print the path of keys.json."""
     from pepperpy._config import keys_path as path_of
@@ -170,12 +193,12 @@ def keys_path() -> None:
 # -- aliases ---------------------------------------------------------------------------------------
 
 
-@click.group()
+@click.group(short_help="Other names for plugins with preset options (aliases.json).")
 def aliases() -> None:
     """Other names for plugins with preset options: saved in <home>/aliases.json."""
 
 
-@aliases.command("set")
+@aliases.command("set", short_help="Make NAME another name for PLUGIN, with presets.")
 @click.argument("name")
 @click.argument("plugin")
 @click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE", help="a preset option (repeatable)")
@@ -192,11 +215,11 @@ def aliases_set(name: str, plugin: str, options: tuple[str, ...], category: str,
         if f"{category}/{name}" in plugins or f"{category}/{name}" in m.entry_point_plugins:
             fail(f"{category}/{name} is a plugin, so an alias of that name would never be used; choose another name")
         _refuse_cycle(m, category, name, plugin)
-        checked = check_options(m, category, plugin, config, "aliases set")
+        unchecked = check_options(m, category, plugin, config, "aliases set")
         path = save_user_alias(m.home, category, name, plugin, config, description=description)
     click.echo(f"saved the alias {category}/{name} -> {category}/{plugin} in {path}")
-    if config and not checked:
-        click.echo(f"note: {category}/{plugin} is not installed yet; its options are checked when it is first used")
+    if unchecked:
+        click.echo(f"note: {unchecked}; its options are checked when it is first used")
 
 
 def _refuse_cycle(m: PluginManager, category: str, name: str, target: str) -> None:
@@ -212,7 +235,7 @@ def _refuse_cycle(m: PluginManager, category: str, name: str, target: str) -> No
         fail(f"aliases set: {category}/{name} would make an alias cycle ({loop}); point it at a plugin")
 
 
-@aliases.command("list")
+@aliases.command("list", short_help="Every alias: target, presets, where it is defined.")
 @click.option("--category", default=None, help="only this category")
 def aliases_list(category: str | None) -> None:
     """Aliases of plugin manifests, of aliases.json and registered in code, with their target and presets."""
@@ -241,7 +264,7 @@ def _shown_config(config: dict[str, Any], env: dict[str, str]) -> str:
     return " ".join(f"{key}={shown(key, value, env)}" for key, value in config.items()) or "-"
 
 
-@aliases.command("remove")
+@aliases.command("remove", short_help="Remove an alias from aliases.json.")
 @click.argument("name")
 @click.option("--category", default="llm", show_default=True, help="the plugin category")
 def aliases_remove(name: str, category: str) -> None:
@@ -261,7 +284,7 @@ def aliases_remove(name: str, category: str) -> None:
 # -- options ---------------------------------------------------------------------------------------
 
 
-@click.group()
+@click.group(short_help="Default options per plugin or alias (options.json).")
 def options() -> None:
     """Default options per plugin or alias, saved in <home>/options.json.
 
@@ -273,7 +296,7 @@ def options() -> None:
     """
 
 
-@options.command("set")
+@options.command("set", short_help="Save a default option for a plugin or alias.")
 @click.argument("plugin")
 @click.argument("key")
 @click.argument("value")
@@ -286,14 +309,14 @@ def options_set(plugin: str, key: str, value: str) -> None:
     m = manager()
     with _errors():
         m.user_options.all()  # a corrupt file is reported before anything else
-        checked = check_options(m, category, name, {key: parsed}, "options set")
+        unchecked = check_options(m, category, name, {key: parsed}, "options set")
         path = save_option(m.home, f"{category}/{name}", key, parsed)
     click.echo(f"saved {category}/{name} {key}={json.dumps(parsed)} in {path}")
-    if not checked:
-        click.echo(f"note: {category}/{name} is not installed yet; {key} is checked when it is first used")
+    if unchecked:
+        click.echo(f"note: {unchecked}; {key} is checked when it is first used")
 
 
-@options.command("list")
+@options.command("list", short_help="The saved options, of every plugin or of one.")
 @click.argument("plugin", required=False)
 def options_list(plugin: str | None) -> None:
     """The saved options, of every plugin or only of PLUGIN."""
@@ -313,7 +336,7 @@ def options_list(plugin: str | None) -> None:
     print_table(["PLUGIN", "OPTION", "VALUE"], rows)
 
 
-@options.command("remove")
+@options.command("remove", short_help="Remove one saved option of a plugin, or all.")
 @click.argument("plugin")
 @click.argument("key", required=False)
 def options_remove(plugin: str, key: str | None) -> None:

@@ -81,6 +81,36 @@ def slow_plugins(tmp_path: Path) -> Path:
     return folder.parent
 
 
+NEEDY_PROVIDER = '''
+from pydantic import Field
+
+from pepperpy.llm import GenerationResult, LLMProvider
+
+
+class NeedyProvider(LLMProvider):
+    """Needs the option prefix: no default, no environment variable."""
+
+    prefix: str = Field(description="put before each answer")
+
+    async def generate(self, messages, **options):
+        return GenerationResult(content=self.prefix + (messages[-1].content or ""))
+'''
+
+
+@pytest.fixture
+def needy_plugins(tmp_path: Path) -> Path:
+    """A folder holding llm/needy (a required option), given to the command through PEPPERPY_PLUGIN_PATH."""
+    folder = tmp_path / "needy-plugins" / "llm_needy"
+    folder.mkdir(parents=True)
+    (folder / "plugin.json").write_text(json.dumps({
+        "name": "llm_needy", "version": "0.1.0", "category": "llm", "provider_name": "needy",
+        "description": "a required option", "entry_point": "provider:NeedyProvider", "author": "tests",
+        "pepperpy_compatibility": ">=0.1.0",
+    }))
+    (folder / "provider.py").write_text(NEEDY_PROVIDER)
+    return folder.parent
+
+
 def logged(home: Path) -> list:
     return recent(default_path(home), 0)
 
@@ -152,9 +182,62 @@ def test_errors_are_one_line_with_exit_code_1(home, tmp_path):
     missing = pepperpy(home, "chat", "-p", "mock", "-f", str(tmp_path / "absent.md"), "hi")
     assert missing.returncode == 1 and missing.stderr == f"pepperpy: -f {tmp_path / 'absent.md'}: no such file\n"
     bad_option = pepperpy(home, "chat", "-p", "mock", "-m", "gpt-x", "hi")
-    assert bad_option.returncode == 1 and "unknown option 'model' for llm/mock" in bad_option.stderr
+    assert bad_option.returncode == 1 and bad_option.stderr.count("\n") == 1
+    assert "unknown option 'model' for llm/mock (-m sets the provider's model option)" in bad_option.stderr
+    plain = pepperpy(home, "chat", "-p", "mock", "-o", "model=gpt-x", "hi")  # not -m: no word about it
+    assert "unknown option 'model' for llm/mock;" in plain.stderr and "-m sets" not in plain.stderr
     both = pepperpy(home, "chat", "-p", "mock", "-c", "--cid", "x", "hi")
     assert both.returncode == 2 and "pass one of them" in both.stderr
+
+
+def test_a_missing_option_is_named_as_the_command_passes_it(home, needy_plugins):
+    done = pepperpy(home, "chat", "-p", "needy", "hi", PEPPERPY_PLUGIN_PATH=str(needy_plugins))
+    assert done.returncode == 1 and done.stderr.count("\n") == 1
+    assert "llm/needy needs the option 'prefix'; pass -o prefix=..." in done.stderr
+    assert "pass prefix=" not in done.stderr
+    answer = pepperpy(home, "chat", "-p", "needy", "-o", "prefix=> ", "hi", PEPPERPY_PLUGIN_PATH=str(needy_plugins))
+    assert ok(answer) == "> hi\n"
+
+
+def test_continue_keeps_the_provider_of_the_conversation(home):
+    """-c and --cid without -p go on with what the conversation used: an alias with its presets, a fallback list."""
+    ok(pepperpy(home, "aliases", "set", "parrot", "mock", "-o", 'replies=["polly"]'))
+    assert ok(pepperpy(home, "chat", "-p", "parrot", "what colour?")) == "polly\n"
+    assert ok(pepperpy(home, "chat", "-c", "what colour, again?")) == "polly\n"  # not llm/local, not a bare mock
+    parrot = logged(home)[-1].conversation_id
+
+    chain = json.loads(ok(pepperpy(home, "chat", "-p", "openai,mock", "--json", "hi")))  # no OPENAI_API_KEY here
+    again = json.loads(ok(pepperpy(home, "chat", "-c", "--json", "again")))
+    assert again["conversation_id"] == chain["conversation_id"] and again["content"] == "again"
+    assert logged(home)[-1].fallback["failed"][0]["member"] == "openai"  # the whole list was used again
+
+    assert ok(pepperpy(home, "chat", "--cid", parrot, "and the beak?")) == "polly\n"
+    assert ok(pepperpy(home, "chat", "--cid", parrot, "-p", "mock", "echo this")) == "echo this\n"  # -p wins
+    assert ok(pepperpy(home, "chat", "--cid", parrot, "now?")) == "now?\n"  # ... and is kept from then on
+    assert [c.conversation_id for c in logged(home)[-3:]] == [parrot] * 3
+
+
+def test_continue_without_a_record_uses_the_call_logs_provider(home):
+    """A conversation the command has no record of (made by a script with with_logging(), or the record file
+    lost): the provider of its last logged call. PEPPERPY_LLM names another default, which must not answer."""
+    ok(pepperpy(home, "chat", "-p", "mock", "first"))
+    (home / "chat_providers.json").unlink()
+    ok(pepperpy(home, "aliases", "set", "parrot", "mock", "-o", 'replies=["polly"]'))
+    assert ok(pepperpy(home, "chat", "-c", "second", PEPPERPY_LLM="parrot")) == "second\n"
+    (home / "chat_providers.json").write_text("{not json")
+    corrupt = pepperpy(home, "chat", "-c", "third", PEPPERPY_LLM="parrot")
+    assert corrupt.stdout == "third\n" and corrupt.returncode == 0
+    assert f"note: {home / 'chat_providers.json'} cannot be read" in corrupt.stderr
+    assert json.loads((home / "chat_providers.json").read_text())  # rewritten
+    assert ok(pepperpy(home, "chat", "fresh", PEPPERPY_LLM="parrot")) == "polly\n"  # no -c: the default
+
+
+def test_json_names_the_plugin_behind_an_alias_or_a_fallback_member(home):
+    ok(pepperpy(home, "aliases", "set", "parrot", "mock", "-o", 'replies=["polly"]'))
+    direct = json.loads(ok(pepperpy(home, "chat", "-p", "parrot", "--json", "hi")))
+    assert (direct["content"], direct["provider"], direct["model"]) == ("polly", "llm/mock", "mock")
+    served = json.loads(ok(pepperpy(home, "chat", "-p", "openai,parrot", "--json", "hi")))
+    assert (served["content"], served["provider"], served["model"]) == ("polly", "llm/mock", "mock")
 
 
 def test_a_fallback_list_is_served_by_the_next_member(home):

@@ -110,6 +110,8 @@ def test_aliases_set_list_remove_round_trip_and_the_facade_uses_the_alias(home, 
         (["big", "mock", "-o", "cycle=maybe"], "option 'cycle' for llm/mock"),
         (["mine", "openai", "-o", f"api_key={SENTINEL}"], "use `pepperpy keys set OPENAI_API_KEY`"),
         (["big", "mock", "-o", "cycle"], "'cycle' is not key=value"),
+        (["big", "mock", "-o", "isolation=threads"],
+         'aliases set: isolation="threads" is not a valid setting for llm/mock; use isolation=process'),
     ],
 )
 def test_aliases_set_refuses_bad_input_naming_it(home, args, message):
@@ -165,6 +167,8 @@ def test_saved_options_reach_the_provider_and_explicit_config_wins(home, facade_
         (["openai", "api_key", SENTINEL], "'api_key' is a key"),
         (["nothing", "x", "1"], "no llm plugin named 'nothing'"),
         (["tts/nothing", "x", "1"], "no tts plugin named 'nothing'"),
+        (["mock", "isolation", "threads"], "or isolation=inprocess (the default)"),
+        (["mock", "isolation", "true"], 'isolation=true is not a valid setting for llm/mock'),
     ],
 )
 def test_options_set_refuses_bad_names_types_and_keys(home, args, message):
@@ -192,3 +196,27 @@ def test_a_corrupt_options_file_is_named_by_the_command_and_the_facade(home, fac
     with pytest.raises(ConfigError, match="fix the file or delete it"):
         PepperPy(plugin_manager=facade_manager).with_llm("mock")
     ok(pepperpy(home, "keys", "path"))  # other commands are not affected
+
+
+async def test_isolation_set_by_the_command_runs_the_plugin_in_a_worker(home, facade_manager):
+    """docs/plugins.md "Process isolation": `isolation` may be an alias preset or a saved option. The worker and
+    its venv (made by uv in the test's home) are real; the pid shows the answer came from another process."""
+    saved = ok(pepperpy(home, "aliases", "set", "isomock", "mock", "-o", "isolation=process",
+                        "-o", 'replies=["from the worker"]'))
+    assert "saved the alias llm/isomock -> llm/mock" in saved and "note:" not in saved
+    async with PepperPy(plugin_manager=facade_manager).with_llm("isomock") as pepper:
+        assert pepper.llm.isolation == "process" and pepper.llm.worker_pid not in (None, os.getpid())
+        assert (await pepper.chat.with_user("hi").generate()).content == "from the worker"
+    async with PepperPy(plugin_manager=facade_manager).with_llm("mock") as pepper:
+        assert pepper.llm.isolation == "inprocess"  # the alias's preset is not the plugin's
+
+    assert 'saved llm/mock isolation="process"' in ok(pepperpy(home, "options", "set", "mock", "isolation", "process"))
+    async with PepperPy(plugin_manager=facade_manager).with_llm("mock") as pepper:
+        assert pepper.llm.isolation == "process" and pepper.llm.worker_pid not in (None, os.getpid())
+        assert (await pepper.chat.with_user("echo me").generate()).content == "echo me"
+    info = ok(pepperpy(home, "plugins", "info", "llm/mock"))
+    assert "isolation: process (a worker process; set in options.json)" in info.splitlines()
+    ok(pepperpy(home, "options", "set", "mock", "isolation", "inprocess"))
+    async with PepperPy(plugin_manager=facade_manager).with_llm("mock") as pepper:
+        assert pepper.llm.isolation == "inprocess"
+    assert "isolation:" not in ok(pepperpy(home, "plugins", "info", "llm/mock"))

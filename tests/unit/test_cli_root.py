@@ -154,6 +154,42 @@ def test_every_subcommand_has_help(home):
         assert done.returncode == 0 and done.stdout.startswith("Usage: pepperpy plugins"), (argv, done.stderr)
 
 
+GROUPS = (["--help"], ["plugins", "--help"], ["keys", "--help"], ["aliases", "--help"], ["options", "--help"])
+
+
+def command_lines(help_text: str) -> list[str]:
+    """The lines of the help's Commands section."""
+    section = help_text.split("Commands:\n", 1)[1]
+    return [line for line in section.split("\n\n", 1)[0].splitlines() if line.strip()]
+
+
+def test_every_command_of_every_group_has_a_whole_help_line(home):
+    """On an 80-column screen each command's line is whole: not cut ("Save the key NAME (e.g."), not wrapped."""
+    for argv in GROUPS:
+        done = run(*argv, home=home, env={"COLUMNS": "80"})
+        assert done.returncode == 0, (argv, done.stderr)
+        lines = command_lines(done.stdout)
+        names = [line.split()[0] for line in lines]
+        assert len(names) >= 3 and all(line.startswith("  ") and not line.startswith("   ") for line in lines), (
+            argv, lines)  # a wrapped line would be indented under the help column
+        for line in lines:
+            assert not line.endswith("...") and line.rstrip().endswith("."), (argv, line)
+            assert line.count("(") == line.count(")"), (argv, line)  # not cut inside "(e.g. ...)"
+            assert len(line) <= 80, (argv, line)
+
+
+def test_a_multi_line_error_is_reported_on_one_line(home, tmp_path):
+    """A PluginNotFoundError lists the folders that failed validation on lines of their own; the root joins them."""
+    broken = tmp_path / "extra" / "broken"
+    broken.mkdir(parents=True)
+    (broken / "plugin.json").write_text("{not json")
+    done = run("options", "set", "mokc", "cycle", "false", home=home,
+               env={"PEPPERPY_PLUGIN_PATH": str(tmp_path / "extra")})
+    assert done.returncode == 1 and len(done.stderr.splitlines()) == 1, done.stderr
+    assert done.stderr.startswith("pepperpy: no llm plugin named 'mokc'; did you mean llm/mock?")
+    assert f"skipped: {broken}: {broken / 'plugin.json'}: invalid JSON" in done.stderr
+
+
 # -- the default command -----------------------------------------------------------------------------------
 
 

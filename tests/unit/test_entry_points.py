@@ -247,7 +247,7 @@ def test_pepperpy_plugins_shows_the_distribution(tmp_path, site, make_plugin):
     rows = {line.split()[0]: line.split() for line in out.splitlines()[1:] if not line.startswith(" ")}
     assert rows["llm/awesome"] == ["llm/awesome", "1.2.0", "installed", f"{PACKAGE}.models:AwesomeModel", "(from",
                                    "awesome-pkg", "1.2.0)"]
-    assert rows["llm/echo"] == ["llm/echo", "0.1.0", "none", str(echo)]
+    assert rows["llm/echo"] == ["llm/echo", "0.1.0", "none", "test", "plugin", "echo", str(echo)]
     assert f"  shadowed llm/echo (x:Y from awesome-pkg 1.2.0) by {echo}" in out.splitlines()
     assert "  broken entry point llm.Bad = 'x:Y' (from awesome-pkg 1.2.0): the name must be" in out
     assert outcome["imported"] == [], "listing must not import the distribution's code"
