@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pepperpy._atomic import atomic_write
-from pepperpy._parsed_file import ParsedFile
+from pepperpy._parsed_file import ParsedFile, read_settings_text
 from pepperpy.errors import ConfigError
 
 ALIASES_FILE = "aliases.json"
@@ -140,14 +140,7 @@ class AliasTable:
 def read_user_aliases(path: Path) -> dict[str, Alias]:
     """The aliases in ``path`` by ``category/name``; ConfigError naming the file when it is not valid."""
     fix = "fix the file or delete it"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: the aliases file is not UTF-8; {fix}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the aliases file ({exc.strerror or exc}); {fix}") from None
+    text = read_settings_text(path, "aliases", fix)
     try:
         data = json.loads(text) if text.strip() else {}
     except ValueError as exc:

@@ -25,23 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pepperpy._paths import STAMP_FILE, builtin_plugins_dir, pepperpy_home, plugin_folders_in
 from pepperpy._version import __version__
 
 INDEX_FILE = "index.json"
-STAMP_FILE = ".pepperpy-stamp"  # pepperpy._install.STAMP_FILE, repeated so that reading the index stays light
 _FORMAT = 2  # 2: a plugin's author and isolation are kept too
-
-
-def pepperpy_home() -> Path:
-    """``PluginManager.instance().home``: PEPPERPY_HOME or ~/.pepperpy (without importing the manager)."""
-    return Path(os.environ.get("PEPPERPY_HOME") or Path.home() / ".pepperpy")
-
-
-def builtin_plugins_dir() -> Path:
-    """The built-in plugins, as ``pepperpy.plugin_manager.builtin_plugins_dir`` finds them."""
-    package = Path(__file__).resolve().parent
-    shipped = package / "_builtin_plugins"
-    return shipped if shipped.is_dir() else package.parent / "plugins"
 
 
 @dataclass(frozen=True)
@@ -187,16 +175,7 @@ class Index:
             return []
         cached = self.data["roots"].get(root)
         if cached is None or cached["mtime"] != mtime_ns:
-            real_root = os.path.realpath(root)
-            if os.path.isfile(os.path.join(real_root, "plugin.json")):
-                folders = [real_root]
-            else:
-                with os.scandir(real_root) as entries:
-                    folders = sorted(
-                        os.path.realpath(entry.path) if entry.is_symlink() else entry.path
-                        for entry in entries
-                        if entry.is_dir() and os.path.isfile(os.path.join(entry.path, "plugin.json"))
-                    )
+            folders = plugin_folders_in(root)
             cached = self.data["roots"][root] = {"mtime": mtime_ns, "folders": folders}
             self.dirty = True
         return cached["folders"]

@@ -29,12 +29,12 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from pepperpy._paths import STAMP_FILE
 from pepperpy._filelock import file_lock
 from pepperpy._log import logger
 from pepperpy._manifest import read_utf8
 from pepperpy.errors import PluginDependencyError, PluginInstallError, PluginManifestError
 
-STAMP_FILE = ".pepperpy-stamp"
 LAST_USED_FILE = ".pepperpy-last-used"  # its mtime says when the env was last used
 LAST_USED_EVERY_S = 3600.0  # the fast path refreshes the record at most this often
 INSTALL_TIMEOUT_S = 600.0  # bounds one uv run and the wait for another process's install

@@ -30,4 +30,18 @@ class ParsedFile(Generic[T]):
         return self._value
 
 
-__all__ = ["ParsedFile"]
+def read_settings_text(path: Path, what: str, fix: str) -> str:
+    """The text of a settings file (``""`` when there is none); ConfigError naming ``path`` and ``what`` otherwise."""
+    from pepperpy.errors import ConfigError
+
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: the {what} file is not UTF-8; {fix}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the {what} file ({exc.strerror or exc}); {fix}") from None
+
+
+__all__ = ["ParsedFile", "read_settings_text"]

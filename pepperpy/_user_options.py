@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from pepperpy._atomic import atomic_write
-from pepperpy._parsed_file import ParsedFile
+from pepperpy._parsed_file import ParsedFile, read_settings_text
 from pepperpy.errors import ConfigError
 
 OPTIONS_FILE = "options.json"
@@ -89,14 +89,7 @@ class UserOptions:
 
 def read_options(path: Path) -> SavedOptions:
     """The options saved in ``path``; ConfigError naming the file when it is not valid."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: the saved options file is not UTF-8; {_FIX}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the saved options ({exc.strerror or exc}); {_FIX}") from None
+    text = read_settings_text(path, "saved options", _FIX)
     if not text.strip():
         return {}
     try:

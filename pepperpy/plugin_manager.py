@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pepperpy._log import logger
+from pepperpy._paths import builtin_plugins_dir, pepperpy_home, plugin_folders_in
 from pepperpy._redact import SecretRegistry
 from pepperpy._version import __version__
 from pepperpy.errors import (
@@ -130,17 +131,6 @@ class BrokenEntryPoint:
 class _RootCache:
     mtime_ns: int = -1
     folders: list[str] = field(default_factory=list)
-
-
-def pepperpy_home() -> Path:
-    return Path(os.environ.get("PEPPERPY_HOME") or Path.home() / ".pepperpy")
-
-
-def builtin_plugins_dir() -> Path:
-    """Inside a wheel the plugins ship as ``pepperpy/_builtin_plugins``; in a checkout they are ``plugins/``."""
-    package = Path(__file__).resolve().parent
-    shipped = package / "_builtin_plugins"
-    return shipped if shipped.is_dir() else package.parent / "plugins"
 
 
 class PluginManager:
@@ -386,16 +376,7 @@ class PluginManager:
             return []
         cached = self._root_cache.get(root)
         if cached is None or cached.mtime_ns != mtime_ns:
-            real_root = os.path.realpath(root)
-            if os.path.isfile(os.path.join(real_root, "plugin.json")):
-                folders = [real_root]
-            else:
-                with os.scandir(real_root) as entries:
-                    folders = sorted(
-                        os.path.realpath(entry.path) if entry.is_symlink() else entry.path
-                        for entry in entries
-                        if entry.is_dir() and os.path.isfile(os.path.join(entry.path, "plugin.json"))
-                    )
+            folders = plugin_folders_in(root)
             cached = self._root_cache[root] = _RootCache(mtime_ns, folders)
         return cached.folders
 

@@ -43,9 +43,10 @@ def list_plugins(as_json: bool = False) -> None:
     """List the plugins found: id, version, requirements, isolation (when any runs in a worker process),
     description (cut to fit; --json has it whole), aliases, source; then shadowed and broken ones."""
     from pepperpy import _index
+    from pepperpy._paths import pepperpy_home
 
     loaded = sys.modules.get("pepperpy.plugin_manager")  # in-process callers may have set the manager's home
-    home = loaded.PluginManager.instance().home if loaded is not None else _index.pepperpy_home()
+    home = loaded.PluginManager.instance().home if loaded is not None else pepperpy_home()
     listing = _index.load(home)
     user_aliases = _user_aliases(home)
     if as_json:
