@@ -160,6 +160,7 @@ class PluginManager:
         self._generations: dict[str, int] = {}  # plugin id -> how often its folder was reloaded
         self._superseded: Any = None  # WeakKeyDictionary: a class replaced by a reload -> its plugin id
         self._install_locks: dict[str, threading.Lock] = {}
+        self._sys_path_lock = threading.Lock()
         self._entry_point_cache: list[Path] | None = None
         self._entry_points_source = entry_points
         self._entry_points: list[importlib.metadata.EntryPoint] | None = None
@@ -524,7 +525,9 @@ class PluginManager:
             needed = self._requirement_set(info)
             if needed:
                 target = _install.env_dir(self.home, needed)
-                if not _install.is_stamped(target, needed) and _install.missing_from_running_env(needed):
+                # A version conflict with what this process can import (the running environment, or another
+                # plugin's env already on sys.path) raises here, also when this plugin's env is installed.
+                if _install.missing_from_running_env(needed) and not _install.is_stamped(target, needed):
                     try:
                         target = _install.install(self.home, needed)
                     except OSError as exc:  # an unwritable or full home
@@ -533,9 +536,11 @@ class PluginManager:
                             f"{exc.strerror or exc}; make {self.home} writable and free some space, "
                             "or use another home (PEPPERPY_HOME, or PluginManager(home=...))"
                         ) from exc
-                if target.is_dir() and str(target) not in sys.path:
-                    sys.path.append(str(target))
-                    importlib.invalidate_caches()
+                with self._sys_path_lock:  # check and join as one step: two plugins loading at once see each other
+                    if target.is_dir() and str(target) not in sys.path:
+                        _install.missing_from_running_env(needed)  # again: another env may have joined meanwhile
+                        sys.path.append(str(target))
+                        importlib.invalidate_caches()
             self._ready.add(info.id)
 
     def needs_install(self, category: str, name: str) -> bool:

@@ -698,6 +698,40 @@ def test_an_inprocess_conflict_names_both_sides_and_isolation_makes_both_work(pl
     assert described in error and '"isolation": "process"' in error
 
 
+BOTH_INSTALLED = textwrap.dedent(
+    """
+    import json, sys
+    from pepperpy.errors import PluginDependencyError
+    from pepperpy.plugin_manager import PluginManager
+
+    manager = PluginManager(search_paths=[sys.argv[1]], home=sys.argv[2])
+    for category, name in (("sixer", "sixnew"), ("llm", "sixold")):  # each env installed in an earlier process
+        manager.ensure_requirements(manager.resolve(category, name)[0])
+        sys.path.remove(sys.path[-1])
+        manager._ready.clear()
+    outcome = {}
+    manager.create_provider("llm", "sixold", isolation="inprocess")
+    try:
+        manager.create_provider("sixer", "sixnew", isolation="inprocess")
+    except PluginDependencyError as exc:
+        outcome["error"] = str(exc)
+    print(json.dumps(outcome))
+    """
+)
+
+
+def test_a_conflict_between_two_installed_plugin_envs_is_caught_too(plugin_root: Path, tmp_path: Path) -> None:
+    """Both envs already installed (the fast path, no install to notice it): the second to load still
+    names the conflict instead of silently importing the first one's six."""
+    home = tmp_path / "home"
+    done = subprocess.run([sys.executable, "-c", BOTH_INSTALLED, str(plugin_root), str(home)],
+                          check=False, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    error = json.loads(done.stdout).get("error")
+    assert error is not None, "the second plugin would have imported the first one's six without a word"
+    assert "sixer/sixnew needs six==1.17.0" in error and "llm/sixold" in error and '"isolation": "process"' in error
+
+
 # -- step 5: options, the cache and the workers' stderr files -----------------------------------
 
 
