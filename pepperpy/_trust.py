@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 
 from pepperpy._log import logger
@@ -10,8 +11,9 @@ from pepperpy._log import logger
 _WORLD_WRITABLE = 0o002
 
 
-def warn_if_others_can_write(folder: str, files: list[str]) -> None:
-    """Warn (``RuntimeWarning`` and the log) when ``folder`` or one of ``files`` is writable by every user."""
+def open_to_others(folder: str, files: list[str]) -> list[str]:
+    """The paths among ``folder``, ``files`` and the folder holding ``folder`` that every user may change:
+    world-writable (for the parent folder: world-writable without the sticky bit, so others may swap the plugin)."""
     exposed = []
     for path in [folder, *files]:
         try:
@@ -19,13 +21,30 @@ def warn_if_others_can_write(folder: str, files: list[str]) -> None:
                 exposed.append(path)
         except OSError:
             continue  # a missing file is reported by validation, not here
+    parent = os.path.dirname(os.path.abspath(folder))
+    try:
+        mode = os.stat(parent).st_mode
+    except OSError:
+        return exposed
+    if mode & _WORLD_WRITABLE and not mode & stat.S_ISVTX:
+        exposed.append(parent)
+    return exposed
+
+
+def trust_problem(folder: str, exposed: list[str]) -> str:
+    return (
+        f"plugin folder {folder}: {', '.join(exposed)} can be changed by every user of this machine, and PepperPy "
+        f"runs its code; run `chmod o-w {' '.join(exposed)}` (see SECURITY.md)"
+    )
+
+
+def warn_if_others_can_write(folder: str, files: list[str]) -> None:
+    """Warn (``RuntimeWarning`` and the log) when every user may change the plugin (see ``open_to_others``)."""
+    exposed = open_to_others(folder, files)
     if exposed:
-        message = (
-            f"plugin folder {folder}: {', '.join(exposed)} can be changed by every user of this machine, and PepperPy "
-            f"runs its code; run `chmod o-w {' '.join(exposed)}` (see SECURITY.md)"
-        )
+        message = trust_problem(folder, exposed)
         logger.warning(message)
         warnings.warn(message, RuntimeWarning, stacklevel=2)
 
 
-__all__ = ["warn_if_others_can_write"]
+__all__ = ["open_to_others", "trust_problem", "warn_if_others_can_write"]

@@ -67,6 +67,14 @@ class Call:
 
     def replace(self, **changes: Any) -> Call:
         """A copy with ``changes`` (``messages=``, ``options=``, ...); the original is unchanged."""
+        unknown = sorted(set(changes) - _CALL_FIELDS)
+        if unknown:
+            from pepperpy.errors import ConfigError
+
+            raise ConfigError(
+                f"Call.replace() got {', '.join(map(repr, unknown))}; a call has "
+                f"{', '.join(sorted(_CALL_FIELDS - {'target'}))} (per-call options go in options={{...}})"
+            )
         return dataclasses.replace(self, **changes)
 
     @property
@@ -75,6 +83,7 @@ class Call:
         return provider_config(self.target)
 
 
+_CALL_FIELDS = frozenset(field.name for field in dataclasses.fields(Call))
 CallNext = Callable[[Call], Awaitable[Any]]
 Hook = Callable[[Call, CallNext], Awaitable[Any]]
 

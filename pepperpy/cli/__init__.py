@@ -12,6 +12,7 @@ Exit codes: 0 success; 1 an error (``pepperpy: <message>`` on stderr, a tracebac
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Any
 
 import click
@@ -160,10 +161,17 @@ def _print_traceback(exc: BaseException) -> None:
     traceback.print_exception(exc)
 
 
+def _show_warning(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
+    """A warning as one line on stderr, like the command's errors (``--debug`` keeps Python's own format)."""
+    click.echo(f"pepperpy: warning: {' '.join(str(message).split())}", err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(args)
+    if not debug:
+        warnings.showwarning = _show_warning
     try:
         result = cli.main(route(args), prog_name="pepperpy", standalone_mode=False)
     except click.UsageError as exc:

@@ -39,6 +39,12 @@ def check_folder(checker: Any, folder: str, install_requirements: bool) -> tuple
     except PepperPyError as exc:
         return folder, str(exc), []
     label = f"{found.id} ({folder})"
+    from pepperpy._manifest import entry_file
+    from pepperpy._trust import open_to_others, trust_problem
+
+    exposed = open_to_others(folder, [str(Path(folder) / "plugin.json"), entry_file(folder, found.manifest)])
+    if exposed:
+        return label, trust_problem(folder, exposed), []
     try:
         needed = checker._requirement_set(found)
         ready = not needed or _install.is_stamped(_install.env_dir(checker.home, needed), needed)

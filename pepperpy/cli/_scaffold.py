@@ -294,7 +294,7 @@ def test_set_get_list_delete():
     assert value == b"hi" and keys == ["greeting"] and after is None
 '''
 
-_GENERIC = _HEADER + '''from pepperpy.core import PepperpyPlugin
+_GENERIC = _HEADER + '''from pepperpy.plugins import PepperpyPlugin
 
 
 class {class_name}(PepperpyPlugin):

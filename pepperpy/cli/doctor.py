@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -107,7 +108,12 @@ def _unwritable(home: Path) -> str | None:
 
 
 def _plugins(report: Report, m: PluginManager) -> None:
-    plugins = m.discover()
+    from pepperpy._manifest import entry_file
+    from pepperpy._trust import open_to_others, trust_problem
+
+    with warnings.catch_warnings():  # reported below as problems, not as Python warnings
+        warnings.simplefilter("ignore", RuntimeWarning)
+        plugins = m.discover()
     report.section("search paths (lowest precedence first)")
     for root in m.search_paths():
         if not root.is_dir():
@@ -127,6 +133,9 @@ def _plugins(report: Report, m: PluginManager) -> None:
             report.problem(f"{info.id} ({info.path}): {exc}")
             continue
         report.line(f"{info.id:<22} {info.manifest.version:<8} {state}")
+        exposed = open_to_others(str(info.path), [str(info.path / "plugin.json"), entry_file(str(info.path), info.manifest)])
+        if exposed:
+            report.problem(trust_problem(str(info.path), exposed))
     for plugin in m.entry_point_plugins.values():
         origin = f"from {plugin.source} (entry point {plugin.entry_point.value})"
         report.line(f"{plugin.id:<22} {plugin.version:<8} {origin}")

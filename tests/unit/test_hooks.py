@@ -275,3 +275,12 @@ async def test_closing_a_stream_early_closes_every_hook_and_the_provider_at_once
             async for _ in stream:
                 break
         assert closed == ["hook", "provider"]  # before the block's next line, not at garbage collection
+
+
+def test_replacing_a_field_a_call_does_not_have_names_the_fields():
+    from pepperpy.llm import Message
+
+    call = Call("llm/mock", (Message(role="user", content="x"),))
+    with pytest.raises(ConfigError, match=r"'temperature'.*options=\{"):
+        call.replace(temperature=0)
+    assert call.replace(options={"temperature": 0}).options == {"temperature": 0}
