@@ -233,10 +233,17 @@ def _read_small_file(path: str | os.PathLike[str]) -> bytes:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise PluginManifestError(f"{path}: cannot read it ({reason}); make the file readable") from None
     try:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
             raise PluginManifestError(f"{path}: not a regular file (a FIFO, device or folder); replace it with a file")
-        with os.fdopen(descriptor, "rb", closefd=False) as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
+        chunks, wanted = [], min(status.st_size, MAX_FILE_BYTES) + 1  # sized to the file, not to the limit
+        while wanted > 0:
+            chunk = os.read(descriptor, wanted)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            wanted -= len(chunk)
+        raw = b"".join(chunks)
     except OSError as exc:
         raise PluginManifestError(f"{path}: cannot read it ({exc.strerror or exc}); make the file readable") from None
     finally:
@@ -295,6 +302,13 @@ def _check_requirements_file(path: str, folder: str, manifest: PluginManifest) -
     A missing file is fine: the plugin then has no requirements.
     """
     target = os.path.join(folder, manifest.requirements)
+    if "/" not in manifest.requirements and "\\" not in manifest.requirements:
+        try:
+            mode: int | None = os.lstat(target).st_mode
+        except FileNotFoundError:
+            mode = None
+        if mode is None or stat.S_ISREG(mode):
+            return  # absent, or a regular file directly in a real folder: inside by construction
     real_target = os.path.realpath(target)
     if real_target == folder or os.path.commonpath([folder, real_target]) != folder:
         raise PluginManifestError(

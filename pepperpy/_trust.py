@@ -11,9 +11,9 @@ from pepperpy._log import logger
 _WORLD_WRITABLE = 0o002
 
 
-def open_to_others(folder: str, files: list[str]) -> list[str]:
-    """The paths among ``folder``, ``files`` and the folder holding ``folder`` that every user may change:
-    world-writable (for the parent folder: world-writable without the sticky bit, so others may swap the plugin)."""
+def open_to_others(folder: str, files: list[str], parent: bool = True) -> list[str]:
+    """The paths among ``folder``, ``files`` and (with ``parent``) the folder holding ``folder`` that every user
+    may change: world-writable (the parent: world-writable without the sticky bit, so others may swap the plugin)."""
     exposed = []
     for path in [folder, *files]:
         try:
@@ -21,13 +21,15 @@ def open_to_others(folder: str, files: list[str]) -> list[str]:
                 exposed.append(path)
         except OSError:
             continue  # a missing file is reported by validation, not here
-    parent = os.path.dirname(os.path.abspath(folder))
+    if not parent:
+        return exposed
+    holder = os.path.dirname(os.path.abspath(folder))
     try:
-        mode = os.stat(parent).st_mode
+        mode = os.stat(holder).st_mode
     except OSError:
         return exposed
     if mode & _WORLD_WRITABLE and not mode & stat.S_ISVTX:
-        exposed.append(parent)
+        exposed.append(holder)
     return exposed
 
 
@@ -39,8 +41,9 @@ def trust_problem(folder: str, exposed: list[str]) -> str:
 
 
 def warn_if_others_can_write(folder: str, files: list[str]) -> None:
-    """Warn (``RuntimeWarning`` and the log) when every user may change the plugin (see ``open_to_others``)."""
-    exposed = open_to_others(folder, files)
+    """Warn (``RuntimeWarning`` and the log) when every user may change ``folder`` or ``files`` (discovery: the
+    folder holding it is left to ``pepperpy plugins check`` and ``doctor``, to keep discovery cheap)."""
+    exposed = open_to_others(folder, files, parent=False)
     if exposed:
         message = trust_problem(folder, exposed)
         logger.warning(message)
