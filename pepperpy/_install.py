@@ -198,10 +198,17 @@ def _applies(requirement: Requirement) -> bool:
 
 
 def installed_version(name: str) -> str | None:
+    """The version of the distribution ``name`` this process would import, or None."""
     try:
-        return importlib.metadata.version(name)
+        distribution = importlib.metadata.distribution(name)
     except importlib.metadata.PackageNotFoundError:
         return None
+    folder = getattr(distribution, "_path", None)  # name-version.dist-info: no need to parse METADATA
+    if folder is not None and folder.name.endswith(".dist-info"):
+        version = folder.name[: -len(".dist-info")].partition("-")[2]
+        if version:
+            return version
+    return distribution.version
 
 
 def missing_from_running_env(needed: RequirementSet) -> list[Requirement]:
