@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from pepperpy._calllog import default_path, recent
+from tests.command import environment, ok, run_pepperpy
 
 pytestmark = pytest.mark.integration
 
@@ -40,26 +41,8 @@ class SlowProvider(LLMProvider):
 '''
 
 
-def environment(home: Path, **extra: str) -> dict[str, str]:
-    """The command's environment: ``home`` as PEPPERPY_HOME, no default-provider or plugin-path override, ``extra``."""
-    env = {**os.environ, "PEPPERPY_HOME": str(home), "TERM": "dumb"}
-    for name in ("PEPPERPY_LLM", "PEPPERPY_PLUGIN_PATH", "OPENAI_API_KEY"):
-        env.pop(name, None)
-    return {**env, **extra}
-
-
 def pepperpy(home: Path, *args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess:
-    """``python -m pepperpy ARGS`` with stdin piped (``stdin``), in ``home``'s parent."""
-    home.parent.mkdir(parents=True, exist_ok=True)
-    return subprocess.run(
-        [sys.executable, "-m", "pepperpy", *args], input=stdin, capture_output=True, text=True,
-        env=environment(home, **env), cwd=home.parent, timeout=600,
-    )
-
-
-def ok(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return run_pepperpy(home, *args, stdin=stdin, env=env)
 
 
 @pytest.fixture
@@ -249,7 +232,7 @@ def test_a_fallback_list_is_served_by_the_next_member(home):
 
 
 def test_ctrl_c_during_a_stream_stops_it_with_exit_code_130(home, slow_plugins):
-    env = environment(home, PEPPERPY_PLUGIN_PATH=str(slow_plugins))
+    env = environment(home, {"PEPPERPY_PLUGIN_PATH": str(slow_plugins)})
     home.parent.mkdir(parents=True, exist_ok=True)
     child = subprocess.Popen(
         [sys.executable, "-m", "pepperpy", "chat", "-p", "slow", "count"], stdin=subprocess.DEVNULL,
@@ -279,7 +262,7 @@ class Terminal:
 
     def __init__(self, home: Path, *args: str, **env: str):
         home.parent.mkdir(parents=True, exist_ok=True)
-        environment_ = environment(home, **env)
+        environment_ = environment(home, env)
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # the child: becomes the command
             os.chdir(home.parent)

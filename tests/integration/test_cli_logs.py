@@ -3,30 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.command import ok, run_pepperpy
 
 pytestmark = pytest.mark.integration
 
 PROMPTS = ["alpha one", "beta two", "gamma three", "delta four"]
 
 
-def pepperpy(home: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PEPPERPY_HOME": str(home)}
-    for name in ("PEPPERPY_LLM", "PEPPERPY_PLUGIN_PATH"):
-        env.pop(name, None)
-    home.parent.mkdir(parents=True, exist_ok=True)
-    return subprocess.run([sys.executable, "-m", "pepperpy", *args], stdin=subprocess.DEVNULL, capture_output=True,
-                          text=True, env=env, cwd=home.parent, timeout=300)
-
-
-def ok(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+pepperpy = run_pepperpy
 
 
 @pytest.fixture(scope="module")

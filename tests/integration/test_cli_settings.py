@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,25 +14,14 @@ import pytest
 from pepperpy import PepperPy
 from pepperpy.errors import ConfigError, PluginNotFoundError
 from pepperpy.plugin_manager import PluginManager, builtin_plugins_dir
+from tests.command import ok, run_pepperpy
 
 pytestmark = pytest.mark.integration
 
 SENTINEL = "sk-sentinel-7f3a9c-never-shown"
 
 
-def pepperpy(home: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run ``python -m pepperpy ARGS`` with ``home`` as PEPPERPY_HOME, in ``home``'s parent (no ./plugins)."""
-    environment = {**os.environ, "PEPPERPY_HOME": str(home), **(env or {})}
-    environment.pop("PEPPERPY_PLUGIN_PATH", None)
-    return subprocess.run(
-        [sys.executable, "-m", "pepperpy", *args], input=stdin, capture_output=True, text=True,
-        env=environment, cwd=home.parent, timeout=300,
-    )
-
-
-def ok(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+pepperpy = run_pepperpy
 
 
 @pytest.fixture
