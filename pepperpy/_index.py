@@ -2,8 +2,10 @@
 
 ``<home>/index.json`` (written atomically) keeps, per plugin folder, the outcome of validating
 its plugin.json (the manifest's summary, or the problem) and its requirements; per search path,
-the plugin folders it holds; and, per Python environment, the ``pepperpy.plugins`` entry points
-and whether the environment already provides each plugin's requirements.
+the plugin folders it holds; and, per Python environment, the ``pepperpy.plugins`` entry points,
+whether the environment already provides each plugin's requirements and, for a plugin with
+``"isolation": "process"``, the fingerprint naming its worker's venv (``pepperpy/_isolation/env.py``:
+it depends on the versions of PepperPy's own dependencies installed here).
 
 Staleness is decided by cheap ``stat`` calls only:
 
@@ -48,25 +50,38 @@ class IndexedPlugin:
     source: str | None = None  # "<distribution> <version>" when an installed distribution ships the folder
     author: str = ""
     isolation: str = "inprocess"  # plugin.json's "isolation": "process" runs it in a worker process
+    worker_fingerprint: str = ""  # names the worker's venv of a plugin with "isolation": "process"
 
     def env_dir(self, home: Path) -> Path:
-        """``pepperpy._install.env_dir`` of this plugin's requirements."""
+        """Where its requirements go: ``pepperpy._install.env_dir``, or the worker's venv
+        (``pepperpy._isolation.env.env_path``) for a plugin with ``"isolation": "process"``."""
+        if self.isolation == "process":
+            return home / "envs" / f"{self.id.replace('/', '-')}-{self.worker_fingerprint}"
         return home / "envs" / f"{self.id.replace('/', '-')}-{self.fingerprint}"
 
     def requirements_status(self, home: Path) -> str:
-        """"none", "installed", "not installed", "invalid" or "conflict", from cheap file checks."""
+        """"none", "installed", "not installed", "invalid" or "conflict", from cheap file checks.
+
+        For a plugin with ``"isolation": "process"``: whether its worker's venv is built (the parent never
+        imports its requirements), also when it has none (the venv is made on first use all the same).
+        """
         if self.requirements_problem is not None:
             return "invalid"
+        if self.isolation == "process":
+            return "installed" if self._stamped(home, self.worker_fingerprint) else "not installed"
         if not self.requirements:
             return "none"
-        try:
-            if (self.env_dir(home) / STAMP_FILE).read_text() == self.fingerprint:
-                return "installed"
-        except OSError:
-            pass
+        if self._stamped(home, self.fingerprint):
+            return "installed"
         if self.environment == "provided":
             return "installed"
         return "not installed" if self.environment == "missing" else "conflict"
+
+    def _stamped(self, home: Path, fingerprint: str) -> bool:
+        try:
+            return (self.env_dir(home) / STAMP_FILE).read_text() == fingerprint
+        except OSError:
+            return False
 
 
 @dataclass
@@ -104,6 +119,7 @@ class Index:
         self.data = self._read()
         self.dirty = False
         self._environment_checked = False
+        self._pins: list[str] | None = None  # PepperPy's pinned dependencies, read once when a worker stamp is due
 
     def _header(self) -> dict[str, Any]:
         python = f"{sys.executable} {sys.implementation.cache_tag}"
@@ -144,7 +160,7 @@ class Index:
             stamp = _environment_stamp()
             cached = self.data.get("environment")
             if cached is None or cached.get("stamp") != stamp:
-                self.data["environment"] = dict(_read_entry_points(), stamp=stamp, provided={})
+                self.data["environment"] = dict(_read_entry_points(), stamp=stamp, provided={}, workers={})
                 self.dirty = True
             self._environment_checked = True
         return self.data["environment"]
@@ -159,6 +175,23 @@ class Index:
             provided[key] = _environment_status(plugin)
             self.dirty = True
         return provided[key]
+
+    def worker_fingerprint(self, plugin: dict[str, Any]) -> str:
+        """The fingerprint of the worker's venv of a plugin with ``"isolation": "process"`` ("" for another
+        plugin), cached per environment: computing it reads the versions of PepperPy's dependencies."""
+        if plugin["isolation"] != "process" or plugin["requirements_problem"] is not None:
+            return ""
+        workers = self.environment().setdefault("workers", {})
+        key = f"{plugin['id']}-{plugin['fingerprint']}"
+        if key not in workers:
+            from pepperpy._isolation import env
+
+            if self._pins is None:
+                self._pins = env.host_pins()
+            has_requirements = bool(plugin["requirements"] or plugin["model_packages"])
+            workers[key] = env.stamp_of(plugin["fingerprint"] if has_requirements else None, self._pins)
+            self.dirty = True
+        return workers[key]
 
     # -- search paths and their plugin folders ------------------------------------------------
 
@@ -318,7 +351,8 @@ def load(home: Path | None = None, search_paths: list[Path] | None = None) -> Li
             if "problem" in outcome:
                 listing.broken.append((folder, outcome["problem"]))
                 continue
-            plugin = _plugin(folder, outcome["plugin"], index.environment_status(outcome["plugin"]), environment)
+            data = outcome["plugin"]
+            plugin = _plugin(folder, data, index.environment_status(data), index.worker_fingerprint(data), environment)
             if plugin.id in listing.plugins:
                 listing.shadowed.append((plugin.id, listing.plugins[plugin.id].path, folder))
             listing.plugins[plugin.id] = plugin
@@ -327,7 +361,8 @@ def load(home: Path | None = None, search_paths: list[Path] | None = None) -> Li
     return listing
 
 
-def _plugin(folder: str, data: dict[str, Any], status: str, environment: dict[str, Any]) -> IndexedPlugin:
+def _plugin(folder: str, data: dict[str, Any], status: str, worker_fingerprint: str,
+            environment: dict[str, Any]) -> IndexedPlugin:
     sources = environment["sources"]
     source = None
     if sources:  # a folder of an installed distribution's package of plugin folders
@@ -345,6 +380,7 @@ def _plugin(folder: str, data: dict[str, Any], status: str, environment: dict[st
         source=source,
         author=data["author"],
         isolation=data["isolation"],
+        worker_fingerprint=worker_fingerprint,
     )
 
 

@@ -4,6 +4,7 @@ config) runs in a worker process with a virtual environment of its own.
 - ``env.py``: the worker's venv under ``<home>/envs/`` (uv), reaching the parent's PepperPy through a ``.pth``;
 - ``worker.py``: the worker's main loop (``python -m pepperpy._isolation.worker``);
 - ``protocol.py``: JSON lines over the worker's stdin/stdout;
+- ``logs.py``: the plugin's log records, sent by the worker and logged again in the parent;
 - ``client.py``: the parent's end of the pipe (start, requests, death, stop);
 - ``providers.py``: the parent's stand-in, a real subclass of the category's base class.
 
@@ -71,15 +72,20 @@ def in_process_only(plugin_id: str, config: dict[str, Any]) -> dict[str, Any]:
 
 def is_isolated(manager: Any, category: str, name: str, config: dict[str, Any]) -> bool:
     """True when ``category/name`` created with ``config`` would run in a worker process (imports nothing;
-    for code that would otherwise import the class just to read its options, such as a fallback chain)."""
-    from pepperpy.errors import PepperPyError
+    for code that would otherwise import the class just to read its options, such as a fallback chain).
 
+    As at creation: ``config``, then an alias's preset, then the options saved for the name asked or for
+    the plugin (``pepperpy options set``), then plugin.json.
+    """
     try:
         info, preset, _, _ = manager.resolve(category, name)
+        saved = manager.user_options.all()
     except PepperPyError:
         return False
-    value = config.get("isolation", preset.get("isolation"))
-    return (value if value is not None else getattr(info.manifest, "isolation", "inprocess")) == "process"
+    for layer in (config, preset, saved.get(f"{category}/{name}", {}), saved.get(info.id, {})):
+        if layer.get("isolation") is not None:
+            return layer["isolation"] == "process"
+    return getattr(info.manifest, "isolation", "inprocess") == "process"
 
 
 def needs_install(manager: Any, info: Any) -> bool:

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from pepperpy._isolation import protocol
+from pepperpy._isolation import logs, protocol
 from pepperpy._log import logger
 from pepperpy.errors import PluginError, ProviderError, provider_error_type
 
@@ -164,7 +164,8 @@ class WorkerClient:
             process = self._process = _Process(popen, self.stderr_path)
             self.starts += 1
             try:
-                process.send({**self.load, "op": "load", "id": 0, "open": self.want_open})
+                process.send({**self.load, "op": "load", "id": 0, "open": self.want_open,
+                              "log_level": logs.forward_level()})
             except OSError:
                 pass  # it died at once: reading its stdout reports how
             return process
@@ -232,7 +233,9 @@ class WorkerClient:
                 continue
             request = process.requests.get(request_id)  # type: ignore[arg-type]
             if request is None:
-                continue  # cancelled: nobody waits
+                if request_id is None and "log" in message:  # the plugin logged: log it here (logs.py)
+                    logs.emit(message["log"], self.plugin_id)
+                continue  # else cancelled: nobody waits
             if _running_loop() is request.loop:
                 self._deliver(process, request, message)
             else:

@@ -131,10 +131,16 @@ def _headers(distribution: importlib.metadata.Distribution) -> tuple[str, str, l
 
 def fingerprint(needed: Any, pins: list[str]) -> str:
     """Short hash of the plugin's requirements, the parent's Python, PepperPy's folder and its pinned dependencies."""
+    return stamp_of(needed.fingerprint() if needed else None, pins)
+
+
+def stamp_of(requirements_fingerprint: str | None, pins: list[str]) -> str:
+    """``fingerprint`` from the plugin's ``RequirementSet.fingerprint()`` (None: it has no requirements), for
+    the plugin index, which keeps that string and not the set."""
     import pepperpy
 
     python = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
-    parts = ["isolation=process", needed.fingerprint() if needed else "no-requirements", python]
+    parts = ["isolation=process", requirements_fingerprint or "no-requirements", python]
     parts += [os.path.realpath(os.path.dirname(pepperpy.__file__)), *pins]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
@@ -276,4 +282,4 @@ def _run_uv(plugin_id: str, what: str, arguments: list[str], pins: list[str] | N
     raise PluginInstallError(f"could not {what} for plugin {plugin_id} (isolation: process); uv said:\n{tail}\n{hint}")
 
 
-__all__ = ["HOST_DIR", "PTH_FILE", "ensure_env", "env_path", "host_files", "is_ready", "venv_python"]
+__all__ = ["HOST_DIR", "PTH_FILE", "ensure_env", "env_path", "host_files", "is_ready", "stamp_of", "venv_python"]

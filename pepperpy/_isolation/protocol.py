@@ -10,7 +10,9 @@ Requests (parent -> worker), each with an ``id`` unique per worker:
 - ``{"op": "cancel", "id": n}`` cancels request ``n`` (a stream left early, a caller's timeout).
 
 Replies (worker -> parent): ``{"id": n, "ok": value}``, ``{"id": n, "chunk": value}`` (streams, then
-``{"id": n, "end": true}``), ``{"id": n, "error": {"type": ..., "base": ..., "message": ...}}``.
+``{"id": n, "end": true}``), ``{"id": n, "error": {"type": ..., "base": ..., "message": ...}}``; and, without
+an id, ``{"log": {"level": ..., "no": ..., "message": ..., "extra": {...}, ...}}``: a record the plugin logged
+(``logs.py``). The load request's ``log_level`` is the lowest level the worker sends.
 
 Values cross as JSON: ``bytes`` as ``{"$bytes": base64}``, pydantic models as their JSON dump, a
 ``response_model`` class as ``{"$model": name, "schema": its JSON schema}`` (the parent validates the

@@ -10,7 +10,8 @@ in its hello: one forwarding method per name.
 ``initialize()`` starts the worker (unless it runs already) and opens the provider in it;
 ``cleanup()`` closes it there and stops the worker. Its options are set at creation only: the
 parent never imports the plugin's class, so it cannot check an assigned value, and assigning one
-is a ConfigError.
+is a ConfigError. Reading an attribute the provider keeps on itself in the worker (``pepper.llm.calls``)
+is an AttributeError saying where it lives and how to hand it over instead.
 """
 
 from __future__ import annotations
@@ -26,6 +27,17 @@ from pepperpy.errors import ConfigError, ProviderError
 from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message
 from pepperpy.rag import Document, Filter, RAGProvider, SearchResult
 from pepperpy.storage import StorageProvider
+
+# How an isolated plugin gives the parent a value it keeps on itself, by category ('' for a custom category).
+_EXPOSE = {
+    "llm": "return it in the answer's metadata (GenerationResult.metadata), or give the plugin a category of its "
+           "own (with_plugin), whose public async methods are forwarded",
+    "rag": "return it in the found documents' metadata, or give the plugin a category of its own (with_plugin), "
+           "whose public async methods are forwarded",
+    "embeddings": "give the plugin a category of its own (with_plugin), whose public async methods are forwarded",
+    "storage": "give the plugin a category of its own (with_plugin), whose public async methods are forwarded",
+    "": "add a public async method that returns it (those are forwarded to the worker)",
+}
 
 
 class IsolatedProvider:
@@ -66,9 +78,24 @@ class IsolatedProvider:
             raise ConfigError(
                 f"{self.plugin_id}: cannot set {name!r} on a process-isolated provider (it runs in a worker "  # type: ignore[attr-defined]
                 f"process, which would not see the change); options of an isolated plugin are set at creation: "
-                f"{how}, or create_provider({category!r}, {shown!r}, {name}=...)"
+                f"{how}, or pepperpy.plugins.create_provider_instance({category!r}, {shown!r}, {name}=...)"
             )
         super().__setattr__(name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        """Only for attributes not found here: an AttributeError (``hasattr`` stays False) saying why."""
+        if name.startswith("_"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}", name=name, obj=self)
+        context = self.__dict__.get("_context")
+        plugin_id = context.plugin_id if context is not None else type(self).category
+        raise AttributeError(
+            f"{type(self).__name__!r} object has no attribute {name!r}: {plugin_id} runs in a worker process "
+            "(isolation: process), and what its provider sets on itself lives in that process; the parent has "
+            "its options (the class's own defaults once the worker has started) and reaches its methods through "
+            f"the pipe. To read {name!r} from here, {_EXPOSE.get(type(self).category, _EXPOSE[''])}; or run the "
+            "plugin in-process (isolation='inprocess')",
+            name=name, obj=self,
+        )
 
     @property
     def worker_pid(self) -> int | None:

@@ -96,6 +96,7 @@ class Worker:
         self.category = ""
         self.methods: frozenset[str] = frozenset()
         self.tasks: dict[int, asyncio.Task[Any]] = {}
+        self.write_lock = threading.Lock()  # a plugin's thread may log (a ``log`` line) while the loop replies
 
     # -- replies -----------------------------------------------------------------------
 
@@ -107,8 +108,9 @@ class Worker:
         self.write(b'{"id":%d,"%s":%s}\n' % (request_id, key.encode(), model.model_dump_json(exclude_none=True).encode()))
 
     def write(self, data: bytes) -> None:
-        while data:
-            data = data[os.write(self.out_fd, data):]
+        with self.write_lock:  # one whole line at a time
+            while data:
+                data = data[os.write(self.out_fd, data):]
 
     def reply_error(self, request_id: int, exc: BaseException) -> None:
         self.reply({"id": request_id, "error": protocol.error_to_wire(exc)})
@@ -147,13 +149,17 @@ class Worker:
         from pathlib import Path
 
         from pepperpy._config import build_provider
+        from pepperpy._isolation import logs
         from pepperpy.core import CreationContext
         from pepperpy.plugin_manager import PluginManager
 
+        logs.forward_from_worker(self.reply, int(message.get("log_level") or logs.INFO))
         plugin = message["plugin"]
         home = Path(message["home"])
         manager = PluginManager(search_paths=[plugin["folder"]], home=home)
         category, name = plugin["category"], plugin["provider_name"]
+        # this venv holds the plugin's requirements: no in-process env of the parent's is made or joined here
+        manager._ready.add(plugin["id"])
         provider_class = manager.load_class(category, name)
         context = CreationContext(plugin["id"], home, dict(message.get("env") or {}), manager.shared_resources,
                                   message.get("alias"))

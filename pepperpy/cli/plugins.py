@@ -114,7 +114,7 @@ def _listing_json(listing: Any, home: Path, user_aliases: dict[str, list[str]]) 
             "entry_point": None,
             "requirements": list(p.requirements),
             "requirements_status": p.requirements_status(home),
-            "env_dir": str(p.env_dir(home)) if p.requirements else None,
+            "env_dir": str(p.env_dir(home)) if p.requirements or p.isolation == "process" else None,
             "aliases": list(p.aliases),
             "user_aliases": user_aliases.get(p.id, []),
         }
@@ -232,7 +232,8 @@ def _details(mgr: Any, plugin_id: str) -> dict[str, Any]:
         "pepperpy": manifest.pepperpy_compatibility,
         "isolation": _isolation_line(mgr, found, f"{category}/{name}", preset),
     }
-    details.update(_requirement_details(mgr, found))
+    isolated = details["isolation"] is not None
+    details.update(_worker_requirement_details(mgr, found) if isolated else _requirement_details(mgr, found))
     details["aliases"] = {
         alias_name: {"config": _masked(entry.config), "description": entry.description}
         for alias_name, entry in manifest.aliases.items()
@@ -240,7 +241,10 @@ def _details(mgr: Any, plugin_id: str) -> dict[str, Any]:
     details["dependencies"] = [d.model_dump() for d in manifest.dependencies]
     defaults = {key: (value, "plugin.json") for key, value in manifest.config.items()}
     defaults.update({key: (value, "alias") for key, value in preset.items()})
-    details["options"] = _option_details(mgr, category, name, defaults, env)
+    if isolated:  # the parent never imports an isolated plugin's class (nor installs its requirements here)
+        details["options"] = _isolated_option_details(defaults, env)
+    else:
+        details["options"] = _option_details(mgr, category, name, defaults, env)
     if alias:
         details["id"] = f"{category}/{name}"
     return details
@@ -301,6 +305,37 @@ def _requirement_details(mgr: Any, found: Any) -> dict[str, Any]:
             state = "not installed" + (f" ({requirement.name} {version} does not match)" if version else "")
         lines.append(f"{requirement}: {state}")
     return {"requirements": lines, "env dir": f"{target}" + ("" if target.is_dir() else " (not created yet)")}
+
+
+def _worker_requirement_details(mgr: Any, found: Any) -> dict[str, Any]:
+    """The requirements of a plugin that runs in a worker process, and its worker's venv (where they go)."""
+    from pepperpy._isolation import env
+    from pepperpy.errors import PepperPyError
+
+    try:
+        needed = mgr._requirement_set(found)
+    except PepperPyError as exc:
+        return {"requirements": [f"invalid: {exc}"], "env dir": None}
+    venv, stamp, _ = env.env_path(mgr.home, found.id, needed)
+    ready = env.is_ready(venv, stamp)
+    state = "installed in the worker's venv" if ready else "not installed (goes into the worker's venv on first use)"
+    lines = [f"{requirement}: {state}" for requirement in (*needed.requirements, *needed.model_packages)]
+    where = "the worker process's venv" + ("" if ready else ", not created yet: made on first use")
+    return {"requirements": lines, "env dir": f"{venv} ({where})"}
+
+
+def _isolated_option_details(defaults: dict[str, tuple[Any, str]], env: dict[str, str]) -> list[str]:
+    """The options plugin.json and an alias set, for a plugin whose class is imported in its worker only."""
+    lines = []
+    for option_name, (value, where) in defaults.items():
+        if option_name == "isolation":
+            continue
+        variable = f", env {env[option_name]}" if option_name in env else ""
+        lines.append(f"{option_name}: default {'***' if _looks_secret(option_name) else repr(value)} ({where}){variable}")
+    lines += [f"{option_name}: env {variable}" for option_name, variable in env.items() if option_name not in defaults]
+    lines.append(f"(the class is imported in its worker process only: its {'other ' if lines else ''}options, and "
+                 "their types, are checked there when the provider opens)")
+    return lines
 
 
 def _option_details(
@@ -407,10 +442,12 @@ def _install_one(mgr: Any, plugin_id: str, progress: _Progress) -> str:
     if f"{category}/{name}" in mgr.entry_point_plugins:
         return "installed with its distribution"
     try:
-        found = mgr.resolve(category, name)[0]
+        found, preset = mgr.resolve(category, name)[:2]
     except PluginNotFoundError:
         _unknown(mgr, plugin_id)
     needed = mgr._requirement_set(found)
+    if _isolation_line(mgr, found, f"{category}/{name}", preset) is not None:
+        return _install_worker_env(mgr, found, needed, progress)
     if not needed:
         return "no requirements"
     if not mgr.needs_install(category, name):
@@ -421,6 +458,19 @@ def _install_one(mgr: Any, plugin_id: str, progress: _Progress) -> str:
     progress.start(found.id, f"installing {names}")
     mgr.ensure_requirements(found)
     return f"installed {names} into {_install.env_dir(mgr.home, needed)}"
+
+
+def _install_worker_env(mgr: Any, found: Any, needed: Any, progress: _Progress) -> str:
+    """Build the worker's venv of a plugin that runs in a worker process (its requirements go there only)."""
+    from pepperpy._isolation import env
+
+    venv, stamp, _ = env.env_path(mgr.home, found.id, needed)
+    if env.is_ready(venv, stamp):
+        return f"already installed (its worker process's venv {venv})"
+    names = ", ".join(str(r) for r in (*needed.requirements, *needed.model_packages))
+    progress.start(found.id, f"creating its worker process's venv{' with ' + names if names else ''}")
+    venv = env.ensure_env(mgr.home, found.id, needed)
+    return f"installed {names} into its worker process's venv {venv}" if names else f"created its worker process's venv {venv}"
 
 
 class _Progress:

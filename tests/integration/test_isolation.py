@@ -16,7 +16,7 @@ import textwrap
 import time
 from contextlib import aclosing
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 from pydantic import BaseModel
@@ -236,6 +236,38 @@ class NoisyLLM(LLMProvider):
         return GenerationResult(content="never")
 '''
 
+CHATTY = '''
+import asyncio
+from pepperpy.llm import GenerationResult, LLMProvider
+
+
+class ChattyLLM(LLMProvider):
+    """Logs through ``self.logger`` when it opens and on each call: from its loop, from a thread, an exception."""
+
+    async def initialize(self):
+        self.logger.info("chatty: opened with {} braces {{kept}}", "format")
+        self.logger.debug("chatty: a debug line")
+
+    async def generate(self, messages, **options):
+        self.logger.bind(call="c1").warning("chatty: answering {}", messages[-1].content)
+        await asyncio.to_thread(self.logger.info, "chatty: from a thread")
+        try:
+            1 / 0
+        except ZeroDivisionError:
+            self.logger.exception("chatty: it failed")
+        return GenerationResult(content="ok")
+'''
+
+UNIDECODE = '''
+from text_unidecode import unidecode
+from pepperpy.llm import GenerationResult, LLMProvider
+
+
+class UnidecodeLLM(LLMProvider):
+    async def generate(self, messages, **options):
+        return GenerationResult(content=unidecode(messages[-1].content))
+'''
+
 
 def write_plugin(root: Path, name: str, category: str, source: str, entry: str, requirements: str = "",
                  **manifest: Any) -> Path:
@@ -263,6 +295,7 @@ def plugin_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_plugin(root, "sixnew", "sixer", SIX_VERSION, "SixPlugin", "six==1.17.0\n", isolation="process")
     write_plugin(root, "counter", "llm", COUNTER, "CounterLLM", isolation="process", config={"prefix": "c> "})
     write_plugin(root, "noisy", "llm", NOISY, "NoisyLLM", isolation="process")
+    write_plugin(root, "chatty", "llm", CHATTY, "ChattyLLM", isolation="process")
     return root
 
 
@@ -785,8 +818,11 @@ async def test_assigning_an_option_of_an_isolated_provider_is_refused(iso_manage
     with pytest.raises(ConfigError, match=pattern):
         pepper.llm.shout = "notabool"  # before the worker reported its options
     async with pepper:
-        with pytest.raises(ConfigError, match=pattern):
+        with pytest.raises(ConfigError, match=pattern) as refused:
             pepper.llm.shout = True  # a valid value is refused too: the worker would never see it
+        # the other way it names is a public function that exists
+        assert "or pepperpy.plugins.create_provider_instance('llm', 'counter', shout=...)" in str(refused.value)
+        assert callable(__import__("pepperpy.plugins").plugins.create_provider_instance)
         assert (await pepper.chat.with_user("hi").generate()).content == "c> hi"
     say = iso_manager.create_provider("tts", "say")
     with pytest.raises(ConfigError, match=r"tts/say: cannot set 'voice' .* with_plugin\('tts', 'say', voice=\.\.\.\)"):
@@ -915,3 +951,171 @@ def test_an_entry_point_class_refuses_process_isolation_and_says_it_needs_a_fold
     refused = outcome["refused"]
     assert refused is not None and refused.startswith("llm/shout: isolation='process' needs a plugin folder")
     assert "put the class in a plugin folder" in refused
+
+
+# -- step 6: what a second first-time user ran into -----------------------------------------------
+
+
+class LogRecords:
+    """The parent's loguru: a sink that keeps every record; PepperPy's logs on or off as asked (restored after)."""
+
+    def __init__(self, enable: bool):
+        self.enable = enable
+        self.records: list[Any] = []
+
+    def __enter__(self) -> Self:
+        from loguru import logger
+
+        self.sink = logger.add(self.records.append, level="DEBUG", format="{message}")
+        if self.enable:
+            logger.enable("pepperpy")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        from loguru import logger
+
+        logger.remove(self.sink)
+        logger.disable("pepperpy")  # PepperPy's default
+
+    def chatty(self) -> dict[str, Any]:
+        """The plugin's records by the first line of their message."""
+        return {m.record["message"].split("\n")[0]: m.record for m in self.records if m.record["message"].startswith("chatty:")}
+
+
+async def test_a_plugins_self_logger_reaches_the_parents_sinks_with_its_level_and_plugin_id(
+    iso_manager: PluginManager,
+) -> None:
+    with LogRecords(enable=True) as logs:  # on before the worker starts: its DEBUG lines cross too
+        async with PepperPy(plugin_manager=iso_manager).with_llm("chatty") as pepper:
+            assert (await pepper.chat.with_user("hi").generate()).content == "ok"
+            stderr_file = pepper.llm._worker.stderr_path
+            assert stderr_file.read_text() == ""  # through the pipe, not into the worker's stderr
+    seen = logs.chatty()
+    assert list(seen) == ["chatty: opened with format braces {kept}", "chatty: a debug line", "chatty: answering hi",
+                          "chatty: from a thread", "chatty: it failed"]  # in order, formatted once
+    assert {r["extra"]["plugin"] for r in seen.values()} == {"llm/chatty"}
+    assert {r["name"].split(".")[1] for m, r in seen.items() if m != "chatty: from a thread"} == {"loaded_plugins"}
+    assert seen["chatty: from a thread"]["name"] == "concurrent.futures.thread"  # self.logger.info called by to_thread
+    assert [seen[m]["level"].name for m in seen] == ["INFO", "DEBUG", "WARNING", "INFO", "ERROR"]
+    assert seen["chatty: answering hi"]["extra"]["call"] == "c1" and seen["chatty: answering hi"]["function"] == "generate"
+    assert "ZeroDivisionError: division by zero" in seen["chatty: it failed"]["message"]  # its traceback, as text
+    opened = [m.record for m in logs.records if m.record["message"] == "opened llm/chatty"]
+    assert len(opened) == 1  # the parent's own line, not the worker's again
+
+
+async def test_the_parents_logging_switch_decides_what_a_worker_shows(iso_manager: PluginManager) -> None:
+    with LogRecords(enable=False) as logs:  # PepperPy's default: silent
+        async with PepperPy(plugin_manager=iso_manager).with_llm("chatty") as pepper:
+            await pepper.chat.with_user("first").generate()
+            assert logs.chatty() == {}
+            assert pepper.llm._worker.stderr_path.read_text() == ""  # not printed in the worker either
+            from loguru import logger
+
+            logger.enable("pepperpy")  # switched on while the worker runs: INFO and above from now on
+            await pepper.chat.with_user("second").generate()
+    assert list(logs.chatty()) == ["chatty: answering second", "chatty: from a thread", "chatty: it failed"]
+
+
+async def test_reading_an_attribute_that_lives_in_the_worker_says_where_it_is(iso_manager: PluginManager) -> None:
+    pepper = await asyncio.to_thread(PepperPy(plugin_manager=iso_manager).with_llm, "mock", isolation="process")
+    async with pepper:
+        await pepper.chat.with_user("hi").generate()
+        assert not hasattr(pepper.llm, "calls") and getattr(pepper.llm, "calls", "none") == "none"
+        with pytest.raises(AttributeError, match=(
+            r"'IsolatedLLM' object has no attribute 'calls': llm/mock runs in a worker process \(isolation: process\)"
+            r".* return it in the answer's metadata \(GenerationResult.metadata\)")) as missing:
+            pepper.llm.calls  # noqa: B018 - llm/mock keeps its calls on itself, in the worker
+        assert missing.value.name == "calls" and "isolation='inprocess'" in str(missing.value)
+        assert pepper.llm.replies == [] and pepper.llm.plugin_id == "llm/mock"  # options and the base's still read
+    say = iso_manager.create_provider("tts", "say")
+    with pytest.raises(AttributeError, match=r"tts/say runs in a worker process .* add a public async method that returns it"):
+        say.opened_in  # noqa: B018 - set by its initialize, in the worker
+    with pytest.raises(AttributeError, match=r"^'IsolatedTtsSay' object has no attribute '_private'$"):
+        say._private  # noqa: B018
+
+
+def cli(home: Path, root: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PEPPERPY_HOME": str(home), "PEPPERPY_PLUGIN_PATH": str(root)}
+    return subprocess.run([sys.executable, "-m", "pepperpy", *args], check=False, capture_output=True, text=True,
+                          timeout=600, cwd=home.parent, env=env)
+
+
+FRESH_LIST = textwrap.dedent(
+    """
+    import contextlib, io, json, sys
+    from pepperpy.cli import main
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        code = main(["plugins", "list"])
+    heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("pydantic", "loguru", "packaging", "tenacity"))
+    row = next(line.split() for line in out.getvalue().splitlines() if line.startswith("llm/unidecode "))
+    print(json.dumps({"code": code, "row": row, "heavy": heavy}))
+    """
+)
+
+
+def test_an_isolated_plugins_requirements_go_into_its_worker_venv_only_and_the_commands_say_so(tmp_path: Path) -> None:
+    from pepperpy import _install
+
+    root, home = tmp_path / "plugins", tmp_path / "home"
+    write_plugin(root, "unidecode", "llm", UNIDECODE, "UnidecodeLLM", "text-unidecode==1.3\n", isolation="process")
+    manager = PluginManager(search_paths=[root], home=home)
+    in_process_env = _install.env_dir(home, manager._requirement_set(manager.resolve("llm", "unidecode")[0]))
+
+    async def use() -> str:
+        async with PepperPy(plugin_manager=manager).with_llm("unidecode") as pepper:
+            return (await pepper.chat.with_user("héllo wörld").generate()).content
+
+    def envs() -> list[str]:
+        return sorted(p.name for p in (home / "envs").iterdir() if p.is_dir())
+
+    assert asyncio.run(use()) == "hello world"
+    (venv,) = [home / "envs" / name for name in envs()]
+    assert (venv / "pyvenv.cfg").is_file() and venv != in_process_env  # the worker's venv, made by uv
+    assert not any(entry.startswith(str(home)) for entry in sys.path)  # nothing of it joined this process
+
+    info = cli(home, root, "plugins", "info", "llm/unidecode")
+    assert info.returncode == 0, info.stderr
+    lines = info.stdout.splitlines()
+    assert f"env dir: {venv} (the worker process's venv)" in lines
+    assert "  text-unidecode==1.3: installed in the worker's venv" in lines
+    assert any(line.startswith("  (the class is imported in its worker process only") for line in lines)
+    listed = {p["id"]: p for p in json.loads(cli(home, root, "plugins", "list", "--json").stdout)["plugins"]}
+    assert (listed["llm/unidecode"]["requirements_status"], listed["llm/unidecode"]["env_dir"]) == ("installed", str(venv))
+    again = cli(home, root, "plugins", "install", "llm/unidecode")
+    assert (again.returncode, again.stdout) == (0, f"llm/unidecode: already installed (its worker process's venv {venv})\n")
+    doctor = cli(home, root, "doctor")
+    assert any(line.split()[:1] == ["llm/unidecode"] and line.endswith(" ready") for line in doctor.stdout.splitlines())
+    assert envs() == [venv.name]  # info, list, install and doctor made no in-process env either
+
+    fresh_env = {**os.environ, "PEPPERPY_HOME": str(home), "PEPPERPY_PLUGIN_PATH": str(root)}
+    fresh = subprocess.run([sys.executable, "-c", FRESH_LIST], check=False, capture_output=True, text=True,
+                           cwd=tmp_path, env=fresh_env, timeout=300)
+    assert fresh.returncode == 0, fresh.stderr
+    outcome = json.loads(fresh.stdout.splitlines()[-1])
+    assert outcome["heavy"] == [] and outcome["row"][2:4] == ["installed", "process"]  # the index knows the venv
+
+    import shutil
+
+    shutil.rmtree(venv)  # gone: every command says so, and the next use makes the worker's venv again, only it
+    assert listed_status(home, root) == "not installed"
+    doctor = cli(home, root, "doctor")
+    assert any(line.split()[:1] == ["llm/unidecode"] and line.endswith(" installs on first use")
+               for line in doctor.stdout.splitlines())
+    assert asyncio.run(use()) == "hello world"
+    assert envs() == [venv.name] and listed_status(home, root) == "installed"
+
+
+def listed_status(home: Path, root: Path) -> str:
+    listed = {p["id"]: p for p in json.loads(cli(home, root, "plugins", "list", "--json").stdout)["plugins"]}
+    return listed["llm/unidecode"]["requirements_status"]
+
+
+def test_plugins_install_builds_the_worker_venv_of_an_isolated_plugin(tmp_path: Path) -> None:
+    root, home = tmp_path / "plugins", tmp_path / "home"
+    write_plugin(root, "unidecode", "llm", UNIDECODE, "UnidecodeLLM", "text-unidecode==1.3\n", isolation="process")
+    done = cli(home, root, "plugins", "install", "llm/unidecode")
+    assert done.returncode == 0, done.stderr
+    (venv,) = [p for p in (home / "envs").iterdir() if p.is_dir()]
+    assert (venv / "pyvenv.cfg").is_file()  # a venv for the worker, not a folder for this process's sys.path
+    assert done.stdout.splitlines()[-1] == f"llm/unidecode: installed text-unidecode==1.3 into its worker process's venv {venv}"
+    assert listed_status(home, root) == "installed"

@@ -171,6 +171,10 @@ def test_is_isolated_reads_the_config_an_alias_preset_and_the_manifest_without_i
     assert is_isolated(manager, "llm", "plain", {"isolation": "process"}) is True
     assert is_isolated(manager, "llm", "walled", {}) is True
     assert is_isolated(manager, "llm", "nosuch", {}) is False
+    manager.user_options.path.parent.mkdir(parents=True, exist_ok=True)
+    manager.user_options.path.write_text(json.dumps({"llm/plain": {"isolation": "process"}}))  # options set
+    assert is_isolated(manager, "llm", "plain", {}) is True  # as creating it would: a fallback chain must not import it
+    assert is_isolated(manager, "llm", "plain", {"isolation": "inprocess"}) is False
     assert manager.loaded_folder_plugins() == []  # nothing was imported
 
 
@@ -208,3 +212,72 @@ def test_public_options_leave_out_keys_by_name_and_secret_values_but_keep_max_to
     config = {"api_key": "sk-1", "apikey": "sk-2", "auth_token": "t", "password": "p", "credentials": SecretStr("c"),
               "max_tokens": 64, "model": "m", "key_file": "/k"}
     assert public_options(config) == {"max_tokens": 64, "model": "m", "key_file": "/k"}
+
+
+# -- a worker's log records --------------------------------------------------------------------
+
+
+class _Sink:
+    """A loguru sink keeping records, removed after; PepperPy's logs switched on only inside ``enabled()``."""
+
+    def __init__(self) -> None:
+        from loguru import logger
+
+        self.records: list = []
+        self.id = logger.add(lambda message: self.records.append(message.record), level="DEBUG", format="{message}")
+
+    def close(self) -> None:
+        from loguru import logger
+
+        logger.remove(self.id)
+        logger.disable("pepperpy")
+
+
+def test_a_log_record_crosses_as_json_and_is_logged_again_with_its_level_binding_and_place() -> None:
+    from loguru import logger
+
+    from pepperpy._isolation import logs
+
+    sink = _Sink()
+    try:
+        try:
+            raise KeyError("k")
+        except KeyError:
+            logger.bind(plugin="llm/x", handle=object()).opt(exception=True).warning("went {} {{way}}", "one")
+        wired = logs.to_wire(sink.records[-1])
+        assert json.loads(json.dumps(wired)) == wired  # plain JSON for the pipe
+        assert (wired["level"], wired["no"], wired["function"]) == ("WARNING", 30, "test_a_log_record_crosses_as_json_and_is_logged_again_with_its_level_binding_and_place")
+        assert wired["message"].startswith("went one {way}\nTraceback") and "KeyError: 'k'" in wired["message"]
+        assert wired["extra"]["plugin"] == "llm/x" and wired["extra"]["handle"].startswith("<object object")
+
+        sink.records.clear()
+        logs.emit({**wired, "name": "pepperpy.loaded_plugins.llm_x.provider"}, "llm/x")
+        assert sink.records == []  # PepperPy's logs are off here: the parent's switch decides
+        logger.enable("pepperpy")
+        logs.emit({**wired, "name": "pepperpy.loaded_plugins.llm_x.provider"}, "llm/x")
+        logs.emit({"level": "NOTICE", "no": 25, "message": "a level only the worker has", "extra": {}}, "llm/y")
+        logs.emit({"message": None}, "llm/y")  # malformed: dropped
+        logs.emit(["not", "a", "record"], "llm/y")
+        again, custom = sink.records
+        assert again["message"] == wired["message"]  # logged as sent, not formatted a second time
+        assert (again["level"].name, again["extra"]["plugin"], again["name"], again["module"]) == (
+            "WARNING", "llm/x", "pepperpy.loaded_plugins.llm_x.provider", "provider")
+        assert (custom["level"].no, custom["extra"]["plugin"]) == (25, "llm/y")  # bound to the worker's plugin
+    finally:
+        sink.close()
+
+
+def test_the_worker_forwards_info_and_up_unless_the_parent_logs_lower_when_it_starts() -> None:
+    from loguru import logger
+
+    from pepperpy._isolation import logs
+
+    sink = _Sink()
+    try:
+        assert logs.forward_level() == logs.INFO  # PepperPy's logs off: INFO and up, for a later enable
+        logger.enable("pepperpy")
+        assert logs.forward_level() == 10  # on, with a DEBUG sink: DEBUG lines cross too
+        logger.disable("pepperpy.loaded_plugins")
+        assert logs.forward_level() == logs.INFO  # the plugins' logs turned off again
+    finally:
+        sink.close()
