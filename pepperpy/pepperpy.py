@@ -104,7 +104,7 @@ class PepperPy:
             return self._with_fallbacks(category, list(provider_type), config)
         name = provider_type or self.default_provider(category)
         self._requests[category] = (name, dict(config))
-        if _in_event_loop() and self._manager.needs_install(category, name):
+        if _in_event_loop() and self._manager.needs_install(category, name, config):
             self._providers[category] = PendingProvider(self._manager, category, name, config)
         else:
             with _dependencies.sharing(_dependencies.Scope.of(self)):  # dependencies share this facade's providers

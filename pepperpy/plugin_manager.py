@@ -543,19 +543,18 @@ class PluginManager:
                         importlib.invalidate_caches()
             self._ready.add(info.id)
 
-    def needs_install(self, category: str, name: str) -> bool:
-        """True when using ``category/name`` would run an install first (a cheap check, no subprocess)."""
-        from pepperpy import _install
+    def needs_install(self, category: str, name: str, config: dict[str, Any] | None = None) -> bool:
+        """True when using ``category/name`` (created with ``config``) would run an install first (a cheap check,
+        no subprocess)."""
+        from pepperpy import _install, _isolation
 
         if self._folderless_target(category, name) is not None:
             return False
         info = self.resolve(category, name)[0]
+        if _isolation.is_isolated(self, category, name, config or {}):  # its worker's env (pepperpy/_isolation)
+            return _isolation.needs_install(self, info)
         if info.id in self._ready or info.id in self._classes:
             return False
-        if info.manifest.isolation == "process":  # its worker's env (pepperpy/_isolation)
-            from pepperpy import _isolation
-
-            return _isolation.needs_install(self, info)
         needed = self._requirement_set(info)
         if not needed or _install.is_stamped(_install.env_dir(self.home, needed), needed):
             return False

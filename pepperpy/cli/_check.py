@@ -45,12 +45,22 @@ def check_folder(checker: Any, folder: str, install_requirements: bool) -> tuple
     exposed = open_to_others(folder, [str(Path(folder) / "plugin.json"), entry_file(folder, found.manifest)])
     if exposed:
         return label, trust_problem(folder, exposed), []
+    isolated = found.manifest.isolation == "process"
     try:
         needed = checker._requirement_set(found)
-        ready = not needed or _install.is_stamped(_install.env_dir(checker.home, needed), needed)
-        ready = ready or not _install.missing_from_running_env(needed)
+        if isolated:  # its requirements live in its worker's env, never in this process
+            if install_requirements and needed:
+                from pepperpy._isolation.env import ensure_env
+
+                ensure_env(checker.home, found.id, needed)
+            ready = not needed
+        else:
+            ready = not needed or _install.is_stamped(_install.env_dir(checker.home, needed), needed)
+            ready = ready or not _install.missing_from_running_env(needed)
     except PepperPyError as exc:
         return label, str(exc), []
+    if isolated:
+        install_requirements = False  # the class is imported here without them: a missing one is a note
     notes = []
     names = ", ".join(str(r) for r in (*needed.requirements, *needed.model_packages))
     try:
