@@ -81,6 +81,10 @@ def _problem_lines(listing: Any) -> list[str]:
     ]
     lines += [f"  broken {folder}: {problem}" for folder, problem in listing.broken]
     lines += [
+        f"  invalid requirements of {pid}: {' '.join(plugin.requirements_problem.split())}"
+        for pid, plugin in sorted(listing.plugins.items()) if plugin.requirements_problem is not None
+    ]
+    lines += [
         f"  broken entry point {e['name']} = {e['value']!r} (from {e['source']}): {e['problem']}"
         for e in listing.broken_entry_points
     ]

@@ -82,6 +82,14 @@ def test_list_shows_plugins_shadowed_and_broken_folders(tmp_path, make_plugin):
     assert bare.returncode == 0 and bare.stdout == done.stdout
 
 
+def test_list_says_why_a_requirements_file_is_invalid(tmp_path, make_plugin):
+    make_plugin("evil", files={"requirements.txt": "evil-1.0-py3-none-any.whl\n"})
+    listed = pepperpy(tmp_path, "plugins", "list")
+    assert listed.returncode == 0 and rows(listed.stdout)["llm/evil"][2] == "invalid"
+    (line,) = [line for line in listed.stdout.splitlines() if line.startswith("  invalid requirements of llm/evil")]
+    assert "requirements.txt:1" in line and "'evil==1.0'" in line
+
+
 def test_list_json_is_for_scripts(tmp_path, make_plugin):
     make_plugin("uni", files={"provider.py": LAZY_UNIDECODE, "requirements.txt": REQUIREMENT + "\n"})
     broken = make_plugin("bad", manifest={"name": "bad"})
