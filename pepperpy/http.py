@@ -39,12 +39,13 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import httpx
 from pydantic import Field, SecretStr
 
 from pepperpy._log import logger
+from pepperpy._sse import EventTooLarge, ServerSentEvent, SSEDecoder
 from pepperpy._redact import redact, remember
 from pepperpy._resources import ResourceMixin
 from pepperpy.core import PepperpyPlugin
@@ -63,7 +64,6 @@ ERROR_BODY_BYTES = 64 * 1024  # of an error answer: its message is all that is s
 MAY_HAVE_BEEN_PROCESSED = "the service may have processed (and billed) the request, so it was not sent again"
 _BODY_HEADERS = {"content-encoding", "content-length", "transfer-encoding"}
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)  # the request never reached the service
-_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -379,111 +379,6 @@ async def stream_sse(
         except ProviderError as error:
             if answered or not await _pause_before_retry(error, attempt, policy, deadline):
                 raise
-
-
-class EventTooLarge(ValueError):
-    """One server-sent event passed ``SSEDecoder.max_event_bytes`` (``stream_sse`` turns it into a ProviderError)."""
-
-
-class ServerSentEvent(NamedTuple):
-    """One dispatched event: ``event`` is "" when the stream named no type (the standard's "message")."""
-
-    event: str
-    data: str
-    id: str = ""
-    retry: int | None = None
-
-
-class SSEDecoder:
-    """Server-sent events from the bytes of a ``text/event-stream`` body, read as the HTML standard says.
-
-    Lines end with CRLF, LF or CR (also split across chunks); a leading BOM is dropped;
-    ``:`` starts a comment; a field is ``name: value`` (one leading space removed) or a
-    bare ``name`` (empty value); ``data`` lines join with "\\n"; ``event``, ``id`` (not
-    with NUL) and ``retry`` (ASCII digits only) are kept, other fields ignored; a blank
-    line dispatches the event, unless no ``data`` came; an event not ended by a blank
-    line when the stream ends is dropped. Lines are split on bytes (``bytes.splitlines``
-    splits on exactly CRLF, LF and CR), so an event is never held in memory past
-    ``max_event_bytes``.
-    """
-
-    def __init__(self, max_event_bytes: int | None = None) -> None:
-        self.max_event_bytes = max_event_bytes if max_event_bytes is not None else math.inf
-        self.last_event_id = ""
-        self.retry: int | None = None
-        self._pending: list[bytes] = []  # the start of a line not ended yet
-        self._pending_size = 0
-        self._first = True  # a BOM may open the stream
-        self._skip_lf = False  # the last chunk ended with CR: an LF opening the next one ends no line
-        self._event = ""
-        self._data: list[bytes] = []
-        self._id = ""
-        self._size = 0  # bytes of the complete lines of the event being read
-
-    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
-        """The events completed by ``chunk``; raises ``EventTooLarge`` past ``max_event_bytes``."""
-        if self._skip_lf and chunk[:1] == b"\n":
-            chunk = chunk[1:]
-            self._skip_lf = False
-        if not chunk:
-            return []
-        self._skip_lf = chunk[-1] == 13  # CR
-        if b"\n" not in chunk and b"\r" not in chunk:  # no line ends here: keep it for later
-            self._pending.append(chunk)
-            self._pending_size += len(chunk)
-            if self._size + self._pending_size > self.max_event_bytes:
-                raise EventTooLarge(f"an event passed {self.max_event_bytes} bytes")
-            return []
-        if self._pending:
-            chunk = b"".join([*self._pending, chunk])
-            self._pending, self._pending_size = [], 0
-        if self._first:
-            chunk, self._first = chunk.removeprefix(_BOM), False
-        lines = chunk.splitlines(keepends=True)
-        last = lines[-1]
-        if last[-1] not in (10, 13):  # the last line is not ended yet
-            self._pending, self._pending_size = [lines.pop()], len(last)
-        events: list[ServerSentEvent] = []
-        for line in lines:
-            line = line.rstrip(b"\r\n")
-            if not line:
-                event = self._dispatch()
-                if event is not None:
-                    events.append(event)
-                continue
-            self._size += len(line) + 1
-            if self._size > self.max_event_bytes:
-                raise EventTooLarge(f"an event passed {self.max_event_bytes} bytes")
-            if line.startswith(b"data:"):
-                value = line[5:]
-                self._data.append(value[1:] if value[:1] == b" " else value)
-            elif line[:1] != b":":
-                self._field(line)
-        if self._size + self._pending_size > self.max_event_bytes:
-            raise EventTooLarge(f"an event passed {self.max_event_bytes} bytes")
-        return events
-
-    def _field(self, line: bytes) -> None:
-        name, colon, value = line.decode("utf-8", "replace").partition(":")
-        if value.startswith(" "):
-            value = value[1:]
-        if name == "data":  # a bare "data" (no colon)
-            self._data.append(value.encode())
-        elif name == "event":
-            self._event = value
-        elif name == "id" and "\0" not in value:
-            self._id = value
-        elif name == "retry" and value.isascii() and value.isdigit():
-            self.retry = int(value)
-
-    def _dispatch(self) -> ServerSentEvent | None:
-        self.last_event_id = self._id
-        data, event = self._data, self._event
-        self._data, self._event, self._size = [], "", 0
-        if not data:
-            return None
-        joined = data[0] if len(data) == 1 else b"\n".join(data)
-        return ServerSentEvent(event, joined.decode("utf-8", "replace"), self.last_event_id, self.retry)
 
 
 def parse_event_data(data: str, who: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from pepperpy.http import EventTooLarge, ServerSentEvent, SSEDecoder
+from pepperpy._sse import EventTooLarge, ServerSentEvent, SSEDecoder
 
 
 def parse(stream: bytes, max_event_bytes: int | None = None) -> list[ServerSentEvent]:
