@@ -61,8 +61,12 @@ def remember(value: Any) -> None:
 
 
 def redact(text: str) -> str:
-    """``text`` with every registered secret replaced by ``***``."""
-    return _registry().redact(text)
+    """``text`` with every registered secret replaced by ``***`` (never creates the manager: it is called for
+    every log line, also while the manager is being built)."""
+    from pepperpy.plugin_manager import PluginManager
+
+    manager = PluginManager._instance
+    return text if manager is None else manager.secrets.redact(text)
 
 
 __all__ = ["MASK", "MIN_LENGTH", "SecretRegistry", "redact", "remember"]
