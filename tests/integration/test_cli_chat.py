@@ -51,17 +51,11 @@ def home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def slow_plugins(tmp_path: Path) -> Path:
+def slow_plugins(tmp_path: Path, make_plugin) -> Path:
     """A folder holding one plugin, llm/slow, given to the command through PEPPERPY_PLUGIN_PATH."""
-    folder = tmp_path / "extra-plugins" / "llm_slow"
-    folder.mkdir(parents=True)
-    (folder / "plugin.json").write_text(json.dumps({
-        "name": "llm_slow", "version": "0.1.0", "category": "llm", "provider_name": "slow",
-        "description": "a slow stream", "entry_point": "provider:SlowProvider", "author": "tests",
-        "pepperpy_compatibility": ">=0.1.0",
-    }))
-    (folder / "provider.py").write_text(SLOW_PROVIDER)
-    return folder.parent
+    root = tmp_path / "extra-plugins"
+    make_plugin("slow", root=root, files={"provider.py": SLOW_PROVIDER}, entry_point="provider:SlowProvider")
+    return root
 
 
 NEEDY_PROVIDER = '''
@@ -81,17 +75,11 @@ class NeedyProvider(LLMProvider):
 
 
 @pytest.fixture
-def needy_plugins(tmp_path: Path) -> Path:
+def needy_plugins(tmp_path: Path, make_plugin) -> Path:
     """A folder holding llm/needy (a required option), given to the command through PEPPERPY_PLUGIN_PATH."""
-    folder = tmp_path / "needy-plugins" / "llm_needy"
-    folder.mkdir(parents=True)
-    (folder / "plugin.json").write_text(json.dumps({
-        "name": "llm_needy", "version": "0.1.0", "category": "llm", "provider_name": "needy",
-        "description": "a required option", "entry_point": "provider:NeedyProvider", "author": "tests",
-        "pepperpy_compatibility": ">=0.1.0",
-    }))
-    (folder / "provider.py").write_text(NEEDY_PROVIDER)
-    return folder.parent
+    root = tmp_path / "needy-plugins"
+    make_plugin("needy", root=root, files={"provider.py": NEEDY_PROVIDER}, entry_point="provider:NeedyProvider")
+    return root
 
 
 def logged(home: Path) -> list:

@@ -3,7 +3,6 @@ one-line warning elsewhere), run as the real command in subprocesses."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -25,27 +24,15 @@ class Wide(LLMProvider):
 """
 
 
-def plugin(root: Path, name: str) -> Path:
-    folder = root / f"llm_{name}"
-    folder.mkdir(parents=True)
-    (folder / "plugin.json").write_text(json.dumps({
-        "name": f"llm_{name}", "version": "0.1.0", "category": "llm", "provider_name": name,
-        "description": "a test plugin", "entry_point": "provider:Wide", "author": "tests",
-        "pepperpy_compatibility": ">=0.1.0",
-    }))
-    (folder / "provider.py").write_text(PROVIDER)
-    return folder
-
-
 def pepperpy(tmp_path: Path, root: Path, *args: str) -> subprocess.CompletedProcess:
     environment = {**os.environ, "PEPPERPY_HOME": str(tmp_path / "home"), "PEPPERPY_PLUGIN_PATH": str(root)}
     return subprocess.run([sys.executable, "-m", "pepperpy", *args], capture_output=True, text=True,
                           env=environment, cwd=tmp_path, timeout=300)
 
 
-def test_check_and_doctor_fail_on_a_world_writable_plugin_and_pass_once_fixed(tmp_path):
+def test_check_and_doctor_fail_on_a_world_writable_plugin_and_pass_once_fixed(tmp_path, make_plugin):
     root = tmp_path / "plugins"
-    wide = plugin(root, "wide")
+    wide = make_plugin("wide", root=root, files={"provider.py": PROVIDER}, entry_point="provider:Wide")
     os.chmod(root, 0o755)
     os.chmod(wide, 0o777)
     checked = pepperpy(tmp_path, root, "plugins", "check", str(root))
@@ -63,9 +50,9 @@ def test_check_and_doctor_fail_on_a_world_writable_plugin_and_pass_once_fixed(tm
     assert pepperpy(tmp_path, root, "plugins", "check", str(root)).returncode == 0
 
 
-def test_a_folder_of_plugins_others_may_swap_them_in_counts_unless_sticky(tmp_path):
+def test_a_folder_of_plugins_others_may_swap_them_in_counts_unless_sticky(tmp_path, make_plugin):
     root = tmp_path / "shared"
-    folder = plugin(root, "inside")
+    folder = make_plugin("inside", root=root)
     os.chmod(folder, 0o755)
     os.chmod(root, 0o777)
     assert open_to_others(str(folder), []) == [str(root)]
