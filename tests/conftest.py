@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +77,22 @@ def manager(tmp_path: Path) -> PluginManager:
 def builtin_manager(tmp_path: Path) -> PluginManager:
     """A PluginManager that sees the built-in plugins only."""
     return PluginManager(search_paths=[builtin_plugins_dir()], home=tmp_path / "home")
+
+
+@pytest.fixture(scope="session")
+def scripted_server() -> Iterator[Any]:
+    """The scripted HTTP server (tests/servers/scripted.py), for what no real server can show on demand."""
+    from tests.servers.scripted import ScriptedServer
+
+    server = ScriptedServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def scripted(scripted_server):
+    """The scripted server with an empty script and no recorded requests."""
+    scripted_server.reset()
+    return scripted_server

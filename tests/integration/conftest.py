@@ -9,7 +9,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -96,24 +95,6 @@ def llama_embeddings_server(local_manager, local_model_path) -> Iterator[str]:
     finally:
         process.kill()
         process.wait(timeout=10)
-
-
-@pytest.fixture(scope="session")
-def scripted_server() -> Iterator[Any]:
-    from tests.servers.scripted import ScriptedServer
-
-    server = ScriptedServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def scripted(scripted_server):
-    """The scripted server with an empty script and no recorded requests."""
-    scripted_server.reset()
-    return scripted_server
 
 
 @pytest.fixture(scope="session")

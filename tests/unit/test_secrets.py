@@ -26,25 +26,10 @@ from pepperpy._config import read_keys, save_key
 from pepperpy.errors import AuthenticationError, ConfigError, ProviderError
 from pepperpy.http import SecretHeaders, bearer
 from pepperpy.plugin_manager import PluginManager, builtin_plugins_dir
-from tests.servers.scripted import Reply, ScriptedServer
+from tests.servers.scripted import Reply
 
 SENTINEL = "sk-sentinel-given-4f6c1e0a9d"
 SAVED_SENTINEL = "sk-sentinel-saved-8b2d7e3f15"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[ScriptedServer]:
-    server = ScriptedServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def scripted(server: ScriptedServer) -> ScriptedServer:
-    server.reset()
-    return server
 
 
 @pytest.fixture
