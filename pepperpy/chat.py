@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from pepperpy.errors import InvalidInputError, LLMError
 from pepperpy.hooks import Call, closing_stream, split_options
-from pepperpy.llm import GenerationChunk, GenerationResult, Message, MessageRole, to_message
+from pepperpy.llm import GenerationChunk, GenerationResult, Message, MessageRole, check_prompt, to_message
 from pepperpy.structured import parse as parse_structured
 from pepperpy.tools import Tool, run_tool_calls, tool_from_function
 
@@ -59,11 +59,12 @@ class ChatBuilder:
 
     @property
     def messages(self) -> list[Message]:
-        """The messages so far (a copy)."""
+        """The messages built so far (a copy: changing it does not change the builder)."""
         return list(self._messages)
 
     @property
     def options(self) -> dict[str, Any]:
+        """The options set so far (a copy)."""
         return dict(self._options)
 
     def _add(self, role: MessageRole, method: str, content: Any) -> ChatBuilder:
@@ -126,7 +127,11 @@ class ChatBuilder:
                     model if isinstance(model, str) else None, settings, provider)
         return await self._source.call_llm(call)
 
+    def _check_prompt(self, method: str) -> None:
+        check_prompt(self._messages, "chat", f"add a user message with .with_user(...) before .{method}()")
+
     async def generate(self) -> GenerationResult:
+        self._check_prompt("generate")
         result = await self._generate_running_tools(list(self._messages))
         if self._response_model is not None:
             result = await self._validated(result)
@@ -163,11 +168,43 @@ class ChatBuilder:
         return retried.model_copy(update={"parsed": parsed})
 
     async def stream(self) -> AsyncIterator[GenerationChunk]:
-        """Stream the answer; tool calls, if any, arrive on the last chunks (tools are not run)."""
+        """Stream the answer; tool calls, if any, arrive on the last chunks (tools are not run).
+
+        With a response model, the last chunk carries ``parsed``, the validated answer.
+        """
+        self._check_prompt("stream")
         chunks = await self._call(list(self._messages), stream=True)
+        if self._response_model is not None:
+            chunks = self._parsed_on_the_last(chunks)
         async with closing_stream(chunks) as stream:  # leaving early closes the hooks' and provider's at once
             async for chunk in stream:
                 yield chunk
+
+    async def _parsed_on_the_last(self, chunks: Any) -> AsyncIterator[GenerationChunk]:
+        """Pass chunks on one behind, so that the last one, once known, can carry the parsed answer."""
+        model = self._response_model
+        assert model is not None
+        held: GenerationChunk | None = None
+        pieces: list[str] = []
+        async with closing_stream(chunks) as stream:
+            async for chunk in stream:
+                if held is not None:
+                    yield held
+                held = chunk
+                pieces.append(chunk.content)
+        if held is None or held.tool_calls:  # nothing came, or the model asks for tools instead of answering
+            if held is not None:
+                yield held
+            return
+        parsed, problem = parse_structured(model, "".join(pieces))
+        if problem is None:
+            yield held.model_copy(update={"parsed": parsed})
+            return
+        yield held
+        raise LLMError(
+            f"{(await self._source.configured('llm')).plugin_id}: the streamed answer did not fit {model.__name__}: "
+            f"{problem}; a stream is not retried: use generate() to retry once with the validation error"
+        )
 
     def generate_sync(self) -> GenerationResult:
         """``generate()`` for scripts without an event loop; the provider stays open for the next call."""
@@ -192,22 +229,39 @@ class Conversation:
         return builder.with_options(**{**self.options, **options})
 
     async def say(self, content: str, **options: Any) -> GenerationResult:
-        """Send ``content`` as the next user message; the answer joins the history."""
+        """Send ``content`` as the next user message; the answer joins the history (on an error, nothing does)."""
         builder = self._turn(content, options)
         result = await builder.generate()
         reply = Message(role=MessageRole.ASSISTANT, content=result.content, tool_calls=result.tool_calls)
-        self.messages = [*builder._messages, reply]
+        self.messages = [*builder.messages, reply]
         return result
 
     async def stream(self, content: str, **options: Any) -> AsyncIterator[GenerationChunk]:
-        """Stream the answer to ``content``; the whole answer joins the history once the stream ends."""
-        builder = self._turn(content, options)
+        """Stream the answer to ``content``; the whole answer joins the history once the stream ends.
+
+        The user's message joins as the stream starts; left early (a ``break``, a cancel, Ctrl-C),
+        the part of the answer received joins too. On an error the history is as it was, as with ``say()``.
+        """
+        before = self.messages
+        turn = self._turn(content, options)
+        asked = self.messages = turn.messages
         pieces: list[str] = []
-        async with aclosing(builder.stream()) as stream:
-            async for chunk in stream:
-                pieces.append(chunk.content)
-                yield chunk
-        self.messages = [*builder._messages, Message(role=MessageRole.ASSISTANT, content="".join(pieces))]
+        try:
+            async with aclosing(turn.stream()) as stream:
+                async for chunk in stream:
+                    pieces.append(chunk.content)
+                    yield chunk
+        except Exception:
+            if self.messages is asked:
+                self.messages = before
+            raise
+        except BaseException:  # left early: GeneratorExit (a break, aclose()) or CancelledError
+            received = "".join(pieces)
+            # unless another turn changed the history since (a stream abandoned without aclosing() closes later)
+            if received and self.messages is asked:
+                self.messages = [*asked, Message(role=MessageRole.ASSISTANT, content=received)]
+            raise
+        self.messages = [*asked, Message(role=MessageRole.ASSISTANT, content="".join(pieces))]
 
     def say_sync(self, content: str, **options: Any) -> GenerationResult:
         """``say()`` for scripts without an event loop."""

@@ -65,13 +65,15 @@ class GenerationResult(BaseModel):
 
 
 class GenerationChunk(BaseModel):
-    """One piece of a streamed answer; the last ones carry finish_reason, tool calls and usage."""
+    """One piece of a streamed answer; the last ones carry finish_reason, tool calls and usage
+    (and ``parsed``, the validated answer, when the chat has a response model)."""
 
     content: str = ""
     finish_reason: str | None = None
     tool_calls: list[ToolCall] = Field(default_factory=list)
     usage: Usage | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    parsed: Any = None
 
 
 MessagesInput = str | list[Message] | list[dict[str, Any]]
@@ -110,6 +112,15 @@ def to_messages(messages: Any, who: str = "messages") -> list[Message]:
         f"{who}: expected a str or a list of messages, got {type(messages).__name__}; "
         "pass a str, Message objects, or dicts with 'role' and 'content'"
     )
+
+
+def check_prompt(messages: list[Message], who: str, how: str) -> None:
+    """Refuse a request with nothing to answer (no user or system message): a model would make an answer up."""
+    if any(m.role in (MessageRole.USER, MessageRole.SYSTEM) for m in messages):
+        return
+    roles = sorted({m.role.value for m in messages})
+    got = f"only {' and '.join(roles)} messages, no user or system message" if roles else "no messages"
+    raise InvalidInputError(f"{who}: nothing to answer ({got}); {how}")
 
 
 def _number(value: Any) -> bool:
@@ -164,7 +175,9 @@ def call_timeout(provider: Any, options: dict[str, Any]) -> float | None:
 
 
 def _prepare(provider: LLMProvider, messages: Any, options: dict[str, Any], method: str) -> list[Message]:
-    normalized = to_messages(messages, f"{provider.plugin_id}: {method}()")
+    who = f"{provider.plugin_id}: {method}()"
+    normalized = to_messages(messages, who)
+    check_prompt(normalized, who, "pass a str or add a user message")
     if options:
         check_call_options(provider, options)
     if provider._lifecycle.state is not State.OPEN:
@@ -357,6 +370,7 @@ __all__ = [
     "CALL_OPTIONS",
     "call_timeout",
     "check_call_options",
+    "check_prompt",
     "to_message",
     "to_messages",
 ]
