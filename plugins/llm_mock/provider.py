@@ -1,4 +1,8 @@
-"""llm/mock: scripted replies (cycled, or exhausted with a clear error) or an echo of the last user message."""
+"""llm/mock: scripted replies (cycled, or exhausted with a clear error) or an echo of the last user message.
+
+A scripted reply is a text, or a tool call ``{"tool": "get_weather", "arguments": {"city": "Paris"}}``,
+or a list of tool calls made in one answer; see README.md.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +10,52 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-from pepperpy.errors import LLMError
-from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, Usage
+from pepperpy.errors import ConfigError, LLMError
+from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, ToolCall, Usage
+
+TOOL_CALL_FORM = '{"tool": "name", "arguments": {...}}'
+
+
+def _scripted_calls(reply: dict[str, Any] | list[Any], number: int) -> list[dict[str, Any]]:
+    """The tool calls of scripted reply ``number``, checked: each a dict with a ``tool`` name and ``arguments``."""
+    calls = reply if isinstance(reply, list) else [reply]
+    for call in calls:
+        problem = None
+        if not isinstance(call, dict):
+            problem = f"{type(call).__name__} {call!r:.60}"
+        elif not isinstance(call.get("tool"), str) or not call["tool"]:
+            problem = f"{call!r:.80} has no 'tool' name"
+        elif not isinstance(call.get("arguments", {}), dict) or set(call) - {"tool", "arguments"}:
+            problem = f"{call!r:.80} takes only 'tool' and an 'arguments' dict"
+        if problem is not None:
+            raise ConfigError(
+                f"llm/mock: replies[{number}] is not a tool call ({problem}); a reply is a str, a tool call "
+                f"{TOOL_CALL_FORM}, or a list of tool calls"
+            )
+    if not calls:
+        raise ConfigError(f"llm/mock: replies[{number}] is an empty list; a list holds the tool calls of one answer")
+    return calls
 
 
 class MockLLMProvider(LLMProvider):
-    """Answers with ``replies`` in order; with no replies, echoes the last user message."""
+    """Answers with ``replies`` in order; with no replies, echoes the last user (else system) message."""
 
-    replies: list[str] = []
+    replies: list[str | dict[str, Any] | list[dict[str, Any]]] = []
     cycle: bool = True
 
     def __init__(self, **config: Any):
         super().__init__(**config)
+        for number, reply in enumerate(self.replies):
+            if not isinstance(reply, str):
+                _scripted_calls(reply, number)
         self.calls: list[list[Message]] = []  # the messages of every call so far, to assert on in tests
         self._next = 0
+        self._tool_calls_made = 0
 
-    def _reply(self, messages: list[Message]) -> str:
+    def _reply(self, messages: list[Message], options: dict[str, Any]) -> tuple[str, list[ToolCall]]:
         self.calls.append(list(messages))
         if not self.replies:
-            users = [m.content or "" for m in messages if m.role == MessageRole.USER]
-            return users[-1] if users else ""
+            return self._echo(messages), []
         if self._next >= len(self.replies):
             if not self.cycle:
                 raise LLMError(
@@ -33,9 +63,32 @@ class MockLLMProvider(LLMProvider):
                     "add replies or pass cycle=True"
                 )
             self._next = 0
-        reply = self.replies[self._next]
+        number, reply = self._next, self.replies[self._next]
         self._next += 1
-        return reply
+        if isinstance(reply, str):
+            return reply, []
+        return "", self._tool_calls(_scripted_calls(reply, number), number, options)
+
+    @staticmethod
+    def _echo(messages: list[Message]) -> str:
+        for role in (MessageRole.USER, MessageRole.SYSTEM):
+            said = [m.content or "" for m in messages if m.role == role]
+            if said:
+                return said[-1]
+        return ""  # not reached: the base class refuses a request without a user or system message
+
+    def _tool_calls(self, scripted: list[dict[str, Any]], number: int, options: dict[str, Any]) -> list[ToolCall]:
+        offered = [tool.name for tool in options.get("tools") or []]
+        calls = []
+        for call in scripted:
+            if call["tool"] not in offered:
+                raise LLMError(
+                    f"llm/mock: replies[{number}] calls the tool {call['tool']!r}, but this call offers "
+                    + (f"only {', '.join(offered)}" if offered else "no tools (add them with .with_tools(...))")
+                )
+            self._tool_calls_made += 1
+            calls.append(ToolCall(id=f"call_{self._tool_calls_made}", name=call["tool"], arguments=call.get("arguments", {})))
+        return calls
 
     @staticmethod
     def _usage(messages: list[Message], reply: str) -> Usage:
@@ -43,14 +96,18 @@ class MockLLMProvider(LLMProvider):
         return Usage(prompt_tokens=prompt_words, completion_tokens=len(reply.split()))
 
     async def generate(self, messages: list[Message], **options: Any) -> GenerationResult:
-        reply = self._reply(messages)
-        answer = Message(role=MessageRole.ASSISTANT, content=reply)
+        reply, tool_calls = self._reply(messages, options)
+        answer = Message(role=MessageRole.ASSISTANT, content=reply, tool_calls=tool_calls)
         return GenerationResult(
-            content=reply, messages=[*messages, answer], usage=self._usage(messages, reply), metadata={"model": "mock"}
+            content=reply, messages=[*messages, answer], usage=self._usage(messages, reply), tool_calls=tool_calls,
+            metadata={"model": "mock"},
         )
 
     async def generate_stream(self, messages: list[Message], **options: Any) -> AsyncIterator[GenerationChunk]:
-        reply = self._reply(messages)
+        reply, tool_calls = self._reply(messages, options)
         for piece in re.findall(r"\S+\s*|\s+", reply):
             yield GenerationChunk(content=piece)
-        yield GenerationChunk(finish_reason="stop", usage=self._usage(messages, reply), metadata={"model": "mock"})
+        yield GenerationChunk(
+            finish_reason="tool_calls" if tool_calls else "stop", tool_calls=tool_calls,
+            usage=self._usage(messages, reply), metadata={"model": "mock"},
+        )
