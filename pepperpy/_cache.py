@@ -5,7 +5,9 @@ base URL, default temperature, ...), every message, every per-call option (tools
 their schema, a response model by its JSON schema) and whether the call streams. Not
 cached: errors, streams cut by an error or closed early, answers asking for tools (a
 tool round in progress), and calls made with ``with_options(cache=False)``. A cached
-stream is replayed chunk by chunk, as it came. Hits carry ``metadata["cache"] == "hit"``.
+stream is replayed chunk by chunk, as it came; a stream with no entry of its own is
+served by the same request's ``generate`` answer, as one chunk (a streamed answer does
+not serve ``generate``). Hits carry ``metadata["cache"] == "hit"``.
 """
 
 from __future__ import annotations
@@ -162,6 +164,10 @@ class ResponseCache:
         stored = self.store.get(key)
         if stored is not None:
             return self._replayed(call, stored)
+        if call.stream:
+            whole = self.store.get(cache_key(call.replace(stream=False)))
+            if whole is not None:
+                return _replay([_one_chunk(GenerationResult.model_validate_json(whole))])
         outcome = await call_next(call)
         if call.stream:
             return self._recorded_stream(key, outcome)
@@ -198,6 +204,14 @@ class ResponseCache:
                 yield chunk
         if not any(chunk.tool_calls for chunk in seen):
             self._put(key, lambda: json.dumps([chunk.model_dump(mode="json") for chunk in seen]))
+
+
+def _one_chunk(result: GenerationResult) -> GenerationChunk:
+    """A stored ``generate`` answer as the single chunk of a stream (never a tool round: those are not stored)."""
+    return GenerationChunk(
+        content=result.content, finish_reason=result.metadata.get("finish_reason") or "stop", usage=result.usage,
+        metadata={**result.metadata, "cache": "hit"},
+    )
 
 
 async def _replay(chunks: list[GenerationChunk]) -> AsyncIterator[GenerationChunk]:

@@ -117,6 +117,21 @@ async def test_a_stream_is_cached_once_complete_and_replayed_chunk_by_chunk(mana
     await pepper.aclose()
 
 
+@pytest.mark.parametrize("path", [None, "answers.db"], ids=["memory", "sqlite"])
+async def test_a_cached_answer_is_replayed_to_the_same_request_streamed_as_one_chunk(manager, tmp_path, path):
+    pepper = mock(manager).with_cache(path=None if path is None else tmp_path / path)
+    answer = await pepper.chat.with_system("be brief").with_user("one two three").generate()
+    chunks = [c async for c in pepper.chat.with_system("be brief").with_user("one two three").stream()]
+    assert len(pepper.llm.calls) == 1, "the stream was served by the generate() entry"
+    assert len(chunks) == 1 and chunks[0].content == answer.content == "one two three"
+    assert chunks[0].finish_reason == "stop" and chunks[0].usage == answer.usage
+    assert chunks[0].metadata == {"model": "mock", "cache": "hit"}
+    assert pepper.usage.total.cached_calls == 1 and pepper.usage.total.calls == 1
+    [c async for c in pepper.chat.with_user("one two three").stream()]  # another request: not served
+    assert len(pepper.llm.calls) == 2
+    await pepper.aclose()
+
+
 async def test_streams_closed_early_or_cut_are_not_cached(manager):
     pepper = mock(manager).with_cache()
     async for _ in pepper.chat.with_user("a b c").stream():
