@@ -15,8 +15,8 @@ async def test_a_cached_local_answer_and_stream_come_back_without_loading_the_mo
     path = tmp_path / "cache.db"
     async with PepperPy(plugin_manager=local_manager).with_llm("local").with_cache(path=path) as pepper:
         chat = pepper.chat.with_user("Name three colours.").with_options(**SETTINGS)
-        answer = await chat.generate()
-        chunks = [c async for c in chat.stream()]
+        chunks = [c async for c in chat.stream()]  # first: a stored generate() answer would serve it as one chunk
+        answer = await chat.generate()  # a stored stream does not serve generate(): the model answers again
         usage = pepper.usage.total
     assert answer.content and len(chunks) > 3
     assert usage.calls == 2 and usage.prompt_tokens > 0 and usage.completion_tokens > 0

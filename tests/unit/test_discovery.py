@@ -59,7 +59,7 @@ async def test_shadowing_plugin_is_the_one_loaded(tmp_path, make_plugin):
     make_in(make_plugin, high, "high")
     manager = PluginManager(search_paths=[low, high], home=tmp_path / "home")
     async with manager.create_provider("llm", "echo") as provider:
-        result = await provider.generate([])
+        result = await provider.generate("hi")
     assert result.content == "high"
 
 

@@ -267,7 +267,7 @@ async def test_siblings_inside_the_folder_load_also_through_a_symlink_inside(man
     folder = make_plugin("inside", files={"provider.py": WIRE_USER, "real_wire.py": "VALUE = 'inside'\n"})
     (folder / "wire.py").symlink_to(folder / "real_wire.py")
     async with manager.create_provider("llm", "inside") as provider:
-        assert (await provider.generate([])).content == "inside"
+        assert (await provider.generate("hi")).content == "inside"
 
 
 def test_an_entry_file_replaced_by_a_symlink_after_discovery_is_refused(manager, make_plugin, tmp_path):
