@@ -731,9 +731,12 @@ class PluginManager:
             self.fallback_chains[category] = list(members)
 
     def create_provider(self, category: str, name: str, /, **config: Any) -> Any:
-        """An uninitialized provider of ``category/name`` with validated config (or its fallback chain)."""
+        """An uninitialized provider of ``category/name`` with validated config (or its fallback chain).
+
+        ``name`` may also be the id ``category/name``."""
+        name = plain_name(category, name)
         chain = self.fallback_chains.get(category)
-        if chain and (chain[0] if isinstance(chain[0], str) else chain[0][0]) == name:
+        if chain and plain_name(category, chain[0] if isinstance(chain[0], str) else chain[0][0]) == name:
             from pepperpy._fallback import FallbackLLM
 
             return FallbackLLM(self, chain, config)
@@ -872,6 +875,23 @@ def _guard_plugin_imports() -> None:
         sys.meta_path.insert(0, _PluginFolderFinder())
 
 
+def plain_name(category: str, name: str) -> str:
+    """``name`` without a leading ``category/``: the id form (``llm/mock``) that errors and ``pepperpy plugins info``
+    print is accepted wherever a provider name is. The id of another category is a PluginNotFoundError."""
+    if not isinstance(name, str):
+        return name
+    other, slash, rest = name.partition("/")
+    if not (slash and other and rest):
+        return name
+    if other == category:
+        return rest
+    ask = f"with_{other}({rest!r})" if other in CATEGORY_BASES else f"with_plugin({other!r}, {rest!r})"
+    raise PluginNotFoundError(
+        f"{name!r} is the id of a plugin of category {other!r}, not {category!r}; use {ask} for it, "
+        f"or name a plugin of category {category!r}"
+    )
+
+
 def plugin_package_name(plugin_id: str) -> str:
     """A module name unique per plugin id (``llm/my-x`` and ``llm/my_x`` get different ones)."""
     readable = plugin_id.replace("/", "_").replace("-", "_")
@@ -904,5 +924,6 @@ __all__ = [
     "ShadowedPlugin",
     "get_plugin_manager",
     "model_package_file",
+    "plain_name",
     "plugin_package_name",
 ]
