@@ -499,15 +499,24 @@ class PluginManager:
         else:
             message += "."
         message += f" Available {category} plugins: {', '.join(names) or 'none'}."
-        if self.broken:
-            problems = "\n".join(f"  {b.path}: {b.problem}" for b in self.broken)
-            message += f"\nThese plugin folders failed validation and were skipped:\n{problems}"
+        likely = _broken_folder_named(self.broken, category, name)
+        if likely is not None:  # the folder the caller most likely meant: its problem comes first
+            message = (
+                f"{category}/{name}: the plugin folder {likely.path} failed validation and was skipped: "
+                f"{likely.problem}\n({message})"
+            )
+        others = [b for b in self.broken if b is not likely]
+        if others:
+            problems = "\n".join(f"  {b.path}: {b.problem}" for b in others)
+            message += f"\n{'Other' if likely else 'These'} plugin folders failed validation and were skipped:\n{problems}"
         if self.broken_entry_points:
             problems = "\n".join(
                 f"  {b.name} = {b.value!r} of {b.source}: {b.problem}" for b in self.broken_entry_points
             )
             message += f"\nThese entry points of group {ENTRY_POINT_GROUP} were skipped:\n{problems}"
-        return PluginNotFoundError(message + "\nAdd a plugin folder to ./plugins or install one.")
+        if likely is None:
+            message += "\nAdd a plugin folder to ./plugins or install one."
+        return PluginNotFoundError(message)
 
     # -- install -------------------------------------------------------------------
 
@@ -686,16 +695,20 @@ class PluginManager:
         try:
             spec.loader.exec_module(module)
         except Exception as exc:
+            from pepperpy import _import_failure
+
             for loaded in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
                 del sys.modules[loaded]
-            raise PluginLoadError(
-                f"plugin {info.id}: importing {path} failed with {type(exc).__name__}: {exc}"
-                + ("" if isinstance(exc, PepperPyError) else "; fix the module")
-            ) from exc
+            requirements = info.path / manifest.requirements
+            raise PluginLoadError(_import_failure.describe(info.id, info.path, package, requirements, path, exc)) from exc
         provider_class = getattr(module, manifest.entry_class, None)
         if not isinstance(provider_class, type):
+            classes = {name: value for name, value in vars(module).items() if isinstance(value, type)}
+            close = difflib.get_close_matches(manifest.entry_class, sorted(classes), n=1, cutoff=0.6)
+            own = sorted(name for name, value in classes.items() if value.__module__ == module.__name__)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; the classes defined there: {', '.join(own) or 'none'}"
             raise PluginLoadError(
-                f"plugin {info.id}: {path} has no class {manifest.entry_class!r} "
+                f"plugin {info.id}: {path} has no class {manifest.entry_class!r}{hint} "
                 f"(entry_point {manifest.entry_point!r} in {info.path / 'plugin.json'})"
             )
         return provider_class
@@ -824,6 +837,13 @@ class PluginManager:
         if _isolation.requested(info, config):  # "isolation": "process": a worker process (pepperpy/_isolation)
             return _isolation.create(self, info, context, config, dict(info.manifest.config))
         return build_provider(self._load(info), context, config, defaults=dict(info.manifest.config))
+
+
+def _broken_folder_named(broken: list[BrokenPlugin], category: str, name: str) -> BrokenPlugin | None:
+    """The broken folder named like ``category/name`` (``name``, ``<category>_<name>``, ``-`` or ``_``), if any."""
+    wanted = {f"{category}_{name}", name}
+    wanted = {w.replace("-", "_") for w in wanted}
+    return next((b for b in broken if b.path.name.replace("-", "_") in wanted), None)
 
 
 def _distribution_of(entry_point: importlib.metadata.EntryPoint) -> tuple[str, str]:
