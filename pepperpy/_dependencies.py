@@ -211,7 +211,8 @@ def _resolve(manager: Any, spec: Any, path: tuple[str, ...], scope: Scope | None
 
 
 def _default_origin(category: str, scope: Scope | None) -> str:
-    """`` (the default ... comes from PEPPERPY_X; fix or unset it)`` when a setting named the default, else ``""``."""
+    """`` (the default <category> provider comes from <setting>: <how to change it>)`` when a setting (config or
+    ``PEPPERPY_<CATEGORY>``) named the default, else ``""``."""
     from pepperpy.pepperpy import default_provider_source
 
     facade = scope.owner() if scope is not None else None

@@ -86,7 +86,7 @@ class PepperPy:
 
     def default_provider(self, category: str) -> str:
         default = default_provider_name(category, self._config)
-        if not default:
+        if default is None:
             raise ConfigError(
                 f"there is no default {category} provider; name one: .with_plugin({category!r}, 'name', ...), "
                 f"or set PEPPERPY_{category.upper()}"
