@@ -508,7 +508,8 @@ class PluginManager:
         others = [b for b in self.broken if b is not likely]
         if others:
             problems = "\n".join(f"  {b.path}: {b.problem}" for b in others)
-            message += f"\n{'Other' if likely else 'These'} plugin folders failed validation and were skipped:\n{problems}"
+            these = "Other" if likely else "These"
+            message += f"\n{these} plugin folders failed validation and were skipped:\n{problems}"
         if self.broken_entry_points:
             problems = "\n".join(
                 f"  {b.name} = {b.value!r} of {b.source}: {b.problem}" for b in self.broken_entry_points
@@ -700,13 +701,15 @@ class PluginManager:
             for loaded in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
                 del sys.modules[loaded]
             requirements = info.path / manifest.requirements
-            raise PluginLoadError(_import_failure.describe(info.id, info.path, package, requirements, path, exc)) from exc
+            described = _import_failure.describe(info.id, info.path, package, requirements, path, exc)
+            raise PluginLoadError(described) from exc
         provider_class = getattr(module, manifest.entry_class, None)
         if not isinstance(provider_class, type):
             classes = {name: value for name, value in vars(module).items() if isinstance(value, type)}
             close = difflib.get_close_matches(manifest.entry_class, sorted(classes), n=1, cutoff=0.6)
             own = sorted(name for name, value in classes.items() if value.__module__ == module.__name__)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; the classes defined there: {', '.join(own) or 'none'}"
+            listed = f"; the classes defined there: {', '.join(own) or 'none'}"
+            hint = f"; did you mean {close[0]!r}?" if close else listed
             raise PluginLoadError(
                 f"plugin {info.id}: {path} has no class {manifest.entry_class!r}{hint} "
                 f"(entry_point {manifest.entry_point!r} in {info.path / 'plugin.json'})"

@@ -97,7 +97,9 @@ def check_vectors(who: str, documents: list[Document], vectors: list[Vector]) ->
         raise ConfigError(f"{who}: documents with empty text: {', '.join(empty[:5])}; drop them first")
 
 
-def check_same_embeddings(who: str, where: str, stored: tuple[str, int | None] | None, current: tuple[str, int]) -> None:
+def check_same_embeddings(
+    who: str, where: str, stored: tuple[str, int | None] | None, current: tuple[str, int]
+) -> None:
     """Refuse vectors of another embedding model or dimension than the ``(model, dimension)`` that ``where`` holds.
 
     ``stored`` is None for a store without vectors yet; a stored dimension of None is not compared. Scores between

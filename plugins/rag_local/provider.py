@@ -74,7 +74,8 @@ class LocalRAGProvider(RAGProvider):
         return "check that the disk has free space and that no other program holds or changes the file, then retry"
 
     def _check_model(self, store: Store, dimension: int) -> None:
-        check_same_embeddings(self.plugin_id, f"the store {self.file}", store.model(), (self.embedding_model, dimension))
+        current = (self.embedding_model, dimension)
+        check_same_embeddings(self.plugin_id, f"the store {self.file}", store.model(), current)
 
     async def add(self, documents: list[Document], vectors: list[Vector] | None = None) -> None:
         import numpy as np

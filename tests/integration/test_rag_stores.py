@@ -120,7 +120,8 @@ def store_config(kind, request, tmp_path):
     if kind == "local":
         return "local", {"path": tmp_path / "store.sqlite3"}, f"the store {tmp_path / 'store.sqlite3'}"
     if kind == "chroma-embedded":
-        return "chroma", {"path": tmp_path / "chroma"}, f"collection 'pepperpy' of the Chroma store {tmp_path / 'chroma'}"
+        where = f"collection 'pepperpy' of the Chroma store {tmp_path / 'chroma'}"
+        return "chroma", {"path": tmp_path / "chroma"}, where
     host, port = request.getfixturevalue("chroma_server")
     collection = f"c{abs(hash(request.node.name))}"
     return "chroma", {"host": host, "port": port, "collection": collection}, (
@@ -136,7 +137,9 @@ REFUSED = (
 
 
 @pytest.mark.parametrize("kind", ["local", "chroma-embedded", "chroma-server"])
-async def test_a_store_reopened_with_other_embeddings_is_refused(kind, request, chroma_manager, llama_embeddings_server, tmp_path):
+async def test_a_store_reopened_with_other_embeddings_is_refused(
+    kind, request, chroma_manager, llama_embeddings_server, tmp_path
+):
     """Built with embeddings/local (384 dimensions), reopened with another model (576): add and search are refused
     naming the store, both models and both dimensions; the store is left as it was."""
     provider, config, where = store_config(kind, request, tmp_path)
@@ -155,7 +158,9 @@ async def test_a_store_reopened_with_other_embeddings_is_refused(kind, request, 
 
 
 @pytest.mark.parametrize("kind", ["local", "chroma-embedded", "chroma-server"])
-async def test_a_text_query_against_vectors_of_another_size_is_refused(kind, request, chroma_manager, llama_embeddings_server, tmp_path):
+async def test_a_text_query_against_vectors_of_another_size_is_refused(
+    kind, request, chroma_manager, llama_embeddings_server, tmp_path
+):
     """Vectors of another model (576 dimensions) given directly to a store whose embeddings give 384: a text query
     is refused naming both sizes, as is adding texts; a query vector of the stored size is served."""
     provider, config, where = store_config(kind, request, tmp_path)

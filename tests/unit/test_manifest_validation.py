@@ -156,7 +156,7 @@ def test_a_sibling_imported_as_an_installed_package_is_told_to_import_it_relativ
 
 
 def test_other_import_errors_name_the_siblings_without_internal_names(manager, make_plugin):
-    make_plugin("name", files={"provider.py": "from .helpers import tga\n" + SIMPLE_PROVIDER, "helpers.py": "tag = 1\n"})
+    make_plugin("name", files={"provider.py": "from .helpers import tga\n" + SIMPLE_PROVIDER, "helpers.py": "tag=1\n"})
     assert "ImportError: cannot import name 'tga' from '.helpers'" in load_error(manager, "name")
 
 
@@ -167,7 +167,8 @@ def test_a_class_name_typo_gets_did_you_mean(manager, make_plugin):
         "did you mean 'EchoProvider'? (entry_point 'provider:EchoProvidr' in"
     )
     make_plugin("far", entry_point="provider:Completely")
-    assert "has no class 'Completely'; the classes defined there: EchoProvider (entry_point" in load_error(manager, "far")
+    described = load_error(manager, "far")
+    assert "has no class 'Completely'; the classes defined there: EchoProvider (entry_point" in described
 
 
 COMMENTED = {
