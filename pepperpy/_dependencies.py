@@ -204,9 +204,20 @@ def _resolve(manager: Any, spec: Any, path: tuple[str, ...], scope: Scope | None
         if spec.dependency_type == "optional":
             logger.debug("optional dependency {} skipped: {}", _path(*path, f"{spec.type}/{name}"), exc)
             return None
+        origin = _default_origin(spec.type, scope) if spec.provider is None else ""
         raise PluginDependencyError(
-            f"{_path(*path, f'{spec.type}/{name}')}: the required dependency cannot be created: {exc}"
+            f"{_path(*path, f'{spec.type}/{name}')}: the required dependency cannot be created{origin}: {exc}"
         ) from exc
+
+
+def _default_origin(category: str, scope: Scope | None) -> str:
+    """`` (the default <category> provider comes from <setting>: <how to change it>)`` when a setting (config or
+    ``PEPPERPY_<CATEGORY>``) named the default, else ``""``."""
+    from pepperpy.pepperpy import default_provider_source
+
+    facade = scope.owner() if scope is not None else None
+    source = default_provider_source(category, facade._config if facade is not None else None)
+    return f" (the default {category} provider comes from {source[0]}: {source[1]})" if source else ""
 
 
 def share(providers: dict[str, Any]) -> None:

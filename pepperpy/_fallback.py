@@ -37,6 +37,7 @@ from pepperpy.errors import (
     ProviderError,
 )
 from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message
+from pepperpy.plugin_manager import plain_name
 
 MAX_RETRY_AFTER_S = 2.0
 CHAIN_DEFAULTS = {"retry_connect": False, "max_retry_after": MAX_RETRY_AFTER_S}
@@ -109,9 +110,9 @@ class FallbackLLM(LLMProvider):
     @staticmethod
     def _spec(spec: MemberSpec) -> tuple[str, dict[str, Any]]:
         if isinstance(spec, str):
-            return spec, {}
+            return plain_name("llm", spec), {}
         if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str) and isinstance(spec[1], dict):
-            return spec[0], dict(spec[1])
+            return plain_name("llm", spec[0]), dict(spec[1])
         raise ConfigError(f"a fallback member is a name or a (name, config) pair, not {spec!r:.80}")
 
     @property

@@ -272,7 +272,15 @@ def read_manifest(folder: str, pepperpy_version: str) -> PluginManifest:
     text = read_utf8(path)
     try:
         data = json.loads(text)
-    except ValueError as exc:  # the message says where, never quotes the file
+    except json.JSONDecodeError as exc:  # the message says where, never quotes the file
+        comment = next((c for c in ("//", "/*", "#") if text.startswith(c, exc.pos)), None)
+        if comment is not None:
+            raise PluginManifestError(
+                f"{path}: line {exc.lineno} has a comment ({comment!r}), but JSON has no comments; remove them "
+                "(a note on the plugin can go in its 'description' or a README)"
+            ) from None
+        raise PluginManifestError(f"{path}: invalid JSON ({exc}); fix the file or remove the folder") from None
+    except ValueError as exc:
         raise PluginManifestError(f"{path}: invalid JSON ({exc}); fix the file or remove the folder") from None
     except RecursionError:
         raise PluginManifestError(f"{path}: invalid JSON (nested too deeply); fix the file or remove the folder") from None

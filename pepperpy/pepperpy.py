@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pepperpy import _dependencies
 from pepperpy._session import Session, SyncRunner, raise_failures
-from pepperpy.errors import ConfigError
-from pepperpy.plugin_manager import PluginManager
+from pepperpy.errors import ConfigError, PluginNotFoundError
+from pepperpy.plugin_manager import PluginManager, plain_name
 
 if TYPE_CHECKING:
     from pepperpy._usage import UsageMeter, UsageReport
@@ -102,7 +102,25 @@ class PepperPy:
         """
         if isinstance(provider_type, (list, tuple)):
             return self._with_fallbacks(category, list(provider_type), config)
-        name = provider_type or self.default_provider(category)
+        if provider_type:
+            self._configure(category, provider_type, config)
+            return self
+        name, source = self.default_provider(category), default_provider_source(category, self._config)
+        try:
+            self._configure(category, name, config)
+        except PluginNotFoundError as exc:
+            if source is None:
+                raise
+            where, fix = source
+            ask = f"with_{category}('name')" if category in DEFAULT_PROVIDERS else f"with_plugin({category!r}, 'name')"
+            raise PluginNotFoundError(
+                f"the default {category} provider {name!r} comes from {where}: {exc}\n"
+                f"To use another one, {fix}, or name it: {ask}."
+            ) from None
+        return self
+
+    def _configure(self, category: str, name: str, config: dict[str, Any]) -> None:
+        name = plain_name(category, name)
         self._requests[category] = (name, dict(config))
         if _in_event_loop() and self._manager.needs_install(category, name, config):
             self._providers[category] = PendingProvider(self._manager, category, name, config)
@@ -110,7 +128,6 @@ class PepperPy:
             with _dependencies.sharing(_dependencies.Scope.of(self)):  # dependencies share this facade's providers
                 self._providers[category] = self._manager.create_provider(category, name, **config)
         self._share_dependencies()
-        return self
 
     def _with_fallbacks(self, category: str, members: list[Any], config: dict[str, Any]) -> PepperPy:
         from pepperpy._fallback import FallbackLLM
@@ -429,9 +446,22 @@ class PepperPy:
 
 
 def default_provider_name(category: str, config: dict[str, Any] | None = None) -> str | None:
-    """The provider ``with_<category>()`` uses when none is named: config, ``PEPPERPY_<CATEGORY>``, or the built-in default."""
-    configured = (config or {}).get(category) or os.environ.get(f"PEPPERPY_{category.upper()}")
+    """The provider ``with_<category>()`` uses when none is named: config, ``PEPPERPY_<CATEGORY>`` (without
+    surrounding spaces), or the built-in default."""
+    configured = (config or {}).get(category) or os.environ.get(f"PEPPERPY_{category.upper()}", "").strip()
     return configured or DEFAULT_PROVIDERS.get(category)
+
+
+def default_provider_source(category: str, config: dict[str, Any] | None = None) -> tuple[str, str] | None:
+    """Where ``default_provider_name`` took its name from and how to change it, for errors; None for the
+    built-in default."""
+    if (config or {}).get(category):
+        setting = f"PepperPy(config={{{category!r}: ...}})"
+        return setting, f"fix {setting}"
+    variable = f"PEPPERPY_{category.upper()}"
+    if os.environ.get(variable, "").strip():
+        return f"the environment variable {variable}", f"fix or unset {variable}"
+    return None
 
 
 def _in_event_loop() -> bool:

@@ -499,15 +499,25 @@ class PluginManager:
         else:
             message += "."
         message += f" Available {category} plugins: {', '.join(names) or 'none'}."
-        if self.broken:
-            problems = "\n".join(f"  {b.path}: {b.problem}" for b in self.broken)
-            message += f"\nThese plugin folders failed validation and were skipped:\n{problems}"
+        likely = _broken_folder_named(self.broken, category, name)
+        if likely is not None:  # the folder the caller most likely meant: its problem comes first
+            message = (
+                f"{category}/{name}: the plugin folder {likely.path} failed validation and was skipped: "
+                f"{likely.problem}\n({message})"
+            )
+        others = [b for b in self.broken if b is not likely]
+        if others:
+            problems = "\n".join(f"  {b.path}: {b.problem}" for b in others)
+            these = "Other" if likely else "These"
+            message += f"\n{these} plugin folders failed validation and were skipped:\n{problems}"
         if self.broken_entry_points:
             problems = "\n".join(
                 f"  {b.name} = {b.value!r} of {b.source}: {b.problem}" for b in self.broken_entry_points
             )
             message += f"\nThese entry points of group {ENTRY_POINT_GROUP} were skipped:\n{problems}"
-        return PluginNotFoundError(message + "\nAdd a plugin folder to ./plugins or install one.")
+        if likely is None:
+            message += "\nAdd a plugin folder to ./plugins or install one."
+        return PluginNotFoundError(message)
 
     # -- install -------------------------------------------------------------------
 
@@ -686,16 +696,22 @@ class PluginManager:
         try:
             spec.loader.exec_module(module)
         except Exception as exc:
+            from pepperpy import _import_failure
+
             for loaded in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
                 del sys.modules[loaded]
-            raise PluginLoadError(
-                f"plugin {info.id}: importing {path} failed with {type(exc).__name__}: {exc}"
-                + ("" if isinstance(exc, PepperPyError) else "; fix the module")
-            ) from exc
+            requirements = info.path / manifest.requirements
+            described = _import_failure.describe(info.id, info.path, package, requirements, path, exc)
+            raise PluginLoadError(described) from exc
         provider_class = getattr(module, manifest.entry_class, None)
         if not isinstance(provider_class, type):
+            classes = {name: value for name, value in vars(module).items() if isinstance(value, type)}
+            close = difflib.get_close_matches(manifest.entry_class, sorted(classes), n=1, cutoff=0.6)
+            own = sorted(name for name, value in classes.items() if value.__module__ == module.__name__)
+            listed = f"; the classes defined there: {', '.join(own) or 'none'}"
+            hint = f"; did you mean {close[0]!r}?" if close else listed
             raise PluginLoadError(
-                f"plugin {info.id}: {path} has no class {manifest.entry_class!r} "
+                f"plugin {info.id}: {path} has no class {manifest.entry_class!r}{hint} "
                 f"(entry_point {manifest.entry_point!r} in {info.path / 'plugin.json'})"
             )
         return provider_class
@@ -731,9 +747,12 @@ class PluginManager:
             self.fallback_chains[category] = list(members)
 
     def create_provider(self, category: str, name: str, /, **config: Any) -> Any:
-        """An uninitialized provider of ``category/name`` with validated config (or its fallback chain)."""
+        """An uninitialized provider of ``category/name`` with validated config (or its fallback chain).
+
+        ``name`` may also be the id ``category/name``."""
+        name = plain_name(category, name)
         chain = self.fallback_chains.get(category)
-        if chain and (chain[0] if isinstance(chain[0], str) else chain[0][0]) == name:
+        if chain and plain_name(category, chain[0] if isinstance(chain[0], str) else chain[0][0]) == name:
             from pepperpy._fallback import FallbackLLM
 
             return FallbackLLM(self, chain, config)
@@ -823,6 +842,13 @@ class PluginManager:
         return build_provider(self._load(info), context, config, defaults=dict(info.manifest.config))
 
 
+def _broken_folder_named(broken: list[BrokenPlugin], category: str, name: str) -> BrokenPlugin | None:
+    """The broken folder named like ``category/name`` (``name``, ``<category>_<name>``, ``-`` or ``_``), if any."""
+    wanted = {f"{category}_{name}", name}
+    wanted = {w.replace("-", "_") for w in wanted}
+    return next((b for b in broken if b.path.name.replace("-", "_") in wanted), None)
+
+
 def _distribution_of(entry_point: importlib.metadata.EntryPoint) -> tuple[str, str]:
     """The name and version of the distribution declaring ``entry_point``, from its metadata."""
     distribution = getattr(entry_point, "dist", None)
@@ -872,6 +898,23 @@ def _guard_plugin_imports() -> None:
         sys.meta_path.insert(0, _PluginFolderFinder())
 
 
+def plain_name(category: str, name: str) -> str:
+    """``name`` without a leading ``category/``: the id form (``llm/mock``) that errors and ``pepperpy plugins info``
+    print is accepted wherever a provider name is. The id of another category is a PluginNotFoundError."""
+    if not isinstance(name, str):
+        return name
+    other, slash, rest = name.partition("/")
+    if not (slash and other and rest):
+        return name
+    if other == category:
+        return rest
+    ask = f"with_{other}({rest!r})" if other in CATEGORY_BASES else f"with_plugin({other!r}, {rest!r})"
+    raise PluginNotFoundError(
+        f"{name!r} is the id of a plugin of category {other!r}, not {category!r}; use {ask} for it, "
+        f"or name a plugin of category {category!r}"
+    )
+
+
 def plugin_package_name(plugin_id: str) -> str:
     """A module name unique per plugin id (``llm/my-x`` and ``llm/my_x`` get different ones)."""
     readable = plugin_id.replace("/", "_").replace("-", "_")
@@ -904,5 +947,6 @@ __all__ = [
     "ShadowedPlugin",
     "get_plugin_manager",
     "model_package_file",
+    "plain_name",
     "plugin_package_name",
 ]

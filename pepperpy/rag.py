@@ -97,13 +97,26 @@ def check_vectors(who: str, documents: list[Document], vectors: list[Vector]) ->
         raise ConfigError(f"{who}: documents with empty text: {', '.join(empty[:5])}; drop them first")
 
 
-def dimension_mismatch(who: str, stored_model: str, stored_dim: int | None, model: str, dim: int, where: str) -> ConfigError:
-    """The error for vectors of one embedding model meeting a store built with another."""
-    held = f"{stored_dim}-dimension vectors" if stored_dim else "vectors"
-    return ConfigError(
-        f"{who}: {where} holds {held} from {stored_model!r}, but the current embeddings are "
-        f"{dim}-dimension vectors from {model!r}; use the same embeddings, or a new collection or path"
+def check_same_embeddings(
+    who: str, where: str, stored: tuple[str, int | None] | None, current: tuple[str, int]
+) -> None:
+    """Refuse vectors of another embedding model or dimension than the ``(model, dimension)`` that ``where`` holds.
+
+    ``stored`` is None for a store without vectors yet; a stored dimension of None is not compared. Scores between
+    vectors of two models (or two sizes) mean nothing, so a store never mixes them.
+    """
+    if stored is None:
+        return
+    (stored_model, stored_dimension), (model, dimension) = stored, current
+    if stored_model == model and stored_dimension in (None, dimension):
+        return
+    held = f"{stored_dimension}-dimension vectors" if stored_dimension else "vectors"
+    raise ConfigError(
+        f"{who}: {where} holds {held} from {stored_model!r}, but the current embeddings give {dimension}-dimension "
+        f"vectors from {model!r}, and vectors of two models or sizes cannot be compared; use the embeddings the "
+        "store was built with, or another path or collection for these (or move the store away and add the "
+        "documents again)"
     )
 
 
-__all__ = ["Document", "Filter", "RAGProvider", "SearchResult", "check_vectors", "dimension_mismatch"]
+__all__ = ["Document", "Filter", "RAGProvider", "SearchResult", "check_same_embeddings", "check_vectors"]

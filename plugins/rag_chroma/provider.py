@@ -18,7 +18,7 @@ from typing import Any
 from pepperpy.embeddings import Vector
 from pepperpy.errors import ConfigError, ProviderError
 from pepperpy.plugins import file_lock
-from pepperpy.rag import Document, Filter, RAGProvider, SearchResult, check_vectors, dimension_mismatch
+from pepperpy.rag import Document, Filter, RAGProvider, SearchResult, check_same_embeddings, check_vectors
 
 
 def chroma_where(filter: Filter | None) -> dict[str, Any] | None:
@@ -48,6 +48,7 @@ class ChromaRAGProvider(RAGProvider):
         return self.path or self.data_path("chroma")
 
     async def initialize(self) -> None:
+        self._dimension: int | None = None  # of the vectors the collection holds, once seen
         await self.import_modules("chromadb")
         self._client = await self._call(self._connect)
         self._collection = await self._call(
@@ -91,11 +92,16 @@ class ChromaRAGProvider(RAGProvider):
         return file_lock(self.store_path / ".pepperpy-write.lock", self.lock_timeout)
 
     def _check_model(self, collection: Any, dimension: int) -> None:
-        """The collection records the embedding model it was created with; vectors of another model are refused."""
-        stored = (collection.metadata or {}).get("pepperpy_model")
-        if stored is not None and stored != self.embedding_model:
-            where = f"collection {self.collection!r} of the {self.where}"
-            raise dimension_mismatch(self.plugin_id, stored, None, self.embedding_model, dimension, where)
+        """Vectors of another model (recorded in the collection's metadata when it was created) or of another
+        dimension (that of the vectors it holds) are refused. Blocks: call it from a worker thread."""
+        model = (collection.metadata or {}).get("pepperpy_model")
+        if model is None:
+            return  # not created by PepperPy: nothing recorded to compare with
+        if self._dimension is None:
+            held = collection.get(limit=1, include=["embeddings"])["embeddings"]
+            self._dimension = len(held[0]) if held is not None and len(held) else None
+        where = f"collection {self.collection!r} of the {self.where}"
+        check_same_embeddings(self.plugin_id, where, (model, self._dimension), (self.embedding_model, dimension))
 
     def _upsert(self, collection: Any, documents: list[Document], vectors: list[Vector]) -> None:
         with self._writing():
@@ -109,6 +115,7 @@ class ChromaRAGProvider(RAGProvider):
                     metadatas=[d.metadata or None for d in batch],
                     embeddings=vectors[start : start + step],
                 )
+            self._dimension = len(vectors[0])
 
     async def _call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -130,13 +137,17 @@ class ChromaRAGProvider(RAGProvider):
         await self._call(self._upsert, collection, documents, [list(map(float, v)) for v in vectors])
 
     async def search(self, query: str | Vector, k: int = 5, filter: Filter | None = None) -> list[SearchResult]:
-        query = await self.query_vector(query)
+        vector = list(map(float, await self.query_vector(query)))
         collection = self._collection
-        self._check_model(collection, len(query))
-        found = await self._call(
-            collection.query, query_embeddings=[list(map(float, query))], n_results=k, where=chroma_where(filter),
-            include=["documents", "metadatas", "distances"],
-        )
+
+        def checked_query() -> Any:
+            self._check_model(collection, len(vector))
+            return collection.query(
+                query_embeddings=[vector], n_results=k, where=chroma_where(filter),
+                include=["documents", "metadatas", "distances"],
+            )
+
+        found = await self._call(checked_query)
         rows = zip(found["ids"][0], found["documents"][0], found["metadatas"][0], found["distances"][0])
         return [
             SearchResult(document=Document(id=i, text=text or "", metadata=meta or {}), score=1.0 - distance)

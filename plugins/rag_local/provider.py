@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from pepperpy.plugins import file_lock
 from pepperpy.embeddings import Vector
 from pepperpy.errors import ProviderError
-from pepperpy.rag import Document, Filter, RAGProvider, SearchResult, check_vectors, dimension_mismatch
+from pepperpy.rag import Document, Filter, RAGProvider, SearchResult, check_same_embeddings, check_vectors
 
 from .store import NotAStore, Store
 
@@ -74,9 +74,8 @@ class LocalRAGProvider(RAGProvider):
         return "check that the disk has free space and that no other program holds or changes the file, then retry"
 
     def _check_model(self, store: Store, dimension: int) -> None:
-        saved = store.model()
-        if saved is not None and saved != (self.embedding_model, dimension):
-            raise dimension_mismatch(self.plugin_id, *saved, self.embedding_model, dimension, str(self.file))
+        current = (self.embedding_model, dimension)
+        check_same_embeddings(self.plugin_id, f"the store {self.file}", store.model(), current)
 
     async def add(self, documents: list[Document], vectors: list[Vector] | None = None) -> None:
         import numpy as np

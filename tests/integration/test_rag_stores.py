@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from pepperpy import Document, PepperPy
@@ -110,3 +112,69 @@ async def test_unreachable_chroma_server_names_host_and_port(chroma_manager):
     with pytest.raises(ProviderError, match=rf"cannot reach the Chroma server 127\.0\.0\.1:{port} after 2 attempts"):
         async with pepper:
             pass
+
+
+
+def store_config(kind, request, tmp_path):
+    """(provider, config, how errors name the store) for a new store of ``kind``."""
+    if kind == "local":
+        return "local", {"path": tmp_path / "store.sqlite3"}, f"the store {tmp_path / 'store.sqlite3'}"
+    if kind == "chroma-embedded":
+        where = f"collection 'pepperpy' of the Chroma store {tmp_path / 'chroma'}"
+        return "chroma", {"path": tmp_path / "chroma"}, where
+    host, port = request.getfixturevalue("chroma_server")
+    collection = f"c{abs(hash(request.node.name))}"
+    return "chroma", {"host": host, "port": port, "collection": collection}, (
+        f"collection {collection!r} of the Chroma server {host}:{port}")
+
+
+REFUSED = (
+    r"^rag/\w+: {where} holds 384-dimension vectors from 'all-MiniLM-L6-v2-int8', but the current embeddings give "
+    r"576-dimension vectors from '{model}', and vectors of two models or sizes cannot be compared; use the embeddings "
+    r"the store was built with, or another path or collection for these \(or move the store away and add the "
+    r"documents again\)$"
+)
+
+
+@pytest.mark.parametrize("kind", ["local", "chroma-embedded", "chroma-server"])
+async def test_a_store_reopened_with_other_embeddings_is_refused(
+    kind, request, chroma_manager, llama_embeddings_server, tmp_path
+):
+    """Built with embeddings/local (384 dimensions), reopened with another model (576): add and search are refused
+    naming the store, both models and both dimensions; the store is left as it was."""
+    provider, config, where = store_config(kind, request, tmp_path)
+    async with PepperPy(plugin_manager=chroma_manager).with_rag(provider, **config) as first:
+        await first.rag.add(DOCS)
+    other = PepperPy(plugin_manager=chroma_manager).with_embeddings("llamacpp", base_url=llama_embeddings_server)
+    refused = REFUSED.format(where=re.escape(where), model="embeddings/openai:default")
+    async with other.with_rag(provider, **config):
+        with pytest.raises(ConfigError, match=refused):
+            await other.rag.search("capital of France")
+        with pytest.raises(ConfigError, match=refused):
+            await other.rag.add([Document(id="x", text="A new one.")])
+    async with PepperPy(plugin_manager=chroma_manager).with_rag(provider, **config) as again:
+        assert await again.rag.count() == len(DOCS)
+        assert (await again.rag.search("capital of France", k=1))[0].document.id == "paris"
+
+
+@pytest.mark.parametrize("kind", ["local", "chroma-embedded", "chroma-server"])
+async def test_a_text_query_against_vectors_of_another_size_is_refused(
+    kind, request, chroma_manager, llama_embeddings_server, tmp_path
+):
+    """Vectors of another model (576 dimensions) given directly to a store whose embeddings give 384: a text query
+    is refused naming both sizes, as is adding texts; a query vector of the stored size is served."""
+    provider, config, where = store_config(kind, request, tmp_path)
+    async with chroma_manager.create_provider("embeddings", "llamacpp", base_url=llama_embeddings_server) as other:
+        vectors = await other.embed([d.text for d in DOCS])
+        question = await other.embed_one("What is the capital of France?")
+    async with PepperPy(plugin_manager=chroma_manager).with_rag(provider, **config) as pepper:
+        store = pepper.provider("rag")
+        await store.add(DOCS, vectors)
+        refused = rf"^rag/\w+: {re.escape(where)} holds 576-dimension vectors from 'all-MiniLM-L6-v2-int8', but the " \
+                  r"current embeddings give 384-dimension vectors from 'all-MiniLM-L6-v2-int8'"
+        with pytest.raises(ConfigError, match=refused):
+            await pepper.rag.search("capital of France")
+        with pytest.raises(ConfigError, match=refused):
+            await pepper.rag.add([Document(id="x", text="A new one.")])
+        assert (await store.search(question, k=1))[0].document.id == "paris"
+        assert await pepper.rag.count() == len(DOCS)

@@ -1,10 +1,14 @@
-"""Search path, precedence, shadowing and the discovery cache."""
+"""Search path, precedence, shadowing, the discovery cache, and the names a plugin is asked for by."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import pytest
+
+from pepperpy import PepperPy
+from pepperpy.errors import PluginDependencyError, PluginNotFoundError
 from pepperpy.plugin_manager import PluginManager, builtin_plugins_dir
 
 PREFIX_PROVIDER = '''
@@ -92,3 +96,66 @@ def test_discovery_cache_sees_new_and_edited_plugins(manager, make_plugin, tmp_p
     manifest.write_text(manifest.read_text().replace('"0.1.0"', '"0.2.0"', 1))
     os.utime(manifest, ns=(1, 1))
     assert manager.discover()["llm/first"].manifest.version == "0.2.0"
+
+
+# -- names: the id form, and defaults from PEPPERPY_<CATEGORY> --------------------------------------------
+
+TINY_STORE = '''
+from pepperpy.rag import RAGProvider
+
+
+class EchoProvider(RAGProvider):
+    async def add(self, documents, vectors=None): ...
+    async def search(self, query, k=5, filter=None): return []
+    async def delete(self, ids): ...
+    async def count(self): return 0
+'''
+
+
+async def test_the_id_form_that_errors_print_names_the_plugin(manager, make_plugin):
+    """``llm/echo``, as errors and ``pepperpy plugins info`` print it, works wherever a name does."""
+    make_plugin("echo")
+    pepper = PepperPy(plugin_manager=manager).with_llm("llm/echo", prefix="> ")
+    assert pepper.llm.plugin_id == "llm/echo"
+    async with pepper:
+        assert (await pepper.chat.with_user("hi").generate()).content == "> hi"
+    assert PepperPy(plugin_manager=manager).with_llm(["llm/echo", ("llm/echo", {})]).llm.plugin_ids == ["llm/echo"] * 2
+    assert manager.create_provider("llm", "llm/echo").plugin_id == "llm/echo"
+
+
+def test_the_id_of_another_category_says_how_to_ask_for_it(manager, make_plugin):
+    make_plugin("echo")
+    with pytest.raises(PluginNotFoundError, match=r"^'rag/local' is the id of a plugin of category 'rag', not 'llm'; "
+                       r"use with_rag\('local'\) for it, or name a plugin of category 'llm'$"):
+        PepperPy(plugin_manager=manager).with_llm("rag/local")
+    with pytest.raises(PluginNotFoundError, match=r"use with_plugin\('tts', 'say'\) for it"):
+        PepperPy(plugin_manager=manager).with_llm(["echo", "tts/say"])
+
+
+def test_the_default_from_pepperpy_llm_is_stripped_and_a_bad_one_names_the_variable(manager, make_plugin, monkeypatch):
+    make_plugin("echo")
+    monkeypatch.setenv("PEPPERPY_LLM", " echo\n")
+    assert PepperPy(plugin_manager=manager).with_llm().llm.plugin_id == "llm/echo"
+    monkeypatch.setenv("PEPPERPY_LLM", "ecko")
+    with pytest.raises(PluginNotFoundError) as raised:
+        PepperPy(plugin_manager=manager).with_llm()
+    message = str(raised.value)
+    assert message.startswith("the default llm provider 'ecko' comes from the environment variable PEPPERPY_LLM: "
+                              "no llm plugin named 'ecko'; did you mean llm/echo?"), message
+    assert message.endswith("To use another one, fix or unset PEPPERPY_LLM, or name it: with_llm('name')."), message
+    with pytest.raises(PluginNotFoundError, match=r"^the default llm provider 'ecko' comes from "
+                       r"PepperPy\(config=\{'llm': \.\.\.\}\): no llm plugin named 'ecko'"):
+        PepperPy(config={"llm": "ecko"}, plugin_manager=manager).with_llm()
+    monkeypatch.setenv("PEPPERPY_LLM", "rag/local")
+    with pytest.raises(PluginNotFoundError, match=r"comes from the environment variable PEPPERPY_LLM: 'rag/local' is"):
+        PepperPy(plugin_manager=manager).with_llm()
+
+
+def test_a_bad_default_dependency_from_its_variable_names_the_variable(manager, make_plugin, monkeypatch):
+    """A store's embeddings default to PEPPERPY_EMBEDDINGS: a bad name there says so."""
+    make_plugin("store", category="rag", files={"provider.py": TINY_STORE})
+    monkeypatch.setenv("PEPPERPY_EMBEDDINGS", "  bad ")
+    with pytest.raises(PluginDependencyError, match=r"^rag/store -> embeddings/bad: the required dependency cannot be "
+                       r"created \(the default embeddings provider comes from the environment variable "
+                       r"PEPPERPY_EMBEDDINGS: fix or unset PEPPERPY_EMBEDDINGS\): no embeddings plugin named 'bad'"):
+        PepperPy(plugin_manager=manager).with_rag("store")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pepperpy.errors import PepperPyError, PluginLoadError, PluginManifestError, PluginNotFoundError
-from tests.conftest import manifest_for
+from tests.conftest import SIMPLE_PROVIDER, manifest_for
 
 
 def problem_of(manager, folder: Path) -> str:
@@ -110,3 +110,101 @@ def test_unknown_category_lists_categories(manager):
 def test_every_plugin_error_is_a_pepperpy_error():
     for error in (PluginManifestError, PluginLoadError, PluginNotFoundError):
         assert issubclass(error, PepperPyError)
+
+
+# -- what a plugin author sees: files and requirements.txt, never internal module names ---------------------
+
+
+def load_error(manager, name: str) -> str:
+    with pytest.raises(PluginLoadError) as raised:
+        manager.create_provider("llm", name)
+    assert "loaded_plugins" not in str(raised.value), "internal module names mean nothing to the author"
+    return str(raised.value)
+
+
+@pytest.mark.parametrize("importer", ["provider.py", "helpers.py"])
+def test_a_missing_package_names_the_requirements_file(manager, make_plugin, importer):
+    sources = {"provider.py": "from . import helpers\n" + SIMPLE_PROVIDER, "helpers.py": ""}
+    sources[importer] = "import surely_not_installed_4242.sub\n" + sources[importer]
+    folder = make_plugin("needs", files=sources)
+    assert load_error(manager, "needs") == (
+        f"plugin llm/needs: {importer} (line 1) imports 'surely_not_installed_4242', which is not installed; "
+        f"add the package that provides it to {folder / 'requirements.txt'} (PepperPy installs it on first use)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("statement", "missing", "file"),
+    [("from .helpers import tag", ".helpers", "helpers"), ("from . import helpers", ".helpers", "helpers"),
+     ("from .tools.text import tag", ".tools.text", "tools/text")],
+)
+def test_a_missing_sibling_module_is_named_by_its_file(manager, make_plugin, statement, missing, file):
+    folder = make_plugin("sib", files={"provider.py": statement + "\n" + SIMPLE_PROVIDER, "tools/__init__.py": ""})
+    assert load_error(manager, "sib") == (
+        f"plugin llm/sib: provider.py (line 1) imports {missing!r}, but there is no {folder / file}.py "
+        f"(nor a package folder {folder / file}{os.sep}); add that file or fix the import"
+    )
+
+
+def test_a_sibling_imported_as_an_installed_package_is_told_to_import_it_relatively(manager, make_plugin):
+    folder = make_plugin("abs", files={"provider.py": "import helpers\n" + SIMPLE_PROVIDER, "helpers.py": ""})
+    assert load_error(manager, "abs") == (
+        f"plugin llm/abs: provider.py (line 1) imports 'helpers' as an installed package, but it is a module of the "
+        f"plugin folder ({folder / 'helpers.py'}); import it relatively: `from . import helpers` or "
+        "`from .helpers import ...`"
+    )
+
+
+def test_other_import_errors_name_the_siblings_without_internal_names(manager, make_plugin):
+    make_plugin("name", files={"provider.py": "from .helpers import tga\n" + SIMPLE_PROVIDER, "helpers.py": "tag=1\n"})
+    assert "ImportError: cannot import name 'tga' from '.helpers'" in load_error(manager, "name")
+
+
+def test_a_class_name_typo_gets_did_you_mean(manager, make_plugin):
+    make_plugin("typo", entry_point="provider:EchoProvidr")
+    assert load_error(manager, "typo").startswith(
+        f"plugin llm/typo: {manager.plugins['llm/typo'].path / 'provider.py'} has no class 'EchoProvidr'; "
+        "did you mean 'EchoProvider'? (entry_point 'provider:EchoProvidr' in"
+    )
+    make_plugin("far", entry_point="provider:Completely")
+    described = load_error(manager, "far")
+    assert "has no class 'Completely'; the classes defined there: EchoProvider (entry_point" in described
+
+
+COMMENTED = {
+    "line": ('{\n  // the shouting plugin\n  "name": "c"}', 2, "//"),
+    "trailing": ('{\n  "name": "c", // its name\n  "version": "0.1.0"}', 2, "//"),
+    "block": ('{\n  "name": "c",\n  /* its version */ "version": "0.1.0"}', 3, "/*"),
+    "after-value": ('{\n  "name": "c" // no comma\n}', 2, "//"),
+    "hash": ('{\n  # shell style\n  "name": "c"}', 2, "#"),
+}
+
+
+@pytest.mark.parametrize("kind", list(COMMENTED))
+def test_comments_in_plugin_json_are_named_as_comments(manager, make_plugin, kind):
+    text, line, marker = COMMENTED[kind]
+    folder = make_plugin("commented", manifest=text)
+    assert problem_of(manager, folder) == (
+        f"{folder / 'plugin.json'}: line {line} has a comment ({marker!r}), but JSON has no comments; remove them "
+        "(a note on the plugin can go in its 'description' or a README)"
+    )
+
+
+def test_the_broken_folder_named_like_the_plugin_asked_for_comes_first(manager, make_plugin):
+    make_plugin("echo")
+    other = make_plugin("unrelated", manifest="{not json")
+    broken = make_plugin("llm_comments", manifest=COMMENTED["line"][0])
+    with pytest.raises(PluginNotFoundError) as raised:
+        manager.create_provider("llm", "comments")
+    first, *rest = str(raised.value).splitlines()
+    assert first == (
+        f"llm/comments: the plugin folder {broken} failed validation and was skipped: {broken / 'plugin.json'}: "
+        "line 2 has a comment ('//'), but JSON has no comments; remove them (a note on the plugin can go in its "
+        "'description' or a README)"
+    )
+    assert rest[0] == "(no llm plugin named 'comments'. Available llm plugins: echo.)"
+    assert rest[1:] == ["Other plugin folders failed validation and were skipped:",
+                        f"  {other}: {other / 'plugin.json'}: invalid JSON (Expecting property name enclosed in double "
+                        "quotes: line 1 column 2 (char 1)); fix the file or remove the folder"]
+    with pytest.raises(PluginNotFoundError, match=r"^no llm plugin named 'comment'\. .*\nThese plugin folders failed"):
+        manager.create_provider("llm", "comment")  # another name: the usual message

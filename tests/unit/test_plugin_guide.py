@@ -7,6 +7,13 @@ import re
 import textwrap
 from pathlib import Path
 
+import pytest
+
+from pepperpy import Document, PepperPy
+from pepperpy.embeddings import EmbeddingProvider
+from pepperpy.errors import ConfigError
+from tests.conftest import manifest_for
+
 GUIDE = (Path(__file__).resolve().parents[2] / "docs" / "plugins.md").read_text()
 
 
@@ -44,3 +51,55 @@ async def test_the_plugin_guide_runs_as_written(tmp_path, manager):
     async with PepperPy(plugin_manager=manager).with_llm("shout", model="tenor", suffix="!!") as pepper:
         assert (await pepper.chat.with_user("hi").generate()).content == "HI!!"
         assert pepper.llm.name == "shout"
+
+
+class Words(EmbeddingProvider):
+    """Counts of a few words: texts about the same thing get close vectors. Registered as embeddings/words."""
+
+    vocabulary = ("paris", "france", "python", "code", "sun", "star")
+
+    async def embed(self, texts):
+        return [[float(text.lower().count(word)) for word in self.vocabulary] for text in texts]
+
+
+class FewerWords(Words):
+    """Another model, of another size (4 dimensions): embeddings/fewer."""
+
+    vocabulary = ("paris", "france", "python", "code")
+
+
+async def test_the_vector_store_of_the_guide_works_and_refuses_other_embeddings(tmp_path, manager):
+    folder = tmp_path / "plugins" / "rag_json"
+    folder.mkdir(parents=True)
+    (folder / "plugin.json").write_text(json.dumps(manifest_for("rag_json", "rag", provider_name="json",
+                                                                entry_point="provider:JsonStore")))
+    (folder / "provider.py").write_text(block_after("## Writing a vector store", "python"))
+    manager.register_plugin("embeddings", "words", Words)
+    manager.register_plugin("embeddings", "fewer", FewerWords)
+    store = tmp_path / "notes.json"
+    documents = [
+        Document(id="paris", text="Paris is the capital of France.", metadata={"topic": "geography"}),
+        Document(id="python", text="Python code is read more than written.", metadata={"topic": "code"}),
+        Document(id="sun", text="The Sun is the star at the center.", metadata={"topic": "space"}),
+    ]
+
+    async with PepperPy(plugin_manager=manager).with_embeddings("words").with_rag("json", path=str(store)) as pepper:
+        await pepper.rag.add(documents)
+        assert [hit.document for hit in await pepper.rag.search("Where is France?", k=1)] == documents[:1]
+        assert {hit.document.id for hit in await pepper.rag.search("any", filter={"topic": ["code", "space"]})} == {
+            "python", "sun"}
+        await pepper.rag.delete(["sun"])
+    async with PepperPy(plugin_manager=manager).with_embeddings("words").with_rag("json", path=str(store)) as again:
+        assert await again.rag.count() == 2, "reopened from its file"
+
+    refused = (
+        rf"^rag/json: the store {re.escape(str(store))} holds 6-dimension vectors from 'embeddings/words', but the "
+        r"current embeddings give 4-dimension vectors from 'embeddings/fewer', and vectors of two models or sizes "
+        r"cannot be compared; use the embeddings the store was built with"
+    )
+    async with PepperPy(plugin_manager=manager).with_embeddings("fewer").with_rag("json", path=str(store)) as other:
+        with pytest.raises(ConfigError, match=refused):
+            await other.rag.search("Where is France?")
+        with pytest.raises(ConfigError, match=refused):
+            await other.rag.add([Document(id="x", text="Python code")])
+        assert await other.rag.count() == 2
