@@ -6,7 +6,7 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -106,7 +106,6 @@ def save_key(home: Path, variable: str, value: str) -> Path:
     one left by a killed process is removed by the next save.
     """
     from pepperpy import _redact
-    from pepperpy._filelock import file_lock
 
     if not isinstance(variable, str) or not _VARIABLE_NAME.fullmatch(variable):
         raise ConfigError(
@@ -117,27 +116,55 @@ def save_key(home: Path, variable: str, value: str) -> Path:
         raise ConfigError(f"cannot save {variable}: the key is empty; pass the key itself")
     _redact.remember(value)
     path = home / KEYS_FILE
+    fix = (f"make {home} writable, point PEPPERPY_HOME at a writable folder, or set the {variable} environment "
+           "variable instead")
+    return _change_keys(home, f"save {variable} in {path}", fix, lambda keys: {**keys, variable: value})
+
+
+def remove_key(home: Path, variable: str) -> Path:
+    """Remove the key ``variable`` from ``<home>/keys.json`` (under the same lock as ``save_key``).
+
+    A key that is not saved there is a ConfigError naming the file; the environment is never changed.
+    """
+    path = home / KEYS_FILE
+
+    def without(keys: dict[str, Any]) -> dict[str, Any]:
+        if variable not in keys:
+            saved = ", ".join(sorted(keys)) or "none"
+            raise ConfigError(f"{path} has no key {variable} (saved there: {saved}); `pepperpy keys list` shows them")
+        return {name: key for name, key in keys.items() if name != variable}
+
+    if not path.exists():
+        raise ConfigError(f"{path} has no key {variable}: no key is saved there; `pepperpy keys list` shows the keys")
+    return _change_keys(home, f"remove {variable} from {path}", f"make {home} writable", without)
+
+
+def _change_keys(home: Path, doing: str, fix: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> Path:
+    """Rewrite keys.json as ``change`` makes it from the saved keys: read, change and write under the file lock.
+
+    ``doing`` ("save X in <path>") and ``fix`` word the errors.
+    """
+    from pepperpy._filelock import file_lock
+
+    path = home / KEYS_FILE
     try:
         home.mkdir(parents=True, exist_ok=True)
         with file_lock(home / KEYS_LOCK_FILE, KEYS_LOCK_TIMEOUT_S):
             _remove_leftover_temporaries(home)
-            keys = {**_keys_to_update(path, variable), variable: value}
+            keys = change(_keys_to_update(path, doing))
             _write_private(path, json.dumps(keys, indent=2).encode("utf-8"))
     except TimeoutError:
         raise ConfigError(
-            f"cannot save {variable} in {path}: another process held {home / KEYS_LOCK_FILE} for "
+            f"cannot {doing}: another process held {home / KEYS_LOCK_FILE} for "
             f"{KEYS_LOCK_TIMEOUT_S:.0f}s; try again, or delete that file if no pepperpy process is running"
         ) from None
     except OSError as exc:
-        raise ConfigError(
-            f"cannot save {variable} in {path}: {exc.strerror or exc}; make {home} writable, "
-            f"point PEPPERPY_HOME at a writable folder, or set the {variable} environment variable instead"
-        ) from None
+        raise ConfigError(f"cannot {doing}: {exc.strerror or exc}; {fix}") from None
     return path
 
 
-def _keys_to_update(path: Path, variable: str) -> dict[str, Any]:
-    """The saved keys to merge a new one into; a keys.json that cannot be parsed is an error, never overwritten."""
+def _keys_to_update(path: Path, doing: str) -> dict[str, Any]:
+    """The saved keys to change; a keys.json that cannot be parsed is an error, never overwritten."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -152,8 +179,8 @@ def _keys_to_update(path: Path, variable: str) -> dict[str, Any]:
             keys = None
     if not isinstance(keys, dict):
         raise ConfigError(
-            f"cannot save {variable} in {path}: the file is not a JSON object of keys, and saving would lose "
-            "the keys in it; fix it, or delete it and run `pepperpy keys set` again for each key"
+            f"cannot {doing}: the file is not a JSON object of keys, and rewriting it would lose the keys in it; "
+            "fix it, or delete it and run `pepperpy keys set` again for each key"
         )
     return keys
 
@@ -247,5 +274,5 @@ def build_provider(
 
 __all__ = [
     "build_provider", "fill_from_environment", "key_sources", "key_variables", "keys_file_problem", "keys_path",
-    "list_key_names", "read_keys", "save_key",
+    "list_key_names", "read_keys", "remove_key", "save_key",
 ]

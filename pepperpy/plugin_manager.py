@@ -18,6 +18,7 @@ import re
 import sys
 import threading
 import types
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,14 @@ class BrokenPlugin:
 
     path: Path
     problem: str
+
+
+def same_id_problem(plugin_id: str, root: str, folders: list[str]) -> str:
+    """Why several plugin folders of one search directory with the same id is a mistake (the last one is used)."""
+    return (
+        f"{len(folders)} plugin folders in {root} have the id {plugin_id}: {', '.join(folders)}; only the last, "
+        f"{folders[-1]}, is used; give each its own provider_name in its plugin.json, or remove the copy"
+    )
 
 
 @dataclass(frozen=True)
@@ -351,7 +360,9 @@ class PluginManager:
             broken: list[BrokenPlugin] = []
             shadowed: list[ShadowedPlugin] = []
             seen: set[str] = set()
+            same_root: list[tuple[str, str, list[str]]] = []  # (id, root, its folders with that id): two or more
             for root in self.search_paths():
+                in_root: dict[str, list[str]] = {}
                 for folder in self._plugin_folders(str(root)):
                     if folder in seen:
                         continue
@@ -363,9 +374,13 @@ class PluginManager:
                     if outcome.id in found:
                         shadowed.append(ShadowedPlugin(outcome.id, found[outcome.id].path, outcome.path))
                     found[outcome.id] = outcome
+                    in_root.setdefault(outcome.id, []).append(folder)
+                same_root += [(i, str(root), folders) for i, folders in in_root.items() if len(folders) > 1]
             if shadowed != self.shadowed:
                 for hidden in shadowed:
                     logger.warning("plugin {} at {} shadows the one at {}", hidden.id, hidden.shadowed_by, hidden.path)
+                for plugin_id, root, folders in same_root:  # a mistake, not an override: the user must see it
+                    warnings.warn(same_id_problem(plugin_id, root, folders), RuntimeWarning, stacklevel=2)
             self.plugins, self.broken, self.shadowed = found, broken, shadowed
             self._place_entry_points(found)
             return found

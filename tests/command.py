@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+
+
+def default_sigint() -> None:
+    """For ``preexec_fn`` (or a forked child): SIGINT at its default action, so that the Python started next
+    installs its KeyboardInterrupt handler even when this test run ignores SIGINT (a shell script's ``cmd &``
+    or ``nohup`` starts it so, and an ignored signal stays ignored across exec)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def environment(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:

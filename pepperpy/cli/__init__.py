@@ -5,6 +5,7 @@ when the first argument is neither a command nor a root option, ``chat`` is put 
 Installed distributions add commands through the entry-point group ``pepperpy.commands``
 (name: the command, value: ``"module:attribute"`` naming a click command or group).
 
+A group named alone (``pepperpy keys``) prints its help, as ``--help`` does.
 Exit codes: 0 success; 1 an error (``pepperpy: <message>`` on stderr, a traceback only with
 ``--debug``); 2 a usage error (a bad option or argument, as click reports it); 130 Ctrl-C.
 """
@@ -118,27 +119,107 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def route(args: list[str]) -> list[str]:
-    """Put ``chat`` in front of the arguments when they name no command (``pepperpy "hello"``)."""
+    """Put ``chat`` in front of the arguments when they name no command (``pepperpy "hello"``).
+
+    A first word that looks like a mistyped command (``logz``, ``chta hi``, ``-m x doctr``) is a usage
+    error saying "did you mean" and how to send it to chat anyway: a typo must not cost a model call.
+    """
     position = 0
     while position < len(args) and args[position] in (*_ROOT_FLAGS, *_ROOT_EXITING):
         position += 1
     if any(arg in _ROOT_EXITING for arg in args[:position]):
         return args
-    if position < len(args):
-        word = args[position]
-        if word in COMMANDS:
-            return args
-        entry_points = command_entry_points()
-        if word in entry_points:
-            return args
-        import difflib
-
-        close = difflib.get_close_matches(word, [*COMMANDS, *entry_points], n=1, cutoff=0.8)
-        if close and word.isidentifier():
-            raise click.UsageError(
-                f"no command '{word}'; did you mean '{close[0]}'? To send it to chat, run: pepperpy chat {word}"
-            )
+    if position < len(args) and args[position] in COMMANDS:
+        return args
+    entry_points = command_entry_points() if position < len(args) else {}
+    if position < len(args) and args[position] in entry_points:
+        return args
+    word = _first_word(args, position)
+    if word is not None:
+        _refuse_a_command_name(args[word], word > position, [*COMMANDS, *entry_points], args[position:])
     return [*args[:position], DEFAULT_COMMAND, *args[position:]]
+
+
+def _first_word(args: list[str], start: int) -> int | None:
+    """The position of chat's first argument that is not an option or an option's value (None: none, or "--")."""
+    takes_value: set[str] | None = None
+    position = start
+    while position < len(args):
+        arg = args[position]
+        if arg == "--":
+            return None  # what follows is the prompt, as the user made explicit
+        if not arg.startswith("-") or arg == "-":
+            return position
+        if takes_value is None:
+            takes_value = _chat_value_options()
+        position += 1
+        if arg.startswith("--"):
+            if "=" not in arg and arg in takes_value:
+                position += 1  # --model x
+            continue
+        for index, letter in enumerate(arg[1:], start=1):  # -m x, -mx, -cm x (-c a flag)
+            if f"-{letter}" in takes_value:
+                if index == len(arg) - 1:
+                    position += 1  # its value is the next argument
+                break
+    return None
+
+
+def _chat_value_options() -> set[str]:
+    """The option names of chat that take a value (``-m``, ``--model``, ...), from the command itself."""
+    from pepperpy.cli._common import import_command
+
+    command = import_command(DEFAULT_COMMAND, COMMANDS[DEFAULT_COMMAND][0])
+    return {
+        name for param in command.params if isinstance(param, click.Option) and not param.is_flag and not param.count
+        for name in param.opts
+    }
+
+
+def _refuse_a_command_name(word: str, after_options: bool, names: list[str], chat_args: list[str]) -> None:
+    """A usage error when ``word`` is a command placed after chat's options, or looks like a mistyped command."""
+    import shlex
+
+    send = f"To send it to chat, run: pepperpy chat {shlex.join(chat_args)}"
+    if after_options and word in names:
+        raise click.UsageError(f"'{word}' is a command: put it first (pepperpy {word} ...). {send}")
+    close = _mistyped_command(word, names)
+    if close is not None:
+        raise click.UsageError(f"no command '{word}'; did you mean '{close}'? {send}")
+
+
+def _mistyped_command(word: str, names: list[str]) -> str | None:
+    """The command ``word`` is probably a typo of, or None.
+
+    A typo is one edit from a name (a letter added, dropped, replaced, or two neighbours swapped) that keeps
+    its first letter (``what`` and ``that`` are prompts, not typos of ``chat``), ignoring case; or close to a
+    long name by difflib's measure (``plgns``). Words under 3 letters (``hi``) and words that are not
+    identifiers (``"log this"``) are prompts.
+    """
+    import difflib
+
+    if len(word) < 3 or not word.isidentifier():
+        return None
+    lowered = word.lower()
+    for name in names:
+        if _one_edit_apart(lowered, name) and (lowered[0] == name[0] or lowered[:2] == name[1::-1]):
+            return name
+    close = difflib.get_close_matches(lowered, names, n=1, cutoff=0.8)
+    return close[0] if close else None
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """True when ``a`` and ``b`` are at most one edit apart (Damerau-Levenshtein distance <= 1)."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        differ = [i for i in range(len(a)) if a[i] != b[i]]
+        if len(differ) <= 1:
+            return True
+        first, second = differ[0], differ[-1]
+        return len(differ) == 2 and second == first + 1 and (a[first], a[second]) == (b[second], b[first])
+    shorter, longer = sorted((a, b), key=len)
+    return any(longer[:i] + longer[i + 1:] == shorter for i in range(len(longer)))
 
 
 def _debug_requested(args: list[str]) -> bool:
@@ -166,6 +247,10 @@ def _show_warning(message: Warning | str, category: type[Warning], *_: object, *
     click.echo(f"pepperpy: warning: {' '.join(str(message).split())}", err=True)
 
 
+# click >= 8.2 raises this for a group named without a subcommand; older versions print the help themselves
+_NO_ARGS_IS_HELP: type[Exception] | tuple[()] = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -174,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
         warnings.showwarning = _show_warning
     try:
         result = cli.main(route(args), prog_name="pepperpy", standalone_mode=False)
+    except _NO_ARGS_IS_HELP as exc:  # a group named alone (`pepperpy keys`): its help, as with --help
+        click.echo(exc.ctx.get_help())
+        return 0
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
         _report(exc.format_message().rstrip(".") + hint)

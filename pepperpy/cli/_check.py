@@ -25,6 +25,36 @@ def plugin_folders(roots: list[Path]) -> list[str]:
     return folders
 
 
+def shared_ids(roots: list[Path]) -> dict[str, str]:
+    """Folder -> its problem, for plugin folders that share their id with another folder of the same root.
+
+    Across roots a higher one shadows a lower one on purpose (an override); within one root it is a copy
+    left unrenamed, and which one PepperPy uses depends on the folder names.
+    """
+    from pepperpy._manifest import read_manifest
+    from pepperpy._paths import plugin_folders_in
+    from pepperpy._version import __version__
+    from pepperpy.errors import PepperPyError
+    from pepperpy.plugin_manager import same_id_problem
+
+    problems: dict[str, str] = {}
+    for root in roots:
+        if not root.is_dir():
+            continue
+        by_id: dict[str, list[str]] = {}
+        for folder in plugin_folders_in(str(root)):
+            try:
+                manifest = read_manifest(folder, __version__)
+            except PepperPyError:
+                continue  # its own check names the problem
+            by_id.setdefault(f"{manifest.category}/{manifest.provider_name}", []).append(folder)
+        for plugin_id, folders in by_id.items():
+            if len(folders) > 1:
+                for folder in folders:
+                    problems[os.path.realpath(folder)] = same_id_problem(plugin_id, str(root), folders)
+    return problems
+
+
 def check_folder(checker: Any, folder: str, install_requirements: bool) -> tuple[str, str | None, list[str]]:
     """(label, problem or None, notes) for one plugin folder."""
     from pepperpy import _install

@@ -11,6 +11,18 @@ def _class_name(name: str) -> str:
     return "".join(part.capitalize() for part in name.replace("-", "_").split("_")) + "Provider"
 
 
+def with_article(word: str) -> str:
+    """``an llm``, ``an embeddings``, ``a rag``, ``a tts``: "an" before a vowel sound.
+
+    A word with a vowel is read as a word (its first letter decides); one without (llm, tts) is spelled out,
+    and the names of f, h, l, m, n, r, s and x start with a vowel sound.
+    """
+    initial = word[:1].lower()
+    spelled_out = not any(letter in "aeiouy" for letter in word.lower())
+    vowel_sound = initial in "aeiou" or (spelled_out and initial in "fhlmnrsx")
+    return f"{'an' if vowel_sound else 'a'} {word}"
+
+
 def scaffold(category: str, name: str) -> dict[str, str]:
     """The files of a new plugin folder; the manifest is validated first, as discovery would."""
     from pydantic import ValidationError
@@ -24,7 +36,7 @@ def scaffold(category: str, name: str) -> dict[str, str]:
         "version": "0.1.0",
         "category": category,
         "provider_name": name,
-        "description": f"{name}: a {category} plugin (describe it here)",
+        "description": f"{name}: {with_article(category)} plugin (describe it here)",
         "entry_point": f"provider:{class_name}",
         "author": "",
         "pepperpy_compatibility": f">={__version__}",
@@ -42,7 +54,8 @@ def scaffold(category: str, name: str) -> dict[str, str]:
             problems = [p for p in problems if p.startswith(("CATEGORY", "NAME"))]  # the rest derives from them
         fail(f"cannot create a plugin {category}/{name}: {'; '.join(problems)}")
     provider, test = _TEMPLATES.get(category, _TEMPLATES["*"])
-    values = {"category": category, "name": name, "class_name": class_name, "id": f"{category}/{name}"}
+    values = {"category": category, "name": name, "class_name": class_name, "id": f"{category}/{name}",
+              "a_category_capital": with_article(category).capitalize()}
     usage = _USAGE.get(category, 'with_plugin("{category}", "{name}", greeting="Hi")').format(**values)
     return {
         "plugin.json": json.dumps(manifest, indent=2) + "\n",
@@ -50,6 +63,7 @@ def scaffold(category: str, name: str) -> dict[str, str]:
         "README.md": _README.format(**values, usage=usage),
         "test_provider.py": test.format(**values),
         "__init__.py": _PACKAGE_MARKER,
+        "pytest.ini": _PYTEST_INI,
     }
 
 
@@ -65,7 +79,16 @@ pepper = PepperPy().{usage}
 
 - `provider.py`: the provider class `{class_name}`; its options are the annotated class attributes.
 - `plugin.json`: the manifest (id, version, entry point). Add a `requirements.txt` for packages it needs.
-- `test_provider.py`: run `pytest` on this folder; `pepperpy plugins check <this folder>` validates it.
+- `test_provider.py`: run `pytest` on this folder (`pytest.ini` configures it); `pepperpy plugins check <this folder>`
+  validates it.
+"""
+
+# pytest-asyncio (when installed) warns on every run while asyncio_default_fixture_loop_scope is unset; without it,
+# pytest warns that the option is unknown, which the filter silences.
+_PYTEST_INI = """[pytest]
+asyncio_default_fixture_loop_scope = function
+filterwarnings =
+    ignore:Unknown config option. asyncio_default_fixture_loop_scope:pytest.PytestConfigWarning
 """
 
 _PACKAGE_MARKER = '''"""Gives this folder's tests a module name of their own under pytest; PepperPy never imports it."""
@@ -193,7 +216,7 @@ class {class_name}(RAGProvider):
         hits = [
             SearchResult(document=document, score=_cosine(target, vector))
             for document, vector in self.rows.values()
-            if all(document.metadata.get(key) == value for key, value in (filter or {{}}).items())
+            if _matches(document.metadata, filter or {{}})
         ]
         return sorted(hits, key=lambda hit: hit.score, reverse=True)[:k]
 
@@ -203,6 +226,14 @@ class {class_name}(RAGProvider):
 
     async def count(self) -> int:
         return len(self.rows)
+
+
+def _matches(metadata: dict, filter: Filter) -> bool:
+    """Every key must match: ``{{"key": value}}`` an equal value, ``{{"key": [a, b]}}`` any of them."""
+    return all(
+        metadata.get(key) in wanted if isinstance(wanted, list) else metadata.get(key) == wanted
+        for key, wanted in filter.items()
+    )
 
 
 def _cosine(a: Vector, b: Vector) -> float:
@@ -239,6 +270,19 @@ def test_search_finds_the_closest_document():
 
     hits, count = asyncio.run(main())
     assert count == 2 and [hit.document.id for hit in hits] == ["a"]
+
+
+def test_a_filter_keeps_equal_values_or_any_of_a_list():
+    documents = [Document(id=lang, text="text", metadata={{"lang": lang}}) for lang in ("en", "fr", "de")]
+
+    async def main():
+        async with PepperPy().with_embeddings("letters-for-{name}").with_rag("{name}") as pepper:
+            await pepper.rag.add(documents)
+            equal = await pepper.rag.search("text", filter={{"lang": "fr"}})
+            any_of = await pepper.rag.search("text", filter={{"lang": ["en", "de"]}})
+            return [hit.document.id for hit in equal], sorted(hit.document.id for hit in any_of)
+
+    assert asyncio.run(main()) == (["fr"], ["de", "en"])
 '''
 
 _STORAGE = _HEADER + '''from pepperpy.storage import StorageProvider
@@ -298,7 +342,7 @@ _GENERIC = _HEADER + '''from pepperpy.plugins import PepperpyPlugin
 
 
 class {class_name}(PepperpyPlugin):
-    """A {category} plugin: add the async methods your category needs."""
+    """{a_category_capital} plugin: add the async methods your category needs."""
 
     greeting: str = "Hello"  # an option: with_plugin("{category}", "{name}", greeting="Hi")
 

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from pepperpy.cli._common import LazyGroup, fail, manager, print_table
+from pepperpy.cli.settings import is_secret_option
 
 DESCRIPTION_WIDTH = 40  # characters of a description shown by `plugins list` (--json has it whole)
 
@@ -239,7 +240,7 @@ def _details(mgr: Any, plugin_id: str) -> dict[str, Any]:
     isolated = details["isolation"] is not None
     details.update(_worker_requirement_details(mgr, found) if isolated else _requirement_details(mgr, found))
     details["aliases"] = {
-        alias_name: {"config": _masked(entry.config), "description": entry.description}
+        alias_name: {"config": _masked(entry.config, {**manifest.env, **entry.env}), "description": entry.description}
         for alias_name, entry in manifest.aliases.items()
     }
     details["dependencies"] = [d.model_dump() for d in manifest.dependencies]
@@ -335,7 +336,8 @@ def _isolated_option_details(defaults: dict[str, tuple[Any, str]], env: dict[str
         if option_name == "isolation":
             continue
         variable = f", env {env[option_name]}" if option_name in env else ""
-        lines.append(f"{option_name}: default {'***' if _looks_secret(option_name) else repr(value)} ({where}){variable}")
+        shown = "***" if is_secret_option(option_name, env) else repr(value)
+        lines.append(f"{option_name}: default {shown} ({where}){variable}")
     lines += [f"{option_name}: env {variable}" for option_name, variable in env.items() if option_name not in defaults]
     lines.append(f"(the class is imported in its worker process only: its {'other ' if lines else ''}options, and "
                  "their types, are checked there when the provider opens)")
@@ -345,8 +347,8 @@ def _isolated_option_details(defaults: dict[str, tuple[Any, str]], env: dict[str
 def _option_details(
     mgr: Any, category: str, name: str, defaults: dict[str, tuple[Any, str]], env: dict[str, str]
 ) -> list[str]:
-    """Each option: type, default (``defaults``: value and where it is set) or required, environment variable.
-    Needs the class: when the plugin is not installed, a note instead."""
+    """Each option: type, default (``defaults``: value and where it is set) or required, environment variable,
+    description (``Field(description=...)``). Needs the class: when the plugin is not installed, a note instead."""
     from pepperpy._options import build_options, declared_options
     from pepperpy.errors import PepperPyError
 
@@ -362,7 +364,7 @@ def _option_details(
     for option_name, option in options.items():
         annotation = declared[option_name][1]
         type_name = _type_name(annotation)
-        secret = "Secret" in str(type_name) or _looks_secret(option_name)
+        secret = is_secret_option(option_name, env, annotation)
         if option_name in defaults:
             value, where = defaults[option_name]
             state = f"default {'***' if secret else repr(value)} ({where})"
@@ -371,7 +373,8 @@ def _option_details(
         else:
             state = "default " + ("***" if secret and option.default() is not None else repr(option.default()))
         variable = f", env {env[option_name]}" if option_name in env else ""
-        lines.append(f"{option_name}: {type_name}, {state}{variable}")
+        description = f" - {' '.join(option.field.description.split())}" if option.field.description else ""
+        lines.append(f"{option_name}: {type_name}, {state}{variable}{description}")
     return lines
 
 
@@ -386,12 +389,8 @@ def _type_name(annotation: Any) -> str:
     return re.sub(r"\b(?:[A-Za-z_]\w*\.)+(?=[A-Za-z_])", "", repr(annotation))
 
 
-def _looks_secret(name: str) -> bool:
-    return name.lower().endswith(("key", "token", "secret", "password"))
-
-
-def _masked(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: ("***" if _looks_secret(k) else v) for k, v in config.items()}
+def _masked(config: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    return {k: ("***" if is_secret_option(k, env) else v) for k, v in config.items()}
 
 
 def _detail_lines(label: str, value: Any) -> list[str]:
@@ -525,9 +524,10 @@ def check(path: Path | None, install_requirements: bool) -> None:
     """Validate plugin folders: manifest, requirements file, entry point, and importing the class.
 
     PATH is a plugin folder or a folder of plugin folders (default: every folder PepperPy searches).
-    One line per plugin, `ok` or `FAIL <problem>`; the exit code is 1 when any failed.
+    One line per plugin, `ok` or `FAIL <problem>`; the exit code is 1 when any failed. Two folders
+    with one id in the same folder fail (only one of them would be used).
     """
-    from pepperpy.cli._check import check_entry_points, check_folder, plugin_folders
+    from pepperpy.cli._check import check_entry_points, check_folder, plugin_folders, shared_ids
     from pepperpy.plugin_manager import PluginManager
 
     mgr = manager()
@@ -537,6 +537,11 @@ def check(path: Path | None, install_requirements: bool) -> None:
         fail(f"no plugin folder in {path}: a plugin folder holds a plugin.json")
     checker = PluginManager(search_paths=[], home=mgr.home)
     results = [check_folder(checker, folder, install_requirements) for folder in folders]
+    shared = shared_ids(roots)
+    results = [
+        (label, shared[folder], []) if problem is None and folder in shared else (label, problem, notes)
+        for folder, (label, problem, notes) in zip(folders, results)
+    ]
     if path is None:
         results += check_entry_points(mgr)
     failures = 0

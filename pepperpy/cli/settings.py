@@ -25,8 +25,9 @@ if TYPE_CHECKING:
     from pepperpy.plugin_manager import PluginManager
 
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_SECRET_VARIABLE = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)\Z", re.IGNORECASE)
-_SECRET_NAME = re.compile(r"key|token|secret|password", re.IGNORECASE)
+# A key's name: api_key, apikey, key, token, auth_token, secret, password (and variables so named, OPENAI_API_KEY);
+# not max_tokens, tokenizer or key_prefix.
+_SECRET_NAME = re.compile(r"(?:^|_)(?:apikey|key|token|secret|password)\Z", re.IGNORECASE)
 _SECRET_TYPE = re.compile(r"\bSecret(Str|Bytes)\b")
 HIDDEN = "<hidden>"
 ISOLATION = "isolation"  # a reserved key, not a class option: where the plugin runs (pepperpy/_isolation)
@@ -52,18 +53,35 @@ def split_id(text: str, default_category: str = "llm") -> tuple[str, str]:
 
 
 def is_secret_option(option: str, env: dict[str, str], annotation: Any = None) -> bool:
-    """True for a key: a ``SecretStr`` option, or one read from a variable named like ``*_KEY``/``*_TOKEN``."""
-    variable = env.get(option)
-    if variable is not None and _SECRET_VARIABLE.search(variable):
+    """True for a key: an option declared ``SecretStr`` (or ``SecretBytes``), named as a key (``api_key``,
+    ``token``, ...) or read from a variable named as one (``env``: option -> variable, as in plugin.json)."""
+    if _SECRET_NAME.search(option) or _SECRET_NAME.search(env.get(option, "")):
         return True
     return annotation is not None and bool(_SECRET_TYPE.search(str(annotation)))
 
 
-def shown(option: str, value: Any, env: dict[str, str]) -> str:
-    """``value`` as JSON, or ``<hidden>`` for what may be a key."""
-    if is_secret_option(option, env) or _SECRET_NAME.search(option):
-        return HIDDEN
-    return json.dumps(value)
+def shown(option: str, value: Any, env: dict[str, str], annotation: Any = None) -> str:
+    """``value`` as JSON, or ``<hidden>`` for a key (``is_secret_option``)."""
+    return HIDDEN if is_secret_option(option, env, annotation) else json.dumps(value)
+
+
+def declared_types(m: PluginManager, category: str, name: str) -> dict[str, Any]:
+    """Option -> declared type of the class behind ``category/name``, when it can be imported here now (installed,
+    in-process); else ``{}``, and the option's name and variable alone tell a key."""
+    from pepperpy._isolation import is_isolated
+
+    try:
+        if is_isolated(m, category, name, {}) or m.needs_install(category, name):
+            return {}
+        return _option_types(m.load_class(category, name))
+    except PepperPyError:
+        return {}
+
+
+def _option_types(provider_class: type) -> dict[str, Any]:
+    from pepperpy._options import declared_options
+
+    return {option: annotation for option, (_, annotation, _) in declared_options(provider_class).items()}
 
 
 def _plugin_of(m: PluginManager, category: str, name: str) -> tuple[str, dict[str, str]]:
@@ -89,7 +107,7 @@ def check_options(
     first created then): it is not installed yet, or it runs in a worker process.
     """
     from pepperpy._isolation import is_isolated
-    from pepperpy._options import declared_options, validate_value
+    from pepperpy._options import validate_value
 
     plugin_id, env = _plugin_of(m, category, name)
     config = dict(config)
@@ -106,7 +124,7 @@ def check_options(
         return f"{plugin_id} is not installed yet"
     provider_class = m.load_class(category, name)
     specs = provider_class.option_specs()
-    annotations = {key: annotation for key, (_, annotation, _) in declared_options(provider_class).items()}
+    annotations = _option_types(provider_class)
     for option, value in config.items():
         spec = specs.get(option)
         if spec is None:
@@ -145,24 +163,45 @@ def keys() -> None:
 
 @keys.command("set", short_help="Save a key, e.g. OPENAI_API_KEY (typed, no echo).")
 @click.argument("name")
-def keys_set(name: str) -> None:
-    """Save the key NAME (e.g. OPENAI_API_KEY), typed without echo, or read as one line from stdin."""
+@click.option("--force", is_flag=True, help="Save it even though no plugin reads a variable of that name.")
+def keys_set(name: str, force: bool) -> None:
+    """Save the key NAME (e.g. OPENAI_API_KEY), typed without echo, or read as one line from stdin.
+
+    NAME must be a variable a plugin reads (`pepperpy keys list` shows them); --force saves any other name.
+    """
     from pepperpy._config import key_variables, save_key
 
     if not _VARIABLE.match(name):
         fail(f"{name!r} is not an environment variable name; use letters, digits and '_', as OPENAI_API_KEY")
     m = manager()
+    with _errors():
+        known = key_variables(m)
+    if name not in known and not force:
+        close = difflib.get_close_matches(name, list(known), n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        fail(f"no plugin reads {name}; {hint}`pepperpy keys list` shows the variables plugins read; to save it "
+             f"anyway (for a plugin not found from here), run: pepperpy keys set --force {name}")
     value = getpass.getpass(f"{name}: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
     if not value:
         fail(f"no key given for {name}; nothing saved")
     with _errors():
         path = save_key(m.home, name, value)
-        known = key_variables(m)
     click.echo(f"saved {name} in {path}")
-    if name not in known:
-        close = difflib.get_close_matches(name, list(known), n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        click.echo(f"note: no plugin reads {name}{hint}", err=True)
+
+
+@keys.command("remove", short_help="Remove a saved key from keys.json.")
+@click.argument("name")
+def keys_remove(name: str) -> None:
+    """Remove the key NAME from keys.json (the environment is left as it is)."""
+    import os
+
+    from pepperpy._config import remove_key
+
+    with _errors():
+        path = remove_key(manager().home, name)
+    click.echo(f"removed {name} from {path}")
+    if os.environ.get(name):
+        click.echo(f"note: {name} is still set in the environment, which plugins read first", err=True)
 
 
 @keys.command("list", short_help="Key variables and where each is set (never a value).")
@@ -243,9 +282,9 @@ def aliases_list(category: str | None) -> None:
     rows: list[list[str]] = []
     with _errors():
         for info in m.list_plugins(category):
-            env = dict(info.manifest.env)
             for alias_name, alias in sorted(info.manifest.aliases.items()):
-                preset = _shown_config(alias.config, {**env, **alias.env})
+                env = {**info.manifest.env, **alias.env}
+                preset = _shown_config(m, info.manifest.category, info.manifest.provider_name, alias.config, env)
                 rows.append([f"{info.manifest.category}/{alias_name}", info.id, preset, str(info.path / "plugin.json")])
         user = m.aliases.user_aliases()
         for source, table in (("aliases.json", user), ("register_plugin_alias", m.aliases.registered())):
@@ -253,15 +292,34 @@ def aliases_list(category: str | None) -> None:
                 if category in (None, alias.category):
                     where = alias.source if source == "aliases.json" else source
                     target = f"{alias.category}/{alias.target}"
-                    rows.append([key, target, _shown_config(alias.config, alias.env), where])
+                    rows.append([key, target, _shown_config(m, alias.category, alias.name, alias.config), where])
     if not rows:
         click.echo("no aliases")
         return
     print_table(["ALIAS", "TARGET", "PRESET", "FROM"], rows)
 
 
-def _shown_config(config: dict[str, Any], env: dict[str, str]) -> str:
-    return " ".join(f"{key}={shown(key, value, env)}" for key, value in config.items()) or "-"
+def _shown_config(
+    m: PluginManager, category: str, name: str, config: dict[str, Any], env: dict[str, str] | None = None
+) -> str:
+    """``key=value ...`` of options for ``category/name`` (a plugin or an alias), keys ``<hidden>``."""
+    return " ".join(f"{key}={value}" for key, value in _shown_values(m, category, name, config, env)) or "-"
+
+
+def _shown_values(
+    m: PluginManager, category: str, name: str, config: dict[str, Any], env: dict[str, str] | None = None
+) -> list[tuple[str, str]]:
+    """``(option, value as JSON or <hidden>)`` of options for ``category/name`` (a plugin or an alias); ``env``
+    (option -> variable) defaults to what ``category/name`` resolves to."""
+    if not config:
+        return []
+    if env is None:
+        try:
+            env = _plugin_of(m, category, name)[1]
+        except PepperPyError:  # an alias pointing at nothing: the option's name still tells a key
+            env = {}
+    types = declared_types(m, category, name)
+    return [(key, shown(key, value, env, types.get(key))) for key, value in config.items()]
 
 
 @aliases.command("remove", short_help="Remove an alias from aliases.json.")
@@ -324,12 +382,12 @@ def options_list(plugin: str | None) -> None:
     wanted = "/".join(split_id(plugin)) if plugin else None
     with _errors():
         saved = m.user_options.all()
-    rows = [
-        [key, option, shown(option, value, {})]
-        for key, values in sorted(saved.items())
-        if wanted in (None, key)
-        for option, value in sorted(values.items())
-    ]
+    rows = []
+    for key, values in sorted(saved.items()):
+        if wanted in (None, key):
+            category, _, name = key.rpartition("/")
+            shown_values = _shown_values(m, category, name, dict(sorted(values.items())))
+            rows += [[key, option, value] for option, value in shown_values]
     if not rows:
         click.echo(f"no saved options{f' for {wanted}' if wanted else ''} ({m.user_options.path})")
         return

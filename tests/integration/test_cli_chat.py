@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from pepperpy._calllog import default_path, recent
-from tests.command import environment, ok, run_pepperpy
+from tests.command import default_sigint, environment, ok, run_pepperpy
 
 pytestmark = pytest.mark.integration
 
@@ -225,7 +225,7 @@ def test_ctrl_c_during_a_stream_stops_it_with_exit_code_130(home, slow_plugins):
     child = subprocess.Popen(
         [sys.executable, "-m", "pepperpy", "chat", "-p", "slow", "count"], stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=home.parent,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # Python then installs its own handler
+        preexec_fn=default_sigint,  # Python then installs its own handler, also when this run ignores SIGINT
     )
     try:
         received = b""
@@ -253,6 +253,7 @@ class Terminal:
         environment_ = environment(home, env)
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # the child: becomes the command
+            default_sigint()
             os.chdir(home.parent)
             os.execve(sys.executable, [sys.executable, "-m", "pepperpy", *args], environment_)
         self.seen = ""
@@ -329,3 +330,18 @@ def test_the_default_local_model_answers(session_home, local_manager):
     call = logged(session_home)[-1]
     assert call.provider == "llm/local" and call.answer.strip() == output.strip()
     assert call.completion_tokens > 0
+
+
+def test_the_ctrl_c_tests_pass_in_a_run_that_ignores_sigint():
+    """`nohup bash scripts/test.sh &` from a script starts the suite with SIGINT ignored, and an ignored signal
+    stays ignored in every child: the Ctrl-C tests start their commands with SIGINT at its default. Run here
+    in a pytest process started with SIGINT ignored, as that script would."""
+    repository = Path(__file__).resolve().parents[2]
+    tests = ["tests/unit/test_cli_root.py::test_ctrl_c_exits_130_quietly",
+             "tests/integration/test_cli_chat.py::test_ctrl_c_in_the_repl_stops_the_answer_and_ctrl_d_leaves",
+             "tests/integration/test_cli_chat.py::test_ctrl_c_during_a_stream_stops_it_with_exit_code_130"]
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests], capture_output=True, text=True,
+        cwd=repository, timeout=600, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    assert run.returncode == 0 and "3 passed" in run.stdout, run.stdout[-3000:] + run.stderr[-2000:]

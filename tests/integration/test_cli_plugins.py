@@ -251,6 +251,20 @@ def test_info_shows_manifest_options_requirements_and_env_dir(tmp_path, make_plu
     assert "  size: int, default 5 (plugin.json)" in lines
 
 
+def test_info_shows_each_options_description(tmp_path, make_plugin):
+    provider = OPTIONS_PROVIDER.replace("import SecretStr", "import Field, SecretStr").replace(
+        '    size: int = 3\n',
+        '    size: int = 3\n    model: str = Field(description="the model to ask, as the service names it")\n'
+        '    temperature: float = Field(default=0.5, description="how random the answer is")\n')
+    make_plugin("described", files={"provider.py": provider})
+    done = pepperpy(tmp_path, "plugins", "info", "llm/described")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "  model: str, required - the model to ask, as the service names it" in lines
+    assert "  temperature: float, default 0.5 - how random the answer is" in lines
+    assert "  prefix: str, default ''" in lines  # no description, nothing after
+
+
 def test_info_of_an_alias_and_of_an_unknown_id(tmp_path, make_plugin):
     make_plugin("echo", aliases={"echoes": {"config": {"prefix": "> "}}})
     alias = pepperpy(tmp_path, "plugins", "info", "llm/echoes")
@@ -324,6 +338,36 @@ def test_check_names_the_problem_of_each_broken_folder(tmp_path, make_plugin):
     assert "RuntimeError: plugin is half written" in lines["llm/raises"]
     assert "must subclass LLMProvider" in lines["llm/notllm"]
     assert done.stderr.splitlines() == ["pepperpy: 5 of 6 plugins failed the check"]
+
+
+def test_check_fails_two_folders_with_one_id_in_the_same_folder(tmp_path, make_plugin):
+    """A copy left unrenamed: both fail, each naming both folders and the one used. Across search folders the same
+    id is an override (a higher folder shadows a lower one) and passes."""
+    root = tmp_path / "suite"
+    original = make_plugin("echo", root=root)
+    copy = make_plugin("echo_copy", root=root, provider_name="echo")
+    make_plugin("other", root=root)
+    done = pepperpy(tmp_path, "plugins", "check", str(root))
+    assert done.returncode == 1
+    lines = {line.split(" (")[1].split(")")[0]: line for line in done.stdout.splitlines()}
+    for folder in (original, copy):
+        assert lines[str(folder)].startswith(f"FAIL llm/echo ({folder}): 2 plugin folders in {root} have the id "
+                                             f"llm/echo: {original}, {copy}; only the last, {copy}, is used")
+    assert lines[str(root / "other")].startswith("ok   llm/other")
+    assert done.stderr.splitlines() == ["pepperpy: 2 of 3 plugins failed the check"]
+
+    # PepperPy itself warns where the user sees it (not only in its log, which is off by default)
+    used = pepperpy(tmp_path, "chat", "-p", "echo", "--no-log", "hi", roots=[root])
+    assert used.returncode == 0 and used.stdout == "hi\n", used.stderr
+    assert used.stderr.splitlines() == [
+        f"pepperpy: warning: 2 plugin folders in {root} have the id llm/echo: {original}, {copy}; only the last, "
+        f"{copy}, is used; give each its own provider_name in its plugin.json, or remove the copy"
+    ]
+
+    (copy / "plugin.json").unlink()
+    make_plugin("echo", root=tmp_path / "override")
+    overridden = pepperpy(tmp_path, "plugins", "check", roots=[root, tmp_path / "override"])
+    assert overridden.returncode == 0, overridden.stdout + overridden.stderr
 
 
 def test_check_of_one_good_folder_passes(tmp_path, make_plugin):
@@ -400,15 +444,27 @@ def test_new_scaffolds_plugins_whose_generated_tests_pass(tmp_path):
     listed = rows(pepperpy(tmp_path, "plugins", "list", roots=[made]).stdout)
     assert {f"{c}/my-{c}" for c in CATEGORIES} <= set(listed)
 
-    # the generated tests, as a plugin author runs them: pytest on the folder, from elsewhere
+    articles = {"llm": "an llm", "embeddings": "an embeddings", "rag": "a rag", "storage": "a storage", "tts": "a tts"}
+    for category, words in articles.items():
+        manifest = json.loads((made / f"{category}_my_{category}" / "plugin.json").read_text())
+        assert manifest["description"] == f"my-{category}: {words} plugin (describe it here)"
+
+    # the generated tests, as a plugin author runs them: pytest on the folder, from elsewhere (outside this
+    # repository: no configuration of ours applies), with pytest-asyncio installed and without it
     env = {**os.environ, "PEPPERPY_HOME": str(tmp_path / "home")}
     env.pop("PEPPERPY_PLUGIN_PATH", None)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(made)],
-                           capture_output=True, text=True, cwd=elsewhere, env=env, timeout=600)
-    assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "5 passed" in tests.stdout
+    for category in CATEGORIES:
+        for plugins_off in ([], ["-p", "no:asyncio"]):
+            tests = subprocess.run(
+                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *plugins_off,
+                 str(made / f"{category}_my_{category}")], capture_output=True, text=True, cwd=elsewhere, env=env,
+                timeout=600,
+            )
+            output = tests.stdout + tests.stderr
+            assert tests.returncode == 0, output
+            assert f"{2 if category == 'rag' else 1} passed in" in output and "warning" not in output.lower(), output
 
 
 def test_new_refuses_an_existing_folder_and_bad_names(tmp_path):

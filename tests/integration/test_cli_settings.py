@@ -61,6 +61,43 @@ def test_keys_set_refuses_an_empty_value_and_a_bad_name(home):
     assert not (home / "keys.json").exists()
 
 
+def test_keys_set_of_a_name_no_plugin_reads_asks_for_force(home):
+    """A typo of a variable (OPENAI_APIKEY) is refused before the key is asked for; --force saves any name."""
+    typo = pepperpy(home, "keys", "set", "OPENAI_APIKEY", stdin=SENTINEL + "\n")
+    assert (typo.returncode, typo.stdout) == (1, ""), typo.stderr
+    assert typo.stderr.startswith("pepperpy: no plugin reads OPENAI_APIKEY; did you mean OPENAI_API_KEY?")
+    assert "pepperpy keys set --force OPENAI_APIKEY" in typo.stderr and SENTINEL not in typo.stderr
+    assert not (home / "keys.json").exists()
+    forced = pepperpy(home, "keys", "set", "--force", "MY_SERVICE_TOKEN", stdin=SENTINEL + "\n")
+    assert f"saved MY_SERVICE_TOKEN in {home / 'keys.json'}" in ok(forced)
+    assert json.loads((home / "keys.json").read_text()) == {"MY_SERVICE_TOKEN": SENTINEL}
+
+
+def test_keys_remove_takes_one_key_out_of_keys_json(home, facade_manager, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    ok(pepperpy(home, "keys", "set", "OPENAI_API_KEY", stdin=SENTINEL + "\n"))
+    ok(pepperpy(home, "keys", "set", "GROQ_API_KEY", stdin="gsk-other\n"))
+    removed = pepperpy(home, "keys", "remove", "OPENAI_API_KEY")
+    assert (ok(removed), removed.stderr) == (f"removed OPENAI_API_KEY from {home / 'keys.json'}\n", "")
+    assert json.loads((home / "keys.json").read_text()) == {"GROQ_API_KEY": "gsk-other"}
+    assert (home / "keys.json").stat().st_mode & 0o777 == 0o600
+    row = next(line for line in ok(pepperpy(home, "keys", "list")).splitlines() if line.startswith("OPENAI_API_KEY"))
+    assert row.split()[1:3] == ["not", "set"]
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY"):  # the facade no longer finds it
+        PepperPy(plugin_manager=facade_manager).with_llm("openai")
+
+    again = pepperpy(home, "keys", "remove", "OPENAI_API_KEY")
+    assert (again.returncode, again.stdout) == (1, "")
+    assert again.stderr.startswith(
+        f"pepperpy: {home / 'keys.json'} has no key OPENAI_API_KEY (saved there: GROQ_API_KEY)")
+    in_environment = pepperpy(home, "keys", "remove", "GROQ_API_KEY", env={"GROQ_API_KEY": "from-the-shell"})
+    assert ok(in_environment) == f"removed GROQ_API_KEY from {home / 'keys.json'}\n"
+    assert in_environment.stderr == "note: GROQ_API_KEY is still set in the environment, which plugins read first\n"
+    assert json.loads((home / "keys.json").read_text()) == {}
+    for result in (removed, again, in_environment):
+        assert SENTINEL not in result.stdout + result.stderr
+
+
 def test_aliases_set_list_remove_round_trip_and_the_facade_uses_the_alias(home, facade_manager):
     saved = pepperpy(home, "aliases", "set", "myalias", "mock", "-o", 'replies=["from the alias"]', "-o", "cycle=false")
     assert f"saved the alias llm/myalias -> llm/mock in {home / 'aliases.json'}" in ok(saved)
@@ -143,6 +180,56 @@ def test_saved_options_reach_the_provider_and_explicit_config_wins(home, facade_
     assert PepperPy(plugin_manager=facade_manager).with_llm("mock").llm.cycle is True  # the class default again
     ok(pepperpy(home, "options", "remove", "mock"))
     assert "llm/mock" not in json.loads((home / "options.json").read_text())
+
+
+VAULT_PROVIDER = '''
+from pydantic import SecretStr
+
+from pepperpy.llm import GenerationResult, LLMProvider
+
+
+class EchoProvider(LLMProvider):
+    credentials: SecretStr | None = None  # a key by its type
+    auth_token: str = ""  # a key by its name
+    region: str = "eu"  # a key by its variable (VAULT_SECRET)
+    max_tokens: int = 16  # not keys, though their names hold "token"
+    tokenizer: str = "bpe"
+
+    async def generate(self, messages, **options):
+        return GenerationResult(content=messages[-1].content)
+'''
+
+
+def test_only_keys_are_hidden_in_saved_options_and_alias_presets(home, make_plugin, tmp_path):
+    """A key is an option typed SecretStr, named as a key (api_key, auth_token, ...) or read from a variable named as
+    one; max_tokens and tokenizer are shown. Keys reach options.json or aliases.json only by a hand edit: the
+    commands refuse them."""
+    roots = {"PEPPERPY_PLUGIN_PATH": str(tmp_path / "vaults")}
+    make_plugin("vault", root=tmp_path / "vaults", files={"provider.py": VAULT_PROVIDER},
+                env={"region": "VAULT_SECRET"})
+    ok(pepperpy(home, "options", "set", "vault", "max_tokens", "64", env=roots))
+    ok(pepperpy(home, "options", "set", "vault", "tokenizer", "wordpiece", env=roots))
+    ok(pepperpy(home, "aliases", "set", "vaulty", "vault", "-o", "max_tokens=100", env=roots))
+    for option in ("credentials", "auth_token", "region"):
+        refused = pepperpy(home, "options", "set", "vault", option, SENTINEL, env=roots)
+        assert refused.returncode == 1 and f"llm/vault: {option!r} is a key" in refused.stderr, refused.stderr
+    secrets = {"credentials": SENTINEL, "auth_token": SENTINEL, "region": SENTINEL}
+    saved = json.loads((home / "options.json").read_text())
+    (home / "options.json").write_text(json.dumps({"llm/vault": {**saved["llm/vault"], **secrets}}))
+    aliases = json.loads((home / "aliases.json").read_text())
+    aliases["llm"]["vaulty"]["config"].update(secrets)
+    (home / "aliases.json").write_text(json.dumps(aliases))
+
+    options = ok(pepperpy(home, "options", "list", env=roots))
+    assert [line.split() for line in options.splitlines()[1:]] == [
+        ["llm/vault", "auth_token", "<hidden>"], ["llm/vault", "credentials", "<hidden>"],
+        ["llm/vault", "max_tokens", "64"], ["llm/vault", "region", "<hidden>"],
+        ["llm/vault", "tokenizer", '"wordpiece"'],
+    ]
+    row = next(line for line in ok(pepperpy(home, "aliases", "list", env=roots)).splitlines()
+               if line.startswith("llm/vaulty "))
+    assert "max_tokens=100 credentials=<hidden> auth_token=<hidden> region=<hidden>" in " ".join(row.split())
+    assert SENTINEL not in options + row
 
 
 @pytest.mark.parametrize(

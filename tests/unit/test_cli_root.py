@@ -23,6 +23,7 @@ from pepperpy._version import __version__
 from pepperpy.cli import COMMANDS, route
 from pepperpy.cli._common import fail, import_command, manager, parse_key_values, print_table
 from pepperpy.plugin_manager import PluginManager
+from tests.command import default_sigint
 
 COMMAND_MODULES = sorted({target.split(":")[0] for target, _ in COMMANDS.values()})
 
@@ -214,6 +215,49 @@ def test_route_refuses_a_mistyped_command_instead_of_chatting_it():
         route(["plugns", "list"])
 
 
+@pytest.mark.parametrize(("args", "word", "meant"), [
+    (["logz"], "logz", "logs"),  # a letter replaced
+    (["keyz"], "keyz", "keys"),
+    (["chta", "hi"], "chta", "chat"),  # two letters swapped
+    (["doctr"], "doctr", "doctor"),  # a letter dropped
+    (["optionss", "list"], "optionss", "options"),  # a letter added
+    (["log"], "log", "logs"),
+    (["Keys", "list"], "Keys", "keys"),  # case
+    (["hcat"], "hcat", "chat"),  # the first two letters swapped
+    (["--debug", "plugisn"], "plugisn", "plugins"),
+    (["-m", "x", "doctr"], "doctr", "doctor"),  # chat's options before the word
+    (["-p", "mock", "-o", "a=1", "--json", "kyes"], "kyes", "keys"),
+    (["--model=x", "aliasse"], "aliasse", "aliases"),
+    (["-mx", "logz"], "logz", "logs"),  # a value attached to its option
+    (["-cm", "x", "logz"], "logz", "logs"),  # a flag, then an option taking the next argument
+])
+def test_route_refuses_a_word_one_edit_from_a_command(args, word, meant):
+    """A slip of one letter in a short command name, also after chat's options, is not sent to the model."""
+    with pytest.raises(click.UsageError) as raised:
+        route(list(args))
+    message = raised.value.format_message()
+    assert f"no command '{word}'; did you mean '{meant}'?" in message
+    chat_args = args[1:] if args[0] == "--debug" else args
+    assert message.endswith(f"To send it to chat, run: pepperpy chat {' '.join(chat_args)}")
+
+
+def test_route_refuses_a_command_placed_after_chats_options():
+    with pytest.raises(click.UsageError, match=r"^'doctor' is a command: put it first \(pepperpy doctor \.\.\.\)\. "
+                                               r"To send it to chat, run: pepperpy chat -m x doctor$"):
+        route(["-m", "x", "doctor"])
+
+
+@pytest.mark.parametrize("args", [
+    ["hi"], ["ok"], ["log this"], ["what", "is", "love"], ["that", "one"], ["Why is the sky blue?"], ["hello"],
+    ["explain", "logs"], ["-p", "mock", "hi"], ["-m", "x", "what", "now"], ["--", "logz"], ["-s", "logz", "hello"],
+    ["logs?"], ["chats!"],
+])
+def test_route_sends_real_prompts_to_chat(args):
+    """Short words, sentences, words two edits away or with another first letter (what, that), words after
+    "--" and option values are prompts."""
+    assert route(list(args)) == ["chat", *args]
+
+
 def test_a_bare_message_reaches_chat(home):
     """`pepperpy "..."` runs `pepperpy chat "..."`: the mock LLM echoes the message (the chat command's own
     tests cover chat; here only the routing is at stake)."""
@@ -222,6 +266,27 @@ def test_a_bare_message_reaches_chat(home):
         assert (done.returncode, done.stdout.strip()) == (0, "echo this back"), done.stderr
     else:
         assert done.returncode == 1 and "the command 'pepperpy chat' is not available" in done.stderr
+
+
+def test_a_mistyped_command_exits_2_and_asks_no_model(home):
+    """`pepperpy logz` with a default provider: a usage error, and no call in the call log (nothing was sent)."""
+    for args in (["logz"], ["chta", "hi"], ["-p", "mock", "keyz"]):
+        done = run(*args, home=home, env={"PEPPERPY_LLM": "mock"})
+        assert (done.returncode, done.stdout) == (2, ""), (args, done.stderr)
+        assert len(done.stderr.splitlines()) == 1 and "did you mean" in done.stderr, done.stderr
+        assert f"pepperpy chat {' '.join(args)}" in done.stderr
+    assert not (home / "logs.db").exists()
+    sent = run("chat", "logz", home=home, env={"PEPPERPY_LLM": "mock"})  # the way the message offers
+    assert (sent.returncode, sent.stdout) == (0, "logz\n"), sent.stderr
+
+
+def test_a_group_named_alone_prints_its_help(home):
+    """`pepperpy keys` shows the help `pepperpy keys --help` shows, on its lines (not folded into one error line)."""
+    for group in ("keys", "aliases", "options"):
+        alone, asked = run(group, home=home), run(group, "--help", home=home)
+        assert (alone.returncode, alone.stderr) == (0, ""), (group, alone.stderr)
+        assert alone.stdout == asked.stdout and alone.stdout.startswith(f"Usage: pepperpy {group} ")
+        assert "\nCommands:\n" in alone.stdout
 
 
 def test_an_unknown_option_before_a_message_is_reported_by_chat(home):
@@ -267,10 +332,15 @@ def test_ctrl_c_exits_130_quietly(home, commands_site):
     process = subprocess.Popen(
         [sys.executable, "-m", "pepperpy", "wait"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         cwd=home.parent, env={**os.environ, "PEPPERPY_HOME": str(home), **python_path(commands_site)},
+        preexec_fn=default_sigint,  # Python then installs its own handler, also when this run ignores SIGINT
     )
-    assert process.stdout.readline() == "ready\n"
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    try:
+        assert process.stdout.readline() == "ready\n"
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
     assert process.returncode == 130
     assert stderr.strip() == ""
 

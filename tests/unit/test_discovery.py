@@ -159,3 +159,22 @@ def test_a_bad_default_dependency_from_its_variable_names_the_variable(manager, 
                        r"created \(the default embeddings provider comes from the environment variable "
                        r"PEPPERPY_EMBEDDINGS: fix or unset PEPPERPY_EMBEDDINGS\): no embeddings plugin named 'bad'"):
         PepperPy(plugin_manager=manager).with_rag("store")
+
+
+def test_two_folders_with_one_id_in_one_root_warn_the_user(tmp_path, make_plugin, recwarn):
+    """A copy left unrenamed in one folder is a RuntimeWarning (shown by default), naming both folders and the one
+    used; a higher root shadowing a lower one is the documented override, and only logged."""
+    low, high = tmp_path / "low", tmp_path / "high"
+    make_in(make_plugin, low, "low")
+    make_in(make_plugin, high, "high")
+    manager = PluginManager(search_paths=[low, high], home=tmp_path / "home")
+    assert manager.discover()["llm/echo"].path == (high / "echo").resolve()
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+    copy = make_plugin("echo_copy", root=high, provider_name="echo")
+    with pytest.warns(RuntimeWarning) as warned:
+        assert manager.discover()["llm/echo"].path == copy
+    assert [str(w.message) for w in warned] == [
+        f"2 plugin folders in {high} have the id llm/echo: {high / 'echo'}, {copy}; only the last, {copy}, is used; "
+        "give each its own provider_name in its plugin.json, or remove the copy"
+    ]

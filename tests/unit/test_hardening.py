@@ -147,14 +147,14 @@ def run_cli(monkeypatch, capsys, argv: list[str], stdin: str = "") -> tuple[int,
 
 def test_keys_set_saves_in_the_managers_home(monkeypatch, capsys, tmp_path, fresh_instance):
     monkeypatch.setenv("PEPPERPY_HOME", str(tmp_path / "home"))
-    code, out, _ = run_cli(monkeypatch, capsys, ["keys", "set", "X_API_KEY"], stdin="secret-value\n")
+    code, out, _ = run_cli(monkeypatch, capsys, ["keys", "set", "--force", "X_API_KEY"], stdin="secret-value\n")
     assert code == 0 and str(tmp_path / "home" / "keys.json") in out
     assert json.loads((tmp_path / "home" / "keys.json").read_text()) == {"X_API_KEY": "secret-value"}
 
 
 def test_keys_set_in_an_unwritable_home_prints_the_error_and_exits_1(monkeypatch, capsys, unwritable_home, fresh_instance):
     monkeypatch.setenv("PEPPERPY_HOME", str(unwritable_home))
-    code, out, err = run_cli(monkeypatch, capsys, ["keys", "set", "X_API_KEY"], stdin="secret-value\n")
+    code, out, err = run_cli(monkeypatch, capsys, ["keys", "set", "--force", "X_API_KEY"], stdin="secret-value\n")
     assert code == 1 and out == ""
     assert err.startswith("pepperpy: cannot save X_API_KEY in ") and str(unwritable_home) in err
     assert "Traceback" not in err and "secret-value" not in err
@@ -162,7 +162,7 @@ def test_keys_set_in_an_unwritable_home_prints_the_error_and_exits_1(monkeypatch
 
 def test_keys_set_without_a_value_exits_1(monkeypatch, capsys, tmp_path, fresh_instance):
     monkeypatch.setenv("PEPPERPY_HOME", str(tmp_path / "home"))
-    code, _, err = run_cli(monkeypatch, capsys, ["keys", "set", "X_API_KEY"], stdin="\n")
+    code, _, err = run_cli(monkeypatch, capsys, ["keys", "set", "--force", "X_API_KEY"], stdin="\n")
     assert code == 1 and "no key given" in err
     assert not (tmp_path / "home" / "keys.json").exists()
 
