@@ -167,8 +167,10 @@ def error_to_wire(exc: BaseException) -> dict[str, Any]:
             wired[name] = value
     if isinstance(exc, BaseExceptionGroup):
         wired["errors"] = [error_to_wire(e) for e in exc.exceptions]
-    if base is None:  # not a PepperPy error: the traceback tells where it came from
-        lines = "".join(traceback.format_exception(exc)).rstrip().splitlines()
+    cause = exc.__cause__
+    origin = exc if base is None else cause if cause is not None and not isinstance(cause, errors.PepperPyError) else None
+    if origin is not None:  # the plugin's own exception (or the cause of its PluginError): where it came from
+        lines = "".join(traceback.format_exception(origin)).rstrip().splitlines()
         wired["traceback"] = "\n".join(lines[-MAX_TRACEBACK_LINES:])
     return wired
 
@@ -199,15 +201,19 @@ def error_from_wire(wired: dict[str, Any], plugin_id: str) -> Exception:
             exc.add_note(f"worker traceback:\n{redact(str(wired['traceback']))}")
         return exc
     if issubclass(known, errors.ProviderError):
-        return known(
+        exc = known(
             message,
             status_code=wired.get("status_code"),
             retryable=bool(wired.get("retryable", False)),
             retry_after=wired.get("retry_after"),
         )
-    if known is errors.PepperPyErrorGroup:
-        return errors.PluginError(message)
-    return known(message)
+    elif known is errors.PepperPyErrorGroup:
+        exc = errors.PluginError(message)
+    else:
+        exc = known(message)
+    if wired.get("traceback"):  # a PluginError for the plugin's own exception: where that came from
+        exc.add_note(f"worker traceback:\n{redact(str(wired['traceback']))}")
+    return exc
 
 
 __all__ = [

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from pepperpy._isolation import protocol, public_options
 from pepperpy._isolation.client import WorkerClient
-from pepperpy.core import PepperpyPlugin
+from pepperpy.core import PepperpyPlugin, guard
 from pepperpy.embeddings import EmbeddingProvider, Vector
 from pepperpy.errors import ConfigError, ProviderError
 from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message
@@ -241,7 +241,7 @@ def _forward_call(name: str) -> Callable[..., Any]:
 
     forward.__name__ = forward.__qualname__ = name
     forward.__doc__ = f"``{name}`` of the plugin, run in its worker process."
-    return forward
+    return guard(forward)  # the worker's provider names the plugin's own errors already
 
 
 def _forward_stream(name: str) -> Callable[..., Any]:
@@ -251,7 +251,7 @@ def _forward_stream(name: str) -> Callable[..., Any]:
 
     forward.__name__ = forward.__qualname__ = name
     forward.__doc__ = f"``{name}`` of the plugin (an async generator), run in its worker process."
-    return forward
+    return guard(forward)
 
 
 def custom_class(category: str, provider_name: str, methods: dict[str, str]) -> type:

@@ -84,6 +84,8 @@ class ProbeLLM(LLMProvider):
         return GenerationResult(content=json.dumps(info))
 
     async def generate_stream(self, messages, **options):
+        if messages[-1].content == "raise-value":
+            raise ValueError("a plain bug in the stream")
         produced = 0
         try:
             for produced in range(1, self.total_chunks + 1):
@@ -125,8 +127,19 @@ class SayPlugin(PepperpyPlugin):
         from pepperpy.errors import AuthenticationError
         raise AuthenticationError(f"the service rejected the token {self.api_token}", status_code=401)
 
-    def not_forwarded(self):
-        return "a plain method stays in the worker"
+    async def fail(self):
+        raise ValueError("boom")
+
+    async def words_then_fail(self):
+        yield "first"
+        raise KeyError("no second word")
+
+    async def refuse(self):
+        from pepperpy.errors import InvalidInputError
+        raise InvalidInputError("tts/say: nothing to say")
+
+    def _not_forwarded(self):
+        return "a private plain method stays in the worker"
 '''
 
 SIX_VERSION = '''
@@ -438,9 +451,55 @@ async def test_errors_keep_their_pepperpy_type(iso_manager: PluginManager) -> No
         with pytest.raises(RateLimitError, match=r"quota exhausted \(QuotaError\)") as quota:
             await pepper.chat.with_user("raise-quota").generate()
         assert quota.value.status_code == 429
-        with pytest.raises(PluginError, match=r"llm/probe: the plugin raised ValueError in its worker process: a plain bug"):
+        with pytest.raises(PluginError, match=r"llm/probe: generate\(\) raised ValueError: a plain bug"):
             await pepper.chat.with_user("raise-value").generate()
         assert facts(await pepper.chat.with_user("still fine").generate())["isolation"] == "process"
+
+
+async def test_a_plugins_own_exception_is_the_same_plugin_error_in_process_and_isolated(iso_manager: PluginManager) -> None:
+    """Issue 19: in-process a plugin's ValueError reached the caller raw, isolated it was a PluginError. Now both
+    are a PluginError naming the plugin and the method (the ValueError its cause in-process, its type and message
+    isolated); PepperPy's own errors pass through unchanged; calls, streams and a custom category alike."""
+    from pepperpy.errors import InvalidInputError
+
+    seen: dict[str, list[BaseException]] = {}
+    for isolation in ("inprocess", "process"):
+        failures: list[BaseException] = []
+        pepper = PepperPy(plugin_manager=iso_manager).with_llm("probe", isolation=isolation)
+        pepper.with_plugin("tts", "say", isolation=isolation)
+        async with pepper:
+            say = pepper.provider("tts")
+            assert say.isolation == isolation
+            for attempt in (
+                pepper.chat.with_user("raise-value").generate(),
+                _drain(pepper.chat.with_user("raise-value").stream()),
+                pepper.chat.with_user("raise-llm").generate(),
+                say.fail(),
+                _drain(say.words_then_fail()),
+                say.refuse(),
+            ):
+                with pytest.raises(Exception) as failed:
+                    await attempt
+                failures.append(failed.value)
+            assert facts(await pepper.chat.with_user("still fine").generate())["isolation"] == isolation
+        seen[isolation] = failures
+    expected = [
+        (PluginError, "llm/probe: generate() raised ValueError: a plain bug in the plugin"),
+        (PluginError, "llm/probe: generate_stream() raised ValueError: a plain bug in the stream"),
+        (LLMError, "llm/probe: the model refused"),
+        (PluginError, "tts/say: fail() raised ValueError: boom"),
+        (PluginError, "tts/say: words_then_fail() raised KeyError: 'no second word'"),
+        (InvalidInputError, "tts/say: nothing to say"),
+    ]
+    for isolation, failures in seen.items():
+        assert [(type(e), str(e)) for e in failures] == expected, isolation
+    causes = [type(e.__cause__).__name__ for e in seen["inprocess"]]
+    assert causes == ["ValueError", "ValueError", "NoneType", "ValueError", "KeyError", "NoneType"]
+    assert "ValueError: a plain bug in the plugin" in "\n".join(getattr(seen["process"][0], "__notes__", []))
+
+
+async def _drain(chunks: Any) -> list[Any]:
+    return [chunk async for chunk in chunks]
 
 
 async def test_hooks_and_fallbacks_work_unchanged(iso_manager: PluginManager) -> None:
@@ -475,7 +534,7 @@ async def test_a_custom_category_forwards_its_public_async_methods(iso_manager: 
     say = await pepper.configured("tts")  # in a loop, a first use creates the worker env in a thread
     assert type(say).__name__ == "IsolatedTtsSay" and say.isolation == "process"
     assert {"speak", "describe_voice", "words"} <= set(type(say).__dict__)
-    assert "not_forwarded" not in type(say).__dict__  # a plain method is not part of the worker's interface
+    assert "_not_forwarded" not in type(say).__dict__  # a private method is not part of the worker's interface
     async with pepper:
         assert await say.speak("hi", loud=True) == b"owl: HI\x00\xff"  # bytes cross intact
         described = await say.describe_voice()
