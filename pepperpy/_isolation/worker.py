@@ -45,9 +45,9 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def public_async_methods(provider_class: type) -> dict[str, str]:
-    """The public ``async def`` methods of a provider class (name -> ``call`` or ``stream`` for an async
-    generator), the base class's own left out."""
+def public_methods(provider_class: type) -> dict[str, str]:
+    """The public methods of a provider class, the base class's own left out: name -> ``call`` (``async def``),
+    ``stream`` (an async generator) or ``sync`` (a plain ``def``, static and class methods too)."""
     import inspect
 
     from pepperpy.core import PepperpyPlugin
@@ -63,7 +63,33 @@ def public_async_methods(provider_class: type) -> dict[str, str]:
             methods[name] = "stream"
         elif inspect.iscoroutinefunction(function):
             methods[name] = "call"
+        elif inspect.isfunction(function):
+            methods[name] = "sync"
     return methods
+
+
+def public_async_methods(provider_class: type) -> dict[str, str]:
+    """The public ``async def`` methods of a provider class (name -> ``call``, or ``stream`` for an async
+    generator): what crosses the pipe."""
+    return {name: kind for name, kind in public_methods(provider_class).items() if kind != "sync"}
+
+
+def refuse_sync_methods(plugin: dict[str, Any], provider_class: type) -> None:
+    """A custom category's plugin is reached only through its public async methods: a public plain ``def``
+    could never be called from the parent, so the plugin is refused now (at ``with_plugin``)."""
+    from pepperpy.errors import PluginLoadError
+
+    plain = sorted(name for name, kind in public_methods(provider_class).items() if kind == "sync")
+    if not plain:
+        return
+    shown = " and ".join(f"{provider_class.__name__}.{name}()" for name in plain)
+    verb, them = ("are plain `def` methods", "them") if len(plain) > 1 else ("is a plain `def` method", "it")
+    raise PluginLoadError(
+        f"{plugin['id']}: {shown} {verb}, and a process-isolated plugin of a category of its own is reached "
+        f"only through its public async methods, which cross the pipe to its worker process; make {them} "
+        f"`async def`, or rename {them} with a leading `_` if {'they are helpers' if len(plain) > 1 else 'it is a helper'}, "
+        f"or run the plugin in-process (isolation='inprocess'). Plugin folder: {plugin['folder']}"
+    )
 
 
 def parent_embeddings(model_id: str) -> Any:
@@ -161,6 +187,8 @@ class Worker:
         # this venv holds the plugin's requirements: no in-process env of the parent's is made or joined here
         manager._ready.add(plugin["id"])
         provider_class = manager.load_class(category, name)
+        if category not in CATEGORY_METHODS:
+            refuse_sync_methods(plugin, provider_class)
         context = CreationContext(plugin["id"], home, dict(message.get("env") or {}), manager.shared_resources,
                                   message.get("alias"))
         provider = build_provider(provider_class, context, dict(message.get("config") or {}),

@@ -210,6 +210,25 @@ class ToyStore(RAGProvider):
 '''
 
 
+SYNC_METHOD = '''
+from pepperpy.core import PepperpyPlugin
+
+
+class SyncyPlugin(PepperpyPlugin):
+    """A custom category with a public plain method: fine in-process, it cannot cross to a worker."""
+
+    async def speak(self, text: str) -> str:
+        return text
+
+    def volume(self) -> int:
+        return 11
+
+    @staticmethod
+    def pitch() -> str:
+        return "high"
+'''
+
+
 COUNTER = '''
 from pepperpy.llm import GenerationResult, LLMProvider
 
@@ -302,6 +321,7 @@ def plugin_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("isolated-plugins")
     write_plugin(root, "probe", "llm", PROBE, "ProbeLLM", isolation="process")
     write_plugin(root, "say", "tts", SAY, "SayPlugin", isolation="process")
+    write_plugin(root, "syncy", "tts", SYNC_METHOD, "SyncyPlugin", isolation="process")
     write_plugin(root, "toyembed", "embeddings", TOY_EMBEDDINGS, "ToyEmbeddings", isolation="process")
     write_plugin(root, "toystore", "rag", TOY_STORE, "ToyStore", isolation="process")
     write_plugin(root, "sixold", "llm", SIX_VERSION, "SixLLM", "six==1.16.0\n", isolation="process")
@@ -920,6 +940,24 @@ async def test_a_custom_category_that_fails_to_load_at_creation_leaves_no_stderr
     with pytest.raises(ConfigError, match=r"unknown option 'vioce' for tts/say"):
         iso_manager.create_provider("tts", "say", vioce="owl")
     assert worker_files(iso_manager.home, "tts/say") == before
+
+
+def test_a_public_sync_method_of_an_isolated_custom_category_is_refused_at_with_plugin(iso_manager: PluginManager) -> None:
+    """Issue 19: only async methods cross the pipe; a plain ``def`` failed later, at its first call, with a
+    misleading AttributeError. Now with_plugin says which methods and what to do; in-process they work.
+    (Outside an event loop, as a script calls with_plugin: inside one, a first use installs when it opens.)"""
+    from pepperpy.errors import PluginLoadError
+
+    before = worker_files(iso_manager.home, "tts/syncy")
+    with pytest.raises(PluginLoadError) as refused:
+        PepperPy(plugin_manager=iso_manager).with_plugin("tts", "syncy")
+    message = str(refused.value)
+    assert message.startswith("tts/syncy: SyncyPlugin.pitch() and SyncyPlugin.volume() are plain `def` methods")
+    assert "make them `async def`" in message and "rename them with a leading `_`" in message
+    assert str(iso_manager.plugins["tts/syncy"].path) in message
+    assert worker_files(iso_manager.home, "tts/syncy") == before  # its worker stopped, no file left
+    syncy = PepperPy(plugin_manager=iso_manager).with_plugin("tts", "syncy", isolation="inprocess").provider("tts")
+    assert (syncy.volume(), syncy.pitch(), asyncio.run(syncy.speak("hi"))) == (11, "high", "hi")
 
 
 def test_a_provider_created_but_never_opened_leaves_no_stderr_file(iso_manager: PluginManager) -> None:
