@@ -252,11 +252,16 @@ async def load_runtime(provider: Any, key: str) -> Any:
     """``provider.load_dependency(key)``: the dependency, created (and opened) at first use when ``runtime``."""
     import asyncio
 
-    from pepperpy.core import State
-
     existing = provider.dependency(key)
     if existing is not None:
         return existing
+    parent = getattr(provider, "_dependency_parent", None)
+    if parent is not None:  # a process-isolated plugin in its worker: the parent creates it (pepperpy/_isolation)
+        await parent.load(key, provider.plugin_id)  # its stand-in is set on the provider before this returns
+        dependency = provider.dependency(key)
+        if dependency is None:
+            raise PluginDependencyError(f"{provider.plugin_id} -> {key}: the dependency is not available")
+        return await _opened_with(provider, dependency)
     specs: dict[str, Any] = getattr(provider, "_dependency_specs", None) or {}
     spec = specs.get(key)
     manager_ref = getattr(provider, "_dependency_manager", None)
@@ -283,6 +288,13 @@ async def load_runtime(provider: Any, key: str) -> Any:
     if existing is not None:  # another task won
         return existing
     provider.set_dependency(key, dependency)
+    return await _opened_with(provider, dependency)
+
+
+async def _opened_with(provider: Any, dependency: Any) -> Any:
+    """``dependency``, opened now when ``provider`` is open (then owned by it: closed last, when it closes)."""
+    from pepperpy.core import State
+
     lifecycle = provider._lifecycle
     if lifecycle.state in (State.OPEN, State.OPENING):
         was_unopened = dependency.lifecycle_state is State.UNOPENED

@@ -212,6 +212,7 @@ class ToyStore(RAGProvider):
 
 SYNC_METHOD = '''
 from pepperpy.core import PepperpyPlugin
+from pepperpy.http import RemoteProvider
 
 
 class SyncyPlugin(PepperpyPlugin):
@@ -226,6 +227,43 @@ class SyncyPlugin(PepperpyPlugin):
     @staticmethod
     def pitch() -> str:
         return "high"
+
+
+class RemoteSpeaker(RemoteProvider):
+    """A custom category over HTTP: ``headers()`` is RemoteProvider's hook, not part of its interface."""
+
+    def headers(self):
+        return {"authorization": self.api_key}
+
+    async def speak(self, text: str) -> str:
+        return text
+'''
+
+
+ASKER = '''
+import os
+from pepperpy.core import PepperpyPlugin
+from pepperpy.llm import LLMProvider
+
+
+class AskerPlugin(PepperpyPlugin):
+    """A custom category that uses the facade's LLM (required) and a storage (optional, loaded at first use)."""
+
+    async def ask(self, text: str, **options) -> dict:
+        llm = self.dependencies["llm"]
+        result = await llm.generate(text, **options)
+        return {"answer": result.content, "keys": sorted(self.dependencies), "llm": llm.plugin_id,
+                "is_llm": isinstance(llm, LLMProvider), "open": llm.initialized, "pid": os.getpid()}
+
+    async def ask_stream(self, text: str):
+        async for chunk in self.dependencies["llm"].generate_stream(text):
+            yield chunk.content
+
+    async def note(self, key: str, value: str) -> list:
+        first_use = self.dependency("storage") is None
+        storage = self.dependency("storage") or await self.load_dependency("storage")
+        await storage.set(key, value.encode())
+        return [first_use, storage.plugin_id, (await storage.get(key)).decode(), await storage.list("")]
 '''
 
 
@@ -322,6 +360,9 @@ def plugin_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_plugin(root, "probe", "llm", PROBE, "ProbeLLM", isolation="process")
     write_plugin(root, "say", "tts", SAY, "SayPlugin", isolation="process")
     write_plugin(root, "syncy", "tts", SYNC_METHOD, "SyncyPlugin", isolation="process")
+    write_plugin(root, "remotey", "tts", SYNC_METHOD, "RemoteSpeaker", isolation="process")
+    write_plugin(root, "asker", "quiz", ASKER, "AskerPlugin", isolation="process", dependencies=[
+        {"type": "llm"}, {"type": "storage", "provider": "local", "dependency_type": "optional"}])
     write_plugin(root, "toyembed", "embeddings", TOY_EMBEDDINGS, "ToyEmbeddings", isolation="process")
     write_plugin(root, "toystore", "rag", TOY_STORE, "ToyStore", isolation="process")
     write_plugin(root, "sixold", "llm", SIX_VERSION, "SixLLM", "six==1.16.0\n", isolation="process")
@@ -560,6 +601,8 @@ async def test_a_custom_category_forwards_its_public_async_methods(iso_manager: 
         described = await say.describe_voice()
         assert described["voice"] == "owl" and described["pid"] == say.worker_pid != os.getpid()
         assert [word async for word in say.words("one two three")] == ["one", "two", "three"]
+        with pytest.raises(ConfigError, match="a value of type object cannot cross the process boundary"):
+            await say.speak(object())  # the caller's mistake, as the documentation says
 
 
 async def test_a_secret_option_never_shows_in_the_parent(iso_manager: PluginManager) -> None:
@@ -578,6 +621,54 @@ async def test_a_secret_option_never_shows_in_the_parent(iso_manager: PluginMana
 async def test_a_custom_category_unknown_option_fails_at_creation(iso_manager: PluginManager) -> None:
     with pytest.raises(ConfigError, match=r"unknown option 'vioce' for tts/say; did you mean 'voice'"):
         iso_manager.create_provider("tts", "say", vioce="owl")
+
+
+async def test_an_isolated_plugin_gets_the_same_answers_from_its_dependencies_as_in_process(iso_manager: PluginManager) -> None:
+    """Issue 19: with isolation='process', ``self.dependencies`` was empty in the worker while the parent opened
+    the dependency for nobody. Now the worker's plugin gets a stand-in per dependency whose calls go back over
+    the pipe to the parent's provider: the same answers, streams, errors and lazily loaded dependencies."""
+    seen: dict[str, list[Any]] = {}
+    for isolation in ("inprocess", "process"):
+        pepper = PepperPy(plugin_manager=iso_manager).with_llm("mock", replies=["one two three"])
+        pepper.with_plugin("quiz", "asker", isolation=isolation)
+        asker = await pepper.configured("quiz")
+        async with pepper:
+            assert asker.isolation == isolation and asker.dependencies["llm"] is pepper.llm
+            asked = await asker.ask("hi")
+            streamed = [piece async for piece in asker.ask_stream("hi")]
+            with pytest.raises(ConfigError) as mistake:
+                await asker.ask("hi", tempreature=0.2)
+            noted = await asker.note("k", "v")
+            calls = len(pepper.llm.calls)  # the parent's mock served every call
+        pid = asked.pop("pid")
+        assert (pid == os.getpid()) == (isolation == "inprocess")
+        seen[isolation] = [asked, streamed, type(mistake.value), str(mistake.value), noted, calls]
+    assert seen["inprocess"] == seen["process"]
+    assert seen["process"][:2] == [
+        {"answer": "one two three", "keys": ["llm"], "llm": "llm/mock", "is_llm": True, "open": True},
+        ["one ", "two ", "three", ""],
+    ]
+    assert "unknown call option 'tempreature'" in seen["process"][3]
+    assert seen["process"][4:] == [[True, "storage/local", "v", ["k"]], 2]
+
+
+async def test_a_cancelled_call_cancels_what_it_asked_of_its_dependency_in_the_parent(
+    iso_manager: PluginManager, tmp_path: Path
+) -> None:
+    """The caller gives up: the worker's task is cancelled, so is its dependency call in the parent, and so is
+    that dependency's own call (here in a worker of its own): nothing runs on for nobody."""
+    count_file = tmp_path / "count"
+    pepper = PepperPy(plugin_manager=iso_manager).with_llm("probe", count_file=str(count_file)).with_plugin("quiz", "asker")
+    asker = await pepper.configured("quiz")
+    async with pepper:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(asker.ask("sleep"), timeout=1.0)
+        async with asyncio.timeout(30):  # bounds a hang only
+            while not Path(f"{count_file}.cancelled").exists():
+                await asyncio.sleep(0.02)
+        answered = await asker.ask("who are you?")  # the chain still serves
+        probe_pid = pepper.llm.worker_pid
+    assert answered["llm"] == "llm/probe" and json.loads(answered["answer"])["pid"] == probe_pid != answered["pid"]
 
 
 async def test_embeddings_and_a_store_in_workers(iso_manager: PluginManager) -> None:
@@ -958,6 +1049,8 @@ def test_a_public_sync_method_of_an_isolated_custom_category_is_refused_at_with_
     assert worker_files(iso_manager.home, "tts/syncy") == before  # its worker stopped, no file left
     syncy = PepperPy(plugin_manager=iso_manager).with_plugin("tts", "syncy", isolation="inprocess").provider("tts")
     assert (syncy.volume(), syncy.pitch(), asyncio.run(syncy.speak("hi"))) == (11, "high", "hi")
+    remote = iso_manager.create_provider("tts", "remotey", base_url="http://127.0.0.1:9", api_key="k")
+    assert "speak" in type(remote).__dict__ and "headers" not in type(remote).__dict__  # a base's hook is not refused
 
 
 def test_a_provider_created_but_never_opened_leaves_no_stderr_file(iso_manager: PluginManager) -> None:
