@@ -293,7 +293,8 @@ def _stream_guard(generate_stream: Callable[..., Any]) -> Callable[..., Any]:
     async def stream(self: LLMProvider, messages: MessagesInput, **options: Any) -> AsyncIterator[GenerationChunk]:
         normalized = _prepare(self, messages, options, "generate_stream")
         timeout = call_timeout(self, options)
-        produced = await _own_errors(self, "generate_stream", _started(self, generate_stream(self, normalized, **options)))
+        started = _started(self, generate_stream(self, normalized, **options))
+        produced = await _own_errors(self, "generate_stream", started)
         timer = _ChunkTimer(timeout) if timeout is not None else None
         try:
             async with aclosing(produced) as chunks:

@@ -60,13 +60,16 @@ def describe(dependencies: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return described
 
 
-def _method(provider: Any, category: str, name: Any) -> Any:
+def _call(provider: Any, message: dict[str, Any]) -> tuple[Any, list[Any], dict[str, Any]]:
+    """The method a ``call``/``stream`` request names (one the worker may call) and its arguments."""
     from pepperpy._isolation.worker import CATEGORY_METHODS, public_async_methods
 
+    name, category = message.get("method"), category_of(provider)
     allowed = CATEGORY_METHODS[category] if category else frozenset(public_async_methods(type(provider)))
     if not isinstance(name, str) or name not in allowed:
         raise PluginError(f"{provider.plugin_id} has no public async method {name!r} to call from a worker process")
-    return getattr(provider, name)
+    args, kwargs = protocol.call_arguments(category, name, message.get("args"), message.get("kwargs"))
+    return getattr(provider, name), args, kwargs
 
 
 async def serve(owner: Any, message: dict[str, Any], reply: Callable[[dict[str, Any]], None]) -> None:
@@ -90,14 +93,10 @@ async def serve(owner: Any, message: dict[str, Any], reply: Callable[[dict[str, 
             await owner._close_for_worker(dependency)
             reply({"ok": None})
         elif op == "call":
-            name, category = message.get("method"), category_of(dependency)
-            method = _method(dependency, category, name)
-            args, kwargs = protocol.call_arguments(category, name, message.get("args"), message.get("kwargs"))  # type: ignore[arg-type]
+            method, args, kwargs = _call(dependency, message)
             reply({"ok": protocol.to_wire(await method(*args, **kwargs))})
         elif op == "stream":
-            name, category = message.get("method"), category_of(dependency)
-            method = _method(dependency, category, name)
-            args, kwargs = protocol.call_arguments(category, name, message.get("args"), message.get("kwargs"))  # type: ignore[arg-type]
+            method, args, kwargs = _call(dependency, message)
             async with aclosing(method(*args, **kwargs)) as chunks:
                 async for chunk in chunks:
                     reply({"chunk": protocol.to_wire(chunk)})

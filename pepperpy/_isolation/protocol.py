@@ -187,8 +187,8 @@ def error_to_wire(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, BaseExceptionGroup):
         wired["errors"] = [error_to_wire(e) for e in exc.exceptions]
     cause = exc.__cause__
-    origin = exc if base is None else cause if cause is not None and not isinstance(cause, errors.PepperPyError) else None
-    if origin is not None:  # the plugin's own exception (or the cause of its PluginError): where it came from
+    origin = exc if base is None else cause
+    if origin is not None and not isinstance(origin, errors.PepperPyError):  # the plugin's own exception (or the cause of its PluginError): where it came from
         lines = "".join(traceback.format_exception(origin)).rstrip().splitlines()
         wired["traceback"] = "\n".join(lines[-MAX_TRACEBACK_LINES:])
     return wired

@@ -315,7 +315,8 @@ def _forwarding_class(prefix: str, base: type, category: str, provider_name: str
         if name.startswith("_") or hasattr(base, name) or hasattr(PepperpyPlugin, name):
             continue
         namespace[name] = _forward_stream(name) if kind == "stream" else _forward_call(name)
-    class_name = prefix + "".join(part.capitalize() for part in f"{category}_{provider_name}".replace("-", "_").split("_"))
+    words = f"{category}_{provider_name}".replace("-", "_").split("_")
+    class_name = prefix + "".join(word.capitalize() for word in words)
     return type(class_name, (base, PepperpyPlugin), namespace)
 
 
@@ -401,7 +402,8 @@ def in_parent(description: dict[str, Any], link: Any, home: Any, shared: dict[st
     category, _, name = plugin_id.partition("/")
     provider_class = IN_PARENT.get(description.get("category") or "") or _forwarding_class(
         "InParent", InParentProvider, category, name, description.get("methods") or {})
-    provider = build_provider(provider_class, CreationContext(plugin_id, home, {}, shared, description.get("alias")), {})
+    context = CreationContext(plugin_id, home, {}, shared, description.get("alias"))
+    provider = build_provider(provider_class, context, {})
     object.__setattr__(provider, "_link", link)
     provider.describe_as(description)
     return provider

@@ -51,7 +51,8 @@ def _framework_names(provider_class: type) -> set[str]:
     names: set[str] = set()
     for base in provider_class.__mro__[1:]:
         module = getattr(base, "__module__", "") or ""
-        if module == "pepperpy" or (module.startswith("pepperpy.") and not module.startswith("pepperpy.loaded_plugins")):
+        pepperpys = module == "pepperpy" or module.startswith("pepperpy.")
+        if pepperpys and not module.startswith("pepperpy.loaded_plugins"):  # not a plugin loaded from a folder
             names.update(vars(base))
     return names
 
@@ -92,12 +93,14 @@ def refuse_sync_methods(plugin: dict[str, Any], provider_class: type) -> None:
     if not plain:
         return
     shown = " and ".join(f"{provider_class.__name__}.{name}()" for name in plain)
-    verb, them = ("are plain `def` methods", "them") if len(plain) > 1 else ("is a plain `def` method", "it")
+    many = len(plain) > 1
+    verb, them = ("are plain `def` methods", "them") if many else ("is a plain `def` method", "it")
+    helpers = "they are helpers" if many else "it is a helper"
     raise PluginLoadError(
         f"{plugin['id']}: {shown} {verb}, and a process-isolated plugin of a category of its own is reached "
         f"only through its public async methods, which cross the pipe to its worker process; make {them} "
-        f"`async def`, or rename {them} with a leading `_` if {'they are helpers' if len(plain) > 1 else 'it is a helper'}, "
-        f"or run the plugin in-process (isolation='inprocess'). Plugin folder: {plugin['folder']}"
+        f"`async def`, or rename {them} with a leading `_` if {helpers}, or run the plugin in-process "
+        f"(isolation='inprocess'). Plugin folder: {plugin['folder']}"
     )
 
 
