@@ -671,6 +671,19 @@ async def test_a_cancelled_call_cancels_what_it_asked_of_its_dependency_in_the_p
     assert answered["llm"] == "llm/probe" and json.loads(answered["answer"])["pid"] == probe_pid != answered["pid"]
 
 
+async def test_a_restarted_worker_reaches_its_dependencies_again(iso_manager: PluginManager) -> None:
+    """A worker killed between calls is replaced at the next call; the new one gets the dependencies with its
+    load request and opens its stand-ins with the provider."""
+    pepper = PepperPy(plugin_manager=iso_manager).with_llm("mock", replies=["again"]).with_plugin("quiz", "asker")
+    asker = await pepper.configured("quiz")
+    async with pepper:
+        first = await asker.ask("hi")
+        os.kill(first["pid"], signal.SIGKILL)
+        wait_until(lambda: not pid_alive(first["pid"]), what="the worker's death")
+        second = await asker.ask("hi")
+    assert second["pid"] != first["pid"] and (second["answer"], second["open"]) == ("again", True)
+
+
 async def test_embeddings_and_a_store_in_workers(iso_manager: PluginManager) -> None:
     from pepperpy.rag import Document
 
