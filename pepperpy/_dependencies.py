@@ -9,7 +9,10 @@ Declared, merged by key (the dependency's ``type``, i.e. its category; later sou
 Kinds (``dependency_type``):
 
 - ``required`` (default): created when the dependent is created; missing is a ``PluginDependencyError``;
-- ``optional``: created when it can be, skipped (logged) when it cannot;
+- ``optional``: the facade's provider of that category when it has one that fits (as for ``required``);
+  otherwise not created with the dependent (a model it rarely uses is never loaded for nothing):
+  ``await provider.load_dependency(key)`` creates it at first use, ``manager.load_dependencies`` at once;
+  skipped (logged) when it cannot be created;
 - ``runtime``: created at first use, ``await provider.load_dependency(key)``, not at initialize;
 - ``enhances``: attached only when the facade has that category configured: the enhancing
   plugin receives that very instance as ``self.dependencies[key]`` (opened before it) to wrap its calls.
@@ -148,8 +151,10 @@ def _path(*ids: str) -> str:
     return " -> ".join(ids)
 
 
-def attach(manager: Any, provider: Any, include_runtime: bool = False) -> Any:
-    """Create (or share) ``provider``'s declared dependencies now; the manager calls it at creation."""
+def attach(manager: Any, provider: Any, include_optional: bool = False) -> Any:
+    """Create (or share) ``provider``'s declared dependencies now; the manager calls it at creation.
+
+    An ``optional`` one is only shared (the facade's) unless ``include_optional`` (``load_dependencies``)."""
     specs = declared(manager, provider)
     object.__setattr__(provider, "_dependency_specs", specs)
     object.__setattr__(provider, "_dependency_manager", weakref.ref(manager))
@@ -167,14 +172,26 @@ def attach(manager: Any, provider: Any, include_runtime: bool = False) -> Any:
     token = _creating.set((*path, provider.plugin_id))
     try:
         for key, spec in specs.items():
-            if key in provider._dependencies or (spec.dependency_type == "runtime" and not include_runtime):
+            if key in provider._dependencies or spec.dependency_type == "runtime":
                 continue
-            dependency = _resolve(manager, spec, (*path, provider.plugin_id), scope)
+            if spec.dependency_type == "optional" and not include_optional:
+                dependency = _shared(spec, scope)  # else created at first use (load_dependency)
+            else:
+                dependency = _resolve(manager, spec, (*path, provider.plugin_id), scope)
             if dependency is not None:
                 provider.set_dependency(key, dependency)
     finally:
         _creating.reset(token)
     return provider
+
+
+def _shared(spec: Any, scope: Scope | None) -> Any:
+    """The facade's provider that fits ``spec`` (None when it has none, or it is still to be installed: then
+    ``share()`` binds it later)."""
+    shared = scope.providers().get(spec.type) if scope is not None else None
+    if shared is not None and (spec.provider is None or spec.provider in _names(shared)) and _is_provider(shared):
+        return shared
+    return None
 
 
 def _resolve(manager: Any, spec: Any, path: tuple[str, ...], scope: Scope | None) -> Any:
@@ -246,11 +263,16 @@ async def load_runtime(provider: Any, key: str) -> Any:
     """``provider.load_dependency(key)``: the dependency, created (and opened) at first use when ``runtime``."""
     import asyncio
 
-    from pepperpy.core import State
-
     existing = provider.dependency(key)
     if existing is not None:
         return existing
+    parent = getattr(provider, "_dependency_parent", None)
+    if parent is not None:  # a process-isolated plugin in its worker: the parent creates it (pepperpy/_isolation)
+        await parent.load(key, provider.plugin_id)  # its stand-in is set on the provider before this returns
+        dependency = provider.dependency(key)
+        if dependency is None:
+            raise PluginDependencyError(f"{provider.plugin_id} -> {key}: the dependency is not available")
+        return await _opened_with(provider, dependency)
     specs: dict[str, Any] = getattr(provider, "_dependency_specs", None) or {}
     spec = specs.get(key)
     manager_ref = getattr(provider, "_dependency_manager", None)
@@ -277,6 +299,13 @@ async def load_runtime(provider: Any, key: str) -> Any:
     if existing is not None:  # another task won
         return existing
     provider.set_dependency(key, dependency)
+    return await _opened_with(provider, dependency)
+
+
+async def _opened_with(provider: Any, dependency: Any) -> Any:
+    """``dependency``, opened now when ``provider`` is open (then owned by it: closed last, when it closes)."""
+    from pepperpy.core import State
+
     lifecycle = provider._lifecycle
     if lifecycle.state in (State.OPEN, State.OPENING):
         was_unopened = dependency.lifecycle_state is State.UNOPENED
@@ -289,7 +318,7 @@ async def load_runtime(provider: Any, key: str) -> Any:
 async def load(manager: Any, category: str, name: str) -> Mapping[str, Any]:
     """``manager.load_dependencies``: the declared dependencies of the instance it created, created if missing."""
     provider = manager.created_instance(category, name)
-    attach(manager, provider)
+    attach(manager, provider, include_optional=True)
     return provider.dependencies
 
 

@@ -21,12 +21,19 @@ The lifecycle rules, kept here and only here:
   after ``cleanup()``, before the owned dependencies close; also when opening fails.
 - A class marked ``@persistent_plugin`` has its state restored at the very start of
   opening and saved after ``cleanup()`` at every close (the rules: ``_state``).
+
+A plugin's own exception (anything but a PepperPy error, cancellation, KeyboardInterrupt and the
+like) raised by its ``initialize``/``cleanup``, a category method, or a public async method of a
+category of its own reaches the caller as a ``PluginError`` naming the plugin and the method, the
+exception as its ``__cause__`` (``plugin_failure``): in-process as in a worker process, whose
+provider is wrapped the same way.
 """
 
 from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import enum
 import functools
 import importlib
@@ -41,7 +48,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar
 
 from pepperpy._log import logger
-from pepperpy.errors import ConfigError, PluginLoadError
+from pepperpy.errors import ConfigError, PepperPyError, PluginError, PluginLoadError
 
 T = TypeVar("T")
 
@@ -117,7 +124,12 @@ class _Lifecycle:
 
                     await _state.restore(provider)
                 await self._open_dependencies(provider)
-                await body(provider)
+                try:
+                    await body(provider)
+                except PepperPyError:
+                    raise
+                except Exception as exc:
+                    raise plugin_failure(provider, "initialize", exc) from exc
             except BaseException:
                 self.state = State.UNOPENED
                 await self._close_owned()
@@ -140,6 +152,10 @@ class _Lifecycle:
             self.state, self.task, self.entered = State.CLOSING, asyncio.current_task(), {body}
             try:
                 await body(provider)
+            except PepperPyError:
+                raise
+            except Exception as exc:
+                raise plugin_failure(provider, "cleanup", exc) from exc
             finally:
                 try:
                     if getattr(type(provider), "_pepperpy_persistent", None) is not None:  # @persistent_plugin
@@ -167,6 +183,61 @@ class _Lifecycle:
             owned, self.owned = self.owned, []
             for dependency in reversed(owned):
                 await dependency.cleanup()
+
+
+def plugin_failure(provider: Any, method: str, exc: BaseException) -> PluginError:
+    """The error a caller gets when the plugin's own code raised ``exc`` (not a PepperPy error) in ``method``:
+    raise it ``from exc``. Its message is the same whether the plugin runs in-process or in a worker process."""
+    from pepperpy._redact import redact
+
+    return PluginError(redact(f"{provider.plugin_id}: {method}() raised {type(exc).__name__}: {exc}"))
+
+
+def own_errors(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a public async method (or async generator) of a class without category methods: called on a
+    provider of a category of its own, a plugin's own exception becomes ``plugin_failure``; PepperPy's errors
+    and what is not an ``Exception`` pass unchanged. On a provider of a known category (the class was a base
+    of, say, an LLM provider) it is a helper, and its exceptions pass unchanged."""
+    name = method.__name__
+    if inspect.isasyncgenfunction(method):
+
+        @functools.wraps(method)
+        async def stream(self: PepperpyPlugin, *args: Any, **kwargs: Any) -> Any:
+            named = own_category(type(self))
+            async with contextlib.aclosing(method(self, *args, **kwargs)) as items:
+                while True:
+                    try:
+                        item = await anext(items)
+                    except StopAsyncIteration:
+                        return
+                    except PepperPyError:
+                        raise
+                    except Exception as exc:
+                        if not named:
+                            raise
+                        raise plugin_failure(self, name, exc) from exc
+                    yield item
+
+        return guard(stream)
+
+    @functools.wraps(method)
+    async def call(self: PepperpyPlugin, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(self, *args, **kwargs)
+        except PepperPyError:
+            raise
+        except Exception as exc:
+            if not own_category(type(self)):
+                raise
+            raise plugin_failure(self, name, exc) from exc
+
+    return guard(call)
+
+
+def own_category(cls: type) -> bool:
+    """True for a provider class of a category of its own: none of its bases declares category methods
+    (``LLMProvider``'s ``generate``, ...), so its public async methods are its interface."""
+    return cls.wrapped_methods.keys() == PepperpyPlugin.wrapped_methods.keys()  # type: ignore[attr-defined]
 
 
 def check_async(function: Callable[..., Any], what: str) -> None:
@@ -211,7 +282,12 @@ def requires_open(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     async def call(self: PepperpyPlugin, *args: Any, **kwargs: Any) -> Any:
         self.check_open(method.__name__)
-        return await method(self, *args, **kwargs)
+        try:
+            return await method(self, *args, **kwargs)
+        except PepperPyError:
+            raise
+        except Exception as exc:
+            raise plugin_failure(self, method.__name__, exc) from exc
 
     return guard(call)
 
@@ -234,6 +310,8 @@ class PepperpyPlugin(abc.ABC):
             method = getattr(cls, method_name, None)  # defined here, or in a mixin that is not a plugin
             if inspect.isfunction(method) and not getattr(method, "__pepperpy_guard__", False):
                 setattr(cls, method_name, wrap(method))
+        if own_category(cls):  # so far: a subclass may still add a category base (own_errors checks again)
+            _wrap_public_async_methods(cls)
         _refuse_reserved_options(cls)
 
     def __init__(self, **config: Any) -> None:
@@ -396,6 +474,16 @@ class PepperpyPlugin(abc.ABC):
         await asyncio.to_thread(import_all)
 
 
+def _wrap_public_async_methods(cls: type) -> None:
+    """A class without category methods: each public async method defined in ``cls`` is wrapped by ``own_errors``."""
+    for name, member in list(vars(cls).items()):
+        if (name.startswith("_") or hasattr(PepperpyPlugin, name) or not inspect.isfunction(member)
+                or getattr(member, "__pepperpy_guard__", False)):
+            continue
+        if inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member):
+            setattr(cls, name, own_errors(member))
+
+
 def _refuse_reserved_options(cls: type) -> None:
     from pepperpy._options import declared_options
 
@@ -426,4 +514,7 @@ class auto_context:  # noqa: N801 - named like a function, as the plugin-system 
         await self.provider.cleanup()
 
 
-__all__ = ["CreationContext", "PepperpyPlugin", "State", "auto_context", "creation_context", "requires_open"]
+__all__ = [
+    "CreationContext", "PepperpyPlugin", "State", "auto_context", "creation_context", "own_category", "own_errors",
+    "plugin_failure", "requires_open",
+]

@@ -6,15 +6,17 @@ import abc
 import asyncio
 import difflib
 import functools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from enum import Enum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
-from pepperpy.core import PepperpyPlugin, State, check_async, close_guard, guard, open_guard
-from pepperpy.errors import ConfigError, InvalidInputError, LLMTimeoutError, PluginError
+from pepperpy.core import PepperpyPlugin, State, check_async, close_guard, guard, open_guard, plugin_failure
+from pepperpy.errors import ConfigError, InvalidInputError, LLMTimeoutError, PepperPyError, PluginError
+
+T = TypeVar("T")
 
 
 class MessageRole(str, Enum):
@@ -185,6 +187,16 @@ def _prepare(provider: LLMProvider, messages: Any, options: dict[str, Any], meth
     return normalized
 
 
+async def _own_errors(provider: LLMProvider, method: str, call: Awaitable[T]) -> T:
+    """``await call``; the plugin's own exception becomes a PluginError naming ``method`` (``plugin_failure``)."""
+    try:
+        return await call
+    except PepperPyError:
+        raise
+    except Exception as exc:
+        raise plugin_failure(provider, method, exc) from exc
+
+
 def _generate_guard(generate: Callable[..., Any]) -> Callable[..., Any]:
     """Every ``generate``: normalized messages, open check, whole-call deadline, result type check."""
     check_async(generate, generate.__qualname__)
@@ -194,12 +206,12 @@ def _generate_guard(generate: Callable[..., Any]) -> Callable[..., Any]:
         normalized = _prepare(self, messages, options, "generate")
         timeout = call_timeout(self, options)
         if timeout is None:
-            result = await generate(self, normalized, **options)
+            result = await _own_errors(self, "generate", generate(self, normalized, **options))
         else:
             scope = asyncio.timeout(timeout)
             try:
                 async with scope:
-                    result = await generate(self, normalized, **options)
+                    result = await _own_errors(self, "generate", generate(self, normalized, **options))
             except TimeoutError:
                 if not scope.expired():
                     raise
@@ -294,7 +306,8 @@ def _stream_guard(generate_stream: Callable[..., Any]) -> Callable[..., Any]:
     async def stream(self: LLMProvider, messages: MessagesInput, **options: Any) -> AsyncIterator[GenerationChunk]:
         normalized = _prepare(self, messages, options, "generate_stream")
         timeout = call_timeout(self, options)
-        produced = await _started(self, generate_stream(self, normalized, **options))
+        started = _started(self, generate_stream(self, normalized, **options))
+        produced = await _own_errors(self, "generate_stream", started)
         timer = _ChunkTimer(timeout) if timeout is not None else None
         try:
             async with aclosing(produced) as chunks:
@@ -310,6 +323,10 @@ def _stream_guard(generate_stream: Callable[..., Any]) -> Callable[..., Any]:
                         if timer is None or not timer.timed_out():
                             raise
                         raise _stream_timeout(self, timer, first) from None
+                    except PepperPyError:
+                        raise
+                    except Exception as exc:
+                        raise plugin_failure(self, "generate_stream", exc) from exc
                     finally:
                         if timer is not None:
                             timer.stop()  # the consumer's own time between chunks is never counted

@@ -6,7 +6,10 @@ config) runs in a worker process with a virtual environment of its own.
 - ``protocol.py``: JSON lines over the worker's stdin/stdout;
 - ``logs.py``: the plugin's log records, sent by the worker and logged again in the parent;
 - ``client.py``: the parent's end of the pipe (start, requests, death, stop);
-- ``providers.py``: the parent's stand-in, a real subclass of the category's base class.
+- ``providers.py``: the parent's stand-in, a real subclass of the category's base class (and the worker's
+  stand-ins for the plugin's dependencies, which live in the parent);
+- ``dependencies.py``: the parent serves the worker's calls to those dependencies; ``parent.py``: the
+  worker's way back to it.
 
 The PluginManager calls ``requested`` and ``create`` when it creates a provider from a plugin folder.
 """

@@ -8,6 +8,10 @@ request in flight fails with its exit status and the tail of that file; the next
 new worker (and opens the provider again if it was open). A finished worker's file is removed when
 it is empty or the worker stopped cleanly; otherwise (a crash, a failed start) it is kept and named
 in the error raised, or in a warning when no error was.
+
+The worker asks too: a call of its plugin to a dependency (``self.dependencies["llm"]``) comes back
+as a request the parent serves on the loop of the call that made it (``dependencies.serve``), with
+the parent's provider; a cancelled one is cancelled here too.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +38,9 @@ STOP_TIMEOUT_S = 10.0
 _READ_SIZE = 1 << 16
 
 
-class _Request:
-    """A request in flight: a future (calls) or a queue of chunks (streams), on the loop that asked."""
+class PendingRequest:
+    """A request in flight: a future (calls) or a queue of chunks (streams), on the loop that asked (the
+    parent's requests to a worker, and a worker's to the parent: ``parent.py``)."""
 
     __slots__ = ("chunks", "done", "error", "future", "loop", "waiter")
 
@@ -79,6 +84,21 @@ class _Request:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    async def items(self) -> AsyncIterator[Any]:
+        """A stream's chunks as they come; its error, if it ended with one, is raised at the end."""
+        chunks = self.chunks
+        assert chunks is not None
+        while True:
+            while chunks:
+                yield chunks.popleft()
+            if self.done:
+                if self.error is not None:
+                    raise self.error
+                return
+            self.waiter = self.loop.create_future()
+            await self.waiter
+            self.waiter = None
+
 
 class _Process:
     """One running worker: the Popen, the loop reading its stdout, its requests in flight."""
@@ -89,7 +109,8 @@ class _Process:
         self.hello: concurrent.futures.Future[dict[str, Any]] = concurrent.futures.Future()
         self.hello_value: dict[str, Any] | None = None  # the hello, once it came
         self.reported = False  # an error or warning named its stderr file
-        self.requests: dict[int, _Request] = {}
+        self.requests: dict[int, PendingRequest] = {}
+        self.serving: dict[int, concurrent.futures.Future[None]] = {}  # the worker's dependency requests in progress
         self.lock = threading.Lock()
         self.exited = False
         self.reader_loop: asyncio.AbstractEventLoop | None = None
@@ -123,6 +144,8 @@ class WorkerClient:
         self.stderr_path = stderr_path  # the current worker's; a restarted one gets a file of its own
         self._first_stderr_path = stderr_path
         self.want_open = False  # the provider is open in the parent: a restarted worker opens it too
+        self.owner: Callable[[], Any] = lambda: None  # the parent's stand-in (weakly): it serves the dependencies
+        self.dependencies: dict[str, dict[str, Any]] = {}  # key -> description (dependencies.describe), sent on
         self._process: _Process | None = None
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -165,10 +188,23 @@ class WorkerClient:
             self.starts += 1
             try:
                 process.send({**self.load, "op": "load", "id": 0, "open": self.want_open,
-                              "log_level": logs.forward_level()})
+                              "dependencies": self.dependencies, "log_level": logs.forward_level()})
             except OSError:
                 pass  # it died at once: reading its stdout reports how
             return process
+
+    def set_dependencies(self, described: dict[str, dict[str, Any]]) -> None:
+        """The provider's dependencies changed (or their descriptions did): the running worker is told at once,
+        before any later request; a worker started later gets them with its load request."""
+        if described == self.dependencies:
+            return
+        self.dependencies = described
+        process = self._process
+        if process is not None and not process.exited:
+            try:
+                process.send({"op": "dependencies", "dependencies": described})
+            except (OSError, ValueError):
+                pass  # it died: the next one gets them with its load
 
     async def ready(self) -> tuple[_Process, dict[str, Any]]:
         """The running worker, read by this loop, and its hello (starting a worker when none runs)."""
@@ -231,6 +267,9 @@ class WorkerClient:
             if request_id == 0:
                 self._hello(process, message)
                 continue
+            if request_id is None and "dep" in message:  # the plugin called a dependency: it lives here
+                self._serve(process, message)
+                continue
             request = process.requests.get(request_id)  # type: ignore[arg-type]
             if request is None:
                 if request_id is None and "log" in message:  # the plugin logged: log it here (logs.py)
@@ -243,6 +282,36 @@ class WorkerClient:
                     request.loop.call_soon_threadsafe(self._deliver, process, request, message)
                 except RuntimeError:  # that loop is closed: nobody waits any more
                     process.requests.pop(request_id, None)
+
+    def _serve(self, process: _Process, message: dict[str, Any]) -> None:
+        """Run the worker's dependency request on the loop of the call that made it (or the loop reading the
+        pipe); a ``cancel`` cancels it."""
+        from pepperpy._isolation import dependencies
+
+        number = message.get("dep")
+        if message.get("op") == "cancel":
+            running = process.serving.pop(number, None)  # type: ignore[arg-type]
+            if running is not None:
+                running.cancel()
+            return
+        caller = process.requests.get(message.get("for"))  # type: ignore[arg-type]
+        loop = caller.loop if caller is not None else process.reader_loop
+        owner = self.owner()
+
+        def reply(answer: dict[str, Any]) -> None:
+            try:
+                process.send({"op": "dep", "dep": number, **answer})
+            except (OSError, ValueError):
+                pass  # the worker is gone: nobody waits
+
+        if owner is None or loop is None or loop.is_closed():
+            reply({"error": protocol.error_to_wire(PluginError(
+                f"{self.plugin_id}: its dependencies are reached through the provider in the parent process, "
+                "and it is not in use here now; open the provider (async with, or its first call) first"))})
+            return
+        running = asyncio.run_coroutine_threadsafe(dependencies.serve(owner, message, reply), loop)
+        process.serving[number] = running  # type: ignore[index]
+        running.add_done_callback(lambda _: process.serving.pop(number, None))  # type: ignore[arg-type]
 
     def _detach(self, process: _Process) -> None:
         loop = process.reader_loop
@@ -259,7 +328,7 @@ class WorkerClient:
             process.hello_value = message.get("ok") or {}
             process.hello.set_result(process.hello_value)
 
-    def _deliver(self, process: _Process, request: _Request, message: dict[str, Any]) -> None:
+    def _deliver(self, process: _Process, request: PendingRequest, message: dict[str, Any]) -> None:
         if request.deliver(message, self.plugin_id):
             process.requests.pop(message["id"], None)
 
@@ -276,6 +345,8 @@ class WorkerClient:
             except OSError:
                 pass
         requests, process.requests = list(process.requests.values()), {}
+        for running in list(process.serving.values()):
+            running.cancel()  # what the worker asked of its dependencies: nobody waits for it now
         if process.hello.done() and not requests:
             return
         error = self.death_error(process)
@@ -306,7 +377,7 @@ class WorkerClient:
     async def request(self, op: str, method: str | None = None, args: list[Any] | None = None,
                       kwargs: dict[str, Any] | None = None) -> Any:
         """Send one request and wait for its reply; a cancelled wait cancels the request in the worker."""
-        request = _Request(asyncio.get_running_loop(), stream=False)
+        request = PendingRequest(asyncio.get_running_loop(), stream=False)
         request_id = next(self._ids)
         message: dict[str, Any] = {"op": op, "id": request_id}
         if method is not None:
@@ -321,28 +392,18 @@ class WorkerClient:
 
     async def stream(self, method: str, args: list[Any], kwargs: dict[str, Any]) -> AsyncIterator[Any]:
         """Send a stream request and yield its chunks; leaving early cancels it in the worker."""
-        request = _Request(asyncio.get_running_loop(), stream=True)
+        request = PendingRequest(asyncio.get_running_loop(), stream=True)
         request_id = next(self._ids)
         message = {"op": "stream", "id": request_id, "method": method, "args": args, "kwargs": kwargs}
         process = await self._send(message, request_id, request)
-        chunks = request.chunks
-        assert chunks is not None
         try:
-            while True:
-                while chunks:
-                    yield chunks.popleft()
-                if request.done:
-                    if request.error is not None:
-                        raise request.error
-                    return
-                request.waiter = request.loop.create_future()
-                await request.waiter
-                request.waiter = None
+            async for chunk in request.items():
+                yield chunk
         finally:
             if not request.done:
                 self._cancel(process, request_id)
 
-    async def _send(self, message: dict[str, Any], request_id: int, request: _Request) -> _Process:
+    async def _send(self, message: dict[str, Any], request_id: int, request: PendingRequest) -> _Process:
         """Send ``message`` to a ready worker. One found dead (it died while idle, unseen) never got it:
         a new worker is started and gets it instead; a new one dying too is an error."""
         for attempt in (1, 2):
@@ -485,4 +546,4 @@ def worker_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV")}
 
 
-__all__ = ["WorkerClient", "stderr_tail", "stop_process", "worker_command", "worker_environment"]
+__all__ = ["PendingRequest", "WorkerClient", "stderr_tail", "stop_process", "worker_command", "worker_environment"]

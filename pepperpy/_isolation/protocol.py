@@ -7,12 +7,16 @@ Requests (parent -> worker), each with an ``id`` unique per worker:
   methods, call options, public config);
 - ``{"op": "open"|"close", "id": n}`` runs the provider's ``initialize()`` / ``cleanup()``;
 - ``{"op": "call"|"stream", "id": n, "method": name, "args": [...], "kwargs": {...}}`` calls a method;
-- ``{"op": "cancel", "id": n}`` cancels request ``n`` (a stream left early, a caller's timeout).
+- ``{"op": "cancel", "id": n}`` cancels request ``n`` (a stream left early, a caller's timeout);
+- ``{"op": "dependencies", "dependencies": {key: description}}``: the provider's dependencies, which live
+  in the parent (also in the load request); ``{"op": "dep", "dep": n, ...}`` answers the worker's request
+  ``n`` to one of them (``dependencies.py``).
 
 Replies (worker -> parent): ``{"id": n, "ok": value}``, ``{"id": n, "chunk": value}`` (streams, then
 ``{"id": n, "end": true}``), ``{"id": n, "error": {"type": ..., "base": ..., "message": ...}}``; and, without
 an id, ``{"log": {"level": ..., "no": ..., "message": ..., "extra": {...}, ...}}``: a record the plugin logged
-(``logs.py``). The load request's ``log_level`` is the lowest level the worker sends.
+(``logs.py``), and ``{"dep": n, "key": ..., "op": ..., ...}``: the plugin calls a dependency (``dependencies.py``).
+The load request's ``log_level`` is the lowest level the worker sends.
 
 Values cross as JSON: ``bytes`` as ``{"$bytes": base64}``, pydantic models as their JSON dump, a
 ``response_model`` class as ``{"$model": name, "schema": its JSON schema}`` (the parent validates the
@@ -34,8 +38,8 @@ MODEL_TAG = "$model"
 MAX_TRACEBACK_LINES = 12
 
 
-class WireError(TypeError):
-    """A value that cannot cross the process boundary (not JSON, bytes or a pydantic model)."""
+class WireError(errors.ConfigError, TypeError):
+    """A value that cannot cross the process boundary (not JSON, bytes or a pydantic model): the caller's."""
 
 
 def encode(message: dict[str, Any]) -> bytes:
@@ -113,6 +117,21 @@ def llm_request(messages: list[Any], options: dict[str, Any]) -> tuple[list[Any]
     return [wired_messages], wired
 
 
+def call_arguments(category: str, method: str, args: list[Any] | None, kwargs: dict[str, Any] | None
+                   ) -> tuple[list[Any], dict[str, Any]]:
+    """The receiving side of a call of ``method`` of a ``category`` provider: arguments back as objects (an LLM's
+    tools and response model, a store's documents; bytes)."""
+    args, kwargs = args or [], kwargs or {}
+    if category == "llm" and method in ("generate", "generate_stream"):
+        return args, llm_options(kwargs)
+    args, kwargs = from_wire(args), from_wire(kwargs)
+    if category == "rag" and method == "add" and args:
+        from pepperpy.rag import Document
+
+        args[0] = [Document.model_validate(d) for d in args[0]]
+    return args, kwargs
+
+
 def llm_options(options: dict[str, Any]) -> dict[str, Any]:
     """Worker side: tools and the response model back as objects a provider can use."""
     tools = options.get("tools")
@@ -167,8 +186,10 @@ def error_to_wire(exc: BaseException) -> dict[str, Any]:
             wired[name] = value
     if isinstance(exc, BaseExceptionGroup):
         wired["errors"] = [error_to_wire(e) for e in exc.exceptions]
-    if base is None:  # not a PepperPy error: the traceback tells where it came from
-        lines = "".join(traceback.format_exception(exc)).rstrip().splitlines()
+    cause = exc.__cause__
+    origin = exc if base is None else cause
+    if origin is not None and not isinstance(origin, errors.PepperPyError):  # the plugin's own exception (or the cause of its PluginError): where it came from
+        lines = "".join(traceback.format_exception(origin)).rstrip().splitlines()
         wired["traceback"] = "\n".join(lines[-MAX_TRACEBACK_LINES:])
     return wired
 
@@ -199,18 +220,22 @@ def error_from_wire(wired: dict[str, Any], plugin_id: str) -> Exception:
             exc.add_note(f"worker traceback:\n{redact(str(wired['traceback']))}")
         return exc
     if issubclass(known, errors.ProviderError):
-        return known(
+        exc = known(
             message,
             status_code=wired.get("status_code"),
             retryable=bool(wired.get("retryable", False)),
             retry_after=wired.get("retry_after"),
         )
-    if known is errors.PepperPyErrorGroup:
-        return errors.PluginError(message)
-    return known(message)
+    elif known is errors.PepperPyErrorGroup:
+        exc = errors.PluginError(message)
+    else:
+        exc = known(message)
+    if wired.get("traceback"):  # a PluginError for the plugin's own exception: where that came from
+        exc.add_note(f"worker traceback:\n{redact(str(wired['traceback']))}")
+    return exc
 
 
 __all__ = [
-    "WireError", "decode", "encode", "error_from_wire", "error_to_wire", "from_wire", "llm_options", "llm_request",
-    "schema_model", "to_wire",
+    "WireError", "call_arguments", "decode", "encode", "error_from_wire", "error_to_wire", "from_wire", "llm_options",
+    "llm_request", "schema_model", "to_wire",
 ]

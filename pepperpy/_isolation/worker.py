@@ -45,14 +45,24 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def public_async_methods(provider_class: type) -> dict[str, str]:
-    """The public ``async def`` methods of a provider class (name -> ``call`` or ``stream`` for an async
-    generator), the base class's own left out."""
+def _framework_names(provider_class: type) -> set[str]:
+    """The names PepperPy's own bases of ``provider_class`` define (``PepperpyPlugin``'s, ``RemoteProvider``'s
+    ``headers``, ``ResourceMixin``'s ``get_resource``, ...): hooks and helpers, not the plugin's interface."""
+    names: set[str] = set()
+    for base in provider_class.__mro__[1:]:
+        module = getattr(base, "__module__", "") or ""
+        pepperpys = module == "pepperpy" or module.startswith("pepperpy.")
+        if pepperpys and not module.startswith("pepperpy.loaded_plugins"):  # not a plugin loaded from a folder
+            names.update(vars(base))
+    return names
+
+
+def public_methods(provider_class: type) -> dict[str, str]:
+    """The public methods of a provider class, those of PepperPy's own bases left out: name -> ``call``
+    (``async def``), ``stream`` (an async generator) or ``sync`` (a plain ``def``, static and class methods too)."""
     import inspect
 
-    from pepperpy.core import PepperpyPlugin
-
-    skip = set(dir(PepperpyPlugin))
+    skip = _framework_names(provider_class)
     methods = {}
     for name in dir(provider_class):
         if name.startswith("_") or name in skip:
@@ -63,37 +73,50 @@ def public_async_methods(provider_class: type) -> dict[str, str]:
             methods[name] = "stream"
         elif inspect.iscoroutinefunction(function):
             methods[name] = "call"
+        elif inspect.isfunction(function):
+            methods[name] = "sync"
     return methods
 
 
-def parent_embeddings(model_id: str) -> Any:
-    """The embeddings dependency of a store in a worker: the parent embeds texts and sends vectors, so it is
-    never asked to embed; it carries the parent's embeddings' model id, which the store records."""
-    from pepperpy.embeddings import EmbeddingProvider
-    from pepperpy.errors import PluginError
+def public_async_methods(provider_class: type) -> dict[str, str]:
+    """The public ``async def`` methods of a provider class (name -> ``call``, or ``stream`` for an async
+    generator): what crosses the pipe."""
+    return {name: kind for name, kind in public_methods(provider_class).items() if kind != "sync"}
 
-    class InParent(EmbeddingProvider):
-        @property
-        def model_id(self) -> str:
-            return model_id
 
-        async def embed(self, texts: list[str]) -> list[list[float]]:
-            raise PluginError(
-                f"{model_id}: a process-isolated store gets vectors from the parent, which embeds texts; "
-                "call add()/search() through the parent's provider"
-            )
+def refuse_sync_methods(plugin: dict[str, Any], provider_class: type) -> None:
+    """A custom category's plugin is reached only through its public async methods: a public plain ``def``
+    could never be called from the parent, so the plugin is refused now (at ``with_plugin``)."""
+    from pepperpy.errors import PluginLoadError
 
-    return InParent()
+    plain = sorted(name for name, kind in public_methods(provider_class).items() if kind == "sync")
+    if not plain:
+        return
+    shown = " and ".join(f"{provider_class.__name__}.{name}()" for name in plain)
+    many = len(plain) > 1
+    verb, them = ("are plain `def` methods", "them") if many else ("is a plain `def` method", "it")
+    helpers = "they are helpers" if many else "it is a helper"
+    raise PluginLoadError(
+        f"{plugin['id']}: {shown} {verb}, and a process-isolated plugin of a category of its own is reached "
+        f"only through its public async methods, which cross the pipe to its worker process; make {them} "
+        f"`async def`, or rename {them} with a leading `_` if {helpers}, or run the plugin in-process "
+        f"(isolation='inprocess'). Plugin folder: {plugin['folder']}"
+    )
 
 
 class Worker:
     """Serves one provider: load, open, calls, streams, cancellation, close."""
 
     def __init__(self, out_fd: int, loop: asyncio.AbstractEventLoop):
+        from pepperpy._isolation.parent import ParentChannel
+
         self.out_fd = out_fd
         self.loop = loop
         self.provider: Any = None
+        self.home: Any = None
         self.category = ""
+        self.parent = ParentChannel(self.reply)  # the plugin's dependencies live in the parent
+        self.dependencies: dict[str, dict[str, Any]] = {}  # their descriptions, as the parent sent them last
         self.methods: frozenset[str] = frozenset()
         self.tasks: dict[int, asyncio.Task[Any]] = {}
         self.write_lock = threading.Lock()  # a plugin's thread may log (a ``log`` line) while the loop replies
@@ -125,6 +148,14 @@ class Worker:
             if task is not None:
                 task.cancel()
             return
+        if op == "dep":  # the parent answers the plugin's call to a dependency
+            self.parent.deliver(message)
+            return
+        if op in ("load", "dependencies"):  # in order: a later request finds them in place
+            self.dependencies = dict(message.get("dependencies") or {})
+            if op == "dependencies":
+                self.attach_dependencies()
+                return
         runner = {"load": self.load, "open": self.open, "close": self.close, "call": self.call, "stream": self.stream}.get(op)  # type: ignore[arg-type]
         if runner is None or not isinstance(request_id, int):
             self.reply({"id": request_id, "error": {"type": "PluginError", "message": f"unknown request {op!r}"}})
@@ -133,6 +164,9 @@ class Worker:
         self.tasks[request_id] = task
 
     async def run(self, runner: Any, request_id: int, message: dict[str, Any]) -> None:
+        from pepperpy._isolation.parent import serving
+
+        serving.set(request_id)  # its calls to dependencies run on this request's loop in the parent
         try:
             await runner(request_id, message)
         except asyncio.CancelledError:
@@ -161,14 +195,16 @@ class Worker:
         # this venv holds the plugin's requirements: no in-process env of the parent's is made or joined here
         manager._ready.add(plugin["id"])
         provider_class = manager.load_class(category, name)
+        if category not in CATEGORY_METHODS:
+            refuse_sync_methods(plugin, provider_class)
         context = CreationContext(plugin["id"], home, dict(message.get("env") or {}), manager.shared_resources,
                                   message.get("alias"))
         provider = build_provider(provider_class, context, dict(message.get("config") or {}),
                                   defaults=dict(message.get("defaults") or {}))
         object.__setattr__(provider, "_pepperpy_isolation", "process")
-        self.provider, self.category = provider, category
-        if category == "rag":
-            self._attach_embeddings(provider, message.get("embedding_model"))
+        object.__setattr__(provider, "_dependency_parent", self.parent)  # load_dependency asks the parent
+        self.provider, self.category, self.home = provider, category, home
+        self.attach_dependencies()
         methods = public_async_methods(provider_class)
         self.methods = CATEGORY_METHODS.get(category, frozenset()) | frozenset(methods)
         if message.get("open"):
@@ -185,10 +221,12 @@ class Worker:
             hello["model_id"] = provider.model_id
         self.reply({"id": request_id, "ok": hello})
 
-    @staticmethod
-    def _attach_embeddings(provider: Any, model_id: str | None) -> None:
-        """A store in a worker gets vectors from the parent (which embeds); it records the parent's model id."""
-        provider.use_embeddings(parent_embeddings(model_id or "vectors"))
+    def attach_dependencies(self) -> None:
+        """The provider's stand-ins for the parent's dependencies (``providers.attach_in_parent``)."""
+        if self.provider is not None and self.dependencies:
+            from pepperpy._isolation.providers import attach_in_parent
+
+            attach_in_parent(self.provider, self.dependencies, self.parent, self.home)
 
     async def open(self, request_id: int, message: dict[str, Any]) -> None:
         await self.provider.initialize()
@@ -207,15 +245,7 @@ class Worker:
         return getattr(self.provider, name)
 
     def _arguments(self, method: str, message: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
-        args, kwargs = message.get("args") or [], message.get("kwargs") or {}
-        if self.category == "llm" and method in ("generate", "generate_stream"):
-            return args, protocol.llm_options(kwargs)
-        args, kwargs = protocol.from_wire(args), protocol.from_wire(kwargs)
-        if self.category == "rag" and method == "add" and args:
-            from pepperpy.rag import Document
-
-            args[0] = [Document.model_validate(d) for d in args[0]]
-        return args, kwargs
+        return protocol.call_arguments(self.category, method, message.get("args"), message.get("kwargs"))
 
     async def call(self, request_id: int, message: dict[str, Any]) -> None:
         name = message.get("method")

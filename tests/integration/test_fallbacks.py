@@ -195,3 +195,32 @@ async def test_when_every_member_fails_the_lines_name_the_member(manager):
             await pepper.chat.with_user("hi").generate()
     lines = str(raised.value).splitlines()[1:]
     assert lines[0].endswith("(fallback member 'openai')") and lines[1].endswith("(fallback member 'llamacpp')")
+
+
+BUGGY = '''
+from pepperpy.llm import LLMProvider
+
+
+class BuggyLLM(LLMProvider):
+    """A plugin with a bug: its own exception, not a PepperPy error."""
+
+    async def generate(self, messages, **options):
+        raise ValueError("boom")
+
+    async def generate_stream(self, messages, **options):
+        raise ValueError("stream boom")
+        yield
+'''
+
+
+async def test_a_members_own_exception_is_a_plugin_error_and_the_chain_moves_on(manager, make_plugin):
+    """Issue 19: a plugin's own exception is a PluginError naming it and the method; the next member serves."""
+    make_plugin("buggy", files={"provider.py": BUGGY}, entry_point="provider:BuggyLLM")
+    async with PepperPy(plugin_manager=manager).with_llm(["buggy", ("mock", {"replies": ["served"]})]) as pepper:
+        result = await pepper.chat.with_user("hi").generate()
+        chunks = [c async for c in pepper.chat.with_user("hi").stream()]
+    assert result.content == "served" and served_by(result) == ("mock", ["buggy"])
+    assert result.metadata["fallback"]["failed"][0]["error"] == "PluginError: llm/buggy: generate() raised ValueError: boom"
+    assert "".join(c.content for c in chunks) == "served"
+    failed = chunks[0].metadata["fallback"]["failed"][0]["error"]
+    assert failed == "PluginError: llm/buggy: generate_stream() raised ValueError: stream boom"

@@ -84,6 +84,8 @@ class ProbeLLM(LLMProvider):
         return GenerationResult(content=json.dumps(info))
 
     async def generate_stream(self, messages, **options):
+        if messages[-1].content == "raise-value":
+            raise ValueError("a plain bug in the stream")
         produced = 0
         try:
             for produced in range(1, self.total_chunks + 1):
@@ -125,8 +127,19 @@ class SayPlugin(PepperpyPlugin):
         from pepperpy.errors import AuthenticationError
         raise AuthenticationError(f"the service rejected the token {self.api_token}", status_code=401)
 
-    def not_forwarded(self):
-        return "a plain method stays in the worker"
+    async def fail(self):
+        raise ValueError("boom")
+
+    async def words_then_fail(self):
+        yield "first"
+        raise KeyError("no second word")
+
+    async def refuse(self):
+        from pepperpy.errors import InvalidInputError
+        raise InvalidInputError("tts/say: nothing to say")
+
+    def _not_forwarded(self):
+        return "a private plain method stays in the worker"
 '''
 
 SIX_VERSION = '''
@@ -194,6 +207,63 @@ class ToyStore(RAGProvider):
 
     async def count(self):
         return len(self.rows)
+'''
+
+
+SYNC_METHOD = '''
+from pepperpy.core import PepperpyPlugin
+from pepperpy.http import RemoteProvider
+
+
+class SyncyPlugin(PepperpyPlugin):
+    """A custom category with a public plain method: fine in-process, it cannot cross to a worker."""
+
+    async def speak(self, text: str) -> str:
+        return text
+
+    def volume(self) -> int:
+        return 11
+
+    @staticmethod
+    def pitch() -> str:
+        return "high"
+
+
+class RemoteSpeaker(RemoteProvider):
+    """A custom category over HTTP: ``headers()`` is RemoteProvider's hook, not part of its interface."""
+
+    def headers(self):
+        return {"authorization": self.api_key}
+
+    async def speak(self, text: str) -> str:
+        return text
+'''
+
+
+ASKER = '''
+import os
+from pepperpy.core import PepperpyPlugin
+from pepperpy.llm import LLMProvider
+
+
+class AskerPlugin(PepperpyPlugin):
+    """A custom category that uses the facade's LLM (required) and a storage (optional, loaded at first use)."""
+
+    async def ask(self, text: str, **options) -> dict:
+        llm = self.dependencies["llm"]
+        result = await llm.generate(text, **options)
+        return {"answer": result.content, "keys": sorted(self.dependencies), "llm": llm.plugin_id,
+                "is_llm": isinstance(llm, LLMProvider), "open": llm.initialized, "pid": os.getpid()}
+
+    async def ask_stream(self, text: str):
+        async for chunk in self.dependencies["llm"].generate_stream(text):
+            yield chunk.content
+
+    async def note(self, key: str, value: str) -> list:
+        first_use = self.dependency("storage") is None
+        storage = self.dependency("storage") or await self.load_dependency("storage")
+        await storage.set(key, value.encode())
+        return [first_use, storage.plugin_id, (await storage.get(key)).decode(), await storage.list("")]
 '''
 
 
@@ -289,6 +359,10 @@ def plugin_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("isolated-plugins")
     write_plugin(root, "probe", "llm", PROBE, "ProbeLLM", isolation="process")
     write_plugin(root, "say", "tts", SAY, "SayPlugin", isolation="process")
+    write_plugin(root, "syncy", "tts", SYNC_METHOD, "SyncyPlugin", isolation="process")
+    write_plugin(root, "remotey", "tts", SYNC_METHOD, "RemoteSpeaker", isolation="process")
+    write_plugin(root, "asker", "quiz", ASKER, "AskerPlugin", isolation="process", dependencies=[
+        {"type": "llm"}, {"type": "storage", "provider": "local", "dependency_type": "optional"}])
     write_plugin(root, "toyembed", "embeddings", TOY_EMBEDDINGS, "ToyEmbeddings", isolation="process")
     write_plugin(root, "toystore", "rag", TOY_STORE, "ToyStore", isolation="process")
     write_plugin(root, "sixold", "llm", SIX_VERSION, "SixLLM", "six==1.16.0\n", isolation="process")
@@ -438,9 +512,55 @@ async def test_errors_keep_their_pepperpy_type(iso_manager: PluginManager) -> No
         with pytest.raises(RateLimitError, match=r"quota exhausted \(QuotaError\)") as quota:
             await pepper.chat.with_user("raise-quota").generate()
         assert quota.value.status_code == 429
-        with pytest.raises(PluginError, match=r"llm/probe: the plugin raised ValueError in its worker process: a plain bug"):
+        with pytest.raises(PluginError, match=r"llm/probe: generate\(\) raised ValueError: a plain bug"):
             await pepper.chat.with_user("raise-value").generate()
         assert facts(await pepper.chat.with_user("still fine").generate())["isolation"] == "process"
+
+
+async def test_a_plugins_own_exception_is_the_same_plugin_error_in_process_and_isolated(iso_manager: PluginManager) -> None:
+    """Issue 19: in-process a plugin's ValueError reached the caller raw, isolated it was a PluginError. Now both
+    are a PluginError naming the plugin and the method (the ValueError its cause in-process, its type and message
+    isolated); PepperPy's own errors pass through unchanged; calls, streams and a custom category alike."""
+    from pepperpy.errors import InvalidInputError
+
+    seen: dict[str, list[BaseException]] = {}
+    for isolation in ("inprocess", "process"):
+        failures: list[BaseException] = []
+        pepper = PepperPy(plugin_manager=iso_manager).with_llm("probe", isolation=isolation)
+        pepper.with_plugin("tts", "say", isolation=isolation)
+        async with pepper:
+            say = pepper.provider("tts")
+            assert say.isolation == isolation
+            for attempt in (
+                pepper.chat.with_user("raise-value").generate(),
+                _drain(pepper.chat.with_user("raise-value").stream()),
+                pepper.chat.with_user("raise-llm").generate(),
+                say.fail(),
+                _drain(say.words_then_fail()),
+                say.refuse(),
+            ):
+                with pytest.raises(Exception) as failed:
+                    await attempt
+                failures.append(failed.value)
+            assert facts(await pepper.chat.with_user("still fine").generate())["isolation"] == isolation
+        seen[isolation] = failures
+    expected = [
+        (PluginError, "llm/probe: generate() raised ValueError: a plain bug in the plugin"),
+        (PluginError, "llm/probe: generate_stream() raised ValueError: a plain bug in the stream"),
+        (LLMError, "llm/probe: the model refused"),
+        (PluginError, "tts/say: fail() raised ValueError: boom"),
+        (PluginError, "tts/say: words_then_fail() raised KeyError: 'no second word'"),
+        (InvalidInputError, "tts/say: nothing to say"),
+    ]
+    for isolation, failures in seen.items():
+        assert [(type(e), str(e)) for e in failures] == expected, isolation
+    causes = [type(e.__cause__).__name__ for e in seen["inprocess"]]
+    assert causes == ["ValueError", "ValueError", "NoneType", "ValueError", "KeyError", "NoneType"]
+    assert "ValueError: a plain bug in the plugin" in "\n".join(getattr(seen["process"][0], "__notes__", []))
+
+
+async def _drain(chunks: Any) -> list[Any]:
+    return [chunk async for chunk in chunks]
 
 
 async def test_hooks_and_fallbacks_work_unchanged(iso_manager: PluginManager) -> None:
@@ -475,12 +595,14 @@ async def test_a_custom_category_forwards_its_public_async_methods(iso_manager: 
     say = await pepper.configured("tts")  # in a loop, a first use creates the worker env in a thread
     assert type(say).__name__ == "IsolatedTtsSay" and say.isolation == "process"
     assert {"speak", "describe_voice", "words"} <= set(type(say).__dict__)
-    assert "not_forwarded" not in type(say).__dict__  # a plain method is not part of the worker's interface
+    assert "_not_forwarded" not in type(say).__dict__  # a private method is not part of the worker's interface
     async with pepper:
         assert await say.speak("hi", loud=True) == b"owl: HI\x00\xff"  # bytes cross intact
         described = await say.describe_voice()
         assert described["voice"] == "owl" and described["pid"] == say.worker_pid != os.getpid()
         assert [word async for word in say.words("one two three")] == ["one", "two", "three"]
+        with pytest.raises(ConfigError, match="a value of type object cannot cross the process boundary"):
+            await say.speak(object())  # the caller's mistake, as the documentation says
 
 
 async def test_a_secret_option_never_shows_in_the_parent(iso_manager: PluginManager) -> None:
@@ -499,6 +621,67 @@ async def test_a_secret_option_never_shows_in_the_parent(iso_manager: PluginMana
 async def test_a_custom_category_unknown_option_fails_at_creation(iso_manager: PluginManager) -> None:
     with pytest.raises(ConfigError, match=r"unknown option 'vioce' for tts/say; did you mean 'voice'"):
         iso_manager.create_provider("tts", "say", vioce="owl")
+
+
+async def test_an_isolated_plugin_gets_the_same_answers_from_its_dependencies_as_in_process(iso_manager: PluginManager) -> None:
+    """Issue 19: with isolation='process', ``self.dependencies`` was empty in the worker while the parent opened
+    the dependency for nobody. Now the worker's plugin gets a stand-in per dependency whose calls go back over
+    the pipe to the parent's provider: the same answers, streams, errors and lazily loaded dependencies."""
+    seen: dict[str, list[Any]] = {}
+    for isolation in ("inprocess", "process"):
+        pepper = PepperPy(plugin_manager=iso_manager).with_llm("mock", replies=["one two three"])
+        pepper.with_plugin("quiz", "asker", isolation=isolation)
+        asker = await pepper.configured("quiz")
+        async with pepper:
+            assert asker.isolation == isolation and asker.dependencies["llm"] is pepper.llm
+            asked = await asker.ask("hi")
+            streamed = [piece async for piece in asker.ask_stream("hi")]
+            with pytest.raises(ConfigError) as mistake:
+                await asker.ask("hi", tempreature=0.2)
+            noted = await asker.note("k", "v")
+            calls = len(pepper.llm.calls)  # the parent's mock served every call
+        pid = asked.pop("pid")
+        assert (pid == os.getpid()) == (isolation == "inprocess")
+        seen[isolation] = [asked, streamed, type(mistake.value), str(mistake.value), noted, calls]
+    assert seen["inprocess"] == seen["process"]
+    assert seen["process"][:2] == [
+        {"answer": "one two three", "keys": ["llm"], "llm": "llm/mock", "is_llm": True, "open": True},
+        ["one ", "two ", "three", ""],
+    ]
+    assert "unknown call option 'tempreature'" in seen["process"][3]
+    assert seen["process"][4:] == [[True, "storage/local", "v", ["k"]], 2]
+
+
+async def test_a_cancelled_call_cancels_what_it_asked_of_its_dependency_in_the_parent(
+    iso_manager: PluginManager, tmp_path: Path
+) -> None:
+    """The caller gives up: the worker's task is cancelled, so is its dependency call in the parent, and so is
+    that dependency's own call (here in a worker of its own): nothing runs on for nobody."""
+    count_file = tmp_path / "count"
+    pepper = PepperPy(plugin_manager=iso_manager).with_llm("probe", count_file=str(count_file)).with_plugin("quiz", "asker")
+    asker = await pepper.configured("quiz")
+    async with pepper:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(asker.ask("sleep"), timeout=1.0)
+        async with asyncio.timeout(30):  # bounds a hang only
+            while not Path(f"{count_file}.cancelled").exists():
+                await asyncio.sleep(0.02)
+        answered = await asker.ask("who are you?")  # the chain still serves
+        probe_pid = pepper.llm.worker_pid
+    assert answered["llm"] == "llm/probe" and json.loads(answered["answer"])["pid"] == probe_pid != answered["pid"]
+
+
+async def test_a_restarted_worker_reaches_its_dependencies_again(iso_manager: PluginManager) -> None:
+    """A worker killed between calls is replaced at the next call; the new one gets the dependencies with its
+    load request and opens its stand-ins with the provider."""
+    pepper = PepperPy(plugin_manager=iso_manager).with_llm("mock", replies=["again"]).with_plugin("quiz", "asker")
+    asker = await pepper.configured("quiz")
+    async with pepper:
+        first = await asker.ask("hi")
+        os.kill(first["pid"], signal.SIGKILL)
+        wait_until(lambda: not pid_alive(first["pid"]), what="the worker's death")
+        second = await asker.ask("hi")
+    assert second["pid"] != first["pid"] and (second["answer"], second["open"]) == ("again", True)
 
 
 async def test_embeddings_and_a_store_in_workers(iso_manager: PluginManager) -> None:
@@ -861,6 +1044,26 @@ async def test_a_custom_category_that_fails_to_load_at_creation_leaves_no_stderr
     with pytest.raises(ConfigError, match=r"unknown option 'vioce' for tts/say"):
         iso_manager.create_provider("tts", "say", vioce="owl")
     assert worker_files(iso_manager.home, "tts/say") == before
+
+
+def test_a_public_sync_method_of_an_isolated_custom_category_is_refused_at_with_plugin(iso_manager: PluginManager) -> None:
+    """Issue 19: only async methods cross the pipe; a plain ``def`` failed later, at its first call, with a
+    misleading AttributeError. Now with_plugin says which methods and what to do; in-process they work.
+    (Outside an event loop, as a script calls with_plugin: inside one, a first use installs when it opens.)"""
+    from pepperpy.errors import PluginLoadError
+
+    before = worker_files(iso_manager.home, "tts/syncy")
+    with pytest.raises(PluginLoadError) as refused:
+        PepperPy(plugin_manager=iso_manager).with_plugin("tts", "syncy")
+    message = str(refused.value)
+    assert message.startswith("tts/syncy: SyncyPlugin.pitch() and SyncyPlugin.volume() are plain `def` methods")
+    assert "make them `async def`" in message and "rename them with a leading `_`" in message
+    assert str(iso_manager.plugins["tts/syncy"].path) in message
+    assert worker_files(iso_manager.home, "tts/syncy") == before  # its worker stopped, no file left
+    syncy = PepperPy(plugin_manager=iso_manager).with_plugin("tts", "syncy", isolation="inprocess").provider("tts")
+    assert (syncy.volume(), syncy.pitch(), asyncio.run(syncy.speak("hi"))) == (11, "high", "hi")
+    remote = iso_manager.create_provider("tts", "remotey", base_url="http://127.0.0.1:9", api_key="k")
+    assert "speak" in type(remote).__dict__ and "headers" not in type(remote).__dict__  # a base's hook is not refused
 
 
 def test_a_provider_created_but_never_opened_leaves_no_stderr_file(iso_manager: PluginManager) -> None:

@@ -86,9 +86,12 @@ def test_a_missing_required_dependency_names_the_path(demo):
 def test_a_cycle_is_refused_with_its_path(demo):
     demo.register_plugin_metadata("alpha", "one", {"dependencies": [{"type": "beta", "provider": "one"}]})
     demo.register_plugin_metadata("beta", "one", {"dependencies": [{"type": "gamma", "provider": "one"}]})
-    demo.register_plugin_metadata("gamma", "one", {"dependencies": [{"type": "alpha", "provider": "one", "dependency_type": "optional"}]})
-    with pytest.raises(PluginDependencyError, match=r"alpha/one -> beta/one -> gamma/one -> alpha/one"):
+    demo.register_plugin_metadata("gamma", "one", {"dependencies": [{"type": "alpha", "provider": "one"}]})
+    with pytest.raises(PluginDependencyError, match=r"alpha/one -> beta/one -> gamma/one -> alpha/one; make one of them 'optional'"):
         demo.create_instance("alpha", "one")
+    # as the error says: an optional edge breaks the circle (it is created at first use, not with the plugin)
+    demo.register_plugin_metadata("gamma", "one", {"dependencies": [{"type": "alpha", "provider": "one", "dependency_type": "optional"}]})
+    assert demo.create_instance("alpha", "one").dependencies["beta"].dependencies["gamma"].dependency("alpha") is None
 
 
 def test_invalid_metadata_is_refused(demo):
@@ -161,3 +164,24 @@ def test_a_bad_dependencies_entry_in_plugin_json_breaks_the_folder(manager, make
     make_plugin("bad", dependencies=[{"type": "embeddings", "kind": "x"}])
     manager.discover()
     assert any("dependencies.0.kind" in b.problem for b in manager.broken), json.dumps([b.problem for b in manager.broken])
+
+
+async def test_an_optional_dependency_no_facade_provider_satisfies_is_created_at_first_use_only(demo):
+    """Issue 19: an optional dependency the facade does not have cost a model load for nothing; now it waits."""
+    demo.register_plugin_metadata("alpha", "one", {"dependencies": [{"type": "beta", "provider": "two", "dependency_type": "optional"}]})
+    pepper = PepperPy(plugin_manager=demo).with_plugin("alpha", "one")
+    alpha = pepper.provider("alpha")
+    assert dict(alpha.dependencies) == {}, "not created with the plugin"
+    async with pepper:
+        assert EVENTS == ["open alpha/one"], "not opened with it either"
+        beta = await alpha.load_dependency("beta")
+        assert beta.plugin_id == "beta/two" and beta.initialized and alpha.dependencies["beta"] is beta
+    assert EVENTS == ["open alpha/one", "open beta/two", "close alpha/one", "close beta/two"]
+
+    shared = PepperPy(plugin_manager=demo).with_plugin("beta", "two").with_plugin("alpha", "one")
+    assert shared.provider("alpha").dependencies["beta"] is shared.provider("beta"), "the facade's is used at once"
+    later = PepperPy(plugin_manager=demo).with_plugin("alpha", "one").with_plugin("beta", "two")
+    assert later.provider("alpha").dependencies["beta"] is later.provider("beta"), "also when configured after"
+    explicit = demo.create_instance("alpha", "one")
+    assert list((await demo.load_dependencies("alpha", "one")).keys()) == ["beta"], "load_dependencies creates it now"
+    assert explicit.dependencies["beta"].plugin_id == "beta/two"

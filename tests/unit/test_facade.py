@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from pepperpy import PepperPy
-from pepperpy.errors import ConfigError, LLMError, PepperPyError, PluginNotFoundError
+from pepperpy.errors import ConfigError, LLMError, PepperPyError, PluginError, PluginNotFoundError
 from pepperpy.llm import Message, MessageRole
 
 RECORDING_PROVIDER = '''
@@ -145,7 +145,7 @@ async def test_failed_initialization_cleans_up_the_others(pepper):
     events = []
     pepper.with_llm("recording", events=events, label="llm")
     pepper.with_storage("recording", events=events, label="storage", fail_setup=True)
-    with pytest.raises(RuntimeError, match="setup of storage failed"):
+    with pytest.raises(PluginError, match="storage/recording: initialize\\(\\) raised RuntimeError: setup of storage failed"):
         async with pepper:
             pytest.fail("the body must not run")
     assert "teardown llm" in events
@@ -290,7 +290,7 @@ async def test_several_failures_to_open_are_raised_together(pepper):
         async with pepper:
             pytest.fail("the body must not run")
     assert isinstance(raised.value, PepperPyError) and isinstance(raised.value, ExceptionGroup)
-    assert sorted(str(e) for e in raised.value.exceptions) == ["setup of llm failed", "setup of storage failed"]
+    assert sorted(str(e.__cause__) for e in raised.value.exceptions) == ["setup of llm failed", "setup of storage failed"]
     assert "setup of llm failed" in str(raised.value) and "setup of storage failed" in str(raised.value)
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from pepperpy.errors import ConfigError
+from pepperpy.errors import ConfigError, PluginError
 from pepperpy.plugins import PepperpyPlugin, auto_context
 
 # The plugin-system document's own example, as written there.
@@ -140,8 +140,9 @@ async def test_a_failed_open_leaves_the_provider_unopened_and_retryable():
                 raise RuntimeError("first open fails")
 
     flaky = Flaky()
-    with pytest.raises(RuntimeError, match="first open fails"):
+    with pytest.raises(PluginError, match=r"initialize\(\) raised RuntimeError: first open fails") as failed:
         await flaky.initialize()
+    assert isinstance(failed.value.__cause__, RuntimeError)
     assert not flaky.initialized
     await flaky.initialize()
     assert flaky.initialized and flaky.attempts == 2

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pepperpy.errors import ConfigError
+from pepperpy.errors import ConfigError, PluginError
 from pepperpy.plugin_manager import PluginManager
 from pepperpy.plugins import PepperpyPlugin, ResourceMixin
 
@@ -160,7 +160,7 @@ async def test_a_failed_creation_reaches_every_waiter_and_is_not_remembered(mana
 
     providers = users(manager, User, 3)
     outcomes = await asyncio.gather(*(p.initialize() for p in providers), return_exceptions=True)
-    assert [type(o) for o in outcomes] == [OSError] * 3 and len(attempts) == 1
+    assert [type(o.__cause__) for o in outcomes] == [OSError] * 3 and len(attempts) == 1  # each a PluginError
     assert not any(p.initialized for p in providers)
     async with providers[0]:
         assert providers[0].db == "db" and len(attempts) == 2
@@ -200,7 +200,7 @@ async def test_a_failed_open_releases_what_it_acquired(manager):
             raise RuntimeError("boom")
 
     (provider,) = users(manager, Fragile, 1)
-    with pytest.raises(RuntimeError, match="boom"):
+    with pytest.raises(PluginError, match="raised RuntimeError: boom"):
         await provider.initialize()
     assert recorder.events == ["make 1", "close 1"]
 

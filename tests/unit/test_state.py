@@ -295,7 +295,7 @@ async def test_a_cleanup_failure_still_saves_and_closes(manager):
     provider = manager.create_provider("demo", "thing")
     await provider.initialize()
     provider.counter = 4
-    with pytest.raises(RuntimeError, match="cleanup broke"):
+    with pytest.raises(PluginError, match=r"cleanup\(\) raised RuntimeError: cleanup broke"):
         await provider.cleanup()
     assert state_of(manager, "demo/thing") == {"counter": 4}
     assert provider.lifecycle_state is State.UNOPENED
