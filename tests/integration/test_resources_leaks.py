@@ -31,6 +31,20 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def steady_fds(quiet_s: float = 0.3, timeout_s: float = 5.0) -> int:
+    """The fd count once it has not changed for ``quiet_s``: connections of earlier tests may still be closing."""
+    deadline = time.monotonic() + timeout_s
+    gc.collect()
+    count, since = open_fds(), time.monotonic()
+    while time.monotonic() - since < quiet_s and time.monotonic() < deadline:
+        time.sleep(0.02)
+        gc.collect()
+        now = open_fds()
+        if now != count:
+            count, since = now, time.monotonic()
+    return count
+
+
 def settled_fds(baseline: int, timeout_s: float = 5.0) -> int:
     """The fd count once the server thread has closed its side of the connections the client closed."""
     deadline = time.monotonic() + timeout_s
@@ -54,8 +68,7 @@ def http_pepper(manager: PluginManager, scripted) -> PepperPy:
 
 def run_checking_leaks(action) -> tuple[list[str], int, int]:
     """Run ``action``; return the ResourceWarnings, the fd count before, and the count after (settled)."""
-    gc.collect()
-    before = open_fds()
+    before = steady_fds()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         action()
