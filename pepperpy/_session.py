@@ -11,7 +11,9 @@ or the garbage collector closes that generator on that loop, which closes the se
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -102,13 +104,16 @@ class SyncRunner:
 
     Providers opened by sync calls stay open on this loop between calls (a script loads
     a model once) until ``close()``, which shuts the loop down (closing every session
-    parked on it), or interpreter exit.
+    parked on it), or interpreter exit. At exit it closes before Python stops its thread
+    pools (see ``_close_runners_at_exit``), so cleanups and state saves that use
+    ``asyncio.to_thread`` still run.
     """
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="pepperpy-sync", daemon=True)
         self._thread.start()
+        _close_at_exit(self)
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         try:
@@ -135,6 +140,44 @@ class SyncRunner:
     async def _shutdown(self) -> None:
         await self.loop.shutdown_asyncgens()
         await self.loop.shutdown_default_executor()
+
+
+# The runners not yet garbage-collected: the ones interpreter exit must close.
+_live_runners: weakref.WeakSet[SyncRunner] = weakref.WeakSet()
+
+
+def _close_at_exit(runner: SyncRunner) -> None:
+    _live_runners.add(runner)
+    _register_exit_hook()
+
+
+@functools.cache
+def _register_exit_hook() -> None:
+    """Close live runners when the main thread ends, before Python shuts down its thread pools.
+
+    ``atexit`` (and so ``weakref.finalize``) runs too late: by then ``concurrent.futures``
+    has stopped every ``ThreadPoolExecutor``, so a cleanup's ``asyncio.to_thread`` fails
+    with "cannot schedule new futures after shutdown" and a persistent plugin's state is
+    lost. ``threading._register_atexit`` hooks run earlier, last registered first; importing
+    ``concurrent.futures.thread`` here registers its shutdown before ours, so ours runs first.
+    """
+    import concurrent.futures.thread  # noqa: F401
+
+    try:
+        threading._register_atexit(_close_runners_at_exit)  # type: ignore[attr-defined]
+    except RuntimeError:  # created while the interpreter is already shutting down: atexit will have to do
+        pass
+
+
+def _close_runners_at_exit() -> None:
+    """Close every live runner; never raise (an exception here would skip Python's own shutdown hooks)."""
+    for runner in list(_live_runners):
+        try:
+            runner.close()
+        except BaseException as exc:  # a provider failing to close: say so, and let the exit go on
+            from pepperpy._log import logger
+
+            logger.error("closing PepperPy's sync loop at exit failed: {}: {}", type(exc).__name__, exc)
 
 
 __all__ = ["Session", "SyncRunner", "raise_failures"]
