@@ -76,6 +76,28 @@ def test_a_persistent_plugin_used_by_a_sync_script_saves_its_state_at_exit(count
     assert json.loads(state.read_text()) == {"calls": 2}
 
 
+def test_a_thread_still_calling_after_the_main_thread_ends_is_served_before_the_close(counting_env, tmp_path):
+    """Python waits for non-daemon threads at exit; the sync loop closes only after them, so none hangs or fails."""
+    done = run_script(
+        """
+        import threading
+        from pepperpy import PepperPy
+
+        pepper = PepperPy().with_llm("counting")
+        print(pepper.chat.with_user("hi").generate_sync().content, flush=True)
+
+        def work():
+            for _ in range(3):
+                print(pepper.chat.with_user("hi").generate_sync().content, flush=True)
+
+        threading.Thread(target=work).start()
+        """,
+        counting_env,
+    )
+    assert (done.returncode, done.stderr, done.stdout.split()) == (0, "", ["1", "2", "3", "4"])
+    assert json.loads((tmp_path / "home" / "state" / "llm" / "counting.json").read_text()) == {"calls": 4}
+
+
 def test_the_local_store_and_model_close_silently_when_a_sync_script_ends(session_home, local_manager, tmp_path):
     """The issue's scripts: llm/local's generate_sync and the default rag/local store's add_sync/search_sync."""
     collection = f"sync-exit-{tmp_path.name}"
