@@ -11,7 +11,10 @@ or the garbage collector closes that generator on that loop, which closes the se
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import threading
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -102,28 +105,62 @@ class SyncRunner:
 
     Providers opened by sync calls stay open on this loop between calls (a script loads
     a model once) until ``close()``, which shuts the loop down (closing every session
-    parked on it), or interpreter exit.
+    parked on it), or interpreter exit. At exit it closes before Python stops its thread
+    pools (see ``_close_runners_at_exit``), so cleanups and state saves that use
+    ``asyncio.to_thread`` still run.
     """
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="pepperpy-sync", daemon=True)
         self._thread.start()
+        self._lock = threading.Lock()
+        self._calls: set[concurrent.futures.Future[Any]] = set()  # in progress, from any thread
+        self._callers: weakref.WeakSet[threading.Thread] = weakref.WeakSet()  # threads that have made calls
+        self._closing = False
+        _close_at_exit(self)
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
-        coroutine.close()
-        raise PepperPyError(
-            "the *_sync() methods are for scripts without an event loop; inside async code, use `await` "
-            "with the method of the same name without _sync"
-        )
+            pass
+        else:
+            coroutine.close()
+            raise PepperPyError(
+                "the *_sync() methods are for scripts without an event loop; inside async code, use `await` "
+                "with the method of the same name without _sync"
+            )
+        with self._lock:
+            if self._closing:
+                coroutine.close()
+                raise PepperPyError(
+                    "this PepperPy's sync loop is closed (pepper.close() ran, or the program is exiting and closed "
+                    "its providers); a daemon thread cannot make *_sync() calls after the main thread ends: "
+                    "make it a normal thread, or join it first"
+                )
+            call = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+            self._calls.add(call)
+            self._callers.add(threading.current_thread())
+        try:
+            return call.result()
+        finally:
+            with self._lock:
+                self._calls.discard(call)
+
+    def callers(self) -> list[threading.Thread]:
+        """The threads that have made calls and are still alive."""
+        with self._lock:
+            return [thread for thread in self._callers if thread.is_alive()]
 
     def close(self) -> None:
-        if self.loop.is_closed() or not self._thread.is_alive():
-            return
+        """Let calls in progress in other threads finish, refuse new ones, close the sessions and stop the loop."""
+        with self._lock:
+            if self._closing or self.loop.is_closed() or not self._thread.is_alive():
+                return
+            self._closing = True
+            calls = list(self._calls)
+        concurrent.futures.wait(calls)
         shutdown = asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop)
         try:
             shutdown.result()
@@ -135,6 +172,52 @@ class SyncRunner:
     async def _shutdown(self) -> None:
         await self.loop.shutdown_asyncgens()
         await self.loop.shutdown_default_executor()
+
+
+# The runners not yet garbage-collected: the ones interpreter exit must close.
+_live_runners: weakref.WeakSet[SyncRunner] = weakref.WeakSet()
+
+
+def _close_at_exit(runner: SyncRunner) -> None:
+    _live_runners.add(runner)
+    _register_exit_hook()
+
+
+@functools.cache
+def _register_exit_hook() -> None:
+    """Close live runners when the main thread ends, before Python shuts down its thread pools.
+
+    ``atexit`` (and so ``weakref.finalize``) runs too late: by then ``concurrent.futures``
+    has stopped every ``ThreadPoolExecutor``, so a cleanup's ``asyncio.to_thread`` fails
+    with "cannot schedule new futures after shutdown" and a persistent plugin's state is
+    lost. ``threading._register_atexit`` hooks run earlier, last registered first; importing
+    ``concurrent.futures.thread`` here registers its shutdown before ours, so ours runs first.
+    """
+    try:
+        import concurrent.futures.thread  # noqa: F401  (its shutdown registers at import)
+
+        threading._register_atexit(_close_runners_at_exit)  # type: ignore[attr-defined]
+    except RuntimeError:  # first used after the main thread ended: too late to register, atexit will have to do
+        pass
+
+
+def _close_runners_at_exit() -> None:
+    """Close every live runner, once the other non-daemon threads that used one have ended (Python would wait
+    for them anyway, right after); never raise (an exception here would skip Python's own shutdown hooks)."""
+    from pepperpy._log import logger
+
+    runners = list(_live_runners)
+    try:
+        for thread in {thread for runner in runners for thread in runner.callers()}:
+            if not thread.daemon and thread is not threading.current_thread():
+                thread.join()
+    except BaseException as exc:  # Ctrl-C while waiting: close now
+        logger.warning("stopped waiting for threads using PepperPy at exit: {}", type(exc).__name__)
+    for runner in runners:
+        try:
+            runner.close()
+        except BaseException as exc:  # say so, and let the exit go on
+            logger.error("closing PepperPy's sync loop at exit failed: {}: {}", type(exc).__name__, exc)
 
 
 __all__ = ["Session", "SyncRunner", "raise_failures"]

@@ -1,4 +1,4 @@
-"""Turning texts and .txt/.md files into Documents: loading, chunking, stable ids.
+"""Turning texts, .txt/.md files and folders of them into Documents: loading, chunking, stable ids.
 
 Chunking policy: paragraphs (blank-line separated) are packed into chunks of at most
 ``size`` characters; a paragraph longer than that is split at sentence or word
@@ -11,13 +11,22 @@ an id from its content hash.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from pepperpy.errors import ConfigError
+from pydantic import BaseModel
+
+from pepperpy.errors import ConfigError, InvalidInputError
 from pepperpy.rag import Document
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
+# What ``pepper.rag.add()`` takes: one of these, or a list of them.
+Addable = Document | str | os.PathLike[str]
+ACCEPTED = (
+    "a Document, a text (str), a pathlib.Path to a .txt/.md file or to a folder of them, or a list of these"
+)
 CHUNK_SIZE = 800
 CHUNK_OVERLAP = 100
 
@@ -66,9 +75,8 @@ def chunk_text(text: str, size: int = CHUNK_SIZE, overlap: int = CHUNK_OVERLAP) 
     return overlapped
 
 
-def load_file(path: str | Path, size: int = CHUNK_SIZE, overlap: int = CHUNK_OVERLAP) -> list[Document]:
-    """A .txt or .md file as chunk Documents with ``source`` and ``chunk`` metadata."""
-    path = Path(path)
+def read_text_file(path: Path) -> str:
+    """The UTF-8 text of a .txt or .md file; any other file is a ConfigError naming it."""
     if not path.is_file():
         raise ConfigError(f"{path}: no such file; check the path")
     if path.suffix.lower() not in TEXT_SUFFIXES:
@@ -78,11 +86,13 @@ def load_file(path: str | Path, size: int = CHUNK_SIZE, overlap: int = CHUNK_OVE
     if b"\x00" in raw:
         raise binary
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise binary from None
-    if not text.strip():
-        raise ConfigError(f"{path}: the file is empty")
+
+
+def file_documents(path: Path, text: str, size: int = CHUNK_SIZE, overlap: int = CHUNK_OVERLAP) -> list[Document]:
+    """The chunks of ``text``, read from ``path``, with ids ``<absolute path>#<n>``."""
     source = str(path.resolve())
     return [
         Document(id=f"{source}#{n}", text=chunk, metadata={"source": source, "chunk": n})
@@ -90,21 +100,68 @@ def load_file(path: str | Path, size: int = CHUNK_SIZE, overlap: int = CHUNK_OVE
     ]
 
 
-def to_documents(items: list[Document | str | Path], size: int = CHUNK_SIZE, overlap: int = CHUNK_OVERLAP) -> list[Document]:
-    """Documents as given; Paths loaded and chunked; strings as one Document each (id from their content)."""
+def load_file(path: str | os.PathLike[str], size: int = CHUNK_SIZE, overlap: int = CHUNK_OVERLAP) -> list[Document]:
+    """A .txt or .md file as chunk Documents with ``source`` and ``chunk`` metadata."""
+    path = Path(path)
+    text = read_text_file(path)
+    if not text.strip():
+        raise ConfigError(f"{path}: the file is empty")
+    return file_documents(path, text, size, overlap)
+
+
+def text_files(folder: Path) -> list[Path]:
+    """The .txt/.md files under ``folder``, recursively, in path order; hidden files and folders are skipped."""
+    found = []
+    for root, folders, files in os.walk(folder):
+        folders[:] = sorted(f for f in folders if not f.startswith("."))
+        texts = (f for f in sorted(files) if not f.startswith(".") and Path(f).suffix.lower() in TEXT_SUFFIXES)
+        found += [Path(root, f) for f in texts]
+    return found
+
+
+def load_folder(folder: str | os.PathLike[str], size: int = CHUNK_SIZE, overlap: int = CHUNK_OVERLAP) -> list[Document]:
+    """Every .txt/.md file under ``folder`` (see ``text_files``) as chunk Documents; empty files add nothing."""
+    folder = Path(folder)
+    files = text_files(folder)
+    if not files:
+        raise InvalidInputError(
+            f"{folder}: the folder holds no {', '.join(sorted(TEXT_SUFFIXES))} files (hidden ones are skipped); "
+            "check the path"
+        )
+    return [document for file in files for document in file_documents(file, read_text_file(file), size, overlap)]
+
+
+def as_items(items: Addable | Iterable[Addable]) -> list[Addable]:
+    """One Document, text or path as a one-item list; a list (or other iterable) as its items."""
+    if isinstance(items, (Document, str, os.PathLike)):
+        return [items]
+    if isinstance(items, (bytes, bytearray, Mapping, BaseModel)) or not isinstance(items, Iterable):
+        raise InvalidInputError(f"cannot add {type(items).__name__}; pass {ACCEPTED}")
+    return list(items)
+
+
+def to_documents(
+    items: Addable | Iterable[Addable], size: int = CHUNK_SIZE, overlap: int = CHUNK_OVERLAP
+) -> list[Document]:
+    """Documents as given; files loaded and chunked, folders too (their .txt/.md files); a string is one Document
+    (id from its content). One item may be given alone."""
     documents: list[Document] = []
-    for item in items:
+    for item in as_items(items):
         if isinstance(item, Document):
             documents.append(item)
-        elif isinstance(item, Path):
-            documents.extend(load_file(item, size, overlap))
         elif isinstance(item, str):
             if not item.strip():
-                raise ConfigError("cannot add an empty text; drop empty strings first")
+                raise InvalidInputError("cannot add an empty text; drop empty strings first")
             documents.append(Document(id=text_id(item), text=item))
+        elif isinstance(item, os.PathLike):
+            path = Path(item)
+            documents += load_folder(path, size, overlap) if path.is_dir() else load_file(path, size, overlap)
         else:
-            raise ConfigError(f"cannot add {type(item).__name__}; pass Documents, strings or pathlib.Path objects")
+            raise InvalidInputError(f"cannot add {type(item).__name__}; pass {ACCEPTED}")
     return documents
 
 
-__all__ = ["CHUNK_OVERLAP", "CHUNK_SIZE", "chunk_text", "load_file", "text_id", "to_documents"]
+__all__ = [
+    "ACCEPTED", "CHUNK_OVERLAP", "CHUNK_SIZE", "Addable", "as_items", "chunk_text", "file_documents", "load_file",
+    "load_folder", "read_text_file", "text_files", "text_id", "to_documents",
+]

@@ -278,15 +278,33 @@ class PepperPy:
         self.provider("llm")
         return Conversation(self, system=system, **options)
 
-    async def ask(self, question: str, k: int = 4, filter: dict[str, Any] | None = None, **options: Any) -> Answer:
-        """Answer ``question`` from the ``k`` most relevant passages; the answer lists them as sources."""
+    async def ask(
+        self,
+        question: str,
+        k: int = 4,
+        filter: dict[str, Any] | None = None,
+        answer_without_sources: bool = False,
+        **options: Any,
+    ) -> Answer:
+        """Answer ``question`` from the ``k`` most relevant passages; the answer lists them as sources.
+
+        When the store finds nothing, the model is not asked and the answer says so, unless
+        ``answer_without_sources=True``.
+        """
         from pepperpy.retrieval import ask
 
-        return await ask(self, question, k=k, filter=filter, **options)
+        return await ask(self, question, k=k, filter=filter, answer_without_sources=answer_without_sources, **options)
 
-    def ask_sync(self, question: str, k: int = 4, filter: dict[str, Any] | None = None, **options: Any) -> Answer:
+    def ask_sync(
+        self,
+        question: str,
+        k: int = 4,
+        filter: dict[str, Any] | None = None,
+        answer_without_sources: bool = False,
+        **options: Any,
+    ) -> Answer:
         """``ask()`` for scripts without an event loop."""
-        return self.run_sync(self.ask(question, k=k, filter=filter, **options))
+        return self.run_sync(self.ask(question, k, filter, answer_without_sources, **options))
 
     # -- lifecycle -------------------------------------------------------------------
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import asyncio
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from pepperpy.documents import CHUNK_OVERLAP, CHUNK_SIZE, to_documents
+from pepperpy.documents import CHUNK_OVERLAP, CHUNK_SIZE, Addable, to_documents
 from pepperpy.llm import GenerationResult, Message, MessageRole
-from pepperpy.rag import Document, Filter, SearchResult
+from pepperpy.rag import Document, Filter, RAGProvider, SearchResult
 
 if TYPE_CHECKING:
     from pepperpy.chat import ProviderSource
@@ -18,10 +19,21 @@ ASK_PROMPT = (
     "Answer the question using only the passages below. "
     "If they do not contain the answer, say that you do not know.\n\n{passages}"
 )
+# ask(answer_without_sources=True) when the store found nothing.
+NO_SOURCES_PROMPT = (
+    "No passage of the user's documents matches the question. Answer from general knowledge, "
+    "and say that the answer does not come from their documents."
+)
+# The Answer's content when the store found nothing and the model was not asked.
+NO_SOURCES = "No passage in the store matches the question, so it was not answered."
 
 
 class Answer(BaseModel):
-    """An answer from ``pepper.ask`` with the passages it was given."""
+    """An answer from ``pepper.ask`` with the passages it was given.
+
+    No ``sources`` means the store found nothing: then ``result`` is None (the model was not
+    asked) and ``content`` says so, unless ``ask(..., answer_without_sources=True)`` was used.
+    """
 
     content: str
     sources: list[SearchResult] = Field(default_factory=list)
@@ -37,11 +49,28 @@ class Retrieval:
     def __init__(self, source: ProviderSource):
         self._source = source
 
+    def __repr__(self) -> str:
+        return f"Retrieval({self.plugin_id})"
+
+    @property
+    def provider(self) -> RAGProvider:
+        """The configured vector store itself (not necessarily open yet), like ``pepper.llm``."""
+        return self._source.provider("rag")
+
+    @property
+    def plugin_id(self) -> str:
+        return self.provider.plugin_id
+
+    @property
+    def name(self) -> str:
+        return self.provider.name
+
     async def add(
-        self, items: list[Document | str | Path], chunk_size: int = CHUNK_SIZE, chunk_overlap: int = CHUNK_OVERLAP
+        self, items: Addable | Iterable[Addable], chunk_size: int = CHUNK_SIZE, chunk_overlap: int = CHUNK_OVERLAP
     ) -> list[Document]:
-        """Add Documents, plain strings, or .txt/.md files (chunked); returns what was stored."""
-        documents = to_documents(items, chunk_size, chunk_overlap)
+        """Add a Document, a plain string, a .txt/.md file (chunked) or a folder of them, or a list of these;
+        returns what was stored. Everything is read before anything is stored."""
+        documents = await asyncio.to_thread(to_documents, items, chunk_size, chunk_overlap)  # files: off the loop
         store = await self._source.ready("rag")
         await store.add(documents)
         return documents
@@ -51,7 +80,7 @@ class Retrieval:
         return await store.search(query, k=k, filter=filter)
 
     def add_sync(
-        self, items: list[Document | str | Path], chunk_size: int = CHUNK_SIZE, chunk_overlap: int = CHUNK_OVERLAP
+        self, items: Addable | Iterable[Addable], chunk_size: int = CHUNK_SIZE, chunk_overlap: int = CHUNK_OVERLAP
     ) -> list[Document]:
         """``add()`` for scripts without an event loop."""
         return self._source.run_sync(self.add(items, chunk_size, chunk_overlap))
@@ -67,18 +96,33 @@ class Retrieval:
         return await (await self._source.ready("rag")).count()
 
 
-async def ask(source: ProviderSource, question: str, k: int = 4, filter: Filter | None = None, **options: Any) -> Answer:
-    """Retrieve ``k`` passages for ``question``, answer from them with the LLM, return answer and sources."""
+async def ask(
+    source: ProviderSource,
+    question: str,
+    k: int = 4,
+    filter: Filter | None = None,
+    answer_without_sources: bool = False,
+    **options: Any,
+) -> Answer:
+    """Retrieve ``k`` passages for ``question``, answer from them with the LLM, return answer and sources.
+
+    When the store returns nothing, the model is not asked: the Answer says so (``NO_SOURCES``, no
+    ``sources``, ``result`` None), unless ``answer_without_sources=True`` lets the model answer on its own.
+    """
+    source.provider("llm")  # no LLM configured is an error whatever the store finds
     sources = await Retrieval(source).search(question, k=k, filter=filter)
-    passages = "\n\n".join(f"[{n}] {hit.document.text}" for n, hit in enumerate(sources, 1))
-    messages = [
-        Message(role=MessageRole.SYSTEM, content=ASK_PROMPT.format(passages=passages or "(no passages found)")),
-        Message(role=MessageRole.USER, content=question),
-    ]
+    if sources:
+        passages = "\n\n".join(f"[{n}] {hit.document.text}" for n, hit in enumerate(sources, 1))
+        system = ASK_PROMPT.format(passages=passages)
+    elif answer_without_sources:
+        system = NO_SOURCES_PROMPT
+    else:
+        return Answer(content=NO_SOURCES, sources=[])
+    messages = [Message(role=MessageRole.SYSTEM, content=system), Message(role=MessageRole.USER, content=question)]
     from pepperpy.chat import ChatBuilder
 
     result = await ChatBuilder(source, messages).with_options(**options).generate()  # through the facade's hooks
     return Answer(content=result.content, sources=sources, result=result)
 
 
-__all__ = ["Answer", "Retrieval", "ask"]
+__all__ = ["NO_SOURCES", "Answer", "Retrieval", "ask"]

@@ -104,3 +104,32 @@ def test_with_rag_defaults_to_local_with_local_embeddings(chroma_manager):
     assert pepper.provider("embeddings").model_id == "all-MiniLM-L6-v2-int8"
     chroma = PepperPy(plugin_manager=chroma_manager).with_rag("chroma", path="/tmp/unused")
     assert chroma.provider("rag").name == "chroma"
+
+
+async def test_one_item_alone_and_a_folder_go_into_the_real_store(pepper, tmp_path):
+    from pepperpy.errors import InvalidInputError
+
+    folder = tmp_path / "handbook"
+    (folder / "teams").mkdir(parents=True)
+    (folder / "releases.md").write_text("Ana signs off every release on Fridays.")
+    (folder / "teams" / "support.txt").write_text("The support team answers tickets within a day.")
+    sentence = "The office coffee machine is descaled every Monday."
+    assert [d.text for d in await pepper.rag.add(sentence)] == [sentence]
+    assert len(await pepper.rag.add(folder / "releases.md")) == 1
+    assert len(await pepper.rag.add(Document(id="wifi", text="The guest Wi-Fi password changes monthly."))) == 1
+    assert len(await pepper.rag.add(folder)) == 2
+    assert await pepper.rag.count() == 4, "the file given alone and again in its folder is one document"
+    (hit,) = await pepper.rag.search("How fast are tickets answered?", k=1)
+    assert hit.document.metadata["source"] == str((folder / "teams" / "support.txt").resolve())
+    with pytest.raises(InvalidInputError, match="cannot add int"):
+        await pepper.rag.add(7)  # type: ignore[arg-type]
+    assert (pepper.rag.plugin_id, pepper.rag.name) == ("rag/local", "local")
+
+
+async def test_ask_on_an_empty_store_does_not_ask_the_model_unless_told_to(pepper):
+    nothing = await pepper.ask("Who signs off releases?")
+    assert nothing.result is None and nothing.sources == [], "the model was not asked"
+    assert nothing.content == "No passage in the store matches the question, so it was not answered."
+    anyway = await pepper.ask("What is the capital of France?", answer_without_sources=True)
+    assert anyway.sources == [] and anyway.result is not None and anyway.content.strip()
+    assert "general knowledge" in anyway.result.messages[0].content

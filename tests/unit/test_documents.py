@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pepperpy.documents import chunk_text, load_file, text_id, to_documents
-from pepperpy.errors import ConfigError
+from pepperpy.errors import ConfigError, InvalidInputError
 from pepperpy.rag import Document
 
 
@@ -61,6 +61,52 @@ def test_bad_files_name_the_file(tmp_path, name, content, message):
     assert str(path) in str(raised.value)
 
 
-def test_unsupported_items_are_refused():
-    with pytest.raises(ConfigError, match="cannot add int"):
-        to_documents([42])  # type: ignore[list-item]
+@pytest.mark.parametrize("items", [[42], 42, b"text", {"id": "x", "text": "y"}, [("x", "y")], [b"text"]])
+def test_unsupported_items_are_refused_saying_what_is_accepted(items):
+    with pytest.raises(InvalidInputError, match=r"cannot add \w+; pass a Document, a text \(str\), a pathlib.Path"):
+        to_documents(items)
+
+
+def test_one_item_alone_is_a_one_item_list(tmp_path):
+    file = tmp_path / "notes.md"
+    file.write_text("Release notes.")
+    document = Document(id="mine", text="kept")
+    assert to_documents("A sentence with spaces.") == to_documents(["A sentence with spaces."])
+    assert [d.text for d in to_documents("A sentence with spaces.")] == ["A sentence with spaces."]
+    assert to_documents(file) == to_documents([file]) == load_file(file)
+    assert to_documents(document) == [document]
+    assert to_documents(d for d in [document]) == [document], "any iterable of items"
+
+
+def test_a_folder_adds_its_text_files_recursively(tmp_path):
+    folder = tmp_path / "notes"
+    (folder / "deep" / "deeper").mkdir(parents=True)
+    (folder / "b.md").write_text("Bee.")
+    (folder / "a.txt").write_text("Ay.")
+    (folder / "deep" / "deeper" / "c.md").write_text("Sea.")
+    (folder / "empty.md").write_text("  \n")
+    (folder / "image.png").write_bytes(b"\x89PNG\x00")
+    (folder / ".git").mkdir()
+    (folder / ".git" / "notes.txt").write_text("hidden")
+    (folder / ".draft.md").write_text("hidden")
+    expected = [folder / "a.txt", folder / "b.md", folder / "deep" / "deeper" / "c.md"]
+    alone = to_documents(folder)
+    assert [d.metadata["source"] for d in alone] == [str(p.resolve()) for p in expected]
+    assert [d.text for d in alone] == ["Ay.", "Bee.", "Sea."]
+    assert to_documents([folder, "and a text"])[:3] == alone
+
+
+def test_a_folder_without_text_files_is_refused(tmp_path):
+    (tmp_path / "pictures").mkdir()
+    (tmp_path / "pictures" / "cat.png").write_bytes(b"\x89PNG")
+    with pytest.raises(InvalidInputError, match=r"the folder holds no \.markdown, \.md, \.txt files") as raised:
+        to_documents(tmp_path / "pictures")
+    assert str(tmp_path / "pictures") in str(raised.value)
+
+
+def test_a_bad_file_in_a_folder_names_it(tmp_path):
+    (tmp_path / "ok.md").write_text("Fine.")
+    (tmp_path / "blob.txt").write_bytes(b"\x00\x01")
+    with pytest.raises(ConfigError, match="not a UTF-8 text file") as raised:
+        to_documents(tmp_path)
+    assert str(tmp_path / "blob.txt") in str(raised.value)

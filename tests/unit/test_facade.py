@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from pepperpy import PepperPy
+from pepperpy import Document, PepperPy
 from pepperpy.errors import ConfigError, LLMError, PepperPyError, PluginError, PluginNotFoundError
 from pepperpy.llm import Message, MessageRole
 
@@ -416,3 +416,80 @@ class Marking(LLMProvider):
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
     assert marker.read_text() == "closed", "the provider was closed at interpreter exit"
     assert done.stderr == ""
+
+
+def test_pepper_rag_names_its_provider_like_pepper_llm(rag_pepper):
+    pepper, _ = rag_pepper
+    assert (pepper.rag.plugin_id, pepper.rag.name) == ("rag/list", "list")
+    assert pepper.rag.provider is pepper.provider("rag")
+    assert repr(pepper.rag) == "Retrieval(rag/list)"
+
+
+async def test_rag_add_takes_one_item_alone(rag_pepper, tmp_path):
+    pepper, _ = rag_pepper
+    (tmp_path / "docs" / "more").mkdir(parents=True)
+    (tmp_path / "docs" / "a.md").write_text("A file.")
+    (tmp_path / "docs" / "more" / "b.txt").write_text("Another file.")
+    assert [d.text for d in await pepper.rag.add("A whole sentence.")] == ["A whole sentence."]
+    assert [d.text for d in await pepper.rag.add(tmp_path / "docs" / "a.md")] == ["A file."]
+    assert [d.id for d in await pepper.rag.add(Document(id="mine", text="Mine."))] == ["mine"]
+    assert [d.text for d in await pepper.rag.add(tmp_path / "docs")] == ["A file.", "Another file."]
+    assert await pepper.rag.count() == 4, "the file added twice is updated, not duplicated"
+
+
+def test_rag_add_sync_takes_one_item_and_refuses_others_before_storing(rag_pepper, tmp_path):
+    from pepperpy.errors import InvalidInputError
+
+    pepper, _ = rag_pepper
+    assert [d.text for d in pepper.rag.add_sync("One sentence.")] == ["One sentence."]
+    with pytest.raises(InvalidInputError, match="cannot add int; pass a Document, a text"):
+        pepper.rag.add_sync(["fine", 42])
+    assert pepper.rag.search_sync("fine", k=5)[0].document.text == "One sentence.", "nothing of the bad list stored"
+    assert pepper.run_sync(pepper.rag.count()) == 1
+    pepper.close()
+
+
+@pytest.fixture
+def ask_pepper(rag_pepper, make_plugin):
+    pepper, events = rag_pepper
+    make_plugin("recording", entry_point="provider:RecordingLLM", files={"provider.py": RECORDING_PROVIDER})
+    return pepper.with_llm("recording", events=events, label="llm"), events
+
+
+async def test_ask_on_an_empty_store_says_so_without_asking_the_model(ask_pepper):
+    from pepperpy.retrieval import NO_SOURCES
+
+    pepper, events = ask_pepper
+    answer = await pepper.ask("Who signs off releases?")
+    assert (answer.content, answer.sources, answer.result) == (NO_SOURCES, [], None)
+    assert str(answer) == "No passage in the store matches the question, so it was not answered."
+    assert not [e for e in events if e[0] == "generate"], "the model was not asked"
+    await pepper.aclose()
+
+
+async def test_ask_answers_without_sources_only_when_the_user_opts_in(ask_pepper):
+    pepper, events = ask_pepper
+    answer = await pepper.ask("Who signs off releases?", answer_without_sources=True, temperature=0)
+    assert answer.content == "ok" and answer.sources == [] and answer.result is not None
+    (generate,) = [e for e in events if e[0] == "generate"]
+    (system, question), options = generate[1], generate[2]
+    assert system[0] == "system" and "general knowledge" in system[1] and "passages below" not in system[1]
+    assert question == ("user", "Who signs off releases?") and options == {"temperature": 0}
+    await pepper.aclose()
+
+
+def test_ask_sync_with_sources_still_answers_from_them(ask_pepper):
+    pepper, events = ask_pepper
+    pepper.rag.add_sync("Ana signs off releases.")
+    answer = pepper.ask_sync("Who signs off releases?", k=1)
+    assert answer.content == "ok" and [s.document.text for s in answer.sources] == ["Ana signs off releases."]
+    (generate,) = [e for e in events if e[0] == "generate"]
+    assert "[1] Ana signs off releases." in generate[1][0][1]
+    pepper.close()
+
+
+def test_ask_without_an_llm_is_a_config_error_even_on_an_empty_store(rag_pepper):
+    pepper, _ = rag_pepper
+    with pytest.raises(ConfigError, match="no llm provider is configured"):
+        pepper.ask_sync("anything?")
+    pepper.close()
