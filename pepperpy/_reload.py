@@ -6,7 +6,14 @@
   checked again every ``ROOTS_CHECK_MS`` (watchfiles yields on its timeout), so a marked plugin
   loaded later is watched from then on. Calling it again (from a plugin module too) adds the manager
   and returns the running watcher.
-- A change to a ``.py`` file, ``plugin.json`` or the requirements file of a watched folder calls
+- What a folder held at import is recorded by the manager just before it (``folder_files``: the time
+  and a content digest of each ``.py``, ``plugin.json`` and ``.txt`` file). Whenever a watch (re)starts,
+  and on every change watchfiles reports, a folder is reloaded only when its files differ from that
+  record: a save made between the load and the start of the watch is not lost, a rename over a file
+  (an editor's atomic save) counts even with the old time and size, and one save seen twice reloads once.
+- A folder that is deleted is left out of the watch with a warning; the last good version serves on,
+  and the folder is watched (and compared) again once it is back.
+- A changed file of a watched folder calls
   ``PluginManager.reload_plugin``: the folder is imported again under a new synthetic package
   (``pepperpy.loaded_plugins.<name>_<hash>_r<generation>``; live modules are never
   ``importlib.reload``-ed) and, only if the import and class checks pass, its class serves new
@@ -24,6 +31,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import os
 import sys
@@ -65,24 +73,37 @@ class HotReloader:
         self.thread = threading.Thread(target=self._run, name="pepperpy-hot-reload", daemon=True)
         self.reloaded = 0  # successful reloads, for tests and benchmarks
         self.watching: frozenset[str] = frozenset()  # folders under a live watch (set once watchfiles answered)
+        self._gone: set[str] = set()  # watched folders found deleted (warned once); used by the thread only
 
     def add(self, manager: Any) -> None:
         with self._lock:
             if all(ref() is not manager for ref in self._managers):
                 self._managers.append(weakref.ref(manager))
 
-    def watched(self) -> dict[str, tuple[Any, str]]:
-        """Folder -> (manager, plugin id) for every loaded plugin whose class is marked."""
+    def watched(self) -> dict[str, tuple[Any, Any]]:
+        """Folder -> (manager, ``LoadedFolder``) for every loaded plugin whose class is marked and whose folder
+        exists; a folder found gone is warned about once."""
         with self._lock:
             managers = [m for m in (ref() for ref in self._managers) if m is not None]
-        folders: dict[str, tuple[Any, str]] = {}
+        folders: dict[str, tuple[Any, Any]] = {}
         for manager in managers:
-            for info, provider_class in manager.loaded_folder_plugins():
-                if is_hot_reloadable(provider_class):
-                    folders[os.path.realpath(info.path)] = (manager, info.id)
-                    key = (id(manager), info.id)
-                    if key not in self._requirements:
-                        self._requirements[key] = _requirements_of(manager, info) or {}
+            for loaded in manager.loaded_folder_plugins():
+                if not is_hot_reloadable(loaded.provider_class):
+                    continue
+                folder = os.path.realpath(loaded.info.path)
+                if not os.path.isdir(folder):
+                    if folder not in self._gone:
+                        self._gone.add(folder)
+                        logger.warning(
+                            "hot reload: the folder of {} ({}) is gone; the last good version keeps serving, and "
+                            "the folder is watched again once it is back", loaded.info.id, folder,
+                        )
+                    continue
+                self._gone.discard(folder)
+                folders[folder] = (manager, loaded)
+                key = (id(manager), loaded.info.id)
+                if key not in self._requirements:
+                    self._requirements[key] = _requirements_of(manager, loaded.info) or {}
         return folders
 
     def _run(self) -> None:
@@ -93,38 +114,44 @@ class HotReloader:
             if not folders:
                 self.stop_event.wait(ROOTS_CHECK_MS / 1000)
                 continue
+            self._reload_changed(folders, set(folders))  # saves made since each import, before this watch
+            started = False
             try:
                 for changes in watchfiles.watch(
                     *folders, watch_filter=_is_plugin_file, debounce=DEBOUNCE_MS, step=STEP_MS,
                     rust_timeout=ROOTS_CHECK_MS, yield_on_timeout=True, stop_event=self.stop_event,
                     raise_interrupt=False,
                 ):
+                    current = self.watched()
+                    # the first answer: the watch is live, so also compare the saves made while it started
+                    touched = _folders_of({path for _, path in changes}, current) if started else set(current)
+                    started = True
                     self.watching = frozenset(folders)
-                    if changes:
-                        self._handle(folders, {path for _, path in changes})
-                    if set(self.watched()) != set(folders):
-                        break  # a marked plugin was loaded (or unmarked): watch the new set
+                    self._reload_changed(current, touched)
+                    if set(current) != set(folders):
+                        break  # a marked plugin was loaded (or unmarked), or a folder is gone or back
             except Exception as exc:  # never let the thread die: log and watch again
                 logger.opt(exception=exc).error("hot reload: watching {} failed: {}", list(folders), exc)
                 self.stop_event.wait(ROOTS_CHECK_MS / 1000)
             self.watching = frozenset()
 
-    def _handle(self, folders: dict[str, tuple[Any, str]], paths: set[str]) -> None:
-        touched: dict[str, set[str]] = {}
-        for path in paths:
-            real = os.path.realpath(path)
-            folder = max((f for f in folders if real.startswith(f + os.sep)), key=len, default=None)
-            if folder is not None:
-                touched.setdefault(folder, set()).add(real)
-        for folder, files in touched.items():
-            manager, plugin_id = folders[folder]
+    def _reload_changed(self, folders: dict[str, tuple[Any, Any]], touched: set[str]) -> None:
+        """Reload each folder of ``touched`` whose files differ from the ones its loaded version was imported from."""
+        for folder in sorted(touched & folders.keys()):
+            manager, loaded = folders[folder]
+            now = folder_files(folder)
+            before = loaded.files
+            changed = sorted(name for name in now.keys() | before.keys() if now.get(name) != before.get(name))
+            if not changed:
+                continue
             try:
-                self.reload(manager, plugin_id, folder, files)
+                self.reload(manager, loaded.info.id, folder, changed)
             except Exception as exc:
-                logger.opt(exception=exc).error("hot reload of {}: unexpected failure: {}", plugin_id, exc)
+                logger.opt(exception=exc).error("hot reload of {}: unexpected failure: {}", loaded.info.id, exc)
 
-    def reload(self, manager: Any, plugin_id: str, folder: str, files: set[str]) -> bool:
-        """Reload one plugin after ``files`` changed; False (and a log line) when refused or failed."""
+    def reload(self, manager: Any, plugin_id: str, folder: str, files: list[str]) -> bool:
+        """Reload one plugin after ``files`` (relative to ``folder``) changed; False (and a log line) when refused
+        or failed."""
         from pepperpy.errors import PepperPyError
 
         key = (id(manager), plugin_id)
@@ -155,15 +182,48 @@ class HotReloader:
             return False
         self._requirements[key] = new
         self.reloaded += 1
-        names = ", ".join(sorted(os.path.relpath(f, folder) for f in files))
         logger.info("hot reload: {} reloaded (generation {}) after {} changed", plugin_id,
-                    manager.generation(plugin_id), names)
+                    manager.generation(plugin_id), ", ".join(files))
         return True
 
 
 def _is_plugin_file(change: Any, path: str) -> bool:
+    """A file whose save reloads its folder: ``.py``, ``plugin.json``, ``.txt``; not hidden, not in ``__pycache__``."""
     name = os.path.basename(path)
-    return "__pycache__" not in path and (name.endswith(".py") or name == "plugin.json" or name.endswith(".txt"))
+    return (
+        "__pycache__" not in path and not name.startswith(".")
+        and (name.endswith(".py") or name == "plugin.json" or name.endswith(".txt"))
+    )
+
+
+def folder_files(folder: str) -> dict[str, tuple[int, str]]:
+    """Relative path -> (modification time in ns, content digest) of each file of ``folder`` whose save reloads it
+    (hidden folders left out). The manager records it just before importing the folder."""
+    files: dict[str, tuple[int, str]] = {}
+    for directory, subfolders, names in os.walk(folder):
+        subfolders[:] = [name for name in subfolders if name != "__pycache__" and not name.startswith(".")]
+        for name in names:
+            path = os.path.join(directory, name)
+            if not _is_plugin_file(None, path):
+                continue
+            try:
+                with open(path, "rb") as file:
+                    digest = hashlib.blake2b(file.read(), digest_size=16).hexdigest()
+                    files[os.path.relpath(path, folder)] = (os.fstat(file.fileno()).st_mtime_ns, digest)
+            except OSError:  # removed (or unreadable) meanwhile: left out, so it counts as a change when it is back
+                continue
+    return files
+
+
+def _folders_of(paths: set[str], folders: dict[str, Any]) -> set[str]:
+    """The watched folders that hold ``paths`` (the innermost one when folders nest)."""
+    touched = set()
+    for path in paths:
+        real = os.path.realpath(path)
+        folder = max((f for f in folders if real.startswith(f + os.sep)), key=len, default=None)
+        if folder is not None:
+            touched.add(folder)
+    return touched
 
 
 def _requirements_of(manager: Any, info: Any) -> dict[str, str] | None:

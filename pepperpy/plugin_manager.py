@@ -27,6 +27,7 @@ from typing import Any
 from pepperpy._log import logger
 from pepperpy._paths import builtin_plugins_dir, pepperpy_home, plugin_folders_in
 from pepperpy._redact import SecretRegistry
+from pepperpy._reload import folder_files
 from pepperpy._version import __version__
 from pepperpy.errors import (
     ConfigError,
@@ -136,6 +137,16 @@ class BrokenEntryPoint:
     problem: str
 
 
+@dataclass(frozen=True)
+class LoadedFolder:
+    """A plugin folder whose class is imported: the info and class it was loaded with, and its files as they were
+    just before that import (``pepperpy._reload.folder_files``), which hot reload compares with the folder."""
+
+    info: PluginInfo
+    provider_class: type
+    files: dict[str, tuple[int, str]]
+
+
 @dataclass
 class _RootCache:
     mtime_ns: int = -1
@@ -164,6 +175,7 @@ class PluginManager:
         self._root_cache: dict[str, _RootCache] = {}
         self._manifest_cache: dict[str, tuple[tuple[int, int], Any]] = {}
         self._classes: dict[str, type] = {}
+        self._loaded_from: dict[str, tuple[PluginInfo, dict[str, tuple[int, str]]]] = {}  # id -> its folder at import
         self._ready: set[str] = set()
         self.reloads = 0  # bumped by every hot reload (pepperpy/_reload.py); the facade compares it per call
         self._generations: dict[str, int] = {}  # plugin id -> how often its folder was reloaded
@@ -630,17 +642,19 @@ class PluginManager:
         self.ensure_requirements(info)
         with self._lock:
             if info.id not in self._classes:
+                files = folder_files(str(info.path))  # before the import: a save made during it counts as a change
                 provider_class = self._import_entry_point(info)
                 self._check_class(info.manifest.category, provider_class, info.id, info.path)
                 self._classes[info.id] = provider_class
+                self._loaded_from[info.id] = (info, files)
             return self._classes[info.id]
 
     # -- hot reload (the watching lives in pepperpy/_reload.py) ----------------------
 
-    def loaded_folder_plugins(self) -> list[tuple[PluginInfo, type]]:
-        """The plugin folders whose class is imported, with that class."""
+    def loaded_folder_plugins(self) -> list[LoadedFolder]:
+        """The plugin folders whose class is imported (also when the folder is gone since)."""
         with self._lock:
-            return [(self.plugins[i], c) for i, c in self._classes.items() if i in self.plugins]
+            return [LoadedFolder(info, self._classes[i], files) for i, (info, files) in self._loaded_from.items()]
 
     def generation(self, plugin_id: str) -> int:
         """How many times ``plugin_id`` was reloaded (0: never)."""
@@ -670,6 +684,7 @@ class PluginManager:
         self.ensure_requirements(info)
         with self._lock:
             generation = self._generations.get(plugin_id, 0) + 1
+            files = folder_files(str(info.path))
             provider_class = self._import_entry_point(info, generation)
             self._check_class(info.manifest.category, provider_class, info.id, info.path)
             old = self._classes.get(plugin_id)
@@ -678,6 +693,7 @@ class PluginManager:
                     self._superseded = weakref.WeakKeyDictionary()
                 self._superseded[old] = plugin_id
             self._classes[plugin_id] = provider_class
+            self._loaded_from[plugin_id] = (info, files)
             self._generations[plugin_id] = generation
             self.reloads += 1
             return provider_class

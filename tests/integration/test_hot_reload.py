@@ -1,10 +1,12 @@
-"""Hot reload with real watchfiles events on real files: edit, break, fix, requirements, the document's example."""
+"""Hot reload with real watchfiles events on real files: edit, break, fix, requirements, saves right after the
+first load, atomic saves, bursts, a deleted folder, the document's example."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -49,6 +51,17 @@ def logs() -> Iterator[list[str]]:
     records: list[str] = []
     logger.enable("pepperpy")
     sink = logger.add(lambda message: records.append(str(message)), level="INFO")
+    yield records
+    logger.remove(sink)
+    logger.disable("pepperpy")
+
+
+@pytest.fixture
+def warnings_logged() -> Iterator[list[str]]:
+    records: list[str] = []
+    logger.enable("pepperpy")
+    sink = logger.add(lambda message: records.append(message.record["message"]), level="WARNING",
+                      filter=lambda record: record["level"].name == "WARNING")
     yield records
     logger.remove(sink)
     logger.disable("pepperpy")
@@ -217,6 +230,98 @@ async def test_new_requirements_not_imported_are_installed_first(manager, make_p
         assert (await provider.generate("x")).content == "Resume:x"
     assert any((manager.home / "envs").iterdir())  # installed into the plugin's env dir, not the running env
     assert not any("refused" in r for r in logs)
+
+
+async def answer_of(pepper: PepperPy) -> str:
+    return (await pepper.chat.with_user("hi").generate()).content
+
+
+async def until_it_answers(pepper: PepperPy, expected: str, what: str) -> None:
+    await until(lambda: answer_is(lambda: answer_of(pepper), expected), what)
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 0.1, 0.2, 0.3, 0.4])
+async def test_a_save_right_after_the_first_load_is_served(manager, make_plugin, reloading, delay_s):
+    """The watcher runs before the plugin loads (a program that starts it first): the folder joins the watch set
+    up to 0.5 s after the load, and a save made before that is found by comparing the folder's files with the
+    ones it had at import. v1 -> v2 keeps the size, and at 0.0 s often the file time too: the content decides."""
+    folder = hot_plugin(make_plugin)
+    reloading(manager)
+    async with PepperPy(plugin_manager=manager).with_llm("hot") as pepper:
+        assert await answer_of(pepper) == "v1:hi"  # the first load
+        await asyncio.sleep(delay_s)
+        save(folder / "helper.py", helper("v2"))
+        await until_it_answers(pepper, "v2:hi", f"new code from the save made {delay_s}s after the load")
+        assert manager.generation("llm/hot") == 1
+
+
+async def test_a_save_before_start_hot_reload_is_served(manager, make_plugin, reloading):
+    folder = hot_plugin(make_plugin)
+    manager.create_provider("llm", "hot")
+    save(folder / "helper.py", helper("v2"))
+    reloading(manager)
+    await until(lambda: manager.generation("llm/hot") == 1, "reload of the save made before the watch")
+    async with manager.create_provider("llm", "hot") as provider:
+        assert (await provider.generate("x")).content == "v2:x"
+
+
+async def test_an_atomic_save_is_seen(manager, make_plugin, reloading):
+    """An editor's atomic save: the new text goes to a temporary file that is renamed over the old one. The
+    renamed file may keep the old one's time and size (here it does: ``os.utime``), so the content decides."""
+    folder = hot_plugin(make_plugin)
+
+    def atomic_save(version: str) -> None:
+        temporary = folder / ".helper.py.tmp"
+        temporary.write_text(helper(version))
+        old = os.stat(folder / "helper.py")
+        os.utime(temporary, ns=(old.st_atime_ns, old.st_mtime_ns))
+        os.replace(temporary, folder / "helper.py")
+
+    reloader = reloading(manager)
+    async with PepperPy(plugin_manager=manager).with_llm("hot") as pepper:
+        assert await answer_of(pepper) == "v1:hi"
+        atomic_save("v2")  # before the folder is watched
+        await until_it_answers(pepper, "v2:hi", "new code from the atomic save made before the watch")
+        await watching(reloader, folder)
+        atomic_save("v3")  # under a live watch
+        await until_it_answers(pepper, "v3:hi", "new code from the atomic save made under the watch")
+
+
+async def test_a_burst_of_saves_serves_the_last(manager, make_plugin, reloading):
+    """Twenty saves 30 ms apart, over both files, while a second marked plugin loads (the watch restarts)."""
+    folder = hot_plugin(make_plugin)
+    make_plugin("other", files={"provider.py": PROVIDER, "helper.py": helper("o1")})
+    reloader = reloading(manager)
+    async with PepperPy(plugin_manager=manager).with_llm("hot") as pepper:
+        assert await answer_of(pepper) == "v1:hi"
+        await watching(reloader, folder)
+        for version in range(2, 22):
+            if version == 10:
+                manager.create_provider("llm", "other")  # its folder joins the watch set
+            prefix = f"p{version}"
+            save(folder / "provider.py", PROVIDER.replace('prefix: str = ""', f"prefix: str = {prefix!r}"))
+            save(folder / "helper.py", helper(f"v{version}"))
+            await asyncio.sleep(0.03)
+        await until_it_answers(pepper, "p21v21:hi", "new code from the last save")
+
+
+async def test_a_deleted_folder_keeps_the_last_good_version_serving(manager, make_plugin, reloading,
+                                                                     warnings_logged):
+    folder = hot_plugin(make_plugin)
+    reloader = reloading(manager)
+    async with PepperPy(plugin_manager=manager).with_llm("hot") as pepper:
+        assert await answer_of(pepper) == "v1:hi"
+        await watching(reloader, folder)
+        shutil.rmtree(folder)
+        warning = await until(lambda: [r for r in warnings_logged if "llm/hot" in r], "warning of the deleted folder")
+        assert os.path.realpath(folder) in warning[0] and "last good version keeps serving" in warning[0], warning
+        assert await answer_of(pepper) == "v1:hi"
+        assert manager.generation("llm/hot") == 0
+
+        hot_plugin(make_plugin)  # the folder is back (a branch checked out again), with new code
+        save(folder / "helper.py", helper("v2"))
+        await until_it_answers(pepper, "v2:hi", "new code from the folder once it is back")
+        assert len(warnings_logged) == 1, warnings_logged
 
 
 async def test_the_documents_example(tmp_path, reloading):
