@@ -31,6 +31,16 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def fd_targets() -> set[str]:
+    targets = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            targets.add(f"{fd}->{os.readlink(f'/proc/self/fd/{fd}')}")
+        except OSError:
+            pass
+    return targets
+
+
 def steady_fds(quiet_s: float = 0.3, timeout_s: float = 5.0) -> int:
     """The fd count once it has not changed for ``quiet_s``: connections of earlier tests may still be closing."""
     deadline = time.monotonic() + timeout_s
@@ -67,7 +77,10 @@ def http_pepper(manager: PluginManager, scripted) -> PepperPy:
 
 
 def run_checking_leaks(action) -> tuple[list[str], int, int]:
-    """Run ``action``; return the ResourceWarnings, the fd count before, and the count after (settled)."""
+    """Run ``action``; return the ResourceWarnings, the fd count before, and the count after (settled).
+
+    A leak shows as ``after > before``; a lower count is a connection of an earlier test closing meanwhile.
+    """
     before = steady_fds()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -103,7 +116,7 @@ def test_a_thousand_open_close_cycles_on_one_loop_reuse_one_client_and_leak_noth
     assert len(answers) == CYCLES + 1 and answers[-1] == f"answer {CYCLES}"
     assert len(clients) == 1, "every cycle used the same pooled client"
     assert max(during) <= 0, f"open fds grew during the cycles: {during}"
-    assert after == before, f"{after - before} file descriptors left open after the loop ended"
+    assert after <= before, f"{after - before} file descriptors left open after the loop ended"
     assert fresh_manager.shared_resources["pepperpy.resources"].names() == [], "the pool was cleaned up with its loop"
 
 
@@ -122,9 +135,10 @@ def test_each_event_loop_gets_its_pool_closed(fresh_manager, scripted):
             asyncio.run(once())
             assert closed[-1].is_closed, "the pooled client closes when its loop shuts down"
 
+    start = fd_targets()
     warned, before, after = run_checking_leaks(many)
     assert warned == []
-    assert after == before, f"{after - before} file descriptors left open"
+    assert after <= before, f"{after - before} file descriptors left open: {fd_targets() - start}"
     assert len(scripted.requests) == LOOPS
 
 
@@ -141,7 +155,7 @@ def test_the_sync_path_closes_its_pool_with_its_runner(fresh_manager, scripted):
             assert pooled.is_closed
 
     warned, before, after = run_checking_leaks(many)
-    assert warned == [] and after == before
+    assert warned == [] and after <= before, f"{after - before} file descriptors left open"
 
 
 def test_a_second_pepperpy_on_the_same_service_reuses_the_pooled_client(fresh_manager, scripted):
