@@ -1,6 +1,9 @@
 """Runs inside the benchmark venv: the same calls through raw httpx, PepperPy, the openai SDK and LiteLLM.
 
-Usage: python http_clients.py BASE_URL STREAM_CHUNKS. Prints one JSON line of figures per client.
+Usage: python http_clients.py BASE_URL STREAM_CHUNKS LONG_URL LONG_CHUNKS [ROUNDS [CLIENTS]]. BASE_URL serves
+STREAM_CHUNKS-chunk streams (first chunk), LONG_URL LONG_CHUNKS-chunk ones (the cost per chunk). Raw httpx and
+PepperPy run ROUNDS times, alternating, so that their ratios compare runs taken moments apart on a noisy
+machine; the others once. Prints one JSON line of figures per client and round.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import sys
 import time
 
 MESSAGES = [{"role": "user", "content": "Say hello."}]
-SEQUENTIAL, CONCURRENT_TOTAL, CONCURRENCY, STREAMS = 1000, 3000, 64, 200
+SEQUENTIAL, CONCURRENT_TOTAL, CONCURRENCY, STREAMS, LONG_STREAMS = 1000, 3000, 64, 200, 15
 
 
 class RawHttpx:
@@ -109,7 +112,23 @@ class LiteLLM:
         pass
 
 
-async def measure(client, base_url: str, chunks: int) -> dict:
+async def per_chunk_us(client, chunks: int) -> float:
+    """The median time of one LONG stream, per chunk, in microseconds (the stream's set-up spread thin)."""
+    whole = []
+    for _ in range(LONG_STREAMS + 1):
+        started = time.perf_counter()
+        count = 0
+        async for _piece in client.stream():
+            count += 1
+        whole.append(time.perf_counter() - started)
+        assert count == chunks, f"{client.name} streamed {count} chunks, expected {chunks}"
+    return statistics.median(whole[1:]) / chunks * 1e6
+
+
+async def measure(client, base_url: str, chunks: int, long_url: str, long_chunks: int) -> dict:
+    await client.open(long_url)
+    long_us = await per_chunk_us(client, long_chunks)
+    await client.close()
     await client.open(base_url)
     for _ in range(50):  # warm the pool and the code paths
         await client.call()
@@ -146,15 +165,19 @@ async def measure(client, base_url: str, chunks: int) -> dict:
         "throughput": throughput,
         "ttfc_ms": statistics.median(first_chunk) * 1000,
         "stream_ms": statistics.median(whole) * 1000,
+        "long_chunk_us": long_us,
     }
 
 
 def main() -> None:
-    base_url, chunks = sys.argv[1], int(sys.argv[2])
-    names = sys.argv[3].split(",") if len(sys.argv) > 3 else ["raw httpx", "PepperPy", "openai SDK", "LiteLLM"]
-    clients = [c for c in (RawHttpx(), PepperPyClient(), OpenAISDK(), LiteLLM()) if c.name in names]
-    for client in clients:
-        print(json.dumps(asyncio.run(measure(client, base_url, chunks))), flush=True)
+    base_url, chunks, long_url, long_chunks = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+    rounds = int(sys.argv[5]) if len(sys.argv) > 5 else 1
+    names = sys.argv[6].split(",") if len(sys.argv) > 6 else ["raw httpx", "PepperPy", "openai SDK", "LiteLLM"]
+    runs = [(r, c) for r in range(rounds) for c in (RawHttpx(), PepperPyClient()) if c.name in names]
+    runs += [(0, c) for c in (OpenAISDK(), LiteLLM()) if c.name in names]
+    for round_number, client in runs:
+        figures = asyncio.run(measure(client, base_url, chunks, long_url, long_chunks))
+        print(json.dumps({**figures, "round": round_number}), flush=True)
 
 
 if __name__ == "__main__":
