@@ -16,8 +16,7 @@ from scripts.bench.common import ROOT, table
 
 BENCH_VENV = ROOT / ".bench" / "venv"
 STREAM_CHUNKS = 100
-LONG_CHUNKS = 2000  # the cost per chunk is read on streams this long
-ROUNDS = 3  # raw httpx and PepperPy alternate this many times; their ratios are per round
+LONG_CHUNKS = 2000  # the ratio per chunk is read on streams this long
 
 
 def ensure_bench_venv() -> Path:
@@ -47,27 +46,25 @@ def start_stub(chunks: int) -> tuple[subprocess.Popen[str], str]:
 
 def main() -> None:
     python = ensure_bench_venv()
+    clients = str(Path(__file__).with_name("http_clients.py"))
     stubs = []
     try:
         stub, base_url = start_stub(STREAM_CHUNKS)
         stubs.append(stub)
         stub, long_url = start_stub(LONG_CHUNKS)
         stubs.append(stub)
-        run = subprocess.run(
-            [str(python), str(Path(__file__).with_name("http_clients.py")), base_url, str(STREAM_CHUNKS), long_url,
-             str(LONG_CHUNKS), str(ROUNDS)],
-            check=True, capture_output=True, text=True, cwd=ROOT,
+        run = subprocess.run([str(python), clients, base_url, str(STREAM_CHUNKS)], check=True, capture_output=True, text=True, cwd=ROOT)
+        pairs = subprocess.run(
+            [str(python), clients, "paired", base_url, long_url, str(LONG_CHUNKS)], check=True, capture_output=True, text=True, cwd=ROOT,
         )
     finally:
         for stub in stubs:
             stub.kill()
             stub.wait()
     results = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
-    raw = next(r for r in results if r["client"] == "raw httpx")
+    raw = results[0]
     rows = []
     for r in results:
-        if r["client"] in ("raw httpx", "PepperPy") and r["round"] != 0:
-            continue
         per_chunk = (r["stream_ms"] - r["ttfc_ms"]) / (STREAM_CHUNKS - 1)
         rows.append((
             r["client"],
@@ -76,33 +73,29 @@ def main() -> None:
             f"{r['throughput']:.0f}/s ({r['throughput'] / raw['throughput']:.2f}x)",
             f"{r['ttfc_ms']:.3f} ms ({r['ttfc_ms'] / raw['ttfc_ms']:.2f}x)",
             f"{per_chunk * 1000:.1f} us",
-            f"{r['long_chunk_us']:.1f} us ({r['long_chunk_us'] / raw['long_chunk_us']:.2f}x)",
         ))
     table(
-        f"OpenAI-compatible calls on a local stub (1,000 sequential; 3,000 at 64 concurrent; {STREAM_CHUNKS}-chunk "
-        f"streams; per chunk also on {LONG_CHUNKS}-chunk streams); round 1 of raw httpx and PepperPy",
-        rows, ("client", "mean latency", "p99 latency", "throughput", "first chunk", "per chunk", f"per chunk ({LONG_CHUNKS})"),
+        f"OpenAI-compatible calls on a local stub (1,000 sequential; 3,000 at 64 concurrent; {STREAM_CHUNKS}-chunk streams)",
+        rows, ("client", "mean latency", "p99 latency", "throughput", "first chunk", "per chunk"),
     )
     print("target: PepperPy <= 1.10x raw httpx mean latency, >= 0.90x throughput, <= 1.10x first chunk, <= 0.05 ms per chunk")
-    ratio_table(results)
+    ratio_table(json.loads(pairs.stdout.splitlines()[-1]))
 
 
-def ratio_table(results: list[dict]) -> None:
-    """PepperPy over raw httpx per round (each PepperPy run right after its raw httpx run): median and range."""
-    raw = {r["round"]: r for r in results if r["client"] == "raw httpx"}
-    ours = {r["round"]: r for r in results if r["client"] == "PepperPy"}
-    figures = (
-        (f"stream, per chunk ({LONG_CHUNKS}-chunk stream, no hooks)", "long_chunk_us", "<= 1.15x"),
-        ("per-call latency, mean", "mean_ms", "<= 1.05x"),
-        ("throughput, 64 concurrent", "throughput", ">= 0.95x"),
-    )
+def ratio_table(figures: dict[str, list[float]]) -> None:
+    """PepperPy over raw httpx from pairs measured back to back: the median ratio and the middle half's range."""
     rows = []
-    for label, key, target in figures:
-        ratios = sorted(ours[n][key] / raw[n][key] for n in sorted(raw) if n in ours)
-        raw_values = [f"{raw[n][key]:.3g}" for n in sorted(raw)]
-        rows.append((label, f"{statistics.median(ratios):.3f}x", f"{ratios[0]:.3f}-{ratios[-1]:.3f}x",
-                     ", ".join(raw_values), target))
+    for label, key, target in (
+        (f"stream, per chunk ({LONG_CHUNKS}-chunk streams, no hooks)", "stream_chunk", "<= 1.15x"),
+        ("per-call latency, mean", "latency", "<= 1.05x"),
+        ("throughput, 64 concurrent", "throughput", ">= 0.95x"),
+    ):
+        ratios = sorted(figures[key])
+        quarter = len(ratios) // 4
+        rows.append((label, f"{statistics.median(ratios):.3f}x", f"{ratios[quarter]:.3f}-{ratios[-1 - quarter]:.3f}x", target))
+    raw_us = sorted(figures["raw_chunk_us"])
     table(
-        f"PepperPy / raw httpx, {len(raw)} alternating rounds in this run (median and range of the per-round ratios)",
-        rows, ("figure", "median ratio", "range", "raw httpx per round", "target"),
+        f"PepperPy / raw httpx, {len(ratios)} pairs measured back to back (raw httpx per chunk: "
+        f"{raw_us[0]:.1f}-{raw_us[-1]:.1f} us over the pairs)",
+        rows, ("figure", "median ratio", "middle half", "target"),
     )
