@@ -66,13 +66,17 @@ class SSEDecoder:
             self._pending, self._pending_size = [], 0
         if self._first:
             chunk, self._first = chunk.removeprefix(_BOM), False
-        lines = chunk.splitlines(keepends=True)
-        last = lines[-1]
-        if last[-1] not in (10, 13):  # the last line is not ended yet
-            self._pending, self._pending_size = [lines.pop()], len(last)
+        if b"\r" in chunk:
+            lines = chunk.splitlines(keepends=True)
+            rest = b"" if lines[-1][-1] in (10, 13) else lines.pop()
+            lines = [line.rstrip(b"\r\n") for line in lines]
+        else:  # LF only, the usual case: one split, no line end to strip
+            lines = chunk.split(b"\n")
+            rest = lines.pop()  # the last line, not ended yet ("" when the chunk ends one)
+        if rest:
+            self._pending, self._pending_size = [rest], len(rest)
         events: list[ServerSentEvent] = []
         for line in lines:
-            line = line.rstrip(b"\r\n")
             if not line:
                 event = self._dispatch()
                 if event is not None:
@@ -81,9 +85,10 @@ class SSEDecoder:
             self._size += len(line) + 1
             if self._size > self.max_event_bytes:
                 raise EventTooLarge(f"an event passed {self.max_event_bytes} bytes")
-            if line.startswith(b"data:"):
-                value = line[5:]
-                self._data.append(value[1:] if value[:1] == b" " else value)
+            if line.startswith(b"data: "):
+                self._data.append(line[6:])
+            elif line.startswith(b"data:"):
+                self._data.append(line[5:])
             elif line[:1] != b":":
                 self._field(line)
         if self._size + self._pending_size > self.max_event_bytes:

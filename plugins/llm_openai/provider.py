@@ -59,18 +59,21 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
                     finished = True
                     continue
                 event = parse_event_data(data, who)
-                if event.get("usage") and not event.get("choices"):
-                    yield GenerationChunk(usage=usage(event["usage"]))
+                choices = event.get("choices")
+                if not choices:
+                    if event.get("usage"):
+                        yield GenerationChunk(usage=usage(event["usage"]))
                     continue
-                if not event.get("choices"):
-                    continue
-                choice = event["choices"][0]
+                choice = choices[0]
                 delta = choice.get("delta") or {}
-                tools.add(delta.get("tool_calls") or [])
+                deltas = delta.get("tool_calls")
+                if deltas:
+                    tools.add(deltas)
+                content = delta.get("content")
                 reason = choice.get("finish_reason")
-                if delta.get("content") or reason:
+                if content or reason:
                     finished = finished or bool(reason)
                     calls = tools.calls(who) if reason else []
-                    yield GenerationChunk(content=delta.get("content") or "", finish_reason=reason, tool_calls=calls)
+                    yield GenerationChunk(content=content or "", finish_reason=reason, tool_calls=calls)
         if not finished:
             raise ProviderError(f"{who}: the stream ended before the answer was complete; try again")
