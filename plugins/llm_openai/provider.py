@@ -71,9 +71,10 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
                     tools.add(deltas)
                 content = delta.get("content")
                 reason = choice.get("finish_reason")
-                if content or reason:
-                    finished = finished or bool(reason)
-                    calls = tools.calls(who) if reason else []
-                    yield GenerationChunk(content=content or "", finish_reason=reason, tool_calls=calls)
+                if reason:
+                    finished = True
+                    yield GenerationChunk(content=content or "", finish_reason=reason, tool_calls=tools.calls(who))
+                elif content:
+                    yield GenerationChunk(content=content, finish_reason=reason, tool_calls=[])
         if not finished:
             raise ProviderError(f"{who}: the stream ended before the answer was complete; try again")
