@@ -26,7 +26,6 @@ from typing import Any
 
 from pepperpy._log import logger
 from pepperpy._paths import builtin_plugins_dir, pepperpy_home, plugin_folders_in
-from pepperpy._redact import SecretRegistry
 from pepperpy._reload import folder_files
 from pepperpy._version import __version__
 from pepperpy.errors import (
@@ -193,7 +192,6 @@ class PluginManager:
         self.broken_entry_points: list[BrokenEntryPoint] = []
         self.shared_resources: dict[str, Any] = {}  # objects providers share, such as HTTP client pools
         self.hooks: list[Any] = []  # process-wide LLM call hooks, from register_hook() (pepperpy/hooks.py)
-        self.secrets = SecretRegistry()  # keys to hide in errors and logs; the process-wide manager's is used
         self._entry_point_hooks: list[Any] | None = None
         self.plugins: dict[str, PluginInfo] = {}
         self.broken: list[BrokenPlugin] = []

@@ -17,24 +17,21 @@ The PluginManager calls ``requested`` and ``create`` when it creates a provider 
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import weakref
 from typing import Any
 
+from pepperpy._redact import is_secret_option
 from pepperpy.errors import ConfigError, PepperPyError, PluginError
 
 MODES = ("inprocess", "process")
 KNOWN_CATEGORIES = ("llm", "embeddings", "rag", "storage")
 HELLO_TIMEOUT_S = 300.0  # a custom category waits for its worker's method list at creation
-SECRET_WORDS = ("key", "token", "secret", "password")  # a str option so named is redacted from the worker's errors
-_SECRET_NAME = re.compile(r"(?:key|token|secret|password)$")  # api_key, apikey, auth_token; not max_tokens
 
 
 def public_options(config: dict[str, Any]) -> dict[str, Any]:
-    """``config`` without its secrets (a ``SecretStr``, or an option named like a key): what the parent shows."""
-    return {name: value for name, value in config.items()
-            if not hasattr(value, "get_secret_value") and not _SECRET_NAME.search(name.lower())}
+    """``config`` without its secrets (``_redact.is_secret_option``): what the parent shows."""
+    return {name: value for name, value in config.items() if not is_secret_option(name, value)}
 
 
 def requested(info: Any, config: dict[str, Any]) -> bool:
@@ -178,7 +175,7 @@ def _wire_config(plugin_id: str, config: dict[str, Any]) -> dict[str, Any]:
         if hasattr(value, "get_secret_value"):
             value = value.get_secret_value()
             _redact.remember(value)  # an error from the worker that echoes it shows ***
-        elif isinstance(value, str) and any(word in name.lower() for word in SECRET_WORDS):
+        elif isinstance(value, str) and is_secret_option(name):
             _redact.remember(value)
         try:
             wired[name] = protocol.to_wire(value)
