@@ -304,14 +304,9 @@ async def load_runtime(provider: Any, key: str) -> Any:
 
 async def _opened_with(provider: Any, dependency: Any) -> Any:
     """``dependency``, opened now when ``provider`` is open (then owned by it: closed last, when it closes)."""
-    from pepperpy.core import State
+    from pepperpy.core import open_with
 
-    lifecycle = provider._lifecycle
-    if lifecycle.state in (State.OPEN, State.OPENING):
-        was_unopened = dependency.lifecycle_state is State.UNOPENED
-        await dependency.initialize()
-        if was_unopened:
-            lifecycle.owned.append(dependency)  # closed last, when the dependent closes
+    await open_with(provider, dependency)
     return dependency
 
 

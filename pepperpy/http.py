@@ -47,8 +47,7 @@ from pydantic import Field, SecretStr
 from pepperpy._log import logger
 from pepperpy._sse import EventTooLarge, ServerSentEvent, SSEDecoder
 from pepperpy._redact import redact, remember
-from pepperpy._resources import ResourceMixin
-from pepperpy.core import PepperpyPlugin
+from pepperpy.core import PepperpyPlugin, ResourceMixin
 from pepperpy.errors import (
     AuthenticationError,
     ProviderError,

@@ -366,14 +366,14 @@ class PepperPy:
     async def _retire(self, session: Session, providers: list[Any], running: set[asyncio.Task[Any]]) -> None:
         """Close providers replaced by a hot reload once the tasks that may be calling them are done."""
         from pepperpy._log import logger
+        from pepperpy.core import PepperpyPlugin, disown
 
         if running:
             await asyncio.wait(running)
         live = list(self._providers.values())
         for provider in providers:
-            lifecycle = getattr(provider, "_lifecycle", None)
-            if lifecycle is not None:  # a dependency it opened but that now serves its successor stays open
-                lifecycle.owned = [d for d in lifecycle.owned if all(d is not p for p in live)]
+            if isinstance(provider, PepperpyPlugin):  # a dependency it opened but that now serves its successor stays open
+                disown(provider, live)
             try:
                 await provider.cleanup()
             except Exception as exc:

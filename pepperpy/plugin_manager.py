@@ -27,6 +27,7 @@ from typing import Any
 from pepperpy._log import logger
 from pepperpy._paths import builtin_plugins_dir, pepperpy_home, plugin_folders_in
 from pepperpy._reload import folder_files
+from pepperpy._resources import ResourceTable
 from pepperpy._version import __version__
 from pepperpy.errors import (
     ConfigError,
@@ -190,7 +191,7 @@ class PluginManager:
         self.entry_point_plugins: dict[str, EntryPointPlugin] = {}  # class entry points no folder shadows
         self.shadowed_entry_points: list[ShadowedEntryPoint] = []
         self.broken_entry_points: list[BrokenEntryPoint] = []
-        self.shared_resources: dict[str, Any] = {}  # objects providers share, such as HTTP client pools
+        self.shared_resources = ResourceTable()  # objects providers share, such as HTTP client pools
         self.hooks: list[Any] = []  # process-wide LLM call hooks, from register_hook() (pepperpy/hooks.py)
         self._entry_point_hooks: list[Any] | None = None
         self.plugins: dict[str, PluginInfo] = {}
