@@ -834,6 +834,24 @@ class PluginManager:
 
         return await _dependencies.load(self, category, name)
 
+    def creation_config(
+        self, category: str, name: str, config: Mapping[str, Any]
+    ) -> tuple[PluginInfo, dict[str, str], str | None, dict[str, Any]]:
+        """What creating ``category/name`` (a plugin folder, or an alias of one) with ``config`` would use: the
+        plugin's info, its env mapping, the alias asked for, and the merged config (imports nothing)."""
+        return self._folder_config(category, name, *self._follow_aliases(category, name), config)
+
+    def _folder_config(
+        self, category: str, name: str, target: str, chain: list[Any], config: Mapping[str, Any]
+    ) -> tuple[PluginInfo, dict[str, str], str | None, dict[str, Any]]:
+        info, _, env, alias = self._resolve_target(category, name, target, chain)
+        # explicit config > each alias's preset, then its saved options (nearest first) > the plugin's saved options
+        # > environment variables (then keys.json) > the manifest's defaults: see pepperpy/_user_options.py
+        layers = [(f"{category}/{a.name}", a.config) for a in chain]
+        if info.id != f"{category}/{target}":  # ``target`` is an alias in the plugin's manifest
+            layers.append((f"{category}/{target}", info.manifest.aliases[target].config))
+        return info, env, alias, self.user_options.merge(config, layers, info.id)
+
     def _build_plugin_provider(self, category: str, name: str, /, **config: Any) -> Any:
         from pepperpy._config import build_provider
         from pepperpy._isolation import in_process_only  # a class without a folder cannot run isolated
@@ -857,14 +875,8 @@ class PluginManager:
             layers = [(f"{category}/{a.name}", a.config) for a in chain]
             merged = self.user_options.merge(config, layers, f"{category}/{target}")
             return build_provider(registered, context, in_process_only(f"{category}/{target}", merged))
-        info, preset, env, alias = self._resolve_target(category, name, target, chain)
+        info, env, alias, config = self._folder_config(category, name, target, chain, config)
         context = CreationContext(info.id, self.home, env, self.shared_resources, alias)
-        # explicit config > each alias's preset, then its saved options (nearest first) > the plugin's saved options
-        # > environment variables (then keys.json) > the manifest's defaults: see pepperpy/_user_options.py
-        layers = [(f"{category}/{a.name}", a.config) for a in chain]
-        if info.id != f"{category}/{target}":  # ``target`` is an alias in the plugin's manifest
-            layers.append((f"{category}/{target}", info.manifest.aliases[target].config))
-        config = self.user_options.merge(config, layers, info.id)
         from pepperpy import _isolation
 
         if _isolation.requested(info, config):  # "isolation": "process": a worker process (pepperpy/_isolation)

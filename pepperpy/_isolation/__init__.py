@@ -74,18 +74,14 @@ def is_isolated(manager: Any, category: str, name: str, config: dict[str, Any]) 
     """True when ``category/name`` created with ``config`` would run in a worker process (imports nothing;
     for code that would otherwise import the class just to read its options, such as a fallback chain).
 
-    As at creation: ``config``, then an alias's preset, then the options saved for the name asked or for
-    the plugin (``pepperpy options set``), then plugin.json.
+    Decided as creation decides it: ``requested`` on the config creation merges (``PluginManager.creation_config``).
+    False for a class without a plugin folder, a name that is not found or an invalid setting (creating it raises).
     """
     try:
-        info, preset, _, _ = manager.resolve(category, name)
-        saved = manager.user_options.all()
+        info, _, _, merged = manager.creation_config(category, name, config)
+        return requested(info, merged)
     except PepperPyError:
         return False
-    for layer in (config, preset, saved.get(f"{category}/{name}", {}), saved.get(info.id, {})):
-        if layer.get("isolation") is not None:
-            return layer["isolation"] == "process"
-    return getattr(info.manifest, "isolation", "inprocess") == "process"
 
 
 def needs_install(manager: Any, info: Any) -> bool:
