@@ -229,7 +229,7 @@ def _folders_of(paths: set[str], folders: dict[str, Any]) -> set[str]:
 def _requirements_of(manager: Any, info: Any) -> dict[str, str] | None:
     """Requirement name -> its specifier and marker, as the requirements file says now."""
     try:
-        needed = manager._requirement_set(info)
+        needed = manager.requirement_set(info)
     except Exception as exc:
         logger.error("hot reload of {} refused: {}", info.id, exc)
         return None

@@ -558,7 +558,7 @@ class PluginManager:
         with lock:
             if info.id in self._ready:
                 return
-            needed = self._requirement_set(info)
+            needed = self.requirement_set(info)
             if needed:
                 target = _install.env_dir(self.home, needed)
                 # A version conflict with what this process can import (the running environment, or another
@@ -582,32 +582,29 @@ class PluginManager:
     def needs_install(self, category: str, name: str, config: dict[str, Any] | None = None) -> bool:
         """True when using ``category/name`` (created with ``config``) would run an install first (a cheap check,
         no subprocess)."""
-        from pepperpy import _install, _isolation
+        from pepperpy import _envs, _install, _isolation
+        from pepperpy._isolation import env
 
         if self._folderless_target(category, name) is not None:
             return False
         info = self.resolve(category, name)[0]
+        needed = self.requirement_set(info)
         if _isolation.is_isolated(self, category, name, config or {}):  # its worker's env (pepperpy/_isolation)
-            return _isolation.needs_install(self, info)
+            folder, fingerprint, _ = env.env_path(self.home, info.id, needed)
+            return _envs.needs_install(folder, fingerprint, isolated=True, has_requirements=bool(needed),
+                                       provided=lambda: False)
         if info.id in self._ready or info.id in self._classes:
             return False
-        needed = self._requirement_set(info)
-        if not needed or _install.is_stamped(_install.env_dir(self.home, needed), needed):
-            return False
-        return bool(_install.missing_from_running_env(needed))
+        return _envs.needs_install(
+            _install.env_dir(self.home, needed), needed.fingerprint(), isolated=False, has_requirements=bool(needed),
+            provided=lambda: not _install.missing_from_running_env(needed),
+        )
 
-    def _requirement_set(self, info: PluginInfo) -> Any:
+    def requirement_set(self, info: PluginInfo) -> Any:
+        """What the plugin's requirements file and model packages ask for (``_install.RequirementSet``)."""
         from pepperpy import _install
 
-        requirements_file = info.path / info.manifest.requirements
-        where = f"plugin {info.id}: {info.path / 'plugin.json'} model_packages"
-        model_packages = (_install.parse_requirement_line(line, where) for line in info.manifest.model_packages)
-        return _install.RequirementSet(
-            plugin_id=info.id,
-            requirements=_install.parse_requirements_file(requirements_file, plugin_id=info.id),
-            model_packages=tuple(r for r in model_packages if r is not None),
-            requirements_file=requirements_file,
-        )
+        return _install.requirement_set(info.id, info.path, info.manifest)
 
     # -- load ----------------------------------------------------------------------
 

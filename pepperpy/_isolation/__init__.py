@@ -84,14 +84,6 @@ def is_isolated(manager: Any, category: str, name: str, config: dict[str, Any]) 
         return False
 
 
-def needs_install(manager: Any, info: Any) -> bool:
-    """True when the plugin's worker env does not exist yet (creating it runs uv)."""
-    from pepperpy._isolation import env
-
-    venv, stamp, _ = env.env_path(manager.home, info.id, manager._requirement_set(info))
-    return not env.is_ready(venv, stamp)
-
-
 def create(manager: Any, info: Any, context: Any, config: dict[str, Any], defaults: dict[str, Any]) -> Any:
     """The parent's stand-in for ``info``'s provider, its worker env ready and (except for a store) its worker
     started in the background: the cold start overlaps the caller's own work until the provider opens."""
@@ -100,7 +92,7 @@ def create(manager: Any, info: Any, context: Any, config: dict[str, Any], defaul
     from pepperpy.core import CreationContext
 
     category = info.manifest.category
-    venv = env.ensure_env(manager.home, info.id, manager._requirement_set(info))
+    venv = env.ensure_env(manager.home, info.id, manager.requirement_set(info))
     wired_config = _wire_config(info.id, config)
     wired_defaults = _wire_config(info.id, defaults)
     load = {
@@ -183,4 +175,4 @@ def _wire_config(plugin_id: str, config: dict[str, Any]) -> dict[str, Any]:
     return wired
 
 
-__all__ = ["MODES", "create", "in_process_only", "needs_install", "public_options", "requested"]
+__all__ = ["MODES", "create", "in_process_only", "is_isolated", "public_options", "requested"]

@@ -77,7 +77,7 @@ def check_folder(checker: Any, folder: str, install_requirements: bool) -> tuple
         return label, trust_problem(folder, exposed), []
     isolated = found.manifest.isolation == "process"
     try:
-        needed = checker._requirement_set(found)
+        needed = checker.requirement_set(found)
         if isolated:  # its requirements live in its worker's env, never in this process
             if install_requirements and needed:
                 from pepperpy._isolation.env import ensure_env

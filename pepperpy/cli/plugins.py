@@ -292,7 +292,7 @@ def _requirement_details(mgr: Any, found: Any) -> dict[str, Any]:
     from pepperpy.errors import PepperPyError
 
     try:
-        needed = mgr._requirement_set(found)
+        needed = mgr.requirement_set(found)
     except PepperPyError as exc:
         return {"requirements": [f"invalid: {exc}"], "env dir": None}
     if not needed:
@@ -318,7 +318,7 @@ def _worker_requirement_details(mgr: Any, found: Any) -> dict[str, Any]:
     from pepperpy.errors import PepperPyError
 
     try:
-        needed = mgr._requirement_set(found)
+        needed = mgr.requirement_set(found)
     except PepperPyError as exc:
         return {"requirements": [f"invalid: {exc}"], "env dir": None}
     venv, stamp, _ = env.env_path(mgr.home, found.id, needed)
@@ -448,7 +448,7 @@ def _install_one(mgr: Any, plugin_id: str, progress: _Progress) -> str:
         found, preset = mgr.resolve(category, name)[:2]
     except PluginNotFoundError:
         _unknown(mgr, plugin_id)
-    needed = mgr._requirement_set(found)
+    needed = mgr.requirement_set(found)
     if _isolation_line(mgr, found, f"{category}/{name}", preset) is not None:
         return _install_worker_env(mgr, found, needed, progress)
     if not needed:

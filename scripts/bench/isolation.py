@@ -119,7 +119,7 @@ async def cold_start(manager: Any) -> list[tuple[str, str, str]]:
     from pepperpy._isolation import env
 
     info = manager.discover()["llm/mock"]
-    venv = env.ensure_env(manager.home, info.id, manager._requirement_set(info))
+    venv = env.ensure_env(manager.home, info.id, manager.requirement_set(info))
     python = str(env.venv_python(venv))
     bare = _fresh_seconds([python, "-S", "-I", "-c", "pass"], COLD_STARTS)
     site = _fresh_seconds([python, "-s", "-P", "-c", "pass"], COLD_STARTS)
