@@ -291,13 +291,12 @@ def _environment_status(plugin: dict[str, Any]) -> str:
 
 
 def _read_entry_points() -> dict[str, Any]:
-    """The entry points of group ``pepperpy.plugins``, read by a default PluginManager (metadata only)."""
-    from pepperpy.plugin_manager import PluginManager
+    """The entry points of group ``pepperpy.plugins``, read as a default PluginManager reads them (metadata only)."""
+    from pepperpy import _entry_points
 
-    manager = PluginManager()
-    dirs = manager._entry_point_dirs()
-    sources = manager._entry_point_dir_sources
-    classes, broken, shadowed = manager._class_entry_points()
+    found = _entry_points.installed()
+    dirs, sources = _entry_points.folder_dirs(found)
+    classes, broken, shadowed = _entry_points.class_plugins(found)
     return {
         "dirs": [str(d) for d in dirs],
         "sources": dict(sources),

@@ -14,7 +14,6 @@ import importlib.machinery
 import importlib.metadata
 import importlib.util
 import os
-import re
 import sys
 import threading
 import types
@@ -24,6 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pepperpy import _entry_points
+from pepperpy._entry_points import (
+    ENTRY_POINT_GROUP,
+    CATEGORY_NAME,
+    BrokenEntryPoint,
+    EntryPointPlugin,
+    ShadowedEntryPoint,
+)
 from pepperpy._log import logger
 from pepperpy._paths import builtin_plugins_dir, pepperpy_home, plugin_folders_in
 from pepperpy._reload import folder_files
@@ -48,12 +55,9 @@ CATEGORY_BASES: dict[str, str] = {
     "storage": "pepperpy.storage:StorageProvider",
 }
 GENERIC_BASE = "pepperpy.core:PepperpyPlugin"
-ENTRY_POINT_GROUP = "pepperpy.plugins"
 # Plugin modules load under this package (a child of pepperpy, so that
 # ``logger.enable("pepperpy")`` also turns on the plugins' own logs).
 SYNTHETIC_PACKAGE = "pepperpy.loaded_plugins"
-_CATEGORY = re.compile(r"[a-z][a-z0-9_-]*\Z")
-_CLASS_ENTRY_POINT = re.compile(r"\s*[A-Za-z_][\w.]*\s*:\s*[A-Za-z_][\w.]*\s*(\[[^\]]*\])?\s*\Z")
 
 
 @dataclass(frozen=True)
@@ -91,50 +95,6 @@ class ShadowedPlugin:
     id: str
     path: Path
     shadowed_by: Path
-
-
-@dataclass(frozen=True)
-class EntryPointPlugin:
-    """A provider class an installed distribution exposes as the entry point ``category.provider_name``.
-
-    Recorded from the distribution's metadata only; the class is imported when the plugin is first used.
-    """
-
-    id: str
-    entry_point: importlib.metadata.EntryPoint
-    distribution: str
-    version: str
-
-    @property
-    def category(self) -> str:
-        return self.id.split("/", 1)[0]
-
-    @property
-    def provider_name(self) -> str:
-        return self.id.split("/", 1)[1]
-
-    @property
-    def source(self) -> str:
-        """``<distribution> <version>``, as ``pepperpy plugins`` shows it."""
-        return f"{self.distribution} {self.version}".strip()
-
-
-@dataclass(frozen=True)
-class ShadowedEntryPoint:
-    """A class entry point hidden by a plugin folder, or by an earlier distribution, with the same id."""
-
-    plugin: EntryPointPlugin
-    shadowed_by: str
-
-
-@dataclass(frozen=True)
-class BrokenEntryPoint:
-    """An entry point of group ``pepperpy.plugins`` that names no valid ``category.provider_name``, and why."""
-
-    name: str
-    value: str
-    source: str
-    problem: str
 
 
 @dataclass(frozen=True)
@@ -252,66 +212,25 @@ class PluginManager:
             self._registered_paths.append(Path(path))
 
     def _entry_point_dirs(self) -> list[Path]:
-        """The folders of the entry points that name a package of plugin folders (a name without a ".")."""
+        """The folders of the entry points that name a package of plugin folders (``_entry_points.folder_dirs``)."""
         if self._entry_point_cache is None:
-            dirs = []
-            for entry_point in self._installed_entry_points():
-                if "." in entry_point.name:
-                    continue  # a provider class: see _class_entry_points
-                spec = importlib.util.find_spec(entry_point.module)
-                if spec is not None and spec.submodule_search_locations:
-                    for location in spec.submodule_search_locations:
-                        dirs.append(Path(location))
-                        distribution, version = _distribution_of(entry_point)
-                        self._entry_point_dir_sources[os.path.realpath(location)] = f"{distribution} {version}".strip()
+            dirs, sources = _entry_points.folder_dirs(self._installed_entry_points())
+            self._entry_point_dir_sources.update(sources)
             self._entry_point_cache = dirs
         return self._entry_point_cache
-
-    # -- entry points naming a provider class (``llm.awesome = "pkg.models:Awesome"``) ----------------
 
     def _installed_entry_points(self) -> list[importlib.metadata.EntryPoint]:
         """The entry points of group ``pepperpy.plugins``, read once from metadata (no code is imported)."""
         if self._entry_points is None:
-            if self._entry_points_source is not None:
-                found: Iterable[importlib.metadata.EntryPoint] = self._entry_points_source()
-            elif self._fixed_paths is None:
-                found = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
-            else:
-                found = ()
-            self._entry_points = [entry_point for entry_point in found if entry_point.group == ENTRY_POINT_GROUP]
+            self._entry_points = _entry_points.installed(self._entry_points_source, self._fixed_paths is None)
         return self._entry_points
 
     def _class_entry_points(
         self,
     ) -> tuple[dict[str, EntryPointPlugin], list[BrokenEntryPoint], list[ShadowedEntryPoint]]:
-        """Entry points named ``category.provider_name`` by id (the first distribution wins), broken, shadowed."""
+        """Entry points named ``category.provider_name`` by id (``_entry_points.class_plugins``), read once."""
         if self._class_entry_point_cache is None:
-            found: dict[str, EntryPointPlugin] = {}
-            broken: list[BrokenEntryPoint] = []
-            shadowed: list[ShadowedEntryPoint] = []
-            for entry_point in self._installed_entry_points():
-                if "." not in entry_point.name:
-                    continue  # a package of plugin folders: see _entry_point_dirs
-                distribution, version = _distribution_of(entry_point)
-                category, _, provider_name = entry_point.name.partition(".")
-                problem = None
-                if not (_CATEGORY.match(category) and _CATEGORY.match(provider_name)):
-                    problem = (
-                        "the name must be 'category.provider_name', each lowercase letters, digits, '_' or '-' "
-                        "starting with a letter, as 'llm.awesome'"
-                    )
-                elif not _CLASS_ENTRY_POINT.match(entry_point.value):
-                    problem = "the value must name a class, as 'package.module:ClassName'"
-                if problem is not None:
-                    source = f"{distribution} {version}".strip()
-                    broken.append(BrokenEntryPoint(entry_point.name, entry_point.value, source, problem))
-                    continue
-                plugin = EntryPointPlugin(f"{category}/{provider_name}", entry_point, distribution, version)
-                if plugin.id in found:
-                    shadowed.append(ShadowedEntryPoint(plugin, found[plugin.id].source))
-                else:
-                    found[plugin.id] = plugin
-            self._class_entry_point_cache = (found, broken, shadowed)
+            self._class_entry_point_cache = _entry_points.class_plugins(self._installed_entry_points())
         return self._class_entry_point_cache
 
     def _place_entry_points(self, folders: dict[str, PluginInfo]) -> None:
@@ -610,7 +529,7 @@ class PluginManager:
 
     def register_plugin(self, category: str, name: str, provider_class: type) -> None:
         """Register a provider class defined in code, without a plugin folder."""
-        if not _CATEGORY.match(category):
+        if not CATEGORY_NAME.match(category):
             raise PluginError(f"plugin category {category!r} must be a simple lowercase name such as 'tts'")
         self._check_class(category, provider_class, f"{category}/{name}")
         with self._lock:
@@ -886,14 +805,6 @@ def _broken_folder_named(broken: list[BrokenPlugin], category: str, name: str) -
     wanted = {f"{category}_{name}", name}
     wanted = {w.replace("-", "_") for w in wanted}
     return next((b for b in broken if b.path.name.replace("-", "_") in wanted), None)
-
-
-def _distribution_of(entry_point: importlib.metadata.EntryPoint) -> tuple[str, str]:
-    """The name and version of the distribution declaring ``entry_point``, from its metadata."""
-    distribution = getattr(entry_point, "dist", None)
-    if distribution is None:
-        return "an unknown distribution", ""
-    return distribution.metadata["Name"] or "an unknown distribution", distribution.version or ""
 
 
 class _PluginFolderFinder(importlib.abc.MetaPathFinder):
