@@ -56,9 +56,15 @@ class Scope:
     def of(cls, facade: Any) -> Scope:
         return cls(weakref.ref(facade))
 
-    def providers(self) -> Mapping[str, Any]:
+    def provider(self, category: str) -> Any:
+        """The facade's configured provider of ``category`` (maybe not created yet), or None."""
         facade = self.owner()
-        return facade._providers if facade is not None else {}
+        if facade is None:
+            return None
+        try:
+            return facade.provider(category)
+        except ConfigError:
+            return None
 
     def default(self, category: str) -> str | None:
         facade = self.owner()
@@ -188,7 +194,7 @@ def attach(manager: Any, provider: Any, include_optional: bool = False) -> Any:
 def _shared(spec: Any, scope: Scope | None) -> Any:
     """The facade's provider that fits ``spec`` (None when it has none, or it is still to be installed: then
     ``share()`` binds it later)."""
-    shared = scope.providers().get(spec.type) if scope is not None else None
+    shared = scope.provider(spec.type) if scope is not None else None
     if shared is not None and (spec.provider is None or spec.provider in _names(shared)) and _is_provider(shared):
         return shared
     return None
@@ -196,7 +202,7 @@ def _shared(spec: Any, scope: Scope | None) -> Any:
 
 def _resolve(manager: Any, spec: Any, path: tuple[str, ...], scope: Scope | None) -> Any:
     """The instance for ``spec``: the facade's, a new one, or None (optional/enhances not available)."""
-    shared = scope.providers().get(spec.type) if scope is not None else None
+    shared = scope.provider(spec.type) if scope is not None else None
     if shared is not None and (spec.provider is None or spec.provider in _names(shared)):
         return shared if _is_provider(shared) else None  # still to be installed: bound by share() later
     if spec.dependency_type == "enhances":

@@ -498,6 +498,11 @@ class PluginManager:
                         importlib.invalidate_caches()
             self._ready.add(info.id)
 
+    def mark_ready(self, plugin_id: str) -> None:
+        """Take ``plugin_id``'s requirements as importable already (a worker process: its venv holds them), so that
+        no env of this manager's home is made or joined for it."""
+        self._ready.add(plugin_id)
+
     def needs_install(self, category: str, name: str, config: dict[str, Any] | None = None) -> bool:
         """True when using ``category/name`` (created with ``config``) would run an install first (a cheap check,
         no subprocess)."""
@@ -558,8 +563,7 @@ class PluginManager:
         with self._lock:
             if info.id not in self._classes:
                 files = folder_files(str(info.path))  # before the import: a save made during it counts as a change
-                provider_class = self._import_entry_point(info)
-                self._check_class(info.manifest.category, provider_class, info.id, info.path)
+                provider_class = self.import_class(info)
                 self._classes[info.id] = provider_class
                 self._loaded_from[info.id] = (info, files)
             return self._classes[info.id]
@@ -612,6 +616,13 @@ class PluginManager:
             self._generations[plugin_id] = generation
             self.reloads += 1
             return provider_class
+
+    def import_class(self, info: PluginInfo) -> type:
+        """Import the provider class of the plugin folder ``info`` and check it against its category's base (no
+        install, not cached: ``load_class`` is the way to use a plugin; ``pepperpy plugins check`` calls this)."""
+        provider_class = self._import_entry_point(info)
+        self._check_class(info.manifest.category, provider_class, info.id, info.path)
+        return provider_class
 
     def _import_entry_point(self, info: PluginInfo, generation: int = 0) -> type:
         from pepperpy._manifest import entry_file

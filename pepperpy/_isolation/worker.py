@@ -193,7 +193,7 @@ class Worker:
         manager = PluginManager(search_paths=[plugin["folder"]], home=home)
         category, name = plugin["category"], plugin["provider_name"]
         # this venv holds the plugin's requirements: no in-process env of the parent's is made or joined here
-        manager._ready.add(plugin["id"])
+        manager.mark_ready(plugin["id"])
         provider_class = manager.load_class(category, name)
         if category not in CATEGORY_METHODS:
             refuse_sync_methods(plugin, provider_class)
