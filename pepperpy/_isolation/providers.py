@@ -25,11 +25,12 @@ worker client in the parent, the link to the parent in the worker.
 
 from __future__ import annotations
 
+import re
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, ClassVar
 
-from pepperpy._isolation import dependencies, protocol, public_options
+from pepperpy._isolation import dependencies, protocol
 from pepperpy._isolation.client import WorkerClient
 from pepperpy.core import PepperpyPlugin, State, guard
 from pepperpy.embeddings import EmbeddingProvider, Vector
@@ -48,6 +49,15 @@ _EXPOSE = {
     "storage": "give the plugin a category of its own (with_plugin), whose public async methods are forwarded",
     "": "add a public async method that returns it (those are forwarded to the worker)",
 }
+
+
+_SECRET_NAME = re.compile(r"(?:key|token|secret|password)$")  # api_key, apikey, auth_token; not max_tokens
+
+
+def public_options(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` without its secrets (a ``SecretStr``, or an option named like a key): what the parent shows."""
+    return {name: value for name, value in config.items()
+            if not hasattr(value, "get_secret_value") and not _SECRET_NAME.search(name.lower())}
 
 
 class IsolatedProvider:
@@ -426,4 +436,5 @@ def attach_in_parent(provider: Any, described: Mapping[str, dict[str, Any]], cha
 __all__ = [
     "CLASSES", "DescribedProvider", "IN_PARENT", "InParentProvider", "IsolatedEmbeddings", "IsolatedLLM",
     "IsolatedProvider", "IsolatedRAG", "IsolatedStorage", "attach_in_parent", "custom_class", "in_parent",
+    "public_options",
 ]
