@@ -91,7 +91,7 @@ def sharing(scope: Scope) -> Iterator[None]:
 
 
 def default_provider(category: str) -> str | None:
-    from pepperpy.pepperpy import default_provider_name
+    from pepperpy._defaults import default_provider_name
 
     return default_provider_name(category)
 
@@ -164,6 +164,7 @@ def attach(manager: Any, provider: Any, include_optional: bool = False) -> Any:
     specs = declared(manager, provider)
     object.__setattr__(provider, "_dependency_specs", specs)
     object.__setattr__(provider, "_dependency_manager", weakref.ref(manager))
+    object.__setattr__(provider, "_dependency_loader", load_runtime)  # core's load_dependency calls it
     scope = _scope.get() or getattr(provider, "_dependency_scope", None)
     if scope is not None:
         object.__setattr__(provider, "_dependency_scope", scope)
@@ -236,7 +237,7 @@ def _resolve(manager: Any, spec: Any, path: tuple[str, ...], scope: Scope | None
 def _default_origin(category: str, scope: Scope | None) -> str:
     """`` (the default <category> provider comes from <setting>: <how to change it>)`` when a setting (config or
     ``PEPPERPY_<CATEGORY>``) named the default, else ``""``."""
-    from pepperpy.pepperpy import default_provider_source
+    from pepperpy._defaults import default_provider_source
 
     facade = scope.owner() if scope is not None else None
     source = default_provider_source(category, facade._config if facade is not None else None)

@@ -223,8 +223,6 @@ def missing_from_running_env(needed: RequirementSet) -> list[Requirement]:
         if version is None:
             missing.append(requirement)
         elif not requirement.specifier.contains(version, prereleases=True):
-            from pepperpy._isolation import loaded_from
-
             raise PluginDependencyError(
                 f"plugin {needed.plugin_id} needs {requirement}, but {loaded_from(requirement.name, version)} and "
                 f"would shadow it; install a version that satisfies both, or run {needed.plugin_id} in a worker "
@@ -245,6 +243,19 @@ def requirement_set(plugin_id: str, folder: Path, manifest: Any) -> RequirementS
         model_packages=tuple(r for r in model_packages if r is not None),
         requirements_file=requirements_file,
     )
+
+
+def loaded_from(distribution: str, version: str) -> str:
+    """Who brought the loaded ``distribution`` into this process, for a version-conflict error: another
+    plugin's env (``<home>/envs/<plugin>-<hash>``, named by its plugin id) or this environment, with its folder."""
+    try:
+        folder = Path(str(importlib.metadata.distribution(distribution).locate_file(""))).resolve()
+    except importlib.metadata.PackageNotFoundError:
+        return f"{distribution} {version} is already loaded in this process"
+    if folder.parent.name == "envs" and re.fullmatch(r"[a-z][a-z0-9_-]*-[0-9a-f]{12}", folder.name):
+        category, _, name = folder.name.rsplit("-", 1)[0].partition("-")
+        return f"{distribution} {version} is already loaded from the env of plugin {category}/{name} ({folder})"
+    return f"{distribution} {version} is already installed in this environment ({folder})"
 
 
 def env_dir(home: Path, needed: RequirementSet) -> Path:
@@ -478,6 +489,7 @@ __all__ = [
     "install",
     "is_stamped",
     "last_used",
+    "loaded_from",
     "lock_path",
     "note_use",
     "staging_target",

@@ -1,7 +1,8 @@
 """State persistence: ``@persistent_plugin`` marks a provider class; the base's lifecycle does the rest.
 
-The rules, kept here and only here (``core._Lifecycle`` calls ``restore`` at the start
-of every open and ``save`` after the author's ``cleanup()`` at every close):
+The rules, kept here and only here (``core._Lifecycle`` calls the class's mark, a ``Persistence``: its
+``restore`` at the start of every open and its ``save`` after the author's ``cleanup()`` at every close;
+so ``core`` never imports this module):
 
 - What: the class's options (annotated attributes with a value), or only the names
   given to ``@persistent_plugin("a", "b")`` (options or bare-annotated attributes).
@@ -57,6 +58,14 @@ class Persistence:
     """The mark ``@persistent_plugin`` leaves on a class: which attributes (None: every non-secret option)."""
 
     names: tuple[str, ...] | None = None
+
+    async def restore(self, provider: Any) -> None:
+        """Called by the lifecycle (``core``) at the start of every open: the mark hands it this module's rule."""
+        await restore(provider)
+
+    async def save(self, provider: Any) -> None:
+        """Called by the lifecycle (``core``) after ``cleanup()`` at every close."""
+        await save(provider)
 
 
 def persistent_plugin(*args: Any) -> Any:

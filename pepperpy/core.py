@@ -49,7 +49,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pepperpy._log import logger
 from pepperpy._resources import Holdings, ResourceTable
-from pepperpy.errors import ConfigError, PepperPyError, PluginError, PluginLoadError
+from pepperpy.errors import ConfigError, PepperPyError, PluginDependencyError, PluginError, PluginLoadError
 
 T = TypeVar("T")
 
@@ -120,10 +120,9 @@ class _Lifecycle:
                 return
             self.state, self.task, self.entered = State.OPENING, asyncio.current_task(), {body}
             try:
-                if getattr(type(provider), "_pepperpy_persistent", None) is not None:  # @persistent_plugin
-                    from pepperpy import _state
-
-                    await _state.restore(provider)
+                persistence = getattr(type(provider), "_pepperpy_persistent", None)  # @persistent_plugin (_state)
+                if persistence is not None:
+                    await persistence.restore(provider)
                 await self._open_dependencies(provider)
                 try:
                     await body(provider)
@@ -159,10 +158,9 @@ class _Lifecycle:
                 raise plugin_failure(provider, "cleanup", exc) from exc
             finally:
                 try:
-                    if getattr(type(provider), "_pepperpy_persistent", None) is not None:  # @persistent_plugin
-                        from pepperpy import _state
-
-                        await _state.save(provider)
+                    persistence = getattr(type(provider), "_pepperpy_persistent", None)  # @persistent_plugin
+                    if persistence is not None:
+                        await persistence.save(provider)
                 finally:
                     self.state, self.task, self.entered = State.UNOPENED, None, set()
                     await self._close_owned()
@@ -400,7 +398,7 @@ class PepperpyPlugin(abc.ABC):
         """A path under PepperPy's home (the PluginManager's home: ``PEPPERPY_HOME`` or ``~/.pepperpy``)."""
         home = self._context.home
         if home is None:
-            from pepperpy.plugin_manager import pepperpy_home
+            from pepperpy._paths import pepperpy_home
 
             home = pepperpy_home()
         return home.joinpath(*parts)
@@ -464,10 +462,20 @@ class PepperpyPlugin(abc.ABC):
         return self._dependencies.get(key)
 
     async def load_dependency(self, key: str) -> PepperpyPlugin:
-        """The dependency ``key``; a ``runtime`` one is created now (and opened if this provider is open)."""
-        from pepperpy import _dependencies
+        """The dependency ``key``; a ``runtime`` one is created now (and opened if this provider is open).
 
-        return await _dependencies.load_runtime(self, key)
+        Creating one is the job of whoever created this provider: the PluginManager (``_dependencies``) or a
+        worker process hands the loader over (``_dependency_loader``); without one only set dependencies exist."""
+        loader = getattr(self, "_dependency_loader", None)
+        if loader is not None:
+            return await loader(self, key)
+        existing = self._dependencies.get(key)
+        if existing is None:
+            raise PluginDependencyError(
+                f"{self.plugin_id}: no dependency {key!r} is declared (declared: none); add it to plugin.json "
+                "'dependencies' or register_plugin_metadata, or call set_dependency()"
+            )
+        return existing
 
     def shared_resource(self, name: str, factory: Callable[[], T]) -> T:
         """An object shared by every provider of the same PluginManager and kept for the process (a lock, an SSL

@@ -24,16 +24,17 @@ from pathlib import Path
 from typing import Any
 
 from pepperpy import _entry_points
+from pepperpy._categories import CATEGORY_BASES, GENERIC_BASE, plain_name
 from pepperpy._entry_points import (
-    ENTRY_POINT_GROUP,
     CATEGORY_NAME,
+    ENTRY_POINT_GROUP,
     BrokenEntryPoint,
     EntryPointPlugin,
     ShadowedEntryPoint,
 )
+from pepperpy._folder_files import folder_files
 from pepperpy._log import logger
 from pepperpy._paths import builtin_plugins_dir, pepperpy_home, plugin_folders_in
-from pepperpy._reload import folder_files
 from pepperpy._resources import ResourceTable
 from pepperpy._version import __version__
 from pepperpy.errors import (
@@ -46,15 +47,6 @@ from pepperpy.errors import (
     PluginNotFoundError,
 )
 
-# Category -> "module:BaseClass" every provider of that category must subclass; any other
-# simple lowercase category needs only PepperpyPlugin.
-CATEGORY_BASES: dict[str, str] = {
-    "llm": "pepperpy.llm:LLMProvider",
-    "embeddings": "pepperpy.embeddings:EmbeddingProvider",
-    "rag": "pepperpy.rag:RAGProvider",
-    "storage": "pepperpy.storage:StorageProvider",
-}
-GENERIC_BASE = "pepperpy.core:PepperpyPlugin"
 # Plugin modules load under this package (a child of pepperpy, so that
 # ``logger.enable("pepperpy")`` also turns on the plugins' own logs).
 SYNTHETIC_PACKAGE = "pepperpy.loaded_plugins"
@@ -100,7 +92,7 @@ class ShadowedPlugin:
 @dataclass(frozen=True)
 class LoadedFolder:
     """A plugin folder whose class is imported: the info and class it was loaded with, and its files as they were
-    just before that import (``pepperpy._reload.folder_files``), which hot reload compares with the folder."""
+    just before that import (``pepperpy._folder_files.folder_files``), which hot reload compares with the folder."""
 
     info: PluginInfo
     provider_class: type
@@ -857,23 +849,6 @@ def _guard_plugin_imports() -> None:
     """Put the ``_PluginFolderFinder`` first on ``sys.meta_path`` (once per process)."""
     if not any(isinstance(finder, _PluginFolderFinder) for finder in sys.meta_path):
         sys.meta_path.insert(0, _PluginFolderFinder())
-
-
-def plain_name(category: str, name: str) -> str:
-    """``name`` without a leading ``category/``: the id form (``llm/mock``) that errors and ``pepperpy plugins info``
-    print is accepted wherever a provider name is. The id of another category is a PluginNotFoundError."""
-    if not isinstance(name, str):
-        return name
-    other, slash, rest = name.partition("/")
-    if not (slash and other and rest):
-        return name
-    if other == category:
-        return rest
-    ask = f"with_{other}({rest!r})" if other in CATEGORY_BASES else f"with_plugin({other!r}, {rest!r})"
-    raise PluginNotFoundError(
-        f"{name!r} is the id of a plugin of category {other!r}, not {category!r}; use {ask} for it, "
-        f"or name a plugin of category {category!r}"
-    )
 
 
 def plugin_package_name(plugin_id: str) -> str:

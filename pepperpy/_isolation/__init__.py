@@ -2,7 +2,8 @@
 config) runs in a worker process with a virtual environment of its own.
 
 - ``env.py``: the worker's venv under ``<home>/envs/`` (uv), reaching the parent's PepperPy through a ``.pth``;
-- ``worker.py``: the worker's main loop (``python -m pepperpy._isolation.worker``);
+- ``pepperpy/_worker.py`` (outside this package, on top of the layers): the worker process's entry point and
+  main loop (``python -m pepperpy._worker``); ``methods.py``: which of a provider's methods cross the pipe;
 - ``protocol.py``: JSON lines over the worker's stdin/stdout;
 - ``logs.py``: the plugin's log records, sent by the worker and logged again in the parent;
 - ``client.py``: the parent's end of the pipe (start, requests, death, stop);
@@ -27,11 +28,6 @@ from pepperpy.errors import ConfigError, PepperPyError, PluginError
 MODES = ("inprocess", "process")
 KNOWN_CATEGORIES = ("llm", "embeddings", "rag", "storage")
 HELLO_TIMEOUT_S = 300.0  # a custom category waits for its worker's method list at creation
-
-
-def public_options(config: dict[str, Any]) -> dict[str, Any]:
-    """``config`` without its secrets (``_redact.is_secret_option``): what the parent shows."""
-    return {name: value for name, value in config.items() if not is_secret_option(name, value)}
 
 
 def requested(info: Any, config: dict[str, Any]) -> bool:
@@ -89,6 +85,7 @@ def create(manager: Any, info: Any, context: Any, config: dict[str, Any], defaul
     started in the background: the cold start overlaps the caller's own work until the provider opens."""
     from pepperpy._config import build_provider
     from pepperpy._isolation import client, env, providers
+    from pepperpy._isolation.providers import public_options
     from pepperpy.core import CreationContext
 
     category = info.manifest.category
@@ -135,23 +132,6 @@ def create(manager: Any, info: Any, context: Any, config: dict[str, Any], defaul
     return provider
 
 
-def loaded_from(distribution: str, version: str) -> str:
-    """Who brought the loaded ``distribution`` into this process, for a version-conflict error: another
-    plugin's env (``<home>/envs/<plugin>-<hash>``, named by its plugin id) or this environment, with its folder."""
-    import importlib.metadata
-    import re
-    from pathlib import Path
-
-    try:
-        folder = Path(str(importlib.metadata.distribution(distribution).locate_file(""))).resolve()
-    except importlib.metadata.PackageNotFoundError:
-        return f"{distribution} {version} is already loaded in this process"
-    if folder.parent.name == "envs" and re.fullmatch(r"[a-z][a-z0-9_-]*-[0-9a-f]{12}", folder.name):
-        category, _, name = folder.name.rsplit("-", 1)[0].partition("-")
-        return f"{distribution} {version} is already loaded from the env of plugin {category}/{name} ({folder})"
-    return f"{distribution} {version} is already installed in this environment ({folder})"
-
-
 def _wire_config(plugin_id: str, config: dict[str, Any]) -> dict[str, Any]:
     """The options as JSON for the worker (a ``SecretStr`` as its value: the pipe is private); ConfigError
     naming an option that cannot cross."""
@@ -175,4 +155,4 @@ def _wire_config(plugin_id: str, config: dict[str, Any]) -> dict[str, Any]:
     return wired
 
 
-__all__ = ["MODES", "create", "in_process_only", "is_isolated", "public_options", "requested"]
+__all__ = ["MODES", "create", "in_process_only", "is_isolated", "requested"]

@@ -123,7 +123,7 @@ async def cold_start(manager: Any) -> list[tuple[str, str, str]]:
     python = str(env.venv_python(venv))
     bare = _fresh_seconds([python, "-S", "-I", "-c", "pass"], COLD_STARTS)
     site = _fresh_seconds([python, "-s", "-P", "-c", "pass"], COLD_STARTS)
-    needed = "import pepperpy.plugin_manager, pepperpy._config, pepperpy.llm, pepperpy.hooks, pepperpy._isolation.worker"
+    needed = "import pepperpy.plugin_manager, pepperpy._config, pepperpy.llm, pepperpy.hooks, pepperpy._worker"
     imports = _fresh_seconds([python, "-s", "-P", "-c", needed], COLD_STARTS) - site
     firsts, creates, warm_firsts = [], [], []
     for _ in range(COLD_STARTS):

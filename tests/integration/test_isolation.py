@@ -875,7 +875,7 @@ async def test_two_plugins_pinning_different_versions_of_six_work_in_one_pepperp
 CONFLICT = textwrap.dedent(
     """
     import asyncio, json, sys
-    from pepperpy._isolation import loaded_from
+    from pepperpy._install import loaded_from
     from pepperpy.errors import PluginDependencyError
     from pepperpy.plugin_manager import PluginManager
 

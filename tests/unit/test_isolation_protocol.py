@@ -223,7 +223,7 @@ def test_a_class_registered_in_code_refuses_process_isolation_and_says_it_needs_
 def test_public_options_leave_out_keys_by_name_and_secret_values_but_keep_max_tokens() -> None:
     from pydantic import SecretStr
 
-    from pepperpy._isolation import public_options
+    from pepperpy._isolation.providers import public_options
 
     config = {"api_key": "sk-1", "apikey": "sk-2", "auth_token": "t", "password": "p", "credentials": SecretStr("c"),
               "max_tokens": 64, "model": "m", "key_file": "/k"}

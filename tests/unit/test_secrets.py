@@ -241,7 +241,7 @@ def test_is_secret_option_by_value_and_by_declared_type():
 def test_hooks_the_call_log_isolation_state_and_the_command_use_the_one_rule(tmp_path):
     """max_tokens is shown everywhere; an apikey is hidden everywhere (the rules used to disagree on both)."""
     from pepperpy._calllog import _option_value
-    from pepperpy._isolation import public_options
+    from pepperpy._isolation.providers import public_options
     from pepperpy.cli.settings import HIDDEN, is_key, shown
     from pepperpy.hooks import provider_config
     from pepperpy.llm import LLMProvider
