@@ -16,20 +16,23 @@ The retry rule, here and only here (``max_retries`` attempts more at most, all w
   connection that the service closed or reset before the response's headers arrived
   (httpx's "Server disconnected without sending a response", a read or write error).
   That is the keep-alive race: the service closed the idle connection just as the
-  request went out, so it never read it. Browsers and the openai SDK send such a request
-  again too (Go's net/http does for requests it may replay). httpcore's ``trace``
-  extension tells a reused connection from a new one (a new one reports
-  ``connection.connect_tcp``) and whether the headers arrived. The same failure on a new
-  connection follows the rules above (not sent again): nothing tells a service that hung
-  up at once from one that read the request first. One limit: httpcore reports a close
-  after part of a status line the same way as a close before any byte; no real server
-  splits its first line across a close, so that case is sent again too.
+  request went out, so it never read it. (A service that read the request and crashed
+  before answering looks the same; like browsers, PepperPy takes the likely case.)
+  Browsers and the openai SDK send such a request again too (Go's net/http does for
+  requests it may replay). httpcore's ``trace`` extension tells a reused connection from
+  a new one (a new one reports ``connection.connect_tcp``) and whether the headers
+  arrived. The same failure on a new connection follows the rules above (not sent
+  again): nothing tells a service that hung up at once from one that read the request
+  first. One limit: httpcore reports a close after part of a status line the same way as
+  a close before any byte, so that rare case is sent again too.
 
 Keep-alive: an idle pooled connection is closed after ``KEEPALIVE_EXPIRY_S`` (3 s), below
 the 5 s after which common servers (llama.cpp's cpp-httplib, Node, uvicorn) close theirs,
-so a connection is rarely picked just as the service closes it. A connection the service
-has already closed is never used: httpcore drops an idle connection whose socket turned
-readable (the service's close) before sending on it, so no request waits on a dead one.
+so a connection is rarely picked just as the service closes it. No request waits on a
+dead connection: httpcore drops an idle connection whose socket turned readable (the
+service's close) before sending on it, and a close that arrives after the request went
+out ends the read at once. A long wait with the request sent is the service's own (for
+llama.cpp, its queue of requests waiting for a free slot).
 
 Size caps: a JSON answer larger than ``max_response_bytes`` (default 32 MiB: a batch of
 128 embeddings of 3072 dimensions is about 8 MB of JSON), or one server-sent event
