@@ -296,9 +296,10 @@ def as_part(value: Any, who: str) -> Any:
     if isinstance(value, (TextPart, ReasoningPart, MediaPart)):
         return value
     if isinstance(value, Path):
-        raise InvalidInputError(f"{who}: got the path {value}; wrap it: Image(path), Audio(path) or File(path)")
+        raise InvalidInputError(f"{who} got the path {value}; wrap it: Image(path), Audio(path) or File(path)")
     raise InvalidInputError(
-        f"{who}: takes text (str) and parts (Image(...), Audio(...), File(...)), got {type(value).__name__} {value!r:.60}"
+        f"{who} takes the message text as a str, got {type(value).__name__}: {value!r:.60}; "
+        "beside the text it takes parts: Image(...), Audio(...), File(...)"
     )
 
 
@@ -307,7 +308,7 @@ def content_of(items: tuple[Any, ...], who: str) -> str | list[Any]:
     if len(items) == 1 and isinstance(items[0], str):
         return items[0]
     if not items:
-        raise InvalidInputError(f"{who}: takes the message text (a str), and parts such as Image(...) beside it")
+        raise InvalidInputError(f"{who} takes the message text (a str), and parts such as Image(...) beside it")
     return [as_part(item, who) for item in items]
 
 
