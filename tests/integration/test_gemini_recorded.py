@@ -140,3 +140,107 @@ async def test_an_empty_assistant_turn_is_sent_as_recorded(remote_manager, casse
     assert result.content.startswith("As an AI, I don't retain memory")
     ((ours, theirs),) = sent(cassettes, recorded)
     assert ours["contents"] == theirs["contents"]
+
+
+def get_capital(country: str) -> str:
+    """Get the capital of a country."""
+    return {"France": "Paris"}[country]
+
+
+def get_temperature(city: str) -> str:
+    """Get the temperature in a city."""
+    return {"Paris": "30°C"}[city]
+
+
+def tool_results(calls: list[ToolCall], values: list[str]) -> list[Message]:
+    return [Message(role=MessageRole.TOOL, content=v, tool_call_id=c.id, name=c.name) for c, v in zip(calls, values)]
+
+
+async def test_streamed_tool_calls_and_their_results_round_trip(remote_manager, cassettes):
+    """Three streamed rounds: two function calls, their results sent back as functionResponse parts, the answer."""
+    from pepperpy.tools import run_tool_calls, tool_from_function
+
+    recorded = cassettes.serve(CASSETTES / "test_google_model_iter_stream.yaml")
+    tools = [tool_from_function(get_capital), tool_from_function(get_temperature)]
+    messages = [Message(role=MessageRole.SYSTEM, content="You are a helpful chatbot."),
+                Message(role=MessageRole.USER, content="What is the temperature of the capital of France?")]
+    async with gemini(remote_manager, cassettes, "gemini-2.0-flash") as pepper:
+        asked = []
+        for _ in range(3):
+            chunks = [chunk async for chunk in pepper.llm.generate_stream(messages, tools=tools)]
+            calls = chunks[-1].tool_calls
+            asked.append([(c.name, c.arguments) for c in calls])
+            if not calls:
+                break
+            assert chunks[-1].finish_reason == "tool_calls"
+            messages = [*messages, Message(role=MessageRole.ASSISTANT, content="", tool_calls=calls),
+                        *await run_tool_calls(tools, calls)]
+    assert asked == [[("get_capital", {"country": "France"})], [("get_temperature", {"city": "Paris"})], []]
+    assert "".join(c.content for c in chunks) == "The temperature in Paris is 30°C.\n"
+    for ours, theirs in sent(cassettes, recorded):
+        assert comparable(ours["contents"]) == comparable(theirs["contents"])
+        (declarations,) = [tool["functionDeclarations"] for tool in ours["tools"]]
+        (recorded_declarations,) = [tool["functionDeclarations"] for tool in theirs["tools"]]
+        for mine, their in zip(declarations, recorded_declarations, strict=True):
+            assert (mine["name"], mine["description"]) == (their["name"], their["description"])
+            schema = mine["parametersJsonSchema"]
+            assert (set(schema["properties"]), schema["required"]) == (set(their["parameters"]["properties"]), their["parameters"]["required"])
+    call_ids = [p["functionCall"]["id"] for t in ours["contents"] for p in t["parts"] if "functionCall" in p]
+    result_ids = [p["functionResponse"]["id"] for t in ours["contents"] for p in t["parts"] if "functionResponse" in p]
+    assert call_ids == result_ids and len(set(call_ids)) == 2
+
+
+async def test_function_call_signatures_go_back_unchanged_on_the_first_call(remote_manager, cassettes):
+    """Gemini 3 signs the first function call of each step and refuses a next turn without it: five recorded
+    rounds (three parallel calls, then one at a time, then the final call) with every signature where it was."""
+    from pepperpy.tools import Tool
+
+    recorded = cassettes.serve(CASSETTES / "test_google_instructions_only_with_tool_calls.yaml")
+    topic = Tool(name="generate_topic", description="", parameters={"type": "object", "properties": {}}, function=lambda: "")
+    final = Tool(name="final_result", description="The final response which ends this conversation",
+                 parameters={"type": "object", "properties": {"response": {"type": "array", "items": {"type": "string"}}},
+                             "required": ["response"]}, function=lambda response: "")
+    # what the tools returned, in order, as the recording has them
+    answers = iter(["cars", "penguins", "cars", "penguins", "cars", "penguins"])
+    messages = [Message(role=MessageRole.SYSTEM, content="Tell three jokes. Generate topics with the generate_topic tool."),
+                Message(role=MessageRole.USER, content="")]
+    async with gemini(remote_manager, cassettes, "gemini-3-flash-preview") as pepper:
+        for _ in range(5):
+            result = await pepper.llm.generate(messages, tools=[topic, final])
+            assert result.content == "" and result.metadata["finish_reason"] == "tool_calls"
+            if result.tool_calls[0].name == "final_result":
+                break
+            messages = [*result.messages, *tool_results(result.tool_calls, [next(answers) for _ in result.tool_calls])]
+    assert len(result.tool_calls[0].arguments["response"]) == 3
+    (signed,) = [p for p in result.messages[-1].content if isinstance(p, ReasoningPart)]
+    assert signed.signature and signed.text == ""
+    pairs = sent(cassettes, recorded)
+    for ours, theirs in pairs:
+        assert comparable(ours["contents"]) == comparable(theirs["contents"])
+    last = pairs[-1][0]["contents"]
+    signed_parts = [p for turn in last for p in turn["parts"] if "thoughtSignature" in p]
+    assert len(signed_parts) == 4 and all("functionCall" in p for p in signed_parts), "one per model turn, on its first call"
+
+
+async def test_tool_call_answer_and_result_without_streaming(remote_manager, cassettes):
+    recorded = cassettes.serve(CASSETTES / "test_google_model_structured_output.yaml")
+    from pepperpy.tools import tool_from_function
+
+    def temperature(city: str, date: str) -> str:
+        """Get the temperature in a city on a specific date."""
+        return "30°C"
+
+    async with gemini(remote_manager, cassettes, "gemini-2.0-flash") as pepper:
+        chat = pepper.chat.with_system("You are a helpful chatbot.").with_user("What was the temperature in London 1st January 2022?")
+        first = await chat.with_tools(temperature, run=False).generate()
+        assert [(c.name, c.arguments) for c in first.tool_calls] == [("temperature", {"city": "London", "date": "2022-01-01"})]
+        assert (first.usage.prompt_tokens, first.usage.completion_tokens) == (69, 14)
+        messages = [*first.messages, *tool_results(first.tool_calls, ["30°C"])]
+        second = await pepper.llm.generate(messages, tools=[tool_from_function(temperature)])
+    assert second.tool_calls[0].arguments == {"city": "London", "date": "2022-01-01", "temperature": "30°C"}
+    pairs = sent(cassettes, recorded)
+    ours, theirs = pairs[1]
+    # the recorder added a placeholder signature of its own to the call it sent back; the service gave none
+    for part in theirs["contents"][1]["parts"]:
+        part.pop("thoughtSignature")
+    assert comparable(ours["contents"]) == comparable(theirs["contents"])

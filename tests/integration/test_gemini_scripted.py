@@ -1,0 +1,101 @@
+"""llm/gemini against the local scripted server, for what the recordings do not hold: a 429 then an answer,
+a 400 with the service's message, a stream cut before its finishReason, cached-token counts, a blocked
+prompt, and structured output with a JSON schema. The replies follow the Gemini API's documented format."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from google.genai import types
+from pydantic import BaseModel
+
+from pepperpy import PepperPy
+from pepperpy.errors import ProviderError, RateLimitError
+from tests.servers.scripted import Reply
+
+pytestmark = pytest.mark.integration
+SECRET = "test-gemini-key-not-real-0123456789"
+
+
+def answer(*parts: dict, finish: str = "STOP", usage: dict | None = None) -> dict:
+    return {
+        "candidates": [{"content": {"role": "model", "parts": list(parts)}, "finishReason": finish, "index": 0}],
+        "usageMetadata": usage or {"promptTokenCount": 7, "candidatesTokenCount": 3, "totalTokenCount": 10},
+        "modelVersion": "gemini-2.5-flash", "responseId": "scripted",
+    }
+
+
+@pytest.fixture
+async def pepper(remote_manager, scripted):
+    async with PepperPy(plugin_manager=remote_manager).with_llm(
+        "gemini", base_url=scripted.base_url, api_key=SECRET, max_retries=1, retry_budget=5
+    ) as ready:
+        yield ready
+
+
+class City(BaseModel):
+    name: str
+    country: str
+
+
+async def test_structured_output_asks_for_json_with_the_schema(pepper, scripted):
+    scripted.reset(Reply(json=answer({"text": '{"name": "Paris", "country": "France"}'})))
+    result = await pepper.chat.with_user("The capital of France?").with_response_model(City).generate()
+    assert result.parsed == City(name="Paris", country="France")
+    config = scripted.requests[0].json()["generationConfig"]
+    assert config == {"responseMimeType": "application/json", "responseJsonSchema": City.model_json_schema()}
+    types.GenerationConfig.model_validate_json(json.dumps(config))  # the field names the service knows
+
+
+async def test_cached_and_thinking_tokens_are_reported(pepper, scripted):
+    usage = {"promptTokenCount": 2000, "cachedContentTokenCount": 1500, "candidatesTokenCount": 5,
+             "thoughtsTokenCount": 40, "totalTokenCount": 2045}
+    scripted.reset(Reply(json=answer({"text": "Done."}, usage=usage)))
+    result = await pepper.chat.with_user("Go").generate()
+    assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (2000, 45)
+    assert (result.metadata["cached_tokens"], result.metadata["reasoning_tokens"]) == (1500, 40)
+
+
+async def test_a_429_is_retried_then_answered(pepper, scripted):
+    busy = {"error": {"code": 429, "message": "Resource has been exhausted (e.g. check quota).", "status": "RESOURCE_EXHAUSTED"}}
+    scripted.reset(Reply(status=429, json=busy, headers={"retry-after": "0"}), Reply(json=answer({"text": "Hi"})))
+    assert (await pepper.chat.with_user("Hi").generate()).content == "Hi"
+    assert len(scripted.requests) == 2
+
+
+async def test_a_429_past_the_retries_names_the_quota(pepper, scripted):
+    busy = {"error": {"code": 429, "message": "Resource has been exhausted (e.g. check quota).", "status": "RESOURCE_EXHAUSTED"}}
+    scripted.reset(*[Reply(status=429, json=busy, headers={"retry-after": "0"})] * 2)
+    with pytest.raises(RateLimitError, match="Resource has been exhausted"):
+        await pepper.chat.with_user("Hi").generate()
+
+
+async def test_a_400_passes_the_service_message_through_and_is_not_retried(pepper, scripted):
+    refused = {"error": {"code": 400, "message": "* GenerateContentRequest.contents: contents is not specified",
+                         "status": "INVALID_ARGUMENT"}}
+    scripted.reset(Reply(status=400, json=refused))
+    with pytest.raises(ProviderError, match=r"HTTP 400 .*contents is not specified") as caught:
+        await pepper.chat.with_user("Hi").generate()
+    assert len(scripted.requests) == 1 and SECRET not in str(caught.value)
+
+
+async def test_a_stream_cut_before_its_finish_reason_is_an_error(pepper, scripted):
+    events = ["data: " + json.dumps({"candidates": [{"content": {"role": "model", "parts": [{"text": "Par"}]}}]})]
+    scripted.reset(Reply(events=events))
+    with pytest.raises(ProviderError, match="no finishReason"):
+        [chunk async for chunk in pepper.chat.with_user("Capital of France?").stream()]
+
+
+async def test_an_error_event_in_the_stream_is_raised_with_its_message(pepper, scripted):
+    events = ["data: " + json.dumps({"candidates": [{"content": {"role": "model", "parts": [{"text": "Par"}]}}]}),
+              "data: " + json.dumps({"error": {"code": 500, "message": "An internal error has occurred.", "status": "INTERNAL"}})]
+    scripted.reset(Reply(events=events))
+    with pytest.raises(ProviderError, match="INTERNAL: An internal error has occurred"):
+        [chunk async for chunk in pepper.chat.with_user("Capital of France?").stream()]
+
+
+async def test_a_blocked_prompt_names_the_reason(pepper, scripted):
+    scripted.reset(Reply(json={"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 5}}))
+    with pytest.raises(ProviderError, match="blockReason SAFETY"):
+        await pepper.chat.with_user("Hi").generate()
