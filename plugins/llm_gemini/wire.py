@@ -139,7 +139,7 @@ def thinking_config(reasoning: Any, model: str) -> dict[str, Any]:
     config: dict[str, Any] = {"includeThoughts": True}
     if isinstance(reasoning, str):
         if model.removeprefix("models/").startswith("gemini-3"):
-            config["thinkingLevel"] = reasoning
+            config["thinkingLevel"] = reasoning.upper()
         else:
             config["thinkingBudget"] = THINKING_BUDGETS[reasoning]
     elif reasoning is not True:

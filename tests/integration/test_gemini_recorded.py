@@ -244,3 +244,59 @@ async def test_tool_call_answer_and_result_without_streaming(remote_manager, cas
     for part in theirs["contents"][1]["parts"]:
         part.pop("thoughtSignature")
     assert comparable(ours["contents"]) == comparable(theirs["contents"])
+
+
+async def test_thinking_parts_and_their_signature_round_trip_in_a_conversation(remote_manager, cassettes):
+    """The thought text is result.reasoning; its signature (on the answer text part) is kept and sent back
+    unchanged on that part in the next turn, as the recorded second request has it."""
+    recorded = cassettes.serve(CASSETTES / "test_google_model_thinking_part.yaml")
+    first_answer = json.loads(recorded[0].body)["candidates"][0]["content"]["parts"]
+    async with gemini(remote_manager, cassettes, "gemini-3-pro-preview", reasoning=True) as pepper:
+        conversation = pepper.conversation("You are a helpful assistant.")
+        first = await conversation.say("How do I cross the street?")
+        second = await conversation.say("Considering the way to cross the street, analogously, how do I cross the river?")
+    assert first.reasoning == first_answer[0]["text"] and first.content == first_answer[1]["text"]
+    assert first.reasoning.startswith("**A Safe Street-Crossing Guide") and first.content.startswith("Crossing the street")
+    assert second.reasoning.startswith("**Navigating Nature's Road") and "the \"road\" itself is moving" in second.content
+    assert (first.metadata["reasoning_tokens"], first.usage.completion_tokens) == (1001, 736 + 1001)
+    kept = conversation.messages[2].content
+    assert [type(p) for p in kept] == [ReasoningPart, ReasoningPart, TextPart]
+    assert kept[1].signature == first_answer[1]["thoughtSignature"] and kept[1].text == ""
+    pairs = sent(cassettes, recorded)
+    for ours, theirs in pairs:
+        assert comparable(ours["contents"]) == comparable(theirs["contents"])
+        assert ours["generationConfig"]["thinkingConfig"] == {"includeThoughts": theirs["generationConfig"]["thinkingConfig"]["include_thoughts"]}
+    assert pairs[1][0]["contents"][1]["parts"][1]["thoughtSignature"] == first_answer[1]["thoughtSignature"], "byte for byte"
+
+
+async def test_streamed_thoughts_come_as_chunk_reasoning(remote_manager, cassettes):
+    recorded = cassettes.serve(CASSETTES / "test_google_model_thinking_part_iter.yaml")
+    events = [json.loads(line.removeprefix(b"data: ")) for line in recorded[0].body.split(b"\r\n\r\n") if line]
+    parts = [p for e in events for p in e["candidates"][0]["content"]["parts"]]
+    async with gemini(remote_manager, cassettes, "gemini-2.5-pro") as pepper:
+        chat = pepper.chat.with_system("You are a helpful assistant.").with_user("How do I cross the street?")
+        chunks = [chunk async for chunk in chat.with_options(reasoning=True).stream()]
+    assert [c.reasoning for c in chunks if c.reasoning] == [p["text"] for p in parts if p.get("thought")]
+    assert "".join(c.content for c in chunks) == "".join(p["text"] for p in parts if not p.get("thought"))
+    assert not any(c.content and c.reasoning for c in chunks), "thoughts and answer never mixed in one chunk"
+    assert chunks[-1].finish_reason == "stop" and chunks[-1].metadata["reasoning_tokens"] == 787
+    assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (34, 469 + 787)
+    ((ours, theirs),) = sent(cassettes, recorded)
+    assert ours["contents"] == theirs["contents"]
+    assert ours["generationConfig"]["thinkingConfig"] == theirs["generationConfig"]["thinkingConfig"]
+
+
+async def test_an_inline_image_is_sent_as_inline_data(remote_manager, cassettes, tmp_path):
+    recorded = cassettes.serve(CASSETTES / "test_google_model_image_as_binary_content_input.yaml")
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4  # the recording's 2 MB kiwi is reduced to its hash
+    (tmp_path / "kiwi.png").write_bytes(png)
+    async with gemini(remote_manager, cassettes, "gemini-2.0-flash") as pepper:
+        chat = pepper.chat.with_system("You are a helpful chatbot.")
+        result = await chat.with_user("What fruit is in the image?", Image(tmp_path / "kiwi.png")).generate()
+    assert result.content == "The fruit in the image is a kiwi."
+    assert result.usage.prompt_tokens == 3367
+    ((ours, theirs),) = sent(cassettes, recorded)
+    (text, image), (recorded_text, recorded_image) = ours["contents"][0]["parts"], theirs["contents"][0]["parts"]
+    assert text == recorded_text and set(image) == set(recorded_image) == {"inlineData"}
+    assert image["inlineData"]["mimeType"] == recorded_image["inlineData"]["mimeType"] == "image/png"
+    assert base64.b64decode(image["inlineData"]["data"]) == png

@@ -4,6 +4,7 @@ prompt, and structured output with a JSON schema. The replies follow the Gemini 
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -99,3 +100,38 @@ async def test_a_blocked_prompt_names_the_reason(pepper, scripted):
     scripted.reset(Reply(json={"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 5}}))
     with pytest.raises(ProviderError, match="blockReason SAFETY"):
         await pepper.chat.with_user("Hi").generate()
+
+
+@pytest.mark.parametrize("model, reasoning, expected", [
+    ("gemini-2.5-flash", "high", {"includeThoughts": True, "thinkingBudget": 24576}),
+    ("gemini-2.5-flash", 2048, {"includeThoughts": True, "thinkingBudget": 2048}),
+    ("gemini-2.5-flash", False, {"thinkingBudget": 0}),
+    ("gemini-3-pro-preview", "low", {"includeThoughts": True, "thinkingLevel": "LOW"}),
+    ("gemini-3-pro-preview", True, {"includeThoughts": True}),
+])
+async def test_reasoning_becomes_thinking_config(pepper, scripted, model, reasoning, expected):
+    scripted.reset(Reply(json=answer({"text": "Hi"})))
+    await pepper.chat.with_user("Hi").with_options(model=model, reasoning=reasoning).generate()
+    request = scripted.requests[0]
+    assert request.path == f"/v1/models/{model}:generateContent"
+    config = request.json()["generationConfig"]
+    assert config == {"thinkingConfig": expected}
+    types.GenerationConfig.model_validate_json(json.dumps(config))
+
+
+async def test_documents_inline_and_urls_as_file_data(pepper, scripted):
+    from pepperpy import File, Image
+
+    pdf = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
+    scripted.reset(Reply(json=answer({"text": "A contract."})))
+    chat = pepper.chat.with_user(File(pdf, name="contract.pdf"), File("https://example.com/terms.pdf"),
+                                 Image("gs://bucket/cat.png"), "Summarize")
+    assert (await chat.generate()).content == "A contract."
+    (turn,) = scripted.requests[0].json()["contents"]
+    assert turn["parts"] == [
+        {"inlineData": {"mimeType": "application/pdf", "data": base64.b64encode(pdf).decode()}},
+        {"fileData": {"mimeType": "application/pdf", "fileUri": "https://example.com/terms.pdf"}},
+        {"fileData": {"mimeType": "image/png", "fileUri": "gs://bucket/cat.png"}},
+        {"text": "Summarize"},
+    ]
+    types.Content.model_validate_json(json.dumps(turn))
