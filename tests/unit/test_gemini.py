@@ -18,19 +18,29 @@ def no_keys(monkeypatch):
     monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
 
 
-def test_a_missing_key_names_both_variables(builtin_manager, no_keys):
+@pytest.mark.parametrize("category", ["llm", "embeddings"])
+def test_a_missing_key_names_both_variables(builtin_manager, no_keys, category):
     with pytest.raises(MissingKeyError) as caught:
-        builtin_manager.create_provider("llm", "gemini")
+        builtin_manager.create_provider(category, "gemini")
     message = str(caught.value)
+    assert f"{category}/gemini needs 'api_key'" in message
     assert "GEMINI_API_KEY" in message and "GOOGLE_API_KEY" in message and "pepperpy keys set" in message
 
 
-def test_google_api_key_is_the_fallback(builtin_manager, no_keys, monkeypatch):
+@pytest.mark.parametrize("category", ["llm", "embeddings"])
+def test_google_api_key_is_the_fallback(builtin_manager, no_keys, monkeypatch, category):
     monkeypatch.setenv("GOOGLE_API_KEY", "google-key-not-real")
-    provider = builtin_manager.create_provider("llm", "gemini")
+    provider = builtin_manager.create_provider(category, "gemini")
     assert provider.api_key.get_secret_value() == "google-key-not-real"
     monkeypatch.setenv("GEMINI_API_KEY", "gemini-key-not-real")
-    assert builtin_manager.create_provider("llm", "gemini").api_key.get_secret_value() == "gemini-key-not-real"
+    assert builtin_manager.create_provider(category, "gemini").api_key.get_secret_value() == "gemini-key-not-real"
+
+
+def test_google_api_key_saved_in_keys_json_is_the_fallback_too(builtin_manager, no_keys):
+    from pepperpy._config import save_key
+
+    save_key(builtin_manager.home, "GOOGLE_API_KEY", "saved-google-key-not-real")
+    assert builtin_manager.create_provider("llm", "gemini").api_key.get_secret_value() == "saved-google-key-not-real"
 
 
 def test_the_key_is_never_in_the_repr(builtin_manager, no_keys):
