@@ -211,10 +211,12 @@ def candidate(answer: Any, who: str) -> dict[str, Any] | None:
 
 
 class Reply:
-    """Builds the assistant message from answer parts, whole or streamed (text deltas join their part)."""
+    """Builds the assistant message from answer parts, whole or streamed (text deltas join their part).
+
+    Answer text is kept as plain str runs; parts objects are made only when the answer has reasoning."""
 
     def __init__(self) -> None:
-        self.parts: list[Any] = []
+        self.parts: list[str | ReasoningPart] = []
         self.calls: list[ToolCall] = []
 
     def add(self, part: dict[str, Any]) -> tuple[str, str]:
@@ -242,17 +244,19 @@ class Reply:
             return "", text
         if signature:
             self.parts.append(ReasoningPart(signature=signature))
-        if isinstance(last, TextPart) and not signature:
-            last.text += text
-        elif text or not signature:
-            self.parts.append(TextPart(text=text))
+            if text:
+                self.parts.append(text)
+        elif isinstance(last, str):
+            self.parts[-1] = last + text
+        else:
+            self.parts.append(text)
         return text, ""
 
     def message(self) -> Message:
         """The assistant message: plain text when it has no reasoning parts, else its parts in order."""
-        content: Any = self.parts
         if not any(isinstance(p, ReasoningPart) for p in self.parts):
-            content = "".join(p.text for p in self.parts)
+            return Message(role=MessageRole.ASSISTANT, content="".join(self.parts), tool_calls=self.calls)  # type: ignore[arg-type]
+        content = [TextPart(text=p) if isinstance(p, str) else p for p in self.parts]
         return Message(role=MessageRole.ASSISTANT, content=content, tool_calls=self.calls)
 
 
