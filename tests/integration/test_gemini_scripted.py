@@ -135,3 +135,25 @@ async def test_documents_inline_and_urls_as_file_data(pepper, scripted):
         {"text": "Summarize"},
     ]
     types.Content.model_validate_json(json.dumps(turn))
+
+
+@pytest.mark.parametrize("parts", [
+    [{"text": "Thinking...", "thought": True, "thoughtSignature": "c2lnLW9uLXRoZS10aG91Z2h0"}, {"text": "Paris."}],
+    [{"text": "Thinking...", "thought": True}, {"text": "Par"}, {"text": "is."}, {"text": "", "thoughtSignature": "dHJhaWxpbmc="}],
+    [{"text": "Let me look."}, {"functionCall": {"name": "lookup", "args": {"q": "x"}}, "thoughtSignature": "b24tdGhlLWNhbGw="},
+     {"functionCall": {"name": "lookup", "args": {"q": "y"}}}],
+], ids=["signed-thought", "trailing-signature", "signed-first-call"])
+async def test_every_signature_goes_back_where_it_came_from(pepper, scripted, parts):
+    scripted.reset(Reply(json=answer(*parts)), Reply(json=answer({"text": "ok"})))
+    first = await pepper.llm.generate("Capital of France?")
+    messages = list(first.messages)
+    if first.tool_calls:
+        messages += [{"role": "tool", "content": "found", "tool_call_id": c.id, "name": c.name} for c in first.tool_calls]
+    await pepper.llm.generate(messages)
+    model_turn = scripted.requests[1].json()["contents"][1]
+    assert model_turn["role"] == "model"
+    sent_back = [{k: v for k, v in p.items()} for p in model_turn["parts"]]
+    for part in sent_back:
+        part.get("functionCall", {}).pop("id", None)
+    joined = [parts[0], {"text": "Paris."}, {"text": "", "thoughtSignature": "dHJhaWxpbmc="}] if len(parts) == 4 else parts
+    assert sent_back == joined, "streamed-in text deltas join; every part and signature is otherwise as it came"
