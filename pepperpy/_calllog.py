@@ -150,9 +150,20 @@ def _is_ours(connection: sqlite3.Connection, path: Path) -> bool:
 # -- turning a call into a row -----------------------------------------------------------
 
 
+def _part_record(part: Any, redact: Callable[[str], str] | None) -> dict[str, Any]:
+    """A part as the log keeps it: text (redacted), or a media part's type, media type, size and hash — never its
+    bytes, its data URL or its path."""
+    record = part.describe()
+    if redact is not None and isinstance(record.get("text"), str):
+        record["text"] = redact(record["text"])
+    return record
+
+
 def _message_record(message: Message, redact: Callable[[str], str] | None) -> dict[str, Any]:
-    content = message.content
-    if content is not None and redact is not None:
+    content: Any = message.content
+    if isinstance(content, list):
+        content = [_part_record(part, redact) for part in content]
+    elif content is not None and redact is not None:
         content = redact(content)
     record: dict[str, Any] = {"role": message.role.value, "content": content}
     if message.name is not None:
@@ -365,7 +376,7 @@ class LoggedCall:
         """The last user message."""
         for message in reversed(self.messages):
             if message.get("role") == "user":
-                return message.get("content")
+                return _shown(message.get("content"))
         return None
 
     def to_dict(self) -> dict[str, Any]:
@@ -434,8 +445,37 @@ def conversation_messages(path: str | os.PathLike[str], conversation_id: str) ->
     if not rows:
         return []
     call = _row(rows[0])
-    messages = [Message.model_validate(m) for m in call.messages]
+    messages = [Message.model_validate(_restorable(m)) for m in call.messages]
     return [*messages, Message(role=MessageRole.ASSISTANT, content=call.answer or "")]
+
+
+def _shown(content: Any) -> Any:
+    """A logged message's content as text: its text parts, and ``[image image/png, 1234 bytes]`` for a media part."""
+    if not isinstance(content, list):
+        return content
+    shown = []
+    for part in content:
+        if part.get("type") == "text":
+            shown.append(part.get("text", ""))
+        elif part.get("type") != "reasoning":
+            size = f", {part['size']} bytes" if "size" in part else ""
+            shown.append(f"[{part.get('type')} {part.get('media_type')}{size}]")
+    return " ".join(shown)
+
+
+def _restorable(record: dict[str, Any]) -> dict[str, Any]:
+    """A logged message as one to send again: a media part (logged without its bytes) becomes a note saying
+    what was attached; reasoning (logged without its signature) is left out."""
+    content = record.get("content")
+    if not isinstance(content, list):
+        return record
+    kept: list[Any] = []
+    for part in content:
+        if part.get("type") == "text":
+            kept.append({"type": "text", "text": part.get("text", "")})
+        elif part.get("type") != "reasoning":
+            kept.append({"type": "text", "text": f"{_shown([part])} (attached earlier; the call log keeps no bytes)"})
+    return {**record, "content": kept}
 
 
 __all__ = [

@@ -199,10 +199,11 @@ class DescribedProvider(IsolatedProvider):
 
 class LLMCalls:
     """``generate`` and ``generate_stream`` forwarded over ``self._link``; the provider at the other end checks
-    the call options."""
+    the call options and the parts it takes."""
 
     _link: Any
     call_options: ClassVar[frozenset[str] | None] = None
+    media_types: ClassVar[frozenset[str]] = frozenset({"*/*"})
 
     async def generate(self, messages: list[Message], **options: Any) -> GenerationResult:
         args, kwargs = protocol.llm_request(messages, options)
