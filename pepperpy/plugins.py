@@ -21,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     "PluginManager": "pepperpy.plugin_manager",
     "get_plugin_manager": "pepperpy.plugin_manager",
     "model_package_file": "pepperpy.plugin_manager",
+    "read_key": "pepperpy._config",
     "file_lock": "pepperpy._filelock",
     "atomic_write": "pepperpy._atomic",
     "persistent_plugin": "pepperpy._state",

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 
-from pepperpy._config import read_keys
 from pepperpy.core import creation_context
+from pepperpy.plugins import read_key
 from pepperpy.embeddings import EmbeddingProvider, Vector
 from pepperpy.errors import ConfigError, MissingKeyError, ProviderError
 from pepperpy.http import RemoteProvider
@@ -20,16 +19,6 @@ TaskType = Literal[
     "RETRIEVAL_QUERY", "RETRIEVAL_DOCUMENT", "SEMANTIC_SIMILARITY", "CLASSIFICATION", "CLUSTERING",
     "QUESTION_ANSWERING", "FACT_VERIFICATION", "CODE_RETRIEVAL_QUERY",
 ]
-
-
-def fallback_key() -> str | None:
-    """GOOGLE_API_KEY from the environment, else from keys.json (for when GEMINI_API_KEY is set nowhere)."""
-    if os.environ.get("GOOGLE_API_KEY"):
-        return os.environ["GOOGLE_API_KEY"]
-    context = creation_context.get()
-    if context is not None and context.home is not None:
-        return read_keys(context.home).get("GOOGLE_API_KEY") or None
-    return None
 
 
 class GeminiEmbeddingProvider(RemoteProvider, EmbeddingProvider):
@@ -43,7 +32,7 @@ class GeminiEmbeddingProvider(RemoteProvider, EmbeddingProvider):
 
     def __init__(self, **config: Any):
         if config.get("api_key") is None:
-            key = fallback_key()
+            key = read_key("GOOGLE_API_KEY")  # GEMINI_API_KEY, mapped in plugin.json, came first
             if key is None:
                 context = creation_context.get()
                 who = context.plugin_id if context else "embeddings/gemini"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -10,8 +9,8 @@ from typing import Any
 
 from pydantic import Field, SecretStr
 
-from pepperpy._config import read_keys
 from pepperpy.core import creation_context
+from pepperpy.plugins import read_key
 from pepperpy.errors import InvalidInputError, MissingKeyError, ProviderError
 from pepperpy.http import RemoteProvider, parse_event_data
 from pepperpy.llm import CALL_OPTIONS, GenerationChunk, GenerationResult, LLMProvider, Message
@@ -31,16 +30,6 @@ MEDIA_TYPES = frozenset({
 })
 
 
-def fallback_key() -> str | None:
-    """GOOGLE_API_KEY from the environment, else from keys.json (for when GEMINI_API_KEY is set nowhere)."""
-    if os.environ.get(KEY_VARIABLES[1]):
-        return os.environ[KEY_VARIABLES[1]]
-    context = creation_context.get()
-    if context is not None and context.home is not None:
-        return read_keys(context.home).get(KEY_VARIABLES[1]) or None
-    return None
-
-
 class GeminiProvider(RemoteProvider, LLMProvider):
     """Gemini models through the native API: system instructions, tools, JSON schema output, thinking, media."""
 
@@ -56,7 +45,7 @@ class GeminiProvider(RemoteProvider, LLMProvider):
 
     def __init__(self, **config: Any):
         if config.get("api_key") is None:
-            key = fallback_key()
+            key = read_key(KEY_VARIABLES[1])  # GEMINI_API_KEY, mapped in plugin.json, came first
             if key is None:
                 context = creation_context.get()
                 who = context.plugin_id if context else "llm/gemini"
