@@ -27,6 +27,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from pepperpy._categories import plain_name
 from pepperpy._log import logger
 from pepperpy.errors import (
     AuthenticationError,
@@ -37,7 +38,6 @@ from pepperpy.errors import (
     ProviderError,
 )
 from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message
-from pepperpy.plugin_manager import plain_name
 
 MAX_RETRY_AFTER_S = 2.0
 CHAIN_DEFAULTS = {"retry_connect": False, "max_retry_after": MAX_RETRY_AFTER_S}

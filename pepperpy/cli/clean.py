@@ -167,7 +167,9 @@ def clean(ctx: click.Context, days: int, dry_run: bool, yes: bool) -> None:
     plugins that other projects use stay while those projects run them. Envs being installed
     are never touched. Without a terminal (scripts, cron) it runs without asking, as with --yes.
     """
-    envs = manager().home / "envs"
+    from pepperpy._envs import envs_folder
+
+    envs = envs_folder(manager().home)
     ask = not (dry_run or yes) and sys.stdin.isatty()
     result = clean_envs(envs, days, dry_run=dry_run or ask)
     _report(envs, days, result, dry_run=dry_run or ask)
