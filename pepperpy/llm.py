@@ -216,8 +216,7 @@ def _generate_guard(generate: Callable[..., Any]) -> Callable[..., Any]:
                 if not scope.expired():
                     raise
                 raise LLMTimeoutError(
-                    f"{self.plugin_id}: no complete answer within timeout={timeout}s (the limit covers the whole "
-                    "call, retries and slow bodies included); if the request reached the service, it may have been processed; "
+                    f"{self.plugin_id}: no complete answer within timeout={timeout}s {self.timeout_note}; "
                     "pass a larger timeout=...",
                     retryable=True,
                 ) from None
@@ -356,6 +355,12 @@ class LLMProvider(PepperpyPlugin):
 
     category: ClassVar[str] = "llm"
     can_stream: ClassVar[bool] = True
+    # What the timeout error of a whole ``generate`` says the limit covers and what became of the request;
+    # a provider that sends nothing anywhere (a local model) says so instead.
+    timeout_note: ClassVar[str] = (
+        "(the limit covers the whole call, retries and slow bodies included); "
+        "if the request reached the service, it may have been processed"
+    )
     # Per-call options this provider takes (see CALL_OPTIONS); None accepts any.
     call_options: ClassVar[frozenset[str] | None] = frozenset(CALL_OPTIONS)
     wrapped_methods: ClassVar[dict[str, Callable[[Any], Any]]] = {

@@ -8,7 +8,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pepperpy.errors import ConfigError, LLMError
 from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, Usage
@@ -23,6 +23,7 @@ _DONE = object()
 # Servers whose close outlived CLOSE_TIMEOUT_S, each in the one-item list its close thread drops once llama.cpp
 # answers. Kept referenced so their destructor never runs where it could block; one llama.cpp never answers stays.
 _graveyard: dict[int, list[Any]] = {}
+_graveyard_lock = threading.Lock()
 
 
 def default_model_path() -> Path:
@@ -48,7 +49,9 @@ class LocalLLMProvider(LLMProvider):
     ``generate`` and ``generate_stream`` run through llama.cpp's streaming callback, so
     a call that times out or a stream left early stops generating and frees its slot.
     Such a call returns at once; llama.cpp lets go at its next callback (after reading
-    the prompt, or once a busy slot frees up), and ``cleanup`` waits for that.
+    the prompt, or once a busy slot frees up), and ``cleanup`` waits for that (at most
+    CLOSE_TIMEOUT_S). Loading the model holds the GIL (xllamacpp's constructor does
+    not release it), so opening pauses every Python thread for the load.
     """
 
     model_path: Path | None = None
@@ -60,6 +63,10 @@ class LocalLLMProvider(LLMProvider):
     seed: int | None = None
     stop: list[str] | None = None
     timeout: float | None = None  # no limit by default: max_tokens bounds a local answer
+    timeout_note: ClassVar[str] = (
+        "(the limit covers the whole call, a wait for a busy slot included); "
+        "llama.cpp stops generating this answer, and nothing was sent anywhere"
+    )
 
     def __init__(self, **config: Any):
         super().__init__(**config)
@@ -92,7 +99,7 @@ class LocalLLMProvider(LLMProvider):
         return server
 
     async def cleanup(self) -> None:
-        """Let go of llama.cpp without blocking the event loop, waiting at most CLOSE_TIMEOUT_S.
+        """Let go of llama.cpp, the event loop running meanwhile, waiting at most CLOSE_TIMEOUT_S.
 
         xllamacpp's destructor stops llama.cpp's loop and joins its thread while holding the
         GIL, so it must only run once that loop is known to be alive: a thread stops the
@@ -114,8 +121,9 @@ class LocalLLMProvider(LLMProvider):
         try:
             await asyncio.wait_for(asyncio.shield(released), CLOSE_TIMEOUT_S)
         except TimeoutError:
-            if box:  # still held: the thread drops it (and leaves the graveyard) once llama.cpp answers
-                _graveyard[id(box)] = box
+            with _graveyard_lock:
+                if box:  # still held: the thread takes it out of the graveyard and drops it once llama.cpp answers
+                    _graveyard[id(box)] = box
             self.logger.warning(
                 "llama.cpp did not let go of the model within {}s; it stays loaded until it does (a background "
                 "thread frees it then), and the program goes on",
@@ -127,10 +135,13 @@ class LocalLLMProvider(LLMProvider):
         try:
             self._stop_all()
             box[0].handle_metrics()  # answered by the running loop, after the stops queued before it
-            box.clear()  # the last reference: the destructor stops llama.cpp's loop, joins it, frees the model
-            _graveyard.pop(id(box), None)
+            with _graveyard_lock:
+                server = box.pop()
+                _graveyard.pop(id(box), None)
+            del server  # the last reference: the destructor stops llama.cpp's loop, joins it, frees the model
         except Exception as exc:  # kept in the graveyard: a server in an unknown state is never destroyed
-            _graveyard[id(box)] = box
+            with _graveyard_lock:
+                _graveyard[id(box)] = box
             self.logger.warning("could not stop llama.cpp ({}: {}); the model stays loaded", type(exc).__name__, exc)
         finally:
             report()
