@@ -48,7 +48,7 @@ async def stream_until_cancelled(pepper: PepperPy, started: asyncio.Event) -> No
 
 async def one_round(manager: PluginManager, ticker: Ticker, close_at_once: bool) -> int:
     """Open a model, start calls, cancel them (one racing the close), close; the ticks seen during the close."""
-    pepper = PepperPy(plugin_manager=manager).with_llm("local", temperature=0, seed=7, max_tokens=400)
+    pepper = PepperPy(plugin_manager=manager).with_llm("local", temperature=0, seed=7, max_tokens=100, n_threads=1)
     await pepper.__aenter__()
     calls: list[asyncio.Task] = []
     if not close_at_once:  # else closed right after opening, as a test that only checks the open state does

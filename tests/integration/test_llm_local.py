@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 SETTINGS = {"temperature": 0, "seed": 7, "max_tokens": 40}
 ROOT = Path(__file__).resolve().parents[2]
-HARD_LIMIT_S = 300  # far past any close that ends: only one that never does reaches it
+HARD_LIMIT_S = 400  # far past any close that ends: only one that never does reaches it
 
 
 class City(BaseModel):
@@ -162,7 +162,7 @@ def test_llama_server_fixture_serves_the_model_over_http(llama_server):
 
 CLOSE_SCRIPT = Path(__file__).with_name("close_local_models.py")
 ROUNDS = 4
-BUSY_PROCESSES = 3
+BUSY_PROCESSES = 2
 
 
 def test_closing_many_models_while_calls_are_cancelled_ends_and_the_loop_keeps_running(local_manager, session_home):
