@@ -34,6 +34,9 @@ _EXPORTS: dict[str, str] = {
     "GenerationChunk": "pepperpy.llm",
     "ToolCall": "pepperpy.llm",
     "Usage": "pepperpy.llm",
+    "Image": "pepperpy.parts",
+    "Audio": "pepperpy.parts",
+    "File": "pepperpy.parts",
     "EmbeddingProvider": "pepperpy.embeddings",
     "Document": "pepperpy.rag",
     "SearchResult": "pepperpy.rag",
@@ -44,6 +47,7 @@ _EXPORTS: dict[str, str] = {
     "ConfigError": "pepperpy.errors",
     "MissingKeyError": "pepperpy.errors",
     "InvalidInputError": "pepperpy.errors",
+    "UnsupportedPartError": "pepperpy.errors",
     "PepperPyErrorGroup": "pepperpy.errors",
     "PluginError": "pepperpy.errors",
     "PluginNotFoundError": "pepperpy.errors",
@@ -72,6 +76,7 @@ if TYPE_CHECKING:
         AuthenticationError,
         ConfigError,
         InvalidInputError,
+        UnsupportedPartError,
         LLMError,
         MissingKeyError,
         PepperPyErrorGroup,
@@ -86,6 +91,7 @@ if TYPE_CHECKING:
         ProviderTimeoutError,
         RateLimitError,
     )
+    from pepperpy.parts import Audio, File, Image
     from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, ToolCall, Usage
     from pepperpy.chat import ChatBuilder, Conversation
     from pepperpy.pepperpy import PepperPy

@@ -2,12 +2,14 @@
 
 The key covers the format version, the provider id, the provider's own settings (model,
 base URL, default temperature, ...), every message, every per-call option (tools by
-their schema, a response model by its JSON schema) and whether the call streams. Not
+their schema, a response model by its JSON schema; a media part by its content hash and media
+type, not its path) and whether the call streams. Not
 cached: errors, streams cut by an error or closed early, answers asking for tools (a
 tool round in progress), and calls made with ``with_options(cache=False)``. A cached
 stream is replayed chunk by chunk, as it came; a stream with no entry of its own is
 served by the same request's ``generate`` answer, as one chunk (a streamed answer does
-not serve ``generate``). Hits carry ``metadata["cache"] == "hit"``.
+not serve ``generate``). Hits carry ``metadata["cache"] == "hit"``. A stored answer keeps only the
+messages the answer added (the request's own, images included, come from the call on a hit).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pepperpy.errors import ConfigError
 from pepperpy.hooks import Call, CallNext, closing_stream
 from pepperpy.llm import GenerationChunk, GenerationResult
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: media parts keyed by hash; answers stored without the request's messages
 # Options that change how a call is made, not what it answers: left out of the key.
 _TRANSPORT_OPTIONS = frozenset({"timeout", "max_retries", "retry_budget", "retry_connect", "max_retry_after"})
 
@@ -41,6 +43,14 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
+def _message_key(message: Any) -> dict[str, Any]:
+    """A message as the key sees it: parts by ``describe()`` (a media part's hash, never its path or bytes)."""
+    key = message.model_dump(mode="json", exclude={"content"})
+    content = message.content
+    key["content"] = [part.describe() for part in content] if isinstance(content, list) else content
+    return key
+
+
 def cache_key(call: Call) -> str:
     """A hash of everything that decides the answer to ``call``."""
     config = {k: v for k, v in call.config.items() if k not in _TRANSPORT_OPTIONS}
@@ -49,7 +59,7 @@ def cache_key(call: Call) -> str:
         "format": FORMAT_VERSION,
         "provider": call.provider,
         "config": config,
-        "messages": [m.model_dump(mode="json") for m in call.messages],
+        "messages": [_message_key(m) for m in call.messages],
         "options": options,
         "stream": call.stream,
     }
@@ -167,12 +177,12 @@ class ResponseCache:
         if call.stream:
             whole = self.store.get(cache_key(call.replace(stream=False)))
             if whole is not None:
-                return _replay([_one_chunk(GenerationResult.model_validate_json(whole))])
+                return _replay([_one_chunk(_loaded(call, whole))])
         outcome = await call_next(call)
         if call.stream:
             return self._recorded_stream(key, outcome)
         if not outcome.tool_calls:
-            self._put(key, lambda: outcome.model_dump_json(exclude={"parsed"}))
+            self._put(key, lambda: _dumped(call, outcome))
         return outcome
 
     def _put(self, key: str, serialize: Any) -> None:
@@ -188,7 +198,7 @@ class ResponseCache:
     @staticmethod
     def _replayed(call: Call, stored: str) -> Any:
         if not call.stream:
-            result = GenerationResult.model_validate_json(stored)
+            result = _loaded(call, stored)
             result.metadata["cache"] = "hit"
             return result
         chunks = [GenerationChunk.model_validate(c) for c in json.loads(stored)]
@@ -206,10 +216,29 @@ class ResponseCache:
             self._put(key, lambda: json.dumps([chunk.model_dump(mode="json") for chunk in seen]))
 
 
+def _dumped(call: Call, result: GenerationResult) -> str:
+    """``result`` as stored: when its messages start with the call's own, only the ones after them."""
+    asked = len(call.messages)
+    messages = result.messages
+    if len(messages) >= asked and all(a is b for a, b in zip(messages, call.messages)):
+        result = result.model_copy(update={"messages": messages[asked:]})
+        return json.dumps({"asked": True, "result": json.loads(result.model_dump_json(exclude={"parsed"}))})
+    return json.dumps({"asked": False, "result": json.loads(result.model_dump_json(exclude={"parsed"}))})
+
+
+def _loaded(call: Call, stored: str) -> GenerationResult:
+    entry = json.loads(stored)
+    result = GenerationResult.model_validate(entry["result"])
+    if entry["asked"]:
+        result.messages = [*call.messages, *result.messages]
+    return result
+
+
 def _one_chunk(result: GenerationResult) -> GenerationChunk:
     """A stored ``generate`` answer as the single chunk of a stream (never a tool round: those are not stored)."""
     return GenerationChunk(
-        content=result.content, finish_reason=result.metadata.get("finish_reason") or "stop", usage=result.usage,
+        content=result.content, reasoning=result.reasoning, finish_reason=result.metadata.get("finish_reason") or "stop",
+        usage=result.usage,
         metadata={**result.metadata, "cache": "hit"},
     )
 

@@ -4,7 +4,7 @@ One row per call: when it started (UTC), the provider and model, the messages an
 (JSON), the answer, tokens, duration, the error if any, the conversation id, whether it was
 streamed or served from a cache, the fallback report, and how it ended (``complete``,
 ``error``, or ``stopped``: a stream closed early or a call cancelled by the caller). Keys
-never reach the file: secret-looking and ``SecretStr`` option values are masked, error texts
+never reach the file: secret options (``_redact.is_secret_option``) are masked, error texts
 go through ``pepperpy._redact``, and nothing is read from the provider's settings.
 
 The file (default ``<home>/logs.db``) is shared safely by several processes (WAL journal,
@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import threading
 import time
 import weakref
@@ -34,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pepperpy._redact import is_secret_option
 from pepperpy._tally import StreamTally
 from pepperpy.errors import ConfigError
 
@@ -48,7 +48,6 @@ APPLICATION_ID = 0x50505943  # "PPYC": marks the file as a PepperPy call log
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 10.0
 MASK = "***"
-_SECRET_OPTION = re.compile(r"(?:^|_)(?:key|token|secret|password|credentials?)$", re.IGNORECASE)
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS calls (
@@ -151,9 +150,20 @@ def _is_ours(connection: sqlite3.Connection, path: Path) -> bool:
 # -- turning a call into a row -----------------------------------------------------------
 
 
+def _part_record(part: Any, redact: Callable[[str], str] | None) -> dict[str, Any]:
+    """A part as the log keeps it: text (redacted), or a media part's type, media type, size and hash — never its
+    bytes, its data URL or its path."""
+    record = part.describe()
+    if redact is not None and isinstance(record.get("text"), str):
+        record["text"] = redact(record["text"])
+    return record
+
+
 def _message_record(message: Message, redact: Callable[[str], str] | None) -> dict[str, Any]:
-    content = message.content
-    if content is not None and redact is not None:
+    content: Any = message.content
+    if isinstance(content, list):
+        content = [_part_record(part, redact) for part in content]
+    elif content is not None and redact is not None:
         content = redact(content)
     record: dict[str, Any] = {"role": message.role.value, "content": content}
     if message.name is not None:
@@ -165,12 +175,8 @@ def _message_record(message: Message, redact: Callable[[str], str] | None) -> di
     return record
 
 
-def _is_secret(name: str, value: Any) -> bool:
-    return type(value).__name__ in ("SecretStr", "SecretBytes") or (isinstance(value, str) and bool(_SECRET_OPTION.search(name)))
-
-
 def _option_value(name: str, value: Any) -> Any:
-    if _is_secret(name, value):
+    if is_secret_option(name, value):
         return MASK
     if name == "tools" and isinstance(value, list):
         return [{"name": getattr(t, "name", str(t)), "parameters": getattr(t, "parameters", None)} for t in value]
@@ -370,7 +376,7 @@ class LoggedCall:
         """The last user message."""
         for message in reversed(self.messages):
             if message.get("role") == "user":
-                return message.get("content")
+                return _shown(message.get("content"))
         return None
 
     def to_dict(self) -> dict[str, Any]:
@@ -439,8 +445,37 @@ def conversation_messages(path: str | os.PathLike[str], conversation_id: str) ->
     if not rows:
         return []
     call = _row(rows[0])
-    messages = [Message.model_validate(m) for m in call.messages]
+    messages = [Message.model_validate(_restorable(m)) for m in call.messages]
     return [*messages, Message(role=MessageRole.ASSISTANT, content=call.answer or "")]
+
+
+def _shown(content: Any) -> Any:
+    """A logged message's content as text: its text parts, and ``[image image/png, 1234 bytes]`` for a media part."""
+    if not isinstance(content, list):
+        return content
+    shown = []
+    for part in content:
+        if part.get("type") == "text":
+            shown.append(part.get("text", ""))
+        elif part.get("type") != "reasoning":
+            size = f", {part['size']} bytes" if "size" in part else ""
+            shown.append(f"[{part.get('type')} {part.get('media_type')}{size}]")
+    return " ".join(shown)
+
+
+def _restorable(record: dict[str, Any]) -> dict[str, Any]:
+    """A logged message as one to send again: a media part (logged without its bytes) becomes a note saying
+    what was attached; reasoning (logged without its signature) is left out."""
+    content = record.get("content")
+    if not isinstance(content, list):
+        return record
+    kept: list[Any] = []
+    for part in content:
+        if part.get("type") == "text":
+            kept.append({"type": "text", "text": part.get("text", "")})
+        elif part.get("type") != "reasoning":
+            kept.append({"type": "text", "text": f"{_shown([part])} (attached earlier; the call log keeps no bytes)"})
+    return {**record, "content": kept}
 
 
 __all__ = [

@@ -11,7 +11,8 @@ from pydantic import BaseModel
 
 from pepperpy.errors import InvalidInputError, LLMError
 from pepperpy.hooks import Call, closing_stream, split_options
-from pepperpy.llm import GenerationChunk, GenerationResult, Message, MessageRole, check_prompt, to_message
+from pepperpy.llm import GenerationChunk, GenerationResult, Message, MessageRole, ReasoningPart, TextPart, check_prompt, to_message
+from pepperpy.parts import content_of
 from pepperpy.structured import parse as parse_structured
 from pepperpy.tools import Tool, run_tool_calls, tool_from_function
 
@@ -69,18 +70,20 @@ class ChatBuilder:
         """The options set so far (a copy)."""
         return dict(self._options)
 
-    def _add(self, role: MessageRole, method: str, content: Any) -> ChatBuilder:
-        message = Message(role=role, content=_text(method, content))
+    def _add(self, message: Message) -> ChatBuilder:
         return self._with(_messages=[*self._messages, message])
 
-    def with_system(self, content: str) -> ChatBuilder:
-        return self._add(MessageRole.SYSTEM, "with_system", content)
+    def with_system(self, content: str, *, cache: bool = False) -> ChatBuilder:
+        """A system message; ``cache=True`` marks a prompt-cache point after it (for services that take one)."""
+        text = _text("with_system", content)
+        return self._add(Message(role=MessageRole.SYSTEM, content=[TextPart(text=text, cache=True)] if cache else text))
 
-    def with_user(self, content: str) -> ChatBuilder:
-        return self._add(MessageRole.USER, "with_user", content)
+    def with_user(self, *content: Any) -> ChatBuilder:
+        """A user message: its text and parts, in any order: ``with_user("What is this?", Image("cat.png"))``."""
+        return self._add(Message(role=MessageRole.USER, content=content_of(content, "with_user()")))
 
-    def with_assistant(self, content: str) -> ChatBuilder:
-        return self._add(MessageRole.ASSISTANT, "with_assistant", content)
+    def with_assistant(self, *content: Any) -> ChatBuilder:
+        return self._add(Message(role=MessageRole.ASSISTANT, content=content_of(content, "with_assistant()")))
 
     def with_messages(self, messages: list[Any]) -> ChatBuilder:
         """Append messages given as ``Message`` objects or dicts with role and content."""
@@ -226,19 +229,19 @@ class Conversation:
         self.messages: list[Message] = [] if system is None else [Message(role=MessageRole.SYSTEM, content=_text("system", system))]
         self.options = options
 
-    def _turn(self, content: str, options: dict[str, Any]) -> ChatBuilder:
-        builder = ChatBuilder(self._source, self.messages, self.conversation_id).with_user(content)
+    def _turn(self, content: tuple[Any, ...], options: dict[str, Any]) -> ChatBuilder:
+        builder = ChatBuilder(self._source, self.messages, self.conversation_id).with_user(*content)
         return builder.with_options(**{**self.options, **options})
 
-    async def say(self, content: str, **options: Any) -> GenerationResult:
-        """Send ``content`` as the next user message; the answer joins the history (on an error, nothing does)."""
+    async def say(self, *content: Any, **options: Any) -> GenerationResult:
+        """Send ``content`` (text, and parts such as ``Image(...)``) as the next user message; the answer joins
+        the history, with its reasoning (on an error, nothing does)."""
         builder = self._turn(content, options)
         result = await builder.generate()
-        reply = Message(role=MessageRole.ASSISTANT, content=result.content, tool_calls=result.tool_calls)
-        self.messages = [*builder.messages, reply]
+        self.messages = [*builder.messages, _reply(result)]
         return result
 
-    async def stream(self, content: str, **options: Any) -> AsyncIterator[GenerationChunk]:
+    async def stream(self, *content: Any, **options: Any) -> AsyncIterator[GenerationChunk]:
         """Stream the answer to ``content``; the whole answer joins the history once the stream ends.
 
         The user's message joins as the stream starts; left early (a ``break``, a cancel, Ctrl-C),
@@ -248,10 +251,13 @@ class Conversation:
         turn = self._turn(content, options)
         asked = self.messages = turn.messages
         pieces: list[str] = []
+        thoughts: list[str] = []
         try:
             async with aclosing(turn.stream()) as stream:
                 async for chunk in stream:
                     pieces.append(chunk.content)
+                    if chunk.reasoning:
+                        thoughts.append(chunk.reasoning)
                     yield chunk
         except Exception:
             if self.messages is asked:
@@ -261,13 +267,31 @@ class Conversation:
             received = "".join(pieces)
             # unless another turn changed the history since (a stream abandoned without aclosing() closes later)
             if received and self.messages is asked:
-                self.messages = [*asked, Message(role=MessageRole.ASSISTANT, content=received)]
+                self.messages = [*asked, _streamed_reply(received, thoughts)]
             raise
-        self.messages = [*asked, Message(role=MessageRole.ASSISTANT, content="".join(pieces))]
+        self.messages = [*asked, _streamed_reply("".join(pieces), thoughts)]
 
-    def say_sync(self, content: str, **options: Any) -> GenerationResult:
+    def say_sync(self, *content: Any, **options: Any) -> GenerationResult:
         """``say()`` for scripts without an event loop."""
-        return self._source.run_sync(self.say(content, **options))
+        return self._source.run_sync(self.say(*content, **options))
+
+
+def _reply(result: GenerationResult) -> Message:
+    """The answer as the history keeps it: the provider's own assistant message (with its reasoning parts and
+    their signatures) when it gave one, else one made from the result."""
+    last = result.messages[-1] if result.messages else None
+    if last is not None and last.role == MessageRole.ASSISTANT and last.text == result.content:
+        return last
+    if result.reasoning:
+        content: Any = [ReasoningPart(text=result.reasoning), TextPart(text=result.content)]
+        return Message(role=MessageRole.ASSISTANT, content=content, tool_calls=result.tool_calls)
+    return Message(role=MessageRole.ASSISTANT, content=result.content, tool_calls=result.tool_calls)
+
+
+def _streamed_reply(text: str, thoughts: list[str]) -> Message:
+    if not thoughts:
+        return Message(role=MessageRole.ASSISTANT, content=text)
+    return Message(role=MessageRole.ASSISTANT, content=[ReasoningPart(text="".join(thoughts)), TextPart(text=text)])
 
 
 __all__ = ["ChatBuilder", "Conversation", "ProviderSource"]

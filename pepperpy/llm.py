@@ -11,10 +11,23 @@ from contextlib import aclosing
 from enum import Enum
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from pepperpy.core import PepperpyPlugin, State, check_async, close_guard, guard, open_guard, plugin_failure
-from pepperpy.errors import ConfigError, InvalidInputError, LLMTimeoutError, PepperPyError, PluginError
+from pepperpy.errors import ConfigError, InvalidInputError, LLMTimeoutError, PepperPyError, PluginError, UnsupportedPartError
+from pepperpy.parts import (
+    Audio,
+    AudioPart,
+    DocumentPart,
+    File,
+    Image,
+    ImagePart,
+    MediaPart,
+    Part,
+    ReasoningPart,
+    TextPart,
+    accepts,
+)
 
 T = TypeVar("T")
 
@@ -36,11 +49,43 @@ class ToolCall(BaseModel):
 
 
 class Message(BaseModel):
+    """One turn. ``content`` is a str, or a list of parts (text, images, audio, files, reasoning) — see
+    pepperpy.parts; ``text`` is the message's text either way."""
+
     role: MessageRole
-    content: str | None = None
+    content: str | list[Part] | None = None
     name: str | None = None
     tool_calls: list[ToolCall] = Field(default_factory=list)
     tool_call_id: str | None = None
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _text_items(cls, value: Any) -> Any:
+        """In a list of parts, a plain str is a text part."""
+        if isinstance(value, (list, tuple)):
+            return [TextPart(text=item) if isinstance(item, str) else item for item in value]
+        return value
+
+    @property
+    def text(self) -> str:
+        """The message's text: ``content`` itself, or its text parts joined ("" when it has none)."""
+        if self.content is None or isinstance(self.content, str):
+            return self.content or ""
+        return "".join(part.text for part in self.content if isinstance(part, TextPart))
+
+    @property
+    def parts(self) -> list[Any]:
+        """``content`` as a list of parts (a str is one text part; no content, none)."""
+        if self.content is None or self.content == "":
+            return []
+        return [TextPart(text=self.content)] if isinstance(self.content, str) else list(self.content)
+
+    @property
+    def reasoning(self) -> str:
+        """The text of the message's reasoning parts ("" when it has none)."""
+        if not isinstance(self.content, list):
+            return ""
+        return "".join(part.text for part in self.content if isinstance(part, ReasoningPart))
 
 
 class Usage(BaseModel):
@@ -56,6 +101,7 @@ class GenerationResult(BaseModel):
     """A finished answer: its text, the conversation that produced it, usage."""
 
     content: str
+    reasoning: str = ""
     messages: list[Message] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -71,6 +117,7 @@ class GenerationChunk(BaseModel):
     (and ``parsed``, the validated answer, when the chat has a response model)."""
 
     content: str = ""
+    reasoning: str = ""
     finish_reason: str | None = None
     tool_calls: list[ToolCall] = Field(default_factory=list)
     usage: Usage | None = None
@@ -141,6 +188,13 @@ def _model_class(value: Any) -> bool:
     return isinstance(value, type) and issubclass(value, BaseModel)
 
 
+REASONING_EFFORTS = ("low", "medium", "high")
+
+
+def _reasoning(value: Any) -> bool:
+    return value is False or value is True or value in REASONING_EFFORTS or (_whole(value) and value > 0)
+
+
 # The per-call options of every LLM provider (where its backend can honor them): name -> (check, expected).
 CALL_OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model": (lambda v: isinstance(v, str), "a model name (str)"),
@@ -152,7 +206,10 @@ CALL_OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "tools": (lambda v: isinstance(v, list), "a list of tools (use with_tools)"),
     "response_model": (_model_class, "a pydantic model class"),
     "timeout": (lambda v: v is None or (_number(v) and v > 0), "a positive number of seconds"),
+    "reasoning": (_reasoning, "'low', 'medium', 'high', True, False, or a token budget (a positive whole number)"),
 }
+# Options a provider takes only when it says so (adds them to its ``call_options``).
+OPT_IN_OPTIONS = frozenset({"reasoning"})
 
 
 def check_call_options(provider: LLMProvider, options: dict[str, Any]) -> None:
@@ -160,6 +217,11 @@ def check_call_options(provider: LLMProvider, options: dict[str, Any]) -> None:
     allowed = type(provider).call_options
     for key, value in options.items():
         if allowed is not None and key not in allowed:
+            if key in OPT_IN_OPTIONS:
+                raise ConfigError(
+                    f"{provider.plugin_id}: does not take the call option {key!r} (its plugin does not offer it); "
+                    "leave it out, or use a provider that takes it"
+                )
             close = difflib.get_close_matches(key, sorted(allowed), n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"options are: {', '.join(sorted(allowed))}"
             raise ConfigError(f"{provider.plugin_id}: unknown call option {key!r}; {hint}")
@@ -176,12 +238,37 @@ def call_timeout(provider: Any, options: dict[str, Any]) -> float | None:
     return timeout if timeout is not None else getattr(provider, "timeout", None)
 
 
+def _refused(provider: LLMProvider, model: str | None, part: MediaPart, taken: frozenset[str]) -> UnsupportedPartError:
+    which = f"{provider.plugin_id}" + (f" (model {model})" if model else "")
+    takes = ", ".join(sorted(taken)) if taken else "text only"
+    return UnsupportedPartError(
+        f"{which} cannot take the {part.type} part ({part.media_type}, {part.source}); it takes {takes}. "
+        "Use a provider or model that takes it, or leave the part out"
+    )
+
+
+def check_parts(provider: LLMProvider, messages: list[Message], model: str | None) -> list[Message]:
+    """Refuse media parts ``provider`` cannot take (before any request); for a provider that takes no media,
+    messages with parts become plain text (text parts joined, reasoning left out), as before parts existed."""
+    if all(m.content is None or type(m.content) is str for m in messages):
+        return messages
+    taken = provider.media_types_for(model)
+    for message in messages:
+        for part in message.content if isinstance(message.content, list) else ():
+            if isinstance(part, MediaPart) and not accepts(taken, part.media_type or ""):
+                raise _refused(provider, model, part, taken)
+    if taken:
+        return messages
+    return [m.model_copy(update={"content": m.text}) if isinstance(m.content, list) else m for m in messages]
+
+
 def _prepare(provider: LLMProvider, messages: Any, options: dict[str, Any], method: str) -> list[Message]:
     who = f"{provider.plugin_id}: {method}()"
     normalized = to_messages(messages, who)
     check_prompt(normalized, who, "pass a str or add a user message")
     if options:
         check_call_options(provider, options)
+    normalized = check_parts(provider, normalized, options.get("model") or getattr(provider, "model", None))
     if provider._lifecycle.state is not State.OPEN:
         provider.check_open(method)
     return normalized
@@ -350,7 +437,10 @@ class LLMProvider(PepperpyPlugin):
     may pass a ``str``, ``Message`` objects or role/content dicts; the base class hands
     your methods a list of ``Message``. Per-call options are checked against
     ``call_options`` (names) and ``CALL_OPTIONS`` (types) before your method runs;
-    ``timeout`` is enforced by the base class.
+    ``timeout`` is enforced by the base class. Parts (images, audio, files) reach your
+    methods only when ``media_types`` (or ``media_types_for(model)``) says you take them;
+    a part you do not take fails before your method runs. Without media types, every
+    message arrives with plain-text ``content``.
     """
 
     category: ClassVar[str] = "llm"
@@ -361,14 +451,20 @@ class LLMProvider(PepperpyPlugin):
         "(the limit covers the whole call, retries and slow bodies included); "
         "if the request reached the service, it may have been processed"
     )
-    # Per-call options this provider takes (see CALL_OPTIONS); None accepts any.
-    call_options: ClassVar[frozenset[str] | None] = frozenset(CALL_OPTIONS)
+    # Per-call options this provider takes (see CALL_OPTIONS); None accepts any. Add "reasoning" if it reasons.
+    call_options: ClassVar[frozenset[str] | None] = frozenset(CALL_OPTIONS) - OPT_IN_OPTIONS
+    # Media types of the parts it takes ("image/png", "image/*", "*/*"); none: it gets every message as plain text.
+    media_types: ClassVar[frozenset[str]] = frozenset()
     wrapped_methods: ClassVar[dict[str, Callable[[Any], Any]]] = {
         "initialize": open_guard,
         "cleanup": close_guard,
         "generate": _generate_guard,
         "generate_stream": _stream_guard,
     }
+
+    def media_types_for(self, model: str | None) -> frozenset[str]:
+        """The media types ``model`` takes; override where they vary by model (the default: ``media_types``)."""
+        return type(self).media_types
 
     @abc.abstractmethod
     async def generate(self, messages: list[Message], **options: Any) -> GenerationResult:
@@ -377,10 +473,20 @@ class LLMProvider(PepperpyPlugin):
     async def generate_stream(self, messages: list[Message], **options: Any) -> AsyncIterator[GenerationChunk]:
         """Stream the answer; the default yields the whole answer as one chunk."""
         result = await self.generate(messages, **options)
-        yield GenerationChunk(content=result.content, finish_reason="stop", usage=result.usage)
+        yield GenerationChunk(content=result.content, reasoning=result.reasoning, finish_reason="stop", usage=result.usage)
 
 
 __all__ = [
+    "Audio",
+    "AudioPart",
+    "DocumentPart",
+    "File",
+    "Image",
+    "ImagePart",
+    "MediaPart",
+    "Part",
+    "ReasoningPart",
+    "TextPart",
     "GenerationChunk",
     "GenerationResult",
     "LLMProvider",
@@ -392,6 +498,7 @@ __all__ = [
     "CALL_OPTIONS",
     "call_timeout",
     "check_call_options",
+    "check_parts",
     "check_prompt",
     "to_message",
     "to_messages",

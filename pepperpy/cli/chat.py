@@ -75,8 +75,25 @@ def _piped_stdin() -> str | None:
     return text.rstrip() or None
 
 
-def _message(context: list[str], prompt: str | None) -> str:
-    return "\n\n".join([*context, *([prompt] if prompt else [])])
+def _message(context: list[str], prompt: str | None, attached: tuple[Any, ...] = ()) -> tuple[Any, ...]:
+    """What one user message says: the context and the prompt as one text, then the attached parts."""
+    text = "\n\n".join([*context, *([prompt] if prompt else [])])
+    return (text, *attached) if text else attached
+
+
+def _attached(paths: tuple[str, ...]) -> tuple[Any, ...]:
+    """An Image, Audio or File part per ``-a`` path, by its extension."""
+    from pepperpy.parts import part_for_path
+
+    parts = []
+    for path in paths:
+        if Path(path).is_dir():
+            fail(f"-a {path}: is a folder; attach files")
+        try:
+            parts.append(part_for_path(path))
+        except PepperPyError as exc:
+            fail(f"-a {_describe(exc)}")
+    return tuple(parts)
 
 
 def _facade(provider: str | None, config: dict[str, Any], log: bool) -> PepperPy:
@@ -119,12 +136,12 @@ def _conversation(pepper: PepperPy, system: str | None, cid: str | None, history
     return conversation
 
 
-async def _stream(conversation: Conversation, message: str) -> None:
+async def _stream(conversation: Conversation, message: tuple[Any, ...]) -> None:
     """Write the answer to stdout as it comes, then end the line."""
     out = sys.stdout
     last = ""
     try:
-        async for chunk in conversation.stream(message):
+        async for chunk in conversation.stream(*message):
             if chunk.content:
                 out.write(chunk.content)
                 out.flush()
@@ -144,8 +161,8 @@ def _served_by(provider: Any, fallback: dict[str, Any] | None) -> Any:
     return provider
 
 
-async def _as_json(pepper: PepperPy, conversation: Conversation, message: str) -> dict[str, Any]:
-    result = await conversation.say(message)
+async def _as_json(pepper: PepperPy, conversation: Conversation, message: tuple[Any, ...]) -> dict[str, Any]:
+    result = await conversation.say(*message)
     fallback = result.metadata.get("fallback")
     provider = _served_by(await pepper.configured("llm"), fallback)
     model = result.metadata.get("model") or getattr(provider, "model", None)
@@ -200,7 +217,8 @@ def _read_turn() -> str:
 
 
 def _repl(
-    runner: asyncio.Runner, conversation: Conversation, context: list[str], label: str, model_given: bool
+    runner: asyncio.Runner, conversation: Conversation, context: list[str], attached: tuple[Any, ...], label: str,
+    model_given: bool,
 ) -> None:
     home = manager().home
     readline = _open_history(home)
@@ -220,7 +238,8 @@ def _repl(
                 return
             if not text.strip():
                 continue
-            message, context = _message(context, text), []  # files and stdin go with the first message
+            # files, attachments and stdin go with the first message
+            message, context, attached = _message(context, text, attached), [], ()
             try:
                 runner.run(_stream(conversation, message))
             except KeyboardInterrupt:
@@ -239,6 +258,8 @@ def _repl(
 @click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
               help="A provider option, e.g. -o temperature=0 (repeatable).")
 @click.option("-f", "--file", "files", multiple=True, metavar="PATH", help="A text file sent as context (repeatable).")
+@click.option("-a", "--attach", "attachments", multiple=True, metavar="PATH",
+              help="An image, audio or document (PDF, ...) sent with the prompt; the type from the extension (repeatable).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object (content, usage, provider, model, conversation_id) instead of streaming.")
 @click.option("-c", "--continue", "continue_last", is_flag=True,
@@ -247,7 +268,8 @@ def _repl(
 @click.option("--no-log", is_flag=True, help="Do not record the calls in the call log (<home>/logs.db).")
 def chat(
     prompt: tuple[str, ...], provider: str | None, model: str | None, system: str | None, options: tuple[str, ...],
-    files: tuple[str, ...], as_json: bool, continue_last: bool, cid: str | None, no_log: bool,
+    files: tuple[str, ...], attachments: tuple[str, ...], as_json: bool, continue_last: bool, cid: str | None,
+    no_log: bool,
 ) -> None:
     """Chat with an LLM: answer PROMPT (streamed), or a REPL when run on a terminal without one.
 
@@ -257,6 +279,7 @@ def chat(
     \b
         cat notes.md | pepperpy chat "summarize"
         pepperpy chat -p openai,local -s "Be brief." "Why is the sky blue?"
+        pepperpy chat -a cat.png "What is in this picture?"
         pepperpy chat -c "and then?"
     """
     from pepperpy._calllog import default_path
@@ -266,11 +289,12 @@ def chat(
     config = parse_key_values(options, "-o")
     text = " ".join(prompt) or None
     context = [_read_file(path) for path in files]
+    attached = _attached(attachments)
     interactive = text is None and sys.stdin.isatty() and sys.stdout.isatty()
     piped = _piped_stdin()
     if piped:
         context.insert(0, piped)
-    if not interactive and not context and text is None:
+    if not interactive and not context and not attached and text is None:
         fail('nothing to send: give a prompt (pepperpy chat "Hi"), pipe text in, or run it on a terminal for a REPL')
     home = manager().home
     inherited = ""
@@ -294,12 +318,12 @@ def chat(
             try:
                 if interactive:
                     label = getattr(pepper.llm, "plugin_id", provider or "llm")
-                    _repl(runner, conversation, context, label, model is not None)
+                    _repl(runner, conversation, context, attached, label, model is not None)
                 elif as_json:
-                    click.echo(json.dumps(runner.run(_as_json(pepper, conversation, _message(context, text))),
+                    click.echo(json.dumps(runner.run(_as_json(pepper, conversation, _message(context, text, attached))),
                                           ensure_ascii=False))
                 else:
-                    runner.run(_stream(conversation, _message(context, text)))
+                    runner.run(_stream(conversation, _message(context, text, attached)))
             finally:
                 runner.run(pepper.aclose())
     except PepperPyError as exc:

@@ -1,7 +1,8 @@
 """llm/mock: scripted replies (cycled, or exhausted with a clear error) or an echo of the last user message.
 
-A scripted reply is a text, or a tool call ``{"tool": "get_weather", "arguments": {"city": "Paris"}}``,
-or a list of tool calls made in one answer; see README.md.
+A scripted reply is a text, an answer with reasoning ``{"reasoning": "...", "content": "..."}``, a tool
+call ``{"tool": "get_weather", "arguments": {"city": "Paris"}}``, or a list of tool calls made in one answer;
+see README.md. It takes every kind of part (images, audio, files), so tests can check what was sent.
 """
 
 from __future__ import annotations
@@ -11,9 +12,30 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from pepperpy.errors import ConfigError, LLMError
-from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, ToolCall, Usage
+from pepperpy.llm import (
+    CALL_OPTIONS,
+    GenerationChunk,
+    GenerationResult,
+    LLMProvider,
+    Message,
+    MessageRole,
+    ReasoningPart,
+    TextPart,
+    ToolCall,
+    Usage,
+)
 
 TOOL_CALL_FORM = '{"tool": "name", "arguments": {...}}'
+REASONED_FORM = '{"reasoning": "...", "content": "..."}'
+
+
+def _reasoned(reply: dict[str, Any]) -> bool:
+    """True for a scripted answer with reasoning, checked (ConfigError when it is malformed)."""
+    if "reasoning" not in reply:
+        return False
+    if set(reply) - {"reasoning", "content"} or not all(isinstance(v, str) for v in reply.values()):
+        raise ConfigError(f"llm/mock: {reply!r:.80} is not an answer with reasoning; write {REASONED_FORM}")
+    return True
 
 
 def _scripted_calls(reply: dict[str, Any] | list[Any], number: int) -> list[dict[str, Any]]:
@@ -29,7 +51,8 @@ def _scripted_calls(reply: dict[str, Any] | list[Any], number: int) -> list[dict
             problem = f"{call!r:.80} takes only 'tool' and an 'arguments' dict"
         if problem is not None:
             raise ConfigError(
-                f"llm/mock: replies[{number}] is not a tool call ({problem}); a reply is a str, a tool call "
+                f"llm/mock: replies[{number}] is not a tool call ({problem}); a reply is a str, an answer with reasoning "
+                f"{REASONED_FORM}, a tool call "
                 f"{TOOL_CALL_FORM}, or a list of tool calls"
             )
     if not calls:
@@ -40,22 +63,28 @@ def _scripted_calls(reply: dict[str, Any] | list[Any], number: int) -> list[dict
 class MockLLMProvider(LLMProvider):
     """Answers with ``replies`` in order; with no replies, echoes the last user (else system) message."""
 
+    call_options = frozenset(CALL_OPTIONS)  # reasoning too: recorded in ``options``, the replies say what is shown
+    media_types = frozenset({"*/*"})
+
     replies: list[str | dict[str, Any] | list[dict[str, Any]]] = []
     cycle: bool = True
 
     def __init__(self, **config: Any):
         super().__init__(**config)
         for number, reply in enumerate(self.replies):
-            if not isinstance(reply, str):
+            if not isinstance(reply, str) and not (isinstance(reply, dict) and _reasoned(reply)):
                 _scripted_calls(reply, number)
         self.calls: list[list[Message]] = []  # the messages of every call so far, to assert on in tests
+        self.options: list[dict[str, Any]] = []  # the options of every call so far
         self._next = 0
         self._tool_calls_made = 0
 
-    def _reply(self, messages: list[Message], options: dict[str, Any]) -> tuple[str, list[ToolCall]]:
+    def _reply(self, messages: list[Message], options: dict[str, Any]) -> tuple[str, str, list[ToolCall]]:
+        """``(content, reasoning, tool calls)`` of the next answer."""
         self.calls.append(list(messages))
+        self.options.append(dict(options))
         if not self.replies:
-            return self._echo(messages), []
+            return self._echo(messages), "", []
         if self._next >= len(self.replies):
             if not self.cycle:
                 raise LLMError(
@@ -66,13 +95,15 @@ class MockLLMProvider(LLMProvider):
         number, reply = self._next, self.replies[self._next]
         self._next += 1
         if isinstance(reply, str):
-            return reply, []
-        return "", self._tool_calls(_scripted_calls(reply, number), number, options)
+            return reply, "", []
+        if isinstance(reply, dict) and _reasoned(reply):
+            return reply.get("content", ""), reply["reasoning"], []
+        return "", "", self._tool_calls(_scripted_calls(reply, number), number, options)
 
     @staticmethod
     def _echo(messages: list[Message]) -> str:
         for role in (MessageRole.USER, MessageRole.SYSTEM):
-            said = [m.content or "" for m in messages if m.role == role]
+            said = [m.text for m in messages if m.role == role]
             if said:
                 return said[-1]
         return ""  # not reached: the base class refuses a request without a user or system message
@@ -92,19 +123,22 @@ class MockLLMProvider(LLMProvider):
 
     @staticmethod
     def _usage(messages: list[Message], reply: str) -> Usage:
-        prompt_words = sum(len((m.content or "").split()) for m in messages)
+        prompt_words = sum(len(m.text.split()) for m in messages)
         return Usage(prompt_tokens=prompt_words, completion_tokens=len(reply.split()))
 
     async def generate(self, messages: list[Message], **options: Any) -> GenerationResult:
-        reply, tool_calls = self._reply(messages, options)
-        answer = Message(role=MessageRole.ASSISTANT, content=reply, tool_calls=tool_calls)
+        reply, reasoning, tool_calls = self._reply(messages, options)
+        content: Any = [ReasoningPart(text=reasoning), TextPart(text=reply)] if reasoning else reply
+        answer = Message(role=MessageRole.ASSISTANT, content=content, tool_calls=tool_calls)
         return GenerationResult(
-            content=reply, messages=[*messages, answer], usage=self._usage(messages, reply), tool_calls=tool_calls,
-            metadata={"model": "mock"},
+            content=reply, reasoning=reasoning, messages=[*messages, answer], usage=self._usage(messages, reply),
+            tool_calls=tool_calls, metadata={"model": "mock"},
         )
 
     async def generate_stream(self, messages: list[Message], **options: Any) -> AsyncIterator[GenerationChunk]:
-        reply, tool_calls = self._reply(messages, options)
+        reply, reasoning, tool_calls = self._reply(messages, options)
+        for piece in re.findall(r"\S+\s*|\s+", reasoning):
+            yield GenerationChunk(reasoning=piece)
         for piece in re.findall(r"\S+\s*|\s+", reply):
             yield GenerationChunk(content=piece)
         yield GenerationChunk(

@@ -105,6 +105,30 @@ def test_piped_stdin_and_files_go_before_the_prompt(home, tmp_path):
     assert "pumpkin" in call.messages[0]["content"]
 
 
+def test_attach_sends_files_as_parts_and_the_log_keeps_their_hash_not_their_bytes(home, tmp_path):
+    import hashlib
+
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(40))
+    (tmp_path / "cat.png").write_bytes(png)
+    (tmp_path / "contract.pdf").write_bytes(b"%PDF-1.4 the terms\n")
+    command = ("chat", "-p", "mock", "-a", str(tmp_path / "cat.png"), "--attach", str(tmp_path / "contract.pdf"))
+    assert ok(pepperpy(home, *command, "What are these?")) == "What are these?\n"  # the mock echoes the text
+    (call,) = logged(home)
+    assert call.messages[0]["content"] == [
+        {"type": "text", "text": "What are these?"},
+        {"type": "image", "media_type": "image/png", "sha256": hashlib.sha256(png).hexdigest(), "size": len(png)},
+        {"type": "document", "media_type": "application/pdf", "sha256": hashlib.sha256(b"%PDF-1.4 the terms\n").hexdigest(),
+         "size": 19},
+    ]
+    assert call.prompt == "What are these? [image image/png, 48 bytes] [document application/pdf, 19 bytes]"
+    # continuing the conversation sends a note of what was attached (the log has no bytes to send again)
+    assert ok(pepperpy(home, "chat", "-p", "mock", "-c", "and now?")) == "and now?\n"
+    continued = logged(home)[-1].messages
+    assert continued[0]["content"][1]["text"].startswith("[image image/png, 48 bytes] (attached earlier")
+    failed = pepperpy(home, "chat", "-p", "mock", "-a", str(tmp_path / "missing.png"), "hi")
+    assert failed.returncode == 1 and "missing.png: no such file" in failed.stderr
+
+
 def test_json_prints_one_object(home):
     result = json.loads(ok(pepperpy(home, "chat", "-p", "mock", "-s", "be brief", "--json", "hello json")))
     assert result["content"] == "hello json"

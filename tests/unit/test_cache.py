@@ -277,3 +277,33 @@ async def test_the_cache_sits_inside_every_hook_and_the_log_outside_whatever_the
     rows = recent(log, 0)
     assert [(r.cached, r.prompt) for r in rows] == [(False, "asked one way"), (True, "asked another way")]
     await pepper.aclose()
+
+
+async def test_media_is_keyed_by_its_content_and_stored_without_its_bytes(manager, tmp_path):
+    import base64
+
+    from pepperpy import Image
+
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
+    for name in ("a.png", "b.png"):
+        (tmp_path / name).write_bytes(png)
+    (tmp_path / "other.png").write_bytes(png + b"!")
+    path = tmp_path / "cache.db"
+    async with PepperPy(plugin_manager=manager).with_llm("mock").with_cache(path=path) as pepper:
+        first = await pepper.chat.with_user("Describe", Image(tmp_path / "a.png")).generate()
+        same_bytes = await pepper.chat.with_user("Describe", Image(tmp_path / "b.png")).generate()
+        other_bytes = await pepper.chat.with_user("Describe", Image(tmp_path / "other.png")).generate()
+        assert len(pepper.llm.calls) == 2  # a.png and b.png hold the same bytes: one call
+    assert "cache" not in first.metadata and same_bytes.metadata["cache"] == "hit" and "cache" not in other_bytes.metadata
+    assert same_bytes.messages[0].content[1].path == str(tmp_path / "b.png")  # the request's own messages on a hit
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("cache.db*"))  # the database and its WAL journal
+    assert base64.b64encode(png)[:40] not in stored and b"a.png" not in stored
+
+
+async def test_a_stream_served_by_a_stored_answer_keeps_its_reasoning(manager):
+    replies = [{"reasoning": "Two and two.", "content": "Four."}]
+    async with PepperPy(plugin_manager=manager).with_llm("mock", replies=replies).with_cache() as pepper:
+        whole = await pepper.chat.with_user("2+2?").generate()
+        chunks = [chunk async for chunk in pepper.chat.with_user("2+2?").stream()]
+    assert whole.reasoning == "Two and two."
+    assert "".join(c.reasoning for c in chunks) == "Two and two." and chunks[0].metadata["cache"] == "hit"
