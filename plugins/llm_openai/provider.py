@@ -1,17 +1,19 @@
-"""llm/openai: Chat Completions over httpx for OpenAI and every compatible service (see the aliases)."""
+"""llm/openai: Chat Completions over httpx for OpenAI and every compatible service (see the aliases);
+``api="responses"`` speaks the Responses API instead (responses.py)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 
 from pepperpy.errors import ProviderError
 from pepperpy.http import RemoteProvider, bearer, parse_event_data
-from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole
+from pepperpy.llm import CALL_OPTIONS, GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole
 
+from . import responses
 from .wire import ToolCallAccumulator, first_choice, request_body, tool_call, usage
 
 
@@ -24,16 +26,35 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
     stop: list[str] | None = None
     seed: int | None = None
     supports_json_schema: bool = True
+    api: Literal["chat", "responses"] = Field("chat", description="the wire format: Chat Completions or the Responses API")
+    store: bool = Field(False, description="api='responses': let the service keep the response (PepperPy sends the history)")
+
+    call_options = frozenset(CALL_OPTIONS)  # reasoning too
+
+    def media_types_for(self, model: str | None) -> frozenset[str]:
+        return responses.MEDIA_TYPES if self.api == "responses" else super().media_types_for(model)
 
     def headers(self) -> dict[str, str | SecretStr]:
         return {"Authorization": bearer(self.api_key)}  # a SecretStr until httpx sends it
 
     def _body(self, who: str, messages: list[Message], options: dict[str, Any], stream: bool) -> dict[str, Any]:
-        defaults = {k: getattr(self, k) for k in ("model", "temperature", "max_tokens", "stop", "seed")}
-        return request_body(who, defaults, messages, options, json_schema=self.supports_json_schema, stream=stream)
+        body = request_body(who, self._defaults(), messages, options, json_schema=self.supports_json_schema, stream=stream)
+        if options.get("reasoning") in ("low", "medium", "high"):  # Chat Completions' own setting
+            body["reasoning_effort"] = options["reasoning"]
+        return body
+
+    def _defaults(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("model", "temperature", "max_tokens", "stop", "seed")}
+
+    def _responses_body(self, messages: list[Message], options: dict[str, Any], stream: bool) -> dict[str, Any]:
+        who = f"{self.plugin_id} (api='responses')"
+        return responses.request_body(who, self._defaults(), messages, options, store=self.store, stream=stream)
 
     async def generate(self, messages: list[Message], **options: Any) -> GenerationResult:
         who = self.plugin_id
+        if self.api == "responses":
+            body = self._responses_body(messages, options, stream=False)
+            return await responses.generate(self.endpoint, "responses", body, messages, who, options.get("timeout"))
         body = self._body(who, messages, options, stream=False)
         endpoint = self.endpoint
         answer = await endpoint.post("chat/completions", body, options.get("timeout"))
@@ -49,6 +70,12 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
 
     async def generate_stream(self, messages: list[Message], **options: Any) -> AsyncIterator[GenerationChunk]:
         who = self.plugin_id
+        if self.api == "responses":
+            body = self._responses_body(messages, options, stream=True)
+            async with aclosing(responses.stream(self.endpoint, "responses", body, who, options.get("timeout"))) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+            return
         body = self._body(who, messages, options, stream=True)
         endpoint = self.endpoint
         tools = ToolCallAccumulator()
