@@ -249,7 +249,7 @@ def _refused(provider: LLMProvider, model: str | None, part: MediaPart, taken: f
     which = f"{provider.plugin_id}" + (f" (model {model})" if model else "")
     takes = ", ".join(sorted(taken)) if taken else "text only"
     return InvalidInputError(
-        f"{which} cannot take the {part.type} {part.source} ({part.media_type}); it takes {takes}. "
+        f"{which} cannot take the {part.type} part ({part.media_type}, {part.source}); it takes {takes}. "
         "Use a provider or model that takes it, or leave the part out"
     )
 
@@ -445,7 +445,10 @@ class LLMProvider(PepperpyPlugin):
     may pass a ``str``, ``Message`` objects or role/content dicts; the base class hands
     your methods a list of ``Message``. Per-call options are checked against
     ``call_options`` (names) and ``CALL_OPTIONS`` (types) before your method runs;
-    ``timeout`` is enforced by the base class.
+    ``timeout`` is enforced by the base class. Parts (images, audio, files) reach your
+    methods only when ``media_types`` (or ``media_types_for(model)``) says you take them;
+    a part you do not take fails before your method runs. Without media types, every
+    message arrives with plain-text ``content``.
     """
 
     category: ClassVar[str] = "llm"

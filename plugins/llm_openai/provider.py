@@ -11,14 +11,17 @@ from pydantic import Field, SecretStr
 
 from pepperpy.errors import ProviderError
 from pepperpy.http import RemoteProvider, bearer, parse_event_data
-from pepperpy.llm import CALL_OPTIONS, GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole
+from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, ReasoningPart, TextPart
 
 from . import responses
-from .wire import ToolCallAccumulator, first_choice, request_body, tool_call, usage
+from .wire import MEDIA_TYPES, ToolCallAccumulator, first_choice, reasoning_of, request_body, tool_call, usage
 
 
 class OpenAIProvider(RemoteProvider, LLMProvider):
     """Any OpenAI-compatible Chat Completions endpoint."""
+
+    call_options = LLMProvider.call_options | {"reasoning"}
+    media_types = MEDIA_TYPES
 
     model: str = Field(description="the model to use")
     temperature: float | None = None
@@ -29,22 +32,17 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
     api: Literal["chat", "responses"] = Field("chat", description="the wire format: Chat Completions or the Responses API")
     store: bool = Field(False, description="api='responses': let the service keep the response (PepperPy sends the history)")
 
-    call_options = frozenset(CALL_OPTIONS)  # reasoning too
-
     def media_types_for(self, model: str | None) -> frozenset[str]:
         return responses.MEDIA_TYPES if self.api == "responses" else super().media_types_for(model)
 
     def headers(self) -> dict[str, str | SecretStr]:
         return {"Authorization": bearer(self.api_key)}  # a SecretStr until httpx sends it
 
-    def _body(self, who: str, messages: list[Message], options: dict[str, Any], stream: bool) -> dict[str, Any]:
-        body = request_body(who, self._defaults(), messages, options, json_schema=self.supports_json_schema, stream=stream)
-        if options.get("reasoning") in ("low", "medium", "high"):  # Chat Completions' own setting
-            body["reasoning_effort"] = options["reasoning"]
-        return body
-
     def _defaults(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("model", "temperature", "max_tokens", "stop", "seed")}
+
+    def _body(self, who: str, messages: list[Message], options: dict[str, Any], stream: bool) -> dict[str, Any]:
+        return request_body(who, self._defaults(), messages, options, json_schema=self.supports_json_schema, stream=stream)
 
     def _responses_body(self, messages: list[Message], options: dict[str, Any], stream: bool) -> dict[str, Any]:
         who = f"{self.plugin_id} (api='responses')"
@@ -62,9 +60,11 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
         message = choice.get("message") or {}
         calls = [tool_call(raw, who) for raw in message.get("tool_calls") or []]
         content = message.get("content") or ""
-        reply = Message(role=MessageRole.ASSISTANT, content=content, tool_calls=calls)
+        reasoning = reasoning_of(message)
+        said: Any = [ReasoningPart(text=reasoning), TextPart(text=content)] if reasoning else content
+        reply = Message(role=MessageRole.ASSISTANT, content=said, tool_calls=calls)
         return GenerationResult(
-            content=content, messages=[*messages, reply], usage=usage(answer.get("usage")), tool_calls=calls,
+            content=content, reasoning=reasoning, messages=[*messages, reply], usage=usage(answer.get("usage")), tool_calls=calls,
             metadata={"model": answer.get("model"), "finish_reason": choice.get("finish_reason"), "id": answer.get("id")},
         )
 
@@ -95,9 +95,12 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
                 delta = choice.get("delta") or {}
                 tools.add(delta.get("tool_calls") or [])
                 reason = choice.get("finish_reason")
-                if delta.get("content") or reason:
+                reasoning = reasoning_of(delta)
+                if delta.get("content") or reasoning or reason:
                     finished = finished or bool(reason)
                     calls = tools.calls(who) if reason else []
-                    yield GenerationChunk(content=delta.get("content") or "", finish_reason=reason, tool_calls=calls)
+                    yield GenerationChunk(
+                        content=delta.get("content") or "", reasoning=reasoning, finish_reason=reason, tool_calls=calls
+                    )
         if not finished:
             raise ProviderError(f"{who}: the stream ended before the answer was complete; try again")

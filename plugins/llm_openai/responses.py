@@ -28,11 +28,10 @@ from pepperpy.llm import (
     Usage,
 )
 
-from .wire import tool_call
+from .wire import reasoning_effort, tool_call
 
 # What ``input_image`` and ``input_file`` take.
 MEDIA_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"})
-_EFFORTS = {"low": "low", "medium": "medium", "high": "high", True: None, False: "none"}
 
 
 def _part(part: Any) -> dict[str, Any] | None:
@@ -84,14 +83,9 @@ def _items(message: Message, store: bool) -> list[dict[str, Any]]:
     return [{"role": message.role.value, "content": message.content or ""}]
 
 
-def _reasoning(who: str, value: Any) -> dict[str, Any]:
-    if value not in _EFFORTS or isinstance(value, int) and not isinstance(value, bool):
-        raise ConfigError(
-            f"{who}: reasoning={value!r}: the Responses API takes 'low', 'medium', 'high', True or False, "
-            "not a token budget"
-        )
-    effort = _EFFORTS[value]
-    return ({"effort": effort} if effort else {}) | ({"summary": "auto"} if value is not False else {})
+def _reasoning(value: Any) -> dict[str, Any]:
+    """``reasoning=`` as ``reasoning.effort`` (as Chat Completions' ``reasoning_effort``), with summaries unless off."""
+    return {"effort": reasoning_effort(value)} | ({"summary": "auto"} if value is not False else {})
 
 
 def request_body(
@@ -119,7 +113,7 @@ def request_body(
     if model is not None:
         body["text"] = {"format": {"type": "json_schema", "name": model.__name__, "schema": model.model_json_schema()}}
     if options.get("reasoning") is not None:
-        body["reasoning"] = _reasoning(who, options["reasoning"])
+        body["reasoning"] = _reasoning(options["reasoning"])
         if not store and options["reasoning"] is not False:
             body["include"] = ["reasoning.encrypted_content"]
     body["store"] = store

@@ -5,12 +5,56 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pepperpy.errors import ProviderError
-from pepperpy.llm import Message, ToolCall, Usage
+from pepperpy.errors import InvalidInputError, ProviderError
+from pepperpy.llm import AudioPart, DocumentPart, ImagePart, Message, MessageRole, TextPart, ToolCall, Usage
 from pepperpy.structured import json_schema_format
 
+# The parts Chat Completions takes in a user message (the model must take them too: the service says if not).
+MEDIA_TYPES = frozenset({
+    "image/png", "image/jpeg", "image/gif", "image/webp", "audio/wav", "audio/mpeg", "application/pdf",
+})
+_AUDIO_FORMATS = {"audio/wav": "wav", "audio/mpeg": "mp3"}
+# reasoning=... as Chat Completions' reasoning_effort; a token budget becomes the effort it falls in.
+_BUDGET_EFFORTS = ((2048, "low"), (8192, "medium"))
+
+
+def _part_to_wire(part: Any) -> dict[str, Any]:
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text}
+    if isinstance(part, ImagePart):
+        url = part.url if part.url is not None and part.data is None and part.path is None else part.data_url()
+        return {"type": "image_url", "image_url": {"url": url}}
+    if isinstance(part, AudioPart):
+        return {"type": "input_audio", "input_audio": {"data": part.base64(), "format": _AUDIO_FORMATS[part.media_type or ""]}}
+    if isinstance(part, DocumentPart):
+        return {"type": "file", "file": {"filename": part.name or "document.pdf", "file_data": part.data_url()}}
+    raise InvalidInputError(f"llm/openai: a {type(part).__name__} cannot be sent in a user message")
+
+
+def _content(message: Message) -> Any:
+    """A user message's parts as content parts; any other message's text (reasoning is not sent back)."""
+    if not isinstance(message.content, list):
+        return message.content
+    if message.role != MessageRole.USER:
+        return message.text
+    return [_part_to_wire(part) for part in message.content if part.type != "reasoning"]
+
+
+def reasoning_effort(value: Any) -> str | None:
+    """``reasoning=`` as ``reasoning_effort``: an effort as it is, True "medium", False "none", a budget its band."""
+    if value is None:
+        return None
+    if value is True:
+        return "medium"
+    if value is False:
+        return "none"
+    if isinstance(value, int):
+        return next((effort for limit, effort in _BUDGET_EFFORTS if value <= limit), "high")
+    return value
+
+
 def message_to_wire(message: Message) -> dict[str, Any]:
-    wire: dict[str, Any] = {"role": message.role.value, "content": message.content}
+    wire: dict[str, Any] = {"role": message.role.value, "content": _content(message)}
     if message.tool_calls:
         wire["tool_calls"] = [
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
@@ -36,6 +80,9 @@ def request_body(
             {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
             for t in options["tools"]
         ]
+    effort = reasoning_effort(options.get("reasoning"))
+    if effort is not None:
+        body["reasoning_effort"] = effort
     model = options.get("response_model")
     if model is not None:
         body["response_format"] = json_schema_format(model) if json_schema else {"type": "json_object"}
@@ -53,6 +100,12 @@ def tool_call(raw: dict[str, Any], who: str) -> ToolCall:
     except ValueError:
         raise ProviderError(f"{who}: the model called {function.get('name')!r} with malformed JSON arguments: {arguments[:200]!r}") from None
     return ToolCall(id=raw.get("id") or "", name=function.get("name") or "", arguments=parsed)
+
+
+def reasoning_of(message: dict[str, Any]) -> str:
+    """The reasoning beside the answer: ``reasoning_content`` (llama.cpp, DeepSeek, vLLM) or ``reasoning``."""
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    return reasoning if isinstance(reasoning, str) else ""
 
 
 def usage(raw: dict[str, Any] | None) -> Usage:

@@ -1,0 +1,63 @@
+"""Reasoning from llama.cpp's real server: started with a Qwen3-style chat template (tests/servers/qwen3_style.jinja)
+whose generation prompt opens <think>, llama.cpp returns the thinking as ``reasoning_content`` apart from the
+answer, and llm/openai gives it as ``result.reasoning`` and ``chunk.reasoning``. SmolLM2 has no reasoning
+training, so a server grammar makes every answer a short reasoning, </think>, then a short answer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from pepperpy import PepperPy
+from tests.integration.conftest import SERVERS, start_llama_server
+
+pytestmark = pytest.mark.integration
+GRAMMAR = 'root ::= [a-z ]{5,30} "\\n</think>\\n\\n" [A-Za-z0-9 ]{1,20}'
+SETTINGS = {"temperature": 0, "seed": 3, "max_tokens": 60}
+
+
+@pytest.fixture(scope="module")
+def thinking_server(local_manager, local_model_path) -> Iterator[str]:
+    template = SERVERS / "qwen3_style.jinja"
+    process, base_url = start_llama_server(local_model_path, "--chat-template", str(template), "--grammar", GRAMMAR)
+    try:
+        yield base_url
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+async def pepper(remote_manager, thinking_server):
+    async with PepperPy(plugin_manager=remote_manager).with_llm("llamacpp", base_url=thinking_server, **SETTINGS) as ready:
+        yield ready
+
+
+def _clean(text: str) -> bool:
+    return "<think>" not in text and "</think>" not in text
+
+
+async def test_generate_gives_the_reasoning_apart_from_the_answer(pepper):
+    result = await pepper.chat.with_user("What is 2+2?").generate()
+    assert result.reasoning.strip() and result.content.strip()
+    assert _clean(result.reasoning) and _clean(result.content)
+    reply = result.messages[-1]
+    assert (reply.reasoning, reply.text) == (result.reasoning, result.content)
+
+
+async def test_stream_gives_reasoning_chunks_then_answer_chunks(pepper):
+    whole = await pepper.chat.with_user("What is 2+2?").generate()
+    chunks = [chunk async for chunk in pepper.chat.with_user("What is 2+2?").stream()]
+    assert "".join(c.reasoning for c in chunks) == whole.reasoning
+    assert "".join(c.content for c in chunks) == whole.content
+    thinking = [i for i, c in enumerate(chunks) if c.reasoning]
+    answering = [i for i, c in enumerate(chunks) if c.content]
+    assert thinking and answering and max(thinking) < min(answering)
+
+
+async def test_a_conversation_keeps_the_reasoning_and_goes_on(pepper):
+    conv = pepper.conversation()
+    first = await conv.say("What is 2+2?", reasoning="low")
+    second = await conv.say("And 3+3?")
+    assert conv.messages[1].reasoning == first.reasoning and second.content.strip()
