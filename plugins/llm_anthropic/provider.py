@@ -10,9 +10,9 @@ from pydantic import Field, SecretStr
 
 from pepperpy.errors import ProviderError
 from pepperpy.http import RemoteProvider, parse_event_data
-from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole
+from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, TextPart
 
-from .wire import StreamState, parse_answer, request_body
+from .wire import MEDIA_TYPES, StreamState, parse_answer, reasoning_parts, request_body
 
 API_VERSION = "2023-06-01"
 
@@ -20,7 +20,8 @@ API_VERSION = "2023-06-01"
 class AnthropicProvider(RemoteProvider, LLMProvider):
     """Claude models through the Messages API. Structured output is asked for in the system prompt."""
 
-    call_options = LLMProvider.call_options - {"seed"}  # the Messages API has no seed
+    call_options = (LLMProvider.call_options - {"seed"}) | {"reasoning"}  # the Messages API has no seed
+    media_types = MEDIA_TYPES
 
     model: str = Field(description="the model to use")
     max_tokens: int = 1024
@@ -46,9 +47,13 @@ class AnthropicProvider(RemoteProvider, LLMProvider):
         endpoint = self.endpoint
         answer = await endpoint.post("messages", body, options.get("timeout"))
         text, calls, usage = parse_answer(answer, self.plugin_id)
-        reply = Message(role=MessageRole.ASSISTANT, content=text, tool_calls=calls)
+        thoughts = reasoning_parts(answer["content"])
+        reply = Message(role=MessageRole.ASSISTANT, content=[*thoughts, TextPart(text=text)] if thoughts else text, tool_calls=calls)
         metadata = {"model": answer.get("model"), "finish_reason": answer.get("stop_reason"), "id": answer.get("id")}
-        return GenerationResult(content=text, messages=[*messages, reply], usage=usage, tool_calls=calls, metadata=metadata)
+        return GenerationResult(
+            content=text, reasoning="".join(t.text for t in thoughts), messages=[*messages, reply], usage=usage,
+            tool_calls=calls, metadata=metadata,
+        )
 
     async def generate_stream(self, messages: list[Message], **options: Any) -> AsyncIterator[GenerationChunk]:
         body = self._body(messages, options, stream=True)
@@ -58,9 +63,9 @@ class AnthropicProvider(RemoteProvider, LLMProvider):
         async with aclosing(endpoint.stream("messages", body, options.get("timeout"))) as events:
             async for event_type, data in events:  # read to the end, so the connection is reused
                 event = parse_event_data(data, who)
-                text = state.text_of(event_type or event.get("type", ""), event)
-                if text:
-                    yield GenerationChunk(content=text)
+                text, reasoning = state.take(event_type or event.get("type", ""), event)
+                if text or reasoning:
+                    yield GenerationChunk(content=text, reasoning=reasoning)
         if not state.finished:
             raise ProviderError(f"{who}: the stream ended before message_stop; try again")
         yield GenerationChunk(finish_reason=state.stop_reason, tool_calls=state.tool_calls(), usage=state.usage)

@@ -5,9 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pepperpy.errors import ProviderError
-from pepperpy.llm import Message, MessageRole, ToolCall, Usage
+from pepperpy.errors import InvalidInputError, ProviderError
+from pepperpy.llm import DocumentPart, ImagePart, Message, MessageRole, ReasoningPart, TextPart, ToolCall, Usage
 from pepperpy.structured import schema_instruction
+
+# What the Messages API takes, and the sizes it documents as its limits.
+MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "application/pdf", "text/plain"})
+LIMITS = {"image": 5 * 1024 * 1024, "document": 32 * 1024 * 1024}
+# reasoning=... as a thinking budget (tokens); the answer keeps its own max_tokens on top.
+THINKING_BUDGETS = {"low": 1024, "medium": 4096, "high": 16384}
+EPHEMERAL = {"type": "ephemeral"}
 
 # The Messages API counts cached prompt tokens apart from ``input_tokens``: the prompt is their sum.
 INPUT_TOKEN_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
@@ -18,29 +25,78 @@ def prompt_tokens(raw: dict[str, Any]) -> int:
     return sum(value for field in INPUT_TOKEN_FIELDS if isinstance(value := raw.get(field), int))
 
 
-def _assistant_blocks(message: Message) -> list[dict[str, Any]] | str:
-    if not message.tool_calls:
+def _source(who: str, part: Any) -> dict[str, Any]:
+    if part.url is not None and part.data is None and part.path is None:
+        return {"type": "url", "url": part.url}
+    limit = LIMITS.get(part.type)
+    if limit is not None and len(part.read()) > limit:
+        raise InvalidInputError(
+            f"{who}: the {part.type} {part.source} is {len(part.read())} bytes; the Messages API takes at most "
+            f"{limit // (1024 * 1024)} MB per {part.type}: make it smaller, or pass it by URL"
+        )
+    if part.media_type == "text/plain":
+        return {"type": "text", "media_type": "text/plain", "data": part.read().decode("utf-8", "replace")}
+    return {"type": "base64", "media_type": part.media_type, "data": part.base64()}
+
+
+def _block(who: str, part: Any) -> dict[str, Any] | None:
+    """A part as a content block (None for reasoning that cannot be sent back: it has no signature)."""
+    if isinstance(part, TextPart):
+        block: dict[str, Any] = {"type": "text", "text": part.text}
+    elif isinstance(part, ReasoningPart):
+        if part.encrypted is not None:
+            return {"type": "redacted_thinking", "data": part.encrypted}
+        if part.signature is None:
+            return None
+        return {"type": "thinking", "thinking": part.text, "signature": part.signature}
+    elif isinstance(part, ImagePart):
+        block = {"type": "image", "source": _source(who, part)}
+    elif isinstance(part, DocumentPart):
+        block = {"type": "document", "source": _source(who, part)}
+    else:
+        raise InvalidInputError(f"{who}: the Messages API takes no {part.type} parts; leave it out")
+    if getattr(part, "cache", False):
+        block["cache_control"] = EPHEMERAL
+    return block
+
+
+def _blocks(who: str, message: Message) -> list[dict[str, Any]]:
+    return [block for part in message.parts if (block := _block(who, part)) is not None]
+
+
+def _assistant_blocks(who: str, message: Message) -> list[dict[str, Any]] | str:
+    if not message.tool_calls and not isinstance(message.content, list):
         return message.content or ""
-    blocks: list[dict[str, Any]] = [{"type": "text", "text": message.content}] if message.content else []
+    blocks = _blocks(who, message)  # thinking first, as the model wrote it
     blocks += [{"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments} for c in message.tool_calls]
     return blocks
 
 
-def split_messages(messages: list[Message]) -> tuple[str | None, list[dict[str, Any]]]:
+def _system(who: str, messages: list[Message]) -> str | list[dict[str, Any]] | None:
+    """The system prompt: one text, or blocks when a part of it carries a cache point."""
+    system = [m for m in messages if m.role == MessageRole.SYSTEM]
+    if not any(isinstance(m.content, list) for m in system):
+        return "\n\n".join(m.content or "" for m in system) or None
+    return [block for m in system for block in _blocks(who, m)]
+
+
+def split_messages(messages: list[Message], who: str = "llm/anthropic") -> tuple[Any, list[dict[str, Any]]]:
     """The system prompt and the turns; consecutive tool results join one user turn, as the API wants."""
-    system = "\n\n".join(m.content or "" for m in messages if m.role == MessageRole.SYSTEM) or None
+    system = _system(who, messages)
     turns: list[dict[str, Any]] = []
     for message in messages:
         if message.role == MessageRole.SYSTEM:
             continue
         if message.role == MessageRole.TOOL:
-            block = {"type": "tool_result", "tool_use_id": message.tool_call_id, "content": message.content or ""}
+            block = {"type": "tool_result", "tool_use_id": message.tool_call_id, "content": message.text}
             if turns and turns[-1]["role"] == "user" and isinstance(turns[-1]["content"], list):
                 turns[-1]["content"].append(block)
             else:
                 turns.append({"role": "user", "content": [block]})
         elif message.role == MessageRole.ASSISTANT:
-            turns.append({"role": "assistant", "content": _assistant_blocks(message)})
+            turns.append({"role": "assistant", "content": _assistant_blocks(who, message)})
+        elif isinstance(message.content, list):
+            turns.append({"role": "user", "content": _blocks(who, message)})
         else:
             turns.append({"role": "user", "content": message.content or ""})
     return system, turns
@@ -49,9 +105,13 @@ def split_messages(messages: list[Message]) -> tuple[str | None, list[dict[str, 
 def request_body(
     who: str, defaults: dict[str, Any], messages: list[Message], options: dict[str, Any], stream: bool
 ) -> dict[str, Any]:
-    system, turns = split_messages(messages)
+    system, turns = split_messages(messages, who)
     if options.get("response_model") is not None:  # no schema mode here: ask for JSON in the system prompt
-        system = "\n\n".join(filter(None, [system, schema_instruction(options["response_model"])]))
+        instruction = schema_instruction(options["response_model"])
+        if isinstance(system, list):
+            system = [*system, {"type": "text", "text": instruction}]
+        else:
+            system = "\n\n".join(filter(None, [system, instruction]))
     body: dict[str, Any] = {"model": options.get("model", defaults["model"]), "messages": turns}
     body["max_tokens"] = options.get("max_tokens", defaults["max_tokens"])
     for key, wire_key in (("temperature", "temperature"), ("top_p", "top_p"), ("stop", "stop_sequences")):
@@ -60,11 +120,36 @@ def request_body(
             body[wire_key] = value
     if system:
         body["system"] = system
+    thinking = thinking_config(options.get("reasoning"))
+    if thinking is not None:
+        body["thinking"] = thinking
+        body["max_tokens"] += thinking.get("budget_tokens", 0)  # the budget comes out of max_tokens
     if options.get("tools"):
         body["tools"] = [{"name": t.name, "description": t.description, "input_schema": t.parameters} for t in options["tools"]]
     if stream:
         body["stream"] = True
     return body
+
+
+def thinking_config(value: Any) -> dict[str, Any] | None:
+    """``reasoning=`` as ``thinking``: an effort or True as a budget, a number as the budget itself, False off."""
+    if value is None:
+        return None
+    if value is False:
+        return {"type": "disabled"}
+    budget = THINKING_BUDGETS["medium" if value is True else value] if isinstance(value, (str, bool)) else value
+    return {"type": "enabled", "budget_tokens": budget}
+
+
+def reasoning_parts(blocks: list[dict[str, Any]]) -> list[ReasoningPart]:
+    """The answer's thinking blocks as parts, signatures and redacted data kept to send back unchanged."""
+    parts = []
+    for block in blocks:
+        if block.get("type") == "thinking":
+            parts.append(ReasoningPart(text=block.get("thinking", ""), signature=block.get("signature")))
+        elif block.get("type") == "redacted_thinking":
+            parts.append(ReasoningPart(encrypted=block.get("data")))
+    return parts
 
 
 def parse_answer(answer: dict[str, Any], who: str) -> tuple[str, list[ToolCall], Usage]:
@@ -95,6 +180,18 @@ class StreamState:
         self.usage.prompt_tokens = prompt_tokens(self._input)
         if raw.get("output_tokens") is not None:
             self.usage.completion_tokens = raw["output_tokens"]
+
+    def take(self, event_type: str, event: dict[str, Any]) -> tuple[str, str]:
+        """Take one event in; return the text and the reasoning it adds (often none)."""
+        if event_type == "content_block_start":
+            block = event.get("content_block") or {}
+            if block.get("type") == "thinking":
+                return "", block.get("thinking", "")
+        elif event_type == "content_block_delta":
+            delta = event.get("delta") or {}
+            if delta.get("type") == "thinking_delta":
+                return "", delta.get("thinking", "")
+        return self.text_of(event_type, event), ""
 
     def text_of(self, event_type: str, event: dict[str, Any]) -> str:
         """Take one event in; return the text it adds (often none)."""

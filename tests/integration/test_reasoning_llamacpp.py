@@ -61,3 +61,15 @@ async def test_a_conversation_keeps_the_reasoning_and_goes_on(pepper):
     first = await conv.say("What is 2+2?", reasoning="low")
     second = await conv.say("And 3+3?")
     assert conv.messages[1].reasoning == first.reasoning and second.content.strip()
+
+
+async def test_anthropic_thinking_blocks_from_the_messages_route(remote_manager, thinking_server):
+    async with PepperPy(plugin_manager=remote_manager).with_llm(
+        "anthropic", base_url=thinking_server, api_key="sk-ant-local-test", temperature=0, max_tokens=60
+    ) as pepper:
+        result = await pepper.chat.with_user("What is 2+2?").generate()
+        chunks = [chunk async for chunk in pepper.chat.with_user("What is 2+2?").stream()]
+    assert result.reasoning.strip() and result.content.strip()
+    assert _clean(result.reasoning) and _clean(result.content)
+    assert result.messages[-1].reasoning == result.reasoning
+    assert "".join(c.reasoning for c in chunks) == result.reasoning and "".join(c.content for c in chunks) == result.content

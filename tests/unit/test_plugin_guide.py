@@ -103,3 +103,22 @@ async def test_the_vector_store_of_the_guide_works_and_refuses_other_embeddings(
         with pytest.raises(ConfigError, match=refused):
             await other.rag.add([Document(id="x", text="Python code")])
         assert await other.rag.count() == 2
+
+
+async def test_the_parts_section_runs_as_written(manager):
+    provider = block_after("## Messages with images, files and reasoning", "python")
+    usage = block_after("Used with a part, and with one it does not take:", "python")
+    from pepperpy.plugin_manager import PluginManager
+
+    namespace: dict = {}
+    exec(compile(provider, "docs/plugins.md", "exec"), namespace)
+    printed: list[str] = []
+    namespace["print"] = lambda *args: printed.append(" ".join(map(str, args)))
+    PluginManager._instance, saved = manager, PluginManager._instance  # the snippet registers on the process-wide one
+    try:
+        exec(compile("async def main():\n" + textwrap.indent(usage, "    "), "docs/plugins.md", "exec"), namespace)
+        await namespace["main"]()
+    finally:
+        PluginManager._instance = saved
+    assert printed[0] == "What is here? I see: image/png of 32 bytes. | Looked at every image."
+    assert "llm/seeing (model eye-1) cannot take the audio part (audio/wav, 16 bytes); it takes image/jpeg, image/png" in printed[1]
