@@ -31,3 +31,21 @@ def _responses_adapter() -> TypeAdapter[Any]:
 def check_responses_body(body: dict[str, Any]) -> None:
     """Raise pydantic's ValidationError unless ``body`` is a valid ``POST /responses`` body."""
     _responses_adapter().validate_python(body)
+
+
+def record_bodies(monkeypatch: Any, suffix: str = "/responses") -> list[dict[str, Any]]:
+    """The JSON bodies httpx sends to URLs ending in ``suffix`` from now on (the requests still go out)."""
+    import json
+
+    import httpx
+
+    bodies: list[dict[str, Any]] = []
+    send = httpx.AsyncClient.send
+
+    async def recording(self: httpx.AsyncClient, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        if request.url.path.endswith(suffix):
+            bodies.append(json.loads(request.content))
+        return await send(self, request, **kwargs)
+
+    monkeypatch.setattr(httpx.AsyncClient, "send", recording)
+    return bodies

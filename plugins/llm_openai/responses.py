@@ -70,8 +70,8 @@ def _items(message: Message, store: bool) -> list[dict[str, Any]]:
                 item = _reasoning_item(part, store)
                 if item is not None:
                     items.append(item)
-        if message.text:
-            items.append({"role": "assistant", "content": message.text})
+        if message.text:  # with its type: llama.cpp's /v1/responses refuses an assistant message without one
+            items.append({"type": "message", "role": "assistant", "content": message.text})
         items += [
             {"type": "function_call", "call_id": c.id, "name": c.name, "arguments": json.dumps(c.arguments)}
             for c in message.tool_calls

@@ -6,14 +6,11 @@ in test_openai_responses_recorded.py."""
 
 from __future__ import annotations
 
-import json
-
-import httpx
 import pytest
 
 from pepperpy import PepperPy
 from pepperpy.llm import Message, ToolCall
-from tests.openai_types import check_responses_body
+from tests.openai_types import check_responses_body, record_bodies
 
 pytestmark = pytest.mark.integration
 SETTINGS = {"temperature": 0, "max_tokens": 30}
@@ -21,17 +18,8 @@ SETTINGS = {"temperature": 0, "max_tokens": 30}
 
 @pytest.fixture
 def sent_bodies(monkeypatch):
-    """The JSON bodies httpx sends (each checked against the SDK's request types by the test)."""
-    bodies: list[dict] = []
-    send = httpx.AsyncClient.send
-
-    async def recording(self, request, **kwargs):
-        if request.url.path.endswith("/responses"):
-            bodies.append(json.loads(request.content))
-        return await send(self, request, **kwargs)
-
-    monkeypatch.setattr(httpx.AsyncClient, "send", recording)
-    return bodies
+    """The JSON bodies sent to /responses (each checked against the SDK's request types by the test)."""
+    return record_bodies(monkeypatch)
 
 
 @pytest.fixture
@@ -102,3 +90,12 @@ async def test_stop_and_seed_are_refused_before_any_request(remote_manager, llam
         with pytest.raises(ConfigError, match=r"api='responses'.*no 'seed'.*api='chat'"):
             await pepper.chat.with_user("hi").generate()
     assert sent_bodies == []
+
+
+async def test_a_conversation_goes_on_over_several_turns(pepper, sent_bodies):
+    conv = pepper.conversation(system="Be brief.")
+    first = await conv.say("What is the capital of France?")
+    second = await conv.say("And of Italy?")
+    assert first.content and second.content
+    check_responses_body(sent_bodies[-1])
+    assert sent_bodies[-1]["input"][1] == {"type": "message", "role": "assistant", "content": first.content}
