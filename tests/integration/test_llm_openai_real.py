@@ -77,3 +77,10 @@ async def test_llamacpp_preset_needs_no_key(remote_manager, llama_server, monkey
     async with PepperPy(plugin_manager=remote_manager).with_llm("llamacpp", base_url=llama_server, temperature=0) as pepper:
         assert (pepper.llm.name, pepper.llm.alias) == ("openai", "llamacpp")
         assert "Paris" in (await capital_question(pepper).generate()).content
+
+
+async def test_a_repeated_prompt_reports_cached_tokens(pepper):
+    question = "Name three rivers of Europe, one per line."
+    await pepper.chat.with_user(question).generate()
+    again = await pepper.chat.with_user(question).generate()
+    assert 0 < again.usage.cache_read_tokens <= again.usage.prompt_tokens
