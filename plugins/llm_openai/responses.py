@@ -187,6 +187,7 @@ async def stream(endpoint: Endpoint, path: str, body: dict[str, Any], who: str,
     """The chunks of a streamed answer: text and reasoning deltas as they come; the last chunk carries the
     finish reason, tool calls, usage and the response's reasoning parts (``metadata["reasoning_parts"]``)."""
     finished = False
+    reasoned = apart = False  # reasoning streamed so far; a new summary part or reasoning item began since
     async with aclosing(endpoint.stream(path, body, timeout)) as events:
         async for kind, data in events:  # read to the end so the connection is reused
             event = parse_event_data(data, who)
@@ -194,7 +195,12 @@ async def stream(endpoint: Endpoint, path: str, body: dict[str, Any], who: str,
             if kind == "response.output_text.delta":
                 yield GenerationChunk(content=event.get("delta") or "")
             elif kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
-                yield GenerationChunk(reasoning=event.get("delta") or "")
+                delta = event.get("delta") or ""
+                if delta:  # pieces joined as ``result()`` joins summaries and items: with a blank line
+                    yield GenerationChunk(reasoning=("\n\n" if apart else "") + delta)
+                    reasoned, apart = True, False
+            elif kind in ("response.reasoning_summary_part.added", "response.output_item.added"):
+                apart = apart or reasoned
             elif kind in ("response.completed", "response.incomplete", "response.failed"):
                 done = result(event.get("response") or {}, [], who)
                 reply = done.messages[-1]
