@@ -4,7 +4,7 @@ One row per call: when it started (UTC), the provider and model, the messages an
 (JSON), the answer, tokens, duration, the error if any, the conversation id, whether it was
 streamed or served from a cache, the fallback report, and how it ended (``complete``,
 ``error``, or ``stopped``: a stream closed early or a call cancelled by the caller). Keys
-never reach the file: secret-looking and ``SecretStr`` option values are masked, error texts
+never reach the file: secret options (``_redact.is_secret_option``) are masked, error texts
 go through ``pepperpy._redact``, and nothing is read from the provider's settings.
 
 The file (default ``<home>/logs.db``) is shared safely by several processes (WAL journal,
@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import threading
 import time
 import weakref
@@ -34,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pepperpy._redact import is_secret_option
 from pepperpy._tally import StreamTally
 from pepperpy.errors import ConfigError
 
@@ -48,7 +48,6 @@ APPLICATION_ID = 0x50505943  # "PPYC": marks the file as a PepperPy call log
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 10.0
 MASK = "***"
-_SECRET_OPTION = re.compile(r"(?:^|_)(?:key|token|secret|password|credentials?)$", re.IGNORECASE)
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS calls (
@@ -176,12 +175,8 @@ def _message_record(message: Message, redact: Callable[[str], str] | None) -> di
     return record
 
 
-def _is_secret(name: str, value: Any) -> bool:
-    return type(value).__name__ in ("SecretStr", "SecretBytes") or (isinstance(value, str) and bool(_SECRET_OPTION.search(name)))
-
-
 def _option_value(name: str, value: Any) -> Any:
-    if _is_secret(name, value):
+    if is_secret_option(name, value):
         return MASK
     if name == "tools" and isinstance(value, list):
         return [{"name": getattr(t, "name", str(t)), "parameters": getattr(t, "parameters", None)} for t in value]

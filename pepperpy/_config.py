@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pepperpy._paths import pepperpy_home
 from pepperpy.core import CreationContext, creation_context
 from pepperpy.errors import ConfigError, PepperPyError, PluginError
 
@@ -272,7 +273,20 @@ def build_provider(
         creation_context.reset(token)
 
 
+def read_key(variable: str) -> str | None:
+    """The key in environment variable ``variable``, else saved under that name by ``pepperpy keys set``; else None.
+
+    For a plugin that accepts a second variable beside the one its ``plugin.json`` maps (Gemini's
+    ``GOOGLE_API_KEY`` after ``GEMINI_API_KEY``). Keys.json is the one of the manager creating the provider.
+    """
+    if os.environ.get(variable):
+        return os.environ[variable]
+    context = creation_context.get()
+    home = context.home if context is not None and context.home is not None else pepperpy_home()
+    return read_keys(home).get(variable) or None
+
+
 __all__ = [
     "build_provider", "fill_from_environment", "key_sources", "key_variables", "keys_file_problem", "keys_path",
-    "list_key_names", "read_keys", "remove_key", "save_key",
+    "list_key_names", "read_key", "read_keys", "remove_key", "save_key",
 ]

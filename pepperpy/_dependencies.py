@@ -33,7 +33,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pepperpy._log import logger
@@ -51,14 +51,21 @@ class Scope:
     """The facade whose configured providers are shared (held weakly: no reference cycle)."""
 
     owner: Callable[[], Any]  # a weakref to the PepperPy facade
+    config: Mapping[str, Any] = field(default_factory=dict)  # the facade's settings (default provider names)
 
     @classmethod
-    def of(cls, facade: Any) -> Scope:
-        return cls(weakref.ref(facade))
+    def of(cls, facade: Any, config: Mapping[str, Any]) -> Scope:
+        return cls(weakref.ref(facade), config)
 
-    def providers(self) -> Mapping[str, Any]:
+    def provider(self, category: str) -> Any:
+        """The facade's configured provider of ``category`` (maybe not created yet), or None."""
         facade = self.owner()
-        return facade._providers if facade is not None else {}
+        if facade is None:
+            return None
+        try:
+            return facade.provider(category)
+        except ConfigError:
+            return None
 
     def default(self, category: str) -> str | None:
         facade = self.owner()
@@ -85,7 +92,7 @@ def sharing(scope: Scope) -> Iterator[None]:
 
 
 def default_provider(category: str) -> str | None:
-    from pepperpy.pepperpy import default_provider_name
+    from pepperpy._defaults import default_provider_name
 
     return default_provider_name(category)
 
@@ -158,6 +165,7 @@ def attach(manager: Any, provider: Any, include_optional: bool = False) -> Any:
     specs = declared(manager, provider)
     object.__setattr__(provider, "_dependency_specs", specs)
     object.__setattr__(provider, "_dependency_manager", weakref.ref(manager))
+    object.__setattr__(provider, "_dependency_loader", load_runtime)  # core's load_dependency calls it
     scope = _scope.get() or getattr(provider, "_dependency_scope", None)
     if scope is not None:
         object.__setattr__(provider, "_dependency_scope", scope)
@@ -188,7 +196,7 @@ def attach(manager: Any, provider: Any, include_optional: bool = False) -> Any:
 def _shared(spec: Any, scope: Scope | None) -> Any:
     """The facade's provider that fits ``spec`` (None when it has none, or it is still to be installed: then
     ``share()`` binds it later)."""
-    shared = scope.providers().get(spec.type) if scope is not None else None
+    shared = scope.provider(spec.type) if scope is not None else None
     if shared is not None and (spec.provider is None or spec.provider in _names(shared)) and _is_provider(shared):
         return shared
     return None
@@ -196,7 +204,7 @@ def _shared(spec: Any, scope: Scope | None) -> Any:
 
 def _resolve(manager: Any, spec: Any, path: tuple[str, ...], scope: Scope | None) -> Any:
     """The instance for ``spec``: the facade's, a new one, or None (optional/enhances not available)."""
-    shared = scope.providers().get(spec.type) if scope is not None else None
+    shared = scope.provider(spec.type) if scope is not None else None
     if shared is not None and (spec.provider is None or spec.provider in _names(shared)):
         return shared if _is_provider(shared) else None  # still to be installed: bound by share() later
     if spec.dependency_type == "enhances":
@@ -230,10 +238,9 @@ def _resolve(manager: Any, spec: Any, path: tuple[str, ...], scope: Scope | None
 def _default_origin(category: str, scope: Scope | None) -> str:
     """`` (the default <category> provider comes from <setting>: <how to change it>)`` when a setting (config or
     ``PEPPERPY_<CATEGORY>``) named the default, else ``""``."""
-    from pepperpy.pepperpy import default_provider_source
+    from pepperpy._defaults import default_provider_source
 
-    facade = scope.owner() if scope is not None else None
-    source = default_provider_source(category, facade._config if facade is not None else None)
+    source = default_provider_source(category, dict(scope.config) if scope is not None else None)
     return f" (the default {category} provider comes from {source[0]}: {source[1]})" if source else ""
 
 
@@ -304,14 +311,9 @@ async def load_runtime(provider: Any, key: str) -> Any:
 
 async def _opened_with(provider: Any, dependency: Any) -> Any:
     """``dependency``, opened now when ``provider`` is open (then owned by it: closed last, when it closes)."""
-    from pepperpy.core import State
+    from pepperpy.core import open_with
 
-    lifecycle = provider._lifecycle
-    if lifecycle.state in (State.OPEN, State.OPENING):
-        was_unopened = dependency.lifecycle_state is State.UNOPENED
-        await dependency.initialize()
-        if was_unopened:
-            lifecycle.owned.append(dependency)  # closed last, when the dependent closes
+    await open_with(provider, dependency)
     return dependency
 
 

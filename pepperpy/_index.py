@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pepperpy._paths import STAMP_FILE, builtin_plugins_dir, pepperpy_home, plugin_folders_in
+from pepperpy import _envs
+from pepperpy._paths import builtin_plugins_dir, pepperpy_home, plugin_folders_in
 from pepperpy._version import __version__
 
 INDEX_FILE = "index.json"
@@ -55,9 +56,11 @@ class IndexedPlugin:
     def env_dir(self, home: Path) -> Path:
         """Where its requirements go: ``pepperpy._install.env_dir``, or the worker's venv
         (``pepperpy._isolation.env.env_path``) for a plugin with ``"isolation": "process"``."""
-        if self.isolation == "process":
-            return home / "envs" / f"{self.id.replace('/', '-')}-{self.worker_fingerprint}"
-        return home / "envs" / f"{self.id.replace('/', '-')}-{self.fingerprint}"
+        return _envs.env_folder(home, self.id, self._env_fingerprint)
+
+    @property
+    def _env_fingerprint(self) -> str:
+        return self.worker_fingerprint if self.isolation == "process" else self.fingerprint
 
     def requirements_status(self, home: Path) -> str:
         """"none", "installed", "not installed", "invalid" or "conflict", from cheap file checks.
@@ -67,21 +70,16 @@ class IndexedPlugin:
         """
         if self.requirements_problem is not None:
             return "invalid"
-        if self.isolation == "process":
-            return "installed" if self._stamped(home, self.worker_fingerprint) else "not installed"
-        if not self.requirements:
+        isolated = self.isolation == "process"
+        if not isolated and not self.requirements:
             return "none"
-        if self._stamped(home, self.fingerprint):
+        if not _envs.needs_install(self.env_dir(home), self._env_fingerprint, isolated=isolated,
+                                   has_requirements=bool(self.requirements),
+                                   provided=lambda: self.environment == "provided"):
             return "installed"
-        if self.environment == "provided":
-            return "installed"
-        return "not installed" if self.environment == "missing" else "conflict"
-
-    def _stamped(self, home: Path, fingerprint: str) -> bool:
-        try:
-            return (self.env_dir(home) / STAMP_FILE).read_text() == fingerprint
-        except OSError:
-            return False
+        if isolated or self.environment == "missing":
+            return "not installed"
+        return "conflict"
 
 
 @dataclass
@@ -262,7 +260,9 @@ def _validate(folder: str) -> dict[str, Any]:
         "requirements_problem": None,
     }
     try:
-        needed = _requirement_set(Path(folder), manifest)
+        from pepperpy import _install
+
+        needed = _install.requirement_set(manifest.id, Path(folder), manifest)
     except PepperPyError as exc:
         plugin["requirements_problem"] = str(exc)
     else:
@@ -270,20 +270,6 @@ def _validate(folder: str) -> dict[str, Any]:
         plugin["model_packages"] = [str(r) for r in needed.model_packages]
         plugin["fingerprint"] = needed.fingerprint()
     return {"plugin": plugin, "requirements_file": manifest.requirements}
-
-
-def _requirement_set(folder: Path, manifest: Any) -> Any:
-    """``PluginManager._requirement_set`` for a manifest."""
-    from pepperpy import _install
-
-    where = f"{folder / 'plugin.json'} model_packages"
-    model_packages = (_install.parse_requirement_line(line, where) for line in manifest.model_packages)
-    return _install.RequirementSet(
-        plugin_id=manifest.id,
-        requirements=_install.parse_requirements_file(folder / manifest.requirements),
-        model_packages=tuple(r for r in model_packages if r is not None),
-        requirements_file=folder / manifest.requirements,
-    )
 
 
 def _environment_status(plugin: dict[str, Any]) -> str:
@@ -305,13 +291,12 @@ def _environment_status(plugin: dict[str, Any]) -> str:
 
 
 def _read_entry_points() -> dict[str, Any]:
-    """The entry points of group ``pepperpy.plugins``, read by a default PluginManager (metadata only)."""
-    from pepperpy.plugin_manager import PluginManager
+    """The entry points of group ``pepperpy.plugins``, read as a default PluginManager reads them (metadata only)."""
+    from pepperpy import _entry_points
 
-    manager = PluginManager()
-    dirs = manager._entry_point_dirs()
-    sources = manager._entry_point_dir_sources
-    classes, broken, shadowed = manager._class_entry_points()
+    found = _entry_points.installed()
+    dirs, sources = _entry_points.folder_dirs(found)
+    classes, broken, shadowed = _entry_points.class_plugins(found)
     return {
         "dirs": [str(d) for d in dirs],
         "sources": dict(sources),

@@ -25,10 +25,12 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from pepperpy import _envs
 from pepperpy._paths import STAMP_FILE
 from pepperpy._filelock import file_lock
 from pepperpy._log import logger
@@ -39,7 +41,7 @@ LAST_USED_FILE = ".pepperpy-last-used"  # its mtime says when the env was last u
 LAST_USED_EVERY_S = 3600.0  # the fast path refreshes the record at most this often
 INSTALL_TIMEOUT_S = 600.0  # bounds one uv run and the wait for another process's install
 _HASH_OPTION = re.compile(r"\s+--hash=[\w:]+")
-ENV_NAME = re.compile(r"[^.].*-[0-9a-f]{12}")  # an env dir: <plugin id with - for />-<fingerprint>
+ENV_NAME = _envs.ENV_NAME
 _STAGING_NAME = re.compile(rf"\.(?P<env>{ENV_NAME.pattern})(?:\.partial)?-[a-z0-9_]+")  # older ones had no .partial
 _NETWORK_HINTS = ("error sending request", "failed to fetch", "connection", "timed out", "dns error", "network")
 _UNWRITABLE = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)  # explained by _storage_problem
@@ -221,8 +223,6 @@ def missing_from_running_env(needed: RequirementSet) -> list[Requirement]:
         if version is None:
             missing.append(requirement)
         elif not requirement.specifier.contains(version, prereleases=True):
-            from pepperpy._isolation import loaded_from
-
             raise PluginDependencyError(
                 f"plugin {needed.plugin_id} needs {requirement}, but {loaded_from(requirement.name, version)} and "
                 f"would shadow it; install a version that satisfies both, or run {needed.plugin_id} in a worker "
@@ -232,16 +232,39 @@ def missing_from_running_env(needed: RequirementSet) -> list[Requirement]:
     return missing
 
 
+def requirement_set(plugin_id: str, folder: Path, manifest: Any) -> RequirementSet:
+    """What the plugin in ``folder`` asks for: its requirements file and its manifest's model packages."""
+    requirements_file = folder / manifest.requirements
+    where = f"plugin {plugin_id}: {folder / 'plugin.json'} model_packages"
+    model_packages = (parse_requirement_line(line, where) for line in manifest.model_packages)
+    return RequirementSet(
+        plugin_id=plugin_id,
+        requirements=parse_requirements_file(requirements_file, plugin_id=plugin_id),
+        model_packages=tuple(r for r in model_packages if r is not None),
+        requirements_file=requirements_file,
+    )
+
+
+def loaded_from(distribution: str, version: str) -> str:
+    """Who brought the loaded ``distribution`` into this process, for a version-conflict error: another
+    plugin's env (``<home>/envs/<plugin>-<hash>``, named by its plugin id) or this environment, with its folder."""
+    try:
+        folder = Path(str(importlib.metadata.distribution(distribution).locate_file(""))).resolve()
+    except importlib.metadata.PackageNotFoundError:
+        return f"{distribution} {version} is already loaded in this process"
+    plugin_id = _envs.plugin_of(folder)
+    if plugin_id is not None:
+        return f"{distribution} {version} is already loaded from the env of plugin {plugin_id} ({folder})"
+    return f"{distribution} {version} is already installed in this environment ({folder})"
+
+
 def env_dir(home: Path, needed: RequirementSet) -> Path:
-    return home / "envs" / f"{needed.plugin_id.replace('/', '-')}-{needed.fingerprint()}"
+    return _envs.env_folder(home, needed.plugin_id, needed.fingerprint())
 
 
 def is_stamped(directory: Path, needed: RequirementSet) -> bool:
     """True when ``directory`` holds a complete install of ``needed``; the env's use is then noted (note_use)."""
-    try:
-        stamped = (directory / STAMP_FILE).read_text() == needed.fingerprint()
-    except OSError:
-        return False
+    stamped = _envs.is_installed(directory, needed.fingerprint())
     if stamped:
         note_use(directory)
     return stamped
@@ -466,6 +489,7 @@ __all__ = [
     "install",
     "is_stamped",
     "last_used",
+    "loaded_from",
     "lock_path",
     "note_use",
     "staging_target",

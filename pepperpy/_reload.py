@@ -31,7 +31,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import os
 import sys
@@ -40,6 +39,7 @@ import traceback
 import weakref
 from typing import Any
 
+from pepperpy._folder_files import folder_files, is_plugin_file
 from pepperpy._log import logger
 
 MARK = "__pepperpy_hot_reloadable__"
@@ -118,7 +118,7 @@ class HotReloader:
             started = False
             try:
                 for changes in watchfiles.watch(
-                    *folders, watch_filter=_is_plugin_file, debounce=DEBOUNCE_MS, step=STEP_MS,
+                    *folders, watch_filter=is_plugin_file, debounce=DEBOUNCE_MS, step=STEP_MS,
                     rust_timeout=ROOTS_CHECK_MS, yield_on_timeout=True, stop_event=self.stop_event,
                     raise_interrupt=False,
                 ):
@@ -187,34 +187,6 @@ class HotReloader:
         return True
 
 
-def _is_plugin_file(change: Any, path: str) -> bool:
-    """A file whose save reloads its folder: ``.py``, ``plugin.json``, ``.txt``; not hidden, not in ``__pycache__``."""
-    name = os.path.basename(path)
-    return (
-        "__pycache__" not in path and not name.startswith(".")
-        and (name.endswith(".py") or name == "plugin.json" or name.endswith(".txt"))
-    )
-
-
-def folder_files(folder: str) -> dict[str, tuple[int, str]]:
-    """Relative path -> (modification time in ns, content digest) of each file of ``folder`` whose save reloads it
-    (hidden folders left out). The manager records it just before importing the folder."""
-    files: dict[str, tuple[int, str]] = {}
-    for directory, subfolders, names in os.walk(folder):
-        subfolders[:] = [name for name in subfolders if name != "__pycache__" and not name.startswith(".")]
-        for name in names:
-            path = os.path.join(directory, name)
-            if not _is_plugin_file(None, path):
-                continue
-            try:
-                with open(path, "rb") as file:
-                    digest = hashlib.blake2b(file.read(), digest_size=16).hexdigest()
-                    files[os.path.relpath(path, folder)] = (os.fstat(file.fileno()).st_mtime_ns, digest)
-            except OSError:  # removed (or unreadable) meanwhile: left out, so it counts as a change when it is back
-                continue
-    return files
-
-
 def _folders_of(paths: set[str], folders: dict[str, Any]) -> set[str]:
     """The watched folders that hold ``paths`` (the innermost one when folders nest)."""
     touched = set()
@@ -229,7 +201,7 @@ def _folders_of(paths: set[str], folders: dict[str, Any]) -> set[str]:
 def _requirements_of(manager: Any, info: Any) -> dict[str, str] | None:
     """Requirement name -> its specifier and marker, as the requirements file says now."""
     try:
-        needed = manager._requirement_set(info)
+        needed = manager.requirement_set(info)
     except Exception as exc:
         logger.error("hot reload of {} refused: {}", info.id, exc)
         return None

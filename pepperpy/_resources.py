@@ -1,13 +1,14 @@
 """Shared resources: one object per PluginManager and name, created on first request, refcounted.
 
-``await self.get_resource(name, factory=..., cleanup=...)`` (``ResourceMixin``) returns the
-object the manager's providers share under ``name``. The rules, kept here:
+The one sharing mechanism behind a provider's ``await self.get_resource(name, factory=...,
+cleanup=...)`` (``core.ResourceMixin``) and ``self.shared_resource(name, factory)``: both
+return the object the manager's providers share under ``name``. The rules, kept here:
 
 - **Created lazily**: the first request calls ``factory()`` (a plain function, or an
   ``async def`` whose result is awaited); requests arriving meanwhile, from any task,
   thread or event loop, wait for that one creation and get the same object (or its
   error; a failed creation is not remembered, so the next request tries again).
-- **Keyed** by the manager (the ``shared`` dict of the provider's ``CreationContext``:
+- **Keyed** by the manager (the ``shared`` table of the provider's ``CreationContext``:
   ``PluginManager.shared_resources``) and by name. The first request's ``factory`` and
   ``cleanup`` win; later requests for the same name just get the object.
 - **Held** by a provider from its first ``get_resource(name)`` until it closes: the
@@ -18,6 +19,9 @@ object the manager's providers share under ``name``. The rules, kept here:
 - **Cleaned up exactly once**: ``cleanup(obj)`` (plain or ``async def``) runs when the
   last holder closes, in that holder's closing task. A failing cleanup is raised from
   that provider's ``cleanup()`` (the resource is forgotten all the same).
+- **Kept** (``shared_resource``, ``ResourceTable.keep``): created at once by a plain
+  ``factory()``, and held by the table itself until interpreter exit (a lock, an SSL
+  context): no provider's close releases it.
 - **Per event loop** (``per_loop=True``): asyncio objects (an ``httpx.AsyncClient``, a
   database pool) belong to the event loop they were created on. Such a resource is
   keyed by name *and* loop, and is kept while its loop runs even when no provider
@@ -51,7 +55,6 @@ from pepperpy.errors import ConfigError
 
 T = TypeVar("T")
 
-TABLE_KEY = "pepperpy.resources"  # the table's name in the manager's shared dict
 EXIT_TIMEOUT_S = 5.0
 
 _CREATING, _LIVE, _GONE = "creating", "live", "gone"
@@ -62,24 +65,27 @@ class _Abandoned(Exception):
 
 
 class _Entry:
-    __slots__ = ("name", "key", "loop", "per_loop", "cleanup", "value", "state", "holders", "orphan", "ready")
+    __slots__ = ("name", "key", "loop", "per_loop", "cleanup", "value", "state", "holders", "orphan", "ready", "kept")
 
-    def __init__(self, name: str, key: Hashable, loop: asyncio.AbstractEventLoop, per_loop: bool, cleanup: Any):
+    def __init__(
+        self, name: str, key: Hashable, loop: asyncio.AbstractEventLoop | None, per_loop: bool, cleanup: Any
+    ):
         self.name, self.key, self.loop, self.per_loop, self.cleanup = name, key, loop, per_loop, cleanup
         self.value: Any = None
         self.state = _CREATING
         self.holders = 0
         self.orphan = False  # a per-loop resource whose loop shut down while held: cleaned at the last release
         self.ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self.kept = False  # held by the table itself until interpreter exit (``keep``)
 
 
-class _Holdings:
+class Holdings:
     """What one provider holds; its lifecycle calls it once at close (``core._Lifecycle.release``)."""
 
     __slots__ = ("table", "entries")
 
     def __init__(self, table: ResourceTable):
-        self.table = table
+        self.table = table  # the table of the provider's manager
         self.entries: dict[Hashable, _Entry] = {}
 
     async def __call__(self) -> None:
@@ -115,7 +121,7 @@ class ResourceTable:
         return entry.holders if entry is not None and entry.state == _LIVE else None
 
     async def acquire(
-        self, holdings: _Holdings, name: str, factory: Callable[[], Any], cleanup: Callable[[Any], Any] | None,
+        self, holdings: Holdings, name: str, factory: Callable[[], Any], cleanup: Callable[[Any], Any] | None,
         per_loop: bool,
     ) -> Any:
         loop = asyncio.get_running_loop()
@@ -142,6 +148,28 @@ class ResourceTable:
             except _Abandoned:
                 continue
 
+    def keep(self, name: str, factory: Callable[[], T]) -> T:
+        """The object under ``name``, created now by ``factory()`` (a plain function) if there is none, and kept
+        until interpreter exit; two threads creating it at once keep the first and drop the other."""
+        key = (name, None)
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None:
+            value = factory()
+            with self._lock:
+                entry = self._entries.get(key)
+                if entry is None:
+                    entry = self._entries[key] = _Entry(name, key, None, False, None)
+                    entry.value, entry.state = value, _LIVE
+                    _LIVE_TABLES.add(self)
+        if entry.state != _LIVE:
+            raise ConfigError(
+                f"shared resource {name!r} is being created by get_resource(); a name is shared one way: "
+                "use get_resource() for it everywhere, or shared_resource() everywhere"
+            )
+        entry.kept = True
+        return entry.value  # type: ignore[no-any-return]
+
     async def _create(self, entry: _Entry, factory: Callable[[], Any]) -> None:
         try:
             value = factory()
@@ -166,7 +194,7 @@ class ResourceTable:
             if entry.state != _LIVE:
                 return  # cleaned up already (its loop shut down, interpreter exit)
             entry.holders -= 1
-            if entry.holders > 0 or (entry.per_loop and not entry.orphan):
+            if entry.holders > 0 or entry.kept or (entry.per_loop and not entry.orphan):
                 return
             self._take(entry)
         await _clean(entry)
@@ -196,7 +224,7 @@ class ResourceTable:
             self._watchers.pop(loop, None)
             doomed = []
             for entry in list(self._entries.values()):
-                if entry.loop is loop and entry.per_loop and entry.state == _LIVE:
+                if entry.loop is loop and entry.per_loop and entry.state == _LIVE and not entry.kept:
                     if entry.holders == 0:
                         self._take(entry)
                         doomed.append(entry)
@@ -280,44 +308,4 @@ def _clean_up_at_exit() -> None:
     _LIVE_TABLES.clear()
 
 
-async def acquire_resource(
-    provider: Any, name: str, factory: Callable[[], T | Awaitable[T]], cleanup: Callable[[T], Any] | None = None,
-    *, per_loop: bool = False,
-) -> T:
-    """``provider.get_resource(...)`` for any ``PepperpyPlugin`` (see ``ResourceMixin.get_resource``)."""
-    from pepperpy.core import State
-
-    lifecycle = getattr(provider, "_lifecycle", None)
-    if lifecycle is None:
-        raise TypeError(f"{type(provider).__qualname__}: ResourceMixin needs PepperpyPlugin as a base class too")
-    if lifecycle.state is State.UNOPENED:
-        raise ConfigError(
-            f"{provider.plugin_id}: get_resource({name!r}) needs the provider open or opening (it holds the resource "
-            "until it closes); call it from initialize() or while open"
-        )
-    table: ResourceTable = provider.shared_resource(TABLE_KEY, ResourceTable)
-    holdings = lifecycle.release
-    if holdings is None:
-        holdings = lifecycle.release = _Holdings(table)
-    return await table.acquire(holdings, name, factory, cleanup, per_loop)
-
-
-class ResourceMixin:
-    """Adds ``await self.get_resource(name, factory=..., cleanup=...)`` to a ``PepperpyPlugin``."""
-
-    async def get_resource(
-        self, name: str, factory: Callable[[], T | Awaitable[T]], cleanup: Callable[[T], Any] | None = None,
-        *, per_loop: bool = False,
-    ) -> T:
-        """The object every provider of this PluginManager shares under ``name``, created on first request.
-
-        ``factory()`` creates it (plain or ``async def``); ``cleanup(obj)`` (plain or
-        ``async def``, optional) runs once, when the last provider holding it closes.
-        This provider holds it until it closes. ``per_loop=True`` for asyncio objects:
-        one per event loop, kept while that loop runs and cleaned up when it shuts down.
-        The full rules are in ``pepperpy._resources``.
-        """
-        return await acquire_resource(self, name, factory, cleanup, per_loop=per_loop)
-
-
-__all__ = ["ResourceMixin", "ResourceTable", "acquire_resource"]
+__all__ = ["ResourceTable"]

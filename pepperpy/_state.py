@@ -1,13 +1,15 @@
 """State persistence: ``@persistent_plugin`` marks a provider class; the base's lifecycle does the rest.
 
-The rules, kept here and only here (``core._Lifecycle`` calls ``restore`` at the start
-of every open and ``save`` after the author's ``cleanup()`` at every close):
+The rules, kept here and only here (``core._Lifecycle`` calls the class's mark, a ``Persistence``: its
+``restore`` at the start of every open and its ``save`` after the author's ``cleanup()`` at every close;
+so ``core`` never imports this module):
 
 - What: the class's options (annotated attributes with a value), or only the names
   given to ``@persistent_plugin("a", "b")`` (options or bare-annotated attributes).
   Never a key: an option the plugin maps to an environment variable (manifest ``env``)
-  or one whose type mentions ``SecretStr``/``SecretBytes`` (naming one in the decorator
-  is an error at class creation); a ``SecretStr`` value in any other attribute is skipped.
+  or one ``_redact.is_secret_option`` calls a secret by its name or declared type (naming
+  one in the decorator is an error at class creation); a ``SecretStr`` value in any other
+  attribute is skipped.
 - Where: ``<home>/state/<category>/<provider_name>.json`` (the plugin id as a path),
   one JSON object ``{"attribute": value}``; ``<that file>.lock`` is its lock.
 - Restore, at open, before ``initialize()`` runs: explicit config > saved state >
@@ -39,14 +41,14 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 from pepperpy._atomic import atomic_write
 from pepperpy._log import logger
+from pepperpy._redact import is_secret_option
 from pepperpy.errors import ConfigError, PepperPyError, PluginError, PluginLoadError
 
 LOCK_TIMEOUT_S = 30.0
-_SECRET = re.compile(r"\bSecret(Str|Bytes)\b")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 _ABSENT = object()
 
@@ -56,6 +58,14 @@ class Persistence:
     """The mark ``@persistent_plugin`` leaves on a class: which attributes (None: every non-secret option)."""
 
     names: tuple[str, ...] | None = None
+
+    async def restore(self, provider: Any) -> None:
+        """Called by the lifecycle (``core``) at the start of every open: the mark hands it this module's rule."""
+        await restore(provider)
+
+    async def save(self, provider: Any) -> None:
+        """Called by the lifecycle (``core``) after ``cleanup()`` at every close."""
+        await save(provider)
 
 
 def persistent_plugin(*args: Any) -> Any:
@@ -87,7 +97,7 @@ def _mark(cls: type, names: tuple[str, ...] | None) -> type:
                 f"{cls.__qualname__}: @persistent_plugin names {name!r}, which is not an annotated attribute of "
                 f"the class (annotated: {', '.join(annotations) or 'none'}); annotate it (`{name}: int = 0`)"
             )
-        if _is_secret(annotations[name]):
+        if is_secret_option(name, annotation=annotations[name]):
             raise PluginLoadError(
                 f"{cls.__qualname__}: @persistent_plugin names {name!r}, a secret; keys and SecretStr values "
                 "are never written to disk, so drop it from the list"
@@ -107,14 +117,6 @@ def _annotations(cls: type) -> dict[str, Any]:
     return found
 
 
-def _is_secret(annotation: Any) -> bool:
-    if isinstance(annotation, str):
-        return bool(_SECRET.search(annotation))
-    if isinstance(annotation, type) and _SECRET.fullmatch(annotation.__name__):
-        return True
-    return any(_is_secret(arg) for arg in get_args(annotation))
-
-
 def persisted_names(provider: Any) -> list[str]:
     """The attributes of ``provider`` that are saved: never a key."""
     cls = type(provider)
@@ -122,7 +124,7 @@ def persisted_names(provider: Any) -> list[str]:
     annotations = _annotations(cls)
     names = list(mark.names) if mark.names is not None else list(cls.option_specs())
     keys = set(provider._context.env)
-    return [n for n in names if n not in keys and not _is_secret(annotations.get(n))]
+    return [n for n in names if n not in keys and not is_secret_option(n, annotation=annotations.get(n))]
 
 
 def state_file(provider: Any) -> Path:
@@ -221,15 +223,13 @@ def _report(message: str) -> None:
 
 async def save(provider: Any) -> None:
     """Merge this instance's state into the file, atomically, under the file lock."""
-    from pydantic import SecretBytes, SecretStr
-
     values: dict[str, Any] = {}
     for name in persisted_names(provider):
         try:
             value = getattr(provider, name)
         except AttributeError:
             continue  # a bare-annotated attribute never set
-        if isinstance(value, (SecretStr, SecretBytes)):
+        if is_secret_option(name, value):
             continue  # a secret in an untyped attribute: never written
         values[name] = _to_json(provider, name, value)
     baseline = getattr(provider, "_pepperpy_state_baseline", {})

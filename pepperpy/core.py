@@ -40,7 +40,7 @@ import importlib
 import inspect
 import threading
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +48,8 @@ from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar
 
 from pepperpy._log import logger
-from pepperpy.errors import ConfigError, PepperPyError, PluginError, PluginLoadError
+from pepperpy._resources import Holdings, ResourceTable
+from pepperpy.errors import ConfigError, PepperPyError, PluginDependencyError, PluginError, PluginLoadError
 
 T = TypeVar("T")
 
@@ -69,7 +70,7 @@ class CreationContext:
     plugin_id: str
     home: Path | None = None
     env: dict[str, str] = field(default_factory=dict)
-    shared: dict[str, Any] | None = None
+    shared: ResourceTable | None = None  # the manager's shared resources (``_resources``)
     alias: str | None = None
 
 
@@ -89,7 +90,7 @@ class _Lifecycle:
         self.entered: set[Callable[..., Any]] = set()
         self.locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
         self.owned: list[PepperpyPlugin] = []
-        self.release: Callable[[], Awaitable[None]] | None = None  # gives back what it acquired (``_resources``)
+        self.release: Holdings | None = None  # gives back the shared resources it acquired (``_resources``)
 
     def lock(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
@@ -119,10 +120,9 @@ class _Lifecycle:
                 return
             self.state, self.task, self.entered = State.OPENING, asyncio.current_task(), {body}
             try:
-                if getattr(type(provider), "_pepperpy_persistent", None) is not None:  # @persistent_plugin
-                    from pepperpy import _state
-
-                    await _state.restore(provider)
+                persistence = getattr(type(provider), "_pepperpy_persistent", None)  # @persistent_plugin (_state)
+                if persistence is not None:
+                    await persistence.restore(provider)
                 await self._open_dependencies(provider)
                 try:
                     await body(provider)
@@ -158,10 +158,9 @@ class _Lifecycle:
                 raise plugin_failure(provider, "cleanup", exc) from exc
             finally:
                 try:
-                    if getattr(type(provider), "_pepperpy_persistent", None) is not None:  # @persistent_plugin
-                        from pepperpy import _state
-
-                        await _state.save(provider)
+                    persistence = getattr(type(provider), "_pepperpy_persistent", None)  # @persistent_plugin
+                    if persistence is not None:
+                        await persistence.save(provider)
                 finally:
                     self.state, self.task, self.entered = State.UNOPENED, None, set()
                     await self._close_owned()
@@ -169,10 +168,14 @@ class _Lifecycle:
 
     async def _open_dependencies(self, provider: PepperpyPlugin) -> None:
         for dependency in provider.dependencies.values():
-            was_unopened = dependency._lifecycle.state is State.UNOPENED
-            await dependency.initialize()
-            if was_unopened:
-                self.owned.append(dependency)
+            await self.open_owned(dependency)
+
+    async def open_owned(self, dependency: PepperpyPlugin) -> None:
+        """Open ``dependency``; if this call opened it, it is owned: closed last, when this provider closes."""
+        was_unopened = dependency._lifecycle.state is State.UNOPENED
+        await dependency.initialize()
+        if was_unopened:
+            self.owned.append(dependency)
 
     async def _close_owned(self) -> None:
         release, self.release = self.release, None
@@ -183,6 +186,21 @@ class _Lifecycle:
             owned, self.owned = self.owned, []
             for dependency in reversed(owned):
                 await dependency.cleanup()
+
+
+async def open_with(provider: PepperpyPlugin, dependency: PepperpyPlugin) -> None:
+    """Open ``dependency`` now if ``provider`` is open or opening (a dependency added late, such as a runtime one);
+    if this opened it, ``provider`` owns it: it is closed last, when ``provider`` closes."""
+    lifecycle = provider._lifecycle
+    if lifecycle.state in (State.OPEN, State.OPENING):
+        await lifecycle.open_owned(dependency)
+
+
+def disown(provider: PepperpyPlugin, keep: Iterable[Any]) -> None:
+    """``provider`` no longer closes the dependencies in ``keep`` when it closes (they serve on elsewhere, e.g. a
+    hot reload's new provider)."""
+    lifecycle = provider._lifecycle
+    lifecycle.owned = [d for d in lifecycle.owned if all(d is not k for k in keep)]
 
 
 def plugin_failure(provider: Any, method: str, exc: BaseException) -> PluginError:
@@ -380,7 +398,7 @@ class PepperpyPlugin(abc.ABC):
         """A path under PepperPy's home (the PluginManager's home: ``PEPPERPY_HOME`` or ``~/.pepperpy``)."""
         home = self._context.home
         if home is None:
-            from pepperpy.plugin_manager import pepperpy_home
+            from pepperpy._paths import pepperpy_home
 
             home = pepperpy_home()
         return home.joinpath(*parts)
@@ -444,19 +462,25 @@ class PepperpyPlugin(abc.ABC):
         return self._dependencies.get(key)
 
     async def load_dependency(self, key: str) -> PepperpyPlugin:
-        """The dependency ``key``; a ``runtime`` one is created now (and opened if this provider is open)."""
-        from pepperpy import _dependencies
+        """The dependency ``key``; a ``runtime`` one is created now (and opened if this provider is open).
 
-        return await _dependencies.load_runtime(self, key)
+        Creating one is the job of whoever created this provider: the PluginManager (``_dependencies``) or a
+        worker process hands the loader over (``_dependency_loader``); without one only set dependencies exist."""
+        loader = getattr(self, "_dependency_loader", None)
+        if loader is not None:
+            return await loader(self, key)
+        existing = self._dependencies.get(key)
+        if existing is None:
+            raise PluginDependencyError(
+                f"{self.plugin_id}: no dependency {key!r} is declared (declared: none); add it to plugin.json "
+                "'dependencies' or register_plugin_metadata, or call set_dependency()"
+            )
+        return existing
 
     def shared_resource(self, name: str, factory: Callable[[], T]) -> T:
-        """An object shared by every provider of the same PluginManager (e.g. an HTTP client pool)."""
-        shared = self._context.shared
-        if shared is None:
-            shared = self._context.shared = {}
-        if name not in shared:
-            shared.setdefault(name, factory())
-        return shared[name]
+        """An object shared by every provider of the same PluginManager and kept for the process (a lock, an SSL
+        context): ``factory()`` creates it on first request. For one to clean up, see ``ResourceMixin``."""
+        return _resource_table(self).keep(name, factory)
 
     async def import_modules(self, *modules: str) -> None:
         """Import heavy modules in a worker thread, one provider at a time.
@@ -472,6 +496,42 @@ class PepperpyPlugin(abc.ABC):
                     importlib.import_module(module)
 
         await asyncio.to_thread(import_all)
+
+
+def _resource_table(provider: PepperpyPlugin) -> ResourceTable:
+    context = provider._context
+    if context.shared is None:  # a provider made without a manager shares with itself only
+        context.shared = ResourceTable()
+    return context.shared
+
+
+class ResourceMixin:
+    """Adds ``await self.get_resource(name, factory=..., cleanup=...)`` to a ``PepperpyPlugin``."""
+
+    async def get_resource(
+        self, name: str, factory: Callable[[], T | Awaitable[T]], cleanup: Callable[[T], Any] | None = None,
+        *, per_loop: bool = False,
+    ) -> T:
+        """The object every provider of this PluginManager shares under ``name``, created on first request.
+
+        ``factory()`` creates it (plain or ``async def``); ``cleanup(obj)`` (plain or
+        ``async def``, optional) runs once, when the last provider holding it closes.
+        This provider holds it until it closes. ``per_loop=True`` for asyncio objects:
+        one per event loop, kept while that loop runs and cleaned up when it shuts down.
+        The full rules are in ``pepperpy._resources``.
+        """
+        if not isinstance(self, PepperpyPlugin):
+            raise TypeError(f"{type(self).__qualname__}: ResourceMixin needs PepperpyPlugin as a base class too")
+        lifecycle = self._lifecycle
+        if lifecycle.state is State.UNOPENED:
+            raise ConfigError(
+                f"{self.plugin_id}: get_resource({name!r}) needs the provider open or opening (it holds the resource "
+                "until it closes); call it from initialize() or while open"
+            )
+        table = _resource_table(self)
+        if lifecycle.release is None:
+            lifecycle.release = Holdings(table)
+        return await table.acquire(lifecycle.release, name, factory, cleanup, per_loop)  # type: ignore[no-any-return]
 
 
 def _wrap_public_async_methods(cls: type) -> None:
@@ -515,6 +575,6 @@ class auto_context:  # noqa: N801 - named like a function, as the plugin-system 
 
 
 __all__ = [
-    "CreationContext", "PepperpyPlugin", "State", "auto_context", "creation_context", "own_category", "own_errors",
-    "plugin_failure", "requires_open",
+    "CreationContext", "PepperpyPlugin", "ResourceMixin", "State", "auto_context", "creation_context", "disown",
+    "open_with", "own_category", "own_errors", "plugin_failure", "requires_open",
 ]

@@ -26,18 +26,17 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import MappingProxyType
 from typing import Any
 
+from pepperpy._redact import is_secret_option
 from pepperpy.errors import PepperPyErrorGroup, PluginError
 from pepperpy.llm import GenerationChunk, GenerationResult, Message
 
 # Options the facade acts on itself; they are taken out of ``call.options`` into ``call.settings``.
 FACADE_OPTIONS = frozenset({"cache"})
-_SECRET_NAME = re.compile(r"(?:^|_)(?:key|token|secret|password)$")  # api_key, auth_token; not max_tokens
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -89,9 +88,7 @@ Hook = Callable[[Call, CallNext], Awaitable[Any]]
 
 
 def _public(name: str, value: Any) -> bool:
-    if type(value).__name__ in ("SecretStr", "SecretBytes"):
-        return False
-    return not _SECRET_NAME.search(name.lower())
+    return not is_secret_option(name, value)
 
 
 def provider_config(provider: Any) -> dict[str, Any]:

@@ -12,6 +12,27 @@ The retry rule, here and only here (``max_retries`` attempts more at most, all w
   body or stream cut short after a 2xx, an answer over the size cap, any other 4xx.
   The service may have processed (and billed) such a request, so the error says so
   instead of sending it again. A stream is never retried once its 2xx arrived.
+- Sent again once, at once, whatever the policy: a request on a **reused** keep-alive
+  connection that the service closed or reset before the response's headers arrived
+  (httpx's "Server disconnected without sending a response", a read or write error).
+  That is the keep-alive race: the service closed the idle connection just as the
+  request went out, so it never read it. (A service that read the request and crashed
+  before answering looks the same; like browsers, PepperPy takes the likely case.)
+  Browsers and the openai SDK send such a request again too (Go's net/http does for
+  requests it may replay). httpcore's ``trace`` extension tells a reused connection from
+  a new one (a new one reports ``connection.connect_tcp``) and whether the headers
+  arrived. The same failure on a new connection follows the rules above (not sent
+  again): nothing tells a service that hung up at once from one that read the request
+  first. One limit: httpcore reports a close after part of a status line the same way as
+  a close before any byte, so that rare case is sent again too.
+
+Keep-alive: an idle pooled connection is closed after ``KEEPALIVE_EXPIRY_S`` (3 s), below
+the 5 s after which common servers (llama.cpp's cpp-httplib, Node, uvicorn) close theirs,
+so a connection is rarely picked just as the service closes it. No request waits on a
+dead connection: httpcore drops an idle connection whose socket turned readable (the
+service's close) before sending on it, and a close that arrives after the request went
+out ends the read at once. A long wait with the request sent is the service's own (for
+llama.cpp, its queue of requests waiting for a free slot).
 
 Size caps: a JSON answer larger than ``max_response_bytes`` (default 32 MiB: a batch of
 128 embeddings of 3072 dimensions is about 8 MB of JSON), or one server-sent event
@@ -47,8 +68,7 @@ from pydantic import Field, SecretStr
 from pepperpy._log import logger
 from pepperpy._sse import EventTooLarge, ServerSentEvent, SSEDecoder
 from pepperpy._redact import redact, remember
-from pepperpy._resources import ResourceMixin
-from pepperpy.core import PepperpyPlugin
+from pepperpy.core import PepperpyPlugin, ResourceMixin
 from pepperpy.errors import (
     AuthenticationError,
     ProviderError,
@@ -64,6 +84,7 @@ ERROR_BODY_BYTES = 64 * 1024  # of an error answer: its message is all that is s
 MAY_HAVE_BEEN_PROCESSED = "the service may have processed (and billed) the request, so it was not sent again"
 _BODY_HEADERS = {"content-encoding", "content-length", "transfer-encoding"}
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)  # the request never reached the service
+KEEPALIVE_EXPIRY_S = 3.0  # below the common 5 s server keep-alive timeout (module docstring)
 
 
 @dataclass(frozen=True)
@@ -105,7 +126,7 @@ class ClientPool:
         if client is None or client.is_closed:
             if self._ssl_context is None:
                 self._ssl_context = httpx.create_ssl_context()
-            limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
+            limits = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=KEEPALIVE_EXPIRY_S)
             client = httpx.AsyncClient(base_url=base_url, limits=limits, timeout=None, verify=self._ssl_context)
             self._clients[base_url] = client
         return PooledClient(client)
@@ -143,6 +164,42 @@ class PooledClient:
 
 def _refuse_closed(*args: Any, **kwargs: Any) -> Any:
     raise RuntimeError("Cannot send a request, as the client has been closed (the provider closed).")
+
+
+class _Attempt:
+    """One request as httpcore's ``trace`` extension reports it: on a new or a reused connection, answered or not."""
+
+    __slots__ = ("new_connection", "answered")
+
+    def __init__(self) -> None:
+        self.new_connection = self.answered = False
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return {"trace": self._trace}
+
+    async def _trace(self, event: str, info: dict[str, Any]) -> None:
+        if event.startswith(("connection.connect_tcp.", "connection.connect_unix_socket.")):
+            self.new_connection = True
+        elif event == "http11.receive_response_headers.complete":
+            self.answered = True
+
+    def never_read(self, exc: httpx.HTTPError) -> bool:
+        """The keep-alive race: a reused connection closed or reset before the response's headers (module docstring)."""
+        if self.new_connection or self.answered:
+            return False
+        if isinstance(exc, httpx.RemoteProtocolError):
+            return "without sending a response" in str(exc)
+        return isinstance(exc, (httpx.ReadError, httpx.WriteError))
+
+
+def _resend(exc: httpx.HTTPError, attempt: _Attempt, resent: bool, who: str) -> bool:
+    """True when the request is to be sent again at once: the keep-alive race, once per call."""
+    if resent or not attempt.never_read(exc):
+        return False
+    logger.info("{}: a reused connection was closed before any answer ({}: {}); sending the request again",
+                who, type(exc).__name__, exc)
+    return True
 
 
 def _service_message(response: httpx.Response) -> str:
@@ -307,11 +364,14 @@ async def _post_with_retries(
     policy: RetryPolicy, who: str, max_response_bytes: int,
 ) -> dict[str, Any]:
     deadline = time.monotonic() + min(policy.budget_s, timeout_s)
-    attempt = 0
+    attempt, resent = 0, False
     while True:
         attempt += 1
+        trace = _Attempt()
         try:
-            async with client.stream("POST", path, json=body, headers=headers, timeout=timeout_s) as response:
+            async with client.stream(
+                "POST", path, json=body, headers=headers, timeout=timeout_s, extensions=trace.extensions
+            ) as response:
                 if response.status_code >= 400:
                     raise error_for_status(await _error_answer(response), who)
                 try:
@@ -325,6 +385,9 @@ async def _post_with_retries(
                     f"{who}: the service answered with malformed JSON: {raw[:200].decode('utf-8', 'replace')!r}"
                 ) from None
         except httpx.HTTPError as exc:
+            if _resend(exc, trace, resent, who):
+                attempt, resent = attempt - 1, True
+                continue
             error = error_for_exception(exc, who, timeout_s)
             if isinstance(exc, _NOT_SENT) and not policy.retry_connect:
                 raise error from exc
@@ -345,12 +408,15 @@ async def stream_sse(
     after it, never (the service has the request).
     """
     deadline = time.monotonic() + min(policy.budget_s, timeout_s)
-    attempt = 0
+    attempt, resent = 0, False
     while True:
         attempt += 1
         answered = yielded = False
+        trace = _Attempt()
         try:
-            async with client.stream("POST", path, json=body, headers=headers, timeout=timeout_s) as response:
+            async with client.stream(
+                "POST", path, json=body, headers=headers, timeout=timeout_s, extensions=trace.extensions
+            ) as response:
                 if response.status_code >= 400:
                     raise error_for_status(await _error_answer(response), who)
                 answered = True
@@ -371,6 +437,9 @@ async def stream_sse(
                     ) from exc
                 return
         except httpx.HTTPError as exc:
+            if _resend(exc, trace, resent, who):
+                attempt, resent = attempt - 1, True
+                continue
             error = error_for_exception(exc, who, timeout_s)
             if isinstance(exc, _NOT_SENT) and not policy.retry_connect:
                 raise error from exc
@@ -519,5 +588,6 @@ __all__ = [
     "error_for_status",
     "parse_event_data",
     "post_json",
+    "remember",
     "stream_sse",
 ]

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from pepperpy.core import PepperpyPlugin, State, check_async, close_guard, guard, open_guard, plugin_failure
-from pepperpy.errors import ConfigError, InvalidInputError, LLMTimeoutError, PepperPyError, PluginError
+from pepperpy.errors import ConfigError, InvalidInputError, LLMTimeoutError, PepperPyError, PluginError, UnsupportedPartError
 from pepperpy.parts import (
     Audio,
     AudioPart,
@@ -245,10 +245,10 @@ def call_timeout(provider: Any, options: dict[str, Any]) -> float | None:
     return timeout if timeout is not None else getattr(provider, "timeout", None)
 
 
-def _refused(provider: LLMProvider, model: str | None, part: MediaPart, taken: frozenset[str]) -> InvalidInputError:
+def _refused(provider: LLMProvider, model: str | None, part: MediaPart, taken: frozenset[str]) -> UnsupportedPartError:
     which = f"{provider.plugin_id}" + (f" (model {model})" if model else "")
     takes = ", ".join(sorted(taken)) if taken else "text only"
-    return InvalidInputError(
+    return UnsupportedPartError(
         f"{which} cannot take the {part.type} part ({part.media_type}, {part.source}); it takes {takes}. "
         "Use a provider or model that takes it, or leave the part out"
     )

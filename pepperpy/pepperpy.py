@@ -9,6 +9,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pepperpy import _dependencies
+from pepperpy._defaults import DEFAULT_PROVIDERS, default_provider_name, default_provider_source
 from pepperpy._session import Session, SyncRunner, raise_failures
 from pepperpy.errors import ConfigError, PluginNotFoundError
 from pepperpy.plugin_manager import PluginManager, plain_name
@@ -20,11 +21,6 @@ if TYPE_CHECKING:
     from pepperpy.retrieval import Answer, Retrieval
 
 T = TypeVar("T")
-
-# What ``with_llm()`` and friends use when no provider is named; override with
-# ``PepperPy(config={"llm": "mock"})`` or ``PEPPERPY_LLM=mock``.
-DEFAULT_PROVIDERS: dict[str, str] = {"llm": "local", "embeddings": "local", "rag": "local", "storage": "local"}
-
 
 class PendingProvider:
     """A provider whose plugin is still to be installed: ``with_*`` ran inside an event loop.
@@ -125,7 +121,7 @@ class PepperPy:
         if _in_event_loop() and self._manager.needs_install(category, name, config):
             self._providers[category] = PendingProvider(self._manager, category, name, config)
         else:
-            with _dependencies.sharing(_dependencies.Scope.of(self)):  # dependencies share this facade's providers
+            with _dependencies.sharing(_dependencies.Scope.of(self, self._config)):  # dependencies share this facade's providers
                 self._providers[category] = self._manager.create_provider(category, name, **config)
         self._share_dependencies()
 
@@ -366,14 +362,14 @@ class PepperPy:
     async def _retire(self, session: Session, providers: list[Any], running: set[asyncio.Task[Any]]) -> None:
         """Close providers replaced by a hot reload once the tasks that may be calling them are done."""
         from pepperpy._log import logger
+        from pepperpy.core import PepperpyPlugin, disown
 
         if running:
             await asyncio.wait(running)
         live = list(self._providers.values())
         for provider in providers:
-            lifecycle = getattr(provider, "_lifecycle", None)
-            if lifecycle is not None:  # a dependency it opened but that now serves its successor stays open
-                lifecycle.owned = [d for d in lifecycle.owned if all(d is not p for p in live)]
+            if isinstance(provider, PepperpyPlugin):  # a dependency it opened but that now serves its successor stays open
+                disown(provider, live)
             try:
                 await provider.cleanup()
             except Exception as exc:
@@ -386,7 +382,7 @@ class PepperPy:
         configured = [c for c in categories if c in self._providers]
         if not configured:
             self.provider(categories[0])  # raises: nothing configured
-        with _dependencies.sharing(_dependencies.Scope.of(self)):
+        with _dependencies.sharing(_dependencies.Scope.of(self, self._config)):
             await self._install(configured)
             used = {  # configured categories the opened ones depend on, still to be installed
                 spec.type
@@ -461,25 +457,6 @@ class PepperPy:
         if runner is not None:
             self._sync = None
             runner.close()
-
-
-def default_provider_name(category: str, config: dict[str, Any] | None = None) -> str | None:
-    """The provider ``with_<category>()`` uses when none is named: config, ``PEPPERPY_<CATEGORY>`` (without
-    surrounding spaces), or the built-in default."""
-    configured = (config or {}).get(category) or os.environ.get(f"PEPPERPY_{category.upper()}", "").strip()
-    return configured or DEFAULT_PROVIDERS.get(category)
-
-
-def default_provider_source(category: str, config: dict[str, Any] | None = None) -> tuple[str, str] | None:
-    """Where ``default_provider_name`` took its name from and how to change it, for errors; None for the
-    built-in default."""
-    if (config or {}).get(category):
-        setting = f"PepperPy(config={{{category!r}: ...}})"
-        return setting, f"fix {setting}"
-    variable = f"PEPPERPY_{category.upper()}"
-    if os.environ.get(variable, "").strip():
-        return f"the environment variable {variable}", f"fix or unset {variable}"
-    return None
 
 
 def _in_event_loop() -> bool:

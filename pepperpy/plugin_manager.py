@@ -14,7 +14,6 @@ import importlib.machinery
 import importlib.metadata
 import importlib.util
 import os
-import re
 import sys
 import threading
 import types
@@ -24,10 +23,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pepperpy import _entry_points
+from pepperpy._categories import CATEGORY_BASES, GENERIC_BASE, plain_name
+from pepperpy._entry_points import (
+    CATEGORY_NAME,
+    ENTRY_POINT_GROUP,
+    BrokenEntryPoint,
+    EntryPointPlugin,
+    ShadowedEntryPoint,
+)
+from pepperpy._folder_files import folder_files
 from pepperpy._log import logger
 from pepperpy._paths import builtin_plugins_dir, pepperpy_home, plugin_folders_in
-from pepperpy._redact import SecretRegistry
-from pepperpy._reload import folder_files
+from pepperpy._resources import ResourceTable
 from pepperpy._version import __version__
 from pepperpy.errors import (
     ConfigError,
@@ -39,21 +47,9 @@ from pepperpy.errors import (
     PluginNotFoundError,
 )
 
-# Category -> "module:BaseClass" every provider of that category must subclass; any other
-# simple lowercase category needs only PepperpyPlugin.
-CATEGORY_BASES: dict[str, str] = {
-    "llm": "pepperpy.llm:LLMProvider",
-    "embeddings": "pepperpy.embeddings:EmbeddingProvider",
-    "rag": "pepperpy.rag:RAGProvider",
-    "storage": "pepperpy.storage:StorageProvider",
-}
-GENERIC_BASE = "pepperpy.core:PepperpyPlugin"
-ENTRY_POINT_GROUP = "pepperpy.plugins"
 # Plugin modules load under this package (a child of pepperpy, so that
 # ``logger.enable("pepperpy")`` also turns on the plugins' own logs).
 SYNTHETIC_PACKAGE = "pepperpy.loaded_plugins"
-_CATEGORY = re.compile(r"[a-z][a-z0-9_-]*\Z")
-_CLASS_ENTRY_POINT = re.compile(r"\s*[A-Za-z_][\w.]*\s*:\s*[A-Za-z_][\w.]*\s*(\[[^\]]*\])?\s*\Z")
 
 
 @dataclass(frozen=True)
@@ -94,53 +90,9 @@ class ShadowedPlugin:
 
 
 @dataclass(frozen=True)
-class EntryPointPlugin:
-    """A provider class an installed distribution exposes as the entry point ``category.provider_name``.
-
-    Recorded from the distribution's metadata only; the class is imported when the plugin is first used.
-    """
-
-    id: str
-    entry_point: importlib.metadata.EntryPoint
-    distribution: str
-    version: str
-
-    @property
-    def category(self) -> str:
-        return self.id.split("/", 1)[0]
-
-    @property
-    def provider_name(self) -> str:
-        return self.id.split("/", 1)[1]
-
-    @property
-    def source(self) -> str:
-        """``<distribution> <version>``, as ``pepperpy plugins`` shows it."""
-        return f"{self.distribution} {self.version}".strip()
-
-
-@dataclass(frozen=True)
-class ShadowedEntryPoint:
-    """A class entry point hidden by a plugin folder, or by an earlier distribution, with the same id."""
-
-    plugin: EntryPointPlugin
-    shadowed_by: str
-
-
-@dataclass(frozen=True)
-class BrokenEntryPoint:
-    """An entry point of group ``pepperpy.plugins`` that names no valid ``category.provider_name``, and why."""
-
-    name: str
-    value: str
-    source: str
-    problem: str
-
-
-@dataclass(frozen=True)
 class LoadedFolder:
     """A plugin folder whose class is imported: the info and class it was loaded with, and its files as they were
-    just before that import (``pepperpy._reload.folder_files``), which hot reload compares with the folder."""
+    just before that import (``pepperpy._folder_files.folder_files``), which hot reload compares with the folder."""
 
     info: PluginInfo
     provider_class: type
@@ -191,9 +143,8 @@ class PluginManager:
         self.entry_point_plugins: dict[str, EntryPointPlugin] = {}  # class entry points no folder shadows
         self.shadowed_entry_points: list[ShadowedEntryPoint] = []
         self.broken_entry_points: list[BrokenEntryPoint] = []
-        self.shared_resources: dict[str, Any] = {}  # objects providers share, such as HTTP client pools
+        self.shared_resources = ResourceTable()  # objects providers share, such as HTTP client pools
         self.hooks: list[Any] = []  # process-wide LLM call hooks, from register_hook() (pepperpy/hooks.py)
-        self.secrets = SecretRegistry()  # keys to hide in errors and logs; the process-wide manager's is used
         self._entry_point_hooks: list[Any] | None = None
         self.plugins: dict[str, PluginInfo] = {}
         self.broken: list[BrokenPlugin] = []
@@ -253,66 +204,25 @@ class PluginManager:
             self._registered_paths.append(Path(path))
 
     def _entry_point_dirs(self) -> list[Path]:
-        """The folders of the entry points that name a package of plugin folders (a name without a ".")."""
+        """The folders of the entry points that name a package of plugin folders (``_entry_points.folder_dirs``)."""
         if self._entry_point_cache is None:
-            dirs = []
-            for entry_point in self._installed_entry_points():
-                if "." in entry_point.name:
-                    continue  # a provider class: see _class_entry_points
-                spec = importlib.util.find_spec(entry_point.module)
-                if spec is not None and spec.submodule_search_locations:
-                    for location in spec.submodule_search_locations:
-                        dirs.append(Path(location))
-                        distribution, version = _distribution_of(entry_point)
-                        self._entry_point_dir_sources[os.path.realpath(location)] = f"{distribution} {version}".strip()
+            dirs, sources = _entry_points.folder_dirs(self._installed_entry_points())
+            self._entry_point_dir_sources.update(sources)
             self._entry_point_cache = dirs
         return self._entry_point_cache
-
-    # -- entry points naming a provider class (``llm.awesome = "pkg.models:Awesome"``) ----------------
 
     def _installed_entry_points(self) -> list[importlib.metadata.EntryPoint]:
         """The entry points of group ``pepperpy.plugins``, read once from metadata (no code is imported)."""
         if self._entry_points is None:
-            if self._entry_points_source is not None:
-                found: Iterable[importlib.metadata.EntryPoint] = self._entry_points_source()
-            elif self._fixed_paths is None:
-                found = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
-            else:
-                found = ()
-            self._entry_points = [entry_point for entry_point in found if entry_point.group == ENTRY_POINT_GROUP]
+            self._entry_points = _entry_points.installed(self._entry_points_source, self._fixed_paths is None)
         return self._entry_points
 
     def _class_entry_points(
         self,
     ) -> tuple[dict[str, EntryPointPlugin], list[BrokenEntryPoint], list[ShadowedEntryPoint]]:
-        """Entry points named ``category.provider_name`` by id (the first distribution wins), broken, shadowed."""
+        """Entry points named ``category.provider_name`` by id (``_entry_points.class_plugins``), read once."""
         if self._class_entry_point_cache is None:
-            found: dict[str, EntryPointPlugin] = {}
-            broken: list[BrokenEntryPoint] = []
-            shadowed: list[ShadowedEntryPoint] = []
-            for entry_point in self._installed_entry_points():
-                if "." not in entry_point.name:
-                    continue  # a package of plugin folders: see _entry_point_dirs
-                distribution, version = _distribution_of(entry_point)
-                category, _, provider_name = entry_point.name.partition(".")
-                problem = None
-                if not (_CATEGORY.match(category) and _CATEGORY.match(provider_name)):
-                    problem = (
-                        "the name must be 'category.provider_name', each lowercase letters, digits, '_' or '-' "
-                        "starting with a letter, as 'llm.awesome'"
-                    )
-                elif not _CLASS_ENTRY_POINT.match(entry_point.value):
-                    problem = "the value must name a class, as 'package.module:ClassName'"
-                if problem is not None:
-                    source = f"{distribution} {version}".strip()
-                    broken.append(BrokenEntryPoint(entry_point.name, entry_point.value, source, problem))
-                    continue
-                plugin = EntryPointPlugin(f"{category}/{provider_name}", entry_point, distribution, version)
-                if plugin.id in found:
-                    shadowed.append(ShadowedEntryPoint(plugin, found[plugin.id].source))
-                else:
-                    found[plugin.id] = plugin
-            self._class_entry_point_cache = (found, broken, shadowed)
+            self._class_entry_point_cache = _entry_points.class_plugins(self._installed_entry_points())
         return self._class_entry_point_cache
 
     def _place_entry_points(self, folders: dict[str, PluginInfo]) -> None:
@@ -559,7 +469,7 @@ class PluginManager:
         with lock:
             if info.id in self._ready:
                 return
-            needed = self._requirement_set(info)
+            needed = self.requirement_set(info)
             if needed:
                 target = _install.env_dir(self.home, needed)
                 # A version conflict with what this process can import (the running environment, or another
@@ -580,41 +490,43 @@ class PluginManager:
                         importlib.invalidate_caches()
             self._ready.add(info.id)
 
+    def mark_ready(self, plugin_id: str) -> None:
+        """Take ``plugin_id``'s requirements as importable already (a worker process: its venv holds them), so that
+        no env of this manager's home is made or joined for it."""
+        self._ready.add(plugin_id)
+
     def needs_install(self, category: str, name: str, config: dict[str, Any] | None = None) -> bool:
         """True when using ``category/name`` (created with ``config``) would run an install first (a cheap check,
         no subprocess)."""
-        from pepperpy import _install, _isolation
+        from pepperpy import _envs, _install, _isolation
+        from pepperpy._isolation import env
 
         if self._folderless_target(category, name) is not None:
             return False
         info = self.resolve(category, name)[0]
+        needed = self.requirement_set(info)
         if _isolation.is_isolated(self, category, name, config or {}):  # its worker's env (pepperpy/_isolation)
-            return _isolation.needs_install(self, info)
+            folder, fingerprint, _ = env.env_path(self.home, info.id, needed)
+            return _envs.needs_install(folder, fingerprint, isolated=True, has_requirements=bool(needed),
+                                       provided=lambda: False)
         if info.id in self._ready or info.id in self._classes:
             return False
-        needed = self._requirement_set(info)
-        if not needed or _install.is_stamped(_install.env_dir(self.home, needed), needed):
-            return False
-        return bool(_install.missing_from_running_env(needed))
+        return _envs.needs_install(
+            _install.env_dir(self.home, needed), needed.fingerprint(), isolated=False, has_requirements=bool(needed),
+            provided=lambda: not _install.missing_from_running_env(needed),
+        )
 
-    def _requirement_set(self, info: PluginInfo) -> Any:
+    def requirement_set(self, info: PluginInfo) -> Any:
+        """What the plugin's requirements file and model packages ask for (``_install.RequirementSet``)."""
         from pepperpy import _install
 
-        requirements_file = info.path / info.manifest.requirements
-        where = f"plugin {info.id}: {info.path / 'plugin.json'} model_packages"
-        model_packages = (_install.parse_requirement_line(line, where) for line in info.manifest.model_packages)
-        return _install.RequirementSet(
-            plugin_id=info.id,
-            requirements=_install.parse_requirements_file(requirements_file, plugin_id=info.id),
-            model_packages=tuple(r for r in model_packages if r is not None),
-            requirements_file=requirements_file,
-        )
+        return _install.requirement_set(info.id, info.path, info.manifest)
 
     # -- load ----------------------------------------------------------------------
 
     def register_plugin(self, category: str, name: str, provider_class: type) -> None:
         """Register a provider class defined in code, without a plugin folder."""
-        if not _CATEGORY.match(category):
+        if not CATEGORY_NAME.match(category):
             raise PluginError(f"plugin category {category!r} must be a simple lowercase name such as 'tts'")
         self._check_class(category, provider_class, f"{category}/{name}")
         with self._lock:
@@ -643,8 +555,7 @@ class PluginManager:
         with self._lock:
             if info.id not in self._classes:
                 files = folder_files(str(info.path))  # before the import: a save made during it counts as a change
-                provider_class = self._import_entry_point(info)
-                self._check_class(info.manifest.category, provider_class, info.id, info.path)
+                provider_class = self.import_class(info)
                 self._classes[info.id] = provider_class
                 self._loaded_from[info.id] = (info, files)
             return self._classes[info.id]
@@ -697,6 +608,13 @@ class PluginManager:
             self._generations[plugin_id] = generation
             self.reloads += 1
             return provider_class
+
+    def import_class(self, info: PluginInfo) -> type:
+        """Import the provider class of the plugin folder ``info`` and check it against its category's base (no
+        install, not cached: ``load_class`` is the way to use a plugin; ``pepperpy plugins check`` calls this)."""
+        provider_class = self._import_entry_point(info)
+        self._check_class(info.manifest.category, provider_class, info.id, info.path)
+        return provider_class
 
     def _import_entry_point(self, info: PluginInfo, generation: int = 0) -> type:
         from pepperpy._manifest import entry_file
@@ -835,6 +753,24 @@ class PluginManager:
 
         return await _dependencies.load(self, category, name)
 
+    def creation_config(
+        self, category: str, name: str, config: Mapping[str, Any]
+    ) -> tuple[PluginInfo, dict[str, str], str | None, dict[str, Any]]:
+        """What creating ``category/name`` (a plugin folder, or an alias of one) with ``config`` would use: the
+        plugin's info, its env mapping, the alias asked for, and the merged config (imports nothing)."""
+        return self._folder_config(category, name, *self._follow_aliases(category, name), config)
+
+    def _folder_config(
+        self, category: str, name: str, target: str, chain: list[Any], config: Mapping[str, Any]
+    ) -> tuple[PluginInfo, dict[str, str], str | None, dict[str, Any]]:
+        info, _, env, alias = self._resolve_target(category, name, target, chain)
+        # explicit config > each alias's preset, then its saved options (nearest first) > the plugin's saved options
+        # > environment variables (then keys.json) > the manifest's defaults: see pepperpy/_user_options.py
+        layers = [(f"{category}/{a.name}", a.config) for a in chain]
+        if info.id != f"{category}/{target}":  # ``target`` is an alias in the plugin's manifest
+            layers.append((f"{category}/{target}", info.manifest.aliases[target].config))
+        return info, env, alias, self.user_options.merge(config, layers, info.id)
+
     def _build_plugin_provider(self, category: str, name: str, /, **config: Any) -> Any:
         from pepperpy._config import build_provider
         from pepperpy._isolation import in_process_only  # a class without a folder cannot run isolated
@@ -858,14 +794,8 @@ class PluginManager:
             layers = [(f"{category}/{a.name}", a.config) for a in chain]
             merged = self.user_options.merge(config, layers, f"{category}/{target}")
             return build_provider(registered, context, in_process_only(f"{category}/{target}", merged))
-        info, preset, env, alias = self._resolve_target(category, name, target, chain)
+        info, env, alias, config = self._folder_config(category, name, target, chain, config)
         context = CreationContext(info.id, self.home, env, self.shared_resources, alias)
-        # explicit config > each alias's preset, then its saved options (nearest first) > the plugin's saved options
-        # > environment variables (then keys.json) > the manifest's defaults: see pepperpy/_user_options.py
-        layers = [(f"{category}/{a.name}", a.config) for a in chain]
-        if info.id != f"{category}/{target}":  # ``target`` is an alias in the plugin's manifest
-            layers.append((f"{category}/{target}", info.manifest.aliases[target].config))
-        config = self.user_options.merge(config, layers, info.id)
         from pepperpy import _isolation
 
         if _isolation.requested(info, config):  # "isolation": "process": a worker process (pepperpy/_isolation)
@@ -878,14 +808,6 @@ def _broken_folder_named(broken: list[BrokenPlugin], category: str, name: str) -
     wanted = {f"{category}_{name}", name}
     wanted = {w.replace("-", "_") for w in wanted}
     return next((b for b in broken if b.path.name.replace("-", "_") in wanted), None)
-
-
-def _distribution_of(entry_point: importlib.metadata.EntryPoint) -> tuple[str, str]:
-    """The name and version of the distribution declaring ``entry_point``, from its metadata."""
-    distribution = getattr(entry_point, "dist", None)
-    if distribution is None:
-        return "an unknown distribution", ""
-    return distribution.metadata["Name"] or "an unknown distribution", distribution.version or ""
 
 
 class _PluginFolderFinder(importlib.abc.MetaPathFinder):
@@ -927,23 +849,6 @@ def _guard_plugin_imports() -> None:
     """Put the ``_PluginFolderFinder`` first on ``sys.meta_path`` (once per process)."""
     if not any(isinstance(finder, _PluginFolderFinder) for finder in sys.meta_path):
         sys.meta_path.insert(0, _PluginFolderFinder())
-
-
-def plain_name(category: str, name: str) -> str:
-    """``name`` without a leading ``category/``: the id form (``llm/mock``) that errors and ``pepperpy plugins info``
-    print is accepted wherever a provider name is. The id of another category is a PluginNotFoundError."""
-    if not isinstance(name, str):
-        return name
-    other, slash, rest = name.partition("/")
-    if not (slash and other and rest):
-        return name
-    if other == category:
-        return rest
-    ask = f"with_{other}({rest!r})" if other in CATEGORY_BASES else f"with_plugin({other!r}, {rest!r})"
-    raise PluginNotFoundError(
-        f"{name!r} is the id of a plugin of category {other!r}, not {category!r}; use {ask} for it, "
-        f"or name a plugin of category {category!r}"
-    )
 
 
 def plugin_package_name(plugin_id: str) -> str:

@@ -21,11 +21,12 @@ _EXPORTS: dict[str, str] = {
     "PluginManager": "pepperpy.plugin_manager",
     "get_plugin_manager": "pepperpy.plugin_manager",
     "model_package_file": "pepperpy.plugin_manager",
+    "read_key": "pepperpy._config",
     "file_lock": "pepperpy._filelock",
     "atomic_write": "pepperpy._atomic",
     "persistent_plugin": "pepperpy._state",
     "RemoteProvider": "pepperpy.http",
-    "ResourceMixin": "pepperpy._resources",
+    "ResourceMixin": "pepperpy.core",
     "hot_reloadable_plugin": "pepperpy._reload",
     "start_hot_reload": "pepperpy._reload",
     "stop_hot_reload": "pepperpy._reload",
@@ -94,9 +95,8 @@ if TYPE_CHECKING:
     from pepperpy._atomic import atomic_write
     from pepperpy._filelock import file_lock
     from pepperpy._reload import hot_reloadable_plugin, start_hot_reload, stop_hot_reload
-    from pepperpy._resources import ResourceMixin
     from pepperpy._state import persistent_plugin
-    from pepperpy.core import PepperpyPlugin, auto_context
+    from pepperpy.core import PepperpyPlugin, ResourceMixin, auto_context
     from pepperpy.http import RemoteProvider
     from pepperpy.embeddings import EmbeddingProvider
     from pepperpy.llm import LLMProvider

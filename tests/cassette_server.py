@@ -146,8 +146,8 @@ class CassetteServer:
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 self.requests.append(Received(method, path, headers, body))
                 await self._answer(writer, self._take(method, path), method, path)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            return
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            return  # a cancel comes from stop(): end quietly (a cancelled handler task is logged as an error)
         finally:
             writer.close()
 

@@ -2,7 +2,8 @@
 config) runs in a worker process with a virtual environment of its own.
 
 - ``env.py``: the worker's venv under ``<home>/envs/`` (uv), reaching the parent's PepperPy through a ``.pth``;
-- ``worker.py``: the worker's main loop (``python -m pepperpy._isolation.worker``);
+- ``pepperpy/_worker.py`` (outside this package, on top of the layers): the worker process's entry point and
+  main loop (``python -m pepperpy._worker``); ``methods.py``: which of a provider's methods cross the pipe;
 - ``protocol.py``: JSON lines over the worker's stdin/stdout;
 - ``logs.py``: the plugin's log records, sent by the worker and logged again in the parent;
 - ``client.py``: the parent's end of the pipe (start, requests, death, stop);
@@ -17,24 +18,16 @@ The PluginManager calls ``requested`` and ``create`` when it creates a provider 
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import weakref
 from typing import Any
 
+from pepperpy._redact import is_secret_option
 from pepperpy.errors import ConfigError, PepperPyError, PluginError
 
 MODES = ("inprocess", "process")
 KNOWN_CATEGORIES = ("llm", "embeddings", "rag", "storage")
 HELLO_TIMEOUT_S = 300.0  # a custom category waits for its worker's method list at creation
-SECRET_WORDS = ("key", "token", "secret", "password")  # a str option so named is redacted from the worker's errors
-_SECRET_NAME = re.compile(r"(?:key|token|secret|password)$")  # api_key, apikey, auth_token; not max_tokens
-
-
-def public_options(config: dict[str, Any]) -> dict[str, Any]:
-    """``config`` without its secrets (a ``SecretStr``, or an option named like a key): what the parent shows."""
-    return {name: value for name, value in config.items()
-            if not hasattr(value, "get_secret_value") and not _SECRET_NAME.search(name.lower())}
 
 
 def requested(info: Any, config: dict[str, Any]) -> bool:
@@ -77,26 +70,14 @@ def is_isolated(manager: Any, category: str, name: str, config: dict[str, Any]) 
     """True when ``category/name`` created with ``config`` would run in a worker process (imports nothing;
     for code that would otherwise import the class just to read its options, such as a fallback chain).
 
-    As at creation: ``config``, then an alias's preset, then the options saved for the name asked or for
-    the plugin (``pepperpy options set``), then plugin.json.
+    Decided as creation decides it: ``requested`` on the config creation merges (``PluginManager.creation_config``).
+    False for a class without a plugin folder, a name that is not found or an invalid setting (creating it raises).
     """
     try:
-        info, preset, _, _ = manager.resolve(category, name)
-        saved = manager.user_options.all()
+        info, _, _, merged = manager.creation_config(category, name, config)
+        return requested(info, merged)
     except PepperPyError:
         return False
-    for layer in (config, preset, saved.get(f"{category}/{name}", {}), saved.get(info.id, {})):
-        if layer.get("isolation") is not None:
-            return layer["isolation"] == "process"
-    return getattr(info.manifest, "isolation", "inprocess") == "process"
-
-
-def needs_install(manager: Any, info: Any) -> bool:
-    """True when the plugin's worker env does not exist yet (creating it runs uv)."""
-    from pepperpy._isolation import env
-
-    venv, stamp, _ = env.env_path(manager.home, info.id, manager._requirement_set(info))
-    return not env.is_ready(venv, stamp)
 
 
 def create(manager: Any, info: Any, context: Any, config: dict[str, Any], defaults: dict[str, Any]) -> Any:
@@ -104,10 +85,11 @@ def create(manager: Any, info: Any, context: Any, config: dict[str, Any], defaul
     started in the background: the cold start overlaps the caller's own work until the provider opens."""
     from pepperpy._config import build_provider
     from pepperpy._isolation import client, env, providers
+    from pepperpy._isolation.providers import public_options
     from pepperpy.core import CreationContext
 
     category = info.manifest.category
-    venv = env.ensure_env(manager.home, info.id, manager._requirement_set(info))
+    venv = env.ensure_env(manager.home, info.id, manager.requirement_set(info))
     wired_config = _wire_config(info.id, config)
     wired_defaults = _wire_config(info.id, defaults)
     load = {
@@ -150,23 +132,6 @@ def create(manager: Any, info: Any, context: Any, config: dict[str, Any], defaul
     return provider
 
 
-def loaded_from(distribution: str, version: str) -> str:
-    """Who brought the loaded ``distribution`` into this process, for a version-conflict error: another
-    plugin's env (``<home>/envs/<plugin>-<hash>``, named by its plugin id) or this environment, with its folder."""
-    import importlib.metadata
-    import re
-    from pathlib import Path
-
-    try:
-        folder = Path(str(importlib.metadata.distribution(distribution).locate_file(""))).resolve()
-    except importlib.metadata.PackageNotFoundError:
-        return f"{distribution} {version} is already loaded in this process"
-    if folder.parent.name == "envs" and re.fullmatch(r"[a-z][a-z0-9_-]*-[0-9a-f]{12}", folder.name):
-        category, _, name = folder.name.rsplit("-", 1)[0].partition("-")
-        return f"{distribution} {version} is already loaded from the env of plugin {category}/{name} ({folder})"
-    return f"{distribution} {version} is already installed in this environment ({folder})"
-
-
 def _wire_config(plugin_id: str, config: dict[str, Any]) -> dict[str, Any]:
     """The options as JSON for the worker (a ``SecretStr`` as its value: the pipe is private); ConfigError
     naming an option that cannot cross."""
@@ -178,7 +143,7 @@ def _wire_config(plugin_id: str, config: dict[str, Any]) -> dict[str, Any]:
         if hasattr(value, "get_secret_value"):
             value = value.get_secret_value()
             _redact.remember(value)  # an error from the worker that echoes it shows ***
-        elif isinstance(value, str) and any(word in name.lower() for word in SECRET_WORDS):
+        elif isinstance(value, str) and is_secret_option(name):
             _redact.remember(value)
         try:
             wired[name] = protocol.to_wire(value)
@@ -190,4 +155,4 @@ def _wire_config(plugin_id: str, config: dict[str, Any]) -> dict[str, Any]:
     return wired
 
 
-__all__ = ["MODES", "create", "in_process_only", "needs_install", "public_options", "requested"]
+__all__ = ["MODES", "create", "in_process_only", "is_isolated", "requested"]

@@ -262,7 +262,7 @@ class WorkerClient:
             try:
                 message = protocol.decode(line)
             except ValueError:
-                continue  # not a protocol line (the worker's stdout is the protocol's alone: see worker.py)
+                continue  # not a protocol line (the worker's stdout is the protocol's alone: see pepperpy/_worker.py)
             request_id = message.get("id")
             if request_id == 0:
                 self._hello(process, message)
@@ -538,7 +538,7 @@ def stderr_tail(path: Path, lines: int = STDERR_TAIL_LINES, max_bytes: int = 819
 def worker_command(python: Path) -> list[str]:
     """How a worker is started: the venv's Python, no user site, no current folder on ``sys.path``."""
     flags = ["-s", "-P"] + (["-B"] if sys.dont_write_bytecode else [])
-    return [str(python), *flags, "-m", "pepperpy._isolation.worker"]
+    return [str(python), *flags, "-m", "pepperpy._worker"]
 
 
 def worker_environment() -> dict[str, str]:

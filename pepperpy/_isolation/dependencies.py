@@ -45,7 +45,7 @@ def category_of(provider: Any) -> str:
 def describe(dependencies: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """What the worker needs to stand in for each dependency: its id, alias, category, isolation, and its
     public async methods (a category of its own) or model id (embeddings)."""
-    from pepperpy._isolation.worker import public_async_methods
+    from pepperpy._isolation.methods import public_async_methods
 
     described = {}
     for key, provider in dependencies.items():
@@ -62,7 +62,7 @@ def describe(dependencies: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 def _call(provider: Any, message: dict[str, Any]) -> tuple[Any, list[Any], dict[str, Any]]:
     """The method a ``call``/``stream`` request names (one the worker may call) and its arguments."""
-    from pepperpy._isolation.worker import CATEGORY_METHODS, public_async_methods
+    from pepperpy._isolation.methods import CATEGORY_METHODS, public_async_methods
 
     name, category = message.get("method"), category_of(provider)
     allowed = CATEGORY_METHODS[category] if category else frozenset(public_async_methods(type(provider)))

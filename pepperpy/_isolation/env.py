@@ -30,6 +30,7 @@ from typing import Any
 from packaging.markers import InvalidMarker, Marker
 from packaging.utils import canonicalize_name
 
+from pepperpy import _envs
 from pepperpy._log import logger
 from pepperpy.errors import PluginInstallError
 
@@ -156,17 +157,14 @@ def env_path(home: Path, plugin_id: str, needed: Any) -> tuple[Path, str, list[s
     """``(venv dir, its fingerprint, host_pins())`` for the plugin."""
     pins = host_pins()
     stamp = fingerprint(needed, pins)
-    return home / "envs" / f"{plugin_id.replace('/', '-')}-{stamp}", stamp, pins
+    return _envs.env_folder(home, plugin_id, stamp), stamp, pins
 
 
 def is_ready(venv: Path, stamp: str) -> bool:
     """True when ``venv`` is a complete env with this fingerprint (its use is then noted)."""
     from pepperpy import _install
 
-    try:
-        ready = (venv / _install.STAMP_FILE).read_text() == stamp
-    except OSError:
-        return False
+    ready = _envs.is_installed(venv, stamp)
     if ready:
         _install.note_use(venv)
     return ready

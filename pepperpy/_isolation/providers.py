@@ -29,8 +29,9 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, ClassVar
 
-from pepperpy._isolation import dependencies, protocol, public_options
+from pepperpy._isolation import dependencies, protocol
 from pepperpy._isolation.client import WorkerClient
+from pepperpy._redact import is_secret_option
 from pepperpy.core import PepperpyPlugin, State, guard
 from pepperpy.embeddings import EmbeddingProvider, Vector
 from pepperpy.errors import ConfigError, ProviderError
@@ -48,6 +49,13 @@ _EXPOSE = {
     "storage": "give the plugin a category of its own (with_plugin), whose public async methods are forwarded",
     "": "add a public async method that returns it (those are forwarded to the worker)",
 }
+
+
+
+
+def public_options(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` without its secrets (``_redact.is_secret_option``): what the parent shows."""
+    return {name: value for name, value in config.items() if not is_secret_option(name, value)}
 
 
 class IsolatedProvider:
@@ -427,4 +435,5 @@ def attach_in_parent(provider: Any, described: Mapping[str, dict[str, Any]], cha
 __all__ = [
     "CLASSES", "DescribedProvider", "IN_PARENT", "InParentProvider", "IsolatedEmbeddings", "IsolatedLLM",
     "IsolatedProvider", "IsolatedRAG", "IsolatedStorage", "attach_in_parent", "custom_class", "in_parent",
+    "public_options",
 ]

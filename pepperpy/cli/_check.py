@@ -57,7 +57,7 @@ def shared_ids(roots: list[Path]) -> dict[str, str]:
 
 def check_folder(checker: Any, folder: str, install_requirements: bool) -> tuple[str, str | None, list[str]]:
     """(label, problem or None, notes) for one plugin folder."""
-    from pepperpy import _install
+    from pepperpy import _envs, _install
     from pepperpy._manifest import read_manifest
     from pepperpy._options import build_options
     from pepperpy._version import __version__
@@ -77,7 +77,7 @@ def check_folder(checker: Any, folder: str, install_requirements: bool) -> tuple
         return label, trust_problem(folder, exposed), []
     isolated = found.manifest.isolation == "process"
     try:
-        needed = checker._requirement_set(found)
+        needed = checker.requirement_set(found)
         if isolated:  # its requirements live in its worker's env, never in this process
             if install_requirements and needed:
                 from pepperpy._isolation.env import ensure_env
@@ -85,8 +85,10 @@ def check_folder(checker: Any, folder: str, install_requirements: bool) -> tuple
                 ensure_env(checker.home, found.id, needed)
             ready = not needed
         else:
-            ready = not needed or _install.is_stamped(_install.env_dir(checker.home, needed), needed)
-            ready = ready or not _install.missing_from_running_env(needed)
+            ready = not _envs.needs_install(
+                _install.env_dir(checker.home, needed), needed.fingerprint(), isolated=False,
+                has_requirements=bool(needed), provided=lambda: not _install.missing_from_running_env(needed),
+            )
     except PepperPyError as exc:
         return label, str(exc), []
     if isolated:
@@ -98,8 +100,7 @@ def check_folder(checker: Any, folder: str, install_requirements: bool) -> tuple
             checker.ensure_requirements(found)
         else:
             notes.append(f"requirements not installed ({names}); imported without them (--install installs them)")
-        provider_class = checker._import_entry_point(found)
-        checker._check_class(found.manifest.category, provider_class, found.id, found.path)
+        provider_class = checker.import_class(found)
         build_options(provider_class)
     except PepperPyError as exc:
         if ready or install_requirements:

@@ -19,7 +19,8 @@ from pathlib import Path
 import click
 
 from pepperpy._filelock import try_lock
-from pepperpy._install import ENV_NAME, last_used, staging_target
+from pepperpy._envs import ENV_NAME
+from pepperpy._install import last_used, staging_target
 from pepperpy.cli._common import manager, print_table
 
 DAY_S = 86400.0
@@ -167,7 +168,9 @@ def clean(ctx: click.Context, days: int, dry_run: bool, yes: bool) -> None:
     plugins that other projects use stay while those projects run them. Envs being installed
     are never touched. Without a terminal (scripts, cron) it runs without asking, as with --yes.
     """
-    envs = manager().home / "envs"
+    from pepperpy._envs import envs_folder
+
+    envs = envs_folder(manager().home)
     ask = not (dry_run or yes) and sys.stdin.isatty()
     result = clean_envs(envs, days, dry_run=dry_run or ask)
     _report(envs, days, result, dry_run=dry_run or ask)

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from pepperpy.cli._common import LazyGroup, fail, manager, print_table
-from pepperpy.cli.settings import is_secret_option
+from pepperpy.cli.settings import is_key
 
 DESCRIPTION_WIDTH = 40  # characters of a description shown by `plugins list` (--json has it whole)
 
@@ -292,7 +292,7 @@ def _requirement_details(mgr: Any, found: Any) -> dict[str, Any]:
     from pepperpy.errors import PepperPyError
 
     try:
-        needed = mgr._requirement_set(found)
+        needed = mgr.requirement_set(found)
     except PepperPyError as exc:
         return {"requirements": [f"invalid: {exc}"], "env dir": None}
     if not needed:
@@ -318,7 +318,7 @@ def _worker_requirement_details(mgr: Any, found: Any) -> dict[str, Any]:
     from pepperpy.errors import PepperPyError
 
     try:
-        needed = mgr._requirement_set(found)
+        needed = mgr.requirement_set(found)
     except PepperPyError as exc:
         return {"requirements": [f"invalid: {exc}"], "env dir": None}
     venv, stamp, _ = env.env_path(mgr.home, found.id, needed)
@@ -336,7 +336,7 @@ def _isolated_option_details(defaults: dict[str, tuple[Any, str]], env: dict[str
         if option_name == "isolation":
             continue
         variable = f", env {env[option_name]}" if option_name in env else ""
-        shown = "***" if is_secret_option(option_name, env) else repr(value)
+        shown = "***" if is_key(option_name, env) else repr(value)
         lines.append(f"{option_name}: default {shown} ({where}){variable}")
     lines += [f"{option_name}: env {variable}" for option_name, variable in env.items() if option_name not in defaults]
     lines.append(f"(the class is imported in its worker process only: its {'other ' if lines else ''}options, and "
@@ -364,7 +364,7 @@ def _option_details(
     for option_name, option in options.items():
         annotation = declared[option_name][1]
         type_name = _type_name(annotation)
-        secret = is_secret_option(option_name, env, annotation)
+        secret = is_key(option_name, env, annotation)
         if option_name in defaults:
             value, where = defaults[option_name]
             state = f"default {'***' if secret else repr(value)} ({where})"
@@ -390,7 +390,7 @@ def _type_name(annotation: Any) -> str:
 
 
 def _masked(config: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
-    return {k: ("***" if is_secret_option(k, env) else v) for k, v in config.items()}
+    return {k: ("***" if is_key(k, env) else v) for k, v in config.items()}
 
 
 def _detail_lines(label: str, value: Any) -> list[str]:
@@ -448,7 +448,7 @@ def _install_one(mgr: Any, plugin_id: str, progress: _Progress) -> str:
         found, preset = mgr.resolve(category, name)[:2]
     except PluginNotFoundError:
         _unknown(mgr, plugin_id)
-    needed = mgr._requirement_set(found)
+    needed = mgr.requirement_set(found)
     if _isolation_line(mgr, found, f"{category}/{name}", preset) is not None:
         return _install_worker_env(mgr, found, needed, progress)
     if not needed:

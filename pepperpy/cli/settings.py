@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from pepperpy._redact import is_secret_option
 from pepperpy.cli._common import fail, manager, parse_key_values, print_table
 from pepperpy.errors import PepperPyError, PluginNotFoundError
 
@@ -25,10 +26,6 @@ if TYPE_CHECKING:
     from pepperpy.plugin_manager import PluginManager
 
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-# A key's name: api_key, apikey, key, token, auth_token, secret, password (and variables so named, OPENAI_API_KEY);
-# not max_tokens, tokenizer or key_prefix.
-_SECRET_NAME = re.compile(r"(?:^|_)(?:apikey|key|token|secret|password)\Z", re.IGNORECASE)
-_SECRET_TYPE = re.compile(r"\bSecret(Str|Bytes)\b")
 HIDDEN = "<hidden>"
 ISOLATION = "isolation"  # a reserved key, not a class option: where the plugin runs (pepperpy/_isolation)
 ISOLATION_MODES = ("process", "inprocess")
@@ -52,17 +49,15 @@ def split_id(text: str, default_category: str = "llm") -> tuple[str, str]:
     return category, name
 
 
-def is_secret_option(option: str, env: dict[str, str], annotation: Any = None) -> bool:
-    """True for a key: an option declared ``SecretStr`` (or ``SecretBytes``), named as a key (``api_key``,
-    ``token``, ...) or read from a variable named as one (``env``: option -> variable, as in plugin.json)."""
-    if _SECRET_NAME.search(option) or _SECRET_NAME.search(env.get(option, "")):
-        return True
-    return annotation is not None and bool(_SECRET_TYPE.search(str(annotation)))
+def is_key(option: str, env: dict[str, str], annotation: Any = None) -> bool:
+    """True for a key (``_redact.is_secret_option``): by the option's name or declared type, or by the name of the
+    variable it is read from (``env``: option -> variable, as in plugin.json)."""
+    return is_secret_option(option, annotation=annotation) or is_secret_option(env.get(option, ""))
 
 
 def shown(option: str, value: Any, env: dict[str, str], annotation: Any = None) -> str:
-    """``value`` as JSON, or ``<hidden>`` for a key (``is_secret_option``)."""
-    return HIDDEN if is_secret_option(option, env, annotation) else json.dumps(value)
+    """``value`` as JSON, or ``<hidden>`` for a key (``is_key``)."""
+    return HIDDEN if is_key(option, env, annotation) else json.dumps(value)
 
 
 def declared_types(m: PluginManager, category: str, name: str) -> dict[str, Any]:
@@ -114,7 +109,7 @@ def check_options(
     if ISOLATION in config:
         _check_isolation(m, plugin_id, config.pop(ISOLATION), command)
     for option in config:
-        if is_secret_option(option, env):
+        if is_key(option, env):
             fail(_secret_refusal(plugin_id, option, env))
     if not config:
         return None
@@ -131,7 +126,7 @@ def check_options(
             close = difflib.get_close_matches(option, list(specs), n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"its options are: {', '.join(specs) or 'none'}"
             fail(f"{command}: {plugin_id} has no option {option!r}; {hint}")
-        if is_secret_option(option, env, annotations.get(option)):
+        if is_key(option, env, annotations.get(option)):
             fail(_secret_refusal(plugin_id, option, env))
         validate_value(plugin_id, spec, value)
     return None
@@ -408,4 +403,4 @@ def options_remove(plugin: str, key: str | None) -> None:
     click.echo(f"removed {key or 'every option'} of {plugin_key} from {path}")
 
 
-__all__ = ["aliases", "check_options", "is_secret_option", "keys", "options", "shown", "split_id"]
+__all__ = ["aliases", "check_options", "is_key", "keys", "options", "shown", "split_id"]

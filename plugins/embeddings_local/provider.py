@@ -9,7 +9,7 @@ from typing import Any
 
 from pepperpy.embeddings import EmbeddingProvider, Vector
 from pepperpy.errors import ConfigError
-from pepperpy.plugin_manager import model_package_file
+from pepperpy.plugins import model_package_file
 
 DEFAULT_MODEL_ID = "all-MiniLM-L6-v2-int8"
 

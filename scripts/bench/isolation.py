@@ -119,11 +119,11 @@ async def cold_start(manager: Any) -> list[tuple[str, str, str]]:
     from pepperpy._isolation import env
 
     info = manager.discover()["llm/mock"]
-    venv = env.ensure_env(manager.home, info.id, manager._requirement_set(info))
+    venv = env.ensure_env(manager.home, info.id, manager.requirement_set(info))
     python = str(env.venv_python(venv))
     bare = _fresh_seconds([python, "-S", "-I", "-c", "pass"], COLD_STARTS)
     site = _fresh_seconds([python, "-s", "-P", "-c", "pass"], COLD_STARTS)
-    needed = "import pepperpy.plugin_manager, pepperpy._config, pepperpy.llm, pepperpy.hooks, pepperpy._isolation.worker"
+    needed = "import pepperpy.plugin_manager, pepperpy._config, pepperpy.llm, pepperpy.hooks, pepperpy._worker"
     imports = _fresh_seconds([python, "-s", "-P", "-c", needed], COLD_STARTS) - site
     firsts, creates, warm_firsts = [], [], []
     for _ in range(COLD_STARTS):

@@ -875,7 +875,7 @@ async def test_two_plugins_pinning_different_versions_of_six_work_in_one_pepperp
 CONFLICT = textwrap.dedent(
     """
     import asyncio, json, sys
-    from pepperpy._isolation import loaded_from
+    from pepperpy._install import loaded_from
     from pepperpy.errors import PluginDependencyError
     from pepperpy.plugin_manager import PluginManager
 
@@ -1262,7 +1262,7 @@ def test_an_isolated_plugins_requirements_go_into_its_worker_venv_only_and_the_c
     root, home = tmp_path / "plugins", tmp_path / "home"
     write_plugin(root, "unidecode", "llm", UNIDECODE, "UnidecodeLLM", "text-unidecode==1.3\n", isolation="process")
     manager = PluginManager(search_paths=[root], home=home)
-    in_process_env = _install.env_dir(home, manager._requirement_set(manager.resolve("llm", "unidecode")[0]))
+    in_process_env = _install.env_dir(home, manager.requirement_set(manager.resolve("llm", "unidecode")[0]))
 
     async def use() -> str:
         async with PepperPy(plugin_manager=manager).with_llm("unidecode") as pepper:

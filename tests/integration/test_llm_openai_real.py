@@ -79,6 +79,38 @@ async def test_llamacpp_preset_needs_no_key(remote_manager, llama_server, monkey
         assert "Paris" in (await capital_question(pepper).generate()).content
 
 
+# Idle gaps after each round of 8 calls: around llama.cpp's keep-alive timeout (cpp-httplib closes a
+# connection idle for 5 s) and around the pool's own expiry (pepperpy.http.KEEPALIVE_EXPIRY_S, 3 s).
+SOAK_GAPS_S = [4.9, 5.1, 2.9, 3.1]
+
+
+async def test_a_soak_with_idle_gaps_around_the_keep_alive_timeout_has_no_failures(remote_manager, llama_server):
+    """40 calls, 8 at a time, idling around the times at which the server or the pool drops idle connections.
+
+    A connection the server closed while idle must never be used, and one it closes as a
+    request arrives must be sent again (pepperpy/http.py): every call gets its answer.
+    """
+    failures: list[str] = []
+    answers = 0
+
+    async def one(pepper: PepperPy, n: int) -> None:
+        nonlocal answers
+        try:
+            await pepper.chat.with_user(f"Say {n}.").generate()
+            answers += 1
+        except Exception as exc:  # noqa: BLE001 - every failure is collected and shown
+            failures.append(f"{type(exc).__name__}: {exc}")
+
+    async with PepperPy(plugin_manager=remote_manager).with_llm(
+        "openai", base_url=llama_server, api_key="sk-local-test", temperature=0, max_tokens=1, timeout=120
+    ) as pepper:
+        for gap in [0.0, *SOAK_GAPS_S]:
+            await asyncio.sleep(gap)
+            await asyncio.gather(*(one(pepper, n) for n in range(8)))
+    assert failures == []
+    assert answers == 8 * (1 + len(SOAK_GAPS_S))
+
+
 async def test_a_repeated_prompt_reports_cached_tokens(pepper):
     question = "Name three rivers of Europe, one per line."
     await pepper.chat.with_user(question).generate()

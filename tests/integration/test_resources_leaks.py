@@ -108,7 +108,7 @@ def test_a_thousand_open_close_cycles_on_one_loop_reuse_one_client_and_leak_noth
             await cycle(i)
             if i % 100 == 99:
                 during.append(open_fds() - first)
-        table = fresh_manager.shared_resources["pepperpy.resources"]
+        table = fresh_manager.shared_resources
         assert table.holders("http_clients", asyncio.get_running_loop()) == 0, "kept while the loop runs, unheld"
 
     warned, before, after = run_checking_leaks(lambda: asyncio.run(main()))
@@ -117,7 +117,7 @@ def test_a_thousand_open_close_cycles_on_one_loop_reuse_one_client_and_leak_noth
     assert len(clients) == 1, "every cycle used the same pooled client"
     assert max(during) <= 0, f"open fds grew during the cycles: {during}"
     assert after <= before, f"{after - before} file descriptors left open after the loop ended"
-    assert fresh_manager.shared_resources["pepperpy.resources"].names() == [], "the pool was cleaned up with its loop"
+    assert fresh_manager.shared_resources.names() == ["http_ssl_context"], "the pool was cleaned up with its loop"
 
 
 def test_each_event_loop_gets_its_pool_closed(fresh_manager, scripted):

@@ -271,3 +271,21 @@ def test_an_entry_point_id_beats_a_folder_alias_as_ids_do_between_folders(tmp_pa
     make_plugin("base", aliases={"awesome": {"config": {"prefix": ">"}}})
     manager = manager_for(tmp_path, site)
     assert manager.load_class("llm", "awesome").__name__ == "AwesomeModel"
+
+
+def test_the_index_reads_entry_points_as_the_manager_does_without_building_one(tmp_path, site, monkeypatch):
+    from pepperpy import _index
+
+    write_distribution(site, {"folders": f"{PACKAGE}.folders", "llm.awesome": f"{PACKAGE}.models:AwesomeModel",
+                              "llm.Bad": "x:Y"}, files={f"{PACKAGE}/folders/__init__.py": ""})
+    manager = PluginManager(entry_points=entry_points_in(site))
+    manager.discover()
+
+    def no_manager(*args, **kwargs):
+        raise AssertionError("the index built a PluginManager")
+
+    monkeypatch.setattr(PluginManager, "__init__", no_manager)
+    read = _index._read_entry_points()
+    assert str(site / PACKAGE / "folders") in read["dirs"]
+    assert [c["id"] for c in read["classes"] if c["source"] == "awesome-pkg 1.2.0"] == list(manager.entry_point_plugins)
+    assert [b["name"] for b in read["broken"] if b["source"] == "awesome-pkg 1.2.0"] == [b.name for b in manager.broken_entry_points] == ["llm.Bad"]

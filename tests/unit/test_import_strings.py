@@ -1,4 +1,5 @@
-"""The modules named as strings (lazy export tables, the category base table), which no import checker sees."""
+"""The modules named as strings (lazy export tables, the category base table, the command table, the worker's
+entry point), which no import checker sees."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 import pepperpy
 import pepperpy.plugins
+from pepperpy.cli import COMMANDS
 from pepperpy.core import PepperpyPlugin
 from pepperpy.plugin_manager import CATEGORY_BASES, GENERIC_BASE
 
@@ -28,3 +30,21 @@ def test_every_category_base_names_a_plugin_class(spec):
     module_name, class_name = spec.split(":")
     base = getattr(importlib.import_module(module_name), class_name)
     assert isinstance(base, type) and issubclass(base, PepperpyPlugin)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_of_the_cli_table_names_a_click_command(command):
+    import click
+
+    module_name, attribute = COMMANDS[command][0].split(":")
+    assert isinstance(getattr(importlib.import_module(module_name), attribute), click.Command)
+
+
+def test_the_worker_command_names_the_worker_entry_point():
+    from pathlib import Path
+
+    from pepperpy._isolation.client import worker_command
+
+    command = worker_command(Path("python"))
+    module_name = command[command.index("-m") + 1]
+    assert callable(importlib.import_module(module_name).main)

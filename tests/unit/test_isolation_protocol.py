@@ -178,6 +178,22 @@ def test_is_isolated_reads_the_config_an_alias_preset_and_the_manifest_without_i
     assert manager.loaded_folder_plugins() == []  # nothing was imported
 
 
+def test_is_isolated_merges_the_config_as_creation_does(make_plugin, manager) -> None:
+    """The options saved for an alias in the middle of a chain count, as when the provider is created."""
+    from pepperpy._isolation import is_isolated
+
+    make_plugin("plain")
+    manager.register_plugin_alias("llm", "inner", "plain", {})
+    manager.register_plugin_alias("llm", "outer", "inner", {})
+    manager.user_options.path.parent.mkdir(parents=True, exist_ok=True)
+    manager.user_options.path.write_text(json.dumps({"llm/inner": {"isolation": "process"}}))
+    assert manager.creation_config("llm", "outer", {})[3] == {"isolation": "process"}
+    assert is_isolated(manager, "llm", "outer", {}) is True
+    assert is_isolated(manager, "llm", "outer", {"isolation": "inprocess"}) is False
+    assert is_isolated(manager, "llm", "outer", {"isolation": "proces"}) is False  # creating it raises
+    assert manager.loaded_folder_plugins() == []
+
+
 class ShoutProvider(LLMProvider):
     """A class registered in code: it has no plugin folder for a worker to load."""
 
@@ -207,7 +223,7 @@ def test_a_class_registered_in_code_refuses_process_isolation_and_says_it_needs_
 def test_public_options_leave_out_keys_by_name_and_secret_values_but_keep_max_tokens() -> None:
     from pydantic import SecretStr
 
-    from pepperpy._isolation import public_options
+    from pepperpy._isolation.providers import public_options
 
     config = {"api_key": "sk-1", "apikey": "sk-2", "auth_token": "t", "password": "p", "credentials": SecretStr("c"),
               "max_tokens": 64, "model": "m", "key_file": "/k"}

@@ -196,3 +196,30 @@ async def test_author_assignments_to_initialized_are_harmless(custom):
     assert not plugin.initialized
     with pytest.raises(ConfigError, match="needs the provider open"):
         plugin.check_open("process")
+
+
+async def test_open_with_and_disown_are_the_lifecycles_only_doors():
+    """Code outside core (a runtime dependency, a hot reload) changes who closes what through core's functions."""
+    from pepperpy.core import State, disown, open_with
+
+    events: list[str] = []
+
+    class Named(PepperpyPlugin):
+        label: str = ""
+
+        async def initialize(self):
+            events.append(f"open {self.label}")
+
+        async def cleanup(self):
+            events.append(f"close {self.label}")
+
+    owner, late, kept = Named(label="owner"), Named(label="late"), Named(label="kept")
+    await open_with(owner, late)  # owner closed: nothing opens
+    assert late.lifecycle_state is State.UNOPENED and events == []
+    async with owner:
+        await open_with(owner, late)
+        await open_with(owner, kept)
+        disown(owner, [kept])  # kept serves on elsewhere
+    assert events == ["open owner", "open late", "open kept", "close owner", "close late"]
+    assert kept.lifecycle_state is State.OPEN
+    await kept.cleanup()

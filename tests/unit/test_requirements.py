@@ -82,7 +82,7 @@ def test_fast_path_when_running_environment_satisfies(manager, make_plugin, forb
 def test_fast_path_when_env_dir_is_stamped(manager, make_plugin, forbid_subprocess):
     folder = make_plugin("stamped", files={"requirements.txt": "pepperpy-test-only-package==1.0\n"})
     info = manager.discover()["llm/stamped"]
-    needed = manager._requirement_set(info)
+    needed = manager.requirement_set(info)
     target = _install.env_dir(manager.home, needed)
     target.mkdir(parents=True)
     (target / _install.STAMP_FILE).write_text(needed.fingerprint())

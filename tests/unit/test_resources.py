@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import subprocess
 import sys
@@ -108,7 +109,7 @@ async def test_created_once_and_cleaned_once_after_the_authors_cleanup(manager, 
     providers = users(manager, user_class(recorder, asynchronous=asynchronous), 10)
     await asyncio.gather(*(p.initialize() for p in providers))  # concurrent first requests: one creation
     assert recorder.made == 1 and all(p.thing is providers[0].thing for p in providers)
-    table = manager.shared_resources["pepperpy.resources"]
+    table = manager.shared_resources
     assert table.holders("thing") == 10
     for provider in providers[:-1]:
         await provider.cleanup()
@@ -131,7 +132,7 @@ async def test_a_provider_asking_twice_holds_one_reference(manager):
 
     (provider,) = users(manager, Greedy, 1)
     async with provider:
-        assert manager.shared_resources["pepperpy.resources"].holders("thing") == 1
+        assert manager.shared_resources.holders("thing") == 1
     assert recorder.events == ["make 1", "close 1"]
 
 
@@ -188,7 +189,7 @@ async def test_a_cancelled_creation_lets_a_waiter_create_it(manager):
     await waiting
     assert second.initialized and not first.initialized
     await second.cleanup()
-    assert manager.shared_resources["pepperpy.resources"].holders("db") is None
+    assert manager.shared_resources.holders("db") is None
 
 
 async def test_a_failed_open_releases_what_it_acquired(manager):
@@ -237,7 +238,7 @@ async def test_a_failing_cleanup_is_raised_once_and_the_resource_is_forgotten(ma
     with pytest.raises(OSError, match="cannot close"):
         await provider.cleanup()
     assert not provider.initialized
-    assert manager.shared_resources["pepperpy.resources"].holders("thing") is None
+    assert manager.shared_resources.holders("thing") is None
     await provider.cleanup()  # nothing left to release
 
 
@@ -299,11 +300,11 @@ def test_a_per_loop_resource_is_kept_while_its_loop_runs_and_cleaned_when_it_shu
         assert recorder.events == ["make 1", "author cleanup sees 1"], "kept with no holder"
         async with second:
             assert second.thing == {"n": 1}, "the second provider reuses it"
-        assert manager.shared_resources["pepperpy.resources"].holders("thing", asyncio.get_running_loop()) == 0
+        assert manager.shared_resources.holders("thing", asyncio.get_running_loop()) == 0
 
     asyncio.run(main())
     assert recorder.events[-1] == "close 1" and recorder.events.count("close 1") == 1
-    assert manager.shared_resources["pepperpy.resources"].names() == []
+    assert manager.shared_resources.names() == []
 
     async def again():
         async with first:
@@ -317,7 +318,7 @@ async def test_a_per_loop_resource_held_when_its_loop_shuts_down_is_cleaned_by_t
     recorder = Recorder()
     (provider,) = users(manager, user_class(recorder, per_loop=True), 1)
     await provider.initialize()
-    table = manager.shared_resources["pepperpy.resources"]
+    table = manager.shared_resources
     await table._loop_shutting_down(asyncio.get_running_loop())  # what asyncio.run() triggers at its end
     assert "close 1" not in recorder.events, "a holder is still open"
     await provider.cleanup()
@@ -429,4 +430,32 @@ def test_remote_providers_share_a_per_loop_pool_kept_until_the_loop_ends(builtin
 
     asyncio.run(main())
     assert seen["pooled"].is_closed, "closed when its loop shut down"
-    assert builtin_manager.shared_resources["pepperpy.resources"].names() == []
+    assert builtin_manager.shared_resources.names() == ["http_ssl_context"]  # kept for the process (shared_resource)
+
+
+async def test_shared_resource_and_get_resource_are_one_table(manager):
+    """shared_resource keeps its object in the same refcounted table as get_resource: one object per manager and
+    name, which a provider's close never cleans up (it is kept for the process)."""
+    closed = []
+
+    class Keeper(PepperpyPlugin, ResourceMixin):
+        async def initialize(self):
+            self.kept = self.shared_resource("lock", threading.Lock)
+            self.held = await self.get_resource("lock", threading.Lock, closed.append)
+
+    manager.register_plugin("demo", "keeper", Keeper)
+    first, second = manager.create_provider("demo", "keeper"), manager.create_provider("demo", "keeper")
+    async with first, second:
+        assert first.kept is first.held is second.kept is second.held
+        assert manager.shared_resources.holders("lock") == 2
+    assert closed == [] and manager.shared_resources.names() == ["lock"]
+    assert manager.shared_resources.holders("lock") == 0
+
+
+def test_shared_resource_from_many_threads_keeps_one_object(manager):
+    manager.register_plugin("demo", "plain", type("Plain", (PepperpyPlugin,), {}))
+    provider = manager.create_provider("demo", "plain")
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        seen = list(pool.map(lambda _: provider.shared_resource("cache", dict), range(64)))
+    assert all(value is seen[0] for value in seen)
+    assert manager.create_provider("demo", "plain").shared_resource("cache", dict) is seen[0]

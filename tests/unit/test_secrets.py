@@ -203,3 +203,71 @@ def test_bad_key_names_and_empty_keys_are_config_errors(tmp_path, variable, valu
     with pytest.raises(ConfigError, match="cannot save"):
         save_key(tmp_path / "home", variable, value)
     assert not (tmp_path / "home" / "keys.json").exists()
+
+
+# -- the one rule: which options are secrets ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("api_key", True), ("apikey", True), ("openai_api_key", True), ("OPENAI_API_KEY", True),
+        ("ApiKey", True), ("secret_key", True), ("access_key", True), ("private_key", True),
+        ("token", True), ("auth_token", True), ("access_token", True), ("HF_TOKEN", True), ("hf-token", True),
+        ("password", True), ("db_password", True), ("secret", True), ("client_secret", True),
+        ("VAULT_SECRET", True), ("credentials", True),
+        ("max_tokens", False), ("tokens", False), ("num_tokens", False), ("max_token", False),
+        ("max_new_tokens", False), ("tokenizer", False), ("token_limit", False), ("key", False),
+        ("cache_key", False), ("key_prefix", False), ("keyword", False), ("secrets_dir", False),
+        ("model", False), ("temperature", False), ("", False),
+    ],
+)
+def test_is_secret_option_by_name(name, secret):
+    assert _redact.is_secret_option(name) is secret
+
+
+def test_is_secret_option_by_value_and_by_declared_type():
+    from pydantic import SecretBytes
+
+    assert _redact.is_secret_option("region", SecretStr("x"))
+    assert _redact.is_secret_option("blob", SecretBytes(b"x"))
+    assert not _redact.is_secret_option("region", "eu")
+    for annotation in (SecretStr, SecretStr | None, "SecretStr | None", "pydantic.SecretBytes"):
+        assert _redact.is_secret_option("region", annotation=annotation), annotation
+    for annotation in (str, int | None, "str", "Secretary"):
+        assert not _redact.is_secret_option("region", annotation=annotation), annotation
+
+
+def test_hooks_the_call_log_isolation_state_and_the_command_use_the_one_rule(tmp_path):
+    """max_tokens is shown everywhere; an apikey is hidden everywhere (the rules used to disagree on both)."""
+    from pepperpy._calllog import _option_value
+    from pepperpy._isolation.providers import public_options
+    from pepperpy.cli.settings import HIDDEN, is_key, shown
+    from pepperpy.hooks import provider_config
+    from pepperpy.llm import LLMProvider
+
+    class Options(LLMProvider):
+        apikey: str = "k" * 12
+        max_tokens: int = 64
+        cache_key: str = "c"
+
+        async def generate(self, messages, **options):  # pragma: no cover - never called
+            raise NotImplementedError
+
+    assert provider_config(Options()) == {"max_tokens": 64, "cache_key": "c"}
+    assert public_options({"apikey": "k", "max_tokens": 64}) == {"max_tokens": 64}
+    assert _option_value("apikey", "k") == "***" and _option_value("max_tokens", 64) == 64
+    assert shown("max_tokens", 64, {}) == "64" and shown("apikey", "k", {}) == HIDDEN
+    assert is_key("region", {"region": "VAULT_SECRET"}) and not is_key("region", {"region": "VAULT_REGION"})
+
+
+def test_the_registry_belongs_to_redact_not_to_the_plugin_manager():
+    """Redacting needs no PluginManager: _redact imports nothing of PepperPy's (it sits below logging)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, pepperpy._redact as r; r.remember('sk-no-manager-123'); "
+            "print(r.redact('x sk-no-manager-123'), 'pepperpy.plugin_manager' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["x", "***", "False"]
+    assert not hasattr(PluginManager(search_paths=[]), "secrets")

@@ -1,7 +1,11 @@
-"""The worker process of a process-isolated plugin: ``python -m pepperpy._isolation.worker``.
+"""The worker process of a process-isolated plugin: ``python -m pepperpy._worker``.
 
-It runs in the plugin's own venv (see ``env.py``), reads requests from stdin and writes replies
-to stdout, one JSON object per line (``protocol.py``). The protocol owns the original stdout:
+The entry point of a process of its own, so it sits on top of the layers (it builds a ``PluginManager``, which
+``pepperpy._isolation`` lies below): nothing in PepperPy imports it. The rest of process isolation, this
+process's side included (``parent.py``, ``logs.py``, ``methods.py``), lives in ``pepperpy/_isolation/``.
+
+It runs in the plugin's own venv (see ``_isolation/env.py``), reads requests from stdin and writes replies
+to stdout, one JSON object per line (``_isolation/protocol.py``). The protocol owns the original stdout:
 ``print()`` in the plugin goes to stderr (a file the parent tails when the worker dies).
 
 It never outlives the parent: EOF on stdin (the parent closed it, or died, even by SIGKILL) ends
@@ -21,14 +25,7 @@ import threading
 from typing import Any
 
 from pepperpy._isolation import protocol
-
-# Methods a category's provider serves over the pipe (besides the public async methods of a custom category).
-CATEGORY_METHODS: dict[str, frozenset[str]] = {
-    "llm": frozenset({"generate", "generate_stream"}),
-    "embeddings": frozenset({"embed"}),
-    "rag": frozenset({"add", "search", "delete", "count"}),
-    "storage": frozenset({"get", "set", "delete", "list"}),
-}
+from pepperpy._isolation.methods import CATEGORY_METHODS, public_async_methods, public_methods
 
 
 def die_with_parent(parent: int) -> None:
@@ -43,45 +40,6 @@ def die_with_parent(parent: int) -> None:
         return
     if os.getppid() != parent:
         os._exit(1)
-
-
-def _framework_names(provider_class: type) -> set[str]:
-    """The names PepperPy's own bases of ``provider_class`` define (``PepperpyPlugin``'s, ``RemoteProvider``'s
-    ``headers``, ``ResourceMixin``'s ``get_resource``, ...): hooks and helpers, not the plugin's interface."""
-    names: set[str] = set()
-    for base in provider_class.__mro__[1:]:
-        module = getattr(base, "__module__", "") or ""
-        pepperpys = module == "pepperpy" or module.startswith("pepperpy.")
-        if pepperpys and not module.startswith("pepperpy.loaded_plugins"):  # not a plugin loaded from a folder
-            names.update(vars(base))
-    return names
-
-
-def public_methods(provider_class: type) -> dict[str, str]:
-    """The public methods of a provider class, those of PepperPy's own bases left out: name -> ``call``
-    (``async def``), ``stream`` (an async generator) or ``sync`` (a plain ``def``, static and class methods too)."""
-    import inspect
-
-    skip = _framework_names(provider_class)
-    methods = {}
-    for name in dir(provider_class):
-        if name.startswith("_") or name in skip:
-            continue
-        member = inspect.getattr_static(provider_class, name, None)
-        function = inspect.unwrap(getattr(member, "__func__", member)) if callable(member) else None
-        if inspect.isasyncgenfunction(function):
-            methods[name] = "stream"
-        elif inspect.iscoroutinefunction(function):
-            methods[name] = "call"
-        elif inspect.isfunction(function):
-            methods[name] = "sync"
-    return methods
-
-
-def public_async_methods(provider_class: type) -> dict[str, str]:
-    """The public ``async def`` methods of a provider class (name -> ``call``, or ``stream`` for an async
-    generator): what crosses the pipe."""
-    return {name: kind for name, kind in public_methods(provider_class).items() if kind != "sync"}
 
 
 def refuse_sync_methods(plugin: dict[str, Any], provider_class: type) -> None:
@@ -183,6 +141,7 @@ class Worker:
         from pathlib import Path
 
         from pepperpy._config import build_provider
+        from pepperpy._dependencies import load_runtime
         from pepperpy._isolation import logs
         from pepperpy.core import CreationContext
         from pepperpy.plugin_manager import PluginManager
@@ -193,7 +152,7 @@ class Worker:
         manager = PluginManager(search_paths=[plugin["folder"]], home=home)
         category, name = plugin["category"], plugin["provider_name"]
         # this venv holds the plugin's requirements: no in-process env of the parent's is made or joined here
-        manager._ready.add(plugin["id"])
+        manager.mark_ready(plugin["id"])
         provider_class = manager.load_class(category, name)
         if category not in CATEGORY_METHODS:
             refuse_sync_methods(plugin, provider_class)
@@ -203,6 +162,7 @@ class Worker:
                                   defaults=dict(message.get("defaults") or {}))
         object.__setattr__(provider, "_pepperpy_isolation", "process")
         object.__setattr__(provider, "_dependency_parent", self.parent)  # load_dependency asks the parent
+        object.__setattr__(provider, "_dependency_loader", load_runtime)
         self.provider, self.category, self.home = provider, category, home
         self.attach_dependencies()
         methods = public_async_methods(provider_class)
