@@ -588,5 +588,6 @@ __all__ = [
     "error_for_status",
     "parse_event_data",
     "post_json",
+    "remember",
     "stream_sse",
 ]

@@ -89,8 +89,15 @@ class Message(BaseModel):
 
 
 class Usage(BaseModel):
+    """Token counts of a call. ``prompt_tokens`` includes the cached ones (``cache_read_tokens`` read from the
+    service's prompt cache, ``cache_write_tokens`` written to it) and ``completion_tokens`` the reasoning ones,
+    where the service reports them (0 otherwise)."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
