@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -137,3 +138,161 @@ async def test_max_tokens_is_sent_and_length_reported(remote_manager, cassettes)
     assert result.metadata["finish_reason"] == "length"
     ((ours, theirs),) = sent(cassettes, recorded)
     assert ours == theirs
+
+
+def get_capital(country: str) -> str:
+    """Get the capital of a country."""
+    return {"France": "Paris"}[country]
+
+
+def get_temperature(city: str) -> str:
+    """Get the temperature in a city."""
+    return {"Paris": "30°C"}[city]
+
+
+def same_tools(ours: dict[str, Any], theirs: dict[str, Any]) -> None:
+    """The same tools (names, descriptions where ours have one, parameter names) and tool choice."""
+    mine, their = ours["toolConfig"], theirs["toolConfig"]
+    their_specs = [t["toolSpec"] for t in their["tools"] if "toolSpec" in t]
+    assert [t["toolSpec"]["name"] for t in mine["tools"]] == [t["name"] for t in their_specs]
+    for spec, recorded_spec in zip([t["toolSpec"] for t in mine["tools"]], their_specs):
+        assert set(spec["inputSchema"]["json"].get("properties", {})) == set(recorded_spec["inputSchema"]["json"]["properties"])
+    assert mine.get("toolChoice", {"auto": {}}) == their.get("toolChoice", {"auto": {}})
+
+
+async def test_streamed_tool_calls_and_their_results_round_trip(remote_manager, cassettes):
+    """Two streamed rounds: a toolUse block (its input streamed as JSON pieces), then its toolResult sent back."""
+    from pepperpy.tools import run_tool_calls, tool_from_function
+
+    recorded = cassettes.serve(CASSETTES / "test_bedrock_model_iter_stream.yaml")
+    tools = [tool_from_function(get_capital), tool_from_function(get_temperature)]
+    messages = [Message(role=MessageRole.SYSTEM, content="You are a helpful chatbot."),
+                Message(role=MessageRole.USER, content="What is the temperature of the capital of France?")]
+    async with bedrock(remote_manager, cassettes, "us.amazon.nova-micro-v1:0") as pepper:
+        chunks = [chunk async for chunk in pepper.llm.generate_stream(messages, tools=tools, top_p=0.5)]
+        calls = chunks[-1].tool_calls
+        assert [(c.id, c.name, c.arguments) for c in calls] == [("tooluse_lAG_zP8QRHmSYOwZzzaCqA", "get_temperature", {"city": "Paris"})]
+        assert chunks[-1].finish_reason == "tool_calls" and chunks[-1].usage.prompt_tokens == 471
+        said = "".join(c.content for c in chunks)
+        messages = [*messages, Message(role=MessageRole.ASSISTANT, content=said, tool_calls=calls), *await run_tool_calls(tools, calls)]
+        chunks = [chunk async for chunk in pepper.llm.generate_stream(messages, tools=tools, top_p=0.5)]
+    assert "".join(c.content for c in chunks) == "The current temperature in Paris, the capital of France, is 30°C."
+    assert chunks[-1].finish_reason == "stop" and not chunks[-1].tool_calls
+    for ours, theirs in sent(cassettes, recorded):
+        assert ours["messages"] == theirs["messages"] and ours["system"] == theirs["system"]
+        assert ours["inferenceConfig"] == theirs["inferenceConfig"] == {"topP": 0.5}
+        same_tools(ours, theirs)
+
+
+class Response(BaseModel):
+    temperature: str
+    date: date
+    city: str
+
+
+def temperature(city: str, date: date) -> str:
+    """Get the temperature in a city on a specific date."""
+    return "30°C"
+
+
+async def test_structured_output_through_a_forced_answer_tool_with_a_retry(remote_manager, cassettes):
+    """The recorded exchange: the model calls the user's tool, answers in prose (not valid), is told so, then
+    answers through the answer tool: its input is the parsed answer."""
+    recorded = cassettes.serve(CASSETTES / "test_bedrock_model_structured_output.yaml")
+    async with bedrock(remote_manager, cassettes, "us.amazon.nova-micro-v1:0") as pepper:
+        chat = pepper.chat.with_system("You are a helpful chatbot.").with_user("What was the temperature in London 1st January 2022?")
+        result = await chat.with_tools(temperature).with_response_model(Response).generate()
+    assert result.parsed == Response(temperature="30°C", date=date(2022, 1, 1), city="London")
+    assert json.loads(result.content) == {"city": "London", "date": "2022-01-01", "temperature": "30°C"}
+    assert not result.tool_calls and result.metadata["stop_reason"] == "tool_use"
+    pairs = sent(cassettes, recorded)
+    for ours, theirs in pairs:
+        same_tools(ours, theirs)
+        assert ours["toolConfig"]["toolChoice"] == {"any": {}}, "the model must call a tool: the answer tool or another"
+    for ours, theirs in pairs[:2]:
+        assert ours["messages"] == theirs["messages"]
+    ours, theirs = pairs[2]
+    assert ours["messages"][:4] == theirs["messages"][:4], "the prose answer goes back as the model wrote it"
+    assert ours["messages"][4]["content"][0]["text"].startswith("That answer is not valid for the schema")
+
+
+async def test_structured_output_as_the_json_schema_output_format(remote_manager, cassettes):
+    """structured_output="json_schema": Converse's outputConfig, no tool (checked against the service model)."""
+    recorded = cassettes.serve(CASSETTES / "test_bedrock_model.yaml")
+    async with bedrock(remote_manager, cassettes, "us.amazon.nova-micro-v1:0", structured_output="json_schema") as pepper:
+        with pytest.raises(LLMError):  # the recorded answer is prose: not valid for the schema, and nothing left to retry with
+            await pepper.chat.with_user("Hello!").with_response_model(Response).generate()
+    ours = cassettes.requests[0].json()
+    conforms(ours, cassettes.requests[0].path)
+    text_format = ours["outputConfig"]["textFormat"]
+    assert text_format["type"] == "json_schema" and "toolConfig" not in ours
+    assert json.loads(text_format["structure"]["jsonSchema"]["schema"]) == Response.model_json_schema()
+    assert recorded
+
+
+async def test_thinking_and_its_signature_round_trip_in_a_conversation(remote_manager, cassettes):
+    """reasoning="low" is Anthropic's 1024-token thinking budget; the reasoningText (signature included) is
+    result.reasoning and goes back unchanged in the next turn, as the recorded second request has it."""
+    recorded = cassettes.serve(CASSETTES / "test_bedrock_model_thinking_part_anthropic.yaml")
+    first_answer = json.loads(recorded[0].body)["output"]["message"]["content"]
+    second_question = recorded[1].request_json()["messages"][2]["content"][0]["text"]
+    async with bedrock(remote_manager, cassettes, "us.anthropic.claude-sonnet-4-20250514-v1:0", reasoning="low") as pepper:
+        conversation = pepper.conversation()
+        first = await conversation.say("How do I cross the street?")
+        second = await conversation.say(second_question)
+    thought = first_answer[0]["reasoningContent"]["reasoningText"]
+    assert first.reasoning == thought["text"] and first.content == first_answer[1]["text"]
+    assert second.reasoning.startswith("The human is asking about crossing a river")
+    kept = conversation.messages[1].content
+    assert [type(p) for p in kept] == [ReasoningPart, TextPart] and kept[0].signature == thought["signature"]
+    for ours, theirs in sent(cassettes, recorded):
+        assert ours == theirs
+
+
+async def test_streamed_thinking_comes_as_chunk_reasoning_with_its_signature(remote_manager, cassettes):
+    recorded = cassettes.serve(CASSETTES / "test_bedrock_model_thinking_part_stream.yaml")
+    async with bedrock(remote_manager, cassettes, "us.anthropic.claude-sonnet-4-20250514-v1:0") as pepper:
+        chunks = [chunk async for chunk in pepper.chat.with_user("Hello").with_options(reasoning="low").stream()]
+    reasoning = "".join(c.reasoning for c in chunks)
+    assert reasoning.startswith("The user has greeted me with a simple \"Hello\".") and reasoning.endswith("them today.")
+    assert "".join(c.content for c in chunks) == "Hello! It's nice to meet you. How can I help you today?"
+    assert not any(c.content and c.reasoning for c in chunks)
+    assert chunks[-1].finish_reason == "stop" and (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (36, 73)
+    ((ours, theirs),) = sent(cassettes, recorded)
+    assert ours == theirs
+
+
+async def test_tool_use_with_thinking_sends_the_signed_thinking_back_before_the_call(remote_manager, cassettes):
+    def get_user_country() -> str:
+        return "Mexico"
+
+    recorded = cassettes.serve(CASSETTES / "test_bedrock_anthropic_tool_with_thinking.yaml")
+    async with bedrock(remote_manager, cassettes, "us.anthropic.claude-3-7-sonnet-20250219-v1:0") as pepper:
+        chat = pepper.chat.with_user("What is the largest city in the user country?").with_options(reasoning="low")
+        result = await chat.with_tools(get_user_country).generate()
+    assert result.content.startswith("Based on your location in Mexico, the largest city is Mexico City")
+    assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (539, 106)
+    assert result.metadata["cached_tokens"] == 0 and result.metadata["cache_write_tokens"] == 0
+    for ours, theirs in sent(cassettes, recorded):
+        assert ours["messages"] == theirs["messages"]
+        assert ours["additionalModelRequestFields"] == theirs["additionalModelRequestFields"]
+        same_tools(ours, theirs)
+
+
+async def test_cache_points_and_cached_token_counts(remote_manager, cassettes):
+    """cache=True on the system prompt and on parts puts a cachePoint after each; a cache write, then a read."""
+    recorded = cassettes.serve(CASSETTES / "test_bedrock_cache_write_and_read.yaml")
+    body = recorded[0].request_json()
+    user = body["messages"][0]["content"]
+    document = File(base64.b64decode(user[1]["document"]["source"]["bytes"]), "text/plain", name="Document 1")
+    async with bedrock(remote_manager, cassettes, "us.anthropic.claude-sonnet-4-5-20250929-v1:0") as pepper:
+        chat = pepper.chat.with_system(body["system"][0]["text"], cache=True).with_user(
+            user[0]["text"], document, TextPart(text=user[2]["text"], cache=True), TextPart(text=user[4]["text"], cache=True),
+        )
+        written, read = await chat.generate(), await chat.generate()
+    assert written.content == read.content == "21"
+    assert (written.metadata["cache_write_tokens"], written.metadata["cached_tokens"]) == (1322, 0)
+    assert (read.metadata["cache_write_tokens"], read.metadata["cached_tokens"]) == (0, 1322)
+    assert read.usage.prompt_tokens == 2 + 1322, "the prompt counts its cached tokens"
+    for ours, theirs in sent(cassettes, recorded):
+        assert ours["messages"] == theirs["messages"] and ours["system"] == theirs["system"]
