@@ -69,7 +69,7 @@ class BedrockProvider(RemoteProvider, LLMProvider):
         return {"authorization": bearer(self.api_key)} if self.api_key is not None else {}
 
     def auth(self) -> httpx.Auth | None:
-        return None if self.api_key is not None else SigV4(self._credentials, self.region or "us-east-1")
+        return None if self.api_key is not None else SigV4(self._credentials, self.region or "us-east-1", self.plugin_id)
 
     async def initialize(self) -> None:
         if self.api_key is None:  # the chain may read files or ask the instance metadata service: off the loop

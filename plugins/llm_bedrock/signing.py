@@ -15,7 +15,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.exceptions import BotoCoreError
 from botocore.session import Session
 
-from pepperpy.errors import ConfigError, MissingKeyError
+from pepperpy.errors import AuthenticationError, ConfigError, MissingKeyError, provider_error_type
 
 SERVICE = "bedrock"  # the signing name of bedrock-runtime
 CHAIN = (
@@ -42,6 +42,8 @@ def resolve_credentials(found: Session, who: str) -> Any:
     profile = found.profile or "default"
     try:
         credentials = found.get_credentials()
+        if credentials is not None:
+            credentials.get_frozen_credentials()  # loads what is loaded lazily (an SSO token, an assumed role) now
     except BotoCoreError as exc:  # a profile that does not exist, an SSO token that expired, partial keys, ...
         raise ConfigError(f"{who}: the AWS credentials could not be loaded: {exc}; fix the setting it names "
                           "(for SSO, run `aws sso login --profile ...`)") from None
@@ -63,19 +65,26 @@ class SigV4(httpx.Auth):
 
     requires_request_body = True
 
-    def __init__(self, credentials: Any, region: str) -> None:
+    def __init__(self, credentials: Any, region: str, who: str = "llm/bedrock") -> None:
         self.credentials = credentials
         self.region = region
+        self.who = who
 
     def __repr__(self) -> str:
         return f"SigV4(region={self.region!r})"  # never the keys
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         refresh_needed = getattr(self.credentials, "refresh_needed", None)
-        if refresh_needed is not None and refresh_needed():
-            frozen = await asyncio.to_thread(self.credentials.get_frozen_credentials)
-        else:
-            frozen = self.credentials.get_frozen_credentials()
+        try:
+            if refresh_needed is not None and refresh_needed():
+                frozen = await asyncio.to_thread(self.credentials.get_frozen_credentials)
+            else:
+                frozen = self.credentials.get_frozen_credentials()
+        except BotoCoreError as exc:  # a refresh failed: an SSO login or a role session that ended
+            raise provider_error_type(AuthenticationError, "llm")(
+                f"{self.who}: the AWS credentials could not be refreshed: {exc}; log in again (for SSO, run "
+                "`aws sso login --profile ...`) or set new keys"
+            ) from None
         unsigned = AWSRequest(
             method=request.method, url=str(request.url), data=request.content,
             headers={"content-type": request.headers.get("content-type", "application/json")},

@@ -296,3 +296,21 @@ async def test_cache_points_and_cached_token_counts(remote_manager, cassettes):
     assert read.usage.prompt_tokens == 2 + 1322, "the prompt counts its cached tokens"
     for ours, theirs in sent(cassettes, recorded):
         assert ours["messages"] == theirs["messages"] and ours["system"] == theirs["system"]
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_the_service_message_of_an_invalid_model_passes_through(remote_manager, cassettes, streamed):
+    from pepperpy.errors import ProviderError
+
+    name = "test_bedrock_streaming_error.yaml" if streamed else "test_bedrock_error.yaml"
+    recorded = cassettes.serve(CASSETTES / name)
+    async with bedrock(remote_manager, cassettes, "us.does-not-exist-model-v1:0") as pepper:
+        chat = pepper.chat.with_user("hello")
+        with pytest.raises(ProviderError, match="HTTP 400 .*The provided model identifier is invalid.") as caught:
+            if streamed:
+                [chunk async for chunk in chat.stream()]
+            else:
+                await chat.generate()
+    assert caught.value.status_code == 400 and not caught.value.retryable
+    ((ours, theirs),) = sent(cassettes, recorded)
+    assert ours == theirs
