@@ -104,6 +104,17 @@ def test_images_and_documents_go_as_bytes_with_their_formats(builtin_manager, ke
     assert image == {"image": {"format": "png", "source": {"bytes": Image(PNG).base64()}}}
     assert document["document"]["format"] == "pdf" and document["document"]["name"] == "my contract v2 (final)"
     assert table["document"]["format"] == "csv" and table["document"]["name"] == "Document 2"
+    conforms(sent)
+
+
+def conforms(sent: dict[str, Any]) -> None:
+    """The body validates against botocore's Converse service model (a misspelled field fails)."""
+    from botocore.session import get_session
+    from botocore.validate import ParamValidator
+
+    shape = get_session().get_service_model("bedrock-runtime").operation_model("Converse").input_shape
+    report = ParamValidator().validate({"modelId": MODEL, **sent}, shape)
+    assert not report.has_errors(), report.generate_report()
 
 
 def test_bedrock_s_size_and_count_limits_are_checked_before_sending(builtin_manager, keys):
@@ -132,6 +143,7 @@ def test_reasoning_maps_per_model_family(builtin_manager, keys):
     assert claude["inferenceConfig"]["maxTokens"] == 1000 + 16384, "the budget comes on top of the answer's tokens"
     assert body(builtin_manager, hello, reasoning=2048)["additionalModelRequestFields"]["thinking"]["budget_tokens"] == 2048
     assert "additionalModelRequestFields" not in body(builtin_manager, hello, reasoning=False)
+    conforms(claude)
     nova = body(builtin_manager, hello, model="us.amazon.nova-2-lite-v1:0", reasoning="low")
     assert nova["additionalModelRequestFields"] == {"reasoningConfig": {"type": "enabled", "maxReasoningEffort": "low"}}
     with pytest.raises(InvalidInputError, match="not for meta.llama3-1-8b-instruct-v1:0; .*additional_model_request_fields"):
