@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pepperpy.errors import InvalidInputError, ProviderError
+from pepperpy.errors import InvalidInputError, ProviderError, UnsupportedPartError
 from pepperpy.llm import DocumentPart, ImagePart, Message, MessageRole, ReasoningPart, TextPart, ToolCall, Usage
 
 # The media types Converse takes as bytes, with its format names.
@@ -37,7 +37,8 @@ STOP_REASONS = {
 
 
 class Limits:
-    """Counts the documents and images of one request, against Bedrock's limits, before anything is sent."""
+    """Counts the documents and images of one request, against Bedrock's limits, before anything is sent
+    (an ``UnsupportedPartError`` beyond them: a fallback chain's next member may take the part)."""
 
     def __init__(self, who: str) -> None:
         self.who = who
@@ -47,10 +48,10 @@ class Limits:
     def image(self, part: ImagePart) -> None:
         self.images += 1
         if self.images > MAX_IMAGES:
-            raise InvalidInputError(f"{self.who}: Converse takes at most {MAX_IMAGES} images per request; send fewer")
+            raise UnsupportedPartError(f"{self.who}: Converse takes at most {MAX_IMAGES} images per request; send fewer")
         size = len(part.read())
         if size > MAX_IMAGE_BYTES:
-            raise InvalidInputError(
+            raise UnsupportedPartError(
                 f"{self.who}: the image {part.source} is {size} bytes; Bedrock takes at most 3.75 MB per image: "
                 "make it smaller (scale it down or compress it)"
             )
@@ -59,12 +60,12 @@ class Limits:
         """The document's name as Bedrock takes it (checked), after checking its count and size."""
         self.documents += 1
         if self.documents > MAX_DOCUMENTS:
-            raise InvalidInputError(
+            raise UnsupportedPartError(
                 f"{self.who}: Converse takes at most {MAX_DOCUMENTS} documents per request; send fewer, or split the work"
             )
         size = len(part.read())
         if size > MAX_DOCUMENT_BYTES:
-            raise InvalidInputError(
+            raise UnsupportedPartError(
                 f"{self.who}: the document {part.source} is {size} bytes; Bedrock takes at most 4.5 MB per document: "
                 "split it or make it smaller"
             )
@@ -81,7 +82,7 @@ class Limits:
             fitted = " ".join(NOT_IN_NAMES.sub(" ", Path(part.name).stem).split())[:200]
             return fitted or f"Document {self.documents}"
         if not DOCUMENT_NAME.match(part.name):
-            raise InvalidInputError(
+            raise UnsupportedPartError(
                 f"{self.who}: the document name {part.name!r} is not one Bedrock takes: 1 to 200 letters, digits, "
                 "hyphens, parentheses, square brackets and single spaces; pass File(..., name='...') with such a name"
             )
@@ -90,7 +91,7 @@ class Limits:
 
 def _media(part: Any, limits: Limits) -> dict[str, Any]:
     if part.data is None and part.path is None:
-        raise InvalidInputError(
+        raise UnsupportedPartError(
             f"{limits.who} cannot take the {part.type} at {part.url}: Converse takes bytes (PepperPy never fetches "
             f"a URL); download it and pass {part.type.capitalize()}(bytes, media_type) or a path"
         )
@@ -116,7 +117,7 @@ def _blocks(message: Message, limits: Limits) -> list[dict[str, Any]]:
         elif isinstance(part, (ImagePart, DocumentPart)):
             blocks.append(_media(part, limits))
         else:
-            raise InvalidInputError(f"{limits.who}: Converse takes no {part.type} parts; leave it out")
+            raise UnsupportedPartError(f"{limits.who}: Converse takes no {part.type} parts; leave it out")
         if getattr(part, "cache", False):
             blocks.append(CACHE_POINT)
     return blocks

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from pepperpy import PepperPy
-from pepperpy.errors import ConfigError, InvalidInputError, MissingKeyError, ProviderError
+from pepperpy.errors import ConfigError, InvalidInputError, MissingKeyError, ProviderError, UnsupportedPartError
 from pepperpy.http import EventTooLarge
 from pepperpy.llm import Message, MessageRole
 from pepperpy.parts import Audio, File, Image
@@ -118,7 +118,7 @@ def conforms(sent: dict[str, Any]) -> None:
 
 
 def test_bedrock_s_size_and_count_limits_are_checked_before_sending(builtin_manager, keys):
-    with pytest.raises(InvalidInputError, match="3.75 MB per image"):
+    with pytest.raises(UnsupportedPartError, match="3.75 MB per image"):
         body(builtin_manager, user("Look", Image(PNG + b"\x00" * 3_750_000)))
     with pytest.raises(InvalidInputError, match="4.5 MB per document"):
         body(builtin_manager, user("Read", File(b"%PDF-" + b"\x00" * 4_500_000, name="big")))
