@@ -56,7 +56,7 @@ class BedrockProvider(RemoteProvider, LLMProvider):
         self._session = session(self.profile)
         if self.region is None:
             self.region = os.environ.get("AWS_REGION") or region_of(self._session)
-        if self.region is None and self.base_url is None:
+        if self.region is None and (self.base_url is None or self.api_key is None):  # the endpoint's, or the signature's
             raise ConfigError(
                 f"{self.plugin_id} needs an AWS region: pass region='us-east-1' (say), set AWS_REGION, or set "
                 "the profile's region in ~/.aws/config"
@@ -69,7 +69,7 @@ class BedrockProvider(RemoteProvider, LLMProvider):
         return {"authorization": bearer(self.api_key)} if self.api_key is not None else {}
 
     def auth(self) -> httpx.Auth | None:
-        return None if self.api_key is not None else SigV4(self._credentials, self.region or "us-east-1", self.plugin_id)
+        return None if self.api_key is not None else SigV4(self._credentials, self.region or "", self.plugin_id)
 
     async def initialize(self) -> None:
         if self.api_key is None:  # the chain may read files or ask the instance metadata service: off the loop

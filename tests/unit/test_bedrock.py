@@ -94,6 +94,9 @@ async def test_a_profile_s_keys_are_used(builtin_manager, no_aws):
 def test_a_missing_region_says_where_to_set_one(builtin_manager, no_aws):
     with pytest.raises(ConfigError, match="needs an AWS region: pass region=.*AWS_REGION"):
         builtin_manager.create_provider("llm", "bedrock")
+    with pytest.raises(ConfigError, match="needs an AWS region"):  # an endpoint alone: still a region to sign for
+        builtin_manager.create_provider("llm", "bedrock", base_url=NOWHERE)
+    assert builtin_manager.create_provider("llm", "bedrock", base_url=NOWHERE, api_key="not-real").region is None
 
 
 def test_images_and_documents_go_as_bytes_with_their_formats(builtin_manager, keys, tmp_path):
