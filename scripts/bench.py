@@ -1,6 +1,6 @@
 """PepperPy benchmarks. Every figure is printed next to a baseline measured in the same run.
 
-Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [responses] [facade] [plugins] [reload] [rag] [cli] [hooks] [calllog] [isolation] [gemini] [parts]   (no argument: all)
+Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [responses] [facade] [plugins] [reload] [rag] [cli] [hooks] [calllog] [isolation] [gemini] [parts] [bedrock]   (no argument: all)
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ SECTIONS = {
     "isolation": "scripts.bench.isolation",
     "gemini": "scripts.bench.gemini",
     "parts": "scripts.bench.parts",
+    "bedrock": "scripts.bench.bedrock",
 }
 
 
