@@ -65,6 +65,7 @@ from typing import Any
 import httpx
 from pydantic import Field, SecretStr
 
+from pepperpy._deadline import enforced_by
 from pepperpy._log import logger
 from pepperpy._sse import EventTooLarge, ServerSentEvent, SSEDecoder
 from pepperpy._redact import redact, remember
@@ -349,6 +350,9 @@ async def post_json(
     """POST ``body`` and return the JSON answer within ``timeout_s`` in all, retrying as the module docstring says.
 
     ``auth`` signs each attempt (an ``httpx.Auth``, e.g. a request signature that covers the body and the time)."""
+    loop = asyncio.get_running_loop()
+    if enforced_by(loop.time() + timeout_s):  # inside an LLM generate() whose deadline comes first: it fires first
+        return await _post_with_retries(client, path, body, headers, timeout_s, policy, who, max_response_bytes, auth)
     scope = asyncio.timeout(timeout_s)
     try:
         async with scope:
