@@ -20,8 +20,9 @@ The retry rule, here and only here (``max_retries`` attempts more at most, all w
   before answering looks the same; like browsers, PepperPy takes the likely case.)
   Browsers and the openai SDK send such a request again too (Go's net/http does for
   requests it may replay). httpcore's ``trace`` extension tells a reused connection from
-  a new one (a new one reports ``connection.connect_tcp``) and whether the headers
-  arrived. The same failure on a new connection follows the rules above (not sent
+  a new one (a new one reports ``connection.connect_tcp`` before its first HTTP step; the
+  trace is stopped at that step); the headers arrived once ``client.stream()`` hands the
+  response over. The same failure on a new connection follows the rules above (not sent
   again): nothing tells a service that hung up at once from one that read the request
   first. One limit: httpcore reports a close after part of a status line the same way as
   a close before any byte, so that rare case is sent again too.
@@ -168,7 +169,8 @@ def _refuse_closed(*args: Any, **kwargs: Any) -> Any:
 
 
 class _Attempt:
-    """One request as httpcore's ``trace`` extension reports it: on a new or a reused connection, answered or not."""
+    """One request: on a new or a reused connection (httpcore's ``trace`` extension says), answered or not
+    (``answered`` is set once the response's headers are in: where ``client.stream()`` hands the response over)."""
 
     __slots__ = ("new_connection", "answered")
 
@@ -180,10 +182,15 @@ class _Attempt:
         return {"trace": self._trace}
 
     async def _trace(self, event: str, info: dict[str, Any]) -> None:
-        if event.startswith(("connection.connect_tcp.", "connection.connect_unix_socket.")):
-            self.new_connection = True
-        elif event == "http11.receive_response_headers.complete":
-            self.answered = True
+        if event.startswith("connection."):
+            if event.startswith(("connection.connect_tcp.", "connection.connect_unix_socket.")):
+                self.new_connection = True
+            return
+        # The request is on its connection: nothing more to learn. Stop the trace for the rest of it (the
+        # step under way reports once more); the eight later steps would add ~1.5% to every request's CPU.
+        request = info.get("request")
+        if request is not None:
+            request.extensions.pop("trace", None)
 
     def never_read(self, exc: httpx.HTTPError) -> bool:
         """The keep-alive race: a reused connection closed or reset before the response's headers (module docstring)."""
@@ -382,6 +389,7 @@ async def _post_with_retries(
                 "POST", path, json=body, headers=headers, timeout=timeout_s, extensions=trace.extensions,
                 auth=auth or httpx.USE_CLIENT_DEFAULT,
             ) as response:
+                trace.answered = True
                 if response.status_code >= 400:
                     raise error_for_status(await _error_answer(response), who)
                 try:
@@ -433,6 +441,7 @@ async def stream_sse(
                 "POST", path, json=body, headers=headers, timeout=timeout_s, extensions=trace.extensions,
                 auth=auth or httpx.USE_CLIENT_DEFAULT,
             ) as response:
+                trace.answered = True
                 if response.status_code >= 400:
                     raise error_for_status(await _error_answer(response), who)
                 answered = True
