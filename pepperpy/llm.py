@@ -114,7 +114,11 @@ class GenerationResult(BaseModel):
 
 class GenerationChunk(BaseModel):
     """One piece of a streamed answer; the last ones carry finish_reason, tool calls and usage
-    (and ``parsed``, the validated answer, when the chat has a response model)."""
+    (and ``parsed``, the validated answer, when the chat has a response model).
+
+    ``message``, on the last chunk where the provider gives one, is the whole assistant message as
+    ``generate`` would have put it in ``result.messages``: its reasoning parts with their signatures,
+    which a conversation keeps to send back unchanged (the chunks' text alone would lose them)."""
 
     content: str = ""
     reasoning: str = ""
@@ -123,9 +127,19 @@ class GenerationChunk(BaseModel):
     usage: Usage | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     parsed: Any = None
+    message: Message | None = None
 
 
 MessagesInput = str | list[Message] | list[dict[str, Any]]
+
+
+def assistant_reply(result: GenerationResult) -> Message | None:
+    """The provider's own assistant message for ``result`` (the last of ``result.messages``, with its reasoning
+    parts and their signatures), when it gave one that matches the answer's text; else None."""
+    last = result.messages[-1] if result.messages else None
+    if last is not None and last.role == MessageRole.ASSISTANT and last.text == result.content:
+        return last
+    return None
 
 
 def _message_problem(error: Any) -> str:
@@ -468,7 +482,10 @@ class LLMProvider(PepperpyPlugin):
     async def generate_stream(self, messages: list[Message], **options: Any) -> AsyncIterator[GenerationChunk]:
         """Stream the answer; the default yields the whole answer as one chunk."""
         result = await self.generate(messages, **options)
-        yield GenerationChunk(content=result.content, reasoning=result.reasoning, finish_reason="stop", usage=result.usage)
+        yield GenerationChunk(
+            content=result.content, reasoning=result.reasoning, finish_reason="stop", usage=result.usage,
+            message=assistant_reply(result),
+        )
 
 
 __all__ = [
@@ -488,6 +505,7 @@ __all__ = [
     "Message",
     "MessageRole",
     "MessagesInput",
+    "assistant_reply",
     "ToolCall",
     "Usage",
     "CALL_OPTIONS",

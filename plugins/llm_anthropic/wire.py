@@ -146,10 +146,17 @@ def reasoning_parts(blocks: list[dict[str, Any]]) -> list[ReasoningPart]:
     parts = []
     for block in blocks:
         if block.get("type") == "thinking":
-            parts.append(ReasoningPart(text=block.get("thinking", ""), signature=block.get("signature")))
+            parts.append(ReasoningPart(text=block.get("thinking", ""), signature=block.get("signature") or None))
         elif block.get("type") == "redacted_thinking":
             parts.append(ReasoningPart(encrypted=block.get("data")))
     return parts
+
+
+def reply_message(blocks: list[dict[str, Any]], text: str, calls: list[ToolCall]) -> Message:
+    """The assistant message of an answer: its thinking blocks (signatures kept) before its text, and its calls."""
+    thoughts = reasoning_parts(blocks)
+    content: Any = [*thoughts, TextPart(text=text)] if thoughts else text
+    return Message(role=MessageRole.ASSISTANT, content=content, tool_calls=calls)
 
 
 def parse_answer(answer: dict[str, Any], who: str) -> tuple[str, list[ToolCall], Usage]:
@@ -173,6 +180,8 @@ class StreamState:
         self.stop_reason: str | None = None
         self.finished = False
         self._tools: dict[int, dict[str, Any]] = {}
+        self._thinking: dict[int, dict[str, Any]] = {}  # thinking and redacted_thinking blocks, by index
+        self._text: list[str] = []
         self._input: dict[str, Any] = {}  # the latest of each INPUT_TOKEN_FIELDS (message_delta may repeat them)
 
     def _count(self, raw: dict[str, Any]) -> None:
@@ -182,16 +191,34 @@ class StreamState:
             self.usage.completion_tokens = raw["output_tokens"]
 
     def take(self, event_type: str, event: dict[str, Any]) -> tuple[str, str]:
-        """Take one event in; return the text and the reasoning it adds (often none)."""
+        """Take one event in; return the text and the reasoning it adds (often none). Thinking blocks are
+        kept whole, with the signature their ``signature_delta`` brings, for ``message()``."""
         if event_type == "content_block_start":
             block = event.get("content_block") or {}
-            if block.get("type") == "thinking":
+            if block.get("type") in ("thinking", "redacted_thinking"):
+                self._thinking[event.get("index", len(self._thinking))] = dict(block)
                 return "", block.get("thinking", "")
         elif event_type == "content_block_delta":
             delta = event.get("delta") or {}
+            block = self._thinking.get(event.get("index", -1))
             if delta.get("type") == "thinking_delta":
+                if block is not None:
+                    block["thinking"] = block.get("thinking", "") + delta.get("thinking", "")
                 return "", delta.get("thinking", "")
-        return self.text_of(event_type, event), ""
+            if delta.get("type") == "signature_delta":
+                if block is not None:
+                    block["signature"] = block.get("signature") or ""
+                    block["signature"] += delta.get("signature", "")
+                return "", ""
+        text = self.text_of(event_type, event)
+        if text:
+            self._text.append(text)
+        return text, ""
+
+    def message(self) -> Message:
+        """The assistant message streamed, as ``generate`` would give it: thinking blocks with their signatures."""
+        blocks = [self._thinking[index] for index in sorted(self._thinking)]
+        return reply_message(blocks, "".join(self._text), self.tool_calls())
 
     def text_of(self, event_type: str, event: dict[str, Any]) -> str:
         """Take one event in; return the text it adds (often none)."""

@@ -123,5 +123,6 @@ class GeminiProvider(RemoteProvider, LLMProvider):
             raise ProviderError(f"{who}: the stream ended before the answer was complete (no finishReason); try again")
         counted, details = usage(last_usage)
         yield GenerationChunk(
-            finish_reason=finish_reason(raw_reason, reply.calls), tool_calls=reply.calls, usage=counted, metadata=details
+            finish_reason=finish_reason(raw_reason, reply.calls), tool_calls=reply.calls, usage=counted, metadata=details,
+            message=reply.message(),  # with the thought signatures, for a conversation's next turn
         )

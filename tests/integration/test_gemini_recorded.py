@@ -300,3 +300,31 @@ async def test_an_inline_image_is_sent_as_inline_data(remote_manager, cassettes,
     assert text == recorded_text and set(image) == set(recorded_image) == {"inlineData"}
     assert image["inlineData"]["mimeType"] == recorded_image["inlineData"]["mimeType"] == "image/png"
     assert base64.b64decode(image["inlineData"]["data"]) == png
+
+
+async def test_a_streamed_answer_keeps_its_thought_signature_into_the_next_turn(remote_manager, cassettes):
+    """The signature streamed on the answer's first text part is kept by the conversation (from the stream's last
+    chunk, which carries the whole assistant message) and goes back on that part in the next turn's request
+    (the same recorded stream answers both turns)."""
+    interactions = cassettes.serve(CASSETTES / "test_google_model_thinking_part_iter.yaml")
+    cassettes.serve([*interactions, *interactions])
+    events = [json.loads(line.removeprefix(b"data: ")) for line in interactions[0].body.split(b"\r\n\r\n") if line]
+    parts = [p for e in events for p in e["candidates"][0]["content"]["parts"]]
+    (signature,) = [p["thoughtSignature"] for p in parts if "thoughtSignature" in p]
+    thoughts = "".join(p["text"] for p in parts if p.get("thought"))
+    said = "".join(p["text"] for p in parts if not p.get("thought"))
+    assert next(p for p in parts if not p.get("thought")).get("thoughtSignature") == signature, "it signs the first answer part"
+    async with gemini(remote_manager, cassettes, "gemini-2.5-pro") as pepper:
+        conversation = pepper.conversation("You are a helpful assistant.")
+        chunks = [chunk async for chunk in conversation.stream("How do I cross the street?", reasoning=True)]
+        assert "".join(c.content for c in chunks) == said
+        assert conversation.messages[-1].content == [
+            ReasoningPart(text=thoughts), ReasoningPart(signature=signature), TextPart(text=said)
+        ]
+        [chunk async for chunk in conversation.stream("And a river?", reasoning=True)]
+    first, second = (request.json() for request in cassettes.requests)
+    conforms(second)
+    assert second["contents"][:1] == first["contents"]
+    assert second["contents"][1] == {
+        "role": "model", "parts": [{"text": thoughts, "thought": True}, {"text": said, "thoughtSignature": signature}]
+    }, "the signature goes back unchanged, on the part that carried it"
