@@ -89,8 +89,15 @@ class Message(BaseModel):
 
 
 class Usage(BaseModel):
+    """Token counts of a call. ``prompt_tokens`` includes the cached ones (``cache_read_tokens`` read from the
+    service's prompt cache, ``cache_write_tokens`` written to it) and ``completion_tokens`` the reasoning ones,
+    where the service reports them (0 otherwise)."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -317,8 +324,7 @@ def _generate_guard(generate: Callable[..., Any]) -> Callable[..., Any]:
                 if not scope.expired():
                     raise
                 raise LLMTimeoutError(
-                    f"{self.plugin_id}: no complete answer within timeout={timeout}s (the limit covers the whole "
-                    "call, retries and slow bodies included); if the request reached the service, it may have been processed; "
+                    f"{self.plugin_id}: no complete answer within timeout={timeout}s {self.timeout_note}; "
                     "pass a larger timeout=...",
                     retryable=True,
                 ) from None
@@ -460,6 +466,12 @@ class LLMProvider(PepperpyPlugin):
 
     category: ClassVar[str] = "llm"
     can_stream: ClassVar[bool] = True
+    # What the timeout error of a whole ``generate`` says the limit covers and what became of the request;
+    # a provider that sends nothing anywhere (a local model) says so instead.
+    timeout_note: ClassVar[str] = (
+        "(the limit covers the whole call, retries and slow bodies included); "
+        "if the request reached the service, it may have been processed"
+    )
     # Per-call options this provider takes (see CALL_OPTIONS); None accepts any. Add "reasoning" if it reasons.
     call_options: ClassVar[frozenset[str] | None] = frozenset(CALL_OPTIONS) - OPT_IN_OPTIONS
     # Media types of the parts it takes ("image/png", "image/*", "*/*"); none: it gets every message as plain text.

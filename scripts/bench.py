@@ -1,6 +1,6 @@
 """PepperPy benchmarks. Every figure is printed next to a baseline measured in the same run.
 
-Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [facade] [plugins] [reload] [rag] [cli] [hooks] [calllog] [isolation] [gemini] [parts]   (no argument: all)
+Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [responses] [facade] [plugins] [reload] [rag] [cli] [hooks] [calllog] [isolation] [gemini] [parts] [bedrock]   (no argument: all)
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ SECTIONS = {
     "core": "scripts.bench.core",
     "local": "scripts.bench.local_llm",
     "http": "scripts.bench.remote_llm",
+    "responses": "scripts.bench.responses_api",
     "facade": "scripts.bench.facade",
     "plugins": "scripts.bench.plugin_system",
     "rag": "scripts.bench.rag",
@@ -25,6 +26,7 @@ SECTIONS = {
     "isolation": "scripts.bench.isolation",
     "gemini": "scripts.bench.gemini",
     "parts": "scripts.bench.parts",
+    "bedrock": "scripts.bench.bedrock",
 }
 
 

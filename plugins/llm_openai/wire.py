@@ -109,8 +109,13 @@ def reasoning_of(message: dict[str, Any]) -> str:
 
 
 def usage(raw: dict[str, Any] | None) -> Usage:
+    """Token counts, with the cached prompt tokens and the reasoning tokens where the service reports them."""
     raw = raw or {}
-    return Usage(prompt_tokens=raw.get("prompt_tokens") or 0, completion_tokens=raw.get("completion_tokens") or 0)
+    return Usage(
+        prompt_tokens=raw.get("prompt_tokens") or 0, completion_tokens=raw.get("completion_tokens") or 0,
+        cache_read_tokens=(raw.get("prompt_tokens_details") or {}).get("cached_tokens") or 0,
+        reasoning_tokens=(raw.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0,
+    )
 
 
 def first_choice(answer: dict[str, Any], who: str) -> dict[str, Any]:
