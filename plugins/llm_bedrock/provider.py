@@ -145,7 +145,7 @@ class BedrockProvider(RemoteProvider, LLMProvider):
         counted, details = usage(raw_usage)
         yield GenerationChunk(
             finish_reason=finish_reason(stop_reason), tool_calls=reply.calls, usage=counted,
-            metadata={"stop_reason": stop_reason, **details},
+            metadata={"stop_reason": stop_reason, **details}, message=reply.message(),  # signatures, for the next turn
         )
 
     def _stream_error(self, kind: str, event: dict[str, Any]) -> ProviderError:

@@ -185,7 +185,8 @@ async def generate(endpoint: Endpoint, path: str, body: dict[str, Any], messages
 async def stream(endpoint: Endpoint, path: str, body: dict[str, Any], who: str,
                  timeout: float | None) -> AsyncIterator[GenerationChunk]:
     """The chunks of a streamed answer: text and reasoning deltas as they come; the last chunk carries the
-    finish reason, tool calls, usage and the response's reasoning parts (``metadata["reasoning_parts"]``)."""
+    finish reason, tool calls, usage and the reply message (``message``: its reasoning parts with their ids and
+    encrypted content, which a conversation keeps)."""
     finished = False
     reasoned = apart = False  # reasoning streamed so far; a new summary part or reasoning item began since
     async with aclosing(endpoint.stream(path, body, timeout)) as events:
@@ -203,12 +204,10 @@ async def stream(endpoint: Endpoint, path: str, body: dict[str, Any], who: str,
                 apart = apart or reasoned
             elif kind in ("response.completed", "response.incomplete", "response.failed"):
                 done = result(event.get("response") or {}, [], who)
-                reply = done.messages[-1]
-                parts = [p for p in reply.parts if isinstance(p, ReasoningPart)]
                 finished = True
                 yield GenerationChunk(
                     finish_reason=done.metadata["finish_reason"], tool_calls=done.tool_calls, usage=done.usage,
-                    metadata={**done.metadata, "reasoning_parts": parts},
+                    metadata=done.metadata, message=done.messages[-1],
                 )
             elif kind == "error":
                 raise ProviderError(f"{who}: the stream reported an error: {event.get('message') or event}")

@@ -30,7 +30,7 @@ from pepperpy import PepperPy
 from pepperpy.errors import LLMError
 from pepperpy.llm import Message, MessageRole, ReasoningPart, TextPart
 from pepperpy.parts import File
-from tests.cassette_server import CassetteServer, Interaction, Received
+from tests.cassette_server import CassetteServer, Interaction, Received, load_cassette
 
 pytestmark = pytest.mark.integration
 CASSETTES = Path(__file__).resolve().parents[1] / "fixtures" / "cassettes" / "bedrock"
@@ -260,6 +260,25 @@ async def test_streamed_thinking_comes_as_chunk_reasoning_with_its_signature(rem
     assert chunks[-1].finish_reason == "stop" and (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (36, 73)
     ((ours, theirs),) = sent(cassettes, recorded)
     assert ours == theirs
+
+
+async def test_a_streamed_conversation_sends_the_signed_thinking_back(remote_manager, cassettes):
+    """The signature streamed in a reasoningContent delta is kept by the conversation (the last chunk carries the
+    reply message) and goes back unchanged in the next turn (the same recorded stream answers both turns)."""
+    recorded = load_cassette(CASSETTES / "test_bedrock_model_thinking_part_stream.yaml")
+    cassettes.serve([*recorded, *recorded])
+    async with bedrock(remote_manager, cassettes, "us.anthropic.claude-sonnet-4-20250514-v1:0") as pepper:
+        conversation = pepper.conversation()
+        chunks = [chunk async for chunk in conversation.stream("Hello", reasoning="low")]
+        [chunk async for chunk in conversation.stream("Hello again", reasoning="low")]
+    (thought, answer) = conversation.messages[1].content
+    assert thought.signature and thought.text == "".join(c.reasoning for c in chunks)
+    second = cassettes.requests[1].json()
+    conforms(second, cassettes.requests[1].path)
+    assert second["messages"][1]["content"] == [
+        {"reasoningContent": {"reasoningText": {"text": thought.text, "signature": thought.signature}}},
+        {"text": answer.text},
+    ]
 
 
 async def test_tool_use_with_thinking_sends_the_signed_thinking_back_before_the_call(remote_manager, cassettes):

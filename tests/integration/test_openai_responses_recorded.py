@@ -119,11 +119,12 @@ async def test_encrypted_reasoning_streams_and_goes_back_unchanged(pepper, recor
     last = chunks[-1]
     assert last.tool_calls[0].arguments == {"result": 6666}
     assert (last.usage.reasoning_tokens, last.usage.completion_tokens) == (448, 469)
-    (thought,) = last.metadata["reasoning_parts"]
+    (thought,) = [p for p in last.message.parts if isinstance(p, ReasoningPart)]
     assert thought.encrypted and thought.encrypted.startswith("gAAAA") and thought.id.startswith("rs_")
+    assert last.message.tool_calls == last.tool_calls
     history = [
         Message(role="user", content="Calculate 100 * 200 / 3"),
-        Message(role="assistant", content=[thought, TextPart(text="")], tool_calls=last.tool_calls),
+        last.message,  # the reply as the stream's last chunk carries it
         Message(role="tool", content="6666", tool_call_id=last.tool_calls[0].id),
     ]
     await pepper.llm.generate(history, reasoning="low")
