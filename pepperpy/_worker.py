@@ -169,6 +169,7 @@ class Worker:
         self.methods = CATEGORY_METHODS.get(category, frozenset()) | frozenset(methods)
         if message.get("open"):
             await provider.initialize()
+        from pepperpy._reload import is_hot_reloadable
         from pepperpy.hooks import provider_config
 
         hello = {
@@ -176,6 +177,7 @@ class Worker:
             "methods": methods,
             "config": _public(provider_config(provider)),
             "opened": bool(message.get("open")),
+            "hot_reloadable": is_hot_reloadable(provider_class),
         }
         if category == "embeddings":
             hello["model_id"] = provider.model_id

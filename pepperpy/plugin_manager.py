@@ -95,8 +95,12 @@ class LoadedFolder:
     just before that import (``pepperpy._folder_files.folder_files``), which hot reload compares with the folder."""
 
     info: PluginInfo
-    provider_class: type
+    provider_class: type | None  # None: loaded only by worker processes (process isolation)
     files: dict[str, tuple[int, str]]
+
+    @property
+    def isolated(self) -> bool:
+        return self.provider_class is None
 
 
 @dataclass
@@ -128,6 +132,7 @@ class PluginManager:
         self._manifest_cache: dict[str, tuple[tuple[int, int], Any]] = {}
         self._classes: dict[str, type] = {}
         self._loaded_from: dict[str, tuple[PluginInfo, dict[str, tuple[int, str]]]] = {}  # id -> its folder at import
+        self._loaded_by_workers: dict[str, tuple[PluginInfo, dict[str, tuple[int, str]]]] = {}  # the same, isolated
         self._ready: set[str] = set()
         self.reloads = 0  # bumped by every hot reload (pepperpy/_reload.py); the facade compares it per call
         self._generations: dict[str, int] = {}  # plugin id -> how often its folder was reloaded
@@ -563,9 +568,25 @@ class PluginManager:
     # -- hot reload (the watching lives in pepperpy/_reload.py) ----------------------
 
     def loaded_folder_plugins(self) -> list[LoadedFolder]:
-        """The plugin folders whose class is imported (also when the folder is gone since)."""
+        """The plugin folders whose class is imported (also when the folder is gone since), then the hot-reloadable
+        ones that only worker processes imported."""
         with self._lock:
-            return [LoadedFolder(info, self._classes[i], files) for i, (info, files) in self._loaded_from.items()]
+            loaded = [LoadedFolder(info, self._classes[i], files) for i, (info, files) in self._loaded_from.items()]
+            return loaded + [LoadedFolder(info, None, files) for i, (info, files) in self._loaded_by_workers.items()
+                             if i not in self._loaded_from]
+
+    def loaded_by_worker(self, info: PluginInfo, files: dict[str, tuple[int, str]]) -> None:
+        """A worker process imported the hot-reloadable plugin ``info`` from ``files`` (``folder_files``)."""
+        with self._lock:
+            self._loaded_by_workers[info.id] = (info, files)
+
+    def reload_in_workers(self, plugin_id: str) -> None:
+        """Count a new generation of a plugin loaded by worker processes: each restarts its worker with the
+        folder's code at its next call (``_isolation/client.py``). Its new requirements install then."""
+        with self._lock:
+            info, _ = self._loaded_by_workers[plugin_id]
+            self._loaded_by_workers[plugin_id] = (info, folder_files(str(info.path)))
+            self._generations[plugin_id] = self._generations.get(plugin_id, 0) + 1
 
     def generation(self, plugin_id: str) -> int:
         """How many times ``plugin_id`` was reloaded (0: never)."""
