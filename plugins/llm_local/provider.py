@@ -263,12 +263,19 @@ class LocalLLMProvider(LLMProvider):
         except BaseException:
             self._finished(stop)
             raise
+        finished = False  # llama.cpp said why the answer ended (a finish reason)
         try:
             while (item := await queue.get()) is not _DONE:
                 if isinstance(item, BaseException):
                     raise item
                 self._raise_for_error(item)
+                finished = finished or any(choice.get("finish_reason") for choice in item.get("choices") or ())
                 yield item
+            if stop.is_set() and not finished:  # cleanup() stopped it: the answer is cut, not complete
+                raise LLMError(
+                    "llm/local was closed while answering (pepper.aclose(), or the end of `async with`); the answer "
+                    "is cut short, so it is an error, not a result: close the PepperPy after its calls end"
+                )
         finally:
             # Not waiting for the worker thread: llama.cpp calls back only once it has read the prompt
             # (or, with every slot busy, once one frees up), and a call that timed out or was cancelled

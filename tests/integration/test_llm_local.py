@@ -137,6 +137,38 @@ async def test_cleanup_frees_the_model_and_it_can_load_again(local_manager):
         assert "Paris" in (await ask(pepper, "What is the capital of France?")).content
 
 
+@pytest.mark.parametrize("call", ["stream", "generate"])
+async def test_a_close_while_answering_is_an_error_and_the_conversation_keeps_no_cut_turn(local_manager, call):
+    pepper = PepperPy(plugin_manager=local_manager).with_llm("local", temperature=0, seed=7, max_tokens=400)
+    async with pepper:
+        conv = pepper.conversation()
+        got: list[str] = []
+
+        async def answer() -> None:
+            if call == "stream":
+                async for chunk in conv.stream("Write a long story about a cat."):
+                    got.append(chunk.content)
+            else:
+                await conv.say("Write a long story about a cat.")
+
+        task = asyncio.create_task(answer())
+        if call == "stream":
+            await until_true(lambda: len(got) >= 5 or task.done())
+        else:
+            await until_true(lambda: bool(pepper.llm._running) or task.done())
+        await pepper.aclose()
+        with pytest.raises(LLMError, match="llm/local was closed while"):
+            await task
+        assert conv.messages == [], "a cut answer is not kept as a complete turn"
+
+
+async def until_true(check, deadline_s: float = 60.0) -> None:
+    deadline = time.monotonic() + deadline_s
+    while not check():
+        assert time.monotonic() < deadline, "not reached"
+        await asyncio.sleep(0.01)
+
+
 async def test_quickstart_shape_works_unchanged(local_manager):
     async with PepperPy(plugin_manager=local_manager).with_llm("local") as pepper:
         result = await pepper.chat.with_system("Be brief.").with_user("Hi").generate()
