@@ -556,6 +556,7 @@ async def test_a_plugins_own_exception_is_the_same_plugin_error_in_process_and_i
         assert [(type(e), str(e)) for e in failures] == expected, isolation
     causes = [type(e.__cause__).__name__ for e in seen["inprocess"]]
     assert causes == ["ValueError", "ValueError", "NoneType", "ValueError", "KeyError", "NoneType"]
+    assert [e.__cause__ for e in seen["process"]] == [None] * 6, "README: no __cause__ from a worker process"
     assert "ValueError: a plain bug in the plugin" in "\n".join(getattr(seen["process"][0], "__notes__", []))
 
 
