@@ -157,7 +157,7 @@ class Worker:
         if category not in CATEGORY_METHODS:
             refuse_sync_methods(plugin, provider_class)
         context = CreationContext(plugin["id"], home, dict(message.get("env") or {}), manager.shared_resources,
-                                  message.get("alias"))
+                                  message.get("alias"), saved_options=dict(message.get("saved") or {}))
         provider = build_provider(provider_class, context, dict(message.get("config") or {}),
                                   defaults=dict(message.get("defaults") or {}))
         object.__setattr__(provider, "_pepperpy_isolation", "process")

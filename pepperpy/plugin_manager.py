@@ -782,7 +782,8 @@ class PluginManager:
         return self._folder_config(category, name, *self._follow_aliases(category, name), config)
 
     def _folder_config(
-        self, category: str, name: str, target: str, chain: list[Any], config: Mapping[str, Any]
+        self, category: str, name: str, target: str, chain: list[Any], config: Mapping[str, Any],
+        sources: dict[str, str] | None = None,
     ) -> tuple[PluginInfo, dict[str, str], str | None, dict[str, Any]]:
         info, _, env, alias = self._resolve_target(category, name, target, chain)
         # explicit config > each alias's preset, then its saved options (nearest first) > the plugin's saved options
@@ -790,17 +791,18 @@ class PluginManager:
         layers = [(f"{category}/{a.name}", a.config) for a in chain]
         if info.id != f"{category}/{target}":  # ``target`` is an alias in the plugin's manifest
             layers.append((f"{category}/{target}", info.manifest.aliases[target].config))
-        return info, env, alias, self.user_options.merge(config, layers, info.id)
+        return info, env, alias, self.user_options.merge(config, layers, info.id, sources)
 
     def _build_plugin_provider(self, category: str, name: str, /, **config: Any) -> Any:
         from pepperpy._config import build_provider
         from pepperpy._isolation import in_process_only  # a class without a folder cannot run isolated
         from pepperpy.core import CreationContext
 
+        saved: dict[str, str] = {}  # option -> where it was saved, named by an error about it
         registered = self._registered_classes.get(f"{category}/{name}") or self._entry_point_class(category, name)
         if registered is not None:
-            context = CreationContext(f"{category}/{name}", self.home, {}, self.shared_resources)
-            merged = self.user_options.merge(config, [], f"{category}/{name}")
+            merged = self.user_options.merge(config, [], f"{category}/{name}", saved)
+            context = CreationContext(f"{category}/{name}", self.home, {}, self.shared_resources, saved_options=saved)
             return build_provider(registered, context, in_process_only(f"{category}/{name}", merged))
         target, chain = self._follow_aliases(category, name)
         registered = None
@@ -811,12 +813,13 @@ class PluginManager:
             from pepperpy._aliases import preset_of
 
             env = preset_of(chain)[1]
-            context = CreationContext(f"{category}/{target}", self.home, env, self.shared_resources, name)
+            context = CreationContext(f"{category}/{target}", self.home, env, self.shared_resources, name,
+                                      saved_options=saved)
             layers = [(f"{category}/{a.name}", a.config) for a in chain]
-            merged = self.user_options.merge(config, layers, f"{category}/{target}")
+            merged = self.user_options.merge(config, layers, f"{category}/{target}", saved)
             return build_provider(registered, context, in_process_only(f"{category}/{target}", merged))
-        info, env, alias, config = self._folder_config(category, name, target, chain, config)
-        context = CreationContext(info.id, self.home, env, self.shared_resources, alias)
+        info, env, alias, config = self._folder_config(category, name, target, chain, config, saved)
+        context = CreationContext(info.id, self.home, env, self.shared_resources, alias, saved_options=saved)
         from pepperpy import _isolation
 
         if _isolation.requested(info, config):  # "isolation": "process": a worker process (pepperpy/_isolation)

@@ -100,6 +100,7 @@ def create(manager: Any, info: Any, context: Any, config: dict[str, Any], defaul
         "defaults": wired_defaults,
         "home": str(manager.home),
         "alias": context.alias,
+        "saved": dict(context.saved_options),
     }
     stderr_path = manager.home / "workers" / f"{info.id.replace('/', '-')}-{os.getpid()}-{secrets.token_hex(4)}.stderr"
     worker = client.WorkerClient(info.id, category, client.worker_command(env.venv_python(venv)),
