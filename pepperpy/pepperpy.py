@@ -117,7 +117,7 @@ class PepperPy:
         return self
 
     def _configure(self, category: str, name: str, config: dict[str, Any]) -> None:
-        name = plain_name(category, name)
+        name = plain_name(category, name, self._manager.has_provider)
         self._requests[category] = (name, dict(config))
         if _in_event_loop() and self._manager.needs_install(category, name, config):
             self._providers[category] = PendingProvider(self._manager, category, name, config)

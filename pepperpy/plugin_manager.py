@@ -354,6 +354,16 @@ class PluginManager:
 
     # -- look up -----------------------------------------------------------------
 
+    def has_provider(self, category: str, name: str) -> bool:
+        """True when ``category/name`` names something to create: a plugin folder, a class registered in code or
+        exposed by an entry point, or an alias of one (imports nothing)."""
+        try:
+            if self._folderless_target(category, name) is None:
+                self.resolve(category, name)
+        except PepperPyError:
+            return False
+        return True
+
     def resolve(self, category: str, name: str) -> tuple[PluginInfo, dict[str, Any], dict[str, str], str | None]:
         """Find ``category/name`` (a plugin, or an alias: code, user or manifest aliases, in chains).
 
@@ -720,7 +730,7 @@ class PluginManager:
         """An uninitialized provider of ``category/name`` with validated config (or its fallback chain).
 
         ``name`` may also be the id ``category/name``."""
-        name = plain_name(category, name)
+        name = plain_name(category, name, self.has_provider)
         chain = self.fallback_chains.get(category)
         if chain and plain_name(category, chain[0] if isinstance(chain[0], str) else chain[0][0]) == name:
             from pepperpy._fallback import FallbackLLM
