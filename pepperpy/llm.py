@@ -26,6 +26,7 @@ from pepperpy.parts import (
     Part,
     ReasoningPart,
     TextPart,
+    UNKNOWN_TYPE,
     accepts,
 )
 
@@ -262,9 +263,12 @@ def call_timeout(provider: Any, options: dict[str, Any]) -> float | None:
 def _refused(provider: LLMProvider, model: str | None, part: MediaPart, taken: frozenset[str]) -> UnsupportedPartError:
     which = f"{provider.plugin_id}" + (f" (model {model})" if model else "")
     takes = ", ".join(sorted(taken)) if taken else "text only"
+    unknown = " (its media type is unknown: pass it, e.g. File(path, media_type='text/csv'))" \
+        if part.media_type == UNKNOWN_TYPE else ""
     return UnsupportedPartError(
-        f"{which} cannot take the {part.type} part ({part.media_type}, {part.source}); it takes {takes}. "
-        "Use a provider or model that takes it, or leave the part out"
+        f"{which} cannot take the {part.type} part ({part.media_type}, {part.source}){unknown}; it takes {takes}. "
+        "Use a provider or model that takes it, or leave the part out",
+        part,
     )
 
 

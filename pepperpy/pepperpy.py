@@ -221,6 +221,10 @@ class PepperPy:
 
     async def _provider_call(self, call: Call) -> Any:
         """The innermost ``call_next``: opens the LLM (lazily) and calls it."""
+        from pepperpy.llm import check_parts
+
+        configured = await self.configured("llm")  # a part it cannot take is refused before a model loads
+        check_parts(configured, list(call.messages), call.options.get("model") or getattr(configured, "model", None))
         provider = await self.ready("llm")
         if call.stream:
             return provider.generate_stream(list(call.messages), **call.options)

@@ -52,6 +52,23 @@ async def test_a_broken_image_is_llama_cpps_own_clear_error_and_the_next_call_wo
     assert (await seeing.chat.with_user("Hi").generate()).usage.completion_tokens > 0
 
 
+@pytest.mark.parametrize("call", ["generate", "stream", "say"])
+async def test_a_refused_part_fails_before_the_model_loads(local_manager, call):
+    """Outside ``async with`` the first call opens the provider (loads the model): a part it cannot take is
+    refused before that, and the model stays unloaded."""
+    pepper = PepperPy(plugin_manager=local_manager).with_llm("local", max_tokens=3)
+    chat = pepper.chat.with_user("What is this?", Image(png(8, 8, (0, 0, 0))))
+    attempt = {
+        "generate": chat.generate,
+        "stream": lambda: anext(chat.stream()),
+        "say": lambda: pepper.conversation().say("What is this?", Image(png(8, 8, (0, 0, 0)))),
+    }[call]
+    with pytest.raises(InvalidInputError, match=r"llm/local.*cannot take the image part.*text only"):
+        await attempt()
+    assert not pepper.llm.initialized and getattr(pepper.llm, "_server", None) is None, "the model was loaded"
+    await pepper.aclose()
+
+
 async def test_without_a_projector_an_image_fails_before_any_request(local_manager):
     async with PepperPy(plugin_manager=local_manager).with_llm("local", max_tokens=3) as pepper:
         with pytest.raises(InvalidInputError, match=r"llm/local.*cannot take the image part.*text only"):
