@@ -10,9 +10,11 @@ from pydantic import Field, SecretStr
 
 from pepperpy.errors import ProviderError
 from pepperpy.http import RemoteProvider, bearer, parse_event_data
-from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, ReasoningPart, TextPart
+from pepperpy.llm import (
+    GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, ReasoningPart, TextPart, Usage,
+)
 
-from .wire import MEDIA_TYPES, ToolCallAccumulator, first_choice, reasoning_of, request_body, tool_call, usage
+from .wire import MEDIA_TYPES, ToolCallAccumulator, first_choice, reasoning_of, request_body, service_of, tool_call, usage
 
 
 class OpenAIProvider(RemoteProvider, LLMProvider):
@@ -35,6 +37,10 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
         defaults = {k: getattr(self, k) for k in ("model", "temperature", "max_tokens", "stop", "seed")}
         return request_body(who, defaults, messages, options, json_schema=self.supports_json_schema, stream=stream)
 
+    def _usage(self, answer: dict[str, Any]) -> Usage:
+        """The counts of an answer (or of a stream's usage event), with the model and service that price them."""
+        return usage(answer.get("usage"), answer.get("model"), service_of(str(self.base_url)))
+
     async def generate(self, messages: list[Message], **options: Any) -> GenerationResult:
         who = self.plugin_id
         body = self._body(who, messages, options, stream=False)
@@ -48,7 +54,7 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
         said: Any = [ReasoningPart(text=reasoning), TextPart(text=content)] if reasoning else content
         reply = Message(role=MessageRole.ASSISTANT, content=said, tool_calls=calls)
         return GenerationResult(
-            content=content, reasoning=reasoning, messages=[*messages, reply], usage=usage(answer.get("usage")), tool_calls=calls,
+            content=content, reasoning=reasoning, messages=[*messages, reply], usage=self._usage(answer), tool_calls=calls,
             metadata={"model": answer.get("model"), "finish_reason": choice.get("finish_reason"), "id": answer.get("id")},
         )
 
@@ -65,7 +71,7 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
                     continue
                 event = parse_event_data(data, who)
                 if event.get("usage") and not event.get("choices"):
-                    yield GenerationChunk(usage=usage(event["usage"]))
+                    yield GenerationChunk(usage=self._usage(event))
                     continue
                 if not event.get("choices"):
                     continue
