@@ -193,3 +193,65 @@ def test_totals_price_pending_calls_once_they_reach_the_limit(monkeypatch):
     assert totals._pending == [] and totals._cost == 3 * usage.cost
     totals.add(usage, cached=False)
     assert totals.cost == 4 * usage.cost
+
+
+# -- OpenTelemetry spans -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_spans_carry_cache_and_reasoning_tokens_by_the_genai_conventions(stream):
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from pepperpy._tracing import Tracer
+    from pepperpy.hooks import Call
+    from pepperpy.llm import GenerationChunk, GenerationResult, Message
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()  # this test's own: the global one is left alone
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = Tracer(trace, provider.get_tracer("test"))
+    detailed = Usage(prompt_tokens=1200, completion_tokens=300, cache_read_tokens=1024, cache_write_tokens=100,
+                     reasoning_tokens=256, model="gpt-4o", service="openai")
+
+    async def answer(call):
+        if call.stream:
+            async def chunks():
+                yield GenerationChunk(content="a")
+                yield GenerationChunk(finish_reason="stop", usage=detailed)
+            return chunks()
+        return GenerationResult(content="a", usage=detailed)
+
+    outcome = await tracer(Call("llm/openai", (Message(role="user", content="x"),), stream=stream), answer)
+    if stream:
+        [c async for c in outcome]
+    (span,) = exporter.get_finished_spans()
+    attributes = dict(span.attributes)
+    assert attributes["gen_ai.usage.input_tokens"] == 1200 and attributes["gen_ai.usage.output_tokens"] == 300
+    assert attributes["gen_ai.usage.cache_read.input_tokens"] == 1024
+    assert attributes["gen_ai.usage.cache_creation.input_tokens"] == 100
+    assert attributes["gen_ai.usage.reasoning.output_tokens"] == 256
+
+
+async def test_spans_leave_out_what_the_service_did_not_report():
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from pepperpy._tracing import Tracer
+    from pepperpy.hooks import Call
+    from pepperpy.llm import GenerationResult, Message
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+    async def answer(call):
+        return GenerationResult(content="a", usage=Usage(prompt_tokens=3, completion_tokens=1))
+
+    await Tracer(trace, provider.get_tracer("test"))(Call("llm/mock", (Message(role="user", content="x"),)), answer)
+    (span,) = exporter.get_finished_spans()
+    assert not [name for name in span.attributes if "cache" in name or "reasoning" in name]
