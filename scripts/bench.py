@@ -1,6 +1,6 @@
 """PepperPy benchmarks. Every figure is printed next to a baseline measured in the same run.
 
-Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [facade] [plugins] [reload] [rag] [cli] [hooks] [calllog] [isolation] [gemini]   (no argument: all)
+Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [facade] [plugins] [reload] [rag] [cli] [hooks] [calllog] [isolation] [gemini] [cost]   (no argument: all)
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ SECTIONS = {
     "calllog": "scripts.bench.calllog",
     "isolation": "scripts.bench.isolation",
     "gemini": "scripts.bench.gemini",
+    "cost": "scripts.bench.cost",
 }
 
 
