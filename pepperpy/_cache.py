@@ -237,7 +237,8 @@ def _loaded(call: Call, stored: str) -> GenerationResult:
 def _one_chunk(result: GenerationResult) -> GenerationChunk:
     """A stored ``generate`` answer as the single chunk of a stream (never a tool round: those are not stored)."""
     return GenerationChunk(
-        content=result.content, finish_reason=result.metadata.get("finish_reason") or "stop", usage=result.usage,
+        content=result.content, reasoning=result.reasoning, finish_reason=result.metadata.get("finish_reason") or "stop",
+        usage=result.usage,
         metadata={**result.metadata, "cache": "hit"},
     )
 

@@ -33,7 +33,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pepperpy._log import logger
@@ -51,10 +51,11 @@ class Scope:
     """The facade whose configured providers are shared (held weakly: no reference cycle)."""
 
     owner: Callable[[], Any]  # a weakref to the PepperPy facade
+    config: Mapping[str, Any] = field(default_factory=dict)  # the facade's settings (default provider names)
 
     @classmethod
-    def of(cls, facade: Any) -> Scope:
-        return cls(weakref.ref(facade))
+    def of(cls, facade: Any, config: Mapping[str, Any]) -> Scope:
+        return cls(weakref.ref(facade), config)
 
     def provider(self, category: str) -> Any:
         """The facade's configured provider of ``category`` (maybe not created yet), or None."""
@@ -239,8 +240,7 @@ def _default_origin(category: str, scope: Scope | None) -> str:
     ``PEPPERPY_<CATEGORY>``) named the default, else ``""``."""
     from pepperpy._defaults import default_provider_source
 
-    facade = scope.owner() if scope is not None else None
-    source = default_provider_source(category, facade._config if facade is not None else None)
+    source = default_provider_source(category, dict(scope.config) if scope is not None else None)
     return f" (the default {category} provider comes from {source[0]}: {source[1]})" if source else ""
 
 

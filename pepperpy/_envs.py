@@ -9,12 +9,15 @@ install is complete when the env's stamp file holds that fingerprint. Imports no
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 from pepperpy._paths import STAMP_FILE
 
 ENVS_DIR = "envs"
+ENV_NAME = re.compile(r"[^.].*-[0-9a-f]{12}")  # an env dir: <plugin id with - for />-<fingerprint>
+_PLUGIN_ENV_NAME = re.compile(r"[a-z][a-z0-9_]*-[a-z][a-z0-9_-]*-[0-9a-f]{12}")  # <category>-<name>-<fingerprint>
 
 
 def envs_folder(home: Path) -> Path:
@@ -25,6 +28,15 @@ def envs_folder(home: Path) -> Path:
 def env_folder(home: Path, plugin_id: str, fingerprint: str) -> Path:
     """The env of ``plugin_id`` holding what ``fingerprint`` names."""
     return envs_folder(home) / f"{plugin_id.replace('/', '-')}-{fingerprint}"
+
+
+def plugin_of(folder: Path) -> str | None:
+    """The plugin id of the env ``folder`` (``<home>/envs/llm-local-0123456789ab`` -> ``llm/local``), or None for
+    a folder that is not named as an env."""
+    if folder.parent.name != ENVS_DIR or not _PLUGIN_ENV_NAME.fullmatch(folder.name):
+        return None
+    category, _, name = folder.name.rsplit("-", 1)[0].partition("-")
+    return f"{category}/{name}"
 
 
 def is_installed(folder: Path, fingerprint: str) -> bool:
@@ -51,4 +63,4 @@ def needs_install(
     return isolated or not provided()
 
 
-__all__ = ["ENVS_DIR", "env_folder", "envs_folder", "is_installed", "needs_install"]
+__all__ = ["ENVS_DIR", "ENV_NAME", "env_folder", "envs_folder", "is_installed", "needs_install", "plugin_of"]

@@ -41,7 +41,7 @@ LAST_USED_FILE = ".pepperpy-last-used"  # its mtime says when the env was last u
 LAST_USED_EVERY_S = 3600.0  # the fast path refreshes the record at most this often
 INSTALL_TIMEOUT_S = 600.0  # bounds one uv run and the wait for another process's install
 _HASH_OPTION = re.compile(r"\s+--hash=[\w:]+")
-ENV_NAME = re.compile(r"[^.].*-[0-9a-f]{12}")  # an env dir: <plugin id with - for />-<fingerprint>
+ENV_NAME = _envs.ENV_NAME
 _STAGING_NAME = re.compile(rf"\.(?P<env>{ENV_NAME.pattern})(?:\.partial)?-[a-z0-9_]+")  # older ones had no .partial
 _NETWORK_HINTS = ("error sending request", "failed to fetch", "connection", "timed out", "dns error", "network")
 _UNWRITABLE = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)  # explained by _storage_problem
@@ -252,9 +252,9 @@ def loaded_from(distribution: str, version: str) -> str:
         folder = Path(str(importlib.metadata.distribution(distribution).locate_file(""))).resolve()
     except importlib.metadata.PackageNotFoundError:
         return f"{distribution} {version} is already loaded in this process"
-    if folder.parent.name == "envs" and re.fullmatch(r"[a-z][a-z0-9_-]*-[0-9a-f]{12}", folder.name):
-        category, _, name = folder.name.rsplit("-", 1)[0].partition("-")
-        return f"{distribution} {version} is already loaded from the env of plugin {category}/{name} ({folder})"
+    plugin_id = _envs.plugin_of(folder)
+    if plugin_id is not None:
+        return f"{distribution} {version} is already loaded from the env of plugin {plugin_id} ({folder})"
     return f"{distribution} {version} is already installed in this environment ({folder})"
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from pepperpy.core import PepperpyPlugin, State, check_async, close_guard, guard, open_guard, plugin_failure
-from pepperpy.errors import ConfigError, InvalidInputError, LLMTimeoutError, PepperPyError, PluginError
+from pepperpy.errors import ConfigError, InvalidInputError, LLMTimeoutError, PepperPyError, PluginError, UnsupportedPartError
 from pepperpy.parts import (
     Audio,
     AudioPart,
@@ -263,10 +263,10 @@ def call_timeout(provider: Any, options: dict[str, Any]) -> float | None:
     return timeout if timeout is not None else getattr(provider, "timeout", None)
 
 
-def _refused(provider: LLMProvider, model: str | None, part: MediaPart, taken: frozenset[str]) -> InvalidInputError:
+def _refused(provider: LLMProvider, model: str | None, part: MediaPart, taken: frozenset[str]) -> UnsupportedPartError:
     which = f"{provider.plugin_id}" + (f" (model {model})" if model else "")
     takes = ", ".join(sorted(taken)) if taken else "text only"
-    return InvalidInputError(
+    return UnsupportedPartError(
         f"{which} cannot take the {part.type} part ({part.media_type}, {part.source}); it takes {takes}. "
         "Use a provider or model that takes it, or leave the part out"
     )
@@ -328,8 +328,7 @@ def _generate_guard(generate: Callable[..., Any]) -> Callable[..., Any]:
                 if not scope.expired():
                     raise
                 raise LLMTimeoutError(
-                    f"{self.plugin_id}: no complete answer within timeout={timeout}s (the limit covers the whole "
-                    "call, retries and slow bodies included); if the request reached the service, it may have been processed; "
+                    f"{self.plugin_id}: no complete answer within timeout={timeout}s {self.timeout_note}; "
                     "pass a larger timeout=...",
                     retryable=True,
                 ) from None
@@ -471,6 +470,12 @@ class LLMProvider(PepperpyPlugin):
 
     category: ClassVar[str] = "llm"
     can_stream: ClassVar[bool] = True
+    # What the timeout error of a whole ``generate`` says the limit covers and what became of the request;
+    # a provider that sends nothing anywhere (a local model) says so instead.
+    timeout_note: ClassVar[str] = (
+        "(the limit covers the whole call, retries and slow bodies included); "
+        "if the request reached the service, it may have been processed"
+    )
     # Per-call options this provider takes (see CALL_OPTIONS); None accepts any. Add "reasoning" if it reasons.
     call_options: ClassVar[frozenset[str] | None] = frozenset(CALL_OPTIONS) - OPT_IN_OPTIONS
     # Media types of the parts it takes ("image/png", "image/*", "*/*"); none: it gets every message as plain text.

@@ -121,7 +121,7 @@ class PepperPy:
         if _in_event_loop() and self._manager.needs_install(category, name, config):
             self._providers[category] = PendingProvider(self._manager, category, name, config)
         else:
-            with _dependencies.sharing(_dependencies.Scope.of(self)):  # dependencies share this facade's providers
+            with _dependencies.sharing(_dependencies.Scope.of(self, self._config)):  # dependencies share this facade's providers
                 self._providers[category] = self._manager.create_provider(category, name, **config)
         self._share_dependencies()
 
@@ -382,7 +382,7 @@ class PepperPy:
         configured = [c for c in categories if c in self._providers]
         if not configured:
             self.provider(categories[0])  # raises: nothing configured
-        with _dependencies.sharing(_dependencies.Scope.of(self)):
+        with _dependencies.sharing(_dependencies.Scope.of(self, self._config)):
             await self._install(configured)
             used = {  # configured categories the opened ones depend on, still to be installed
                 spec.type

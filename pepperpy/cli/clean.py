@@ -19,7 +19,8 @@ from pathlib import Path
 import click
 
 from pepperpy._filelock import try_lock
-from pepperpy._install import ENV_NAME, last_used, staging_target
+from pepperpy._envs import ENV_NAME
+from pepperpy._install import last_used, staging_target
 from pepperpy.cli._common import manager, print_table
 
 DAY_S = 86400.0

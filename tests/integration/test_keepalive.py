@@ -13,6 +13,7 @@ real servers close it after their keep-alive timeout, and hitting that instant t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import socket
@@ -81,12 +82,14 @@ class KeepAliveServer:
                 if self.on_reuse == "reset":
                     writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 elif self.on_reuse == "cut":
-                    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 400\r\n\r\n{\"id\":")
+                    kind, part = (b"text/event-stream", b"data: {") if body.get("stream") else (b"application/json", b'{"id":')
+                    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: %s\r\ncontent-length: 400\r\n\r\n%s" % (kind, part))
                     await writer.drain()
                 break
         finally:
             writer.close()
-            await writer.wait_closed()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
             if self.on_reuse == "idle_close":
                 self.closed_idle.set()
 
@@ -126,14 +129,15 @@ async def test_a_reused_connection_closed_as_the_request_arrives_is_sent_again_o
     assert server.seen == [(1, "first"), (1, "second"), (2, "second")]
 
 
-async def test_an_answer_cut_on_a_reused_connection_is_not_sent_again(remote_manager):
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_answer_cut_on_a_reused_connection_is_not_sent_again(remote_manager, stream):
     server = KeepAliveServer("cut")
     base_url = await server.start()
     try:
         async with openai(remote_manager, base_url) as pepper:
-            await call(pepper, "first", False)
+            await call(pepper, "first", stream)
             with pytest.raises(LLMError, match=rf"broke off after HTTP 200 .*; {PROCESSED}") as raised:
-                await call(pepper, "second", False)
+                await call(pepper, "second", stream)
     finally:
         await server.aclose()
     assert server.seen == [(1, "first"), (1, "second")]

@@ -298,3 +298,12 @@ async def test_media_is_keyed_by_its_content_and_stored_without_its_bytes(manage
     assert same_bytes.messages[0].content[1].path == str(tmp_path / "b.png")  # the request's own messages on a hit
     stored = b"".join(p.read_bytes() for p in tmp_path.glob("cache.db*"))  # the database and its WAL journal
     assert base64.b64encode(png)[:40] not in stored and b"a.png" not in stored
+
+
+async def test_a_stream_served_by_a_stored_answer_keeps_its_reasoning(manager):
+    replies = [{"reasoning": "Two and two.", "content": "Four."}]
+    async with PepperPy(plugin_manager=manager).with_llm("mock", replies=replies).with_cache() as pepper:
+        whole = await pepper.chat.with_user("2+2?").generate()
+        chunks = [chunk async for chunk in pepper.chat.with_user("2+2?").stream()]
+    assert whole.reasoning == "Two and two."
+    assert "".join(c.reasoning for c in chunks) == "Two and two." and chunks[0].metadata["cache"] == "hit"

@@ -48,3 +48,10 @@ def test_the_manager_the_index_and_both_env_kinds_name_the_same_folders(manager,
         (folder / _install.STAMP_FILE).write_text(fingerprint)
         assert manager.needs_install("llm", name) is False
         assert listing[f"llm/{name}"].requirements_status(manager.home) == "installed"
+
+
+def test_plugin_of_reads_back_the_folder_env_folder_names(tmp_path):
+    assert _envs.plugin_of(_envs.env_folder(tmp_path, "llm/local", "0123456789ab")) == "llm/local"
+    assert _envs.plugin_of(_envs.env_folder(tmp_path, "rag/my-store", "abcdef012345")) == "rag/my-store"
+    assert _envs.plugin_of(tmp_path / "envs" / "llm-local") is None
+    assert _envs.plugin_of(tmp_path / "site-packages") is None

@@ -11,7 +11,7 @@ import pepperpy
 
 PACKAGE = Path(pepperpy.__file__).parent
 # a manager held under one of its usual names, then a private attribute: manager._ready, mgr._requirement_set, ...
-REACH_IN = re.compile(r"\b(?:manager|mgr|m|checker|self\.manager|self\._manager)\._[a-z]\w*|\bfacade\._providers\b")
+REACH_IN = re.compile(r"\b(?:manager|mgr|m|checker|self\.manager|self\._manager)\._[a-z]\w*|\bfacade\._[a-z]\w*")
 
 
 def test_no_module_reaches_into_the_managers_private_attributes():
