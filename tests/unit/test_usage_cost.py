@@ -255,3 +255,27 @@ async def test_spans_leave_out_what_the_service_did_not_report():
     await Tracer(trace, provider.get_tracer("test"))(Call("llm/mock", (Message(role="user", content="x"),)), answer)
     (span,) = exporter.get_finished_spans()
     assert not [name for name in span.attributes if "cache" in name or "reasoning" in name]
+
+
+def test_openai_responses_reads_cached_and_reasoning_tokens(builtin_manager):
+    responses = plugin_module(builtin_manager, "openai", "responses")
+    raw = {"input_tokens": 53, "input_tokens_details": {"cached_tokens": 32}, "output_tokens": 469,
+           "output_tokens_details": {"reasoning_tokens": 448}}
+    usage = responses.usage(raw, "gpt-5-2025-08-07", "openai")
+    assert (usage.prompt_tokens, usage.cache_read_tokens, usage.completion_tokens, usage.reasoning_tokens) == (
+        53, 32, 469, 448)
+    assert usage.cost == genai("gpt-5-2025-08-07", "openai", input_tokens=53, cache_read_tokens=32, output_tokens=469)
+    bare = responses.usage({"input_tokens": 5, "output_tokens": 2})
+    assert (bare.cache_read_tokens, bare.reasoning_tokens, bare.cost) == (None, None, None)
+
+
+def test_bedrock_reads_cache_reads_and_writes_and_prices_them_as_aws(builtin_manager):
+    wire = plugin_module(builtin_manager, "bedrock", "wire")
+    model = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    usage = wire.usage({"inputTokens": 2, "cacheReadInputTokens": 1322, "cacheWriteInputTokens": 0, "outputTokens": 5},
+                       model)
+    assert (usage.prompt_tokens, usage.cache_read_tokens, usage.cache_write_tokens, usage.service) == (
+        1324, 1322, 0, "aws")
+    assert usage.cost == genai(model, "aws", input_tokens=1324, cache_read_tokens=1322, output_tokens=5)
+    bare = wire.usage({"inputTokens": 2, "outputTokens": 5}, model)
+    assert (bare.cache_read_tokens, bare.cache_write_tokens) == (None, None)
