@@ -77,15 +77,21 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
         who = f"{self.plugin_id} (api='responses')"
         return responses.request_body(who, self._defaults(), messages, options, store=self.store, stream=stream)
 
+    def _service(self) -> str | None:
+        """The genai-prices provider id of the service at base_url (None: not priced)."""
+        return service_of(str(self.base_url))
+
     def _usage(self, answer: dict[str, Any]) -> Usage:
         """The counts of an answer (or of a stream's usage event), with the model and service that price them."""
-        return usage(answer.get("usage"), answer.get("model"), service_of(str(self.base_url)))
+        return usage(answer.get("usage"), answer.get("model"), self._service())
 
     async def generate(self, messages: list[Message], **options: Any) -> GenerationResult:
         who = self.plugin_id
         if self.api == "responses":
             body = self._responses_body(messages, options, stream=False)
-            return await responses.generate(self.endpoint, self._paths[1], body, messages, who, options.get("timeout"))
+            return await responses.generate(
+                self.endpoint, self._paths[1], body, messages, who, options.get("timeout"), self._service()
+            )
         body = self._body(who, messages, options, stream=False)
         endpoint = self.endpoint
         answer = await endpoint.post(self._paths[0], body, options.get("timeout"))
@@ -105,7 +111,8 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
         who = self.plugin_id
         if self.api == "responses":
             body = self._responses_body(messages, options, stream=True)
-            async with aclosing(responses.stream(self.endpoint, self._paths[1], body, who, options.get("timeout"))) as chunks:
+            streamed = responses.stream(self.endpoint, self._paths[1], body, who, options.get("timeout"), self._service())
+            async with aclosing(streamed) as chunks:
                 async for chunk in chunks:
                     yield chunk
             return

@@ -28,7 +28,7 @@ from pepperpy.llm import (
     Usage,
 )
 
-from .wire import reasoning_effort, service_of, tool_call
+from .wire import reasoning_effort, tool_call
 
 # What ``input_image`` and ``input_file`` take.
 MEDIA_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"})
@@ -179,12 +179,12 @@ def result(answer: dict[str, Any], messages: list[Message], who: str, service: s
 
 
 async def generate(endpoint: Endpoint, path: str, body: dict[str, Any], messages: list[Message], who: str,
-                   timeout: float | None) -> GenerationResult:
-    return result(await endpoint.post(path, body, timeout), messages, who, service_of(str(endpoint.base_url)))
+                   timeout: float | None, service: str | None = None) -> GenerationResult:
+    return result(await endpoint.post(path, body, timeout), messages, who, service)
 
 
 async def stream(endpoint: Endpoint, path: str, body: dict[str, Any], who: str,
-                 timeout: float | None) -> AsyncIterator[GenerationChunk]:
+                 timeout: float | None, service: str | None = None) -> AsyncIterator[GenerationChunk]:
     """The chunks of a streamed answer: text and reasoning deltas as they come; the last chunk carries the
     finish reason, tool calls, usage and the response's reasoning parts (``metadata["reasoning_parts"]``)."""
     finished = False
@@ -203,7 +203,7 @@ async def stream(endpoint: Endpoint, path: str, body: dict[str, Any], who: str,
             elif kind in ("response.reasoning_summary_part.added", "response.output_item.added"):
                 apart = apart or reasoned
             elif kind in ("response.completed", "response.incomplete", "response.failed"):
-                done = result(event.get("response") or {}, [], who, service_of(str(endpoint.base_url)))
+                done = result(event.get("response") or {}, [], who, service)
                 reply = done.messages[-1]
                 parts = [p for p in reply.parts if isinstance(p, ReasoningPart)]
                 finished = True
