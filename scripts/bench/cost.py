@@ -19,6 +19,9 @@ def import_and_first_read(repeat: int = 7) -> None:
         "import httpx": "import httpx",
         "from pepperpy import PepperPy; import pepperpy.llm": "from pepperpy import PepperPy; import pepperpy.llm",
         "import genai_prices": "import genai_prices",
+        "import genai_prices + its price data (a first calc_price)": (
+            "import genai_prices as g; g.calc_price(g.Usage(input_tokens=1000, output_tokens=100), 'gpt-4o', "
+            "provider_id='openai')"),
         "pepperpy.llm + a first usage.cost read (import, price data)": FIRST_READ,
     }
     with tempfile.TemporaryDirectory() as pycache:
