@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
-from pepperpy.hooks import Call, CallNext
+from pepperpy.hooks import Call
 from pepperpy.llm import GenerationChunk, Usage
 
 if TYPE_CHECKING:
@@ -146,13 +146,17 @@ def _served_by(call: Call, metadata: Mapping[str, Any]) -> str:
 
 
 class UsageMeter:
-    """The facade's outermost hook: adds every answer's usage to a ``UsageReport``."""
+    """Adds every answer's usage to a ``UsageReport``; the facade applies it outside every hook.
+
+    Not a hook itself: wrapping it as one (``pepperpy.hooks.compose``) would add a layer to every
+    streamed chunk of every call, also when no hook is configured.
+    """
 
     def __init__(self) -> None:
         self.report = UsageReport()
 
-    async def __call__(self, call: Call, call_next: CallNext) -> Any:
-        outcome = await call_next(call)
+    def count(self, call: Call, outcome: Any) -> Any:
+        """``outcome`` (the answer, or the stream of ``call``) after counting its usage (a stream's: at its end)."""
         if call.stream:
             return self._counted_stream(call, outcome)
         metadata = outcome.metadata
@@ -161,16 +165,19 @@ class UsageMeter:
         return outcome
 
     async def _counted_stream(self, call: Call, chunks: Any) -> AsyncIterator[GenerationChunk]:
-        from pepperpy._tally import StreamTally
         from pepperpy.hooks import closing_stream
 
-        tally = StreamTally()
+        usage: Usage | None = None
+        metadata: dict[str, Any] = {}
         async with closing_stream(chunks) as stream:
             async for chunk in stream:
-                tally.add(chunk)
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                if chunk.metadata:
+                    metadata.update(chunk.metadata)
                 yield chunk
-        model = call.model or tally.metadata.get("model")
-        self.report.record(_served_by(call, tally.metadata), model, tally.usage, tally.metadata.get("cache") == "hit")
+        model = call.model or metadata.get("model")
+        self.report.record(_served_by(call, metadata), model, usage, metadata.get("cache") == "hit")
 
 
 __all__ = ["UsageMeter", "UsageReport", "UsageTotals"]

@@ -345,10 +345,11 @@ def _generate_guard(generate: Callable[..., Any]) -> Callable[..., Any]:
 class _ChunkTimer:
     """Bounds every wait for a chunk (the first and each gap) to ``limit`` seconds, cheaply.
 
-    One loop timer serves the whole stream: a wait records when it started, and the
-    timer, when it fires, either cancels the task still waiting past the limit or
-    re-arms itself for the current wait's deadline. Time the consumer spends between
-    chunks (outside a wait) is never counted and never cancelled.
+    One loop timer serves the whole stream: a wait records when it started (``start()``;
+    ``waiting_since = None`` when it ends), and the timer, when it fires, either cancels
+    the task still waiting past the limit or re-arms itself for the current wait's
+    deadline. Time the consumer spends between chunks (outside a wait) is never counted
+    and never cancelled.
     """
 
     def __init__(self, limit: float):
@@ -360,13 +361,10 @@ class _ChunkTimer:
         self.expired = False
 
     def start(self) -> None:
-        self.task = asyncio.current_task()
+        self.task = asyncio.current_task(self.loop)  # with the loop given: a third of the cost (Python 3.11)
         self.waiting_since = self.loop.time()
         if self.handle is None:
             self.handle = self.loop.call_at(self.waiting_since + self.limit, self._check)
-
-    def stop(self) -> None:
-        self.waiting_since = None
 
     def _check(self) -> None:
         self.handle = None
@@ -440,7 +438,7 @@ def _stream_guard(generate_stream: Callable[..., Any]) -> Callable[..., Any]:
                         raise plugin_failure(self, "generate_stream", exc) from exc
                     finally:
                         if timer is not None:
-                            timer.stop()  # the consumer's own time between chunks is never counted
+                            timer.waiting_since = None  # the consumer's own time between chunks is never counted
                     if not isinstance(chunk, GenerationChunk):
                         raise PluginError(
                             f"{self.plugin_id}: {type(self).__name__}.generate_stream yielded {type(chunk).__name__}; "

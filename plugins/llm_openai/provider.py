@@ -126,21 +126,25 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
                     finished = True
                     continue
                 event = parse_event_data(data, who)
-                if event.get("usage") and not event.get("choices"):
-                    yield GenerationChunk(usage=self._usage(event))
+                choices = event.get("choices")
+                if not choices:
+                    if event.get("usage"):
+                        yield GenerationChunk(usage=self._usage(event))
                     continue
-                if not event.get("choices"):
-                    continue
-                choice = event["choices"][0]
+                choice = choices[0]
                 delta = choice.get("delta") or {}
-                tools.add(delta.get("tool_calls") or [])
+                deltas = delta.get("tool_calls")
+                if deltas:
+                    tools.add(deltas)
+                content = delta.get("content")
                 reason = choice.get("finish_reason")
                 reasoning = reasoning_of(delta)
-                if delta.get("content") or reasoning or reason:
-                    finished = finished or bool(reason)
-                    calls = tools.calls(who) if reason else []
+                if reason:
+                    finished = True
                     yield GenerationChunk(
-                        content=delta.get("content") or "", reasoning=reasoning, finish_reason=reason, tool_calls=calls
+                        content=content or "", reasoning=reasoning, finish_reason=reason, tool_calls=tools.calls(who)
                     )
+                elif content or reasoning:
+                    yield GenerationChunk(content=content or "", reasoning=reasoning, finish_reason=reason, tool_calls=[])
         if not finished:
             raise ProviderError(f"{who}: the stream ended before the answer was complete; try again")
