@@ -25,7 +25,7 @@ from typing import Any
 
 from pepperpy.errors import ConfigError
 from pepperpy.hooks import Call, CallNext, closing_stream
-from pepperpy.llm import GenerationChunk, GenerationResult
+from pepperpy.llm import GenerationChunk, GenerationResult, assistant_reply
 
 FORMAT_VERSION = 2  # 2: media parts keyed by hash; answers stored without the request's messages
 # Options that change how a call is made, not what it answers: left out of the key.
@@ -241,8 +241,9 @@ def _loaded(call: Call, stored: str) -> GenerationResult:
 def _one_chunk(result: GenerationResult) -> GenerationChunk:
     """A stored ``generate`` answer as the single chunk of a stream (never a tool round: those are not stored)."""
     return GenerationChunk(
-        content=result.content, finish_reason=result.metadata.get("finish_reason") or "stop", usage=result.usage,
-        metadata={**result.metadata, "cache": "hit"},
+        content=result.content, reasoning=result.reasoning, finish_reason=result.metadata.get("finish_reason") or "stop",
+        usage=result.usage,
+        metadata={**result.metadata, "cache": "hit"}, message=assistant_reply(result),
     )
 
 

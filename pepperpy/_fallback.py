@@ -36,6 +36,7 @@ from pepperpy.errors import (
     MissingKeyError,
     PepperPyErrorGroup,
     ProviderError,
+    UnsupportedPartError,
 )
 from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message
 
@@ -55,7 +56,7 @@ class Member:
 
 
 def _caller_mistake(exc: BaseException) -> bool:
-    if isinstance(exc, MissingKeyError):
+    if isinstance(exc, (MissingKeyError, UnsupportedPartError)):  # another member may have the key, take the part
         return False
     if isinstance(exc, ConfigError):  # unknown or invalid option, invalid messages
         return True
@@ -78,6 +79,7 @@ class FallbackLLM(LLMProvider):
     """An LLM made of several: each call is served by the first member that can (see the module docstring)."""
 
     call_options: ClassVar[frozenset[str] | None] = None  # each member checks its own
+    media_types: ClassVar[frozenset[str]] = frozenset({"*/*"})  # and the parts it takes
 
     def __init__(
         self, manager: Any, members: list[MemberSpec], shared_config: dict[str, Any] | None = None,

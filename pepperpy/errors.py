@@ -4,6 +4,7 @@
     ├── ConfigError                  the caller's mistake: unknown or invalid option
     │   ├── MissingKeyError          a required key (API key) is not set anywhere
     │   └── InvalidInputError        a call's input is wrong (messages, builder arguments)
+    │       └── UnsupportedPartError a provider cannot take a part of a message (an image, a file)
     ├── PluginError                  a plugin folder, its class or its machinery
     │   ├── PluginNotFoundError      no plugin with that id (lists close names)
     │   ├── PluginManifestError      plugin.json or requirements.txt is broken
@@ -43,6 +44,10 @@ class MissingKeyError(ConfigError):
 
 class InvalidInputError(ConfigError):
     """The input of a call is invalid: messages, builder arguments, documents."""
+
+
+class UnsupportedPartError(InvalidInputError):
+    """A provider (or its model) cannot take a part of a message; a fallback chain moves on to its next member."""
 
 
 class PluginError(PepperPyError):

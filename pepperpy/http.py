@@ -56,7 +56,7 @@ import json
 import math
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -203,16 +203,19 @@ def _resend(exc: httpx.HTTPError, attempt: _Attempt, resent: bool, who: str) -> 
 
 
 def _service_message(response: httpx.Response) -> str:
+    """The error answer's message; an AWS service's error type (its ``x-amzn-ErrorType`` header) leads it."""
+    kind = response.headers.get("x-amzn-errortype", "").split(":", 1)[0]
+    prefix = f"{kind}: " if kind else ""
     try:
         body = response.json()
     except ValueError:
-        return redact(response.text)[:500] or response.reason_phrase  # redacted before cut: no half key survives
+        return prefix + (redact(response.text)[:500] or response.reason_phrase)  # redacted before cut: no half key survives
     if isinstance(body, dict):
         error = body.get("error", body)
         if isinstance(error, dict):
-            return redact(str(error.get("message") or error))
-        return redact(str(error))
-    return redact(str(body))[:500]
+            return prefix + redact(str(error.get("message") or error.get("Message") or error))
+        return prefix + redact(str(error))
+    return prefix + redact(str(body))[:500]
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -341,13 +344,15 @@ async def _pause_before_retry(error: ProviderError, attempt: int, policy: RetryP
 
 async def post_json(
     client: httpx.AsyncClient, path: str, body: dict[str, Any], *, headers: dict[str, str], timeout_s: float,
-    policy: RetryPolicy, who: str, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    policy: RetryPolicy, who: str, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES, auth: httpx.Auth | None = None,
 ) -> dict[str, Any]:
-    """POST ``body`` and return the JSON answer within ``timeout_s`` in all, retrying as the module docstring says."""
+    """POST ``body`` and return the JSON answer within ``timeout_s`` in all, retrying as the module docstring says.
+
+    ``auth`` signs each attempt (an ``httpx.Auth``, e.g. a request signature that covers the body and the time)."""
     scope = asyncio.timeout(timeout_s)
     try:
         async with scope:
-            return await _post_with_retries(client, path, body, headers, timeout_s, policy, who, max_response_bytes)
+            return await _post_with_retries(client, path, body, headers, timeout_s, policy, who, max_response_bytes, auth)
     except TimeoutError:
         if not scope.expired():
             raise
@@ -361,7 +366,7 @@ async def post_json(
 
 async def _post_with_retries(
     client: httpx.AsyncClient, path: str, body: dict[str, Any], headers: dict[str, str], timeout_s: float,
-    policy: RetryPolicy, who: str, max_response_bytes: int,
+    policy: RetryPolicy, who: str, max_response_bytes: int, auth: httpx.Auth | None = None,
 ) -> dict[str, Any]:
     deadline = time.monotonic() + min(policy.budget_s, timeout_s)
     attempt, resent = 0, False
@@ -370,7 +375,8 @@ async def _post_with_retries(
         trace = _Attempt()
         try:
             async with client.stream(
-                "POST", path, json=body, headers=headers, timeout=timeout_s, extensions=trace.extensions
+                "POST", path, json=body, headers=headers, timeout=timeout_s, extensions=trace.extensions,
+                auth=auth or httpx.USE_CLIENT_DEFAULT,
             ) as response:
                 if response.status_code >= 400:
                     raise error_for_status(await _error_answer(response), who)
@@ -400,9 +406,14 @@ async def _post_with_retries(
 
 async def stream_sse(
     client: httpx.AsyncClient, path: str, body: dict[str, Any], *, headers: dict[str, str], timeout_s: float,
-    policy: RetryPolicy, who: str, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    policy: RetryPolicy, who: str, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES, auth: httpx.Auth | None = None,
+    decoder: Callable[[int], Any] = SSEDecoder,
 ) -> AsyncIterator[tuple[str | None, str]]:
-    """POST ``body`` and yield ``(event type or None, data)`` of each server-sent event.
+    """POST ``body`` and yield ``(event type or None, data)`` of each server-sent event; ``auth`` signs each attempt.
+
+    ``decoder(max_event_bytes)`` reads the stream: ``SSEDecoder``, or, for a stream framed otherwise (AWS's
+    event stream), an object whose ``feed(bytes)`` returns the events complete so far, each with ``event`` (its
+    type, or "") and ``data`` (text), and which raises ``EventTooLarge`` for an event over ``max_event_bytes``.
 
     Failures before the service's 2xx answer are retried within ``policy`` and ``timeout_s``;
     after it, never (the service has the request).
@@ -415,15 +426,16 @@ async def stream_sse(
         trace = _Attempt()
         try:
             async with client.stream(
-                "POST", path, json=body, headers=headers, timeout=timeout_s, extensions=trace.extensions
+                "POST", path, json=body, headers=headers, timeout=timeout_s, extensions=trace.extensions,
+                auth=auth or httpx.USE_CLIENT_DEFAULT,
             ) as response:
                 if response.status_code >= 400:
                     raise error_for_status(await _error_answer(response), who)
                 answered = True
-                decoder = SSEDecoder(max_event_bytes)
+                events = decoder(max_event_bytes)
                 try:
                     async for chunk in response.aiter_bytes():
-                        for event in decoder.feed(chunk):
+                        for event in events.feed(chunk):
                             yielded = True
                             yield event.event or None, event.data
                 except EventTooLarge:
@@ -450,8 +462,18 @@ async def stream_sse(
                 raise
 
 
+_raw_decode = json.JSONDecoder().raw_decode
+
+
 def parse_event_data(data: str, who: str) -> dict[str, Any]:
+    """The JSON of one event's data, as ``json.loads`` reads it; ProviderError when malformed."""
     try:
+        value, end = _raw_decode(data)  # the usual event, one document and nothing around it: 0.8 us less
+    except ValueError:
+        end = -1
+    if end == len(data):
+        return value
+    try:  # whitespace around the document, extra data, or no JSON: json.loads decides
         return json.loads(data)
     except ValueError:
         raise provider_error_type(ProviderError, _who(who)[1])(f"{who}: malformed event in the stream: {data[:200]!r}") from None
@@ -465,20 +487,23 @@ class Endpoint:
     def __init__(
         self, client: PooledClient | httpx.AsyncClient, headers: dict[str, str], timeout_s: float, policy: RetryPolicy,
         who: str, *, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        auth: httpx.Auth | None = None,
     ):
         self.client, self._headers, self.timeout_s, self.policy, self.who = client, headers, timeout_s, policy, who
-        self.max_response_bytes, self.max_event_bytes = max_response_bytes, max_event_bytes
+        self.max_response_bytes, self.max_event_bytes, self.auth = max_response_bytes, max_event_bytes, auth
 
     async def post(self, path: str, body: dict[str, Any], timeout_s: float | None = None) -> dict[str, Any]:
         return await post_json(
             self.client, path, body, headers=self._headers, timeout_s=timeout_s or self.timeout_s,
-            policy=self.policy, who=self.who, max_response_bytes=self.max_response_bytes,
+            policy=self.policy, who=self.who, max_response_bytes=self.max_response_bytes, auth=self.auth,
         )
 
-    def stream(self, path: str, body: dict[str, Any], timeout_s: float | None = None) -> AsyncIterator[tuple[str | None, str]]:
+    def stream(
+        self, path: str, body: dict[str, Any], timeout_s: float | None = None, decoder: Callable[[int], Any] = SSEDecoder,
+    ) -> AsyncIterator[tuple[str | None, str]]:
         return stream_sse(
             self.client, path, body, headers=self._headers, timeout_s=timeout_s or self.timeout_s,
-            policy=self.policy, who=self.who, max_event_bytes=self.max_event_bytes,
+            policy=self.policy, who=self.who, max_event_bytes=self.max_event_bytes, auth=self.auth, decoder=decoder,
         )
 
 
@@ -545,6 +570,11 @@ class RemoteProvider(PepperpyPlugin, ResourceMixin):
     def headers(self) -> Mapping[str, str | SecretStr]:
         """The HTTP headers of every request (authentication, versions); give keys as ``SecretStr`` (``bearer()``)."""
 
+    def auth(self) -> httpx.Auth | None:
+        """An ``httpx.Auth`` that signs every request sent (each retry again), for services that want a signature
+        rather than a key header (AWS SigV4); None (the default) when ``headers()`` is enough."""
+        return None
+
     async def initialize(self) -> None:
         pool = await self.get_resource("http_clients", factory=self._new_pool, cleanup=ClientPool.aclose, per_loop=True)
         policy = RetryPolicy(
@@ -554,7 +584,7 @@ class RemoteProvider(PepperpyPlugin, ResourceMixin):
         client = pool.acquire(self.base_url.rstrip("/") + "/")
         self.endpoint = Endpoint(
             client, self._secret_headers(), self.timeout, policy, self.plugin_id,
-            max_response_bytes=self.max_response_bytes, max_event_bytes=self.max_event_bytes,
+            max_response_bytes=self.max_response_bytes, max_event_bytes=self.max_event_bytes, auth=self.auth(),
         )
 
     async def cleanup(self) -> None:
@@ -582,11 +612,13 @@ __all__ = [
     "RetryPolicy",
     "SecretHeaders",
     "bearer",
+    "EventTooLarge",
     "SSEDecoder",
     "ServerSentEvent",
     "error_for_exception",
     "error_for_status",
     "parse_event_data",
     "post_json",
+    "remember",
     "stream_sse",
 ]

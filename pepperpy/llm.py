@@ -9,12 +9,12 @@ import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from enum import Enum
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from pepperpy.core import PepperpyPlugin, State, check_async, close_guard, guard, open_guard, plugin_failure
-from pepperpy.errors import ConfigError, InvalidInputError, LLMTimeoutError, PepperPyError, PluginError
+from pepperpy.errors import ConfigError, InvalidInputError, LLMTimeoutError, PepperPyError, PluginError, UnsupportedPartError
 from pepperpy.parts import (
     Audio,
     AudioPart,
@@ -28,6 +28,9 @@ from pepperpy.parts import (
     TextPart,
     accepts,
 )
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 T = TypeVar("T")
 
@@ -89,12 +92,34 @@ class Message(BaseModel):
 
 
 class Usage(BaseModel):
+    """Token counts of a call, and what prices them.
+
+    ``prompt_tokens`` counts every input token, the cached ones included (``cache_read_tokens`` read from the
+    service's prompt cache, ``cache_write_tokens`` written to it); ``completion_tokens`` every output token, the
+    reasoning ones included (``reasoning_tokens``). The three details are None when the service does not report
+    them. ``model`` and ``service`` (a genai-prices provider id: openai, anthropic, google, aws, azure, groq, ...;
+    None for a local or unknown server) are what ``cost`` is priced by.
+    """
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    model: str | None = None
+    service: str | None = None
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def cost(self) -> Decimal | None:
+        """The call's price in USD, computed when read (pepperpy/_prices.py); None for a model or service
+        genai-prices does not know, and when genai-prices is not installed (``pip install 'pepperpy[cost]'``)."""
+        from pepperpy._prices import price
+
+        return price(self)
 
 
 class GenerationResult(BaseModel):
@@ -114,7 +139,11 @@ class GenerationResult(BaseModel):
 
 class GenerationChunk(BaseModel):
     """One piece of a streamed answer; the last ones carry finish_reason, tool calls and usage
-    (and ``parsed``, the validated answer, when the chat has a response model)."""
+    (and ``parsed``, the validated answer, when the chat has a response model).
+
+    ``message``, on the last chunk where the provider gives one, is the whole assistant message as
+    ``generate`` would have put it in ``result.messages``: its reasoning parts with their signatures,
+    which a conversation keeps to send back unchanged (the chunks' text alone would lose them)."""
 
     content: str = ""
     reasoning: str = ""
@@ -123,9 +152,19 @@ class GenerationChunk(BaseModel):
     usage: Usage | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     parsed: Any = None
+    message: Message | None = None
 
 
 MessagesInput = str | list[Message] | list[dict[str, Any]]
+
+
+def assistant_reply(result: GenerationResult) -> Message | None:
+    """The provider's own assistant message for ``result`` (the last of ``result.messages``, with its reasoning
+    parts and their signatures), when it gave one that matches the answer's text; else None."""
+    last = result.messages[-1] if result.messages else None
+    if last is not None and last.role == MessageRole.ASSISTANT and last.text == result.content:
+        return last
+    return None
 
 
 def _message_problem(error: Any) -> str:
@@ -238,10 +277,10 @@ def call_timeout(provider: Any, options: dict[str, Any]) -> float | None:
     return timeout if timeout is not None else getattr(provider, "timeout", None)
 
 
-def _refused(provider: LLMProvider, model: str | None, part: MediaPart, taken: frozenset[str]) -> InvalidInputError:
+def _refused(provider: LLMProvider, model: str | None, part: MediaPart, taken: frozenset[str]) -> UnsupportedPartError:
     which = f"{provider.plugin_id}" + (f" (model {model})" if model else "")
     takes = ", ".join(sorted(taken)) if taken else "text only"
-    return InvalidInputError(
+    return UnsupportedPartError(
         f"{which} cannot take the {part.type} part ({part.media_type}, {part.source}); it takes {takes}. "
         "Use a provider or model that takes it, or leave the part out"
     )
@@ -303,8 +342,7 @@ def _generate_guard(generate: Callable[..., Any]) -> Callable[..., Any]:
                 if not scope.expired():
                     raise
                 raise LLMTimeoutError(
-                    f"{self.plugin_id}: no complete answer within timeout={timeout}s (the limit covers the whole "
-                    "call, retries and slow bodies included); if the request reached the service, it may have been processed; "
+                    f"{self.plugin_id}: no complete answer within timeout={timeout}s {self.timeout_note}; "
                     "pass a larger timeout=...",
                     retryable=True,
                 ) from None
@@ -321,10 +359,11 @@ def _generate_guard(generate: Callable[..., Any]) -> Callable[..., Any]:
 class _ChunkTimer:
     """Bounds every wait for a chunk (the first and each gap) to ``limit`` seconds, cheaply.
 
-    One loop timer serves the whole stream: a wait records when it started, and the
-    timer, when it fires, either cancels the task still waiting past the limit or
-    re-arms itself for the current wait's deadline. Time the consumer spends between
-    chunks (outside a wait) is never counted and never cancelled.
+    One loop timer serves the whole stream: a wait records when it started (``start()``;
+    ``waiting_since = None`` when it ends), and the timer, when it fires, either cancels
+    the task still waiting past the limit or re-arms itself for the current wait's
+    deadline. Time the consumer spends between chunks (outside a wait) is never counted
+    and never cancelled.
     """
 
     def __init__(self, limit: float):
@@ -336,13 +375,10 @@ class _ChunkTimer:
         self.expired = False
 
     def start(self) -> None:
-        self.task = asyncio.current_task()
+        self.task = asyncio.current_task(self.loop)  # with the loop given: a third of the cost (Python 3.11)
         self.waiting_since = self.loop.time()
         if self.handle is None:
             self.handle = self.loop.call_at(self.waiting_since + self.limit, self._check)
-
-    def stop(self) -> None:
-        self.waiting_since = None
 
     def _check(self) -> None:
         self.handle = None
@@ -416,7 +452,7 @@ def _stream_guard(generate_stream: Callable[..., Any]) -> Callable[..., Any]:
                         raise plugin_failure(self, "generate_stream", exc) from exc
                     finally:
                         if timer is not None:
-                            timer.stop()  # the consumer's own time between chunks is never counted
+                            timer.waiting_since = None  # the consumer's own time between chunks is never counted
                     if not isinstance(chunk, GenerationChunk):
                         raise PluginError(
                             f"{self.plugin_id}: {type(self).__name__}.generate_stream yielded {type(chunk).__name__}; "
@@ -446,6 +482,12 @@ class LLMProvider(PepperpyPlugin):
 
     category: ClassVar[str] = "llm"
     can_stream: ClassVar[bool] = True
+    # What the timeout error of a whole ``generate`` says the limit covers and what became of the request;
+    # a provider that sends nothing anywhere (a local model) says so instead.
+    timeout_note: ClassVar[str] = (
+        "(the limit covers the whole call, retries and slow bodies included); "
+        "if the request reached the service, it may have been processed"
+    )
     # Per-call options this provider takes (see CALL_OPTIONS); None accepts any. Add "reasoning" if it reasons.
     call_options: ClassVar[frozenset[str] | None] = frozenset(CALL_OPTIONS) - OPT_IN_OPTIONS
     # Media types of the parts it takes ("image/png", "image/*", "*/*"); none: it gets every message as plain text.
@@ -468,7 +510,10 @@ class LLMProvider(PepperpyPlugin):
     async def generate_stream(self, messages: list[Message], **options: Any) -> AsyncIterator[GenerationChunk]:
         """Stream the answer; the default yields the whole answer as one chunk."""
         result = await self.generate(messages, **options)
-        yield GenerationChunk(content=result.content, reasoning=result.reasoning, finish_reason="stop", usage=result.usage)
+        yield GenerationChunk(
+            content=result.content, reasoning=result.reasoning, finish_reason="stop", usage=result.usage,
+            message=assistant_reply(result),
+        )
 
 
 __all__ = [
@@ -488,6 +533,7 @@ __all__ = [
     "Message",
     "MessageRole",
     "MessagesInput",
+    "assistant_reply",
     "ToolCall",
     "Usage",
     "CALL_OPTIONS",

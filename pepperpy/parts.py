@@ -102,6 +102,7 @@ class ReasoningPart(_Typed):
 
     type: Literal["reasoning"] = "reasoning"
     text: str = ""
+    id: str | None = None  # the service's id of the reasoning item (OpenAI Responses), sent back with it
     signature: str | None = None
     encrypted: str | None = Field(default=None, repr=False)
 

@@ -72,7 +72,8 @@ class PepperPy:
         self._hooks: list[Hook] = []  # this facade's own, outermost first (pepperpy/hooks.py)
         self._call_log: Any = None  # with_logging(): outside every hook: records each call as made and answered
         self._cache: Any = None  # with_cache(): innermost, keyed on what the provider would receive
-        self._builtin_hooks: list[Any] | None = None  # usage, then tracing when OpenTelemetry is installed
+        self._builtin_hooks: list[Any] | None = None  # tracing, when OpenTelemetry is installed
+        self._usage_meter: UsageMeter | None = None  # counts every answer, outside every hook
 
     def __repr__(self) -> str:
         configured = ", ".join(f"{c}={p.name}" for c, p in self._providers.items())
@@ -194,27 +195,29 @@ class PepperPy:
         return self._meter().report
 
     def _meter(self) -> UsageMeter:
-        if self._builtin_hooks is None:
+        if self._usage_meter is None:
             from pepperpy._tracing import tracing_hook
             from pepperpy._usage import UsageMeter
 
             tracer = tracing_hook()
-            self._builtin_hooks = [UsageMeter()] + ([tracer] if tracer is not None else [])
-        return self._builtin_hooks[0]
+            self._builtin_hooks = [tracer] if tracer is not None else []
+            self._usage_meter = UsageMeter()
+        return self._usage_meter
 
     async def call_llm(self, call: Call) -> Any:
-        """Run ``call`` through the hooks to the provider, outermost first: usage and tracing, the call log,
-        the ``pepperpy.hooks`` entry points, process-wide hooks, this facade's hooks in order, the cache."""
+        """Run ``call`` through the hooks to the provider, outermost first: usage (not a hook: it counts what
+        comes out), tracing, the call log, the ``pepperpy.hooks`` entry points, process-wide hooks, this facade's
+        hooks in order, the cache."""
         from pepperpy.hooks import compose
 
-        self._meter()
+        meter = self._meter()
         hooks = [*self._builtin_hooks]  # type: ignore[misc]
         if self._call_log is not None:
             hooks.append(self._call_log)
         hooks += [*self._manager.call_hooks(), *self._hooks]
         if self._cache is not None:
             hooks.append(self._cache)
-        return await compose(hooks, self._provider_call)(call)
+        return meter.count(call, await compose(hooks, self._provider_call)(call))  # no hooks: the provider itself
 
     async def _provider_call(self, call: Call) -> Any:
         """The innermost ``call_next``: opens the LLM (lazily) and calls it."""

@@ -1,6 +1,6 @@
 """PepperPy benchmarks. Every figure is printed next to a baseline measured in the same run.
 
-Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [facade] [plugins] [reload] [rag] [cli] [hooks] [calllog] [isolation] [gemini]   (no argument: all)
+Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [responses] [facade] [plugins] [reload] [rag] [cli] [hooks] [calllog] [isolation] [gemini] [parts] [bedrock] [cost]   (no argument: all)
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ SECTIONS = {
     "core": "scripts.bench.core",
     "local": "scripts.bench.local_llm",
     "http": "scripts.bench.remote_llm",
+    "responses": "scripts.bench.responses_api",
     "facade": "scripts.bench.facade",
     "plugins": "scripts.bench.plugin_system",
     "rag": "scripts.bench.rag",
@@ -24,6 +25,9 @@ SECTIONS = {
     "calllog": "scripts.bench.calllog",
     "isolation": "scripts.bench.isolation",
     "gemini": "scripts.bench.gemini",
+    "parts": "scripts.bench.parts",
+    "bedrock": "scripts.bench.bedrock",
+    "cost": "scripts.bench.cost",
 }
 
 

@@ -4,8 +4,9 @@ A cassette (VCR YAML: ``interactions[]`` of ``request`` and ``response``, bodies
 ``body.string`` — text, or bytes under ``!!binary`` — or as ``parsed_body`` JSON) is
 answered request by request: a request takes the next recorded interaction with the same
 method and path (the URI's path and query; the host is ignored), in recorded order, and gets
-its status, headers and body back. Event streams are sent in chunks, one per event, so a
-client reads them as it would the service's. Every request received is kept in
+its status, headers and body back. Event streams (server-sent events, and AWS's binary
+``application/vnd.amazon.eventstream``) are sent in chunks, one per event, so a client reads
+them as it would the service's. Every request received is kept in
 ``requests`` (method, path, headers, body) to compare with the recorded ones
 (``interaction.request_json``). A request nothing matches gets a 404 naming what the
 cassette holds. Runs its own event loop in a thread.
@@ -41,7 +42,9 @@ class Interaction:
         """The recorded request body, parsed."""
         if "parsed_body" in self.request:
             return self.request["parsed_body"]
-        body = (self.request.get("body") or {}).get("string", self.request.get("body"))
+        body = self.request.get("body")
+        if isinstance(body, dict):  # {string: ...}; a bare string is the body itself
+            body = body.get("string")
         return json.loads(body) if body else None
 
 
@@ -158,17 +161,30 @@ class CassetteServer:
             found = Interaction(method, path, {}, 404, [("content-type", "application/json")],
                                 json.dumps({"error": {"code": 404, "message": message}}).encode())
         head = [f"HTTP/1.1 {found.status} Recorded"] + [f"{name}: {value}" for name, value in found.headers]
-        streamed = any(name.lower() == "content-type" and "event-stream" in value for name, value in found.headers)
+        kind = next((value for name, value in found.headers if name.lower() == "content-type"), "")
+        streamed = "event-stream" in kind or "amazon.eventstream" in kind
         if not streamed:
             head.append(f"content-length: {len(found.body)}")
             writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + found.body)
         else:
             writer.write(("\r\n".join(head) + "\r\ntransfer-encoding: chunked\r\n\r\n").encode())
-            for event in _events(found.body):
+            for event in (_frames(found.body) if "amazon.eventstream" in kind else _events(found.body)):
                 writer.write(f"{len(event):x}\r\n".encode() + event + b"\r\n")
                 await writer.drain()
             writer.write(b"0\r\n\r\n")
         await writer.drain()
+
+
+def _frames(body: bytes) -> list[bytes]:
+    """An AWS event stream cut into its frames (each starts with its total length, 4 bytes big-endian)."""
+    pieces, start = [], 0
+    while start + 4 <= len(body):
+        end = start + int.from_bytes(body[start:start + 4], "big")
+        pieces.append(body[start:end])
+        start = end
+    if start < len(body):
+        pieces.append(body[start:])
+    return pieces
 
 
 def _events(body: bytes) -> list[bytes]:

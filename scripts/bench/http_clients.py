@@ -1,18 +1,23 @@
 """Runs inside the benchmark venv: the same calls through raw httpx, PepperPy, the openai SDK and LiteLLM.
 
-Usage: python http_clients.py BASE_URL STREAM_CHUNKS. Prints one JSON line of figures per client.
+Usage: python http_clients.py BASE_URL STREAM_CHUNKS [CLIENTS]: one JSON line of figures per client.
+       python http_clients.py paired BASE_URL LONG_URL LONG_CHUNKS: PepperPy over raw httpx, measured in
+       alternating pairs on one event loop (a pair is taken moments apart, so that a shared machine's load,
+       which moves the figures by 2x within a minute, cancels out); one JSON line of per-pair ratios.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import statistics
 import sys
 import time
 
 MESSAGES = [{"role": "user", "content": "Say hello."}]
 SEQUENTIAL, CONCURRENT_TOTAL, CONCURRENCY, STREAMS = 1000, 3000, 64, 200
+PAIRS, PAIR_CALLS, PAIR_BURST, PAIR_STREAMS = 15, 100, 640, 3  # per pair: sequential calls, 64-way calls, long streams
 
 
 class RawHttpx:
@@ -149,7 +154,74 @@ async def measure(client, base_url: str, chunks: int) -> dict:
     }
 
 
+async def sequential_s(client, calls: int) -> float:
+    started = time.perf_counter()
+    for _ in range(calls):
+        await client.call()
+    return (time.perf_counter() - started) / calls
+
+
+async def concurrent_per_s(client, calls: int) -> float:
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def gated() -> None:
+        async with gate:
+            await client.call()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(gated() for _ in range(calls)))
+    return calls / (time.perf_counter() - started)
+
+
+async def stream_chunk_s(client, chunks: int, streams: int) -> float:
+    """The fastest of ``streams`` streams, per chunk (the stream's set-up spread over ``chunks`` chunks)."""
+    best = math.inf
+    for _ in range(streams):
+        started = time.perf_counter()
+        count = 0
+        async for _piece in client.stream():
+            count += 1
+        best = min(best, time.perf_counter() - started)
+        assert count == chunks, f"{client.name} streamed {count} chunks, expected {chunks}"
+    return best / chunks
+
+
+async def paired(base_url: str, long_url: str, long_chunks: int) -> dict:
+    """Per pair, the same work through raw httpx and PepperPy back to back (which goes first alternates)."""
+    raw, ours, raw_long, ours_long = RawHttpx(), PepperPyClient(), RawHttpx(), PepperPyClient()
+    for client, url in ((raw, base_url), (ours, base_url), (raw_long, long_url), (ours_long, long_url)):
+        await client.open(url)
+    for client in (raw, ours):
+        await sequential_s(client, 50)  # warm the pools and the code paths
+        await concurrent_per_s(client, CONCURRENCY)
+    for client in (raw_long, ours_long):
+        await stream_chunk_s(client, long_chunks, 1)
+    figures: dict[str, list[float]] = {"raw_chunk_us": []}
+    for pair in range(PAIRS):
+        order = (0, 1) if pair % 2 == 0 else (1, 0)
+        for key, clients, measure in (
+            ("latency", (raw, ours), lambda c: sequential_s(c, PAIR_CALLS)),
+            ("throughput", (raw, ours), lambda c: concurrent_per_s(c, PAIR_BURST)),
+            ("stream_chunk", (raw_long, ours_long), lambda c: stream_chunk_s(c, long_chunks, PAIR_STREAMS)),
+        ):
+            wall, cpu = [0.0, 0.0], [0.0, 0.0]
+            for i in order:
+                started = time.process_time()
+                wall[i] = await measure(clients[i])
+                cpu[i] = time.process_time() - started  # this process's CPU: the stub runs in its own
+            figures.setdefault(key, []).append(wall[1] / wall[0])
+            figures.setdefault(f"{key}_cpu", []).append(cpu[0] / cpu[1] if key == "throughput" else cpu[1] / cpu[0])
+            if key == "stream_chunk":
+                figures["raw_chunk_us"].append(wall[0] * 1e6)
+    for client in (raw, ours, raw_long, ours_long):
+        await client.close()
+    return figures
+
+
 def main() -> None:
+    if sys.argv[1] == "paired":
+        print(json.dumps(asyncio.run(paired(sys.argv[2], sys.argv[3], int(sys.argv[4])))), flush=True)
+        return
     base_url, chunks = sys.argv[1], int(sys.argv[2])
     names = sys.argv[3].split(",") if len(sys.argv) > 3 else ["raw httpx", "PepperPy", "openai SDK", "LiteLLM"]
     clients = [c for c in (RawHttpx(), PepperPyClient(), OpenAISDK(), LiteLLM()) if c.name in names]

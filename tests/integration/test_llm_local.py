@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
 
 import httpx
 import pytest
+from loguru import logger
 from pydantic import BaseModel
 
 from pepperpy import PepperPy
@@ -15,6 +23,8 @@ from pepperpy.errors import ConfigError, LLMError
 pytestmark = pytest.mark.integration
 
 SETTINGS = {"temperature": 0, "seed": 7, "max_tokens": 40}
+ROOT = Path(__file__).resolve().parents[2]
+HARD_LIMIT_S = 400  # far past any close that ends: only one that never does reaches it
 
 
 class City(BaseModel):
@@ -148,3 +158,59 @@ def test_llama_server_fixture_serves_the_model_over_http(llama_server):
     )
     assert response.status_code == 200
     assert "Paris" in response.json()["choices"][0]["message"]["content"]
+
+
+CLOSE_SCRIPT = Path(__file__).with_name("close_local_models.py")
+ROUNDS = 4
+BUSY_PROCESSES = 2
+
+
+def test_closing_many_models_while_calls_are_cancelled_ends_and_the_loop_keeps_running(local_manager, session_home):
+    """Each round opens the model and closes it, every other round at once (as the test above does) and otherwise
+    while a stream runs, a call waits for the busy slot and a generate is cancelled, one of them during the close;
+    on one CPU shared with busy processes. A close stuck in llama.cpp holds the GIL, so this runs in a child
+    process whose watchdog prints the stacks; the loop's ticker must have run during each close that waited for
+    generation to stop, and the process must still answer afterwards."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(
+        [sys.executable, str(CLOSE_SCRIPT), str(session_home), str(ROUNDS), str(BUSY_PROCESSES), str(HARD_LIMIT_S)],
+        capture_output=True, text=True, timeout=HARD_LIMIT_S + 60, env=env, cwd=ROOT,
+    )
+    assert done.returncode == 0, f"opening and closing llm/local {ROUNDS} times did not end:\n{done.stderr}"
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "Paris" in report["answer"]  # the process is still usable
+    ticks = report["ticks_during_close"]
+    assert len(ticks) == ROUNDS
+    assert all(t > 0 for t in ticks[1::2]), f"the event loop did not run while a close waited for llama.cpp: {ticks}"
+
+
+async def test_a_close_past_its_deadline_warns_and_lets_go_later(local_manager, monkeypatch):
+    """Past CLOSE_TIMEOUT_S the close returns with a warning, the model stays in the graveyard, and a background
+    thread frees it once llama.cpp answers; the process goes on and a model opens again. llama.cpp cannot be
+    made to hang on demand, so the close thread is held at its first step until the close has returned."""
+    module = sys.modules[local_manager.load_class("llm", "local").__module__]
+    release = threading.Event()
+    stop_all = module.LocalLLMProvider._stop_all
+    monkeypatch.setattr(module.LocalLLMProvider, "_stop_all", lambda self: release.wait() and stop_all(self))
+    monkeypatch.setattr(module, "CLOSE_TIMEOUT_S", 0.2)
+    before = set(module._graveyard)
+    warnings: list[str] = []
+    logger.enable("pepperpy")
+    sink = logger.add(lambda message: warnings.append(str(message)), level="WARNING")
+    try:
+        async with PepperPy(plugin_manager=local_manager).with_llm("local", **SETTINGS) as pepper:
+            await ask(pepper, "What is the capital of France?")
+    finally:
+        logger.remove(sink)
+        logger.disable("pepperpy")
+    kept = set(module._graveyard) - before
+    release.set()
+    assert any("did not let go of the model within 0.2s" in w for w in warnings), warnings
+    assert len(kept) == 1, "the server still held by llama.cpp was not kept in the graveyard"
+    deadline = time.monotonic() + 60
+    while kept & set(module._graveyard):
+        assert time.monotonic() < deadline, "the background thread never let go of the model"
+        await asyncio.sleep(0.05)
+    monkeypatch.undo()
+    async with PepperPy(plugin_manager=local_manager).with_llm("local", **SETTINGS) as pepper:
+        assert "Paris" in (await ask(pepper, "What is the capital of France?")).content

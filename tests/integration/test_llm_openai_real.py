@@ -109,3 +109,10 @@ async def test_a_soak_with_idle_gaps_around_the_keep_alive_timeout_has_no_failur
             await asyncio.gather(*(one(pepper, n) for n in range(8)))
     assert failures == []
     assert answers == 8 * (1 + len(SOAK_GAPS_S))
+
+
+async def test_a_repeated_prompt_reports_cached_tokens(pepper):
+    question = "Name three rivers of Europe, one per line."
+    await pepper.chat.with_user(question).generate()
+    again = await pepper.chat.with_user(question).generate()
+    assert 0 < again.usage.cache_read_tokens <= again.usage.prompt_tokens

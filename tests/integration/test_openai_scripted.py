@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from pepperpy import PepperPy
 from pepperpy.errors import AuthenticationError, ConfigError, LLMError, ProviderError, ProviderTimeoutError, RateLimitError
+from pepperpy.llm import Usage
 from tests.servers.scripted import Reply, chat_answer, chat_stream_events, tool_call
 
 pytestmark = pytest.mark.integration
@@ -105,6 +106,29 @@ async def test_streamed_tool_call_deltas_are_joined(pepper, scripted):
     chunks = [c async for c in pepper.chat.with_user("w").with_tools(get_weather).stream()]
     calls = [call for c in chunks for call in c.tool_calls]
     assert [(c.name, c.arguments) for c in calls] == [("get_weather", {"city": "Oslo"})]
+
+
+async def test_streamed_chunks_carry_the_deltas_and_the_usage_last(pepper, scripted):
+    """Empty deltas and events without choices yield nothing; a usage-only event is the last chunk."""
+    def delta(payload, reason=None, **extra):
+        return "data: " + json.dumps({"choices": [{"index": 0, "delta": payload, "finish_reason": reason}], **extra})
+
+    scripted.reset(Reply(events=[
+        delta({"role": "assistant", "content": ""}),
+        delta({"content": "Hel"}),
+        "data: " + json.dumps({"choices": []}),
+        delta({"content": "lo"}, usage={"prompt_tokens": 99, "completion_tokens": 99}),  # with choices: not usage
+        delta({}, "stop"),
+        "data: " + json.dumps({"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 2}}),
+        "data: [DONE]",
+    ]))
+    chunks = [c async for c in ask(pepper).stream()]
+    assert [(c.content, c.finish_reason, c.tool_calls, c.usage) for c in chunks] == [
+        ("Hel", None, [], None), ("lo", None, [], None), ("", "stop", [], None), ("", None, [], Usage(prompt_tokens=4, completion_tokens=2)),
+    ]
+    assert [c.model_fields_set for c in chunks] == [{"content", "reasoning", "finish_reason", "tool_calls"}] * 3 + [{"usage"}]
+    totals = pepper.usage[("llm/openai", pepper.llm.model)]
+    assert (totals.calls, totals.prompt_tokens, totals.completion_tokens) == (1, 4, 2)
 
 
 async def test_429_with_retry_after_then_success(pepper, scripted):

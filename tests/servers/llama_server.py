@@ -1,10 +1,11 @@
 """Serve a GGUF model over llama.cpp's real HTTP server (xllamacpp): the OpenAI-compatible routes
 (/v1/chat/completions, /v1/embeddings) and Anthropic's Messages API (/v1/messages).
 
-Usage: python llama_server.py MODEL_PATH PORT [--embeddings] [--chat-template FILE] [--grammar GBNF].
+Usage: python llama_server.py MODEL_PATH PORT [--embeddings] [--chat-template FILE] [--grammar GBNF] [--mmproj FILE].
 Runs until killed or stdin closes. With --embeddings it serves /v1/embeddings (mean pooling) instead of
 chat; --chat-template renders prompts with a Jinja template file (llama.cpp then parses answers in that
-template's format: reasoning, tool calls); --grammar constrains every answer that sets no grammar itself.
+template's format: reasoning, tool calls); --grammar constrains every answer that sets no grammar itself;
+--mmproj loads a multimodal projector, so the chat routes take images.
 """
 
 import sys
@@ -30,6 +31,8 @@ def main() -> None:
     if "--grammar" in sys.argv:
         grammar = sys.argv[sys.argv.index("--grammar") + 1]
         params.sampling.grammar = xllamacpp.CommonGrammar(xllamacpp.common_grammar_type.COMMON_GRAMMAR_TYPE_USER, grammar)
+    if "--mmproj" in sys.argv:
+        params.mmproj.path = sys.argv[sys.argv.index("--mmproj") + 1]
     if "--embeddings" in sys.argv:
         params.embedding = True
         params.pooling_type = xllamacpp.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN

@@ -19,7 +19,7 @@ from pepperpy import PepperPy
 from pepperpy._cache import SQLiteStore, cache_key
 from pepperpy.errors import ConfigError, LLMError
 from pepperpy.hooks import Call
-from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, ToolCall
+from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, ReasoningPart, TextPart, ToolCall
 from pepperpy.plugin_manager import PluginManager, builtin_plugins_dir
 
 
@@ -44,11 +44,20 @@ class CutStream(LLMProvider):
         raise LLMError("llm/cut: the connection dropped")
 
 
+class Signed(LLMProvider):
+    """Answers with a signed reasoning part in its reply message (no stream of its own: the default one)."""
+
+    async def generate(self, messages, **options):
+        reply = Message(role=MessageRole.ASSISTANT, content=[ReasoningPart(text="Hm.", signature="sig-1"), TextPart(text="Four.")])
+        return GenerationResult(content="Four.", reasoning="Hm.", messages=[*messages, reply])
+
+
 @pytest.fixture
 def manager(tmp_path):
     manager = PluginManager(search_paths=[builtin_plugins_dir()], home=tmp_path / "home")
     manager.register_plugin("llm", "toolish", ToolAsker)
     manager.register_plugin("llm", "cut", CutStream)
+    manager.register_plugin("llm", "signed", Signed)
     return manager
 
 
@@ -320,3 +329,25 @@ async def test_media_is_keyed_by_its_content_and_stored_without_its_bytes(manage
     assert same_bytes.messages[0].content[1].path == str(tmp_path / "b.png")  # the request's own messages on a hit
     stored = b"".join(p.read_bytes() for p in tmp_path.glob("cache.db*"))  # the database and its WAL journal
     assert base64.b64encode(png)[:40] not in stored and b"a.png" not in stored
+
+
+async def test_a_stream_served_by_a_stored_answer_keeps_its_reasoning(manager):
+    replies = [{"reasoning": "Two and two.", "content": "Four."}]
+    async with PepperPy(plugin_manager=manager).with_llm("mock", replies=replies).with_cache() as pepper:
+        whole = await pepper.chat.with_user("2+2?").generate()
+        chunks = [chunk async for chunk in pepper.chat.with_user("2+2?").stream()]
+    assert whole.reasoning == "Two and two."
+    assert "".join(c.reasoning for c in chunks) == "Two and two." and chunks[0].metadata["cache"] == "hit"
+
+
+@pytest.mark.parametrize("cached", [False, True])
+async def test_a_streamed_conversation_keeps_the_signature_of_a_whole_answer_streamed_as_one_chunk(manager, cached):
+    """The default generate_stream, and a stream served by a stored generate answer, carry the reply message."""
+    pepper = PepperPy(plugin_manager=manager).with_llm("signed")
+    async with (pepper.with_cache() if cached else pepper) as ready:
+        if cached:
+            await ready.chat.with_user("2+2?").generate()
+        conversation = ready.conversation()
+        chunks = [chunk async for chunk in conversation.stream("2+2?")]
+    assert [c.metadata.get("cache") for c in chunks] == ["hit" if cached else None]
+    assert conversation.messages[-1].content == [ReasoningPart(text="Hm.", signature="sig-1"), TextPart(text="Four.")]

@@ -364,6 +364,22 @@ async def test_the_consumers_time_between_chunks_is_not_counted(manager, make_pl
         assert "".join(received) == "one two three"
 
 
+async def test_a_gap_times_out_in_the_task_that_waits_when_a_stream_changes_tasks(manager, make_plugin):
+    """The deadline follows the task waiting for the chunk, not the task that began the stream."""
+    import asyncio
+
+    from pepperpy.errors import LLMTimeoutError
+
+    make_plugin("slow", entry_point="provider:Slow", files={"provider.py": SLOW_STREAM})
+    async with manager.create_provider("llm", "slow", gap=0.3) as slow:
+        stream = slow.generate_stream("hi", timeout=0.05)
+        first = await asyncio.create_task(anext(stream))
+        with pytest.raises(LLMTimeoutError, match=r"timeout=0.05s between two chunks"):
+            await asyncio.create_task(anext(stream))
+        assert first.content == "one "
+        await asyncio.sleep(0.2)  # this task, which began nothing, is not cancelled either
+
+
 async def test_aclose_closes_a_provider_that_opened_itself(manager, make_plugin):
     source = TTS_PROVIDER.replace(
         "    async def speak(self, text: str) -> str:\n",

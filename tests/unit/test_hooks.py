@@ -186,6 +186,20 @@ async def test_usage_sums_tokens_per_provider_and_model_and_counts_hook_answers_
     assert "llm/mock" in str(usage)
 
 
+async def test_without_any_hook_a_stream_is_counted_at_its_end_and_not_when_left_early(mock_manager, monkeypatch):
+    """No hook configured (not even tracing): the provider's stream is passed on directly, usage still counted."""
+    monkeypatch.setattr("pepperpy._tracing.tracing_hook", lambda: None)
+    async with facade(mock_manager) as pepper:
+        chunks = [chunk async for chunk in pepper.chat.with_user("four five").stream()]
+        async for _ in pepper.chat.with_user("left early").stream():
+            break
+        await pepper.chat.with_user("one two three").generate()
+        usage = pepper.usage
+    assert "".join(c.content for c in chunks) == "four five" and chunks[-1].usage is not None
+    totals = usage[("llm/mock", "mock")]
+    assert (totals.calls, totals.prompt_tokens, totals.completion_tokens) == (2, 2 + 3, 2 + 3)
+
+
 async def test_conversations_carry_an_id_to_hooks(mock_manager):
     ids: list[str | None] = []
 

@@ -86,3 +86,23 @@ async def test_the_reasoning_option_is_refused_by_a_provider_that_does_not_offer
     async with PepperPy(plugin_manager=manager).with_llm("mock") as pepper:
         with pytest.raises(ConfigError, match="call option 'reasoning' must be 'low', 'medium', 'high'"):
             await pepper.chat.with_user("Hi").with_options(reasoning="max").generate()
+
+
+TEXT_ONLY = """
+from pepperpy.llm import GenerationResult, LLMProvider
+
+
+class TextOnly(LLMProvider):
+    async def generate(self, messages, **options):
+        return GenerationResult(content="text only")
+"""
+
+
+async def test_a_fallback_chain_moves_on_to_a_member_that_takes_the_part(tmp_path, make_plugin):
+    make_plugin("textonly", files={"provider.py": TEXT_ONLY}, entry_point="provider:TextOnly")
+    manager = PluginManager(search_paths=[tmp_path / "plugins", builtin_plugins_dir()], home=tmp_path / "home")
+    async with PepperPy(plugin_manager=manager).with_llm(["textonly", "mock"]) as pepper:
+        result = await pepper.chat.with_user("Look", Image(PNG)).generate()
+        assert result.metadata["fallback"]["served_by"] == "mock"
+        assert "cannot take the image part" in str(result.metadata["fallback"])
+        assert (await pepper.chat.with_user("Just text").generate()).content == "text only"

@@ -105,3 +105,19 @@ def test_importing_pepperpy_does_not_import_the_parts_and_the_names_are_exported
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "ok", done.stderr
 
+
+
+def test_parts_cross_the_process_boundary_of_an_isolated_plugin(tmp_path):
+    from pepperpy._isolation import protocol
+    from pepperpy.llm import to_messages
+
+    (tmp_path / "cat.png").write_bytes(PNG)
+    sent = [
+        Message(role="user", content=["What?", Image(PNG), Image(tmp_path / "cat.png"), Image("https://example.com/c.png")]),
+        Message(role="assistant", content=[ReasoningPart(text="hm", signature="sig"), "A cat."]),
+    ]
+    (wired,), _ = protocol.llm_request(sent, {})
+    received = to_messages(protocol.from_wire(wired))  # what the worker hands the provider
+    user, assistant = received
+    assert [p.read() for p in user.content[1:3]] == [PNG, PNG] and user.content[3].url == "https://example.com/c.png"
+    assert assistant.content[0] == ReasoningPart(text="hm", signature="sig") and assistant.text == "A cat."

@@ -104,3 +104,10 @@ def test_an_event_larger_than_the_cap_is_refused_even_without_a_line_end():
             parse(stream, max_event_bytes=100)
     events = parse((b"data: " + b"x" * 80 + b"\n\n") * 3, max_event_bytes=100)  # each one fits
     assert len(events) == 3
+
+
+def test_chunks_with_and_without_cr_mix_in_one_stream():
+    """A chunk of LF-only lines and one with CRs take different paths; a line split between them stays whole."""
+    decoder = SSEDecoder()
+    events = [*decoder.feed(b"data: a\n\ndata: b"), *decoder.feed(b"c\r\n\r\ndata:  d\n"), *decoder.feed(b"\n")]
+    assert [e.data for e in events] == ["a", "bc", " d"]
