@@ -28,7 +28,8 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
 LOG_FILE = "logs.db"
 APPLICATION_ID = 0x50505943  # "PPYC": marks the file as a PepperPy call log
 SCHEMA_VERSION = 2
-BUSY_TIMEOUT_S = 10.0
 MASK = "***"
 
 _SCHEMA = (
@@ -100,9 +100,11 @@ def connect(path: Path) -> sqlite3.Connection:
     """An open connection to the call log at ``path``, created with its schema if new; ConfigError if unusable."""
     import sqlite3
 
+    from pepperpy import _sqlite
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        connection = _sqlite.connect(path)
     except (OSError, sqlite3.Error) as exc:
         raise ConfigError(f"cannot open the call log {path}: {exc}; make its folder writable or pass another "
                           "path to with_logging(path=...)") from None
@@ -118,10 +120,12 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def _prepare(connection: sqlite3.Connection, path: Path) -> None:
-    connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-    if not _is_ours(connection, path):
-        connection.execute("BEGIN IMMEDIATE")  # one process creates the schema; the others wait, then see it
-        try:
+    from pepperpy import _sqlite
+
+    with _transaction(connection, "BEGIN"):  # one snapshot: the file's id and its tables from the same moment
+        ours = _is_ours(connection, path)
+    if not ours:  # one process creates the schema; the others wait for its write lock, then see it
+        with _transaction(connection, "BEGIN IMMEDIATE"):
             if not _is_ours(connection, path):
                 version = connection.execute("PRAGMA user_version").fetchone()[0]
                 if version == 0:  # a new file: the whole schema
@@ -132,13 +136,19 @@ def _prepare(connection: sqlite3.Connection, path: Path) -> None:
                         connection.execute(f"ALTER TABLE calls ADD COLUMN {column}")
                 connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            connection.execute("COMMIT")
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
-    connection.execute("PRAGMA journal_mode = WAL")
-    connection.execute("PRAGMA synchronous = NORMAL")
+    _sqlite.use_wal(connection)
+
+
+@contextmanager
+def _transaction(connection: sqlite3.Connection, begin: str) -> Iterator[None]:
+    connection.execute(begin)
+    try:
+        yield
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
 
 
 def _is_ours(connection: sqlite3.Connection, path: Path) -> bool:

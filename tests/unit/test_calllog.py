@@ -6,8 +6,9 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
-from contextlib import aclosing
+from contextlib import aclosing, closing
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from pepperpy import PepperPy
 from pepperpy._calllog import (
     APPLICATION_ID,
     SCHEMA_VERSION,
+    connect,
     conversation_messages,
     default_path,
     last_conversation,
@@ -337,6 +339,51 @@ def test_two_processes_writing_at_once_lose_no_row(tmp_path, log_path):
     assert len(prompts) == 2 * (count + 1)
     for name in ("alpha", "beta"):
         assert [p for p in prompts if p.startswith(name) and "warm" not in p] == [f"{name} {i}" for i in range(count)]
+
+
+def test_a_log_another_process_is_writing_is_waited_for_not_refused(log_path):
+    """Switching a file to WAL reads it, then writes it; SQLite answers "database is locked" at once, without
+    its busy timeout, when another connection writes in between. The open waits for that writer instead."""
+    connect(log_path).close()
+    writer = sqlite3.connect(log_path, isolation_level=None, check_same_thread=False)
+    writer.execute("PRAGMA journal_mode = DELETE")  # a log not (yet) in WAL mode, as one just created is
+    writer.execute("BEGIN IMMEDIATE")  # another process holds its write lock
+    release = threading.Timer(0.5, writer.execute, ("COMMIT",))
+    release.start()
+    try:
+        connection = connect(log_path)
+    finally:
+        release.join()
+        writer.close()
+    assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    connection.close()
+
+
+def test_a_log_another_process_creates_meanwhile_is_not_taken_for_a_foreign_file(log_path, monkeypatch):
+    """The file's application id and its tables are read in one transaction: a log created by another process
+    between the two reads is not "a SQLite database of another program"."""
+    with closing(sqlite3.connect(log_path)) as empty:
+        empty.execute("PRAGMA journal_mode = WAL")  # an empty file (in WAL mode, a reader never blocks a writer)
+    created = []
+    sqlite_connect = sqlite3.connect
+
+    def connect_watched(*args, **kwargs):
+        connection = sqlite_connect(*args, **kwargs)
+
+        def on_statement(sql: str) -> None:
+            if "sqlite_master" in sql and not created:  # the opener has read the id, not yet the tables
+                created.append(sql)
+                connect(log_path).close()  # another process creates the log right then
+
+        if not created:
+            connection.set_trace_callback(on_statement)
+        return connection
+
+    monkeypatch.setattr(sqlite3, "connect", connect_watched)
+    connect(log_path).close()
+    assert created
+    with closing(sqlite_connect(log_path)) as db:
+        assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
 
 
 DETAILED = Usage(prompt_tokens=1200, completion_tokens=300, cache_read_tokens=1024, cache_write_tokens=0,
