@@ -38,6 +38,19 @@ def wait_for_http(url: str, process: subprocess.Popen, timeout_s: float = 60) ->
     raise TimeoutError(f"{url} did not answer within {timeout_s}s")
 
 
+def use_test_aws_keys(monkeypatch, folder: Path, access_key: str, secret_key: str, region: str | None = None) -> None:
+    """Static test keys from the environment, and no ~/.aws files of this machine's user (nor its profile, token,
+    API key or endpoint)."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret_key)
+    if region is not None:
+        monkeypatch.setenv("AWS_REGION", region)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(folder / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(folder / "no-credentials"))
+
+
 @pytest.fixture(scope="session")
 def session_home(tmp_path_factory) -> Path:
     """One PEPPERPY_HOME for the integration session: plugins install into it for real."""
