@@ -1,4 +1,5 @@
-"""Session fixtures for real parts: a PEPPERPY_HOME with the local model installed, and llama.cpp's HTTP server."""
+"""Fixtures for real parts: a PEPPERPY_HOME with the local model installed, and llama.cpp's HTTP server (plain, for
+embeddings, thinking, seeing images)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -16,6 +18,8 @@ import pytest
 from pepperpy.plugin_manager import PluginManager, builtin_plugins_dir
 
 SERVERS = Path(__file__).resolve().parents[1] / "servers"
+THINKING_GRAMMAR = 'root ::= [a-z ]{5,30} "\\n</think>\\n\\n" [A-Za-z0-9 ]{1,20}'
+SMOLLM2_WIDTH = 576  # the text embedding length of SmolLM2-135M, which a projector must match
 
 
 def free_port() -> int:
@@ -71,18 +75,10 @@ def local_model_path(local_manager) -> Path:
     return provider_module.default_model_path()
 
 
-@pytest.fixture(scope="session")
-def llama_server(local_manager, local_model_path) -> Iterator[str]:
-    """The local model behind llama.cpp's real OpenAI-compatible server on a free 127.0.0.1 port; yields base_url."""
-    process, base_url = start_llama_server(local_model_path)
-    try:
-        yield base_url
-    finally:
-        process.kill()
-        process.wait(timeout=10)
-
-
-def start_llama_server(model_path: Path, *flags: str) -> tuple[subprocess.Popen, str]:
+@contextmanager
+def running_llama_server(model_path: Path, *flags: str) -> Iterator[str]:
+    """llama.cpp's real OpenAI-compatible server (tests/servers/llama_server.py) for ``model_path`` with ``flags`` on a
+    free 127.0.0.1 port; yields its base_url and kills it on exit."""
     import xllamacpp
 
     port = free_port()
@@ -93,21 +89,50 @@ def start_llama_server(model_path: Path, *flags: str) -> tuple[subprocess.Popen,
     )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/health", process)
-    except BaseException:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
         process.kill()
-        raise
-    return process, f"http://127.0.0.1:{port}/v1"
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def llama_server(local_manager, local_model_path) -> Iterator[str]:
+    """The local model behind llama.cpp's real OpenAI-compatible server on a free 127.0.0.1 port; yields base_url."""
+    with running_llama_server(local_model_path) as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="session")
 def llama_embeddings_server(local_manager, local_model_path) -> Iterator[str]:
     """The local model behind llama.cpp's real /v1/embeddings (mean pooling); yields base_url."""
-    process, base_url = start_llama_server(local_model_path, "--embeddings")
-    try:
+    with running_llama_server(local_model_path, "--embeddings") as base_url:
         yield base_url
-    finally:
-        process.kill()
-        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def thinking_server(local_manager, local_model_path) -> Iterator[str]:
+    """llama.cpp's server with the Qwen3-style template (tests/servers/qwen3_style.jinja, its prompt opens <think>)
+    and a grammar that makes SmolLM2 (no reasoning training) write a short reasoning, </think>, then a short answer."""
+    template = SERVERS / "qwen3_style.jinja"
+    with running_llama_server(local_model_path, "--chat-template", str(template), "--grammar", THINKING_GRAMMAR) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def projector(tmp_path_factory) -> Path:
+    """A tiny random-weights multimodal projector for SmolLM2 (tests/servers/tiny_mmproj.py)."""
+    from tests.servers import tiny_mmproj
+
+    path = tmp_path_factory.mktemp("mmproj") / "tiny-mmproj.gguf"
+    tiny_mmproj.write(str(path), SMOLLM2_WIDTH)
+    return path
+
+
+@pytest.fixture(scope="module")
+def seeing_server(local_manager, local_model_path, projector) -> Iterator[str]:
+    """llama.cpp's server with the tiny projector beside SmolLM2, so it takes images."""
+    with running_llama_server(local_model_path, "--mmproj", str(projector)) as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="session")
