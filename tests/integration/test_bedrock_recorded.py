@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from pepperpy.errors import LLMError
 from pepperpy.llm import Message, MessageRole, ReasoningPart, TextPart
 from pepperpy.parts import File
 from tests.cassette_server import CassetteServer, Interaction, Received, load_cassette
+from tests.integration.conftest import use_test_aws_keys
 
 pytestmark = pytest.mark.integration
 CASSETTES = Path(__file__).resolve().parents[1] / "fixtures" / "cassettes" / "bedrock"
@@ -65,25 +65,9 @@ def without_empty(body: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in body.items() if value not in ([], {})}
 
 
-@pytest.fixture(scope="module")
-def cassettes() -> Iterator[CassetteServer]:
-    server = CassetteServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch, tmp_path):
-    """Static test keys from the environment, and no ~/.aws files of this machine's user."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    use_test_aws_keys(monkeypatch, tmp_path, ACCESS_KEY, SECRET_KEY, region="us-east-1")
 
 
 def bedrock(remote_manager, server: CassetteServer, model: str, **config: Any) -> PepperPy:

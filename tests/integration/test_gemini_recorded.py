@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,15 +64,6 @@ def comparable(contents: list[dict[str, Any]]) -> list[dict[str, Any]]:
             parts.append(part)
         turns.append({"role": turn["role"], "parts": parts})
     return turns
-
-
-@pytest.fixture(scope="module")
-def cassettes() -> Iterator[CassetteServer]:
-    server = CassetteServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def gemini(remote_manager, server: CassetteServer, model: str, **config: Any) -> PepperPy:

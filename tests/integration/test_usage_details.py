@@ -10,7 +10,6 @@ its prompt from the cache. A local server is never priced.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,6 @@ from genai_prices import Usage as GenaiUsage
 from genai_prices import calc_price
 
 from pepperpy import PepperPy
-from tests.cassette_server import CassetteServer
 
 pytestmark = pytest.mark.integration
 CASSETTES = Path(__file__).resolve().parents[1] / "fixtures" / "cassettes" / "anthropic"
@@ -73,15 +71,6 @@ async def test_llm_local_reports_the_prompt_tokens_its_cache_held(local_manager)
 
 
 # -- Anthropic prompt caching, recorded --------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def cassettes() -> Iterator[CassetteServer]:
-    server = CassetteServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def anthropic_price(model: str, **counts: int):
