@@ -95,7 +95,7 @@ class MemoryStore:
 
 
 class SQLiteStore:
-    """Entries in a SQLite file, shared safely by several processes (WAL, busy timeout)."""
+    """Entries in a SQLite file, shared safely by several processes (``pepperpy._sqlite``: WAL, busy timeout)."""
 
     def __init__(self, path: Path, ttl: float | None):
         self.path, self.ttl = path, ttl
@@ -111,14 +111,18 @@ class SQLiteStore:
     def _open(self) -> Any:
         import sqlite3
 
+        from pepperpy import _sqlite
+
+        connection = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, timeout=10, check_same_thread=False, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
+            connection = _sqlite.connect(self.path)
+            _sqlite.use_wal(connection)
             connection.execute("CREATE TABLE IF NOT EXISTS pepperpy_cache (key TEXT PRIMARY KEY, created REAL, value TEXT)")
             connection.execute("SELECT key, created, value FROM pepperpy_cache LIMIT 0")
         except (sqlite3.Error, OSError) as exc:
+            if connection is not None:
+                connection.close()
             raise self._problem(exc) from None
         return connection
 

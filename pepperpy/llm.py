@@ -9,7 +9,7 @@ import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from enum import Enum
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
@@ -29,6 +29,9 @@ from pepperpy.parts import (
     UNKNOWN_TYPE,
     accepts,
 )
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 T = TypeVar("T")
 
@@ -90,19 +93,34 @@ class Message(BaseModel):
 
 
 class Usage(BaseModel):
-    """Token counts of a call. ``prompt_tokens`` includes the cached ones (``cache_read_tokens`` read from the
-    service's prompt cache, ``cache_write_tokens`` written to it) and ``completion_tokens`` the reasoning ones,
-    where the service reports them (0 otherwise)."""
+    """Token counts of a call, and what prices them.
+
+    ``prompt_tokens`` counts every input token, the cached ones included (``cache_read_tokens`` read from the
+    service's prompt cache, ``cache_write_tokens`` written to it); ``completion_tokens`` every output token, the
+    reasoning ones included (``reasoning_tokens``). The three details are None when the service does not report
+    them. ``model`` and ``service`` (a genai-prices provider id: openai, anthropic, google, aws, azure, groq, ...;
+    None for a local or unknown server) are what ``cost`` is priced by.
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    reasoning_tokens: int = 0
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    model: str | None = None
+    service: str | None = None
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def cost(self) -> Decimal | None:
+        """The call's price in USD, computed when read (pepperpy/_prices.py); None for a model or service
+        genai-prices does not know, and when genai-prices is not installed (``pip install 'pepperpy[cost]'``)."""
+        from pepperpy._prices import price
+
+        return price(self)
 
 
 class GenerationResult(BaseModel):

@@ -20,9 +20,21 @@ EPHEMERAL = {"type": "ephemeral"}
 INPUT_TOKEN_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
 
+SERVICE = "anthropic"  # the genai-prices provider id that prices usage.cost (a Claude model name is needed too)
+
+
 def prompt_tokens(raw: dict[str, Any]) -> int:
     """Every prompt token of a ``usage`` object: uncached, written to the cache, and read from it."""
     return sum(value for field in INPUT_TOKEN_FIELDS if isinstance(value := raw.get(field), int))
+
+
+def usage(raw: dict[str, Any], model: str | None) -> Usage:
+    """The counts of a ``usage`` object, cache reads and writes apart (None when not reported)."""
+    return Usage(
+        prompt_tokens=prompt_tokens(raw), completion_tokens=raw.get("output_tokens") or 0,
+        cache_read_tokens=raw.get("cache_read_input_tokens"), cache_write_tokens=raw.get("cache_creation_input_tokens"),
+        model=model, service=SERVICE,
+    )
 
 
 def _source(who: str, part: Any) -> dict[str, Any]:
@@ -167,8 +179,7 @@ def parse_answer(answer: dict[str, Any], who: str) -> tuple[str, list[ToolCall],
         ToolCall(id=block["id"], name=block["name"], arguments=block.get("input") or {})
         for block in answer["content"] if block.get("type") == "tool_use"
     ]
-    raw = answer.get("usage") or {}
-    return text, calls, Usage(prompt_tokens=prompt_tokens(raw), completion_tokens=raw.get("output_tokens") or 0)
+    return text, calls, usage(answer.get("usage") or {}, answer.get("model"))
 
 
 class StreamState:
@@ -176,7 +187,7 @@ class StreamState:
 
     def __init__(self, who: str) -> None:
         self.who = who
-        self.usage = Usage()
+        self.usage = Usage(service=SERVICE)
         self.stop_reason: str | None = None
         self.finished = False
         self._tools: dict[int, dict[str, Any]] = {}
@@ -186,9 +197,9 @@ class StreamState:
 
     def _count(self, raw: dict[str, Any]) -> None:
         self._input.update({key: raw[key] for key in INPUT_TOKEN_FIELDS if key in raw})
-        self.usage.prompt_tokens = prompt_tokens(self._input)
-        if raw.get("output_tokens") is not None:
-            self.usage.completion_tokens = raw["output_tokens"]
+        output = raw.get("output_tokens")
+        self.usage = usage({**self._input, "output_tokens": self.usage.completion_tokens if output is None else output},
+                           self.usage.model)
 
     def take(self, event_type: str, event: dict[str, Any]) -> tuple[str, str]:
         """Take one event in; return the text and the reasoning it adds (often none). Thinking blocks are
@@ -223,7 +234,9 @@ class StreamState:
     def text_of(self, event_type: str, event: dict[str, Any]) -> str:
         """Take one event in; return the text it adds (often none)."""
         if event_type == "message_start":
-            self._count((event.get("message") or {}).get("usage") or {})
+            message = event.get("message") or {}
+            self.usage.model = message.get("model")
+            self._count(message.get("usage") or {})
         elif event_type == "content_block_start":
             block = event.get("content_block") or {}
             if block.get("type") == "tool_use":

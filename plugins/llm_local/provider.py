@@ -318,8 +318,8 @@ class LocalLLMProvider(LLMProvider):
         usage = item.get("usage")
         if not item.get("choices"):
             if usage:
-                counts = Usage(prompt_tokens=usage["prompt_tokens"], completion_tokens=usage["completion_tokens"])
-                return GenerationChunk(usage=counts, metadata={"model": _model_name(item.get("model"))})
+                model = _model_name(item.get("model"))
+                return GenerationChunk(usage=_counts(usage, item.get("timings"), model), metadata={"model": model})
             return None
         choice = item["choices"][0]
         delta = choice.get("delta") or {}
@@ -328,6 +328,16 @@ class LocalLLMProvider(LLMProvider):
         if not content and not reasoning and not choice.get("finish_reason"):
             return None
         return GenerationChunk(content=content, reasoning=reasoning, finish_reason=choice.get("finish_reason"))
+
+
+def _counts(usage: dict[str, Any], timings: Any, model: str | None) -> Usage:
+    """llama.cpp's counts: the prompt tokens its KV cache already held are ``cache_read_tokens``
+    (``prompt_tokens_details.cached_tokens``, or ``timings.cache_n`` from versions without it). Not priced: local."""
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
+    if cached is None and isinstance(timings, dict):
+        cached = timings.get("cache_n")
+    return Usage(prompt_tokens=usage["prompt_tokens"], completion_tokens=usage["completion_tokens"],
+                 cache_read_tokens=cached, model=model)
 
 
 def _model_name(reported: Any) -> str | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +26,6 @@ from tests.cassette_server import CassetteServer, Interaction, load_cassette
 pytestmark = pytest.mark.integration
 CASSETTES = Path(__file__).resolve().parents[1] / "fixtures" / "cassettes" / "anthropic"
 SECRET = "sk-ant-test-not-real-0123456789"
-
-
-@pytest.fixture(scope="module")
-def cassettes() -> Iterator[CassetteServer]:
-    server = CassetteServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def recorded(name: str, repeat: int = 1) -> list[Interaction]:

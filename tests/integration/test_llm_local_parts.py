@@ -6,24 +6,16 @@ each adds the projector's fixed number of prompt tokens), and reasoning from a c
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from pepperpy import Image, PepperPy
 from pepperpy.errors import ConfigError, InvalidInputError, LLMError
 from tests.integration.conftest import SERVERS
-from tests.integration.test_images_llamacpp import SMOLLM2_WIDTH, png
+from tests.integration.test_images_llamacpp import png
 from tests.servers import tiny_mmproj
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def projector(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("mmproj") / "tiny-mmproj.gguf"
-    tiny_mmproj.write(str(path), SMOLLM2_WIDTH)
-    return path
 
 
 @pytest.fixture

@@ -6,28 +6,14 @@ training, so a server grammar makes every answer a short reasoning, </think>, th
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from pepperpy import PepperPy
-from tests.integration.conftest import SERVERS, start_llama_server
 
 pytestmark = pytest.mark.integration
-GRAMMAR = 'root ::= [a-z ]{5,30} "\\n</think>\\n\\n" [A-Za-z0-9 ]{1,20}'
 SETTINGS = {"temperature": 0, "seed": 3, "max_tokens": 60}
-
-
-@pytest.fixture(scope="module")
-def thinking_server(local_manager, local_model_path) -> Iterator[str]:
-    template = SERVERS / "qwen3_style.jinja"
-    process, base_url = start_llama_server(local_model_path, "--chat-template", str(template), "--grammar", GRAMMAR)
-    try:
-        yield base_url
-    finally:
-        process.kill()
-        process.wait(timeout=10)
 
 
 @pytest.fixture

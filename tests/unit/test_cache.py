@@ -8,13 +8,15 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
+from contextlib import closing
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
 from pepperpy import PepperPy
-from pepperpy._cache import cache_key
+from pepperpy._cache import SQLiteStore, cache_key
 from pepperpy.errors import ConfigError, LLMError
 from pepperpy.hooks import Call
 from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, ReasoningPart, TextPart, ToolCall
@@ -268,6 +270,26 @@ def test_several_processes_share_one_sqlite_cache(tmp_path):
     late = subprocess.run([sys.executable, "-c", CHILD, str(path), str(tmp_path / "home-late")],
                           capture_output=True, text=True, timeout=120)
     assert json.loads(late.stdout) == {"provider_calls": 0, "hits": 30}
+
+
+def test_a_cache_file_another_process_is_writing_is_waited_for_not_refused(tmp_path):
+    """Switching a file to WAL reads it, then writes it; SQLite answers "database is locked" at once, without
+    its busy timeout, when another connection writes in between. The open waits for that writer instead."""
+    path = tmp_path / "shared.db"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")  # another process holds the write lock of the new file
+    release = threading.Timer(0.5, writer.execute, ("COMMIT",))
+    release.start()
+    store = SQLiteStore(path, ttl=None)
+    try:
+        store.put("key", "value")
+        assert store.get("key") == "value"
+    finally:
+        release.join()
+        store.close()
+        writer.close()
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 async def test_the_cache_sits_inside_every_hook_and_the_log_outside_whatever_the_order(manager, tmp_path):
