@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from pepperpy._deadline import forget, record
 from pepperpy.core import PepperpyPlugin, State, check_async, close_guard, guard, open_guard, plugin_failure
 from pepperpy.errors import ConfigError, InvalidInputError, LLMTimeoutError, PepperPyError, PluginError, UnsupportedPartError
 from pepperpy.parts import (
@@ -203,9 +204,20 @@ def to_messages(messages: Any, who: str = "messages") -> list[Message]:
     )
 
 
+_ASKING = (MessageRole.USER, MessageRole.SYSTEM)
+
+
+def has_prompt(messages: list[Message]) -> bool:
+    """True when ``messages`` hold a user or system message (something to answer)."""
+    for message in messages:  # a plain loop: this runs on every call
+        if message.role in _ASKING:
+            return True
+    return False
+
+
 def check_prompt(messages: list[Message], who: str, how: str) -> None:
     """Refuse a request with nothing to answer (no user or system message): a model would make an answer up."""
-    if any(m.role in (MessageRole.USER, MessageRole.SYSTEM) for m in messages):
+    if has_prompt(messages):
         return
     roles = sorted({m.role.value for m in messages})
     got = f"only {' and '.join(roles)} messages, no user or system message" if roles else "no messages"
@@ -306,12 +318,16 @@ def check_parts(provider: LLMProvider, messages: list[Message], model: str | Non
 
 
 def _prepare(provider: LLMProvider, messages: Any, options: dict[str, Any], method: str) -> list[Message]:
-    who = f"{provider.plugin_id}: {method}()"
-    normalized = to_messages(messages, who)
-    check_prompt(normalized, who, "pass a str or add a user message")
+    if type(messages) is list and all(type(m) is Message for m in messages):
+        normalized = messages  # what the facade passes: nothing to convert
+    else:
+        normalized = to_messages(messages, f"{provider.plugin_id}: {method}()")
+    if not has_prompt(normalized):
+        check_prompt(normalized, f"{provider.plugin_id}: {method}()", "pass a str or add a user message")
     if options:
         check_call_options(provider, options)
-    normalized = check_parts(provider, normalized, options.get("model") or getattr(provider, "model", None))
+    if not all(m.content is None or type(m.content) is str for m in normalized):
+        normalized = check_parts(provider, normalized, options.get("model") or getattr(provider, "model", None))
     if provider._lifecycle.state is not State.OPEN:
         provider.check_open(method)
     return normalized
@@ -341,7 +357,11 @@ def _generate_guard(generate: Callable[..., Any]) -> Callable[..., Any]:
             scope = asyncio.timeout(timeout)
             try:
                 async with scope:
-                    result = await _own_errors(self, "generate", generate(self, normalized, **options))
+                    token = record(scope.when())  # the HTTP edge inside arms no second timer (pepperpy/_deadline.py)
+                    try:
+                        result = await _own_errors(self, "generate", generate(self, normalized, **options))
+                    finally:
+                        forget(token)
             except TimeoutError:
                 if not scope.expired():
                     raise
@@ -545,6 +565,7 @@ __all__ = [
     "check_call_options",
     "check_parts",
     "check_prompt",
+    "has_prompt",
     "to_message",
     "to_messages",
 ]

@@ -208,8 +208,6 @@ class PepperPy:
         """Run ``call`` through the hooks to the provider, outermost first: usage (not a hook: it counts what
         comes out), tracing, the call log, the ``pepperpy.hooks`` entry points, process-wide hooks, this facade's
         hooks in order, the cache."""
-        from pepperpy.hooks import compose
-
         meter = self._meter()
         hooks = [*self._builtin_hooks]  # type: ignore[misc]
         if self._call_log is not None:
@@ -217,7 +215,11 @@ class PepperPy:
         hooks += [*self._manager.call_hooks(), *self._hooks]
         if self._cache is not None:
             hooks.append(self._cache)
-        return meter.count(call, await compose(hooks, self._provider_call)(call))  # no hooks: the provider itself
+        if not hooks:  # the provider itself
+            return meter.count(call, await self._provider_call(call))
+        from pepperpy.hooks import compose
+
+        return meter.count(call, await compose(hooks, self._provider_call)(call))
 
     async def _provider_call(self, call: Call) -> Any:
         """The innermost ``call_next``: opens the LLM (lazily) and calls it."""

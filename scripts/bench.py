@@ -1,6 +1,6 @@
 """PepperPy benchmarks. Every figure is printed next to a baseline measured in the same run.
 
-Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [responses] [facade] [plugins] [reload] [rag] [cli] [hooks] [calllog] [isolation] [gemini] [parts] [bedrock] [cost]   (no argument: all)
+Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [instructions] [responses] [facade] [plugins] [reload] [rag] [cli] [hooks] [calllog] [isolation] [gemini] [parts] [bedrock] [cost]   (no argument: all)
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ SECTIONS = {
     "core": "scripts.bench.core",
     "local": "scripts.bench.local_llm",
     "http": "scripts.bench.remote_llm",
+    "instructions": "scripts.bench.instructions",
     "responses": "scripts.bench.responses_api",
     "facade": "scripts.bench.facade",
     "plugins": "scripts.bench.plugin_system",
