@@ -25,7 +25,7 @@ from typing import Any
 
 from pepperpy.errors import ConfigError
 from pepperpy.hooks import Call, CallNext, closing_stream
-from pepperpy.llm import GenerationChunk, GenerationResult
+from pepperpy.llm import GenerationChunk, GenerationResult, assistant_reply
 
 FORMAT_VERSION = 2  # 2: media parts keyed by hash; answers stored without the request's messages
 # Options that change how a call is made, not what it answers: left out of the key.
@@ -95,7 +95,7 @@ class MemoryStore:
 
 
 class SQLiteStore:
-    """Entries in a SQLite file, shared safely by several processes (WAL, busy timeout)."""
+    """Entries in a SQLite file, shared safely by several processes (``pepperpy._sqlite``: WAL, busy timeout)."""
 
     def __init__(self, path: Path, ttl: float | None):
         self.path, self.ttl = path, ttl
@@ -111,14 +111,18 @@ class SQLiteStore:
     def _open(self) -> Any:
         import sqlite3
 
+        from pepperpy import _sqlite
+
+        connection = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, timeout=10, check_same_thread=False, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
+            connection = _sqlite.connect(self.path)
+            _sqlite.use_wal(connection)
             connection.execute("CREATE TABLE IF NOT EXISTS pepperpy_cache (key TEXT PRIMARY KEY, created REAL, value TEXT)")
             connection.execute("SELECT key, created, value FROM pepperpy_cache LIMIT 0")
         except (sqlite3.Error, OSError) as exc:
+            if connection is not None:
+                connection.close()
             raise self._problem(exc) from None
         return connection
 
@@ -239,7 +243,7 @@ def _one_chunk(result: GenerationResult) -> GenerationChunk:
     return GenerationChunk(
         content=result.content, reasoning=result.reasoning, finish_reason=result.metadata.get("finish_reason") or "stop",
         usage=result.usage,
-        metadata={**result.metadata, "cache": "hit"},
+        metadata={**result.metadata, "cache": "hit"}, message=assistant_reply(result),
     )
 
 

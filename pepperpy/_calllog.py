@@ -28,7 +28,8 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,8 +46,7 @@ if TYPE_CHECKING:
 
 LOG_FILE = "logs.db"
 APPLICATION_ID = 0x50505943  # "PPYC": marks the file as a PepperPy call log
-SCHEMA_VERSION = 1
-BUSY_TIMEOUT_S = 10.0
+SCHEMA_VERSION = 2
 MASK = "***"
 
 _SCHEMA = (
@@ -66,14 +66,20 @@ _SCHEMA = (
         stream INTEGER NOT NULL,
         cached INTEGER NOT NULL,
         fallback TEXT,
-        outcome TEXT NOT NULL
+        outcome TEXT NOT NULL,
+        cache_read_tokens INTEGER,
+        cache_write_tokens INTEGER,
+        reasoning_tokens INTEGER
     )""",
     "CREATE INDEX IF NOT EXISTS calls_by_conversation ON calls (conversation_id, id)",
 )
 _COLUMNS = (
     "time", "provider", "model", "messages", "options", "answer", "prompt_tokens", "completion_tokens",
     "duration_ms", "error", "conversation_id", "stream", "cached", "fallback", "outcome",
+    "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
 )
+# The columns each schema version added, for a log an earlier version wrote (ALTER TABLE, in place).
+_ADDED = {2: ("cache_read_tokens INTEGER", "cache_write_tokens INTEGER", "reasoning_tokens INTEGER")}
 _INSERT = f"INSERT INTO calls ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 
 
@@ -94,9 +100,11 @@ def connect(path: Path) -> sqlite3.Connection:
     """An open connection to the call log at ``path``, created with its schema if new; ConfigError if unusable."""
     import sqlite3
 
+    from pepperpy import _sqlite
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        connection = _sqlite.connect(path)
     except (OSError, sqlite3.Error) as exc:
         raise ConfigError(f"cannot open the call log {path}: {exc}; make its folder writable or pass another "
                           "path to with_logging(path=...)") from None
@@ -112,26 +120,40 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def _prepare(connection: sqlite3.Connection, path: Path) -> None:
-    connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-    if not _is_ours(connection, path):
-        connection.execute("BEGIN IMMEDIATE")  # one process creates the schema; the others wait, then see it
-        try:
+    from pepperpy import _sqlite
+
+    with _transaction(connection, "BEGIN"):  # one snapshot: the file's id and its tables from the same moment
+        ours = _is_ours(connection, path)
+    if not ours:  # one process creates the schema; the others wait for its write lock, then see it
+        with _transaction(connection, "BEGIN IMMEDIATE"):
             if not _is_ours(connection, path):
-                for statement in _SCHEMA:
-                    connection.execute(statement)
+                version = connection.execute("PRAGMA user_version").fetchone()[0]
+                if version == 0:  # a new file: the whole schema
+                    for statement in _SCHEMA:
+                        connection.execute(statement)
+                for added in range(version + 1, SCHEMA_VERSION + 1) if version else ():  # an earlier version's log
+                    for column in _ADDED.get(added, ()):
+                        connection.execute(f"ALTER TABLE calls ADD COLUMN {column}")
                 connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            connection.execute("COMMIT")
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
-    connection.execute("PRAGMA journal_mode = WAL")
-    connection.execute("PRAGMA synchronous = NORMAL")
+    _sqlite.use_wal(connection)
+
+
+@contextmanager
+def _transaction(connection: sqlite3.Connection, begin: str) -> Iterator[None]:
+    connection.execute(begin)
+    try:
+        yield
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
 
 
 def _is_ours(connection: sqlite3.Connection, path: Path) -> bool:
-    """True for a PepperPy call log of this version, False for an empty file; ConfigError for anything else."""
+    """True for a PepperPy call log of this version, False for an empty file or an earlier version's log (brought
+    up to date by ``_prepare``); ConfigError for anything else."""
     application = connection.execute("PRAGMA application_id").fetchone()[0]
     version = connection.execute("PRAGMA user_version").fetchone()[0]
     if application == APPLICATION_ID:
@@ -325,6 +347,7 @@ class CallLog:
             int(metadata.get("cache") == "hit"),
             _known_secrets_hidden(_dumps(fallback), call) if fallback else None,
             seen.outcome,
+            *(getattr(usage, field, None) for field in ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens")),
         )
         self._insert(row)
 
@@ -370,6 +393,9 @@ class LoggedCall:
     cached: bool
     fallback: dict[str, Any] | None
     outcome: str
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
 
     @property
     def prompt(self) -> str | None:
@@ -395,6 +421,8 @@ def _row(row: tuple[Any, ...]) -> LoggedCall:
         duration_ms=values["duration_ms"], error=values["error"], conversation_id=values["conversation_id"],
         stream=bool(values["stream"]), cached=bool(values["cached"]),
         fallback=json.loads(values["fallback"]) if values["fallback"] else None, outcome=values["outcome"],
+        cache_read_tokens=values["cache_read_tokens"], cache_write_tokens=values["cache_write_tokens"],
+        reasoning_tokens=values["reasoning_tokens"],
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pepperpy.errors import PluginNotFoundError
 
 # Category -> "module:BaseClass" every provider of that category must subclass; any other
@@ -16,9 +18,10 @@ CATEGORY_BASES: dict[str, str] = {
 GENERIC_BASE = "pepperpy.core:PepperpyPlugin"
 
 
-def plain_name(category: str, name: str) -> str:
+def plain_name(category: str, name: str, exists: Callable[[str, str], bool] | None = None) -> str:
     """``name`` without a leading ``category/``: the id form (``llm/mock``) that errors and ``pepperpy plugins info``
-    print is accepted wherever a provider name is. The id of another category is a PluginNotFoundError."""
+    print is accepted wherever a provider name is. The id of another category is a PluginNotFoundError, which
+    points at the way to use that plugin only when ``exists(other_category, its_name)`` says it is there."""
     if not isinstance(name, str):
         return name
     other, slash, rest = name.partition("/")
@@ -26,6 +29,11 @@ def plain_name(category: str, name: str) -> str:
         return name
     if other == category:
         return rest
+    if exists is not None and not exists(other, rest):
+        raise PluginNotFoundError(
+            f"{name!r} names no plugin (there is no {other} plugin named {rest!r}); name a plugin of category "
+            f"{category!r}, by its name or its id ({category}/name): `pepperpy plugins list` shows them"
+        )
     ask = f"with_{other}({rest!r})" if other in CATEGORY_BASES else f"with_plugin({other!r}, {rest!r})"
     raise PluginNotFoundError(
         f"{name!r} is the id of a plugin of category {other!r}, not {category!r}; use {ask} for it, "

@@ -109,12 +109,12 @@ class FallbackLLM(LLMProvider):
         if all_loaded:
             _refuse_unknown(self.shared_config, known, "every member of the fallback chain")
 
-    @staticmethod
-    def _spec(spec: MemberSpec) -> tuple[str, dict[str, Any]]:
+    def _spec(self, spec: MemberSpec) -> tuple[str, dict[str, Any]]:
+        exists = getattr(self.manager, "has_provider", None)
         if isinstance(spec, str):
-            return plain_name("llm", spec), {}
+            return plain_name("llm", spec, exists), {}
         if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str) and isinstance(spec[1], dict):
-            return plain_name("llm", spec[0]), dict(spec[1])
+            return plain_name("llm", spec[0], exists), dict(spec[1])
         raise ConfigError(f"a fallback member is a name or a (name, config) pair, not {spec!r:.80}")
 
     @property

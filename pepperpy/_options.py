@@ -100,16 +100,22 @@ def validate_value(plugin_id: str, option: Option, value: Any) -> Any:
 
 
 def validate_config(
-    plugin_id: str, options: dict[str, Option], config: dict[str, Any], env: dict[str, str]
+    plugin_id: str, options: dict[str, Option], config: dict[str, Any], env: dict[str, str],
+    saved: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Every option's validated value; unknown, missing and invalid options are one error listing each."""
+    """Every option's validated value; unknown, missing and invalid options are one error listing each.
+
+    ``saved``: option -> where it was saved (``pepperpy options set``) and how to remove it, told with its problem.
+    """
     problems: list[str] = []
     missing_keys: list[str] = []
+    saved = saved or {}
     for key in config:
         if key not in options:
             close = difflib.get_close_matches(key, list(options), n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"options are: {', '.join(options) or 'none'}"
-            problems.append(f"unknown option {key!r} for {plugin_id}; {hint}")
+            source = f" ({saved[key]})" if key in saved else ""
+            problems.append(f"unknown option {key!r} for {plugin_id}{source}; {hint}")
     values: dict[str, Any] = {}
     for name, option in options.items():
         value = config.get(name, _MISSING)
@@ -129,7 +135,7 @@ def validate_config(
         try:
             values[name] = validate_value(plugin_id, option, value)
         except ConfigError as exc:
-            problems.append(str(exc))
+            problems.append(f"{exc} ({saved[name]})" if name in saved else str(exc))
     if problems or missing_keys:
         error = MissingKeyError if missing_keys and not problems else ConfigError
         raise error("; ".join(missing_keys + problems))

@@ -25,6 +25,10 @@
   otherwise the reload is refused with an error log line (restart the process, or use a
   process-isolated plugin), and every later edit of that plugin is refused the same way until its
   requirements are back to the ones loaded.
+- A process-isolated plugin: its worker reports a marked class in its hello, and the manager records the
+  folder (``loaded_by_worker``); a change only counts a new generation (``reload_in_workers``: nothing is
+  imported here), and each worker client starts a worker with the new code at its next call
+  (``_isolation/client.py``, ``WorkerClient._switch_reloaded``).
 - Modules of earlier generations stay in ``sys.modules`` (calls still running on old code, and their
   lazy relative imports, keep working): a development-time cost of one module set per reload.
 """
@@ -88,7 +92,7 @@ class HotReloader:
         folders: dict[str, tuple[Any, Any]] = {}
         for manager in managers:
             for loaded in manager.loaded_folder_plugins():
-                if not is_hot_reloadable(loaded.provider_class):
+                if not loaded.isolated and not is_hot_reloadable(loaded.provider_class):
                     continue
                 folder = os.path.realpath(loaded.info.path)
                 if not os.path.isdir(folder):
@@ -145,7 +149,12 @@ class HotReloader:
             if not changed:
                 continue
             try:
-                self.reload(manager, loaded.info.id, folder, changed)
+                if loaded.isolated:
+                    manager.reload_in_workers(loaded.info.id)
+                    logger.info("hot reload: {} changed ({}); its worker process restarts with the new code at "
+                                "its next call", loaded.info.id, ", ".join(changed))
+                else:
+                    self.reload(manager, loaded.info.id, folder, changed)
             except Exception as exc:
                 logger.opt(exception=exc).error("hot reload of {}: unexpected failure: {}", loaded.info.id, exc)
 

@@ -116,8 +116,8 @@ class SyncRunner:
         self._thread.start()
         self._lock = threading.Lock()
         self._calls: set[concurrent.futures.Future[Any]] = set()  # in progress, from any thread
-        self._callers: weakref.WeakSet[threading.Thread] = weakref.WeakSet()  # threads that have made calls
         self._closing = False
+        self._at_exit = False  # closed by interpreter exit rather than by close()
         _close_at_exit(self)
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
@@ -134,31 +134,33 @@ class SyncRunner:
         with self._lock:
             if self._closing:
                 coroutine.close()
-                raise PepperPyError(
-                    "this PepperPy's sync loop is closed (pepper.close() ran, or the program is exiting and closed "
-                    "its providers); a daemon thread cannot make *_sync() calls after the main thread ends: "
-                    "make it a normal thread, or join it first"
-                )
+                raise PepperPyError(self._closed_message())
             call = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
             self._calls.add(call)
-            self._callers.add(threading.current_thread())
         try:
             return call.result()
         finally:
             with self._lock:
                 self._calls.discard(call)
 
-    def callers(self) -> list[threading.Thread]:
-        """The threads that have made calls and are still alive."""
-        with self._lock:
-            return [thread for thread in self._callers if thread.is_alive()]
+    def _closed_message(self) -> str:
+        start = "this PepperPy's sync loop is closed"
+        if not self._at_exit:
+            return f"{start}: pepper.close() closed it as this call started; call again (it opens a new sync loop)"
+        start += (" (the program is exiting: the main thread and the other non-daemon threads have ended, "
+                  "and PepperPy closed its providers)")
+        if threading.current_thread() in _pool_workers():
+            return (f"{start}; a thread pool's worker cannot make *_sync() calls after the main thread ends: "
+                    "wait for the pool's futures (or shut the pool down) before the main thread ends")
+        return (f"{start}; a daemon thread cannot make *_sync() calls after the main thread ends: "
+                "make it a normal thread, or join it first")
 
-    def close(self) -> None:
+    def close(self, at_exit: bool = False) -> None:
         """Let calls in progress in other threads finish, refuse new ones, close the sessions and stop the loop."""
         with self._lock:
             if self._closing or self.loop.is_closed() or not self._thread.is_alive():
                 return
-            self._closing = True
+            self._closing, self._at_exit = True, at_exit
             calls = list(self._calls)
         concurrent.futures.wait(calls)
         shutdown = asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop)
@@ -201,21 +203,37 @@ def _register_exit_hook() -> None:
         pass
 
 
+def _pool_workers() -> set[threading.Thread]:
+    """The ``ThreadPoolExecutor`` workers alive now: non-daemon, yet they end only at their pool's own exit hook."""
+    import concurrent.futures.thread
+
+    return set(getattr(concurrent.futures.thread, "_threads_queues", {}))
+
+
+def _threads_to_wait_for() -> list[threading.Thread]:
+    """The other non-daemon threads still running, thread-pool workers left out (they would never end first)."""
+    skipped = _pool_workers() | {threading.current_thread()}
+    return [thread for thread in threading.enumerate() if not thread.daemon and thread not in skipped]
+
+
 def _close_runners_at_exit() -> None:
-    """Close every live runner, once the other non-daemon threads that used one have ended (Python would wait
-    for them anyway, right after); never raise (an exception here would skip Python's own shutdown hooks)."""
+    """Close every live runner once the other non-daemon threads have ended (Python would wait for them anyway,
+    right after, and any of them may still make its first sync call); never raise (an exception here would skip
+    Python's own shutdown hooks)."""
     from pepperpy._log import logger
 
     runners = list(_live_runners)
+    if not runners:
+        return
     try:
-        for thread in {thread for runner in runners for thread in runner.callers()}:
-            if not thread.daemon and thread is not threading.current_thread():
+        while threads := _threads_to_wait_for():  # a thread may start another one before it ends
+            for thread in threads:
                 thread.join()
     except BaseException as exc:  # Ctrl-C while waiting: close now
         logger.warning("stopped waiting for threads using PepperPy at exit: {}", type(exc).__name__)
     for runner in runners:
         try:
-            runner.close()
+            runner.close(at_exit=True)
         except BaseException as exc:  # say so, and let the exit go on
             logger.error("closing PepperPy's sync loop at exit failed: {}: {}", type(exc).__name__, exc)
 

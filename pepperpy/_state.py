@@ -13,8 +13,11 @@ so ``core`` never imports this module):
 - Where: ``<home>/state/<category>/<provider_name>.json`` (the plugin id as a path),
   one JSON object ``{"attribute": value}``; ``<that file>.lock`` is its lock.
 - Restore, at open, before ``initialize()`` runs: explicit config > saved state >
-  default. An option passed explicitly when the provider was created keeps that value;
-  every other persisted attribute takes the saved one (validated like any assignment;
+  default. An option passed explicitly when the provider was created (in code, by an
+  alias or manifest preset, by ``options.json`` or the environment) keeps that value,
+  and is written at close only if the plugin changed it: config is not state, so a
+  configured value never outlives its config (``pepperpy options remove``). Every other
+  persisted attribute takes the saved one (validated like any assignment;
   an invalid saved value is reported and the default kept). A corrupt or unreadable
   file is reported (log + ``RuntimeWarning``), renamed to ``<file>.corrupt-<timestamp>``
   and the plugin starts fresh; so is a file in the way of the state folder (then saving
@@ -143,20 +146,23 @@ async def restore(provider: Any) -> None:
     saved = await asyncio.to_thread(_read, state_file(provider), provider.plugin_id)
     explicit = getattr(provider, "_explicit_config", frozenset())
     baseline: dict[str, Any] = {}
+    configured: set[str] = set()  # options set by config, not by the plugin: saved only once the plugin changes them
     for name in names:
-        if name in saved:
+        if name in saved and name not in explicit:
             baseline[name] = _canonical(saved[name])
-            if name not in explicit:
-                try:
-                    setattr(provider, name, saved[name])
-                except ConfigError as exc:
-                    _report(f"{provider.plugin_id}: ignoring the saved value of {name!r} ({exc}); using the default")
+            try:
+                setattr(provider, name, saved[name])
+            except ConfigError as exc:
+                _report(f"{provider.plugin_id}: ignoring the saved value of {name!r} ({exc}); using the default")
             continue
+        if name in explicit:
+            configured.add(name)
         try:
             baseline[name] = _canonical(_to_json(provider, name, getattr(provider, name)))
         except (AttributeError, PepperPyError):
             baseline[name] = _ABSENT  # not set yet, or not serializable: whatever it is at close counts as a change
     object.__setattr__(provider, "_pepperpy_state_baseline", baseline)
+    object.__setattr__(provider, "_pepperpy_state_configured", frozenset(configured))
 
 
 def _read(path: Path, plugin_id: str, locked: bool = False) -> dict[str, Any]:
@@ -234,6 +240,8 @@ async def save(provider: Any) -> None:
         values[name] = _to_json(provider, name, value)
     baseline = getattr(provider, "_pepperpy_state_baseline", {})
     changed = {name for name, value in values.items() if _canonical(value) != baseline.get(name, _ABSENT)}
+    for name in getattr(provider, "_pepperpy_state_configured", frozenset()) - changed:
+        values.pop(name, None)  # config (explicit, an alias, options.json, ...) is not state: it would outlive it
     path = state_file(provider)
     try:
         await asyncio.to_thread(_merge, path, values, changed, provider.plugin_id)

@@ -13,6 +13,10 @@ from pepperpy._tally import StreamTally
 from pepperpy.hooks import Call, CallNext, Hook, closing_stream
 from pepperpy.llm import GenerationChunk, Usage
 
+# Usage details, where the service reports them (GenAI semantic conventions' names).
+_USAGE_DETAILS = {"cache_read_tokens": "gen_ai.usage.cache_read.input_tokens",
+                  "cache_write_tokens": "gen_ai.usage.cache_creation.input_tokens",
+                  "reasoning_tokens": "gen_ai.usage.reasoning.output_tokens"}
 _REQUEST_OPTIONS = {"temperature": "gen_ai.request.temperature", "max_tokens": "gen_ai.request.max_tokens",
                     "top_p": "gen_ai.request.top_p", "seed": "gen_ai.request.seed"}
 
@@ -55,6 +59,9 @@ class Tracer:
         if usage is not None:
             span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
             span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
+            for field, attribute in _USAGE_DETAILS.items():
+                if getattr(usage, field) is not None:
+                    span.set_attribute(attribute, getattr(usage, field))
         if metadata.get("model"):
             span.set_attribute("gen_ai.response.model", str(metadata["model"]))
         if metadata.get("finish_reason"):

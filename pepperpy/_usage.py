@@ -3,27 +3,54 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
 
 from pepperpy.hooks import Call
 from pepperpy.llm import GenerationChunk, Usage
 
+if TYPE_CHECKING:
+    from decimal import Decimal
+
+
+FOLD_AT = 1000  # calls kept unpriced at most: then they are priced (cost is lazy, memory is not unbounded)
+
 
 @dataclass
 class UsageTotals:
-    """Calls and tokens of one provider and model (``cached_*``: answers a cache served, which cost nothing)."""
+    """Calls and tokens of one provider and model. ``cached_*``: answers the response cache served, which cost
+    nothing; ``cache_read_tokens``/``cache_write_tokens``: prompt tokens the service read from (wrote to) its own
+    prompt cache, among ``prompt_tokens``. ``cost``: USD, priced when read."""
 
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
     cached_calls: int = 0
     cached_prompt_tokens: int = 0
     cached_completion_tokens: int = 0
+    _pending: list[Usage] = field(default_factory=list, repr=False)  # calls not priced yet
+    _cost: Decimal | None = field(default=None, repr=False)
+    _unpriced: int = field(default=0, repr=False)
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def cost(self) -> Decimal | None:
+        """USD of the calls made (not of answers the cache served), priced by genai-prices when read; None when
+        no call could be priced (``unpriced_calls`` counts those that could not)."""
+        self._fold()
+        return self._cost
+
+    @property
+    def unpriced_calls(self) -> int:
+        """Calls whose price is unknown: a local or unknown service or model, no usage, or genai-prices missing."""
+        self._fold()
+        return self._unpriced
 
     def add(self, usage: Usage | None, cached: bool) -> None:
         prompt = usage.prompt_tokens if usage else 0
@@ -32,10 +59,41 @@ class UsageTotals:
             self.cached_calls += 1
             self.cached_prompt_tokens += prompt
             self.cached_completion_tokens += completion
-        else:
-            self.calls += 1
-            self.prompt_tokens += prompt
-            self.completion_tokens += completion
+            return
+        self.calls += 1
+        self.prompt_tokens += prompt
+        self.completion_tokens += completion
+        if usage is not None:
+            self.cache_read_tokens += usage.cache_read_tokens or 0
+            self.cache_write_tokens += usage.cache_write_tokens or 0
+            self.reasoning_tokens += usage.reasoning_tokens or 0
+        if usage is None or usage.service is None:  # nothing to price: not kept
+            self._unpriced += 1
+            return
+        self._pending.append(usage)
+        if len(self._pending) >= FOLD_AT:
+            self._fold()
+
+    def merge(self, other: UsageTotals) -> None:
+        """Add ``other``'s counts and calls to these."""
+        for name in _COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self._pending += other._pending
+        self._unpriced += other._unpriced
+        if other._cost is not None:
+            self._cost = other._cost if self._cost is None else self._cost + other._cost
+
+    def _fold(self) -> None:
+        for usage in self._pending:
+            cost = usage.cost
+            if cost is None:
+                self._unpriced += 1
+            else:
+                self._cost = cost if self._cost is None else self._cost + cost
+        self._pending.clear()
+
+
+_COUNTS = [f.name for f in fields(UsageTotals) if not f.name.startswith("_")]
 
 
 class UsageReport(Mapping[tuple[str, str], UsageTotals]):
@@ -57,8 +115,7 @@ class UsageReport(Mapping[tuple[str, str], UsageTotals]):
     def total(self) -> UsageTotals:
         total = UsageTotals()
         for totals in self._totals.values():
-            for field in fields(UsageTotals):
-                setattr(total, field.name, getattr(total, field.name) + getattr(totals, field.name))
+            total.merge(totals)
         return total
 
     def record(self, provider: str, model: str | None, usage: Usage | None, cached: bool) -> None:
@@ -72,10 +129,11 @@ class UsageReport(Mapping[tuple[str, str], UsageTotals]):
         return f"UsageReport({dict(self._totals)!r})"
 
     def __str__(self) -> str:
-        lines = [f"{'provider':<20} {'model':<28} {'calls':>6} {'prompt':>8} {'completion':>10} {'cached':>7}"]
+        lines = [f"{'provider':<20} {'model':<28} {'calls':>6} {'prompt':>8} {'completion':>10} {'cached':>7} {'USD':>10}"]
         for (provider, model), t in sorted(self._totals.items()):
+            cost = "-" if t.cost is None else f"{t.cost:.6f}"
             lines.append(
-                f"{provider:<20} {model[:28]:<28} {t.calls:>6} {t.prompt_tokens:>8} {t.completion_tokens:>10} {t.cached_calls:>7}"
+                f"{provider:<20} {model[:28]:<28} {t.calls:>6} {t.prompt_tokens:>8} {t.completion_tokens:>10} {t.cached_calls:>7} {cost:>10}"
             )
         return "\n".join(lines)
 

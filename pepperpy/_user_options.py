@@ -67,23 +67,28 @@ class UserOptions:
             raise ConfigError(f"{path}: cannot read the saved options ({exc.strerror or exc}); {_FIX}") from None
 
     def merge(
-        self, explicit: Mapping[str, Any], aliases: Sequence[tuple[str, Mapping[str, Any]]], plugin_id: str
+        self, explicit: Mapping[str, Any], aliases: Sequence[tuple[str, Mapping[str, Any]]], plugin_id: str,
+        sources: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """The config to create ``plugin_id`` with, in the order of the module docstring (steps 1-3).
 
-        ``aliases`` are ``(category/alias, preset config)`` pairs, nearest alias first.
+        ``aliases`` are ``(category/alias, preset config)`` pairs, nearest alias first. ``sources``, when given,
+        gets option -> the ``category/name`` it was saved for, for each option taken from the saved ones.
         """
         saved = self.all()
         if not saved and not aliases:
             return dict(explicit)
-        layers: list[Mapping[str, Any]] = [explicit]  # highest first
+        layers: list[tuple[str | None, Mapping[str, Any]]] = [(None, explicit)]  # highest first
         for key, preset in aliases:
-            layers += [preset, copy.deepcopy(saved.get(key, {}))]  # copies: never shared with the cache
-        layers.append(copy.deepcopy(saved.get(plugin_id, {})))
+            layers += [(None, preset), (key, copy.deepcopy(saved.get(key, {})))]  # copies: never shared with the cache
+        layers.append((plugin_id, copy.deepcopy(saved.get(plugin_id, {}))))
         merged: dict[str, Any] = {}
-        for layer in layers:
+        for key, layer in layers:
             for name, value in layer.items():
-                merged.setdefault(name, value)  # a higher layer is never overwritten
+                if name not in merged:  # a higher layer is never overwritten
+                    merged[name] = value
+                    if key is not None and sources is not None:
+                        sources[name] = key
         return merged
 
 

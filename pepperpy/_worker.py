@@ -157,7 +157,7 @@ class Worker:
         if category not in CATEGORY_METHODS:
             refuse_sync_methods(plugin, provider_class)
         context = CreationContext(plugin["id"], home, dict(message.get("env") or {}), manager.shared_resources,
-                                  message.get("alias"))
+                                  message.get("alias"), saved_options=dict(message.get("saved") or {}))
         provider = build_provider(provider_class, context, dict(message.get("config") or {}),
                                   defaults=dict(message.get("defaults") or {}))
         object.__setattr__(provider, "_pepperpy_isolation", "process")
@@ -169,6 +169,7 @@ class Worker:
         self.methods = CATEGORY_METHODS.get(category, frozenset()) | frozenset(methods)
         if message.get("open"):
             await provider.initialize()
+        from pepperpy._reload import is_hot_reloadable
         from pepperpy.hooks import provider_config
 
         hello = {
@@ -176,6 +177,7 @@ class Worker:
             "methods": methods,
             "config": _public(provider_config(provider)),
             "opened": bool(message.get("open")),
+            "hot_reloadable": is_hot_reloadable(provider_class),
         }
         if category == "embeddings":
             hello["model_id"] = provider.model_id

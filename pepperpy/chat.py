@@ -10,7 +10,18 @@ from pydantic import BaseModel
 
 from pepperpy.errors import InvalidInputError, LLMError
 from pepperpy.hooks import Call, closing_stream, split_options
-from pepperpy.llm import GenerationChunk, GenerationResult, Message, MessageRole, ReasoningPart, TextPart, check_prompt, has_prompt, to_message
+from pepperpy.llm import (
+    GenerationChunk,
+    GenerationResult,
+    Message,
+    MessageRole,
+    ReasoningPart,
+    TextPart,
+    assistant_reply,
+    check_prompt,
+    has_prompt,
+    to_message,
+)
 from pepperpy.parts import content_of
 from pepperpy.structured import parse as parse_structured
 from pepperpy.tools import Tool, run_tool_calls, tool_from_function
@@ -242,7 +253,9 @@ class Conversation:
         return result
 
     async def stream(self, *content: Any, **options: Any) -> AsyncIterator[GenerationChunk]:
-        """Stream the answer to ``content``; the whole answer joins the history once the stream ends.
+        """Stream the answer to ``content``; the whole answer joins the history once the stream ends: the
+        provider's own assistant message when its last chunk carries one (reasoning signatures kept), else
+        one made from the chunks.
 
         The user's message joins as the stream starts; left early (a ``break``, a cancel, Ctrl-C),
         the part of the answer received joins too. On an error the history is as it was, as with ``say()``.
@@ -252,12 +265,15 @@ class Conversation:
         asked = self.messages = turn.messages
         pieces: list[str] = []
         thoughts: list[str] = []
+        given: Message | None = None
         try:
             async with aclosing(turn.stream()) as stream:
                 async for chunk in stream:
                     pieces.append(chunk.content)
                     if chunk.reasoning:
                         thoughts.append(chunk.reasoning)
+                    if chunk.message is not None:
+                        given = chunk.message
                     yield chunk
         except Exception:
             if self.messages is asked:
@@ -267,9 +283,9 @@ class Conversation:
             received = "".join(pieces)
             # unless another turn changed the history since (a stream abandoned without aclosing() closes later)
             if received and self.messages is asked:
-                self.messages = [*asked, _streamed_reply(received, thoughts)]
+                self.messages = [*asked, _streamed_reply(received, thoughts, given)]
             raise
-        self.messages = [*asked, _streamed_reply("".join(pieces), thoughts)]
+        self.messages = [*asked, _streamed_reply("".join(pieces), thoughts, given)]
 
     def say_sync(self, *content: Any, **options: Any) -> GenerationResult:
         """``say()`` for scripts without an event loop."""
@@ -279,16 +295,20 @@ class Conversation:
 def _reply(result: GenerationResult) -> Message:
     """The answer as the history keeps it: the provider's own assistant message (with its reasoning parts and
     their signatures) when it gave one, else one made from the result."""
-    last = result.messages[-1] if result.messages else None
-    if last is not None and last.role == MessageRole.ASSISTANT and last.text == result.content:
-        return last
+    given = assistant_reply(result)
+    if given is not None:
+        return given
     if result.reasoning:
         content: Any = [ReasoningPart(text=result.reasoning), TextPart(text=result.content)]
         return Message(role=MessageRole.ASSISTANT, content=content, tool_calls=result.tool_calls)
     return Message(role=MessageRole.ASSISTANT, content=result.content, tool_calls=result.tool_calls)
 
 
-def _streamed_reply(text: str, thoughts: list[str]) -> Message:
+def _streamed_reply(text: str, thoughts: list[str], given: Message | None) -> Message:
+    """The streamed answer as the history keeps it: the provider's message from the last chunk when it matches
+    the text the caller received (a hook may have changed the chunks), else one made from the chunks."""
+    if given is not None and given.role == MessageRole.ASSISTANT and given.text == text:
+        return given
     if not thoughts:
         return Message(role=MessageRole.ASSISTANT, content=text)
     return Message(role=MessageRole.ASSISTANT, content=[ReasoningPart(text="".join(thoughts)), TextPart(text=text)])

@@ -72,6 +72,16 @@ class CreationContext:
     env: dict[str, str] = field(default_factory=dict)
     shared: ResourceTable | None = None  # the manager's shared resources (``_resources``)
     alias: str | None = None
+    saved_options: dict[str, str] = field(default_factory=dict)  # option -> the options.json key it was saved for
+
+
+def saved_hint(context: CreationContext) -> dict[str, str]:
+    """Option -> where it was saved and how to remove it, for the options taken from ``options.json``."""
+    where = context.home / "options.json" if context.home is not None else "options.json"
+    return {
+        name: f"saved for {key} in {where}; `pepperpy options remove {key} {name}` removes it"
+        for name, key in context.saved_options.items()
+    }
 
 
 # Set by the PluginManager around ``provider_class(**config)`` only, so that a custom
@@ -340,7 +350,8 @@ class PepperpyPlugin(abc.ABC):
         object.__setattr__(self, "_lifecycle", _Lifecycle())
         object.__setattr__(self, "_dependencies", {})
         object.__setattr__(self, "_explicit_config", frozenset(config))  # explicit config > saved state (_state)
-        for name, value in validate_config(context.plugin_id, type(self).option_specs(), config, context.env).items():
+        for name, value in validate_config(context.plugin_id, type(self).option_specs(), config, context.env,
+                                           saved_hint(context)).items():
             object.__setattr__(self, name, value)
 
     @classmethod

@@ -47,7 +47,13 @@ class InvalidInputError(ConfigError):
 
 
 class UnsupportedPartError(InvalidInputError):
-    """A provider (or its model) cannot take a part of a message; a fallback chain moves on to its next member."""
+    """A provider (or its model) cannot take a part of a message; a fallback chain moves on to its next member.
+
+    ``part`` is the part refused (None when the error crossed from a worker process)."""
+
+    def __init__(self, message: str, part: object = None):
+        super().__init__(message)
+        self.part = part
 
 
 class PluginError(PepperPyError):

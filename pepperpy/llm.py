@@ -9,7 +9,7 @@ import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from enum import Enum
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
@@ -27,8 +27,12 @@ from pepperpy.parts import (
     Part,
     ReasoningPart,
     TextPart,
+    UNKNOWN_TYPE,
     accepts,
 )
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 T = TypeVar("T")
 
@@ -90,19 +94,34 @@ class Message(BaseModel):
 
 
 class Usage(BaseModel):
-    """Token counts of a call. ``prompt_tokens`` includes the cached ones (``cache_read_tokens`` read from the
-    service's prompt cache, ``cache_write_tokens`` written to it) and ``completion_tokens`` the reasoning ones,
-    where the service reports them (0 otherwise)."""
+    """Token counts of a call, and what prices them.
+
+    ``prompt_tokens`` counts every input token, the cached ones included (``cache_read_tokens`` read from the
+    service's prompt cache, ``cache_write_tokens`` written to it); ``completion_tokens`` every output token, the
+    reasoning ones included (``reasoning_tokens``). The three details are None when the service does not report
+    them. ``model`` and ``service`` (a genai-prices provider id: openai, anthropic, google, aws, azure, groq, ...;
+    None for a local or unknown server) are what ``cost`` is priced by.
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    reasoning_tokens: int = 0
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    model: str | None = None
+    service: str | None = None
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def cost(self) -> Decimal | None:
+        """The call's price in USD, computed when read (pepperpy/_prices.py); None for a model or service
+        genai-prices does not know, and when genai-prices is not installed (``pip install 'pepperpy[cost]'``)."""
+        from pepperpy._prices import price
+
+        return price(self)
 
 
 class GenerationResult(BaseModel):
@@ -122,7 +141,11 @@ class GenerationResult(BaseModel):
 
 class GenerationChunk(BaseModel):
     """One piece of a streamed answer; the last ones carry finish_reason, tool calls and usage
-    (and ``parsed``, the validated answer, when the chat has a response model)."""
+    (and ``parsed``, the validated answer, when the chat has a response model).
+
+    ``message``, on the last chunk where the provider gives one, is the whole assistant message as
+    ``generate`` would have put it in ``result.messages``: its reasoning parts with their signatures,
+    which a conversation keeps to send back unchanged (the chunks' text alone would lose them)."""
 
     content: str = ""
     reasoning: str = ""
@@ -131,9 +154,19 @@ class GenerationChunk(BaseModel):
     usage: Usage | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     parsed: Any = None
+    message: Message | None = None
 
 
 MessagesInput = str | list[Message] | list[dict[str, Any]]
+
+
+def assistant_reply(result: GenerationResult) -> Message | None:
+    """The provider's own assistant message for ``result`` (the last of ``result.messages``, with its reasoning
+    parts and their signatures), when it gave one that matches the answer's text; else None."""
+    last = result.messages[-1] if result.messages else None
+    if last is not None and last.role == MessageRole.ASSISTANT and last.text == result.content:
+        return last
+    return None
 
 
 def _message_problem(error: Any) -> str:
@@ -260,9 +293,12 @@ def call_timeout(provider: Any, options: dict[str, Any]) -> float | None:
 def _refused(provider: LLMProvider, model: str | None, part: MediaPart, taken: frozenset[str]) -> UnsupportedPartError:
     which = f"{provider.plugin_id}" + (f" (model {model})" if model else "")
     takes = ", ".join(sorted(taken)) if taken else "text only"
+    unknown = " (its media type is unknown: pass it, e.g. File(path, media_type='text/csv'))" \
+        if part.media_type == UNKNOWN_TYPE else ""
     return UnsupportedPartError(
-        f"{which} cannot take the {part.type} part ({part.media_type}, {part.source}); it takes {takes}. "
-        "Use a provider or model that takes it, or leave the part out"
+        f"{which} cannot take the {part.type} part ({part.media_type}, {part.source}){unknown}; it takes {takes}. "
+        "Use a provider or model that takes it, or leave the part out",
+        part,
     )
 
 
@@ -498,7 +534,10 @@ class LLMProvider(PepperpyPlugin):
     async def generate_stream(self, messages: list[Message], **options: Any) -> AsyncIterator[GenerationChunk]:
         """Stream the answer; the default yields the whole answer as one chunk."""
         result = await self.generate(messages, **options)
-        yield GenerationChunk(content=result.content, reasoning=result.reasoning, finish_reason="stop", usage=result.usage)
+        yield GenerationChunk(
+            content=result.content, reasoning=result.reasoning, finish_reason="stop", usage=result.usage,
+            message=assistant_reply(result),
+        )
 
 
 __all__ = [
@@ -518,6 +557,7 @@ __all__ = [
     "Message",
     "MessageRole",
     "MessagesInput",
+    "assistant_reply",
     "ToolCall",
     "Usage",
     "CALL_OPTIONS",

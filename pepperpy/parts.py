@@ -54,6 +54,9 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
 # Types ``mimetypes`` does not know everywhere.
 _EXTENSIONS = {".webp": "image/webp", ".md": "text/markdown", ".flac": "audio/flac", ".m4a": "audio/mp4"}
 _URL_SCHEMES = ("http://", "https://", "gs://", "s3://")
+# The kinds of media a model may take; a guess of another kind (``chemical/x-xyz`` for ``.xyz``) is no guess.
+_MEDIA_KINDS = ("application/", "audio/", "font/", "image/", "text/", "video/")
+UNKNOWN_TYPE = "application/octet-stream"
 
 
 def _sniffed(data: bytes) -> str | None:
@@ -72,7 +75,9 @@ def _guessed(name: str) -> str | None:
     if suffix in _EXTENSIONS:
         return _EXTENSIONS[suffix]
     guess = mimetypes.guess_type("x" + suffix)[0] if suffix else None
-    return {"audio/x-wav": "audio/wav", "audio/vnd.wave": "audio/wav"}.get(guess or "", guess)
+    if guess is None or not guess.startswith(_MEDIA_KINDS):
+        return None
+    return {"audio/x-wav": "audio/wav", "audio/vnd.wave": "audio/wav"}.get(guess, guess)
 
 
 class _Typed(BaseModel):
@@ -314,13 +319,14 @@ def content_of(items: tuple[Any, ...], who: str) -> str | list[Any]:
 
 
 def part_for_path(path: str) -> MediaPart:
-    """An Image, Audio or File part for ``path``, chosen by its extension (what ``pepperpy chat -a`` attaches)."""
+    """An Image, Audio or File part for ``path``, chosen by its extension (what ``pepperpy chat -a`` attaches);
+    a file whose extension tells no media type is a File of ``application/octet-stream``."""
     media_type = _guessed(path) or ""
     if media_type.startswith("image/"):
         return Image(path)
     if media_type.startswith("audio/"):
         return Audio(path)
-    return File(path)
+    return File(path, None if media_type else UNKNOWN_TYPE)
 
 
 def accepts(patterns: frozenset[str], media_type: str) -> bool:

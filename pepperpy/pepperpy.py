@@ -117,7 +117,7 @@ class PepperPy:
         return self
 
     def _configure(self, category: str, name: str, config: dict[str, Any]) -> None:
-        name = plain_name(category, name)
+        name = plain_name(category, name, self._manager.has_provider)
         self._requests[category] = (name, dict(config))
         if _in_event_loop() and self._manager.needs_install(category, name, config):
             self._providers[category] = PendingProvider(self._manager, category, name, config)
@@ -223,6 +223,10 @@ class PepperPy:
 
     async def _provider_call(self, call: Call) -> Any:
         """The innermost ``call_next``: opens the LLM (lazily) and calls it."""
+        from pepperpy.llm import check_parts
+
+        configured = await self.configured("llm")  # a part it cannot take is refused before a model loads
+        check_parts(configured, list(call.messages), call.options.get("model") or getattr(configured, "model", None))
         provider = await self.ready("llm")
         if call.stream:
             return provider.generate_stream(list(call.messages), **call.options)

@@ -95,8 +95,12 @@ class LoadedFolder:
     just before that import (``pepperpy._folder_files.folder_files``), which hot reload compares with the folder."""
 
     info: PluginInfo
-    provider_class: type
+    provider_class: type | None  # None: loaded only by worker processes (process isolation)
     files: dict[str, tuple[int, str]]
+
+    @property
+    def isolated(self) -> bool:
+        return self.provider_class is None
 
 
 @dataclass
@@ -128,6 +132,7 @@ class PluginManager:
         self._manifest_cache: dict[str, tuple[tuple[int, int], Any]] = {}
         self._classes: dict[str, type] = {}
         self._loaded_from: dict[str, tuple[PluginInfo, dict[str, tuple[int, str]]]] = {}  # id -> its folder at import
+        self._loaded_by_workers: dict[str, tuple[PluginInfo, dict[str, tuple[int, str]]]] = {}  # the same, isolated
         self._ready: set[str] = set()
         self.reloads = 0  # bumped by every hot reload (pepperpy/_reload.py); the facade compares it per call
         self._generations: dict[str, int] = {}  # plugin id -> how often its folder was reloaded
@@ -349,6 +354,16 @@ class PluginManager:
 
     # -- look up -----------------------------------------------------------------
 
+    def has_provider(self, category: str, name: str) -> bool:
+        """True when ``category/name`` names something to create: a plugin folder, a class registered in code or
+        exposed by an entry point, or an alias of one (imports nothing)."""
+        try:
+            if self._folderless_target(category, name) is None:
+                self.resolve(category, name)
+        except PepperPyError:
+            return False
+        return True
+
     def resolve(self, category: str, name: str) -> tuple[PluginInfo, dict[str, Any], dict[str, str], str | None]:
         """Find ``category/name`` (a plugin, or an alias: code, user or manifest aliases, in chains).
 
@@ -563,9 +578,25 @@ class PluginManager:
     # -- hot reload (the watching lives in pepperpy/_reload.py) ----------------------
 
     def loaded_folder_plugins(self) -> list[LoadedFolder]:
-        """The plugin folders whose class is imported (also when the folder is gone since)."""
+        """The plugin folders whose class is imported (also when the folder is gone since), then the hot-reloadable
+        ones that only worker processes imported."""
         with self._lock:
-            return [LoadedFolder(info, self._classes[i], files) for i, (info, files) in self._loaded_from.items()]
+            loaded = [LoadedFolder(info, self._classes[i], files) for i, (info, files) in self._loaded_from.items()]
+            return loaded + [LoadedFolder(info, None, files) for i, (info, files) in self._loaded_by_workers.items()
+                             if i not in self._loaded_from]
+
+    def loaded_by_worker(self, info: PluginInfo, files: dict[str, tuple[int, str]]) -> None:
+        """A worker process imported the hot-reloadable plugin ``info`` from ``files`` (``folder_files``)."""
+        with self._lock:
+            self._loaded_by_workers[info.id] = (info, files)
+
+    def reload_in_workers(self, plugin_id: str) -> None:
+        """Count a new generation of a plugin loaded by worker processes: each restarts its worker with the
+        folder's code at its next call (``_isolation/client.py``). Its new requirements install then."""
+        with self._lock:
+            info, _ = self._loaded_by_workers[plugin_id]
+            self._loaded_by_workers[plugin_id] = (info, folder_files(str(info.path)))
+            self._generations[plugin_id] = self._generations.get(plugin_id, 0) + 1
 
     def generation(self, plugin_id: str) -> int:
         """How many times ``plugin_id`` was reloaded (0: never)."""
@@ -699,7 +730,7 @@ class PluginManager:
         """An uninitialized provider of ``category/name`` with validated config (or its fallback chain).
 
         ``name`` may also be the id ``category/name``."""
-        name = plain_name(category, name)
+        name = plain_name(category, name, self.has_provider)
         chain = self.fallback_chains.get(category)
         if chain and plain_name(category, chain[0] if isinstance(chain[0], str) else chain[0][0]) == name:
             from pepperpy._fallback import FallbackLLM
@@ -761,7 +792,8 @@ class PluginManager:
         return self._folder_config(category, name, *self._follow_aliases(category, name), config)
 
     def _folder_config(
-        self, category: str, name: str, target: str, chain: list[Any], config: Mapping[str, Any]
+        self, category: str, name: str, target: str, chain: list[Any], config: Mapping[str, Any],
+        sources: dict[str, str] | None = None,
     ) -> tuple[PluginInfo, dict[str, str], str | None, dict[str, Any]]:
         info, _, env, alias = self._resolve_target(category, name, target, chain)
         # explicit config > each alias's preset, then its saved options (nearest first) > the plugin's saved options
@@ -769,17 +801,18 @@ class PluginManager:
         layers = [(f"{category}/{a.name}", a.config) for a in chain]
         if info.id != f"{category}/{target}":  # ``target`` is an alias in the plugin's manifest
             layers.append((f"{category}/{target}", info.manifest.aliases[target].config))
-        return info, env, alias, self.user_options.merge(config, layers, info.id)
+        return info, env, alias, self.user_options.merge(config, layers, info.id, sources)
 
     def _build_plugin_provider(self, category: str, name: str, /, **config: Any) -> Any:
         from pepperpy._config import build_provider
         from pepperpy._isolation import in_process_only  # a class without a folder cannot run isolated
         from pepperpy.core import CreationContext
 
+        saved: dict[str, str] = {}  # option -> where it was saved, named by an error about it
         registered = self._registered_classes.get(f"{category}/{name}") or self._entry_point_class(category, name)
         if registered is not None:
-            context = CreationContext(f"{category}/{name}", self.home, {}, self.shared_resources)
-            merged = self.user_options.merge(config, [], f"{category}/{name}")
+            merged = self.user_options.merge(config, [], f"{category}/{name}", saved)
+            context = CreationContext(f"{category}/{name}", self.home, {}, self.shared_resources, saved_options=saved)
             return build_provider(registered, context, in_process_only(f"{category}/{name}", merged))
         target, chain = self._follow_aliases(category, name)
         registered = None
@@ -790,12 +823,13 @@ class PluginManager:
             from pepperpy._aliases import preset_of
 
             env = preset_of(chain)[1]
-            context = CreationContext(f"{category}/{target}", self.home, env, self.shared_resources, name)
+            context = CreationContext(f"{category}/{target}", self.home, env, self.shared_resources, name,
+                                      saved_options=saved)
             layers = [(f"{category}/{a.name}", a.config) for a in chain]
-            merged = self.user_options.merge(config, layers, f"{category}/{target}")
+            merged = self.user_options.merge(config, layers, f"{category}/{target}", saved)
             return build_provider(registered, context, in_process_only(f"{category}/{target}", merged))
-        info, env, alias, config = self._folder_config(category, name, target, chain, config)
-        context = CreationContext(info.id, self.home, env, self.shared_resources, alias)
+        info, env, alias, config = self._folder_config(category, name, target, chain, config, saved)
+        context = CreationContext(info.id, self.home, env, self.shared_resources, alias, saved_options=saved)
         from pepperpy import _isolation
 
         if _isolation.requested(info, config):  # "isolation": "process": a worker process (pepperpy/_isolation)

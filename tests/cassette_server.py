@@ -9,20 +9,21 @@ its status, headers and body back. Event streams (server-sent events, and AWS's 
 them as it would the service's. Every request received is kept in
 ``requests`` (method, path, headers, body) to compare with the recorded ones
 (``interaction.request_json``). A request nothing matches gets a 404 naming what the
-cassette holds. Runs its own event loop in a thread.
+cassette holds. Runs its own event loop in a thread (tests/servers/threaded.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+
+from tests.servers.threaded import Received, ThreadedServer, read_request
 
 _NOT_REPLAYED = {"content-length", "transfer-encoding", "content-encoding", "connection"}
 
@@ -46,17 +47,6 @@ class Interaction:
         if isinstance(body, dict):  # {string: ...}; a bare string is the body itself
             body = body.get("string")
         return json.loads(body) if body else None
-
-
-@dataclass
-class Received:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
 
 
 def _path(uri: str) -> str:
@@ -85,31 +75,18 @@ def load_cassette(path: Path) -> list[Interaction]:
     return interactions
 
 
-class CassetteServer:
+class CassetteServer(ThreadedServer):
     """Serves one cassette (``load``/``serve`` a new one any time); ``base_url`` is ``http://127.0.0.1:<port>``."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.interactions: list[Interaction] = []
         self.requests: list[Received] = []
         self._pending: list[Interaction] = []
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self.port = 0
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> CassetteServer:
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
 
     def serve(self, cassette: Path | list[Interaction]) -> list[Interaction]:
         """Answer from ``cassette`` (a path or loaded interactions) from now on; forget earlier requests."""
@@ -117,21 +94,6 @@ class CassetteServer:
         self._pending = list(self.interactions)
         self.requests = []
         return self.interactions
-
-    async def _shutdown(self) -> None:
-        current = asyncio.current_task()
-        tasks = [task for task in asyncio.all_tasks() if task is not current]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0))
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        self._loop.run_forever()
-        server.close()
 
     def _take(self, method: str, path: str) -> Interaction | None:
         for index, interaction in enumerate(self._pending):
@@ -141,14 +103,9 @@ class CassetteServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            while not reader.at_eof():
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                method, path, _ = lines[0].split(" ", 2)
-                headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)}
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                self.requests.append(Received(method, path, headers, body))
-                await self._answer(writer, self._take(method, path), method, path)
+            while (request := await read_request(reader)) is not None:
+                self.requests.append(request)
+                await self._answer(writer, self._take(request.method, request.path), request.method, request.path)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             return  # a cancel comes from stop(): end quietly (a cancelled handler task is logged as an error)
         finally:

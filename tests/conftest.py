@@ -1,4 +1,4 @@
-"""Shared fixtures: plugin folders built in tmp_path and a fresh PluginManager per test."""
+"""Shared fixtures: plugin folders built in tmp_path, a fresh PluginManager per test, and the 127.0.0.1 test servers."""
 
 from __future__ import annotations
 
@@ -96,3 +96,22 @@ def scripted(scripted_server):
     """The scripted server with an empty script and no recorded requests."""
     scripted_server.reset()
     return scripted_server
+
+
+@pytest.fixture(scope="session")
+def cassette_server() -> Iterator[Any]:
+    """The server of recorded traffic (tests/cassette_server.py), for services that cannot run here."""
+    from tests.cassette_server import CassetteServer
+
+    server = CassetteServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def cassettes(cassette_server):
+    """The cassette server with nothing to serve and no recorded requests: ``cassettes.serve(...)`` a cassette."""
+    cassette_server.serve([])
+    return cassette_server

@@ -100,10 +100,12 @@ def create(manager: Any, info: Any, context: Any, config: dict[str, Any], defaul
         "defaults": wired_defaults,
         "home": str(manager.home),
         "alias": context.alias,
+        "saved": dict(context.saved_options),
     }
     stderr_path = manager.home / "workers" / f"{info.id.replace('/', '-')}-{os.getpid()}-{secrets.token_hex(4)}.stderr"
     worker = client.WorkerClient(info.id, category, client.worker_command(env.venv_python(venv)),
                                  client.worker_environment(), load, stderr_path)
+    worker.reloads = Reloads(manager, info)
     if category in providers.CLASSES:
         provider_class: type = providers.CLASSES[category]
     else:
@@ -130,6 +132,39 @@ def create(manager: Any, info: Any, context: Any, config: dict[str, Any], defaul
     if category != "rag":  # a store learns its embeddings' model id when it opens
         worker.start()
     return provider
+
+
+class Reloads:
+    """What a worker client knows of its plugin's hot reloads (``pepperpy/_reload.py``): the generation to load,
+    where the watcher learns the folder, and the command of a worker for the requirements as they are now."""
+
+    def __init__(self, manager: Any, info: Any):
+        self._manager = weakref.ref(manager)
+        self.info = info
+
+    def generation(self) -> int:
+        manager = self._manager()
+        return manager.generation(self.info.id) if manager is not None else 0
+
+    def files(self) -> dict[str, Any]:
+        from pepperpy._folder_files import folder_files
+
+        return folder_files(str(self.info.path))
+
+    def loaded(self, files: dict[str, Any]) -> None:
+        manager = self._manager()
+        if manager is not None:
+            manager.loaded_by_worker(self.info, files)
+
+    def command(self) -> list[str]:
+        """Blocking (it may install the new requirements into a new env): run it in a thread."""
+        from pepperpy._isolation import client, env
+
+        manager = self._manager()
+        if manager is None:
+            raise PluginError(f"{self.info.id}: its plugin manager is gone")
+        info = manager.discover().get(self.info.id, self.info)
+        return client.worker_command(env.venv_python(env.ensure_env(manager.home, info.id, manager.requirement_set(info))))
 
 
 def _wire_config(plugin_id: str, config: dict[str, Any]) -> dict[str, Any]:

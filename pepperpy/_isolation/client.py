@@ -103,9 +103,12 @@ class PendingRequest:
 class _Process:
     """One running worker: the Popen, the loop reading its stdout, its requests in flight."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], stderr_path: Path):
+    def __init__(self, popen: subprocess.Popen[bytes], stderr_path: Path, generation: int = 0,
+                 files: dict[str, Any] | None = None):
         self.popen = popen
         self.stderr_path = stderr_path
+        self.generation = generation  # the plugin's hot-reload generation it loaded
+        self.files = files or {}  # the plugin folder's files just before it started (``folder_files``)
         self.hello: concurrent.futures.Future[dict[str, Any]] = concurrent.futures.Future()
         self.hello_value: dict[str, Any] | None = None  # the hello, once it came
         self.reported = False  # an error or warning named its stderr file
@@ -150,6 +153,8 @@ class WorkerClient:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.starts = 0
+        self.reloads: Any = None  # ``_isolation.Reloads``: the plugin's hot reloads, the command for a new worker
+        self._retiring: set[asyncio.Task[None]] = set()  # workers replaced by a hot reload, stopping
 
     # -- process -------------------------------------------------------------------------
 
@@ -167,31 +172,92 @@ class WorkerClient:
                 return process
             if process is not None:
                 self._settle(process)  # it died: its error was reported; a crash's stderr stays for reading
-            if self.starts:
-                first = self._first_stderr_path
-                self.stderr_path = first.with_name(f"{first.stem}-{self.starts + 1}{first.suffix}")
-            self.stderr_path.parent.mkdir(parents=True, exist_ok=True)
-            command = [*self.command, f"--stderr-file={self.stderr_path}"]
-            if threading.current_thread() is threading.main_thread():
-                command.append(f"--die-with-parent={os.getpid()}")  # PR_SET_PDEATHSIG fires when this thread exits
-            try:
-                with open(self.stderr_path, "wb") as stderr:
-                    popen = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
-                                             env=self.env, bufsize=0, close_fds=True)
-            except OSError as exc:
-                raise PluginError(
-                    f"{self.plugin_id}: cannot start its worker process ({command[0]}): {exc.strerror or exc}; "
-                    f"if its env under {self.stderr_path.parent.parent / 'envs'} was removed, create the provider "
-                    "again (the env is rebuilt)"
-                ) from None
-            process = self._process = _Process(popen, self.stderr_path)
-            self.starts += 1
-            try:
-                process.send({**self.load, "op": "load", "id": 0, "open": self.want_open,
-                              "dependencies": self.dependencies, "log_level": logs.forward_level()})
-            except OSError:
-                pass  # it died at once: reading its stdout reports how
+            process = self._process = self._spawn()
             return process
+
+    def _spawn(self, command: list[str] | None = None) -> _Process:
+        """A new worker process (``command``: the current one's by default), sent its load request."""
+        if self.starts:
+            first = self._first_stderr_path
+            self.stderr_path = first.with_name(f"{first.stem}-{self.starts + 1}{first.suffix}")
+        self.stderr_path.parent.mkdir(parents=True, exist_ok=True)
+        command = [*(command or self.command), f"--stderr-file={self.stderr_path}"]
+        if threading.current_thread() is threading.main_thread():
+            command.append(f"--die-with-parent={os.getpid()}")  # PR_SET_PDEATHSIG fires when this thread exits
+        generation, files = (self.reloads.generation(), self.reloads.files()) if self.reloads else (0, None)
+        try:
+            with open(self.stderr_path, "wb") as stderr:
+                popen = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+                                         env=self.env, bufsize=0, close_fds=True)
+        except OSError as exc:
+            raise PluginError(
+                f"{self.plugin_id}: cannot start its worker process ({command[0]}): {exc.strerror or exc}; "
+                f"if its env under {self.stderr_path.parent.parent / 'envs'} was removed, create the provider "
+                "again (the env is rebuilt)"
+            ) from None
+        process = _Process(popen, self.stderr_path, generation, files)
+        self.starts += 1
+        try:
+            process.send({**self.load, "op": "load", "id": 0, "open": self.want_open,
+                          "dependencies": self.dependencies, "log_level": logs.forward_level()})
+        except OSError:
+            pass  # it died at once: reading its stdout reports how
+        return process
+
+    async def _switch_reloaded(self, old: _Process) -> None:
+        """The plugin was hot-reloaded: start a worker with the new code (in the env of the requirements as they
+        are now) and serve from it once it has loaded; a failed load is logged and ``old`` serves on. ``old``
+        stops once its calls in progress are done."""
+        generation = self.reloads.generation()
+        with self._lock:
+            if old.generation == generation or self._process is not old:
+                return  # another call is switching (``old`` serves it meanwhile)
+            old.generation = generation
+        new: _Process | None = None
+        try:
+            command = await asyncio.to_thread(self.reloads.command)
+            with self._lock:
+                new = self._spawn(command)
+            self._attach(new, asyncio.get_running_loop())
+            await asyncio.wrap_future(new.hello)
+        except Exception as exc:
+            logger.error("hot reload of {} failed, the last good version keeps serving: {}: {}",
+                         self.plugin_id, type(exc).__name__, exc)
+            if new is not None:
+                await self._stop_process(new, exc)
+            return
+        with self._lock:
+            replaced = old if self._process is old else new  # stopped meanwhile: the new worker is not wanted
+            if replaced is old:
+                self._process = new
+                logger.info("hot reload: {} now served by a new worker (pid {}, generation {})", self.plugin_id,
+                            new.pid, generation)
+        task = asyncio.get_running_loop().create_task(self._retire(replaced))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    async def _retire(self, process: _Process) -> None:
+        """Stop a worker replaced by a hot reload once its requests in flight are done (closing its provider
+        first when it was open)."""
+        while process.requests and not process.exited:
+            await asyncio.sleep(0.05)
+        if process.hello_value is not None and (process.hello_value.get("opened") or self.want_open):
+            request = PendingRequest(asyncio.get_running_loop(), stream=False)
+            request_id = next(self._ids)
+            process.requests[request_id] = request
+            try:
+                process.send({"op": "close", "id": request_id})
+                assert request.future is not None
+                await request.future
+            except Exception as exc:  # noqa: BLE001 - a failed cleanup of the old code must not stop the new
+                logger.warning("hot reload: closing the replaced worker of {} failed: {}", self.plugin_id, exc)
+        await self._stop_process(process)
+
+    async def _stop_process(self, process: _Process, failure: BaseException | None = None) -> None:
+        self._detach(process)
+        await asyncio.to_thread(stop_process, process.popen, STOP_TIMEOUT_S)
+        self._died(process)
+        self._settle(process, failure)
 
     def set_dependencies(self, described: dict[str, dict[str, Any]]) -> None:
         """The provider's dependencies changed (or their descriptions did): the running worker is told at once,
@@ -209,6 +275,10 @@ class WorkerClient:
     async def ready(self) -> tuple[_Process, dict[str, Any]]:
         """The running worker, read by this loop, and its hello (starting a worker when none runs)."""
         process = self._process
+        if self.reloads is not None and process is not None and process.hello_value is not None \
+                and not process.exited and process.generation != self.reloads.generation():
+            await self._switch_reloaded(process)
+            process = self._process
         if (process is not None and process.hello_value is not None and not process.exited
                 and process.reader_loop is asyncio.get_running_loop()):
             return process, process.hello_value  # the common case: no lock, no future
@@ -326,6 +396,8 @@ class WorkerClient:
             process.hello.set_exception(protocol.error_from_wire(message["error"], self.plugin_id))
         else:
             process.hello_value = message.get("ok") or {}
+            if self.reloads is not None and process.hello_value.get("hot_reloadable"):
+                self.reloads.loaded(process.files)  # hot reload watches its folder from now on
             process.hello.set_result(process.hello_value)
 
     def _deliver(self, process: _Process, request: PendingRequest, message: dict[str, Any]) -> None:
@@ -439,10 +511,10 @@ class WorkerClient:
         process = self._process
         self._process = None
         if process is not None:
-            self._detach(process)
-            await asyncio.to_thread(stop_process, process.popen, STOP_TIMEOUT_S)
-            self._died(process)
-            self._settle(process, failure)
+            await self._stop_process(process, failure)
+        retiring = [task for task in self._retiring if task.get_loop() is asyncio.get_running_loop()]
+        if retiring:  # workers replaced by a hot reload: stopped too before this returns
+            await asyncio.wait(retiring)
 
     def stop_sync(self, failure: BaseException | None = None) -> None:
         """``stop`` outside an event loop, waiting here (a failed creation, a finalizer at interpreter exit)."""

@@ -39,6 +39,9 @@ def _describe(exc: BaseException) -> str:
     text = str(exc.args[0]) if isinstance(exc, ExceptionGroup) and exc.args else str(exc)
     if isinstance(exc, ExceptionGroup):
         text += ": " + "; ".join(_describe(member) for member in exc.exceptions)
+    part = getattr(exc, "part", None)  # a part refused (UnsupportedPartError): a text file goes in with -f
+    if part is not None and (part.media_type or "").startswith("text/") and part.path:
+        text += f" (or, as it is text, pass it with -f {part.path}: its text goes in the message)"
     return " ".join(text.split())
 
 
@@ -89,6 +92,8 @@ def _attached(paths: tuple[str, ...]) -> tuple[Any, ...]:
     for path in paths:
         if Path(path).is_dir():
             fail(f"-a {path}: is a folder; attach files")
+        if not path.startswith(("http://", "https://", "gs://", "s3://", "data:")) and not Path(path).is_file():
+            fail(f"-a {path}: no such file; attach an existing file or a URL")
         try:
             parts.append(part_for_path(path))
         except PepperPyError as exc:

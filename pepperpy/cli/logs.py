@@ -25,7 +25,10 @@ def _indented(label: str, text: str | None) -> str:
 def _tokens(call: LoggedCall) -> str:
     if call.prompt_tokens is None and call.completion_tokens is None:
         return "tokens ?"
-    return f"tokens {call.prompt_tokens or 0}+{call.completion_tokens or 0}"
+    details = [f"{count} {name}" for count, name in ((call.cache_read_tokens, "cache read"),
+               (call.cache_write_tokens, "cache write"), (call.reasoning_tokens, "reasoning")) if count]
+    shown = f" ({', '.join(details)})" if details else ""
+    return f"tokens {call.prompt_tokens or 0}+{call.completion_tokens or 0}{shown}"
 
 
 def format_call(call: LoggedCall) -> str:

@@ -10,9 +10,9 @@ from pydantic import Field, SecretStr
 
 from pepperpy.errors import ProviderError
 from pepperpy.http import RemoteProvider, parse_event_data
-from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, TextPart
+from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message
 
-from .wire import MEDIA_TYPES, StreamState, parse_answer, reasoning_parts, request_body
+from .wire import MEDIA_TYPES, StreamState, parse_answer, reply_message, request_body
 
 API_VERSION = "2023-06-01"
 
@@ -47,11 +47,10 @@ class AnthropicProvider(RemoteProvider, LLMProvider):
         endpoint = self.endpoint
         answer = await endpoint.post("messages", body, options.get("timeout"))
         text, calls, usage = parse_answer(answer, self.plugin_id)
-        thoughts = reasoning_parts(answer["content"])
-        reply = Message(role=MessageRole.ASSISTANT, content=[*thoughts, TextPart(text=text)] if thoughts else text, tool_calls=calls)
+        reply = reply_message(answer["content"], text, calls)
         metadata = {"model": answer.get("model"), "finish_reason": answer.get("stop_reason"), "id": answer.get("id")}
         return GenerationResult(
-            content=text, reasoning="".join(t.text for t in thoughts), messages=[*messages, reply], usage=usage,
+            content=text, reasoning=reply.reasoning, messages=[*messages, reply], usage=usage,
             tool_calls=calls, metadata=metadata,
         )
 
@@ -68,4 +67,5 @@ class AnthropicProvider(RemoteProvider, LLMProvider):
                     yield GenerationChunk(content=text, reasoning=reasoning)
         if not state.finished:
             raise ProviderError(f"{who}: the stream ended before message_stop; try again")
-        yield GenerationChunk(finish_reason=state.stop_reason, tool_calls=state.tool_calls(), usage=state.usage)
+        reply = state.message()
+        yield GenerationChunk(finish_reason=state.stop_reason, tool_calls=reply.tool_calls, usage=state.usage, message=reply)

@@ -20,9 +20,21 @@ EPHEMERAL = {"type": "ephemeral"}
 INPUT_TOKEN_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
 
+SERVICE = "anthropic"  # the genai-prices provider id that prices usage.cost (a Claude model name is needed too)
+
+
 def prompt_tokens(raw: dict[str, Any]) -> int:
     """Every prompt token of a ``usage`` object: uncached, written to the cache, and read from it."""
     return sum(value for field in INPUT_TOKEN_FIELDS if isinstance(value := raw.get(field), int))
+
+
+def usage(raw: dict[str, Any], model: str | None) -> Usage:
+    """The counts of a ``usage`` object, cache reads and writes apart (None when not reported)."""
+    return Usage(
+        prompt_tokens=prompt_tokens(raw), completion_tokens=raw.get("output_tokens") or 0,
+        cache_read_tokens=raw.get("cache_read_input_tokens"), cache_write_tokens=raw.get("cache_creation_input_tokens"),
+        model=model, service=SERVICE,
+    )
 
 
 def _source(who: str, part: Any) -> dict[str, Any]:
@@ -146,10 +158,17 @@ def reasoning_parts(blocks: list[dict[str, Any]]) -> list[ReasoningPart]:
     parts = []
     for block in blocks:
         if block.get("type") == "thinking":
-            parts.append(ReasoningPart(text=block.get("thinking", ""), signature=block.get("signature")))
+            parts.append(ReasoningPart(text=block.get("thinking", ""), signature=block.get("signature") or None))
         elif block.get("type") == "redacted_thinking":
             parts.append(ReasoningPart(encrypted=block.get("data")))
     return parts
+
+
+def reply_message(blocks: list[dict[str, Any]], text: str, calls: list[ToolCall]) -> Message:
+    """The assistant message of an answer: its thinking blocks (signatures kept) before its text, and its calls."""
+    thoughts = reasoning_parts(blocks)
+    content: Any = [*thoughts, TextPart(text=text)] if thoughts else text
+    return Message(role=MessageRole.ASSISTANT, content=content, tool_calls=calls)
 
 
 def parse_answer(answer: dict[str, Any], who: str) -> tuple[str, list[ToolCall], Usage]:
@@ -160,8 +179,7 @@ def parse_answer(answer: dict[str, Any], who: str) -> tuple[str, list[ToolCall],
         ToolCall(id=block["id"], name=block["name"], arguments=block.get("input") or {})
         for block in answer["content"] if block.get("type") == "tool_use"
     ]
-    raw = answer.get("usage") or {}
-    return text, calls, Usage(prompt_tokens=prompt_tokens(raw), completion_tokens=raw.get("output_tokens") or 0)
+    return text, calls, usage(answer.get("usage") or {}, answer.get("model"))
 
 
 class StreamState:
@@ -169,34 +187,56 @@ class StreamState:
 
     def __init__(self, who: str) -> None:
         self.who = who
-        self.usage = Usage()
+        self.usage = Usage(service=SERVICE)
         self.stop_reason: str | None = None
         self.finished = False
         self._tools: dict[int, dict[str, Any]] = {}
+        self._thinking: dict[int, dict[str, Any]] = {}  # thinking and redacted_thinking blocks, by index
+        self._text: list[str] = []
         self._input: dict[str, Any] = {}  # the latest of each INPUT_TOKEN_FIELDS (message_delta may repeat them)
 
     def _count(self, raw: dict[str, Any]) -> None:
         self._input.update({key: raw[key] for key in INPUT_TOKEN_FIELDS if key in raw})
-        self.usage.prompt_tokens = prompt_tokens(self._input)
-        if raw.get("output_tokens") is not None:
-            self.usage.completion_tokens = raw["output_tokens"]
+        output = raw.get("output_tokens")
+        self.usage = usage({**self._input, "output_tokens": self.usage.completion_tokens if output is None else output},
+                           self.usage.model)
 
     def take(self, event_type: str, event: dict[str, Any]) -> tuple[str, str]:
-        """Take one event in; return the text and the reasoning it adds (often none)."""
+        """Take one event in; return the text and the reasoning it adds (often none). Thinking blocks are
+        kept whole, with the signature their ``signature_delta`` brings, for ``message()``."""
         if event_type == "content_block_start":
             block = event.get("content_block") or {}
-            if block.get("type") == "thinking":
+            if block.get("type") in ("thinking", "redacted_thinking"):
+                self._thinking[event.get("index", len(self._thinking))] = dict(block)
                 return "", block.get("thinking", "")
         elif event_type == "content_block_delta":
             delta = event.get("delta") or {}
+            block = self._thinking.get(event.get("index", -1))
             if delta.get("type") == "thinking_delta":
+                if block is not None:
+                    block["thinking"] = block.get("thinking", "") + delta.get("thinking", "")
                 return "", delta.get("thinking", "")
-        return self.text_of(event_type, event), ""
+            if delta.get("type") == "signature_delta":
+                if block is not None:
+                    block["signature"] = block.get("signature") or ""
+                    block["signature"] += delta.get("signature", "")
+                return "", ""
+        text = self.text_of(event_type, event)
+        if text:
+            self._text.append(text)
+        return text, ""
+
+    def message(self) -> Message:
+        """The assistant message streamed, as ``generate`` would give it: thinking blocks with their signatures."""
+        blocks = [self._thinking[index] for index in sorted(self._thinking)]
+        return reply_message(blocks, "".join(self._text), self.tool_calls())
 
     def text_of(self, event_type: str, event: dict[str, Any]) -> str:
         """Take one event in; return the text it adds (often none)."""
         if event_type == "message_start":
-            self._count((event.get("message") or {}).get("usage") or {})
+            message = event.get("message") or {}
+            self.usage.model = message.get("model")
+            self._count(message.get("usage") or {})
         elif event_type == "content_block_start":
             block = event.get("content_block") or {}
             if block.get("type") == "tool_use":

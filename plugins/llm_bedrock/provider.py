@@ -100,13 +100,13 @@ class BedrockProvider(RemoteProvider, LLMProvider):
         reply = Reply(structured=options.get("response_model") is not None and self.structured_output == "tool")
         for block in content:
             reply.add_block(block)
-        counted, details = usage(answer.get("usage"))
         metadata = {
             "finish_reason": finish_reason(answer.get("stopReason")), "stop_reason": answer.get("stopReason"),
-            "latency_ms": (answer.get("metrics") or {}).get("latencyMs"), **details,
+            "latency_ms": (answer.get("metrics") or {}).get("latencyMs"),
         }
         return GenerationResult(
-            content=reply.text, reasoning=reply.reasoning, messages=[*messages, reply.message()], usage=counted,
+            content=reply.text, reasoning=reply.reasoning, messages=[*messages, reply.message()],
+            usage=usage(answer.get("usage"), options.get("model") or self.model),
             tool_calls=reply.calls, metadata=metadata,
         )
 
@@ -142,10 +142,10 @@ class BedrockProvider(RemoteProvider, LLMProvider):
             raise ProviderError(f"{who}: the stream ended before messageStop (the answer is incomplete); try again")
         if reply.structured and reply.answer is None and reply.held_text:
             yield GenerationChunk(content=reply.held_text)  # no answer tool came: the text is the answer
-        counted, details = usage(raw_usage)
         yield GenerationChunk(
-            finish_reason=finish_reason(stop_reason), tool_calls=reply.calls, usage=counted,
-            metadata={"stop_reason": stop_reason, **details},
+            finish_reason=finish_reason(stop_reason), tool_calls=reply.calls,
+            usage=usage(raw_usage, options.get("model") or self.model), metadata={"stop_reason": stop_reason},
+            message=reply.message(),  # signatures, for the next turn
         )
 
     def _stream_error(self, kind: str, event: dict[str, Any]) -> ProviderError:

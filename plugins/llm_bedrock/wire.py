@@ -220,12 +220,19 @@ def request_body(who: str, defaults: dict[str, Any], messages: list[Message], op
     return body
 
 
-def usage(raw: dict[str, Any] | None) -> tuple[Usage, dict[str, int]]:
-    """``Usage`` (the prompt counts cached tokens too, read or written) and the cache details."""
+SERVICE = "aws"  # the genai-prices provider id that prices usage.cost
+
+
+def usage(raw: dict[str, Any] | None, model: str | None) -> Usage:
+    """``Usage``: the prompt counts cached tokens too, read (``cache_read_tokens``) or written
+    (``cache_write_tokens``); None where not reported. ``model`` (the model id asked for) prices them."""
     raw = raw or {}
-    read, written = raw.get("cacheReadInputTokens") or 0, raw.get("cacheWriteInputTokens") or 0
-    counted = Usage(prompt_tokens=(raw.get("inputTokens") or 0) + read + written, completion_tokens=raw.get("outputTokens") or 0)
-    return counted, {"cached_tokens": read, "cache_write_tokens": written}
+    read, written = raw.get("cacheReadInputTokens"), raw.get("cacheWriteInputTokens")
+    return Usage(
+        prompt_tokens=(raw.get("inputTokens") or 0) + (read or 0) + (written or 0),
+        completion_tokens=raw.get("outputTokens") or 0, cache_read_tokens=read, cache_write_tokens=written,
+        model=model, service=SERVICE,
+    )
 
 
 def finish_reason(raw: str | None) -> str | None:

@@ -86,14 +86,14 @@ class GeminiProvider(RemoteProvider, LLMProvider):
             piece, thought = reply.add(part)
             text.append(piece)
             thoughts.append(thought)
-        counted, details = usage(answer.get("usageMetadata"))
         metadata = {
             "model": answer.get("modelVersion"), "id": answer.get("responseId"),
-            "finish_reason": finish_reason(found.get("finishReason"), reply.calls), **details,
+            "finish_reason": finish_reason(found.get("finishReason"), reply.calls),
         }
         message = reply.message()
         return GenerationResult(
-            content="".join(text), reasoning="".join(thoughts), messages=[*messages, message], usage=counted,
+            content="".join(text), reasoning="".join(thoughts), messages=[*messages, message],
+            usage=usage(answer.get("usageMetadata"), answer.get("modelVersion")),
             tool_calls=reply.calls, metadata=metadata,
         )
 
@@ -104,11 +104,13 @@ class GeminiProvider(RemoteProvider, LLMProvider):
         reply = Reply()
         raw_reason: str | None = None
         last_usage: dict[str, Any] | None = None
+        model: str | None = None
         async with aclosing(endpoint.stream(f"{path}:streamGenerateContent?alt=sse", body, options.get("timeout"))) as events:
             async for _, data in events:  # read to the end, so the connection is reused
                 event = parse_event_data(data, who)
                 found = candidate(event, who)
                 last_usage = event.get("usageMetadata") or last_usage
+                model = event.get("modelVersion") or model
                 if found is None:
                     continue
                 raw_reason = found.get("finishReason") or raw_reason
@@ -121,7 +123,8 @@ class GeminiProvider(RemoteProvider, LLMProvider):
                     yield GenerationChunk(content="".join(text), reasoning="".join(thought))
         if raw_reason is None:
             raise ProviderError(f"{who}: the stream ended before the answer was complete (no finishReason); try again")
-        counted, details = usage(last_usage)
         yield GenerationChunk(
-            finish_reason=finish_reason(raw_reason, reply.calls), tool_calls=reply.calls, usage=counted, metadata=details
+            finish_reason=finish_reason(raw_reason, reply.calls), tool_calls=reply.calls, usage=usage(last_usage, model),
+            metadata={"model": model} if model else {},
+            message=reply.message(),  # with the thought signatures, for a conversation's next turn
         )

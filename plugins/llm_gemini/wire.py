@@ -20,6 +20,7 @@ from pepperpy.llm import Message, MessageRole, ToolCall, Usage
 from pepperpy.parts import MediaPart, ReasoningPart, TextPart
 
 # Effort names to a thinking budget in tokens (Gemini 2.5); Gemini 3 takes the level by name.
+SERVICE = "google"  # the genai-prices provider id that prices usage.cost
 THINKING_BUDGETS = {"low": 1024, "medium": 8192, "high": 24576}
 FINISH_REASONS = {
     "STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "RECITATION": "content_filter",
@@ -175,14 +176,17 @@ def request_body(who: str, defaults: dict[str, Any], messages: list[Message], op
     return body
 
 
-def usage(raw: dict[str, Any] | None) -> tuple[Usage, dict[str, int]]:
-    """``Usage`` (thinking tokens count as completion tokens, as they are billed) and the details:
-    ``reasoning_tokens`` (thoughtsTokenCount) and ``cached_tokens`` (cachedContentTokenCount, part of the prompt)."""
+def usage(raw: dict[str, Any] | None, model: str | None) -> Usage:
+    """``Usage`` of a ``usageMetadata``: thinking tokens count as completion tokens, as they are billed, and are
+    ``reasoning_tokens`` too; ``cache_read_tokens`` is cachedContentTokenCount (part of the prompt). The Gemini
+    API reports no cache writes (an explicit cache is created and billed apart)."""
     raw = raw or {}
-    thoughts = raw.get("thoughtsTokenCount") or 0
+    thoughts = raw.get("thoughtsTokenCount")
     prompt = (raw.get("promptTokenCount") or 0) + (raw.get("toolUsePromptTokenCount") or 0)
-    counted = Usage(prompt_tokens=prompt, completion_tokens=(raw.get("candidatesTokenCount") or 0) + thoughts)
-    return counted, {"reasoning_tokens": thoughts, "cached_tokens": raw.get("cachedContentTokenCount") or 0}
+    return Usage(
+        prompt_tokens=prompt, completion_tokens=(raw.get("candidatesTokenCount") or 0) + (thoughts or 0),
+        cache_read_tokens=raw.get("cachedContentTokenCount"), reasoning_tokens=thoughts, model=model, service=SERVICE,
+    )
 
 
 def finish_reason(raw: str | None, calls: list[ToolCall]) -> str | None:

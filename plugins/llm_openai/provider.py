@@ -11,10 +11,12 @@ from pydantic import Field, SecretStr
 
 from pepperpy.errors import ConfigError, ProviderError
 from pepperpy.http import RemoteProvider, bearer, parse_event_data
-from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, ReasoningPart, TextPart
+from pepperpy.llm import (
+    GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, ReasoningPart, TextPart, Usage,
+)
 
 from . import azure, responses
-from .wire import MEDIA_TYPES, ToolCallAccumulator, first_choice, reasoning_of, request_body, tool_call, usage
+from .wire import MEDIA_TYPES, ToolCallAccumulator, first_choice, reasoning_of, request_body, service_of, tool_call, usage
 
 
 class OpenAIProvider(RemoteProvider, LLMProvider):
@@ -75,11 +77,21 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
         who = f"{self.plugin_id} (api='responses')"
         return responses.request_body(who, self._defaults(), messages, options, store=self.store, stream=stream)
 
+    def _service(self) -> str | None:
+        """The genai-prices provider id of the service at base_url (None: not priced)."""
+        return service_of(str(self.base_url))
+
+    def _usage(self, answer: dict[str, Any]) -> Usage:
+        """The counts of an answer (or of a stream's usage event), with the model and service that price them."""
+        return usage(answer.get("usage"), answer.get("model"), self._service())
+
     async def generate(self, messages: list[Message], **options: Any) -> GenerationResult:
         who = self.plugin_id
         if self.api == "responses":
             body = self._responses_body(messages, options, stream=False)
-            return await responses.generate(self.endpoint, self._paths[1], body, messages, who, options.get("timeout"))
+            return await responses.generate(
+                self.endpoint, self._paths[1], body, messages, who, options.get("timeout"), self._service()
+            )
         body = self._body(who, messages, options, stream=False)
         endpoint = self.endpoint
         answer = await endpoint.post(self._paths[0], body, options.get("timeout"))
@@ -91,7 +103,7 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
         said: Any = [ReasoningPart(text=reasoning), TextPart(text=content)] if reasoning else content
         reply = Message(role=MessageRole.ASSISTANT, content=said, tool_calls=calls)
         return GenerationResult(
-            content=content, reasoning=reasoning, messages=[*messages, reply], usage=usage(answer.get("usage")), tool_calls=calls,
+            content=content, reasoning=reasoning, messages=[*messages, reply], usage=self._usage(answer), tool_calls=calls,
             metadata={"model": answer.get("model"), "finish_reason": choice.get("finish_reason"), "id": answer.get("id")},
         )
 
@@ -99,7 +111,8 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
         who = self.plugin_id
         if self.api == "responses":
             body = self._responses_body(messages, options, stream=True)
-            async with aclosing(responses.stream(self.endpoint, self._paths[1], body, who, options.get("timeout"))) as chunks:
+            streamed = responses.stream(self.endpoint, self._paths[1], body, who, options.get("timeout"), self._service())
+            async with aclosing(streamed) as chunks:
                 async for chunk in chunks:
                     yield chunk
             return
@@ -116,7 +129,7 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
                 choices = event.get("choices")
                 if not choices:
                     if event.get("usage"):
-                        yield GenerationChunk(usage=usage(event["usage"]))
+                        yield GenerationChunk(usage=self._usage(event))
                     continue
                 choice = choices[0]
                 delta = choice.get("delta") or {}

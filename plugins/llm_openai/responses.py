@@ -122,13 +122,14 @@ def request_body(
     return body
 
 
-def usage(raw: dict[str, Any] | None) -> Usage:
+def usage(raw: dict[str, Any] | None, model: str | None = None, service: str | None = None) -> Usage:
+    """The counts, with cached and reasoning tokens where reported (None otherwise); ``model`` and ``service``
+    price them."""
     raw = raw or {}
-    cached = (raw.get("input_tokens_details") or {}).get("cached_tokens") or 0
-    reasoning = (raw.get("output_tokens_details") or {}).get("reasoning_tokens") or 0
     return Usage(
         prompt_tokens=raw.get("input_tokens") or 0, completion_tokens=raw.get("output_tokens") or 0,
-        cache_read_tokens=cached, reasoning_tokens=reasoning,
+        cache_read_tokens=(raw.get("input_tokens_details") or {}).get("cached_tokens"),
+        reasoning_tokens=(raw.get("output_tokens_details") or {}).get("reasoning_tokens"), model=model, service=service,
     )
 
 
@@ -151,7 +152,7 @@ def _failed(answer: dict[str, Any], who: str) -> None:
         raise ProviderError(f"{who}: the response failed: {error.get('message') or error or 'no reason given'}")
 
 
-def result(answer: dict[str, Any], messages: list[Message], who: str) -> GenerationResult:
+def result(answer: dict[str, Any], messages: list[Message], who: str, service: str | None = None) -> GenerationResult:
     """A ``GenerationResult`` from a whole Responses answer (``response.completed``'s ``response``)."""
     if not isinstance(answer, dict) or not isinstance(answer.get("output"), list):
         raise ProviderError(f"{who}: the answer has no output: {str(answer)[:200]}")
@@ -172,20 +173,21 @@ def result(answer: dict[str, Any], messages: list[Message], who: str) -> Generat
     reply = Message(role=MessageRole.ASSISTANT, content=reply_content, tool_calls=calls)
     return GenerationResult(
         content=content, reasoning="\n\n".join(t.text for t in thoughts if t.text), messages=[*messages, reply],
-        usage=usage(answer.get("usage")), tool_calls=calls,
+        usage=usage(answer.get("usage"), answer.get("model"), service), tool_calls=calls,
         metadata={"model": answer.get("model"), "finish_reason": _finish_reason(answer, calls), "id": answer.get("id")},
     )
 
 
 async def generate(endpoint: Endpoint, path: str, body: dict[str, Any], messages: list[Message], who: str,
-                   timeout: float | None) -> GenerationResult:
-    return result(await endpoint.post(path, body, timeout), messages, who)
+                   timeout: float | None, service: str | None = None) -> GenerationResult:
+    return result(await endpoint.post(path, body, timeout), messages, who, service)
 
 
 async def stream(endpoint: Endpoint, path: str, body: dict[str, Any], who: str,
-                 timeout: float | None) -> AsyncIterator[GenerationChunk]:
+                 timeout: float | None, service: str | None = None) -> AsyncIterator[GenerationChunk]:
     """The chunks of a streamed answer: text and reasoning deltas as they come; the last chunk carries the
-    finish reason, tool calls, usage and the response's reasoning parts (``metadata["reasoning_parts"]``)."""
+    finish reason, tool calls, usage and the reply message (``message``: its reasoning parts with their ids and
+    encrypted content, which a conversation keeps)."""
     finished = False
     reasoned = apart = False  # reasoning streamed so far; a new summary part or reasoning item began since
     async with aclosing(endpoint.stream(path, body, timeout)) as events:
@@ -202,13 +204,11 @@ async def stream(endpoint: Endpoint, path: str, body: dict[str, Any], who: str,
             elif kind in ("response.reasoning_summary_part.added", "response.output_item.added"):
                 apart = apart or reasoned
             elif kind in ("response.completed", "response.incomplete", "response.failed"):
-                done = result(event.get("response") or {}, [], who)
-                reply = done.messages[-1]
-                parts = [p for p in reply.parts if isinstance(p, ReasoningPart)]
+                done = result(event.get("response") or {}, [], who, service)
                 finished = True
                 yield GenerationChunk(
                     finish_reason=done.metadata["finish_reason"], tool_calls=done.tool_calls, usage=done.usage,
-                    metadata={**done.metadata, "reasoning_parts": parts},
+                    metadata=done.metadata, message=done.messages[-1],
                 )
             elif kind == "error":
                 raise ProviderError(f"{who}: the stream reported an error: {event.get('message') or event}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from pepperpy.errors import InvalidInputError, ProviderError
 from pepperpy.llm import AudioPart, DocumentPart, ImagePart, Message, MessageRole, TextPart, ToolCall, Usage
@@ -108,13 +109,33 @@ def reasoning_of(message: dict[str, Any]) -> str:
     return reasoning if isinstance(reasoning, str) else ""
 
 
-def usage(raw: dict[str, Any] | None) -> Usage:
-    """Token counts, with the cached prompt tokens and the reasoning tokens where the service reports them."""
+# The services a base URL's host bills as (genai-prices provider ids, for ``usage.cost``); any other host — a
+# local server, a proxy — is not priced.
+SERVICES = {
+    "api.openai.com": "openai", "api.groq.com": "groq", "api.deepseek.com": "deepseek", "api.mistral.ai": "mistral",
+    "api.together.xyz": "together", "openrouter.ai": "openrouter", "api.x.ai": "x-ai", "api.fireworks.ai": "fireworks",
+}
+AZURE_HOSTS = (".openai.azure.com", ".services.ai.azure.com", ".cognitiveservices.azure.com")
+
+
+def service_of(base_url: str) -> str | None:
+    """The genai-prices provider id of the service at ``base_url``; None for a host it does not bill for."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    if host.endswith(AZURE_HOSTS):
+        return "azure"
+    return SERVICES.get(host)
+
+
+def usage(raw: dict[str, Any] | None, model: str | None = None, service: str | None = None) -> Usage:
+    """The counts of a ``usage`` object: cached prompt tokens (OpenAI, llama.cpp) and reasoning tokens where the
+    service reports them; ``model`` and ``service`` price them."""
     raw = raw or {}
+    prompt_details = raw.get("prompt_tokens_details") or {}
+    completion_details = raw.get("completion_tokens_details") or {}
     return Usage(
         prompt_tokens=raw.get("prompt_tokens") or 0, completion_tokens=raw.get("completion_tokens") or 0,
-        cache_read_tokens=(raw.get("prompt_tokens_details") or {}).get("cached_tokens") or 0,
-        reasoning_tokens=(raw.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0,
+        cache_read_tokens=prompt_details.get("cached_tokens"), reasoning_tokens=completion_details.get("reasoning_tokens"),
+        model=model, service=service,
     )
 
 

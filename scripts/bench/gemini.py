@@ -75,7 +75,7 @@ async def measure(base_url: str) -> tuple[dict[str, list[float]], dict[str, list
 
 def main() -> None:
     port = free_port()
-    stub = subprocess.Popen([sys.executable, str(Path(__file__).with_name("gemini_stub.py")), str(port), str(STREAM_CHUNKS)],
+    stub = subprocess.Popen([sys.executable, str(Path(__file__).with_name("stub_server.py")), str(port), str(STREAM_CHUNKS)],
                             stdout=subprocess.PIPE, text=True)
     try:
         assert stub.stdout is not None and stub.stdout.readline().strip() == "ready"

@@ -13,20 +13,14 @@ import sys
 from pathlib import Path
 
 from scripts.bench.common import table
-from scripts.bench.http_clients import measure
+from scripts.bench.http_clients import RawHttpx, measure
 from scripts.bench.remote_llm import STREAM_CHUNKS, free_port
 
 INPUT = [{"role": "user", "content": "Say hello."}]
 
 
-class RawResponses:
-    name = "raw httpx"
-
-    async def open(self, base_url: str) -> None:
-        import httpx
-
-        self.client = httpx.AsyncClient(base_url=base_url, limits=httpx.Limits(max_connections=256, max_keepalive_connections=64))
-        self.headers = {"Authorization": "Bearer sk-bench"}
+class RawResponses(RawHttpx):
+    """The "http" section's raw httpx client (same pool, same key) speaking the Responses API."""
 
     async def call(self) -> str:
         response = await self.client.post("responses", json={"model": "stub", "input": INPUT}, headers=self.headers)
@@ -41,9 +35,6 @@ class RawResponses:
                     event = json.loads(line[5:])
                     if event["type"] == "response.output_text.delta":
                         yield event["delta"]
-
-    async def close(self) -> None:
-        await self.client.aclose()
 
 
 class PepperPyResponses:

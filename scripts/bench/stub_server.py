@@ -2,7 +2,9 @@
 
 Usage: python stub_server.py PORT STREAM_CHUNKS. Answers POST /v1/chat/completions; a body
 containing '"stream": true' gets STREAM_CHUNKS content chunks, usage and [DONE]. POST /v1/responses
-gets the same in the Responses API's format (output_text deltas, then response.completed).
+gets the same in the Responses API's format (output_text deltas, then response.completed). A path
+containing ':streamGenerateContent' gets STREAM_CHUNKS Gemini text events, the last with its finishReason and
+usage; one containing ':generateContent' one Gemini answer.
 """
 
 from __future__ import annotations
@@ -27,6 +29,13 @@ RESPONSE = {
 }
 
 
+GEMINI_USAGE = {"promptTokenCount": 5, "candidatesTokenCount": 5, "totalTokenCount": 10}
+GEMINI_ANSWER = json.dumps({
+    "candidates": [{"content": {"role": "model", "parts": [{"text": "Hello from the stub."}]}, "finishReason": "STOP", "index": 0}],
+    "usageMetadata": GEMINI_USAGE, "modelVersion": "stub", "responseId": "stub",
+}).encode()
+
+
 def _chunked(payloads: list[str]) -> bytes:
     out = b""
     for payload in payloads:
@@ -41,6 +50,16 @@ def responses_stream_body(chunks: int) -> bytes:
                 "delta": f"tok{i} "} for i in range(chunks)]
     events.append({"type": "response.completed", "response": RESPONSE})
     return _chunked([f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events])
+
+
+def gemini_stream_body(chunks: int) -> bytes:
+    events = []
+    for i in range(chunks):
+        candidate = {"content": {"role": "model", "parts": [{"text": f"tok{i} "}]}, "index": 0}
+        if i == chunks - 1:
+            candidate["finishReason"] = "STOP"
+        events.append(f"data: {json.dumps({'candidates': [candidate], 'usageMetadata': GEMINI_USAGE})}\r\n\r\n")
+    return _chunked(events)
 
 
 def stream_body(chunks: int) -> bytes:
@@ -62,6 +81,9 @@ class StubProtocol(asyncio.Protocol):
     responses_answer = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
                         % len(json.dumps(RESPONSE)) + json.dumps(RESPONSE).encode())
     responses_streamed = b""
+    gemini_answer = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
+                     % len(GEMINI_ANSWER) + GEMINI_ANSWER)
+    gemini_streamed = b""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self.transport = transport
@@ -81,7 +103,12 @@ class StubProtocol(asyncio.Protocol):
             body = self.buffer[end + 4 : end + 4 + length]
             self.buffer = self.buffer[end + 4 + length :]
             streaming = b'"stream": true' in body or b'"stream":true' in body
-            if head.startswith(b"post /v1/responses"):
+            request_line = head.split(b"\r\n", 1)[0]
+            if b":streamgeneratecontent" in request_line:
+                self.transport.write(self.gemini_streamed)
+            elif b":generatecontent" in request_line:
+                self.transport.write(self.gemini_answer)
+            elif head.startswith(b"post /v1/responses"):
                 self.transport.write(self.responses_streamed if streaming else self.responses_answer)
             else:
                 self.transport.write(self.streamed if streaming else self.answer)
@@ -92,6 +119,7 @@ def main() -> None:
     sse = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
     StubProtocol.streamed = sse + stream_body(chunks)
     StubProtocol.responses_streamed = sse + responses_stream_body(chunks)
+    StubProtocol.gemini_streamed = sse + gemini_stream_body(chunks)
     loop = asyncio.new_event_loop()
     server = loop.run_until_complete(loop.create_server(StubProtocol, "127.0.0.1", port, backlog=1024))
     print("ready", flush=True)

@@ -1,4 +1,5 @@
-"""Session fixtures for real parts: a PEPPERPY_HOME with the local model installed, and llama.cpp's HTTP server."""
+"""Fixtures for real parts: a PEPPERPY_HOME with the local model installed, and llama.cpp's HTTP server (plain, for
+embeddings, thinking, seeing images)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -16,6 +18,8 @@ import pytest
 from pepperpy.plugin_manager import PluginManager, builtin_plugins_dir
 
 SERVERS = Path(__file__).resolve().parents[1] / "servers"
+THINKING_GRAMMAR = 'root ::= [a-z ]{5,30} "\\n</think>\\n\\n" [A-Za-z0-9 ]{1,20}'
+SMOLLM2_WIDTH = 576  # the text embedding length of SmolLM2-135M, which a projector must match
 
 
 def free_port() -> int:
@@ -38,6 +42,19 @@ def wait_for_http(url: str, process: subprocess.Popen, timeout_s: float = 60) ->
     raise TimeoutError(f"{url} did not answer within {timeout_s}s")
 
 
+def use_test_aws_keys(monkeypatch, folder: Path, access_key: str, secret_key: str, region: str | None = None) -> None:
+    """Static test keys from the environment, and no ~/.aws files of this machine's user (nor its profile, token,
+    API key or endpoint)."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret_key)
+    if region is not None:
+        monkeypatch.setenv("AWS_REGION", region)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(folder / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(folder / "no-credentials"))
+
+
 @pytest.fixture(scope="session")
 def session_home(tmp_path_factory) -> Path:
     """One PEPPERPY_HOME for the integration session: plugins install into it for real."""
@@ -58,18 +75,10 @@ def local_model_path(local_manager) -> Path:
     return provider_module.default_model_path()
 
 
-@pytest.fixture(scope="session")
-def llama_server(local_manager, local_model_path) -> Iterator[str]:
-    """The local model behind llama.cpp's real OpenAI-compatible server on a free 127.0.0.1 port; yields base_url."""
-    process, base_url = start_llama_server(local_model_path)
-    try:
-        yield base_url
-    finally:
-        process.kill()
-        process.wait(timeout=10)
-
-
-def start_llama_server(model_path: Path, *flags: str) -> tuple[subprocess.Popen, str]:
+@contextmanager
+def running_llama_server(model_path: Path, *flags: str) -> Iterator[str]:
+    """llama.cpp's real OpenAI-compatible server (tests/servers/llama_server.py) for ``model_path`` with ``flags`` on a
+    free 127.0.0.1 port; yields its base_url and kills it on exit."""
     import xllamacpp
 
     port = free_port()
@@ -80,21 +89,50 @@ def start_llama_server(model_path: Path, *flags: str) -> tuple[subprocess.Popen,
     )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/health", process)
-    except BaseException:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
         process.kill()
-        raise
-    return process, f"http://127.0.0.1:{port}/v1"
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def llama_server(local_manager, local_model_path) -> Iterator[str]:
+    """The local model behind llama.cpp's real OpenAI-compatible server on a free 127.0.0.1 port; yields base_url."""
+    with running_llama_server(local_model_path) as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="session")
 def llama_embeddings_server(local_manager, local_model_path) -> Iterator[str]:
     """The local model behind llama.cpp's real /v1/embeddings (mean pooling); yields base_url."""
-    process, base_url = start_llama_server(local_model_path, "--embeddings")
-    try:
+    with running_llama_server(local_model_path, "--embeddings") as base_url:
         yield base_url
-    finally:
-        process.kill()
-        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def thinking_server(local_manager, local_model_path) -> Iterator[str]:
+    """llama.cpp's server with the Qwen3-style template (tests/servers/qwen3_style.jinja, its prompt opens <think>)
+    and a grammar that makes SmolLM2 (no reasoning training) write a short reasoning, </think>, then a short answer."""
+    template = SERVERS / "qwen3_style.jinja"
+    with running_llama_server(local_model_path, "--chat-template", str(template), "--grammar", THINKING_GRAMMAR) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def projector(tmp_path_factory) -> Path:
+    """A tiny random-weights multimodal projector for SmolLM2 (tests/servers/tiny_mmproj.py)."""
+    from tests.servers import tiny_mmproj
+
+    path = tmp_path_factory.mktemp("mmproj") / "tiny-mmproj.gguf"
+    tiny_mmproj.write(str(path), SMOLLM2_WIDTH)
+    return path
+
+
+@pytest.fixture(scope="module")
+def seeing_server(local_manager, local_model_path, projector) -> Iterator[str]:
+    """llama.cpp's server with the tiny projector beside SmolLM2, so it takes images."""
+    with running_llama_server(local_model_path, "--mmproj", str(projector)) as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="session")

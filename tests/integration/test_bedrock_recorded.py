@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -24,13 +23,16 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.session import get_session
 from botocore.validate import ParamValidator
+from genai_prices import Usage as GenaiUsage
+from genai_prices import calc_price
 from pydantic import BaseModel
 
 from pepperpy import PepperPy
 from pepperpy.errors import LLMError
 from pepperpy.llm import Message, MessageRole, ReasoningPart, TextPart
 from pepperpy.parts import File
-from tests.cassette_server import CassetteServer, Interaction, Received
+from tests.cassette_server import CassetteServer, Interaction, Received, load_cassette
+from tests.integration.conftest import use_test_aws_keys
 
 pytestmark = pytest.mark.integration
 CASSETTES = Path(__file__).resolve().parents[1] / "fixtures" / "cassettes" / "bedrock"
@@ -63,25 +65,9 @@ def without_empty(body: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in body.items() if value not in ([], {})}
 
 
-@pytest.fixture(scope="module")
-def cassettes() -> Iterator[CassetteServer]:
-    server = CassetteServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch, tmp_path):
-    """Static test keys from the environment, and no ~/.aws files of this machine's user."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    use_test_aws_keys(monkeypatch, tmp_path, ACCESS_KEY, SECRET_KEY, region="us-east-1")
 
 
 def bedrock(remote_manager, server: CassetteServer, model: str, **config: Any) -> PepperPy:
@@ -262,6 +248,25 @@ async def test_streamed_thinking_comes_as_chunk_reasoning_with_its_signature(rem
     assert ours == theirs
 
 
+async def test_a_streamed_conversation_sends_the_signed_thinking_back(remote_manager, cassettes):
+    """The signature streamed in a reasoningContent delta is kept by the conversation (the last chunk carries the
+    reply message) and goes back unchanged in the next turn (the same recorded stream answers both turns)."""
+    recorded = load_cassette(CASSETTES / "test_bedrock_model_thinking_part_stream.yaml")
+    cassettes.serve([*recorded, *recorded])
+    async with bedrock(remote_manager, cassettes, "us.anthropic.claude-sonnet-4-20250514-v1:0") as pepper:
+        conversation = pepper.conversation()
+        chunks = [chunk async for chunk in conversation.stream("Hello", reasoning="low")]
+        [chunk async for chunk in conversation.stream("Hello again", reasoning="low")]
+    (thought, answer) = conversation.messages[1].content
+    assert thought.signature and thought.text == "".join(c.reasoning for c in chunks)
+    second = cassettes.requests[1].json()
+    conforms(second, cassettes.requests[1].path)
+    assert second["messages"][1]["content"] == [
+        {"reasoningContent": {"reasoningText": {"text": thought.text, "signature": thought.signature}}},
+        {"text": answer.text},
+    ]
+
+
 async def test_tool_use_with_thinking_sends_the_signed_thinking_back_before_the_call(remote_manager, cassettes):
     def get_user_country() -> str:
         return "Mexico"
@@ -272,7 +277,7 @@ async def test_tool_use_with_thinking_sends_the_signed_thinking_back_before_the_
         result = await chat.with_tools(get_user_country).generate()
     assert result.content.startswith("Based on your location in Mexico, the largest city is Mexico City")
     assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (539, 106)
-    assert result.metadata["cached_tokens"] == 0 and result.metadata["cache_write_tokens"] == 0
+    assert result.usage.cache_read_tokens == 0 and result.usage.cache_write_tokens == 0
     for ours, theirs in sent(cassettes, recorded):
         assert ours["messages"] == theirs["messages"]
         assert ours["additionalModelRequestFields"] == theirs["additionalModelRequestFields"]
@@ -291,9 +296,16 @@ async def test_cache_points_and_cached_token_counts(remote_manager, cassettes):
         )
         written, read = await chat.generate(), await chat.generate()
     assert written.content == read.content == "21"
-    assert (written.metadata["cache_write_tokens"], written.metadata["cached_tokens"]) == (1322, 0)
-    assert (read.metadata["cache_write_tokens"], read.metadata["cached_tokens"]) == (0, 1322)
+    assert (written.usage.cache_write_tokens, written.usage.cache_read_tokens) == (1322, 0)
+    assert (read.usage.cache_write_tokens, read.usage.cache_read_tokens) == (0, 1322)
     assert read.usage.prompt_tokens == 2 + 1322, "the prompt counts its cached tokens"
+    model = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    assert (read.usage.model, read.usage.service) == (model, "aws")
+    for answer, cached in ((written, "cache_write_tokens"), (read, "cache_read_tokens")):
+        counts = GenaiUsage(input_tokens=answer.usage.prompt_tokens, output_tokens=answer.usage.completion_tokens,
+                            **{cached: 1322})
+        assert answer.usage.cost == calc_price(counts, model, provider_id="aws").total_price
+    assert read.usage.cost < written.usage.cost, "a cache read costs less than a cache write"
     for ours, theirs in sent(cassettes, recorded):
         assert ours["messages"] == theirs["messages"] and ours["system"] == theirs["system"]
 

@@ -14,6 +14,7 @@ from pepperpy import PepperPy
 from pepperpy.errors import AuthenticationError, ProviderError, RateLimitError
 from pepperpy.llm import ReasoningPart
 from tests.bedrock_frames import exception, text_stream
+from tests.integration.conftest import use_test_aws_keys
 from tests.servers.scripted import Reply
 
 pytestmark = pytest.mark.integration
@@ -34,12 +35,7 @@ def aws_error(status: int, kind: str, message: str) -> Reply:
 
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch, tmp_path):
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    use_test_aws_keys(monkeypatch, tmp_path, ACCESS_KEY, SECRET_KEY)
 
 
 @pytest.fixture

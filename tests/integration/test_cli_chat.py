@@ -129,6 +129,25 @@ def test_attach_sends_files_as_parts_and_the_log_keeps_their_hash_not_their_byte
     assert failed.returncode == 1 and "missing.png: no such file" in failed.stderr
 
 
+def test_attach_refusals_say_what_to_do_on_the_command_line(home, tmp_path, slow_plugins):
+    """llm/slow takes text only; llm/mock takes any part (it shows what was sent)."""
+    (tmp_path / "notes.md").write_text("# notes\n")
+    (tmp_path / "foo.xyz").write_bytes(b"\x00\x01 some data")
+    extra = {"PEPPERPY_PLUGIN_PATH": str(slow_plugins)}
+    text = pepperpy(home, "chat", "-p", "slow", "-a", str(tmp_path / "notes.md"), "hi", **extra)
+    assert text.returncode == 1 and "cannot take the document part (text/markdown" in text.stderr
+    assert f"pass it with -f {tmp_path / 'notes.md'}" in text.stderr, text.stderr
+    missing = pepperpy(home, "chat", "-p", "mock", "-a", str(tmp_path / "missing.png"), "hi")
+    assert missing.returncode == 1
+    assert "missing.png: no such file; attach an existing file or a URL" in missing.stderr, missing.stderr
+    assert "bytes" not in missing.stderr
+    odd = pepperpy(home, "chat", "-p", "slow", "-a", str(tmp_path / "foo.xyz"), "hi", **extra)
+    assert odd.returncode == 1 and "(application/octet-stream, " in odd.stderr and "media type is unknown" in odd.stderr
+    assert "chemical" not in odd.stderr
+    assert ok(pepperpy(home, "chat", "-p", "mock", "-a", str(tmp_path / "foo.xyz"), "what is it?")) == "what is it?\n"
+    assert logged(home)[-1].messages[0]["content"][1]["media_type"] == "application/octet-stream"
+
+
 def test_json_prints_one_object(home):
     result = json.loads(ok(pepperpy(home, "chat", "-p", "mock", "-s", "be brief", "--json", "hello json")))
     assert result["content"] == "hello json"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,3 +41,14 @@ def test_structured_output_example(session_home, local_manager):
 def test_openai_compatible_example_against_llama_cpp(session_home, llama_server):
     output = run("openai_compatible.py", session_home, PEPPERPY_BASE_URL=llama_server)
     assert "Paris" in output.splitlines()[0]
+
+
+def test_images_and_reasoning_example(session_home, local_manager):
+    from tests.servers.tiny_mmproj import TOKENS_PER_IMAGE
+
+    lines = run("images_and_reasoning.py", session_home).splitlines()
+    without, with_image = map(int, re.findall(r"(\d+) without the image, (\d+) with it", lines[1])[0])
+    assert with_image == without + TOKENS_PER_IMAGE, "the picture reached the model through the projector"
+    assert lines[2].startswith("PDF on llm/local: refused before any request: llm/local cannot take the document part")
+    assert lines[3] == "PDF on llm/mock: 'A one-page contract.'; it received a application/pdf of 77 bytes"
+    assert lines[4].startswith("Reasoning: '") and lines[4] != "Reasoning: ''"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,15 +66,6 @@ def comparable(contents: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return turns
 
 
-@pytest.fixture(scope="module")
-def cassettes() -> Iterator[CassetteServer]:
-    server = CassetteServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def gemini(remote_manager, server: CassetteServer, model: str, **config: Any) -> PepperPy:
     return PepperPy(plugin_manager=remote_manager).with_llm(
         "gemini", base_url=f"{server.base_url}/v1beta", api_key=SECRET, model=model, max_retries=0, **config
@@ -101,7 +91,7 @@ async def test_text_answer_system_instruction_usage(remote_manager, cassettes):
         result = await pepper.chat.with_system("You are a chatbot.").with_user("Hello!").generate()
     assert result.content == "Hello! How can I help you today?" and result.reasoning == ""
     assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (9, 9 + 34), "thinking tokens are output"
-    assert result.metadata["reasoning_tokens"] == 34 and result.metadata["cached_tokens"] == 0
+    assert result.usage.reasoning_tokens == 34 and result.usage.cache_read_tokens is None, "not reported: None"
     assert result.metadata["finish_reason"] == "stop" and result.metadata["model"] == "gemini-2.5-flash"
     ((ours, theirs),) = sent(cassettes, recorded)
     assert ours["contents"] == theirs["contents"]
@@ -258,7 +248,7 @@ async def test_thinking_parts_and_their_signature_round_trip_in_a_conversation(r
     assert first.reasoning == first_answer[0]["text"] and first.content == first_answer[1]["text"]
     assert first.reasoning.startswith("**A Safe Street-Crossing Guide") and first.content.startswith("Crossing the street")
     assert second.reasoning.startswith("**Navigating Nature's Road") and "the \"road\" itself is moving" in second.content
-    assert (first.metadata["reasoning_tokens"], first.usage.completion_tokens) == (1001, 736 + 1001)
+    assert (first.usage.reasoning_tokens, first.usage.completion_tokens) == (1001, 736 + 1001)
     kept = conversation.messages[2].content
     assert [type(p) for p in kept] == [ReasoningPart, ReasoningPart, TextPart]
     assert kept[1].signature == first_answer[1]["thoughtSignature"] and kept[1].text == ""
@@ -279,7 +269,7 @@ async def test_streamed_thoughts_come_as_chunk_reasoning(remote_manager, cassett
     assert [c.reasoning for c in chunks if c.reasoning] == [p["text"] for p in parts if p.get("thought")]
     assert "".join(c.content for c in chunks) == "".join(p["text"] for p in parts if not p.get("thought"))
     assert not any(c.content and c.reasoning for c in chunks), "thoughts and answer never mixed in one chunk"
-    assert chunks[-1].finish_reason == "stop" and chunks[-1].metadata["reasoning_tokens"] == 787
+    assert chunks[-1].finish_reason == "stop" and chunks[-1].usage.reasoning_tokens == 787
     assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (34, 469 + 787)
     ((ours, theirs),) = sent(cassettes, recorded)
     assert ours["contents"] == theirs["contents"]
@@ -300,3 +290,31 @@ async def test_an_inline_image_is_sent_as_inline_data(remote_manager, cassettes,
     assert text == recorded_text and set(image) == set(recorded_image) == {"inlineData"}
     assert image["inlineData"]["mimeType"] == recorded_image["inlineData"]["mimeType"] == "image/png"
     assert base64.b64decode(image["inlineData"]["data"]) == png
+
+
+async def test_a_streamed_answer_keeps_its_thought_signature_into_the_next_turn(remote_manager, cassettes):
+    """The signature streamed on the answer's first text part is kept by the conversation (from the stream's last
+    chunk, which carries the whole assistant message) and goes back on that part in the next turn's request
+    (the same recorded stream answers both turns)."""
+    interactions = cassettes.serve(CASSETTES / "test_google_model_thinking_part_iter.yaml")
+    cassettes.serve([*interactions, *interactions])
+    events = [json.loads(line.removeprefix(b"data: ")) for line in interactions[0].body.split(b"\r\n\r\n") if line]
+    parts = [p for e in events for p in e["candidates"][0]["content"]["parts"]]
+    (signature,) = [p["thoughtSignature"] for p in parts if "thoughtSignature" in p]
+    thoughts = "".join(p["text"] for p in parts if p.get("thought"))
+    said = "".join(p["text"] for p in parts if not p.get("thought"))
+    assert next(p for p in parts if not p.get("thought")).get("thoughtSignature") == signature, "it signs the first answer part"
+    async with gemini(remote_manager, cassettes, "gemini-2.5-pro") as pepper:
+        conversation = pepper.conversation("You are a helpful assistant.")
+        chunks = [chunk async for chunk in conversation.stream("How do I cross the street?", reasoning=True)]
+        assert "".join(c.content for c in chunks) == said
+        assert conversation.messages[-1].content == [
+            ReasoningPart(text=thoughts), ReasoningPart(signature=signature), TextPart(text=said)
+        ]
+        [chunk async for chunk in conversation.stream("And a river?", reasoning=True)]
+    first, second = (request.json() for request in cassettes.requests)
+    conforms(second)
+    assert second["contents"][:1] == first["contents"]
+    assert second["contents"][1] == {
+        "role": "model", "parts": [{"text": thoughts, "thought": True}, {"text": said, "thoughtSignature": signature}]
+    }, "the signature goes back unchanged, on the part that carried it"

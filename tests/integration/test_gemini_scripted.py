@@ -8,6 +8,8 @@ import base64
 import json
 
 import pytest
+from genai_prices import Usage as GenaiUsage
+from genai_prices import calc_price
 from google.genai import types
 from pydantic import BaseModel
 
@@ -55,7 +57,13 @@ async def test_cached_and_thinking_tokens_are_reported(pepper, scripted):
     scripted.reset(Reply(json=answer({"text": "Done."}, usage=usage)))
     result = await pepper.chat.with_user("Go").generate()
     assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (2000, 45)
-    assert (result.metadata["cached_tokens"], result.metadata["reasoning_tokens"]) == (1500, 40)
+    assert (result.usage.cache_read_tokens, result.usage.reasoning_tokens) == (1500, 40)
+    assert (result.usage.model, result.usage.service) == ("gemini-2.5-flash", "google")
+    priced = calc_price(GenaiUsage(input_tokens=2000, cache_read_tokens=1500, output_tokens=45), "gemini-2.5-flash",
+                        provider_id="google")
+    assert result.usage.cost == priced.total_price
+    uncached = calc_price(GenaiUsage(input_tokens=2000, output_tokens=45), "gemini-2.5-flash", provider_id="google")
+    assert result.usage.cost < uncached.total_price, "cached prompt tokens cost less"
 
 
 async def test_a_429_is_retried_then_answered(pepper, scripted):

@@ -388,3 +388,45 @@ def test_the_hot_reload_example(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "before: Hello from v1" in done.stdout and "after: Hello from v2" in done.stdout
+
+
+async def test_a_process_isolated_plugin_restarts_its_worker_with_the_new_code(manager, make_plugin, reloading, logs):
+    """A real worker process in its own venv: an edit starts a new worker at the next call (the old one stops once
+    its calls are done); a broken edit leaves the last good worker serving, with the error logged; a fix is
+    picked up."""
+    folder = hot_plugin(make_plugin)
+    pepper = PepperPy(plugin_manager=manager).with_llm("hot", prefix="> ", isolation="process")
+    async with pepper:
+        assert await answer_of(pepper) == "> v1:hi"
+        first_pid = pepper.llm.worker_pid
+        reloader = reloading(manager)
+        await watching(reloader, folder)
+
+        save(folder / "helper.py", helper("v2"))
+        await until_it_answers(pepper, "> v2:hi", "the new code served by a new worker")
+        assert pepper.llm.worker_pid != first_pid
+        await until(lambda: not pid_alive(first_pid), "the old worker stopped")
+
+        broken = PROVIDER.replace("    prefix: str = \"\"", "    prefix: str = (\n")
+        save(folder / "provider.py", broken)
+
+        async def failure_logged() -> list[str]:
+            await answer_of(pepper)  # the next call tries the new code
+            return [r for r in logs if "hot reload of llm/hot failed" in r]
+
+        failure = await until(failure_logged, "failure log")
+        assert "SyntaxError" in failure[0] and "last good version keeps serving" in failure[0], failure[0]
+        assert await answer_of(pepper) == "> v2:hi"
+
+        save(folder / "provider.py", PROVIDER)
+        save(folder / "helper.py", helper("v3"))
+        await until_it_answers(pepper, "> v3:hi", "the fixed code served")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as handle:  # a zombie not reaped yet has exited
+        return handle.read().split(") ", 1)[1][0] != "Z"

@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pepperpy import Image, PepperPy
 from pepperpy.errors import InvalidInputError, ProviderError
-from tests.integration.conftest import start_llama_server
 from tests.servers import tiny_mmproj
 
 pytestmark = pytest.mark.integration
-SMOLLM2_WIDTH = 576
 
 
 def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
@@ -29,18 +26,6 @@ def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
-
-
-@pytest.fixture(scope="module")
-def seeing_server(local_manager, local_model_path, tmp_path_factory) -> Iterator[str]:
-    projector = tmp_path_factory.mktemp("mmproj") / "tiny-mmproj.gguf"
-    tiny_mmproj.write(str(projector), SMOLLM2_WIDTH)
-    process, base_url = start_llama_server(local_model_path, "--mmproj", str(projector))
-    try:
-        yield base_url
-    finally:
-        process.kill()
-        process.wait(timeout=10)
 
 
 @pytest.fixture

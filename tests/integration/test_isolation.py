@@ -142,20 +142,21 @@ class SayPlugin(PepperpyPlugin):
         return "a private plain method stays in the worker"
 '''
 
-SIX_VERSION = '''
-import six
+# toml, a small package with two releases that no test dependency brings in (six came with botocore's dateutil).
+TOML_VERSION = '''
+import toml
 from pepperpy.core import PepperpyPlugin
 from pepperpy.llm import GenerationResult, LLMProvider
 
 
-class SixLLM(LLMProvider):
+class TomlLLM(LLMProvider):
     async def generate(self, messages, **options):
-        return GenerationResult(content=f"{six.__version__} {six.__file__}")
+        return GenerationResult(content=f"{toml.__version__} {toml.__file__}")
 
 
-class SixPlugin(PepperpyPlugin):
+class TomlPlugin(PepperpyPlugin):
     async def version(self) -> str:
-        return f"{six.__version__} {six.__file__}"
+        return f"{toml.__version__} {toml.__file__}"
 '''
 
 TOY_EMBEDDINGS = '''
@@ -365,8 +366,8 @@ def plugin_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         {"type": "llm"}, {"type": "storage", "provider": "local", "dependency_type": "optional"}])
     write_plugin(root, "toyembed", "embeddings", TOY_EMBEDDINGS, "ToyEmbeddings", isolation="process")
     write_plugin(root, "toystore", "rag", TOY_STORE, "ToyStore", isolation="process")
-    write_plugin(root, "sixold", "llm", SIX_VERSION, "SixLLM", "six==1.16.0\n", isolation="process")
-    write_plugin(root, "sixnew", "sixer", SIX_VERSION, "SixPlugin", "six==1.17.0\n", isolation="process")
+    write_plugin(root, "tomlold", "llm", TOML_VERSION, "TomlLLM", "toml==0.10.1\n", isolation="process")
+    write_plugin(root, "tomlnew", "tomler", TOML_VERSION, "TomlPlugin", "toml==0.10.2\n", isolation="process")
     write_plugin(root, "counter", "llm", COUNTER, "CounterLLM", isolation="process", config={"prefix": "c> "})
     write_plugin(root, "noisy", "llm", NOISY, "NoisyLLM", isolation="process")
     write_plugin(root, "chatty", "llm", CHATTY, "ChattyLLM", isolation="process")
@@ -556,6 +557,7 @@ async def test_a_plugins_own_exception_is_the_same_plugin_error_in_process_and_i
         assert [(type(e), str(e)) for e in failures] == expected, isolation
     causes = [type(e.__cause__).__name__ for e in seen["inprocess"]]
     assert causes == ["ValueError", "ValueError", "NoneType", "ValueError", "KeyError", "NoneType"]
+    assert [e.__cause__ for e in seen["process"]] == [None] * 6, "README: no __cause__ from a worker process"
     assert "ValueError: a plain bug in the plugin" in "\n".join(getattr(seen["process"][0], "__notes__", []))
 
 
@@ -860,14 +862,14 @@ def test_a_worker_never_outlives_a_parent_killed_with_sigkill(
 # -- step 4: two versions of one package side by side -----------------------------------------
 
 
-async def test_two_plugins_pinning_different_versions_of_six_work_in_one_pepperpy(iso_manager: PluginManager) -> None:
+async def test_two_plugins_pinning_different_versions_of_toml_work_in_one_pepperpy(iso_manager: PluginManager) -> None:
     with pytest.raises(ImportError):
-        import six  # noqa: F401 - the parent must not have it: each worker gets its own
-    pepper = PepperPy(plugin_manager=iso_manager).with_llm("sixold").with_plugin("sixer", "sixnew")
+        import toml  # noqa: F401 - the parent must not have it: each worker gets its own
+    pepper = PepperPy(plugin_manager=iso_manager).with_llm("tomlold").with_plugin("tomler", "tomlnew")
     async with pepper:
         old_version, old_file = (await pepper.chat.with_user("version?").generate()).content.split()
-        new_version, new_file = (await pepper.provider("sixer").version()).split()
-    assert (old_version, new_version) == ("1.16.0", "1.17.0")
+        new_version, new_file = (await pepper.provider("tomler").version()).split()
+    assert (old_version, new_version) == ("0.10.1", "0.10.2")
     assert Path(old_file).parent != Path(new_file).parent  # each from its own venv
     assert str(Path(old_file)).startswith(str(iso_manager.home / "envs"))
 
@@ -881,19 +883,19 @@ CONFLICT = textwrap.dedent(
 
     async def main():
         manager = PluginManager(search_paths=[sys.argv[1]], home=sys.argv[2])
-        old = manager.create_provider("llm", "sixold", isolation="inprocess")  # six 1.16.0 into this process
+        old = manager.create_provider("llm", "tomlold", isolation="inprocess")  # toml 0.10.1 into this process
         async with old:
             old_version = (await old.generate("v")).content.split()[0]
         try:
-            manager.create_provider("sixer", "sixnew", isolation="inprocess")
+            manager.create_provider("tomler", "tomlnew", isolation="inprocess")
             error = None
         except PluginDependencyError as exc:
             error = str(exc)
-        isolated = manager.create_provider("sixer", "sixnew")  # plugin.json says "process": its own six
+        isolated = manager.create_provider("tomler", "tomlnew")  # plugin.json says "process": its own toml
         async with isolated:
             new_version = (await isolated.version()).split()[0]
         print(json.dumps({"old": old_version, "new": new_version, "error": error,
-                          "loaded_from": loaded_from("six", "1.16.0")}))
+                          "loaded_from": loaded_from("toml", "0.10.1")}))
 
     asyncio.run(main())
     """
@@ -901,16 +903,16 @@ CONFLICT = textwrap.dedent(
 
 
 def test_an_inprocess_conflict_names_both_sides_and_isolation_makes_both_work(plugin_root: Path, tmp_path: Path) -> None:
-    """In a child process, so that this one never loads six."""
+    """In a child process, so that this one never loads toml."""
     home = tmp_path / "home"
     done = subprocess.run([sys.executable, "-c", CONFLICT, str(plugin_root), str(home)],
                           check=False, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     outcome = json.loads(done.stdout)
-    assert (outcome["old"], outcome["new"]) == ("1.16.0", "1.17.0")
+    assert (outcome["old"], outcome["new"]) == ("0.10.1", "0.10.2")
     error, described = outcome["error"], outcome["loaded_from"]
-    assert error is not None and "sixer/sixnew needs six==1.17.0" in error and "six 1.16.0" in error
-    assert described.startswith(f"six 1.16.0 is already loaded from the env of plugin llm/sixold ({home / 'envs'}")
+    assert error is not None and "tomler/tomlnew needs toml==0.10.2" in error and "toml 0.10.1" in error
+    assert described.startswith(f"toml 0.10.1 is already loaded from the env of plugin llm/tomlold ({home / 'envs'}")
     assert described in error and '"isolation": "process"' in error
 
 
@@ -921,14 +923,14 @@ BOTH_INSTALLED = textwrap.dedent(
     from pepperpy.plugin_manager import PluginManager
 
     manager = PluginManager(search_paths=[sys.argv[1]], home=sys.argv[2])
-    for category, name in (("sixer", "sixnew"), ("llm", "sixold")):  # each env installed in an earlier process
+    for category, name in (("tomler", "tomlnew"), ("llm", "tomlold")):  # each env installed in an earlier process
         manager.ensure_requirements(manager.resolve(category, name)[0])
         sys.path.remove(sys.path[-1])
         manager._ready.clear()
     outcome = {}
-    manager.create_provider("llm", "sixold", isolation="inprocess")
+    manager.create_provider("llm", "tomlold", isolation="inprocess")
     try:
-        manager.create_provider("sixer", "sixnew", isolation="inprocess")
+        manager.create_provider("tomler", "tomlnew", isolation="inprocess")
     except PluginDependencyError as exc:
         outcome["error"] = str(exc)
     print(json.dumps(outcome))
@@ -938,14 +940,14 @@ BOTH_INSTALLED = textwrap.dedent(
 
 def test_a_conflict_between_two_installed_plugin_envs_is_caught_too(plugin_root: Path, tmp_path: Path) -> None:
     """Both envs already installed (the fast path, no install to notice it): the second to load still
-    names the conflict instead of silently importing the first one's six."""
+    names the conflict instead of silently importing the first one's toml."""
     home = tmp_path / "home"
     done = subprocess.run([sys.executable, "-c", BOTH_INSTALLED, str(plugin_root), str(home)],
                           check=False, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     error = json.loads(done.stdout).get("error")
-    assert error is not None, "the second plugin would have imported the first one's six without a word"
-    assert "sixer/sixnew needs six==1.17.0" in error and "llm/sixold" in error and '"isolation": "process"' in error
+    assert error is not None, "the second plugin would have imported the first one's toml without a word"
+    assert "tomler/tomlnew needs toml==0.10.2" in error and "llm/tomlold" in error and '"isolation": "process"' in error
 
 
 # -- step 5: options, the cache and the workers' stderr files -----------------------------------

@@ -137,6 +137,38 @@ async def test_cleanup_frees_the_model_and_it_can_load_again(local_manager):
         assert "Paris" in (await ask(pepper, "What is the capital of France?")).content
 
 
+@pytest.mark.parametrize("call", ["stream", "generate"])
+async def test_a_close_while_answering_is_an_error_and_the_conversation_keeps_no_cut_turn(local_manager, call):
+    pepper = PepperPy(plugin_manager=local_manager).with_llm("local", temperature=0, seed=7, max_tokens=400)
+    async with pepper:
+        conv = pepper.conversation()
+        got: list[str] = []
+
+        async def answer() -> None:
+            if call == "stream":
+                async for chunk in conv.stream("Write a long story about a cat."):
+                    got.append(chunk.content)
+            else:
+                await conv.say("Write a long story about a cat.")
+
+        task = asyncio.create_task(answer())
+        if call == "stream":
+            await until_true(lambda: len(got) >= 5 or task.done())
+        else:
+            await until_true(lambda: bool(pepper.llm._running) or task.done())
+        await pepper.aclose()
+        with pytest.raises(LLMError, match="llm/local was closed while"):
+            await task
+        assert conv.messages == [], "a cut answer is not kept as a complete turn"
+
+
+async def until_true(check, deadline_s: float = 60.0) -> None:
+    deadline = time.monotonic() + deadline_s
+    while not check():
+        assert time.monotonic() < deadline, "not reached"
+        await asyncio.sleep(0.01)
+
+
 async def test_quickstart_shape_works_unchanged(local_manager):
     async with PepperPy(plugin_manager=local_manager).with_llm("local") as pepper:
         result = await pepper.chat.with_system("Be brief.").with_user("Hi").generate()
@@ -188,12 +220,15 @@ async def test_a_close_past_its_deadline_warns_and_lets_go_later(local_manager, 
     """Past CLOSE_TIMEOUT_S the close returns with a warning, the model stays in the graveyard, and a background
     thread frees it once llama.cpp answers; the process goes on and a model opens again. llama.cpp cannot be
     made to hang on demand, so the close thread is held at its first step until the close has returned."""
-    module = sys.modules[local_manager.load_class("llm", "local").__module__]
+    provider_class = local_manager.load_class("llm", "local")
+    # The globals of the module this class came from: sys.modules may hold another manager's load of the folder.
+    module = provider_class._release.__globals__
+    graveyard = module["_graveyard"]
     release = threading.Event()
-    stop_all = module.LocalLLMProvider._stop_all
-    monkeypatch.setattr(module.LocalLLMProvider, "_stop_all", lambda self: release.wait() and stop_all(self))
-    monkeypatch.setattr(module, "CLOSE_TIMEOUT_S", 0.2)
-    before = set(module._graveyard)
+    stop_all = provider_class._stop_all
+    monkeypatch.setattr(provider_class, "_stop_all", lambda self: release.wait() and stop_all(self))
+    monkeypatch.setitem(module, "CLOSE_TIMEOUT_S", 0.2)
+    before = set(graveyard)
     warnings: list[str] = []
     logger.enable("pepperpy")
     sink = logger.add(lambda message: warnings.append(str(message)), level="WARNING")
@@ -203,12 +238,12 @@ async def test_a_close_past_its_deadline_warns_and_lets_go_later(local_manager, 
     finally:
         logger.remove(sink)
         logger.disable("pepperpy")
-    kept = set(module._graveyard) - before
+    kept = set(graveyard) - before
     release.set()
     assert any("did not let go of the model within 0.2s" in w for w in warnings), warnings
     assert len(kept) == 1, "the server still held by llama.cpp was not kept in the graveyard"
     deadline = time.monotonic() + 60
-    while kept & set(module._graveyard):
+    while kept & set(graveyard):
         assert time.monotonic() < deadline, "the background thread never let go of the model"
         await asyncio.sleep(0.05)
     monkeypatch.undo()

@@ -6,29 +6,15 @@ and ``chunk.reasoning``. (OpenAI's own summaries and encrypted content are teste
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import pytest
 
 from pepperpy import PepperPy
 from pepperpy.llm import ReasoningPart
-from tests.integration.conftest import SERVERS, start_llama_server
 from tests.openai_types import check_responses_body, record_bodies
 
 pytestmark = pytest.mark.integration
-GRAMMAR = 'root ::= [a-z ]{5,30} "\\n</think>\\n\\n" [A-Za-z0-9 ]{1,20}'
 SETTINGS = {"temperature": 0, "max_tokens": 60}
-
-
-@pytest.fixture(scope="module")
-def thinking_server(local_manager, local_model_path) -> Iterator[str]:
-    template = SERVERS / "qwen3_style.jinja"
-    process, base_url = start_llama_server(local_model_path, "--chat-template", str(template), "--grammar", GRAMMAR)
-    try:
-        yield base_url
-    finally:
-        process.kill()
-        process.wait(timeout=10)
 
 
 @pytest.fixture

@@ -15,34 +15,27 @@ from pepperpy import File, Image, PepperPy
 from pepperpy.errors import ProviderError
 from pepperpy.llm import Message, ReasoningPart, TextPart
 from pepperpy.tools import tool_from_function
-from tests.cassette_server import CassetteServer, load_cassette
+from tests.cassette_server import load_cassette
 from tests.openai_types import check_responses_body
 
 pytestmark = pytest.mark.integration
 CASSETTES = Path(__file__).resolve().parents[1] / "fixtures" / "cassettes" / "openai_responses"
 
 
-@pytest.fixture(scope="module")
-def recorded():
-    server = CassetteServer().start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-async def pepper(remote_manager, recorded):
+async def pepper(remote_manager, cassettes):
     async with PepperPy(plugin_manager=remote_manager).with_llm(
-        "openai", base_url=recorded.base_url + "/v1", api_key="sk-test", api="responses", model="gpt-4o", max_retries=0
+        "openai", base_url=cassettes.base_url + "/v1", api_key="sk-test", api="responses", model="gpt-4o", max_retries=0
     ) as ready:
         yield ready
 
 
-def serve(recorded, name):
-    return recorded.serve(CASSETTES / f"{name}.yaml")
+def serve(cassettes, name):
+    return cassettes.serve(CASSETTES / f"{name}.yaml")
 
 
-def sent(recorded):
-    bodies = [r.json() for r in recorded.requests]
+def sent(cassettes):
+    bodies = [r.json() for r in cassettes.requests]
     for body in bodies:
         check_responses_body(body)
     return bodies
@@ -53,21 +46,21 @@ def get_capital(country: str) -> str:
     return "Potato City"
 
 
-async def test_simple_response(pepper, recorded):
-    (interaction,) = serve(recorded, "test_openai_responses_model_simple_response")
+async def test_simple_response(pepper, cassettes):
+    (interaction,) = serve(cassettes, "test_openai_responses_model_simple_response")
     result = await pepper.chat.with_user("What is the capital of France?").generate()
     assert result.content == "The capital of France is Paris."
     assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (14, 8)
     assert result.metadata["finish_reason"] == "stop"
-    (body,) = sent(recorded)
+    (body,) = sent(cassettes)
     assert body["input"] == interaction.request_json()["input"]
 
 
-async def test_tool_call_and_its_result_round_trip(pepper, recorded):
-    first, second = serve(recorded, "test_openai_responses_model_simple_response_with_tool_call")
+async def test_tool_call_and_its_result_round_trip(pepper, cassettes):
+    first, second = serve(cassettes, "test_openai_responses_model_simple_response_with_tool_call")
     result = await pepper.chat.with_user("What is the capital of PotatoLand?").with_tools(get_capital).generate()
     assert result.content == "The capital of PotatoLand is Potato City."
-    call, answer = sent(recorded)
+    call, answer = sent(cassettes)
     assert [t["name"] for t in call["tools"]] == ["get_capital"]
     assert call["tools"][0]["parameters"]["properties"] == first.request_json()["tools"][0]["parameters"]["properties"]
     recorded_input = [{k: v for k, v in item.items() if v is not None} for item in second.request_json()["input"]]
@@ -76,8 +69,8 @@ async def test_tool_call_and_its_result_round_trip(pepper, recorded):
     assert {**ours[1], "arguments": None} == {**recorded_input[1], "arguments": None}  # JSON spacing differs
 
 
-async def test_streamed_tool_call_then_streamed_text(pepper, recorded):
-    serve(recorded, "test_openai_responses_stream")
+async def test_streamed_tool_call_then_streamed_text(pepper, cassettes):
+    serve(cassettes, "test_openai_responses_stream")
     tools = [tool_from_function(get_capital)]
     first = [c async for c in pepper.llm.generate_stream("What is the capital of France?", tools=tools)]
     assert first[-1].finish_reason == "tool_calls"
@@ -93,11 +86,11 @@ async def test_streamed_tool_call_then_streamed_text(pepper, recorded):
     text = "".join(c.content for c in second)
     assert "Paris" in text and len([c for c in second if c.content]) > 1
     assert second[-1].finish_reason == "stop"
-    assert sent(recorded)[1]["input"][-1] == {"type": "function_call_output", "call_id": call.id, "output": "Paris"}
+    assert sent(cassettes)[1]["input"][-1] == {"type": "function_call_output", "call_id": call.id, "output": "Paris"}
 
 
-async def test_reasoning_effort_and_reasoning_tokens(pepper, recorded):
-    (interaction,) = serve(recorded, "test_openai_responses_reasoning_effort")
+async def test_reasoning_effort_and_reasoning_tokens(pepper, cassettes):
+    (interaction,) = serve(cassettes, "test_openai_responses_reasoning_effort")
     result = await pepper.chat.with_user("Explain me how to cook uruguayan alfajor.").with_options(
         model="o3-mini", reasoning="low"
     ).generate()
@@ -105,29 +98,30 @@ async def test_reasoning_effort_and_reasoning_tokens(pepper, recorded):
     assert result.usage.reasoning_tokens == 128 and result.usage.completion_tokens == 547
     (thought,) = [p for p in result.messages[-1].parts if isinstance(p, ReasoningPart)]
     assert thought.id == "rs_67e539329f808191ae793066c0ee20800e395386ebcf3a62" and thought.text == ""
-    (body,) = sent(recorded)
+    (body,) = sent(cassettes)
     assert body["reasoning"]["effort"] == interaction.request_json()["reasoning"]["effort"] == "low"
     assert body["include"] == ["reasoning.encrypted_content"] and body["store"] is False
 
 
-async def test_encrypted_reasoning_streams_and_goes_back_unchanged(pepper, recorded):
+async def test_encrypted_reasoning_streams_and_goes_back_unchanged(pepper, cassettes):
     streamed = load_cassette(CASSETTES / "test_openai_responses_streaming_usage.yaml")
     follow_up = load_cassette(CASSETTES / "test_openai_responses_model_simple_response.yaml")
-    recorded.serve([*streamed, *follow_up])
+    cassettes.serve([*streamed, *follow_up])
     tools = [tool_from_function(get_capital)]
     chunks = [c async for c in pepper.llm.generate_stream("Calculate 100 * 200 / 3", tools=tools, reasoning="low")]
     last = chunks[-1]
     assert last.tool_calls[0].arguments == {"result": 6666}
     assert (last.usage.reasoning_tokens, last.usage.completion_tokens) == (448, 469)
-    (thought,) = last.metadata["reasoning_parts"]
+    (thought,) = [p for p in last.message.parts if isinstance(p, ReasoningPart)]
     assert thought.encrypted and thought.encrypted.startswith("gAAAA") and thought.id.startswith("rs_")
+    assert last.message.tool_calls == last.tool_calls
     history = [
         Message(role="user", content="Calculate 100 * 200 / 3"),
-        Message(role="assistant", content=[thought, TextPart(text="")], tool_calls=last.tool_calls),
+        last.message,  # the reply as the stream's last chunk carries it
         Message(role="tool", content="6666", tool_call_id=last.tool_calls[0].id),
     ]
     await pepper.llm.generate(history, reasoning="low")
-    first, again = sent(recorded)
+    first, again = sent(cassettes)
     assert first["include"] == ["reasoning.encrypted_content"]
     reasoning_items = [item for item in again["input"] if item.get("type") == "reasoning"]
     assert reasoning_items == [{"type": "reasoning", "id": thought.id, "summary": [], "encrypted_content": thought.encrypted}]
@@ -143,14 +137,14 @@ def get_user_country() -> str:
     return "Mexico"
 
 
-async def test_structured_output_uses_text_format(pepper, recorded):
-    first, _ = serve(recorded, "test_native_output")
+async def test_structured_output_uses_text_format(pepper, cassettes):
+    first, _ = serve(cassettes, "test_native_output")
     result = await (
         pepper.chat.with_user("What is the largest city in the user country?")
         .with_tools(get_user_country).with_response_model(CityLocation).generate()
     )
     assert result.parsed == CityLocation(city="Mexico City", country="Mexico")
-    bodies = sent(recorded)
+    bodies = sent(cassettes)
     wanted = first.request_json()["text"]["format"]
     for body in bodies:
         ours = body["text"]["format"]
@@ -161,24 +155,24 @@ async def test_structured_output_uses_text_format(pepper, recorded):
     assert bodies[1]["input"][-1] == {"type": "function_call_output", "call_id": "call_tTAThu8l2S9hNky2krdwijGP", "output": "Mexico"}
 
 
-async def test_image_url_and_pdf_bytes_become_input_parts(pepper, recorded):
-    (image_call,) = serve(recorded, "test_openai_responses_image_url_input")
+async def test_image_url_and_pdf_bytes_become_input_parts(pepper, cassettes):
+    (image_call,) = serve(cassettes, "test_openai_responses_image_url_input")
     url = image_call.request_json()["input"][0]["content"][1]["image_url"]
     result = await pepper.chat.with_user("hello", Image(url)).generate()
     assert "potato" in result.content
-    (body,) = sent(recorded)
+    (body,) = sent(cassettes)
     assert body["input"] == image_call.request_json()["input"]
 
-    (pdf_call,) = serve(recorded, "test_openai_responses_document_as_binary_content_input")
+    (pdf_call,) = serve(cassettes, "test_openai_responses_document_as_binary_content_input")
     recorded_part = pdf_call.request_json()["input"][0]["content"][1]
     pdf = File(recorded_part["file_data"], name="filename.pdf")
     await pepper.chat.with_user("What is in the document?", pdf).generate()
-    (body,) = sent(recorded)
+    (body,) = sent(cassettes)
     assert body["input"] == pdf_call.request_json()["input"]
 
 
-async def test_the_services_error_message_is_passed_through(pepper, recorded):
-    serve(recorded, "test_openai_responses_model_http_error")
+async def test_the_services_error_message_is_passed_through(pepper, cassettes):
+    serve(cassettes, "test_openai_responses_model_http_error")
     with pytest.raises(ProviderError, match=r"HTTP 400.*Invalid 'temperature': decimal below minimum value") as caught:
         async for _ in pepper.llm.generate_stream("What is the capital of France?", temperature=-1):
             pass

@@ -11,6 +11,7 @@ import pytest
 
 from pepperpy import PepperPy
 from pepperpy.errors import ProviderError
+from pepperpy.llm import ReasoningPart
 from tests.servers.scripted import Reply
 
 pytestmark = pytest.mark.integration
@@ -57,9 +58,19 @@ async def test_a_two_part_summary_streams_as_generate_gives_it(pepper, scripted)
     assert whole.content == "4" == "".join(c.content for c in chunks)
     usage = chunks[-1].usage
     assert (usage.cache_read_tokens, usage.reasoning_tokens) == (whole.usage.cache_read_tokens, whole.usage.reasoning_tokens) == (4, 20)
-    (part,) = chunks[-1].metadata["reasoning_parts"]
+    (part,) = [p for p in chunks[-1].message.parts if isinstance(p, ReasoningPart)]
     assert (part.id, part.encrypted) == ("rs_1", "opaque-payload")
     assert scripted.requests[0].json()["reasoning"] == {"effort": "high", "summary": "auto"}
+
+
+async def test_a_streamed_conversation_sends_the_encrypted_reasoning_back(pepper, scripted):
+    scripted.reset(Reply(events=REASONED_STREAM), Reply(json=DONE))
+    conversation = pepper.conversation()
+    [c async for c in conversation.stream("2+2?", reasoning="high")]
+    await conversation.say("And 3+3?", reasoning="high")
+    again = scripted.requests[1].json()["input"]
+    reasoning_items = [item for item in again if item.get("type") == "reasoning"]
+    assert [(i["id"], i["encrypted_content"]) for i in reasoning_items] == [("rs_1", "opaque-payload")]
 
 
 async def test_a_failed_response_and_an_error_event_raise_with_the_services_message(pepper, scripted):

@@ -5,27 +5,15 @@ training, so a server grammar makes every answer a short reasoning, </think>, th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
 
+import httpx
 import pytest
 
 from pepperpy import PepperPy
-from tests.integration.conftest import SERVERS, start_llama_server
 
 pytestmark = pytest.mark.integration
-GRAMMAR = 'root ::= [a-z ]{5,30} "\\n</think>\\n\\n" [A-Za-z0-9 ]{1,20}'
 SETTINGS = {"temperature": 0, "seed": 3, "max_tokens": 60}
-
-
-@pytest.fixture(scope="module")
-def thinking_server(local_manager, local_model_path) -> Iterator[str]:
-    template = SERVERS / "qwen3_style.jinja"
-    process, base_url = start_llama_server(local_model_path, "--chat-template", str(template), "--grammar", GRAMMAR)
-    try:
-        yield base_url
-    finally:
-        process.kill()
-        process.wait(timeout=10)
 
 
 @pytest.fixture
@@ -73,3 +61,29 @@ async def test_anthropic_thinking_blocks_from_the_messages_route(remote_manager,
     assert _clean(result.reasoning) and _clean(result.content)
     assert result.messages[-1].reasoning == result.reasoning
     assert "".join(c.reasoning for c in chunks) == result.reasoning and "".join(c.content for c in chunks) == result.content
+
+
+async def test_what_the_messages_route_streams_for_thinking_goes_back_in_the_next_turn(remote_manager, thinking_server):
+    """llama.cpp's /v1/messages streams the thinking block and a signature_delta; its signature is empty (llama.cpp
+    signs nothing), so the conversation keeps the thinking with no signature, as the route gave it, and goes on
+    (an unsigned block is not sent back: Anthropic would refuse it)."""
+    body = {"model": "x", "max_tokens": 60, "temperature": 0, "stream": True,
+            "messages": [{"role": "user", "content": "What is 2+2?"}]}
+    route = thinking_server.rstrip("/").removesuffix("/v1") + "/v1/messages"
+    with httpx.stream("POST", route, json=body, timeout=60) as response:
+        assert response.status_code == 200
+        lines = [line for line in response.iter_lines() if line.startswith("data: ")]
+    events = [json.loads(line.removeprefix("data: ")) for line in lines]
+    deltas = [e["delta"] for e in events if e.get("type") == "content_block_delta"]
+    assert any(d.get("type") == "thinking_delta" for d in deltas)
+    signatures = [d["signature"] for d in deltas if d.get("type") == "signature_delta"]
+    async with PepperPy(plugin_manager=remote_manager).with_llm(
+        "anthropic", base_url=thinking_server, api_key="sk-ant-local-test", temperature=0, max_tokens=60
+    ) as pepper:
+        conversation = pepper.conversation()
+        chunks = [chunk async for chunk in conversation.stream("What is 2+2?")]
+        (thought, answer) = conversation.messages[-1].content
+        assert thought.text == "".join(c.reasoning for c in chunks) and answer.text == "".join(c.content for c in chunks)
+        assert thought.signature == ("".join(signatures) or None)
+        second = [chunk async for chunk in conversation.stream("And 3+3?")]
+    assert "".join(c.content for c in second).strip()

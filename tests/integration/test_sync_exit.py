@@ -117,3 +117,65 @@ def test_the_local_store_and_model_close_silently_when_a_sync_script_ends(sessio
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout.split("\n")[:2] == ["True", "The release is signed off by Ana."]
     assert (Path(session_home) / "rag" / f"{collection}.sqlite3").is_file(), "the default store's file"
+
+
+@pytest.mark.parametrize("ending", list(ENDINGS))
+def test_a_thread_making_its_first_sync_call_after_the_main_thread_ends_is_served(counting_env, tmp_path, ending):
+    """A normal thread still sleeping when the main thread ends (also by sys.exit or an uncaught exception) has
+    made no call yet: the exit waits for it too, not only for the threads that called before."""
+    end, returncode = ENDINGS[ending]
+    done = run_script(
+        f"""
+        import threading
+        from pepperpy import PepperPy
+
+        pepper = PepperPy().with_llm("counting")
+        print(pepper.chat.with_user("hi").generate_sync().content, flush=True)
+        go = threading.Event()
+
+        def work():
+            go.wait()
+            print(pepper.chat.with_user("hi").generate_sync().content, flush=True)
+
+        threading.Thread(target=work).start()
+        threading._register_atexit(go.set)  # runs when the main thread has ended, before Python joins threads
+        {end}
+        """,
+        counting_env,
+    )
+    assert (done.returncode, done.stdout.split()) == (returncode, ["1", "2"]), done.stderr
+    assert "sync loop is closed" not in done.stderr
+    assert json.loads((tmp_path / "home" / "state" / "llm" / "counting.json").read_text()) == {"calls": 2}
+
+
+def test_a_daemon_thread_calling_after_the_exit_closed_the_loop_is_told_so(counting_env):
+    done = run_script(
+        """
+        import threading
+        from pepperpy import PepperPy
+        from pepperpy.errors import PepperPyError
+
+        pepper = PepperPy().with_llm("counting")
+        pepper.chat.with_user("hi").generate_sync()
+        go, told = threading.Event(), threading.Event()
+
+        def work():
+            go.wait()
+            try:
+                pepper.chat.with_user("hi").generate_sync()
+            except PepperPyError as exc:
+                print(exc, flush=True)
+            told.set()
+
+        def at_exit():
+            go.set()
+            told.wait()
+
+        threading.Thread(target=work, daemon=True).start()
+        import atexit
+        atexit.register(at_exit)  # after the sync loop closed
+        """,
+        counting_env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "the program is exiting" in done.stdout and "a daemon thread" in done.stdout, done.stdout

@@ -4,16 +4,17 @@ Each request takes the next ``Reply`` from the script: a JSON answer with any st
 and headers, a server-sent-event stream (optionally cut off midway, or paused before
 chosen events), malformed bytes, a hang, or a body trickled byte by byte. Requests are
 recorded for assertions, with how much of the reply the server had sent and whether the
-client hung up before the end. Runs its own event loop in a thread.
+client hung up before the end. Runs its own event loop in a thread (tests/servers/threaded.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from dataclasses import dataclass, field
 from typing import Any
+
+from tests.servers.threaded import Received, ThreadedServer, read_request
 
 
 @dataclass
@@ -30,68 +31,33 @@ class Reply:
 
 
 @dataclass
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
+class Request(Received):
     sent: int = 0  # body bytes (trickle) or events (stream) written before the answer ended or the client left
     finished: bool = False  # the whole reply was written
     client_left: bool = False  # the client closed the connection before the reply was complete
 
-    def json(self) -> Any:
-        return json.loads(self.body)
 
-
-class ScriptedServer:
+class ScriptedServer(ThreadedServer):
     def __init__(self) -> None:
+        super().__init__()
         self.script: list[Reply] = []
         self.requests: list[Request] = []
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self.port = 0
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self) -> ScriptedServer:
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    async def _shutdown(self) -> None:
-        """Cancel the connections still being served (hangs), so nothing outlives the loop."""
-        current = asyncio.current_task()
-        tasks = [task for task in asyncio.all_tasks() if task is not current]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
     def reset(self, *replies: Reply) -> None:
         self.script = list(replies)
         self.requests = []
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0))
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        self._loop.run_forever()
-        server.close()
-
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                request = await self._read_request(reader)
-                if request is None:
+                received = await read_request(reader)
+                if received is None:
                     return
+                request = Request(received.method, received.path, received.headers, received.body)
                 self.requests.append(request)
                 reply = self.script.pop(0) if self.script else Reply(status=500, json={"error": {"message": "script exhausted"}})
                 if reply.delay:
@@ -102,17 +68,6 @@ class ScriptedServer:
             return
         finally:
             writer.close()
-
-    @staticmethod
-    async def _read_request(reader: asyncio.StreamReader) -> Request | None:
-        head = await reader.readuntil(b"\r\n\r\n") if not reader.at_eof() else b""
-        if not head:
-            return None
-        lines = head.decode("latin-1").split("\r\n")
-        method, path, _ = lines[0].split(" ", 2)
-        headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)}
-        body = await reader.readexactly(int(headers.get("content-length", "0")))
-        return Request(method, path, headers, body)
 
     @staticmethod
     async def _answer(

@@ -103,3 +103,34 @@ def test_streamed_thinking_deltas_are_reasoning(wire):
         ("content_block_delta", {"index": 1, "delta": {"type": "text_delta", "text": "Look"}}),
     ]
     assert [state.take(kind, event) for kind, event in events] == [("", ""), ("", "This is"), ("", ""), ("", ""), ("Look", "")]
+
+
+def test_a_stream_keeps_its_thinking_blocks_whole_for_the_reply_message(wire):
+    """Signatures come only in signature_delta events; redacted blocks only in their start event."""
+    state = wire.StreamState("llm/anthropic")
+    events = [
+        ("content_block_start", {"index": 0, "content_block": {"type": "redacted_thinking", "data": "opaque-1"}}),
+        ("content_block_start", {"index": 1, "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
+        ("content_block_delta", {"index": 1, "delta": {"type": "thinking_delta", "thinking": "This "}}),
+        ("content_block_delta", {"index": 1, "delta": {"type": "thinking_delta", "thinking": "is"}}),
+        ("content_block_delta", {"index": 1, "delta": {"type": "signature_delta", "signature": SIGNATURE}}),
+        ("content_block_start", {"index": 2, "content_block": {"type": "text", "text": ""}}),
+        ("content_block_delta", {"index": 2, "delta": {"type": "text_delta", "text": "Look"}}),
+        ("content_block_start", {"index": 3, "content_block": {"type": "tool_use", "id": "t1", "name": "look"}}),
+        ("content_block_delta", {"index": 3, "delta": {"type": "input_json_delta", "partial_json": "{}"}}),
+    ]
+    for kind, event in events:
+        state.take(kind, event)
+    reply = state.message()
+    assert reply.content == [ReasoningPart(encrypted="opaque-1"), ReasoningPart(text="This is", signature=SIGNATURE), TextPart(text="Look")]
+    assert [c.name for c in reply.tool_calls] == ["look"]
+    _, turns = wire.split_messages([Message(role="user", content="Hi"), reply])
+    assert turns[1]["content"][:2] == [
+        {"type": "redacted_thinking", "data": "opaque-1"}, {"type": "thinking", "thinking": "This is", "signature": SIGNATURE}
+    ]
+
+
+def test_an_unsigned_streamed_thinking_block_is_not_sent_back(wire):
+    state = wire.StreamState("llm/anthropic")
+    state.take("content_block_start", {"index": 0, "content_block": {"type": "thinking", "thinking": "hm", "signature": ""}})
+    assert state.message().content == [ReasoningPart(text="hm"), TextPart(text="")]

@@ -8,16 +8,18 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
+from contextlib import closing
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
 from pepperpy import PepperPy
-from pepperpy._cache import cache_key
+from pepperpy._cache import SQLiteStore, cache_key
 from pepperpy.errors import ConfigError, LLMError
 from pepperpy.hooks import Call
-from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, ToolCall
+from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, ReasoningPart, TextPart, ToolCall
 from pepperpy.plugin_manager import PluginManager, builtin_plugins_dir
 
 
@@ -42,11 +44,20 @@ class CutStream(LLMProvider):
         raise LLMError("llm/cut: the connection dropped")
 
 
+class Signed(LLMProvider):
+    """Answers with a signed reasoning part in its reply message (no stream of its own: the default one)."""
+
+    async def generate(self, messages, **options):
+        reply = Message(role=MessageRole.ASSISTANT, content=[ReasoningPart(text="Hm.", signature="sig-1"), TextPart(text="Four.")])
+        return GenerationResult(content="Four.", reasoning="Hm.", messages=[*messages, reply])
+
+
 @pytest.fixture
 def manager(tmp_path):
     manager = PluginManager(search_paths=[builtin_plugins_dir()], home=tmp_path / "home")
     manager.register_plugin("llm", "toolish", ToolAsker)
     manager.register_plugin("llm", "cut", CutStream)
+    manager.register_plugin("llm", "signed", Signed)
     return manager
 
 
@@ -261,6 +272,26 @@ def test_several_processes_share_one_sqlite_cache(tmp_path):
     assert json.loads(late.stdout) == {"provider_calls": 0, "hits": 30}
 
 
+def test_a_cache_file_another_process_is_writing_is_waited_for_not_refused(tmp_path):
+    """Switching a file to WAL reads it, then writes it; SQLite answers "database is locked" at once, without
+    its busy timeout, when another connection writes in between. The open waits for that writer instead."""
+    path = tmp_path / "shared.db"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")  # another process holds the write lock of the new file
+    release = threading.Timer(0.5, writer.execute, ("COMMIT",))
+    release.start()
+    store = SQLiteStore(path, ttl=None)
+    try:
+        store.put("key", "value")
+        assert store.get("key") == "value"
+    finally:
+        release.join()
+        store.close()
+        writer.close()
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
 async def test_the_cache_sits_inside_every_hook_and_the_log_outside_whatever_the_order(manager, tmp_path):
     from pepperpy._calllog import recent
 
@@ -307,3 +338,16 @@ async def test_a_stream_served_by_a_stored_answer_keeps_its_reasoning(manager):
         chunks = [chunk async for chunk in pepper.chat.with_user("2+2?").stream()]
     assert whole.reasoning == "Two and two."
     assert "".join(c.reasoning for c in chunks) == "Two and two." and chunks[0].metadata["cache"] == "hit"
+
+
+@pytest.mark.parametrize("cached", [False, True])
+async def test_a_streamed_conversation_keeps_the_signature_of_a_whole_answer_streamed_as_one_chunk(manager, cached):
+    """The default generate_stream, and a stream served by a stored generate answer, carry the reply message."""
+    pepper = PepperPy(plugin_manager=manager).with_llm("signed")
+    async with (pepper.with_cache() if cached else pepper) as ready:
+        if cached:
+            await ready.chat.with_user("2+2?").generate()
+        conversation = ready.conversation()
+        chunks = [chunk async for chunk in conversation.stream("2+2?")]
+    assert [c.metadata.get("cache") for c in chunks] == ["hit" if cached else None]
+    assert conversation.messages[-1].content == [ReasoningPart(text="Hm.", signature="sig-1"), TextPart(text="Four.")]

@@ -6,8 +6,9 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
-from contextlib import aclosing
+from contextlib import aclosing, closing
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from pepperpy import PepperPy
 from pepperpy._calllog import (
     APPLICATION_ID,
     SCHEMA_VERSION,
+    connect,
     conversation_messages,
     default_path,
     last_conversation,
@@ -337,3 +339,116 @@ def test_two_processes_writing_at_once_lose_no_row(tmp_path, log_path):
     assert len(prompts) == 2 * (count + 1)
     for name in ("alpha", "beta"):
         assert [p for p in prompts if p.startswith(name) and "warm" not in p] == [f"{name} {i}" for i in range(count)]
+
+
+def test_a_log_another_process_is_writing_is_waited_for_not_refused(log_path):
+    """Switching a file to WAL reads it, then writes it; SQLite answers "database is locked" at once, without
+    its busy timeout, when another connection writes in between. The open waits for that writer instead."""
+    connect(log_path).close()
+    writer = sqlite3.connect(log_path, isolation_level=None, check_same_thread=False)
+    writer.execute("PRAGMA journal_mode = DELETE")  # a log not (yet) in WAL mode, as one just created is
+    writer.execute("BEGIN IMMEDIATE")  # another process holds its write lock
+    release = threading.Timer(0.5, writer.execute, ("COMMIT",))
+    release.start()
+    try:
+        connection = connect(log_path)
+    finally:
+        release.join()
+        writer.close()
+    assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    connection.close()
+
+
+def test_a_log_another_process_creates_meanwhile_is_not_taken_for_a_foreign_file(log_path, monkeypatch):
+    """The file's application id and its tables are read in one transaction: a log created by another process
+    between the two reads is not "a SQLite database of another program"."""
+    with closing(sqlite3.connect(log_path)) as empty:
+        empty.execute("PRAGMA journal_mode = WAL")  # an empty file (in WAL mode, a reader never blocks a writer)
+    created = []
+    sqlite_connect = sqlite3.connect
+
+    def connect_watched(*args, **kwargs):
+        connection = sqlite_connect(*args, **kwargs)
+
+        def on_statement(sql: str) -> None:
+            if "sqlite_master" in sql and not created:  # the opener has read the id, not yet the tables
+                created.append(sql)
+                connect(log_path).close()  # another process creates the log right then
+
+        if not created:
+            connection.set_trace_callback(on_statement)
+        return connection
+
+    monkeypatch.setattr(sqlite3, "connect", connect_watched)
+    connect(log_path).close()
+    assert created
+    with closing(sqlite_connect(log_path)) as db:
+        assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+
+
+DETAILED = Usage(prompt_tokens=1200, completion_tokens=300, cache_read_tokens=1024, cache_write_tokens=0,
+                 reasoning_tokens=256, model="gpt-x", service="openai")
+
+
+async def answer_with_usage_details(call: Call, call_next) -> object:
+    """Stands in for a service reporting cached and reasoning tokens (nothing is sent anywhere)."""
+    if call.stream:
+        async def chunks():
+            yield GenerationChunk(content="streamed")
+            yield GenerationChunk(finish_reason="stop", usage=DETAILED)
+
+        return chunks()
+    return GenerationResult(content="answered", usage=DETAILED, metadata={"model": "gpt-x"})
+
+
+async def test_cached_cache_write_and_reasoning_tokens_are_logged(builtins, log_path):
+    async with (PepperPy(plugin_manager=builtins).with_llm("mock").with_logging(log_path)
+                .with_hook(answer_with_usage_details)) as pepper:
+        await pepper.chat.with_user("one").generate()
+        [c async for c in pepper.chat.with_user("two").stream()]
+    async with PepperPy(plugin_manager=builtins).with_llm("mock").with_logging(log_path) as pepper:
+        await pepper.chat.with_user("three").generate()  # the mock reports no details
+    calls = recent(log_path, 0)
+    assert [(c.cache_read_tokens, c.cache_write_tokens, c.reasoning_tokens) for c in calls] == [
+        (1024, 0, 256), (1024, 0, 256), (None, None, None)]
+    assert calls[0].to_dict()["cache_read_tokens"] == 1024
+
+
+V1_SCHEMA = """CREATE TABLE calls (
+    id INTEGER PRIMARY KEY, time TEXT NOT NULL, provider TEXT NOT NULL, model TEXT, messages TEXT NOT NULL,
+    options TEXT NOT NULL, answer TEXT, prompt_tokens INTEGER, completion_tokens INTEGER, duration_ms REAL NOT NULL,
+    error TEXT, conversation_id TEXT, stream INTEGER NOT NULL, cached INTEGER NOT NULL, fallback TEXT,
+    outcome TEXT NOT NULL)"""
+
+
+async def test_a_log_written_before_usage_details_is_brought_up_to_date_keeping_its_rows(builtins, log_path):
+    db = sqlite3.connect(log_path)
+    db.execute(V1_SCHEMA)
+    db.execute("INSERT INTO calls (time, provider, model, messages, options, answer, prompt_tokens, completion_tokens, "
+               "duration_ms, stream, cached, outcome) VALUES ('2026-01-01T00:00:00.000+00:00', 'llm/mock', 'mock', "
+               "'[{\"role\": \"user\", \"content\": \"old\"}]', '{}', 'old answer', 1, 2, 3.0, 0, 0, 'complete')")
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    async with (PepperPy(plugin_manager=builtins).with_llm("mock").with_logging(log_path)
+                .with_hook(answer_with_usage_details)) as pepper:
+        await pepper.chat.with_user("new").generate()
+    old, new = recent(log_path, 0)
+    assert (old.prompt, old.answer, old.prompt_tokens, old.cache_read_tokens) == ("old", "old answer", 1, None)
+    assert (new.prompt, new.cache_read_tokens, new.reasoning_tokens) == ("new", 1024, 256)
+    with sqlite3.connect(log_path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    db.close()
+
+
+def test_pepperpy_logs_shows_the_usage_details_it_has():
+    from pepperpy._calllog import LoggedCall
+    from pepperpy.cli.logs import format_call
+
+    fields = dict(id=1, time="2026-01-01T00:00:00.000", provider="llm/openai", model="gpt-x", messages=[], options={},
+                  answer="a", prompt_tokens=1200, completion_tokens=300, duration_ms=1.0, error=None,
+                  conversation_id=None, stream=False, cached=False, fallback=None, outcome="complete")
+    shown = format_call(LoggedCall(**fields, cache_read_tokens=1024, cache_write_tokens=0, reasoning_tokens=256))
+    assert "tokens 1200+300 (1024 cache read, 256 reasoning)" in shown
+    assert "tokens 1200+300  " in format_call(LoggedCall(**fields))

@@ -7,7 +7,7 @@ import pytest
 
 from pepperpy import File, Image, PepperPy
 from pepperpy.errors import ConfigError, InvalidInputError
-from pepperpy.llm import ImagePart, MessageRole, ReasoningPart, TextPart
+from pepperpy.llm import GenerationChunk, ImagePart, Message, MessageRole, ReasoningPart, TextPart
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(32))
 PDF = b"%PDF-1.4\n%%EOF\n"
@@ -77,6 +77,37 @@ async def test_a_streamed_conversation_keeps_the_reasoning_too(builtin_manager):
     reply = conv.messages[-1]
     assert reply.role == MessageRole.ASSISTANT and reply.reasoning == "Two and two." and reply.text == "Four."
     assert isinstance(reply.content[0], ReasoningPart)
+
+
+def _signed_stream(said: str):
+    """A hook answering with a stream whose last chunk carries the provider's message: a signed thinking part."""
+    signed = Message(role=MessageRole.ASSISTANT, content=[ReasoningPart(text="Hmm.", signature="sig-1"), TextPart(text="Four.")])
+
+    async def hook(call, call_next):
+        async def chunks():
+            yield GenerationChunk(reasoning="Hmm.")
+            yield GenerationChunk(content=said)
+            yield GenerationChunk(finish_reason="stop", message=signed)
+        return chunks()
+
+    return hook, signed
+
+
+async def test_a_streamed_conversation_keeps_the_providers_message_with_its_signatures(builtin_manager):
+    hook, signed = _signed_stream("Four.")
+    async with PepperPy(plugin_manager=builtin_manager).with_llm("mock").with_hook(hook) as pepper:
+        conv = pepper.conversation()
+        [chunk async for chunk in conv.stream("2+2?")]
+    assert conv.messages[-1] == signed and conv.messages[-1].content[0].signature == "sig-1"
+
+
+async def test_a_streamed_message_unlike_the_chunks_received_is_not_kept(builtin_manager):
+    """A hook changed the text on its way: the history keeps what the caller got, not the provider's message."""
+    hook, _ = _signed_stream("FOUR.")
+    async with PepperPy(plugin_manager=builtin_manager).with_llm("mock").with_hook(hook) as pepper:
+        conv = pepper.conversation()
+        [chunk async for chunk in conv.stream("2+2?")]
+    assert conv.messages[-1].content == [ReasoningPart(text="Hmm."), TextPart(text="FOUR.")]
 
 
 async def test_with_system_cache_marks_a_cache_point(builtin_manager):

@@ -125,11 +125,28 @@ async def test_the_id_form_that_errors_print_names_the_plugin(manager, make_plug
 
 def test_the_id_of_another_category_says_how_to_ask_for_it(manager, make_plugin):
     make_plugin("echo")
+    make_plugin("local", category="rag")
+    make_plugin("say", category="tts")
     with pytest.raises(PluginNotFoundError, match=r"^'rag/local' is the id of a plugin of category 'rag', not 'llm'; "
                        r"use with_rag\('local'\) for it, or name a plugin of category 'llm'$"):
         PepperPy(plugin_manager=manager).with_llm("rag/local")
     with pytest.raises(PluginNotFoundError, match=r"use with_plugin\('tts', 'say'\) for it"):
         PepperPy(plugin_manager=manager).with_llm(["echo", "tts/say"])
+
+
+@pytest.mark.parametrize("name", ["embeddings/mock", "rag/nonexistent", "tts/say"])
+def test_the_id_of_no_plugin_of_another_category_suggests_nothing_that_is_not_there(manager, make_plugin, name):
+    make_plugin("echo")
+    make_plugin("mock", category="rag")  # a plugin of that name in a third category does not count
+    expected = rf"^'{name}' names no plugin \(there is no {name.split('/')[0]} plugin named '{name.split('/')[1]}'\); "
+    for create in (
+        lambda: PepperPy(plugin_manager=manager).with_llm(name),
+        lambda: PepperPy(plugin_manager=manager).with_llm(["echo", name]),
+        lambda: manager.create_provider("llm", name),
+    ):
+        with pytest.raises(PluginNotFoundError, match=expected) as raised:
+            create()
+        assert "with_" not in str(raised.value)
 
 
 def test_the_default_from_pepperpy_llm_is_stripped_and_a_bad_one_names_the_variable(manager, make_plugin, monkeypatch):
@@ -147,7 +164,7 @@ def test_the_default_from_pepperpy_llm_is_stripped_and_a_bad_one_names_the_varia
                        r"PepperPy\(config=\{'llm': \.\.\.\}\): no llm plugin named 'ecko'"):
         PepperPy(config={"llm": "ecko"}, plugin_manager=manager).with_llm()
     monkeypatch.setenv("PEPPERPY_LLM", "rag/local")
-    with pytest.raises(PluginNotFoundError, match=r"comes from the environment variable PEPPERPY_LLM: 'rag/local' is"):
+    with pytest.raises(PluginNotFoundError, match=r"comes from the environment variable PEPPERPY_LLM: 'rag/local' names no plugin"):
         PepperPy(plugin_manager=manager).with_llm()
 
 

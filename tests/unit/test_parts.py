@@ -121,3 +121,17 @@ def test_parts_cross_the_process_boundary_of_an_isolated_plugin(tmp_path):
     user, assistant = received
     assert [p.read() for p in user.content[1:3]] == [PNG, PNG] and user.content[3].url == "https://example.com/c.png"
     assert assistant.content[0] == ReasoningPart(text="hm", signature="sig") and assistant.text == "A cat."
+
+
+def test_an_extension_that_tells_no_media_kind_is_no_guess(tmp_path):
+    """``.xyz`` is ``chemical/x-xyz`` to mimetypes: no model takes that, so it is not guessed."""
+    from pepperpy.errors import InvalidInputError
+    from pepperpy.parts import File, part_for_path
+
+    (tmp_path / "foo.xyz").write_bytes(b"data")
+    (tmp_path / "notes.md").write_text("# notes")
+    with pytest.raises(InvalidInputError, match="cannot tell the media type of .*foo.xyz; pass it"):
+        File(tmp_path / "foo.xyz")
+    assert File(tmp_path / "foo.xyz", "chemical/x-xyz").media_type == "chemical/x-xyz"  # given: kept
+    assert part_for_path(str(tmp_path / "foo.xyz")).media_type == "application/octet-stream"  # pepperpy chat -a
+    assert part_for_path(str(tmp_path / "notes.md")).media_type == "text/markdown"

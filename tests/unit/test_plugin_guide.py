@@ -122,3 +122,13 @@ async def test_the_parts_section_runs_as_written(manager):
         PluginManager._instance = saved
     assert printed[0] == "What is here? I see: image/png of 32 bytes. | Looked at every image."
     assert "llm/seeing (model eye-1) cannot take the audio part (audio/wav, 16 bytes); it takes image/jpeg, image/png" in printed[1]
+
+
+def test_the_docs_say_what_a_plugins_exception_carries_in_each_isolation():
+    """In-process the original is the ``__cause__``; from a worker process it cannot be, and a note holds its
+    traceback (tests/integration/test_isolation.py checks both)."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for text in (" ".join(readme.split()), " ".join(GUIDE.split())):
+        said = text[text.index("raised ValueError: boom"):][:500]
+        assert "`__cause__` None" in said or "`__cause__` is None" in said, said
+        assert "`__notes__`" in said, said

@@ -319,3 +319,43 @@ async def test_manifest_config_presets_count_as_explicit(manager, make_plugin):
             assert provider.counter == 100  # the preset reaches __init__ as config: it wins over the saved 101
             await provider.increment()
     assert state_of(manager, "demo/preset") == {"counter": 101}
+
+
+TALLY = """
+from pepperpy.llm import GenerationResult, LLMProvider
+from pepperpy.plugins import persistent_plugin
+
+
+@persistent_plugin
+class TallyProvider(LLMProvider):
+    calls: int = 0
+    prefix: str = "tally"
+
+    async def generate(self, messages, **options):
+        self.calls += 1
+        return GenerationResult(content=f"{self.prefix} #{self.calls}")
+"""
+
+
+@pytest.mark.parametrize("how", ["options.json", "explicit"])
+async def test_config_is_not_state_it_never_outlives_its_config(manager, make_plugin, how):
+    """``pepperpy options set tally prefix yo``, a run, ``options remove``: the prefix is the default again."""
+    from pepperpy._user_options import remove_options, save_option
+
+    make_plugin("tally", files={"provider.py": TALLY}, entry_point="provider:TallyProvider")
+    config = {}
+    if how == "options.json":
+        save_option(manager.home, "llm/tally", "prefix", "yo")
+    else:
+        config = {"prefix": "yo"}
+    async with PepperPy(plugin_manager=manager).with_llm("tally", **config) as pepper:
+        assert (await pepper.chat.with_user("hi").generate()).content == "yo #1"
+    assert state_of(manager, "llm/tally") == {"calls": 1}  # what the plugin changed, not its config
+    if how == "options.json":
+        remove_options(manager.home, "llm/tally", "prefix")
+    async with PepperPy(plugin_manager=manager).with_llm("tally") as pepper:
+        assert (await pepper.chat.with_user("hi").generate()).content == "tally #2"
+    async with PepperPy(plugin_manager=manager).with_llm("tally", prefix="yo") as pepper:
+        pepper.llm.prefix = "changed by the plugin"  # a configured option the plugin changes is state
+    async with PepperPy(plugin_manager=manager).with_llm("tally") as pepper:
+        assert (await pepper.chat.with_user("hi").generate()).content == "changed by the plugin #3"

@@ -97,6 +97,24 @@ def test_the_facade_applies_saved_options_under_explicit_config(manager, make_pl
     assert (pepper.llm.default, pepper.llm.manifest) == ("saved", "explicit")
 
 
+@pytest.mark.parametrize("saved_for", ["llm/echo", "llm/loud"])
+def test_a_bad_saved_option_names_the_file_and_the_command_that_removes_it(manager, make_plugin, saved_for):
+    """A typo saved before the plugin was installed (so not checked then) fails when the plugin is created."""
+    make_plugin("echo", files={"provider.py": LAYERS_PROVIDER})
+    manager.register_plugin_alias("llm", "loud", "echo")
+    write(manager, {saved_for: {"defualt": "x", "explicit": ["not", "a", "str"]}})
+    with pytest.raises(ConfigError) as raised:
+        PepperPy(plugin_manager=manager).with_llm("loud")
+    where = f"saved for {saved_for} in {manager.home / 'options.json'}"
+    assert f"unknown option 'defualt' for llm/echo ({where}; `pepperpy options remove {saved_for} defualt` " \
+           "removes it); did you mean 'default'?" in str(raised.value)
+    assert f"({where}; `pepperpy options remove {saved_for} explicit` removes it)" in str(raised.value)
+    with pytest.raises(ConfigError) as given:  # the same typo passed in code (it wins over the saved one)
+        manager.create_provider("llm", "loud", defualt="x", explicit="ok")
+    assert "unknown option 'defualt' for llm/echo; did you mean 'default'?" in str(given.value)
+    assert "options.json" not in str(given.value)
+
+
 def test_a_class_registered_in_code_gets_its_saved_options_too(manager):
     class Coded(LLMProvider):
         tone: str = "plain"

@@ -1,0 +1,160 @@
+"""The README's examples of images, files, reasoning, streaming Gemini and Bedrock chats and a cost total, run as
+written in a fresh process (each placed in an async function: the README shows them at top level with ``await``),
+against recorded traffic of the real services (tests/fixtures/cassettes) served from 127.0.0.1 by
+tests/cassette_server.py. Each provider is pointed at it by the variables the README documents
+(``OPENAI_BASE_URL``, ``ANTHROPIC_BASE_URL``, ``GOOGLE_GEMINI_BASE_URL``, ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``),
+with dummy keys and AWS credentials. The snippets are read from the README files by heading, so a change there
+runs here.
+
+What the recordings cannot match is said where it happens: the cassette server answers by path, so a recording
+made for another model (or another image) is served at the path the snippet's model calls, and the answers are
+those recorded; no Chat Completions traffic was recorded, so the OpenAI image/PDF lines run on ``api="responses"``
+(which takes the same parts). What PepperPy sent is checked against what the snippet asked for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.cassette_server import Interaction, load_cassette
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+CASSETTES = ROOT / "tests" / "fixtures" / "cassettes"
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000")  # enough to be sniffed as PNG
+PDF = b"%PDF-1.4\n%%EOF\n"
+AWS = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLENOTREAL01", "AWS_SECRET_ACCESS_KEY": "recorded-test-secret-not-real",
+       "AWS_CONFIG_FILE": "/nonexistent/config", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials"}
+
+
+def python_blocks(readme: Path, heading: str) -> list[str]:
+    """The ```python blocks of the section under ``heading`` (up to the next heading), dedented."""
+    text = "\n" + readme.read_text(encoding="utf-8")
+    start = text.index(f"\n{heading}\n")
+    end = re.search(r"\n#{1,6} ", text[start + len(heading) + 2:])
+    section = text[start: start + len(heading) + 2 + end.start()] if end else text[start:]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert blocks, f"no python block under {heading!r} in {readme}"
+    return [textwrap.dedent(block) for block in blocks]
+
+
+def at(path: str, *recorded: Interaction) -> list[Interaction]:
+    """Recorded interactions served at ``path`` (the snippet's model or route instead of the recorded one)."""
+    return [dataclasses.replace(interaction, path=path) for interaction in recorded]
+
+
+def run(snippet: str, after: str, home: Path, cwd: Path, **env: str) -> str:
+    script = "import asyncio\n\nasync def main():\n" + textwrap.indent(snippet + after, "    ") + "\nasyncio.run(main())\n"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPENAI_", "ANTHROPIC_", "GEMINI_", "GOOGLE_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=cwd,
+        env={**clean, "PEPPERPY_HOME": str(home), "PYTHONPATH": str(ROOT), **env},
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    """The files the README names, in the folder the snippets run in."""
+    (tmp_path / "cat.png").write_bytes(PNG)
+    (tmp_path / "contract.pdf").write_bytes(PDF)
+    return tmp_path
+
+
+def parts_sent(body: dict, kinds: tuple[str, ...]) -> list[str]:
+    """The part types of a request body that are among ``kinds`` (searched through the whole body)."""
+    found: list[str] = []
+
+    def walk(value):
+        if isinstance(value, dict):
+            if value.get("type") in kinds:
+                found.append(value["type"])
+            found.extend(key for key in value if key in kinds)
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(body)
+    return found
+
+
+def test_images_files_and_reasoning(session_home, remote_manager, cassettes, files):
+    """The section's example: an image question and a PDF summary (OpenAI), then Anthropic's reasoning apart."""
+    (snippet,) = python_blocks(ROOT / "README.md", "### Images, files and reasoning")
+    assert 'with_llm("openai", model="gpt-4o-mini")' in snippet
+    snippet = snippet.replace('with_llm("openai", model="gpt-4o-mini")', 'with_llm("openai", api="responses", model="gpt-4o-mini")')
+    responses, anthropic = CASSETTES / "openai_responses", CASSETTES / "anthropic"
+    cassettes.serve([
+        *load_cassette(responses / "test_openai_responses_image_url_input.yaml"),
+        *load_cassette(responses / "test_openai_responses_document_as_binary_content_input.yaml"),
+        *at("/v1/messages", load_cassette(anthropic / "test_anthropic_model_thinking_part.yaml")[0]),
+    ])
+    output = run(snippet, "print('SUMMARY', summary.content[:40])\n", session_home, files,
+                 OPENAI_BASE_URL=cassettes.base_url + "/v1", OPENAI_API_KEY="sk-not-real",
+                 ANTHROPIC_BASE_URL=cassettes.base_url, ANTHROPIC_API_KEY="sk-ant-not-real")
+    image, document, thinking = (request.json() for request in cassettes.requests)
+    assert parts_sent(image, ("input_image",)) == ["input_image"] and parts_sent(document, ("input_file",)) == ["input_file"]
+    assert thinking["thinking"]["type"] == "enabled" and thinking["model"] == "claude-sonnet-4-5"
+    recorded = load_cassette(anthropic / "test_anthropic_model_thinking_part.yaml")[0]
+    blocks = {block["type"]: block for block in json.loads(recorded.body)["content"]}
+    reasoning, answer = blocks["thinking"]["thinking"], blocks["text"]["text"]
+    assert output.startswith(reasoning.strip()[:60]) and answer.strip()[:60] in output
+    assert "SUMMARY " in output and output.split("SUMMARY ", 1)[1].strip()
+
+
+@pytest.mark.parametrize("plugin", ["llm_gemini", "llm_bedrock"])
+def test_a_streaming_chat_with_an_image_question(session_home, remote_manager, cassettes, files, plugin):
+    """The plugin README's example: an image question, then a reasoning chat that streams its thinking and answer."""
+    (snippet,) = python_blocks(ROOT / "plugins" / plugin / "README.md", f"# llm/{plugin[4:]}")
+    if plugin == "llm_gemini":
+        google = CASSETTES / "google"
+        prefix = "/v1beta/models/gemini-2.5-flash"
+        cassettes.serve([
+            *at(f"{prefix}:generateContent", *load_cassette(google / "test_google_model_image_as_binary_content_input.yaml")),
+            *at(f"{prefix}:streamGenerateContent?alt=sse", *load_cassette(google / "test_google_model_thinking_part_iter.yaml")),
+        ])
+        env = {"GOOGLE_GEMINI_BASE_URL": cassettes.base_url, "GEMINI_API_KEY": "gemini-not-real"}
+        image_kind = ("inlineData",)
+    else:
+        bedrock = CASSETTES / "bedrock"  # no image was recorded: the image question gets a recorded text answer
+        cassettes.serve([
+            *at("/model/us.anthropic.claude-sonnet-4-20250514-v1%3A0/converse", load_cassette(bedrock / "test_bedrock_model.yaml")[0]),
+            *load_cassette(bedrock / "test_bedrock_model_thinking_part_stream.yaml"),
+        ])
+        env = {"AWS_ENDPOINT_URL_BEDROCK_RUNTIME": cassettes.base_url, **AWS}
+        image_kind = ("image",)
+    output = run(snippet, "print()\nprint('IMAGE', result.content[:40])\n", session_home, files, **env)
+    image_request, stream_request = (request.json() for request in cassettes.requests)
+    assert parts_sent(image_request, image_kind), "the picture was sent"
+    assert "thinkingConfig" in str(stream_request) or "thinking" in str(stream_request), "reasoning was asked for"
+    streamed, image_line = output.rsplit("IMAGE ", 1)
+    assert streamed.strip() and image_line.strip()
+
+
+def test_cost_total(session_home, remote_manager, cassettes, files):
+    """Usage and Cost: a conversation whose instructions Anthropic caches, each answer's cost, and the total."""
+    blocks = python_blocks(ROOT / "README.md", "### Cache, call log, usage, tracing and your own hooks")
+    snippet = next(block for block in blocks if "pepper.usage.total" in block)
+    recorded = load_cassette(CASSETTES / "anthropic" / "test_anthropic_cache_real_api.yaml")
+    first = recorded[0].request_json()
+    setup = "from pepperpy import PepperPy  # imported in the README's tour\n" + f"long_instructions = {first['system']!r}\n"
+    questions = [interaction.request_json()["messages"][-1]["content"][0]["text"] for interaction in recorded]
+    setup += f"questions = {questions!r}\n"
+    cassettes.serve(at("/v1/messages", *recorded))
+    output = run(setup + snippet, "", session_home, files,
+                 ANTHROPIC_BASE_URL=cassettes.base_url, ANTHROPIC_API_KEY="sk-ant-not-real")
+    lines = output.splitlines()
+    assert re.fullmatch(r"2 calls, \d+ prompt tokens \(\d+ read from the cache\): \$\d+\.\d{4}", lines[2]), output
+    assert all(re.fullmatch(r"(\d+|None) \d+\.\d+", line) for line in lines[:2]), output
