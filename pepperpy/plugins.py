@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     "model_package_file": "pepperpy.plugin_manager",
     "read_key": "pepperpy._config",
     "file_lock": "pepperpy._filelock",
+    "use_wal": "pepperpy._sqlite",
     "atomic_write": "pepperpy._atomic",
     "persistent_plugin": "pepperpy._state",
     "RemoteProvider": "pepperpy.http",

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from pepperpy.plugins import use_wal
+
 SCHEMA = """
 BEGIN IMMEDIATE;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -120,8 +122,7 @@ class Store:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=60)
         try:
             tables = check_schema(self._db)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            use_wal(self._db, timeout=60)  # waits for another process writing, as the busy timeout does not here
             if tables != COLUMNS.keys():
                 self._db.executescript(SCHEMA)
         except BaseException:

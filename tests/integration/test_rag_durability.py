@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -89,3 +90,23 @@ def test_kill_during_a_large_add_leaves_the_old_or_the_new_state(child, tmp_path
     assert after["count"] in (1000, 301_000) and after["hits"] == 3
     with sqlite3.connect(tmp_path / "store.sqlite3") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+async def test_a_store_file_another_process_is_writing_is_waited_for_not_refused(chroma_manager, tmp_path):
+    """Switching a file to WAL reads it, then writes it; SQLite answers "database is locked" at once, without
+    its busy timeout, when another connection writes in between. rag/local's open waits for that writer."""
+    path = tmp_path / "store.sqlite3"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")  # another process holds the write lock of the new file
+    release = threading.Timer(0.5, writer.execute, ("COMMIT",))
+    release.start()
+    store = chroma_manager.create_provider("rag", "local", path=path)
+    try:
+        await store.initialize()
+        assert await store.count() == 0
+    finally:
+        release.join()
+        await store.cleanup()
+        writer.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
