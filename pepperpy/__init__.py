@@ -41,6 +41,7 @@ _EXPORTS: dict[str, str] = {
     "Document": "pepperpy.rag",
     "SearchResult": "pepperpy.rag",
     "RAGProvider": "pepperpy.rag",
+    "LoaderProvider": "pepperpy.loaders",
     "Answer": "pepperpy.retrieval",
     "StorageProvider": "pepperpy.storage",
     "PepperPyError": "pepperpy.errors",
@@ -48,6 +49,7 @@ _EXPORTS: dict[str, str] = {
     "MissingKeyError": "pepperpy.errors",
     "InvalidInputError": "pepperpy.errors",
     "UnsupportedPartError": "pepperpy.errors",
+    "FileLoadError": "pepperpy.errors",
     "PepperPyErrorGroup": "pepperpy.errors",
     "PluginError": "pepperpy.errors",
     "PluginNotFoundError": "pepperpy.errors",
@@ -75,6 +77,7 @@ if TYPE_CHECKING:
     from pepperpy.errors import (
         AuthenticationError,
         ConfigError,
+        FileLoadError,
         InvalidInputError,
         UnsupportedPartError,
         LLMError,
@@ -98,5 +101,6 @@ if TYPE_CHECKING:
     from pepperpy.tools import Tool, tool_from_function
     from pepperpy.plugin_manager import PluginManager, get_plugin_manager
     from pepperpy.rag import Document, RAGProvider, SearchResult
+    from pepperpy.loaders import LoaderProvider
     from pepperpy.retrieval import Answer
     from pepperpy.storage import StorageProvider

@@ -42,6 +42,9 @@ class ProviderSource(Protocol):
 
     def run_sync(self, coroutine: Coroutine[Any, Any, T]) -> T: ...
 
+    @property
+    def plugin_manager(self) -> Any: ...
+
 
 def _text(method: str, content: Any) -> str:
     if not isinstance(content, str):

@@ -241,6 +241,11 @@ class PepperPy:
             provider = await self._created(category)
         return provider
 
+    @property
+    def plugin_manager(self) -> PluginManager:
+        """The PluginManager this facade creates its providers (and ``rag.add``'s loaders) with."""
+        return self._manager
+
     def provider(self, category: str) -> Any:
         """The configured provider of ``category`` (not necessarily open)."""
         try:

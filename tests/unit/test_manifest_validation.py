@@ -103,7 +103,7 @@ def test_unknown_name_suggests_close_names(manager, make_plugin):
 
 
 def test_unknown_category_lists_categories(manager):
-    with pytest.raises(PluginNotFoundError, match="no plugin has the category 'vision'; categories found: embeddings, llm, rag, storage"):
+    with pytest.raises(PluginNotFoundError, match="no plugin has the category 'vision'; categories found: embeddings, llm, loader, rag, storage"):
         manager.create_provider("vision", "x")
 
 
