@@ -34,7 +34,7 @@ class DocxLoader(LoaderProvider):
         parts: list[tuple[str, list[str]]] = [("", [])]
         for block in document.iter_inner_content():
             if isinstance(block, Table):
-                parts[-1][1] += [" | ".join(cell.text.strip() for cell in row.cells) for row in block.rows]
+                parts[-1][1].extend(" | ".join(cell.text.strip() for cell in row.cells) for row in block.rows)
                 continue
             text = block.text.strip()
             style = block.style.name if block.style is not None else ""
