@@ -4,8 +4,8 @@ rag/local with the local embeddings; re-adding a changed file; a loader folder d
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -224,35 +224,35 @@ async def test_re_adding_a_changed_file_replaces_its_chunks_and_removes_lost_pag
     assert await pepper.rag.count() == 2
 
 
-RTF_LOADER = '''
-from pathlib import Path
-
-from striprtf.striprtf import rtf_to_text
-
-from pepperpy.loaders import LoaderProvider, section
+GUIDE = (Path(__file__).resolve().parents[2] / "docs" / "plugins.md").read_text()
 
 
-class RtfLoader(LoaderProvider):
-    def read(self, path: Path):
-        return [section("", rtf_to_text(path.read_text()), title=path.stem)]
-'''
+def guide_block(language: str) -> str:
+    """The first ``language`` block of docs/plugins.md's "Writing a loader": the guide runs as written."""
+    match = re.compile(rf"```{language}\n(.*?)```", re.DOTALL).search(GUIDE, GUIDE.index("## Writing a loader"))
+    assert match is not None
+    return match.group(1)
 
 
 async def test_a_loader_folder_dropped_into_plugins_adds_a_format_installed_on_first_use(files, tmp_path):
-    """A third party's loader: its own requirements.txt, installed with uv into a fresh home on first use."""
+    """A third party's loader (docs/plugins.md's, as written): its own requirements.txt, installed with uv into a
+    fresh home on first use."""
     folder = tmp_path / "plugins" / "loader_rtf"
     folder.mkdir(parents=True)
-    manifest = {"name": "loader_rtf", "version": "0.1.0", "category": "loader", "provider_name": "rtf",
-                "entry_point": "provider:RtfLoader", "pepperpy_compatibility": ">=0.1.0", "suffixes": [".rtf"]}
-    (folder / "plugin.json").write_text(json.dumps(manifest))
+    (folder / "plugin.json").write_text(guide_block("json"))
     (folder / "requirements.txt").write_text("striprtf==0.0.29\n")
-    (folder / "provider.py").write_text(RTF_LOADER)
+    (folder / "provider.py").write_text(guide_block("python"))
     (files["folder"] / "memo.rtf").write_text(r"{\rtf1\ansi{\fonttbl\f0\fswiss Helvetica;}\f0 The memo is signed.\par}")
     manager = PluginManager(search_paths=[builtin_plugins_dir(), tmp_path / "plugins"], home=tmp_path / "home")
     assert manager.needs_install("loader", "rtf")
     documents, skipped, _ = await to_chunks(files["folder"], manager=manager, glob="*.[rp][td]f")
     assert skipped == []
     assert [d.text.strip() for d in documents if d.metadata["source"].endswith(".rtf")] == ["The memo is signed."]
+    (files["folder"] / "fake.rtf").write_text("plain words")
+    _, skipped, _ = await to_chunks(files["folder"], manager=manager, glob="*.rtf")
+    assert [(Path(s.path).name, s.reason) for s in skipped] == [
+        ("fake.rtf", "not an RTF file; save it as .rtf again, or pass loader='text'")
+    ]
     assert [d.metadata.get("page") for d in documents if d.metadata["source"].endswith(".pdf")] == [1, 2, 3]
     assert not manager.needs_install("loader", "rtf")
     assert list((tmp_path / "home" / "envs").glob("*/striprtf")), "installed with uv into the plugin's own env"
