@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
 from pepperpy.documents import (
     ACCEPTED, CHUNK_OVERLAP, CHUNK_SIZE, Addable, as_items, chunk_sections, files_under, text_id, url_of,
 )
@@ -37,7 +35,9 @@ class Added(list[Document]):
     that could not be loaded, each with its reason; and ``removed``: ids of chunks deleted because the file
     they came from no longer has them."""
 
-    def __init__(self, documents: Iterable[Document] = (), skipped: Iterable[Skipped] = (), removed: Iterable[str] = ()):
+    def __init__(
+        self, documents: Iterable[Document] = (), skipped: Iterable[Skipped] = (), removed: Iterable[str] = ()
+    ):
         super().__init__(documents)
         self.skipped = list(skipped)
         self.removed = list(removed)
@@ -146,11 +146,16 @@ async def to_chunks(
     return documents, skipped, sources
 
 
-async def _add_folder(folder: Path, glob: str | None, add_file: Any, skipped: list[Skipped]) -> None:
+async def _add_folder(
+    folder: Path, glob: str | None, add_file: Callable[[Path], Awaitable[None]], skipped: list[Skipped]
+) -> None:
+    """Every file of ``folder`` through ``add_file``; those that fail go to ``skipped``, unless all of them do."""
     files = await asyncio.to_thread(files_under, folder, glob)
     narrowed = f" matching {glob!r}" if glob is not None else ""
     if not files:
-        raise InvalidInputError(f"{folder}: the folder holds no files{narrowed} (hidden ones are left out); check the path")
+        raise InvalidInputError(
+            f"{folder}: the folder holds no files{narrowed} (hidden ones are left out); check the path"
+        )
     failed: list[Skipped] = []
     for file in files:
         try:

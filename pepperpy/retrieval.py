@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from pepperpy._loaders import Added, to_chunks
+from pepperpy._loaders import Added, Skipped, to_chunks
 from pepperpy._log import logger
 from pepperpy.documents import CHUNK_OVERLAP, CHUNK_SIZE, Addable
 from pepperpy.llm import GenerationResult, Message, MessageRole
@@ -165,4 +165,4 @@ async def ask(
     return Answer(content=result.content, sources=sources, result=result)
 
 
-__all__ = ["NO_SOURCES", "Answer", "Retrieval", "ask"]
+__all__ = ["NO_SOURCES", "Added", "Answer", "Retrieval", "Skipped", "ask"]

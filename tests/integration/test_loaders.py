@@ -117,8 +117,8 @@ def files(tmp_path) -> dict[str, Path]:
     (folder / "page.html").write_text(HTML)
     (folder / "nested" / "notes.md").write_text("# Notes\n\nThe office closes at six.\n\n## Parking\n\nLevel B2.\n")
     return {
-        "folder": folder, "report": report, "page": folder / "page.html", "handbook": write_docx(folder / "handbook.docx"),
-        "notes": folder / "nested" / "notes.md",
+        "folder": folder, "report": report, "page": folder / "page.html", "notes": folder / "nested" / "notes.md",
+        "handbook": write_docx(folder / "handbook.docx"),
     }
 
 
@@ -132,7 +132,8 @@ def bad_files(folder: Path, report: Path) -> dict[str, str]:
     (folder / "fake.docx").write_text("not a zip")
     return {
         "locked.pdf": "the PDF is encrypted", "broken.pdf": "not a readable PDF", "scan.pdf": "no text layer",
-        "table.xyz": r"no loader reads \.xyz files", "dangling.txt": "no such file", "fake.docx": "not a readable .docx",
+        "table.xyz": "no loader reads .xyz files", "dangling.txt": "no such file",
+        "fake.docx": "not a readable .docx",
     }
 
 
@@ -173,7 +174,7 @@ async def test_bad_files_given_alone_are_errors_naming_the_file(loader_manager, 
     bad = tmp_path / "bad"
     bad.mkdir()
     for name, message in bad_files(bad, files["report"]).items():
-        with pytest.raises(FileLoadError, match=message) as raised:
+        with pytest.raises(FileLoadError, match=re.escape(message)) as raised:
             await to_chunks(bad / name, manager=loader_manager)
         assert raised.value.path == str(bad / name) and str(raised.value).startswith(f"{bad / name}: ")
         assert "xxx-test-secret-not-real" not in str(raised.value)
@@ -193,7 +194,7 @@ async def test_a_mixed_folder_adds_the_good_files_and_lists_every_bad_one(pepper
     assert sources == {None, *(str(files[k].resolve()) for k in ("report", "page", "handbook", "notes"))}
     assert sorted(Path(s.path).name for s in added.skipped) == sorted(expected)
     for skip in added.skipped:
-        assert expected[Path(skip.path).name].replace("\\", "") in skip.reason.replace("\\", "")
+        assert expected[Path(skip.path).name] in skip.reason
     assert await pepper.rag.count() == len(added)
     hits = await pepper.rag.search("What does error E4217 mean?", k=1, filter={"page": 2})
     assert hits[0].document.metadata["source"] == str(files["report"].resolve())
