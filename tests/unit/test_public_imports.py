@@ -68,7 +68,7 @@ def test_a_builtin_plugin_imports_only_public_names(path):
     assert pepperpy_modules(source) <= PLUGIN_FACING, "import these names from pepperpy.plugins"
 
 
-@pytest.mark.parametrize("category", ["llm", "embeddings", "rag", "storage", "greetings"])
+@pytest.mark.parametrize("category", ["llm", "embeddings", "rag", "storage", "loader", "greetings"])
 def test_a_scaffolded_plugin_imports_only_public_names(category):
     files = scaffold(category, "example")
     sources = {name: text for name, text in files.items() if name.endswith(".py")}
