@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -147,6 +149,15 @@ async def test_pdf_pages_carry_page_numbers_title_and_stable_ids(loader_manager,
     ]
     assert skipped == []
     assert [d.text for d in await load_path(files["report"], manager=loader_manager)] == PAGES, "path -> documents"
+
+
+def test_plugins_info_shows_a_loaders_suffixes(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "pepperpy", "plugins", "info", "loader/html"], capture_output=True, text=True,
+        env={**os.environ, "PEPPERPY_HOME": str(tmp_path / "home")}, cwd=tmp_path, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "suffixes: .html, .htm, .xhtml" in done.stdout.splitlines()
 
 
 async def test_docx_sections_carry_heading_paths_and_tables(loader_manager, files):
