@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import aclosing
 from typing import Any, Protocol, TypeVar
@@ -24,7 +25,7 @@ from pepperpy.llm import (
 )
 from pepperpy.parts import content_of
 from pepperpy.structured import parse as parse_structured
-from pepperpy.tools import Tool, run_tool_calls, tool_from_function
+from pepperpy.tools import Approve, Tool, ToolSource, collect_tools, run_tool_calls, tool_from_function
 
 T = TypeVar("T")
 
@@ -60,7 +61,7 @@ class ChatBuilder:
         self._conversation_id = conversation_id
         self._messages: list[Message] = list(messages or [])
         self._options: dict[str, Any] = {}
-        self._tools: tuple[Tool, ...] = ()
+        self._tools: tuple[Tool | ToolSource, ...] = ()
         self._run_tools = False
         self._max_rounds = 5
         self._response_model: type[BaseModel] | None = None
@@ -109,15 +110,21 @@ class ChatBuilder:
             changes["_response_model"] = options.pop("response_model")
         return self._with(_options={**self._options, **options}, **changes)
 
-    def with_tools(self, *functions: Callable[..., Any], run: bool = True, max_rounds: int = 5) -> ChatBuilder:
-        """Offer plain functions (type hints + docstring) as tools.
+    def with_tools(
+        self, *tools: Callable[..., Any] | ToolSource, run: bool = True, max_rounds: int = 5, approve: Approve | None = None
+    ) -> ChatBuilder:
+        """Offer plain functions (type hints + docstring) and MCP servers (``MCPServer``, ``server.tools(...)``) as tools.
 
-        With ``run=True`` (default) ``generate()`` calls the functions the model asks
+        With ``run=True`` (default) ``generate()`` calls the tools the model asks
         for and sends the results back, for at most ``max_rounds`` rounds; with
         ``run=False`` it returns the model's tool calls in ``result.tool_calls``.
+        ``approve(server, tool, arguments)`` (sync or async) is asked before each call of these tools
+        (server is None for a function); a False tells the model the call was refused.
         """
-        tools = (*self._tools, *(tool_from_function(f) for f in functions))
-        return self._with(_tools=tools, _run_tools=run, _max_rounds=max_rounds)
+        added = [t.with_approval(approve) if isinstance(t, ToolSource) else tool_from_function(t) for t in tools]
+        if approve is not None:
+            added = [dataclasses.replace(t, approve=approve) if isinstance(t, Tool) else t for t in added]
+        return self._with(_tools=(*self._tools, *added), _run_tools=run, _max_rounds=max_rounds)
 
     def with_response_model(self, model: type[BaseModel]) -> ChatBuilder:
         """Ask for JSON fitting ``model``; the validated instance is ``result.parsed``."""
@@ -125,10 +132,14 @@ class ChatBuilder:
             raise InvalidInputError(f"with_response_model() takes a pydantic model class, got {model!r:.80}")
         return self._with(_response_model=model)
 
-    def _request_options(self) -> dict[str, Any]:
+    async def _tool_list(self) -> list[Tool]:
+        """The offered tools, an MCP server's listed (its session opened in the facade's, on first use)."""
+        return await collect_tools(self._tools, self._source)
+
+    async def _request_options(self) -> dict[str, Any]:
         options = dict(self._options)
         if self._tools:
-            options["tools"] = list(self._tools)
+            options["tools"] = await self._tool_list()
         if self._response_model is not None:
             options["response_model"] = self._response_model
         return options
@@ -136,7 +147,7 @@ class ChatBuilder:
     async def _call(self, messages: list[Message], stream: bool = False) -> Any:
         """One LLM call through the facade's hooks (pepperpy/hooks.py); the provider opens inside the innermost."""
         provider = await self._source.configured("llm")
-        options, settings = split_options(self._request_options())
+        options, settings = split_options(await self._request_options())
         model = options.get("model") or getattr(provider, "model", None)
         call = Call(provider.plugin_id, tuple(messages), options, stream, self._conversation_id,
                     model if isinstance(model, str) else None, settings, provider)
@@ -163,7 +174,7 @@ class ChatBuilder:
                     f"{(await self._source.configured('llm')).plugin_id}: the model still asked for tools after {self._max_rounds} rounds; "
                     "pass a larger max_rounds to with_tools() or run=False to handle the calls yourself"
                 )
-            messages = [*result.messages, *await run_tool_calls(list(self._tools), result.tool_calls)]
+            messages = [*result.messages, *await run_tool_calls(await self._tool_list(), result.tool_calls)]
         raise AssertionError("unreachable")
 
     async def _validated(self, result: Any) -> Any:
@@ -239,9 +250,13 @@ class Conversation:
         self.conversation_id = conversation_id or uuid.uuid4().hex
         self.messages: list[Message] = [] if system is None else [Message(role=MessageRole.SYSTEM, content=_text("system", system))]
         self.options = options
+        self.tools: tuple[Any, ...] = ()  # functions and MCP servers each turn offers (see ChatBuilder.with_tools)
+        self.approve: Approve | None = None
 
     def _turn(self, content: tuple[Any, ...], options: dict[str, Any]) -> ChatBuilder:
         builder = ChatBuilder(self._source, self.messages, self.conversation_id).with_user(*content)
+        if self.tools:
+            builder = builder.with_tools(*self.tools, approve=self.approve)
         return builder.with_options(**{**self.options, **options})
 
     async def say(self, *content: Any, **options: Any) -> GenerationResult:
