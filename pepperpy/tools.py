@@ -100,12 +100,14 @@ async def collect_tools(items: Iterable[Tool | ToolSource], owner: Any) -> list[
 
 
 def _content(output: Any) -> Any:
-    """A tool's output as a tool message's content: a str as it is, a list of parts as one str when they are all
-    text, else as they are (images beside text); anything else as JSON."""
+    """A tool's output as a tool message's content: a str as it is; a list holding parts (Image(...), text parts,
+    strs) as parts, or as one str when all of it is text; anything else as JSON."""
     if isinstance(output, str):
         return output
-    if isinstance(output, list) and output and all(isinstance(p, (TextPart, MediaPart)) for p in output):
-        return "\n".join(p.text for p in output) if all(isinstance(p, TextPart) for p in output) else output
+    if isinstance(output, list) and any(isinstance(p, (TextPart, MediaPart)) for p in output):
+        if all(isinstance(p, (str, TextPart, MediaPart)) for p in output):
+            parts = [TextPart(text=p) if isinstance(p, str) else p for p in output]
+            return "\n".join(p.text for p in parts) if all(isinstance(p, TextPart) for p in parts) else parts
     return json.dumps(output, default=str)
 
 
