@@ -29,6 +29,7 @@ SECTIONS = {
     "parts": "scripts.bench.parts",
     "bedrock": "scripts.bench.bedrock",
     "cost": "scripts.bench.cost",
+    "mcp": "scripts.bench.mcp",
 }
 
 
