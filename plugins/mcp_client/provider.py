@@ -123,6 +123,8 @@ class MCPClient(PepperpyPlugin):
         self._runner = None
         self._client = None
         self._stopping.set()
+        if not self._ready.is_set():
+            runner.cancel()  # still starting (a handshake that never ends): the transport's exit reaps the process
         try:
             await asyncio.shield(runner)
         except asyncio.CancelledError:

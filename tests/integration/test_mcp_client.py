@@ -179,6 +179,38 @@ def test_ctrl_c_reaps_the_server_process(tmp_path):
     assert gone(pid)
 
 
+@pytest.mark.parametrize("ending", ["asyncio.run returns", "generate_sync, then the interpreter exits"])
+def test_leaving_without_closing_reaps_the_server_process(tmp_path, ending):
+    """No ``async with``, no ``aclose()``: the loop's end (or the interpreter's exit) closes the session."""
+    script = tmp_path / "child.py"
+    use = {
+        "asyncio.run returns": "asyncio.run(chat.generate())",
+        "generate_sync, then the interpreter exits": "chat.generate_sync()",
+    }[ending]
+    script.write_text(
+        "import asyncio, sys\n"
+        "from pepperpy import MCPServer, PepperPy\n"
+        "pepper = PepperPy().with_llm('mock', replies=[{'tool': 'pid'}, 'ok'])\n"
+        f"chat = pepper.chat.with_user('go').with_tools(MCPServer.stdio(sys.executable, {DEMO!r}))\n"
+        f"{use}\n"
+        "print(pepper.llm.calls[-1][-1].content, flush=True)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    assert gone(int(done.stdout))
+
+
+async def test_a_command_that_speaks_no_mcp_is_a_tool_error_and_is_reaped(tmp_path):
+    pid_file = tmp_path / "pid"
+    code = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); print('{{not json', flush=True); time.sleep(600)"
+    garbage = MCPServer.stdio(sys.executable, "-c", code, name="garbage", connect_timeout=10)
+    async with mock("x") as pepper:
+        with pytest.raises(ToolError, match=r"MCP server 'garbage': starting it did not answer within 10 s"):
+            await pepper.chat.with_user("go").with_tools(garbage).generate()
+    assert gone(int(pid_file.read_text()))
+
+
 async def test_stderr_goes_to_the_log_with_the_servers_name():
     lines: list[str] = []
     sink = logger.add(lambda message: lines.append(str(message)), level="INFO")
