@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from pepperpy._redact import is_secret_option, redact, remember
 from pepperpy.errors import ConfigError
 from pepperpy.parts import TextPart
 from pepperpy.tools import Approve, Tool
@@ -50,6 +51,7 @@ class MCPServer:
         self.name = name
         self.command, self.args, self.env, self.cwd = command, tuple(args), dict(env or {}), cwd
         self.url, self.headers = url, dict(headers or {})
+        _remember_secrets(self)
         self.tool_timeout, self.connect_timeout, self.sampling = float(tool_timeout), float(connect_timeout), sampling
         self._include: frozenset[str] | None = None
         self._exclude: frozenset[str] = frozenset()
@@ -107,15 +109,17 @@ class MCPServer:
             return cls.http(entry["url"], entry.get("headers"), name=name, **options)
         return cls(name, command=entry["command"], args=entry.get("args", ()), env=entry.get("env"), cwd=entry.get("cwd"), **options)
 
-    def __repr__(self) -> str:  # never the env's or headers' values: they hold keys
-        where = self.url if self.url is not None else " ".join([self.command or "", *self.args])
-        return f"MCPServer({self.name!r}, {where!r})"
+    def __repr__(self) -> str:  # never the env's or headers' values, nor a secret argument
+        return f"MCPServer({self.name!r}, {self._where()!r})"
+
+    def _where(self) -> str:
+        return redact(self.url if self.url is not None else " ".join([self.command or "", *self.args]))
 
     def hint(self) -> str:
-        """What to check when the server fails, for error messages."""
+        """What to check when the server fails, for error messages (secrets hidden)."""
         if self.url is not None:
-            return f"check that the server at {self.url} is running and speaks MCP over Streamable HTTP"
-        return f"run `{' '.join([self.command or '', *self.args])}` by hand to see its errors (its stderr is in PepperPy's log)"
+            return f"check that the server at {self._where()} is running and speaks MCP over Streamable HTTP"
+        return f"run `{self._where()}` by hand to see its errors (its stderr is in PepperPy's log)"
 
     # -- views ------------------------------------------------------------------------
 
@@ -180,6 +184,19 @@ class MCPServer:
         if self.sampling:
             client.sample = _sampler(owner)
         return client
+
+
+def _remember_secrets(server: MCPServer) -> None:
+    """Hide from every message and log line (pepperpy/_redact.py): header values, env values named as secrets, and
+    the value of a secret-named flag among the args (``--api-key VALUE``, ``--token=VALUE``)."""
+    secrets = [*server.headers.values(), *(v for k, v in server.env.items() if is_secret_option(k))]
+    secrets += [value.split(" ", 1)[-1] for value in server.headers.values()]  # the token of "Bearer TOKEN"
+    for number, arg in enumerate(server.args):
+        flag, equals, value = arg.partition("=")
+        if flag.startswith("-") and is_secret_option(flag.lstrip("-")):
+            secrets.append(value if equals else (server.args[number + 1] if number + 1 < len(server.args) else ""))
+    for secret in secrets:
+        remember(secret)
 
 
 def _entry_problem(entry: dict[str, Any]) -> str | None:

@@ -329,10 +329,15 @@ def test_bad_server_descriptions_are_refused():
         MCPServer.http("localhost:8000")
 
 
-async def test_a_server_that_cannot_start_is_a_tool_error_naming_it():
+async def test_a_server_that_cannot_start_is_a_tool_error_naming_it_without_its_secrets():
+    broken = MCPServer.stdio("/no/such/command", "--api-key", "xxx-test-secret-not-real", "--token=xxx-test-token-not-real",
+                             env={"SERVICE_TOKEN": "xxx-test-env-secret"}, name="broken")
     async with mock("x") as pepper:
-        with pytest.raises(ToolError, match=r"MCP server 'broken': starting it failed"):
-            await pepper.chat.with_user("go").with_tools(MCPServer.stdio("/no/such/command", name="broken")).generate()
+        with pytest.raises(ToolError, match=r"MCP server 'broken': starting it failed") as caught:
+            await pepper.chat.with_user("go").with_tools(broken).generate()
+    shown = f"{caught.value} {broken!r}"
+    assert "/no/such/command --api-key ***" in shown
+    assert "xxx-test" not in shown
 
 
 def test_the_command_offers_the_servers_of_an_mcp_file_and_asks_with_approve(tmp_path):
