@@ -145,6 +145,12 @@ async def test_the_tool_list_is_cached_and_refreshed_when_the_server_announces_a
     assert tool_replies(pepper)[-1].content == "I grew"
 
 
+async def test_garbage_content_is_a_tool_error_naming_server_and_tool(server):
+    async with mock(call("bad_image"), "never") as pepper:
+        with pytest.raises(ToolError, match=r"MCP server 'demo', tool 'bad_image': the server sent an image that is not valid base64"):
+            await pepper.chat.with_user("go").with_tools(server).generate()
+
+
 async def test_one_session_is_shared_by_the_chats_of_a_pepperpy_and_closing_reaps_the_process():
     server = stdio()
     pepper = mock(call("pid"), "a", call("pid"), "b")

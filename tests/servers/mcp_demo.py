@@ -63,6 +63,12 @@ def picture() -> Image:
 
 
 @server.tool()
+def bad_image() -> types.ImageContent:
+    """An image block whose data is not base64 (garbage content)."""
+    return types.ImageContent(type="image", data="this is not base64!", mime_type="image/png")
+
+
+@server.tool()
 def fail(reason: str) -> str:
     """Always fails with the reason."""
     raise ValueError(f"failed on purpose: {reason}")
