@@ -22,6 +22,7 @@ from pepperpy.errors import ConfigError, ToolError
 from pepperpy.llm import MessageRole
 from pepperpy.parts import ImagePart
 from tests.command import default_sigint, run_pepperpy
+from tests.integration.test_anthropic_recorded import anthropic, answer, recorded, sent, turns
 
 pytestmark = pytest.mark.integration
 DEMO = str(Path(__file__).resolve().parents[1] / "servers" / "mcp_demo.py")
@@ -359,3 +360,22 @@ def test_the_command_offers_the_servers_of_an_mcp_file_and_asks_with_approve(tmp
     assert "Run tool add of MCP server demo with {\"a\": 1, \"b\": 2}?" in asked.stderr
     missing = run_pepperpy(home, "chat", "-p", "mock", "--mcp", str(tmp_path / "none.json"), "hi")
     assert missing.returncode == 1 and "--mcp" in missing.stderr and "none.json: cannot read it" in missing.stderr
+
+
+async def test_a_recorded_anthropic_tool_loop_runs_an_mcp_tool(remote_manager, cassettes):
+    """Recorded traffic (four parallel tool_use blocks, then the answer) drives the loop; the MCP server answers each
+    call with the recorded tool result, and what llm/anthropic sends back matches the recorded second request."""
+    interactions = cassettes.serve(recorded("test_multiple_parallel_tool_calls.yaml"))
+    first_request = interactions[0].request_json()
+    facts = {c["tool_use_id"]: c["content"] for c in interactions[1].request_json()["messages"][2]["content"]}
+    raw = answer(interactions[0])["content"]
+    known = {block["input"]["name"]: facts[block["id"]] for block in raw if block["type"] == "tool_use"}
+    server = MCPServer.stdio(sys.executable, DEMO, env={"MCP_DEMO_FACTS": json.dumps(known)}, name="family")
+    async with anthropic(remote_manager, cassettes, "claude-haiku-4-5", max_tokens=4096) as pepper:
+        chat = pepper.chat.with_system(first_request["system"]).with_user(first_request["messages"][0]["content"][0]["text"])
+        result = await chat.with_tools(server.tools(include=["retrieve_entity_info"])).generate()
+    assert result.content == answer(interactions[1])["content"][0]["text"]
+    for ours, theirs in sent(cassettes, interactions):
+        assert turns(ours) == turns(theirs)
+        [tool] = ours["tools"]
+        assert (tool["name"], tool["description"]) == ("retrieve_entity_info", "Get the knowledge about the given entity.")

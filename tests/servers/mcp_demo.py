@@ -5,7 +5,8 @@
     python tests/servers/mcp_demo.py --many 200      # also tool_0 ... tool_199 (listing benchmark)
 
 Its tools return text, structured content and an image, report an error, sleep, exit mid-call,
-add a tool (announcing the change) and ask the client for a completion (sampling). ``pid`` tells
+add a tool (announcing the change) and ask the client for a completion (sampling); with MCP_DEMO_FACTS
+(JSON: name -> fact) set, ``retrieve_entity_info`` answers from it, as in a recorded Anthropic conversation. ``pid`` tells
 the test which process to watch; stderr gets one line at start and one per ``shout``.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 
@@ -118,11 +120,18 @@ async def ask_llm(question: str, answer: Annotated[types.CreateMessageResult, Re
     return f"the client said: {getattr(answer.content, 'text', answer.content)}"
 
 
+def retrieve_entity_info(name: str) -> str:
+    """Get the knowledge about the given entity."""
+    return json.loads(os.environ["MCP_DEMO_FACTS"])[name]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--http", type=int)
     parser.add_argument("--many", type=int, default=0)
     options = parser.parse_args()
+    if "MCP_DEMO_FACTS" in os.environ:  # the facts of a recorded conversation (tests/integration/test_mcp_client.py)
+        server.add_tool(retrieve_entity_info)
     for number in range(options.many):
         server.add_tool(lambda x=number: x, name=f"tool_{number}", description=f"Tool number {number}.")
     print("demo MCP server starting", file=sys.stderr, flush=True)
