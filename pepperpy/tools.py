@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 from collections.abc import Callable
@@ -24,11 +25,15 @@ class Tool:
     function: Callable[..., Any]
 
     async def run(self, arguments: dict[str, Any]) -> Any:
+        """Call the function with ``arguments``: an ``async def`` on the event loop, a plain ``def`` in a worker
+        thread (``asyncio.to_thread``), so that the calls of one round run at once and a slow one never stops the loop."""
         try:
             bound = inspect.signature(self.function).bind(**arguments)
         except TypeError as exc:
             return f"error: bad arguments for {self.name}: {exc}"
-        result = self.function(*bound.args, **bound.kwargs)
+        if inspect.iscoroutinefunction(self.function):
+            return await self.function(*bound.args, **bound.kwargs)
+        result = await asyncio.to_thread(self.function, *bound.args, **bound.kwargs)
         return await result if inspect.isawaitable(result) else result
 
 
@@ -52,22 +57,26 @@ def tool_from_function(function: Callable[..., Any]) -> Tool:
     return Tool(name=name, description=description.split("\n\n")[0], parameters=parameters, function=function)
 
 
+async def _reply(by_name: dict[str, Tool], call: ToolCall) -> Message:
+    """The tool message answering ``call``; a missing tool or a tool's exception is an error the model sees."""
+    tool = by_name.get(call.name)
+    if tool is None:
+        output: Any = f"error: there is no tool named {call.name!r}; tools are: {', '.join(by_name)}"
+    else:
+        try:
+            output = await tool.run(call.arguments)
+        except Exception as exc:  # the model sees the failure and may recover
+            output = f"error: {type(exc).__name__}: {exc}"
+    content = output if isinstance(output, str) else json.dumps(output, default=str)
+    return Message(role=MessageRole.TOOL, content=content, tool_call_id=call.id, name=call.name)
+
+
 async def run_tool_calls(tools: list[Tool], calls: list[ToolCall]) -> list[Message]:
-    """Call each requested tool and return the tool messages to send back."""
+    """Run the calls of one answer concurrently; the tool messages to send back, in the calls' order."""
     by_name = {tool.name: tool for tool in tools}
-    replies = []
-    for call in calls:
-        tool = by_name.get(call.name)
-        if tool is None:
-            output: Any = f"error: there is no tool named {call.name!r}; tools are: {', '.join(by_name)}"
-        else:
-            try:
-                output = await tool.run(call.arguments)
-            except Exception as exc:  # the model sees the failure and may recover
-                output = f"error: {type(exc).__name__}: {exc}"
-        content = output if isinstance(output, str) else json.dumps(output, default=str)
-        replies.append(Message(role=MessageRole.TOOL, content=content, tool_call_id=call.id, name=call.name))
-    return replies
+    if len(calls) == 1:
+        return [await _reply(by_name, calls[0])]
+    return list(await asyncio.gather(*(_reply(by_name, call) for call in calls)))
 
 
 __all__ = ["Tool", "run_tool_calls", "tool_from_function"]
