@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 from collections.abc import Callable
@@ -24,14 +25,22 @@ class Tool:
     parameters: dict[str, Any]
     function: Callable[..., Any]
 
+    @functools.cached_property
+    def _signature(self) -> inspect.Signature:
+        return inspect.signature(self.function)
+
+    @functools.cached_property
+    def _on_the_loop(self) -> bool:
+        return inspect.iscoroutinefunction(self.function)
+
     async def run(self, arguments: dict[str, Any]) -> Any:
         """Call the function with ``arguments``: an ``async def`` on the event loop, a plain ``def`` in a worker
         thread (``asyncio.to_thread``), so that the calls of one round run at once and a slow one never stops the loop."""
         try:
-            bound = inspect.signature(self.function).bind(**arguments)
+            bound = self._signature.bind(**arguments)
         except TypeError as exc:
             return f"error: bad arguments for {self.name}: {exc}"
-        if inspect.iscoroutinefunction(self.function):
+        if self._on_the_loop:
             return await self.function(*bound.args, **bound.kwargs)
         result = await asyncio.to_thread(self.function, *bound.args, **bound.kwargs)
         return await result if inspect.isawaitable(result) else result
