@@ -536,11 +536,11 @@ class LLMProvider(PepperpyPlugin):
         """The whole answer to ``messages``."""
 
     async def generate_stream(self, messages: list[Message], **options: Any) -> AsyncIterator[GenerationChunk]:
-        """Stream the answer; the default yields the whole answer as one chunk."""
+        """Stream the answer; the default yields the whole answer as one chunk (its tool calls on it)."""
         result = await self.generate(messages, **options)
         yield GenerationChunk(
-            content=result.content, reasoning=result.reasoning, finish_reason="stop", usage=result.usage,
-            message=assistant_reply(result),
+            content=result.content, reasoning=result.reasoning, finish_reason="tool_calls" if result.tool_calls else "stop",
+            tool_calls=result.tool_calls, usage=result.usage, message=assistant_reply(result),
         )
 
 

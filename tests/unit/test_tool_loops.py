@@ -230,3 +230,29 @@ async def test_leaving_a_tool_stream_early_closes_it(builtin_manager, tmp_path):
         await stream.aclose()
     statuses = [row.outcome for row in recent(log, n=0)]
     assert sorted(statuses) == ["complete", "stopped"], "the first round complete, the second left early"
+
+
+WHOLE_ANSWERS = """
+from pepperpy.llm import GenerationResult, LLMProvider, Message, MessageRole, ToolCall
+
+
+class WholeAnswers(LLMProvider):
+    \"\"\"Implements generate only: stream() gets the base class's one-chunk stream.\"\"\"
+
+    async def generate(self, messages, **options):
+        if messages[-1].role == MessageRole.TOOL:
+            return GenerationResult(content="the tool said " + messages[-1].text, messages=list(messages))
+        call = ToolCall(id="w1", name="get_weather", arguments={"city": "Rome"})
+        asked = Message(role=MessageRole.ASSISTANT, content="", tool_calls=[call])
+        return GenerationResult(content="", messages=[*messages, asked], tool_calls=[call])
+"""
+
+
+async def test_a_provider_without_generate_stream_runs_a_streamed_tool_loop(make_plugin, manager):
+    """The base class's default stream carries the answer's tool calls, so the loop runs on every provider."""
+    make_plugin("whole", files={"provider.py": WHOLE_ANSWERS}, entry_point="provider:WholeAnswers")
+    async with PepperPy(plugin_manager=manager).with_llm("whole") as pepper:
+        chunks = [c async for c in pepper.chat.with_user("?").with_tools(get_weather).stream()]
+    (asked,) = [c for c in chunks if c.tool_calls]
+    assert asked.finish_reason == "tool_calls" and asked.tool_calls[0].id == "w1"
+    assert "".join(c.content for c in chunks) == 'the tool said {"city": "Rome", "sky": "sunny"}'
