@@ -18,6 +18,7 @@ from pepperpy.llm import (
     MessageRole,
     ReasoningPart,
     TextPart,
+    ToolCall,
     assistant_reply,
     check_prompt,
     has_prompt,
@@ -115,12 +116,18 @@ class ChatBuilder:
     ) -> ChatBuilder:
         """Offer plain functions (type hints + docstring) and MCP servers (``MCPServer``, ``server.tools(...)``) as tools.
 
-        With ``run=True`` (default) ``generate()`` calls the tools the model asks
-        for and sends the results back, for at most ``max_rounds`` rounds; with
-        ``run=False`` it returns the model's tool calls in ``result.tool_calls``.
+        With ``run=True`` (default) ``generate()`` and ``stream()`` call the tools the
+        model asks for (the calls of one answer concurrently) and send the results back,
+        for at most ``max_rounds`` rounds; with ``run=False`` the model's tool calls come
+        back in ``result.tool_calls`` (on a stream, on its last chunk).
         ``approve(server, tool, arguments)`` (sync or async) is asked before each call of these tools
         (server is None for a function); a False tells the model the call was refused.
         """
+        if not (type(max_rounds) is int and max_rounds >= 1):
+            raise InvalidInputError(
+                f"with_tools(): max_rounds must be a whole number of at least 1 (the tool rounds allowed before "
+                f"the final answer), got {max_rounds!r:.40}"
+            )
         added = [t.with_approval(approve) if isinstance(t, ToolSource) else tool_from_function(t) for t in tools]
         if approve is not None:
             added = [dataclasses.replace(t, approve=approve) if isinstance(t, Tool) else t for t in added]
@@ -170,12 +177,17 @@ class ChatBuilder:
             if not (self._run_tools and result.tool_calls):
                 return result
             if round_number == self._max_rounds:
-                raise LLMError(
-                    f"{(await self._source.configured('llm')).plugin_id}: the model still asked for tools after {self._max_rounds} rounds; "
-                    "pass a larger max_rounds to with_tools() or run=False to handle the calls yourself"
-                )
+                raise await self._too_many_rounds(result.tool_calls)
             messages = [*result.messages, *await run_tool_calls(await self._tool_list(), result.tool_calls)]
         raise AssertionError("unreachable")
+
+    async def _too_many_rounds(self, calls: list[ToolCall]) -> LLMError:
+        asked = ", ".join(call.name for call in calls)
+        return LLMError(
+            f"{(await self._source.configured('llm')).plugin_id}: the model still asked for tools ({asked}) after "
+            f"max_rounds={self._max_rounds} tool rounds; pass a larger max_rounds to with_tools() or run=False "
+            "to handle the calls yourself"
+        )
 
     async def _validated(self, result: Any) -> Any:
         """Validate into the response model; on failure retry once, telling the model what was wrong."""
@@ -195,11 +207,18 @@ class ChatBuilder:
         return retried.model_copy(update={"parsed": parsed})
 
     async def stream(self) -> AsyncIterator[GenerationChunk]:
-        """Stream the answer; tool calls, if any, arrive on the last chunks (tools are not run).
+        """Stream the answer. With tools run (``with_tools(fn)``), each round streams its text, then a chunk
+        with its ``tool_calls``, then one with their ``tool_results``, and the next round follows, up to the
+        final answer; with ``run=False`` the tool calls arrive on the last chunk and are not run.
 
         With a response model, the last chunk carries ``parsed``, the validated answer.
         """
         self._check_prompt("stream")
+        if self._tools and self._run_tools:
+            async with aclosing(self._stream_running_tools(list(self._messages))) as rounds:
+                async for chunk in rounds:
+                    yield chunk
+            return
         chunks = await self._call(list(self._messages), stream=True)
         if self._response_model is not None:
             chunks = self._parsed_on_the_last(chunks)
@@ -207,19 +226,50 @@ class ChatBuilder:
             async for chunk in stream:
                 yield chunk
 
+    async def _stream_running_tools(self, messages: list[Message]) -> AsyncIterator[GenerationChunk]:
+        """The tool loop of ``stream()``: each round is one streamed call through the hooks, passed on as it
+        comes; its tool calls are run (concurrently), their results yielded, and sent back in the next round."""
+        for round_number in range(self._max_rounds + 1):
+            chunks = await self._call(messages, stream=True)
+            if self._response_model is not None:
+                chunks = self._parsed_on_the_last(chunks)
+            pieces: list[str] = []
+            thoughts: list[str] = []
+            calls: list[ToolCall] = []
+            given: Message | None = None
+            async with closing_stream(chunks) as stream:
+                async for chunk in stream:
+                    pieces.append(chunk.content)
+                    if chunk.reasoning:
+                        thoughts.append(chunk.reasoning)
+                    if chunk.tool_calls:
+                        calls.extend(chunk.tool_calls)
+                    if chunk.message is not None:
+                        given = chunk.message
+                    yield chunk
+            if not calls:
+                return
+            if round_number == self._max_rounds:
+                raise await self._too_many_rounds(calls)
+            results = await run_tool_calls(await self._tool_list(), calls)
+            yield GenerationChunk(tool_results=results)
+            messages = [*messages, _round_reply("".join(pieces), thoughts, calls, given), *results]
+
     async def _parsed_on_the_last(self, chunks: Any) -> AsyncIterator[GenerationChunk]:
         """Pass chunks on one behind, so that the last one, once known, can carry the parsed answer."""
         model = self._response_model
         assert model is not None
         held: GenerationChunk | None = None
         pieces: list[str] = []
+        asked_for_tools = False
         async with closing_stream(chunks) as stream:
             async for chunk in stream:
                 if held is not None:
                     yield held
                 held = chunk
                 pieces.append(chunk.content)
-        if held is None or held.tool_calls:  # nothing came, or the model asks for tools instead of answering
+                asked_for_tools = asked_for_tools or bool(chunk.tool_calls)
+        if held is None or asked_for_tools:  # nothing came, or the model asks for tools instead of answering
             if held is not None:
                 yield held
             return
@@ -317,6 +367,15 @@ def _reply(result: GenerationResult) -> Message:
         content: Any = [ReasoningPart(text=result.reasoning), TextPart(text=result.content)]
         return Message(role=MessageRole.ASSISTANT, content=content, tool_calls=result.tool_calls)
     return Message(role=MessageRole.ASSISTANT, content=result.content, tool_calls=result.tool_calls)
+
+
+def _round_reply(text: str, thoughts: list[str], calls: list[ToolCall], given: Message | None) -> Message:
+    """The assistant message of a streamed tool round, as the next round sends it back: the provider's own from the
+    round's last chunk when it asks for the same calls (its reasoning signatures kept), else one made from the chunks."""
+    if given is not None and given.role == MessageRole.ASSISTANT and given.tool_calls == calls:
+        return given
+    reply = _streamed_reply(text, thoughts, None)
+    return reply.model_copy(update={"tool_calls": calls})
 
 
 def _streamed_reply(text: str, thoughts: list[str], given: Message | None) -> Message:

@@ -8,6 +8,8 @@ with ``error:``; a ``ToolError`` (the tool's server crashed, hung or spoke garba
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import inspect
 import json
 from collections.abc import Awaitable, Callable, Iterable
@@ -41,16 +43,28 @@ class Tool:
             return f"MCP server {self.source!r}"
         return f"function {getattr(self.function, '__module__', '?')}.{getattr(self.function, '__qualname__', self.name)}"
 
+    @functools.cached_property
+    def _signature(self) -> inspect.Signature:
+        return inspect.signature(self.function)
+
+    @functools.cached_property
+    def _on_the_loop(self) -> bool:
+        return inspect.iscoroutinefunction(self.function)
+
     async def run(self, arguments: dict[str, Any]) -> Any:
+        """Call the function with ``arguments``: an ``async def`` on the event loop, a plain ``def`` in a worker
+        thread (``asyncio.to_thread``), so that the calls of one round run at once and a slow one never stops the loop."""
         if self.approve is not None:
             allowed = self.approve(self.source, self.name, arguments)
             if not (await allowed if inspect.isawaitable(allowed) else allowed):
                 return f"error: the user refused this call of {self.name}; do not retry it"
         try:
-            bound = inspect.signature(self.function).bind(**arguments)
+            bound = self._signature.bind(**arguments)
         except TypeError as exc:
             return f"error: bad arguments for {self.name}: {exc}"
-        result = self.function(*bound.args, **bound.kwargs)
+        if self._on_the_loop:
+            return await self.function(*bound.args, **bound.kwargs)
+        result = await asyncio.to_thread(self.function, *bound.args, **bound.kwargs)
         return await result if inspect.isawaitable(result) else result
 
 
@@ -111,23 +125,27 @@ def _content(output: Any) -> Any:
     return json.dumps(output, default=str)
 
 
+async def _reply(by_name: dict[str, Tool], call: ToolCall) -> Message:
+    """The tool message answering ``call``; a missing tool or a tool's exception is an error the model sees."""
+    tool = by_name.get(call.name)
+    if tool is None:
+        output: Any = f"error: there is no tool named {call.name!r}; tools are: {', '.join(by_name)}"
+    else:
+        try:
+            output = await tool.run(call.arguments)
+        except ToolError:
+            raise
+        except Exception as exc:  # the model sees the failure and may recover
+            output = f"error: {type(exc).__name__}: {exc}"
+    return Message(role=MessageRole.TOOL, content=_content(output), tool_call_id=call.id, name=call.name)
+
+
 async def run_tool_calls(tools: list[Tool], calls: list[ToolCall]) -> list[Message]:
-    """Call each requested tool and return the tool messages to send back."""
+    """Run the calls of one answer concurrently; the tool messages to send back, in the calls' order."""
     by_name = {tool.name: tool for tool in tools}
-    replies = []
-    for call in calls:
-        tool = by_name.get(call.name)
-        if tool is None:
-            output: Any = f"error: there is no tool named {call.name!r}; tools are: {', '.join(by_name)}"
-        else:
-            try:
-                output = await tool.run(call.arguments)
-            except ToolError:
-                raise
-            except Exception as exc:  # the model sees the failure and may recover
-                output = f"error: {type(exc).__name__}: {exc}"
-        replies.append(Message(role=MessageRole.TOOL, content=_content(output), tool_call_id=call.id, name=call.name))
-    return replies
+    if len(calls) == 1:
+        return [await _reply(by_name, calls[0])]
+    return list(await asyncio.gather(*(_reply(by_name, call) for call in calls)))
 
 
 __all__ = ["Approve", "Tool", "ToolSource", "collect_tools", "run_tool_calls", "tool_from_function"]

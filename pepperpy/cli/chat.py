@@ -336,8 +336,6 @@ def chat(
                 elif as_json:
                     click.echo(json.dumps(runner.run(_as_json(pepper, conversation, _message(context, text, attached))),
                                           ensure_ascii=False))
-                elif servers:  # tools run in generate(): the answer comes whole
-                    click.echo(runner.run(conversation.say(*_message(context, text, attached))).content)
                 else:
                     runner.run(_stream(conversation, _message(context, text, attached)))
             finally:
