@@ -325,7 +325,7 @@ def chat(
         except PepperPyError as exc:
             raise click.ClickException(_in_command_terms(_describe(exc), model is not None) + inherited) from exc
         conversation = _conversation(pepper, system, conversation_id, history)
-        conversation.tools, conversation.approve = servers, (_ask_on_terminal if approve else None)
+        conversation.tools, conversation.approve = servers, (_terminal_approval() if approve else None)
         if not no_log and (provider or model):
             _remember(home, conversation.conversation_id, provider, model)
         with asyncio.Runner() as runner:
@@ -353,14 +353,21 @@ def _mcp_servers(paths: tuple[str, ...]) -> tuple[Any, ...]:
         fail(f"--mcp {exc}")
 
 
-async def _ask_on_terminal(server: str | None, tool: str, arguments: dict[str, Any]) -> bool:
-    """--approve: ask before a tool call (on stderr; the answer from stdin)."""
-    shown = json.dumps(arguments, ensure_ascii=False)
-    question = f"Run tool {tool} of MCP server {server} with {shown[:300]}?"
-    try:
-        return await asyncio.to_thread(click.confirm, question, default=False, err=True)
-    except click.Abort:  # no answer (end of input): refused
-        return False
+def _terminal_approval() -> Any:
+    """--approve: ask before each tool call (on stderr; the answer from stdin), one question at a time (the calls
+    of one answer may run concurrently)."""
+    asking = asyncio.Lock()
+
+    async def ask(server: str | None, tool: str, arguments: dict[str, Any]) -> bool:
+        shown = json.dumps(arguments, ensure_ascii=False)
+        question = f"Run tool {tool} of MCP server {server} with {shown[:300]}?"
+        async with asking:
+            try:
+                return await asyncio.to_thread(click.confirm, question, default=False, err=True)
+            except click.Abort:  # no answer (end of input): refused
+                return False
+
+    return ask
 
 
 def _continued_provider(home: Path, conversation_id: str) -> tuple[str | None, str | None]:
