@@ -379,3 +379,13 @@ async def test_a_recorded_anthropic_tool_loop_runs_an_mcp_tool(remote_manager, c
         assert turns(ours) == turns(theirs)
         [tool] = ours["tools"]
         assert (tool["name"], tool["description"]) == ("retrieve_entity_info", "Get the knowledge about the given entity.")
+
+
+async def test_a_streamed_tool_loop_runs_mcp_tools_concurrently_and_shows_their_results(server):
+    pepper = mock([call("add", a=2, b=3), call("picture")], "done")
+    async with pepper:
+        chunks = [chunk async for chunk in pepper.chat.with_user("go").with_tools(server).stream()]
+    [results] = [chunk.tool_results for chunk in chunks if chunk.tool_results]
+    added, picture = results
+    assert added.content == "5" and isinstance(picture.content[0], ImagePart)
+    assert "".join(chunk.content for chunk in chunks) == "done"
