@@ -62,6 +62,8 @@ _EXPORTS: dict[str, str] = {
     "AuthenticationError": "pepperpy.errors",
     "RateLimitError": "pepperpy.errors",
     "ProviderTimeoutError": "pepperpy.errors",
+    "ToolError": "pepperpy.errors",
+    "MCPServer": "pepperpy.mcp",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -93,7 +95,9 @@ if TYPE_CHECKING:
         ProviderError,
         ProviderTimeoutError,
         RateLimitError,
+        ToolError,
     )
+    from pepperpy.mcp import MCPServer
     from pepperpy.parts import Audio, File, Image
     from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, ToolCall, Usage
     from pepperpy.chat import ChatBuilder, Conversation

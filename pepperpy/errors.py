@@ -17,7 +17,8 @@
     │   │   ├── LLMAuthenticationError, LLMRateLimitError, LLMTimeoutError
     │   ├── AuthenticationError      rejected credentials (never retried)
     │   ├── RateLimitError           429 after the retry budget
-    │   └── ProviderTimeoutError     no answer within the timeout
+    │   ├── ProviderTimeoutError     no answer within the timeout
+    │   └── ToolError                a tool's server crashed, hung past its timeout or spoke garbage
     └── PepperPyErrorGroup           several failures at once (also an ExceptionGroup)
 
 The ``LLM*`` variants let ``except LLMError`` catch every failure of an LLM call while
@@ -121,6 +122,11 @@ class ProviderTimeoutError(ProviderError):
     """The backend did not answer within the configured timeout."""
 
 
+class ToolError(ProviderError):
+    """A tool could not be run: its MCP server crashed, hung past ``tool_timeout`` or answered garbage.
+    The message names the server and the tool. (A tool that reports an error is not one: the model is told.)"""
+
+
 class LLMAuthenticationError(AuthenticationError, LLMError):
     """An LLM service rejected the credentials."""
 
@@ -185,5 +191,6 @@ __all__ = [
     "ProviderError",
     "ProviderTimeoutError",
     "RateLimitError",
+    "ToolError",
     "provider_error_type",
 ]

@@ -15,8 +15,8 @@ PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 # (the PluginManager's own module is for applications: its helpers for plugins are in pepperpy.plugins).
 PLUGIN_FACING = {
     "pepperpy", "pepperpy.plugins", "pepperpy.core", "pepperpy.errors", "pepperpy.llm", "pepperpy.embeddings",
-    "pepperpy.rag", "pepperpy.storage", "pepperpy.documents", "pepperpy.loaders", "pepperpy.tools", "pepperpy.structured",
-    "pepperpy.http", "pepperpy.hooks", "pepperpy.parts",
+    "pepperpy.rag", "pepperpy.storage", "pepperpy.documents", "pepperpy.loaders", "pepperpy.tools",
+    "pepperpy.structured", "pepperpy.http", "pepperpy.hooks", "pepperpy.parts",
 }
 
 
