@@ -1,6 +1,6 @@
 """PepperPy benchmarks. Every figure is printed next to a baseline measured in the same run.
 
-Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [instructions] [responses] [facade] [plugins] [reload] [rag] [cli] [hooks] [calllog] [isolation] [gemini] [parts] [bedrock] [cost] [tools] [mcp] [loaders]   (no argument: all)
+Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [instructions] [responses] [facade] [plugins] [reload] [rag] [cli] [hooks] [calllog] [isolation] [gemini] [parts] [bedrock] [cost] [tools] [mcp] [loaders] [pgvector] [pgvector-1m]   (no argument: all but pgvector-1m)
 """
 
 from __future__ import annotations
@@ -32,16 +32,20 @@ SECTIONS = {
     "mcp": "scripts.bench.mcp",
     "tools": "scripts.bench.tools",
     "loaders": "scripts.bench.loaders",
+    "pgvector": "scripts.bench.pgvector",
+    "pgvector-1m": "scripts.bench.pgvector:main_1m",
 }
+OPTIONAL = {"pgvector-1m"}  # long: only when named
 
 
 def main(names: list[str]) -> None:
     unknown = [n for n in names if n not in SECTIONS]
     if unknown:
         raise SystemExit(f"unknown section(s) {unknown}; choose from {list(SECTIONS)}")
-    for name in names or SECTIONS:
+    for name in names or [n for n in SECTIONS if n not in OPTIONAL]:
         print(f"\n# {name}")
-        importlib.import_module(SECTIONS[name]).main()
+        module, _, function = SECTIONS[name].partition(":")
+        getattr(importlib.import_module(module), function or "main")()
 
 
 if __name__ == "__main__":

