@@ -65,4 +65,4 @@ def bm25(
     return sorted(hits, key=lambda hit: -hit.score)
 
 
-__all__ = ["RRF_K", "bm25", "fuse", "words"]
+__all__ = ["RRF_K", "WORD", "bm25", "fuse", "words"]
