@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from pepperpy._usage import UsageMeter, UsageReport
     from pepperpy.chat import ChatBuilder, Conversation
     from pepperpy.hooks import Call, Hook
+    from pepperpy.rag import SearchMode
     from pepperpy.retrieval import Answer, Retrieval
 
 T = TypeVar("T")
@@ -299,16 +300,20 @@ class PepperPy:
         k: int = 4,
         filter: dict[str, Any] | None = None,
         answer_without_sources: bool = False,
+        mode: SearchMode = "hybrid",
         **options: Any,
     ) -> Answer:
         """Answer ``question`` from the ``k`` most relevant passages; the answer lists them as sources.
 
-        When the store finds nothing, the model is not asked and the answer says so, unless
+        ``mode`` ranks them as ``pepper.rag.search`` does: ``"hybrid"`` (words and meaning), ``"vector"``,
+        ``"keyword"``. When the store finds nothing, the model is not asked and the answer says so, unless
         ``answer_without_sources=True``.
         """
         from pepperpy.retrieval import ask
 
-        return await ask(self, question, k=k, filter=filter, answer_without_sources=answer_without_sources, **options)
+        return await ask(
+            self, question, k=k, filter=filter, answer_without_sources=answer_without_sources, mode=mode, **options
+        )
 
     def ask_sync(
         self,
@@ -316,10 +321,11 @@ class PepperPy:
         k: int = 4,
         filter: dict[str, Any] | None = None,
         answer_without_sources: bool = False,
+        mode: SearchMode = "hybrid",
         **options: Any,
     ) -> Answer:
         """``ask()`` for scripts without an event loop."""
-        return self.run_sync(self.ask(question, k, filter, answer_without_sources, **options))
+        return self.run_sync(self.ask(question, k, filter, answer_without_sources, mode, **options))
 
     # -- lifecycle -------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """The rag/local store: documents and vectors in one SQLite file, searched exactly with numpy.
 
-SQLite (WAL) makes every write one transaction, so a process killed during an add
-leaves either the old or the new state. Search keeps a normalized float32 matrix in
+SQLite (WAL) makes every write one transaction (the keyword index of words.py included),
+so a process killed during an add leaves either the old or the new state. Search keeps a normalized float32 matrix in
 memory, reloaded when the file changed (``PRAGMA data_version``) or this store wrote,
 and an inverted index of metadata values for filters.
 
@@ -24,6 +24,8 @@ import numpy as np
 
 from pepperpy.plugins import use_wal
 
+from .words import WORD_COLUMNS, ensure_word_index, keyword_rows
+
 SCHEMA = """
 BEGIN IMMEDIATE;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -36,7 +38,7 @@ CREATE TABLE IF NOT EXISTS docs (
 );
 COMMIT;
 """
-COLUMNS = {"meta": {"key", "value"}, "docs": {"row", "id", "text", "metadata", "vector"}}
+COLUMNS = {"meta": {"key", "value"}, "docs": {"row", "id", "text", "metadata", "vector"}, **WORD_COLUMNS}
 UPSERT = """
 INSERT INTO docs (id, text, metadata, vector) VALUES (?, ?, ?, ?)
 ON CONFLICT(id) DO UPDATE SET text = excluded.text, metadata = excluded.metadata, vector = excluded.vector
@@ -125,6 +127,7 @@ class Store:
             use_wal(self._db, timeout=60)  # waits for another process writing, as the busy timeout does not here
             if tables != COLUMNS.keys():
                 self._db.executescript(SCHEMA)
+                ensure_word_index(self._db)  # keyword search (words.py); built for a store from before it
         except BaseException:
             self._db.close()  # not a database, or not writable: do not leak the connection
             raise
@@ -202,6 +205,11 @@ class Store:
             snapshot = self._fresh_snapshot()
             rows = snapshot.positions(filter)
             return list(snapshot.ids) if rows is None else [snapshot.ids[position] for position in rows]
+
+    def keyword_search(self, query: str, k: int, filter: dict[str, Any] | None) -> list[tuple[str, str, dict, float]]:
+        """The ``k`` rows best matching the words of ``query`` (BM25), as (id, text, metadata, score)."""
+        with self._lock:
+            return keyword_rows(self._db, query, k, filter)
 
     def search(self, query: np.ndarray, k: int, filter: dict[str, Any] | None) -> list[tuple[str, str, dict, float]]:
         """The ``k`` closest rows as (id, text, metadata, score)."""
