@@ -20,6 +20,7 @@ from pydantic import Field, SecretStr
 
 from pepperpy.embeddings import Vector
 from pepperpy.errors import ConfigError, ProviderError
+from pepperpy.ranking import words
 from pepperpy.rag import Document, Filter, RAGProvider, SearchResult, check_same_embeddings, check_vectors
 
 from .connection import PgVector, describe, password_of, redact, register_vector
@@ -233,20 +234,22 @@ class PgvectorRAGProvider(RAGProvider):
         return [SearchResult(document=Document(id=i, text=t, metadata=m), score=float(s)) for i, t, m, s in found]
 
     async def keyword_search(self, query: str, k: int = 5, filter: Filter | None = None) -> list[SearchResult]:
-        """The ``k`` documents whose text best matches the words of ``query`` (Postgres full text search over the
-        ``tsv`` column, any word matching, ranked by ``ts_rank``); score is that rank (higher is better)."""
+        """The ``k`` documents whose text best matches the words of ``query``, best first (Postgres full text search
+        over the ``tsv`` column, ranked by ``ts_rank``, the score). As in rag/local, each word of the query
+        (``pepperpy.ranking.words``: codes such as ``E_CONN-42`` stay whole) is a phrase of its lexemes, and any
+        word matches (OR); the query is never tsquery syntax. A query of stop words alone finds nothing."""
         from psycopg import sql
 
-        from pepperpy.errors import InvalidInputError
-
-        if not query.strip():
-            raise InvalidInputError(f"{self.plugin_id}: the search query is empty")
+        terms = list(dict.fromkeys(words(query)))
+        if not terms or k <= 0:
+            return []
         condition, params = where(filter)
         statement = sql.SQL(
-            "WITH q AS (SELECT NULLIF(array_to_string(ARRAY(SELECT quote_literal(word) FROM "
-            "unnest(tsvector_to_array(to_tsvector({config}, %s))) AS word), ' | '), '')::tsquery AS query) "
+            "WITH q AS (SELECT string_agg('(' || p::text || ')', ' | ')::tsquery AS query FROM "
+            "(SELECT phraseto_tsquery({config}, term) AS p FROM unnest(%s::text[]) AS term) AS phrases "
+            "WHERE p::text <> '') "
             "SELECT id, text, metadata, ts_rank(tsv, q.query) AS rank FROM {t}, q "
-            "WHERE tsv @@ q.query AND {c} ORDER BY rank DESC, id LIMIT %s"
+            "WHERE q.query IS NOT NULL AND tsv @@ q.query AND {c} ORDER BY rank DESC, id LIMIT %s"
         )
         async with self._using("search") as connection:
             meta = await self._read_meta(connection)
@@ -256,7 +259,7 @@ class PgvectorRAGProvider(RAGProvider):
                 config=sql.Literal(meta.get("text_search", self.text_search)), t=sql.Identifier(self.table),
                 c=condition,
             )
-            found = await (await connection.execute(statement, [query, *params, k])).fetchall()
+            found = await (await connection.execute(statement, [terms, *params, k])).fetchall()
         return [SearchResult(document=Document(id=i, text=t, metadata=m), score=float(s)) for i, t, m, s in found]
 
     async def delete(self, ids: list[str]) -> None:

@@ -212,3 +212,4 @@ async def test_keyword_search_finds_exact_terms_with_filters(manager, postgres_d
         assert {h.document.id for h in hits} == {"err", "other"}, "any word matches, stemmed (uploads, failing)"
         assert [h.document.id for h in await store.keyword_search("upload", filter={"k": "b"})] == ["other"]
         assert await store.keyword_search("the of is") == [], "stop words alone match nothing"
+        assert await store.keyword_search("?! --") == [], "no words at all"
