@@ -1,6 +1,6 @@
 """PepperPy benchmarks. Every figure is printed next to a baseline measured in the same run.
 
-Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [instructions] [responses] [facade] [plugins] [reload] [rag] [cli] [hooks] [calllog] [isolation] [gemini] [parts] [bedrock] [cost] [tools] [mcp] [loaders]   (no argument: all)
+Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [instructions] [responses] [facade] [plugins] [reload] [rag] [cli] [hooks] [calllog] [isolation] [gemini] [parts] [bedrock] [cost] [tools] [mcp] [loaders] [retrieval]   (no argument: all)
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ SECTIONS = {
     "mcp": "scripts.bench.mcp",
     "tools": "scripts.bench.tools",
     "loaders": "scripts.bench.loaders",
+    "retrieval": "scripts.bench.retrieval",
 }
 
 
