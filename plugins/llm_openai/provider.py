@@ -138,7 +138,7 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
                     tools.add(deltas)
                 content = delta.get("content")
                 reason = choice.get("finish_reason")
-                reasoning = reasoning_of(delta)
+                reasoning = reasoning_of(delta) if "reasoning_content" in delta or "reasoning" in delta else ""
                 if reason:
                     finished = True
                     yield GenerationChunk(
