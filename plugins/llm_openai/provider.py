@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from typing import Any, Literal
 
+import httpx
 from pydantic import Field, SecretStr
 
 from pepperpy.errors import ConfigError, ProviderError
@@ -66,6 +67,11 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
         if self.azure_endpoint:
             return azure.headers(self.api_key, self.azure_ad_token, self.azure_ad_token_provider)
         return {"Authorization": bearer(self.api_key)}  # a SecretStr until httpx sends it
+
+    def auth(self) -> httpx.Auth | None:
+        if self.azure_endpoint and self.azure_ad_token_provider is not None:
+            return azure.TokenProviderAuth(self.azure_ad_token_provider)
+        return None
 
     def _defaults(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("model", "temperature", "max_tokens", "stop", "seed")}
