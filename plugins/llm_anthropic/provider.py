@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr
 from pepperpy.errors import ProviderError
 from pepperpy.http import RemoteProvider, parse_event_data
 from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message
+from pepperpy.plugins import versioned_url
 
 from .wire import MEDIA_TYPES, StreamState, parse_answer, reply_message, request_body
 
@@ -31,9 +32,8 @@ class AnthropicProvider(RemoteProvider, LLMProvider):
     def __init__(self, **config: Any):
         super().__init__(**config)
         # Like Anthropic's SDK, a base URL without the API version (ANTHROPIC_BASE_URL=https://api.anthropic.com)
-        # means its /v1; one that already ends in /v1 is taken as it is.
-        if not self.base_url.rstrip("/").endswith("/v1"):
-            self.base_url = self.base_url.rstrip("/") + "/v1"
+        # means its /v1; one that already ends in a version is taken as it is.
+        self.base_url = versioned_url(self.base_url, "v1")
 
     def headers(self) -> dict[str, str | SecretStr]:
         return {"x-api-key": self.api_key, "anthropic-version": API_VERSION}  # a SecretStr until httpx sends it
