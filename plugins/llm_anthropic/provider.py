@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 
@@ -40,7 +41,8 @@ class AnthropicProvider(RemoteProvider, LLMProvider):
 
     def _body(self, messages: list[Message], options: dict[str, Any], stream: bool) -> dict[str, Any]:
         defaults = {k: getattr(self, k) for k in ("model", "max_tokens", "temperature", "stop")}
-        return request_body(self.plugin_id, defaults, messages, options, stream)
+        hosted = (urlsplit(self.base_url).hostname or "").endswith("anthropic.com")  # Anthropic's own model names
+        return request_body(self.plugin_id, defaults, messages, options, stream, hosted=hosted)
 
     async def generate(self, messages: list[Message], **options: Any) -> GenerationResult:
         body = self._body(messages, options, stream=False)

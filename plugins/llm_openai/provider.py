@@ -17,7 +17,7 @@ from pepperpy.llm import (
 )
 
 from . import azure, responses
-from .wire import MEDIA_TYPES, ToolCallAccumulator, first_choice, reasoning_of, request_body, service_of, tool_call, usage
+from .wire import MEDIA_TYPES, ToolCallAccumulator, checked_reasoning, first_choice, reasoning_of, request_body, service_of, tool_call, usage
 
 
 class OpenAIProvider(RemoteProvider, LLMProvider):
@@ -76,11 +76,21 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
     def _defaults(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("model", "temperature", "max_tokens", "stop", "seed")}
 
+    def _checked(self, options: dict[str, Any]) -> dict[str, Any]:
+        """``options`` with ``reasoning`` checked against the model (refused, or dropped, for one that cannot reason)
+        on the hosted services; a local server or proxy may serve any model under any name, so it decides."""
+        if options.get("reasoning") is None or self._service() is None:
+            return options
+        reasoning = checked_reasoning(self.plugin_id, options.get("model") or self.model, options["reasoning"])
+        return {**options, "reasoning": reasoning}
+
     def _body(self, who: str, messages: list[Message], options: dict[str, Any], stream: bool) -> dict[str, Any]:
+        options = self._checked(options)
         return request_body(who, self._defaults(), messages, options, json_schema=self.supports_json_schema, stream=stream)
 
     def _responses_body(self, messages: list[Message], options: dict[str, Any], stream: bool) -> dict[str, Any]:
         who = f"{self.plugin_id} (api='responses')"
+        options = self._checked(options)
         return responses.request_body(who, self._defaults(), messages, options, store=self.store, stream=stream)
 
     def _service(self) -> str | None:
