@@ -41,6 +41,7 @@ _EXPORTS: dict[str, str] = {
     "Document": "pepperpy.rag",
     "SearchResult": "pepperpy.rag",
     "RAGProvider": "pepperpy.rag",
+    "LoaderProvider": "pepperpy.loaders",
     "Answer": "pepperpy.retrieval",
     "StorageProvider": "pepperpy.storage",
     "PepperPyError": "pepperpy.errors",
@@ -48,6 +49,7 @@ _EXPORTS: dict[str, str] = {
     "MissingKeyError": "pepperpy.errors",
     "InvalidInputError": "pepperpy.errors",
     "UnsupportedPartError": "pepperpy.errors",
+    "FileLoadError": "pepperpy.errors",
     "PepperPyErrorGroup": "pepperpy.errors",
     "PluginError": "pepperpy.errors",
     "PluginNotFoundError": "pepperpy.errors",
@@ -60,6 +62,8 @@ _EXPORTS: dict[str, str] = {
     "AuthenticationError": "pepperpy.errors",
     "RateLimitError": "pepperpy.errors",
     "ProviderTimeoutError": "pepperpy.errors",
+    "ToolError": "pepperpy.errors",
+    "MCPServer": "pepperpy.mcp",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -75,6 +79,7 @@ if TYPE_CHECKING:
     from pepperpy.errors import (
         AuthenticationError,
         ConfigError,
+        FileLoadError,
         InvalidInputError,
         UnsupportedPartError,
         LLMError,
@@ -90,7 +95,9 @@ if TYPE_CHECKING:
         ProviderError,
         ProviderTimeoutError,
         RateLimitError,
+        ToolError,
     )
+    from pepperpy.mcp import MCPServer
     from pepperpy.parts import Audio, File, Image
     from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, ToolCall, Usage
     from pepperpy.chat import ChatBuilder, Conversation
@@ -98,5 +105,6 @@ if TYPE_CHECKING:
     from pepperpy.tools import Tool, tool_from_function
     from pepperpy.plugin_manager import PluginManager, get_plugin_manager
     from pepperpy.rag import Document, RAGProvider, SearchResult
+    from pepperpy.loaders import LoaderProvider
     from pepperpy.retrieval import Answer
     from pepperpy.storage import StorageProvider

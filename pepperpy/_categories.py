@@ -14,6 +14,7 @@ CATEGORY_BASES: dict[str, str] = {
     "embeddings": "pepperpy.embeddings:EmbeddingProvider",
     "rag": "pepperpy.rag:RAGProvider",
     "storage": "pepperpy.storage:StorageProvider",
+    "loader": "pepperpy.loaders:LoaderProvider",
 }
 GENERIC_BASE = "pepperpy.core:PepperpyPlugin"
 
@@ -34,7 +35,12 @@ def plain_name(category: str, name: str, exists: Callable[[str, str], bool] | No
             f"{name!r} names no plugin (there is no {other} plugin named {rest!r}); name a plugin of category "
             f"{category!r}, by its name or its id ({category}/name): `pepperpy plugins list` shows them"
         )
-    ask = f"with_{other}({rest!r})" if other in CATEGORY_BASES else f"with_plugin({other!r}, {rest!r})"
+    if other == "loader":
+        ask = f"rag.add(path, loader={rest!r})"
+    elif other in CATEGORY_BASES:
+        ask = f"with_{other}({rest!r})"
+    else:
+        ask = f"with_plugin({other!r}, {rest!r})"
     raise PluginNotFoundError(
         f"{name!r} is the id of a plugin of category {other!r}, not {category!r}; use {ask} for it, "
         f"or name a plugin of category {category!r}"

@@ -22,6 +22,7 @@ MANIFEST_FILE = "plugin.json"
 _ENTRY_POINT = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*", re.ASCII)
 _IDENTIFIER = re.compile(r"[a-z][a-z0-9_-]*")
 _OPTION = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # an option name, e.g. api_key
+_SUFFIX = re.compile(r"\.[a-z0-9][a-z0-9_+-]*")  # a loader's file suffix, e.g. .pdf
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # an environment variable name, e.g. OPENAI_API_KEY
 MAX_FILE_BYTES = 1 << 20  # plugin.json and requirements files are a few KB; more is a mistake or an attack
 _SAVE_AS_UTF8 = "save it as UTF-8 (in most editors: Save As, Encoding: UTF-8)"
@@ -87,6 +88,7 @@ class PluginManifest(BaseModel):
     aliases: dict[str, PluginAlias] = Field(default_factory=dict)
     dependencies: list[PluginDependency] = Field(default_factory=list)
     isolation: Literal["inprocess", "process"] = "inprocess"  # "process": a worker process (pepperpy/_isolation)
+    suffixes: list[str] = Field(default_factory=list)  # a loader's file suffixes, e.g. [".pdf"] (pepperpy/_loaders.py)
 
     @field_validator("name", "category", "provider_name")
     @classmethod
@@ -130,6 +132,14 @@ class PluginManifest(BaseModel):
     @classmethod
     def _env(cls, value: dict[str, str]) -> dict[str, str]:
         return _check_env(value)
+
+    @field_validator("suffixes")
+    @classmethod
+    def _suffixes(cls, value: list[str]) -> list[str]:
+        for suffix in value:
+            if not _SUFFIX.fullmatch(suffix):
+                raise ValueError(f"suffix {_shown(suffix)} must be a lowercase file suffix such as '.pdf'")
+        return value
 
     @field_validator("pepperpy_compatibility")
     @classmethod

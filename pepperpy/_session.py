@@ -49,6 +49,7 @@ class Session:
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
         self.opened: list[Any] = []
+        self.kept: dict[Any, asyncio.Task[Any]] = {}  # key -> the opening of a resource kept open here (PepperPy.kept_open)
         self._watcher: AsyncIterator[None] | None = None
 
     async def watch_loop(self) -> None:
@@ -82,6 +83,7 @@ class Session:
     async def close(self) -> None:
         watcher, self._watcher = self._watcher, None
         opened, self.opened = self.opened, []
+        self.kept = {}
         failures: list[BaseException] = []
         for provider in reversed(opened):
             try:

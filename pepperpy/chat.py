@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import aclosing
 from typing import Any, Protocol, TypeVar
@@ -17,6 +18,7 @@ from pepperpy.llm import (
     MessageRole,
     ReasoningPart,
     TextPart,
+    ToolCall,
     assistant_reply,
     check_prompt,
     has_prompt,
@@ -24,7 +26,7 @@ from pepperpy.llm import (
 )
 from pepperpy.parts import content_of
 from pepperpy.structured import parse as parse_structured
-from pepperpy.tools import Tool, run_tool_calls, tool_from_function
+from pepperpy.tools import Approve, Tool, ToolSource, collect_tools, run_tool_calls, tool_from_function
 
 T = TypeVar("T")
 
@@ -41,6 +43,9 @@ class ProviderSource(Protocol):
     def call_llm(self, call: Call) -> Awaitable[Any]: ...
 
     def run_sync(self, coroutine: Coroutine[Any, Any, T]) -> T: ...
+
+    @property
+    def plugin_manager(self) -> Any: ...
 
 
 def _text(method: str, content: Any) -> str:
@@ -60,7 +65,7 @@ class ChatBuilder:
         self._conversation_id = conversation_id
         self._messages: list[Message] = list(messages or [])
         self._options: dict[str, Any] = {}
-        self._tools: tuple[Tool, ...] = ()
+        self._tools: tuple[Tool | ToolSource, ...] = ()
         self._run_tools = False
         self._max_rounds = 5
         self._response_model: type[BaseModel] | None = None
@@ -109,15 +114,27 @@ class ChatBuilder:
             changes["_response_model"] = options.pop("response_model")
         return self._with(_options={**self._options, **options}, **changes)
 
-    def with_tools(self, *functions: Callable[..., Any], run: bool = True, max_rounds: int = 5) -> ChatBuilder:
-        """Offer plain functions (type hints + docstring) as tools.
+    def with_tools(
+        self, *tools: Callable[..., Any] | ToolSource, run: bool = True, max_rounds: int = 5, approve: Approve | None = None
+    ) -> ChatBuilder:
+        """Offer plain functions (type hints + docstring) and MCP servers (``MCPServer``, ``server.tools(...)``) as tools.
 
-        With ``run=True`` (default) ``generate()`` calls the functions the model asks
-        for and sends the results back, for at most ``max_rounds`` rounds; with
-        ``run=False`` it returns the model's tool calls in ``result.tool_calls``.
+        With ``run=True`` (default) ``generate()`` and ``stream()`` call the tools the
+        model asks for (the calls of one answer concurrently) and send the results back,
+        for at most ``max_rounds`` rounds; with ``run=False`` the model's tool calls come
+        back in ``result.tool_calls`` (on a stream, on its last chunk).
+        ``approve(server, tool, arguments)`` (sync or async) is asked before each call of these tools
+        (server is None for a function); a False tells the model the call was refused.
         """
-        tools = (*self._tools, *(tool_from_function(f) for f in functions))
-        return self._with(_tools=tools, _run_tools=run, _max_rounds=max_rounds)
+        if not (type(max_rounds) is int and max_rounds >= 1):
+            raise InvalidInputError(
+                f"with_tools(): max_rounds must be a whole number of at least 1 (the tool rounds allowed before "
+                f"the final answer), got {max_rounds!r:.40}"
+            )
+        added = [t.with_approval(approve) if isinstance(t, ToolSource) else tool_from_function(t) for t in tools]
+        if approve is not None:
+            added = [dataclasses.replace(t, approve=approve) if isinstance(t, Tool) else t for t in added]
+        return self._with(_tools=(*self._tools, *added), _run_tools=run, _max_rounds=max_rounds)
 
     def with_response_model(self, model: type[BaseModel]) -> ChatBuilder:
         """Ask for JSON fitting ``model``; the validated instance is ``result.parsed``."""
@@ -125,10 +142,14 @@ class ChatBuilder:
             raise InvalidInputError(f"with_response_model() takes a pydantic model class, got {model!r:.80}")
         return self._with(_response_model=model)
 
-    def _request_options(self) -> dict[str, Any]:
+    async def _tool_list(self) -> list[Tool]:
+        """The offered tools, an MCP server's listed (its session opened in the facade's, on first use)."""
+        return await collect_tools(self._tools, self._source)
+
+    async def _request_options(self) -> dict[str, Any]:
         options = dict(self._options)
         if self._tools:
-            options["tools"] = list(self._tools)
+            options["tools"] = await self._tool_list()
         if self._response_model is not None:
             options["response_model"] = self._response_model
         return options
@@ -136,7 +157,7 @@ class ChatBuilder:
     async def _call(self, messages: list[Message], stream: bool = False) -> Any:
         """One LLM call through the facade's hooks (pepperpy/hooks.py); the provider opens inside the innermost."""
         provider = await self._source.configured("llm")
-        options, settings = split_options(self._request_options())
+        options, settings = split_options(await self._request_options())
         model = options.get("model") or getattr(provider, "model", None)
         call = Call(provider.plugin_id, tuple(messages), options, stream, self._conversation_id,
                     model if isinstance(model, str) else None, settings, provider)
@@ -159,12 +180,17 @@ class ChatBuilder:
             if not (self._run_tools and result.tool_calls):
                 return result
             if round_number == self._max_rounds:
-                raise LLMError(
-                    f"{(await self._source.configured('llm')).plugin_id}: the model still asked for tools after {self._max_rounds} rounds; "
-                    "pass a larger max_rounds to with_tools() or run=False to handle the calls yourself"
-                )
-            messages = [*result.messages, *await run_tool_calls(list(self._tools), result.tool_calls)]
+                raise await self._too_many_rounds(result.tool_calls)
+            messages = [*result.messages, *await run_tool_calls(await self._tool_list(), result.tool_calls)]
         raise AssertionError("unreachable")
+
+    async def _too_many_rounds(self, calls: list[ToolCall]) -> LLMError:
+        asked = ", ".join(call.name for call in calls)
+        return LLMError(
+            f"{(await self._source.configured('llm')).plugin_id}: the model still asked for tools ({asked}) after "
+            f"max_rounds={self._max_rounds} tool rounds; pass a larger max_rounds to with_tools() or run=False "
+            "to handle the calls yourself"
+        )
 
     async def _validated(self, result: Any) -> Any:
         """Validate into the response model; on failure retry once, telling the model what was wrong."""
@@ -184,11 +210,18 @@ class ChatBuilder:
         return retried.model_copy(update={"parsed": parsed})
 
     async def stream(self) -> AsyncIterator[GenerationChunk]:
-        """Stream the answer; tool calls, if any, arrive on the last chunks (tools are not run).
+        """Stream the answer. With tools run (``with_tools(fn)``), each round streams its text, then a chunk
+        with its ``tool_calls``, then one with their ``tool_results``, and the next round follows, up to the
+        final answer; with ``run=False`` the tool calls arrive on the last chunk and are not run.
 
         With a response model, the last chunk carries ``parsed``, the validated answer.
         """
         self._check_prompt("stream")
+        if self._tools and self._run_tools:
+            async with aclosing(self._stream_running_tools(list(self._messages))) as rounds:
+                async for chunk in rounds:
+                    yield chunk
+            return
         chunks = await self._call(list(self._messages), stream=True)
         if self._response_model is not None:
             chunks = self._parsed_on_the_last(chunks)
@@ -196,19 +229,50 @@ class ChatBuilder:
             async for chunk in stream:
                 yield chunk
 
+    async def _stream_running_tools(self, messages: list[Message]) -> AsyncIterator[GenerationChunk]:
+        """The tool loop of ``stream()``: each round is one streamed call through the hooks, passed on as it
+        comes; its tool calls are run (concurrently), their results yielded, and sent back in the next round."""
+        for round_number in range(self._max_rounds + 1):
+            chunks = await self._call(messages, stream=True)
+            if self._response_model is not None:
+                chunks = self._parsed_on_the_last(chunks)
+            pieces: list[str] = []
+            thoughts: list[str] = []
+            calls: list[ToolCall] = []
+            given: Message | None = None
+            async with closing_stream(chunks) as stream:
+                async for chunk in stream:
+                    pieces.append(chunk.content)
+                    if chunk.reasoning:
+                        thoughts.append(chunk.reasoning)
+                    if chunk.tool_calls:
+                        calls.extend(chunk.tool_calls)
+                    if chunk.message is not None:
+                        given = chunk.message
+                    yield chunk
+            if not calls:
+                return
+            if round_number == self._max_rounds:
+                raise await self._too_many_rounds(calls)
+            results = await run_tool_calls(await self._tool_list(), calls)
+            yield GenerationChunk(tool_results=results)
+            messages = [*messages, _round_reply("".join(pieces), thoughts, calls, given), *results]
+
     async def _parsed_on_the_last(self, chunks: Any) -> AsyncIterator[GenerationChunk]:
         """Pass chunks on one behind, so that the last one, once known, can carry the parsed answer."""
         model = self._response_model
         assert model is not None
         held: GenerationChunk | None = None
         pieces: list[str] = []
+        asked_for_tools = False
         async with closing_stream(chunks) as stream:
             async for chunk in stream:
                 if held is not None:
                     yield held
                 held = chunk
                 pieces.append(chunk.content)
-        if held is None or held.tool_calls:  # nothing came, or the model asks for tools instead of answering
+                asked_for_tools = asked_for_tools or bool(chunk.tool_calls)
+        if held is None or asked_for_tools:  # nothing came, or the model asks for tools instead of answering
             if held is not None:
                 yield held
             return
@@ -239,9 +303,13 @@ class Conversation:
         self.conversation_id = conversation_id or uuid.uuid4().hex
         self.messages: list[Message] = [] if system is None else [Message(role=MessageRole.SYSTEM, content=_text("system", system))]
         self.options = options
+        self.tools: tuple[Any, ...] = ()  # functions and MCP servers each turn offers (see ChatBuilder.with_tools)
+        self.approve: Approve | None = None
 
     def _turn(self, content: tuple[Any, ...], options: dict[str, Any]) -> ChatBuilder:
         builder = ChatBuilder(self._source, self.messages, self.conversation_id).with_user(*content)
+        if self.tools:
+            builder = builder.with_tools(*self.tools, approve=self.approve)
         return builder.with_options(**{**self.options, **options})
 
     async def say(self, *content: Any, **options: Any) -> GenerationResult:
@@ -302,6 +370,15 @@ def _reply(result: GenerationResult) -> Message:
         content: Any = [ReasoningPart(text=result.reasoning), TextPart(text=result.content)]
         return Message(role=MessageRole.ASSISTANT, content=content, tool_calls=result.tool_calls)
     return Message(role=MessageRole.ASSISTANT, content=result.content, tool_calls=result.tool_calls)
+
+
+def _round_reply(text: str, thoughts: list[str], calls: list[ToolCall], given: Message | None) -> Message:
+    """The assistant message of a streamed tool round, as the next round sends it back: the provider's own from the
+    round's last chunk when it asks for the same calls (its reasoning signatures kept), else one made from the chunks."""
+    if given is not None and given.role == MessageRole.ASSISTANT and given.tool_calls == calls:
+        return given
+    reply = _streamed_reply(text, thoughts, None)
+    return reply.model_copy(update={"tool_calls": calls})
 
 
 def _streamed_reply(text: str, thoughts: list[str], given: Message | None) -> Message:

@@ -1,11 +1,12 @@
-"""Turning texts, .txt/.md files and folders of them into Documents: loading, chunking, stable ids.
+"""Turning texts and loaded files into Documents: chunking, stable ids, walking folders.
 
 Chunking policy: paragraphs (blank-line separated) are packed into chunks of at most
 ``size`` characters; a paragraph longer than that is split at sentence or word
 boundaries; each chunk after the first starts with the last ``overlap`` characters
-of the previous one (cut at a word boundary). Chunk ids are ``<file path>#<n>``, so
-re-adding a file updates its chunks instead of duplicating them. A plain text gets
-an id from its content hash.
+of the previous one (cut at a word boundary). A file is read by a loader plugin
+(pepperpy/loaders.py) into sections, each chunked on its own; chunk ids are
+``<file path>#<section>#<n>``, so re-adding a file updates its chunks instead of
+duplicating them. A plain text gets an id from its content hash.
 """
 
 from __future__ import annotations
@@ -18,15 +19,13 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from pepperpy.errors import ConfigError, InvalidInputError
+from pepperpy.errors import InvalidInputError
 from pepperpy.rag import Document
 
-TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
+URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/")  # a scheme and a slash: "https://x" (Path() makes it "https:/x")
 # What ``pepper.rag.add()`` takes: one of these, or a list of them.
 Addable = Document | str | os.PathLike[str]
-ACCEPTED = (
-    "a Document, a text (str), a pathlib.Path to a .txt/.md file or to a folder of them, or a list of these"
-)
+ACCEPTED = "a Document, a text (str), a pathlib.Path to a file or a folder, or a list of these"
 CHUNK_SIZE = 800
 CHUNK_OVERLAP = 100
 
@@ -75,60 +74,39 @@ def chunk_text(text: str, size: int = CHUNK_SIZE, overlap: int = CHUNK_OVERLAP) 
     return overlapped
 
 
-def read_text_file(path: Path) -> str:
-    """The UTF-8 text of a .txt or .md file; any other file is a ConfigError naming it."""
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such file; check the path")
-    if path.suffix.lower() not in TEXT_SUFFIXES:
-        raise ConfigError(f"{path}: only {', '.join(sorted(TEXT_SUFFIXES))} files are loaded; convert it to text first")
-    raw = path.read_bytes()
-    binary = ConfigError(f"{path}: not a UTF-8 text file (binary content); convert it to text first")
-    if b"\x00" in raw:
-        raise binary
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise binary from None
-
-
-def file_documents(path: Path, text: str, size: int = CHUNK_SIZE, overlap: int = CHUNK_OVERLAP) -> list[Document]:
-    """The chunks of ``text``, read from ``path``, with ids ``<absolute path>#<n>``."""
+def chunk_sections(
+    path: Path, sections: list[Document], size: int = CHUNK_SIZE, overlap: int = CHUNK_OVERLAP
+) -> list[Document]:
+    """The chunks of a file's sections (a loader's output), with ids ``<absolute path>#<section>#<n>`` (a section
+    with the id ``""`` gives ``<absolute path>#<n>``) and metadata: the section's, ``source`` and ``chunk``."""
     source = str(path.resolve())
-    return [
-        Document(id=f"{source}#{n}", text=chunk, metadata={"source": source, "chunk": n})
-        for n, chunk in enumerate(chunk_text(text, size, overlap))
-    ]
+    chunks = []
+    for section in sections:
+        prefix = f"{source}#{section.id}#" if section.id else f"{source}#"
+        for n, chunk in enumerate(chunk_text(section.text, size, overlap)):
+            metadata = {"source": source, **section.metadata, "chunk": n}
+            chunks.append(Document(id=f"{prefix}{n}", text=chunk, metadata=metadata))
+    return chunks
 
 
-def load_file(path: str | os.PathLike[str], size: int = CHUNK_SIZE, overlap: int = CHUNK_OVERLAP) -> list[Document]:
-    """A .txt or .md file as chunk Documents with ``source`` and ``chunk`` metadata."""
-    path = Path(path)
-    text = read_text_file(path)
-    if not text.strip():
-        raise ConfigError(f"{path}: the file is empty")
-    return file_documents(path, text, size, overlap)
-
-
-def text_files(folder: Path) -> list[Path]:
-    """The .txt/.md files under ``folder``, recursively, in path order; hidden files and folders are skipped."""
-    found = []
-    for root, folders, files in os.walk(folder):
+def files_under(folder: Path, glob: str | None = None) -> list[Path]:
+    """The files under ``folder``: all of them recursively (in path order), or those matching ``glob`` (as
+    ``Path.glob`` takes it: ``"**/*.pdf"`` at any depth, ``"*.pdf"`` at the top); hidden files and folders
+    (``.name``) are left out."""
+    if glob is not None:
+        found = (p for p in folder.glob(glob) if p.is_file())
+        return sorted(p for p in found if not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    files = []
+    for root, folders, names in os.walk(folder):
         folders[:] = sorted(f for f in folders if not f.startswith("."))
-        texts = (f for f in sorted(files) if not f.startswith(".") and Path(f).suffix.lower() in TEXT_SUFFIXES)
-        found += [Path(root, f) for f in texts]
-    return found
+        files += [Path(root, name) for name in sorted(names) if not name.startswith(".")]
+    return files
 
 
-def load_folder(folder: str | os.PathLike[str], size: int = CHUNK_SIZE, overlap: int = CHUNK_OVERLAP) -> list[Document]:
-    """Every .txt/.md file under ``folder`` (see ``text_files``) as chunk Documents; empty files add nothing."""
-    folder = Path(folder)
-    files = text_files(folder)
-    if not files:
-        raise InvalidInputError(
-            f"{folder}: the folder holds no {', '.join(sorted(TEXT_SUFFIXES))} files (hidden ones are skipped); "
-            "check the path"
-        )
-    return [document for file in files for document in file_documents(file, read_text_file(file), size, overlap)]
+def url_of(item: str | os.PathLike[str]) -> str | None:
+    """``item`` when it is a URL alone (``https://...``, ``file://...``): those are refused, never fetched."""
+    text = os.fspath(item).strip()
+    return text if URL.match(text) and not any(c.isspace() for c in text) else None
 
 
 def as_items(items: Addable | Iterable[Addable]) -> list[Addable]:
@@ -140,28 +118,7 @@ def as_items(items: Addable | Iterable[Addable]) -> list[Addable]:
     return list(items)
 
 
-def to_documents(
-    items: Addable | Iterable[Addable], size: int = CHUNK_SIZE, overlap: int = CHUNK_OVERLAP
-) -> list[Document]:
-    """Documents as given; files loaded and chunked, folders too (their .txt/.md files); a string is one Document
-    (id from its content). One item may be given alone."""
-    documents: list[Document] = []
-    for item in as_items(items):
-        if isinstance(item, Document):
-            documents.append(item)
-        elif isinstance(item, str):
-            if not item.strip():
-                raise InvalidInputError("cannot add an empty text; drop empty strings first")
-            documents.append(Document(id=text_id(item), text=item))
-        elif isinstance(item, os.PathLike):
-            path = Path(item)
-            documents += load_folder(path, size, overlap) if path.is_dir() else load_file(path, size, overlap)
-        else:
-            raise InvalidInputError(f"cannot add {type(item).__name__}; pass {ACCEPTED}")
-    return documents
-
-
 __all__ = [
-    "ACCEPTED", "CHUNK_OVERLAP", "CHUNK_SIZE", "Addable", "as_items", "chunk_text", "file_documents", "load_file",
-    "load_folder", "read_text_file", "text_files", "text_id", "to_documents",
+    "ACCEPTED", "CHUNK_OVERLAP", "CHUNK_SIZE", "Addable", "as_items", "chunk_sections", "chunk_text", "files_under",
+    "text_id", "url_of",
 ]

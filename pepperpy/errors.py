@@ -4,7 +4,8 @@
     ├── ConfigError                  the caller's mistake: unknown or invalid option
     │   ├── MissingKeyError          a required key (API key) is not set anywhere
     │   └── InvalidInputError        a call's input is wrong (messages, builder arguments)
-    │       └── UnsupportedPartError a provider cannot take a part of a message (an image, a file)
+    │       ├── UnsupportedPartError a provider cannot take a part of a message (an image, a file)
+    │       └── FileLoadError        a file no loader can read (encrypted, damaged, no text, unknown suffix)
     ├── PluginError                  a plugin folder, its class or its machinery
     │   ├── PluginNotFoundError      no plugin with that id (lists close names)
     │   ├── PluginManifestError      plugin.json or requirements.txt is broken
@@ -16,7 +17,8 @@
     │   │   ├── LLMAuthenticationError, LLMRateLimitError, LLMTimeoutError
     │   ├── AuthenticationError      rejected credentials (never retried)
     │   ├── RateLimitError           429 after the retry budget
-    │   └── ProviderTimeoutError     no answer within the timeout
+    │   ├── ProviderTimeoutError     no answer within the timeout
+    │   └── ToolError                a tool's server crashed, hung past its timeout or spoke garbage
     └── PepperPyErrorGroup           several failures at once (also an ExceptionGroup)
 
 The ``LLM*`` variants let ``except LLMError`` catch every failure of an LLM call while
@@ -54,6 +56,18 @@ class UnsupportedPartError(InvalidInputError):
     def __init__(self, message: str, part: object = None):
         super().__init__(message)
         self.part = part
+
+
+class FileLoadError(InvalidInputError):
+    """A file that cannot be turned into documents; ``path`` names it and ``reason`` says why and what to do."""
+
+    def __init__(self, path: object, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # crosses worker processes with both fields
+        return type(self), (self.path, self.reason)
 
 
 class PluginError(PepperPyError):
@@ -108,6 +122,11 @@ class ProviderTimeoutError(ProviderError):
     """The backend did not answer within the configured timeout."""
 
 
+class ToolError(ProviderError):
+    """A tool could not be run: its MCP server crashed, hung past ``tool_timeout`` or answered garbage.
+    The message names the server and the tool. (A tool that reports an error is not one: the model is told.)"""
+
+
 class LLMAuthenticationError(AuthenticationError, LLMError):
     """An LLM service rejected the credentials."""
 
@@ -154,6 +173,7 @@ class PepperPyErrorGroup(PepperPyError, ExceptionGroup):  # type: ignore[misc]
 __all__ = [
     "AuthenticationError",
     "ConfigError",
+    "FileLoadError",
     "InvalidInputError",
     "LLMAuthenticationError",
     "LLMError",
@@ -171,5 +191,6 @@ __all__ = [
     "ProviderError",
     "ProviderTimeoutError",
     "RateLimitError",
+    "ToolError",
     "provider_error_type",
 ]

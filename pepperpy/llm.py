@@ -145,7 +145,10 @@ class GenerationChunk(BaseModel):
 
     ``message``, on the last chunk where the provider gives one, is the whole assistant message as
     ``generate`` would have put it in ``result.messages``: its reasoning parts with their signatures,
-    which a conversation keeps to send back unchanged (the chunks' text alone would lose them)."""
+    which a conversation keeps to send back unchanged (the chunks' text alone would lose them).
+
+    ``tool_results``: when a chat's ``stream()`` runs tools, after each round's chunk with ``tool_calls`` comes
+    one chunk (no text) holding the tool messages sent back to the model, one per call, in the calls' order."""
 
     content: str = ""
     reasoning: str = ""
@@ -155,6 +158,7 @@ class GenerationChunk(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     parsed: Any = None
     message: Message | None = None
+    tool_results: list[Message] = Field(default_factory=list)
 
 
 MessagesInput = str | list[Message] | list[dict[str, Any]]
@@ -532,11 +536,11 @@ class LLMProvider(PepperpyPlugin):
         """The whole answer to ``messages``."""
 
     async def generate_stream(self, messages: list[Message], **options: Any) -> AsyncIterator[GenerationChunk]:
-        """Stream the answer; the default yields the whole answer as one chunk."""
+        """Stream the answer; the default yields the whole answer as one chunk (its tool calls on it)."""
         result = await self.generate(messages, **options)
         yield GenerationChunk(
-            content=result.content, reasoning=result.reasoning, finish_reason="stop", usage=result.usage,
-            message=assistant_reply(result),
+            content=result.content, reasoning=result.reasoning, finish_reason="tool_calls" if result.tool_calls else "stop",
+            tool_calls=result.tool_calls, usage=result.usage, message=assistant_reply(result),
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import weakref
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pepperpy import _dependencies
@@ -74,6 +74,11 @@ class PepperPy:
         self._cache: Any = None  # with_cache(): innermost, keyed on what the provider would receive
         self._builtin_hooks: list[Any] | None = None  # tracing, when OpenTelemetry is installed
         self._usage_meter: UsageMeter | None = None  # counts every answer, outside every hook
+
+    @property
+    def plugin_manager(self) -> PluginManager:
+        """The PluginManager this facade creates its providers with."""
+        return self._manager
 
     def __repr__(self) -> str:
         configured = ", ".join(f"{c}={p.name}" for c, p in self._providers.items())
@@ -240,6 +245,11 @@ class PepperPy:
         if isinstance(provider, PendingProvider):
             provider = await self._created(category)
         return provider
+
+    @property
+    def plugin_manager(self) -> PluginManager:
+        """The PluginManager this facade creates its providers (and ``rag.add``'s loaders) with."""
+        return self._manager
 
     def provider(self, category: str) -> Any:
         """The configured provider of ``category`` (not necessarily open)."""
@@ -428,6 +438,27 @@ class PepperPy:
             session = self._session = Session(loop)
             await session.watch_loop()
         return session
+
+    async def kept_open(self, key: Any, create: Callable[[], Awaitable[Any]]) -> Any:
+        """The resource kept open for ``key`` on this facade (an MCP server's session): made by ``await create()``
+        and opened (``initialize()``) on first use, shared by every chat, closed (``cleanup()``) with the providers."""
+        session = await self._session_on_running_loop()
+        opening = session.kept.get(key)
+        if opening is None:
+
+            async def open_it() -> Any:
+                resource = await create()
+                await resource.initialize()
+                session.opened.append(resource)
+                return resource
+
+            opening = session.kept[key] = asyncio.ensure_future(open_it())
+        try:
+            return await asyncio.shield(opening)
+        except BaseException:
+            if opening.done() and session.kept.get(key) is opening:  # a failed opening is tried again next time
+                del session.kept[key]
+            raise
 
     async def __aenter__(self) -> PepperPy:
         try:

@@ -36,7 +36,7 @@ class RAGProvider(PepperpyPlugin):
     wrapped_methods: ClassVar[dict[str, Callable[[Any], Any]]] = {
         "initialize": open_guard,
         "cleanup": close_guard,
-        **dict.fromkeys(("add", "search", "delete", "count"), requires_open),
+        **dict.fromkeys(("add", "search", "delete", "count", "ids"), requires_open),
     }
     # Every store embeds texts: the facade's embeddings, else the default ones (pepperpy/_dependencies.py).
     declared_dependencies: ClassVar[tuple[dict[str, Any], ...]] = ({"type": "embeddings"},)
@@ -87,6 +87,11 @@ class RAGProvider(PepperpyPlugin):
     @abc.abstractmethod
     async def count(self) -> int:
         """How many documents the store holds."""
+
+    async def ids(self, filter: Filter) -> list[str] | None:
+        """The ids of the stored documents whose metadata matches ``filter``; None when the store cannot list them
+        (then ``pepper.rag.add`` cannot remove the chunks a changed file no longer has, and logs so)."""
+        return None
 
 
 def check_vectors(who: str, documents: list[Document], vectors: list[Vector]) -> None:

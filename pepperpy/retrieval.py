@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from pepperpy.documents import CHUNK_OVERLAP, CHUNK_SIZE, Addable, to_documents
+from pepperpy._loaders import Added, Skipped, to_chunks
+from pepperpy._log import logger
+from pepperpy.documents import CHUNK_OVERLAP, CHUNK_SIZE, Addable
 from pepperpy.llm import GenerationResult, Message, MessageRole
 from pepperpy.rag import Document, Filter, RAGProvider, SearchResult
 
@@ -66,24 +68,62 @@ class Retrieval:
         return self.provider.name
 
     async def add(
-        self, items: Addable | Iterable[Addable], chunk_size: int = CHUNK_SIZE, chunk_overlap: int = CHUNK_OVERLAP
-    ) -> list[Document]:
-        """Add a Document, a plain string, a .txt/.md file (chunked) or a folder of them, or a list of these;
-        returns what was stored. Everything is read before anything is stored."""
-        documents = await asyncio.to_thread(to_documents, items, chunk_size, chunk_overlap)  # files: off the loop
+        self,
+        items: Addable | Iterable[Addable],
+        chunk_size: int = CHUNK_SIZE,
+        chunk_overlap: int = CHUNK_OVERLAP,
+        *,
+        loader: str | None = None,
+        glob: str | None = None,
+    ) -> Added:
+        """Add a Document, a plain string, a local file (read by the loader plugin for its suffix, or ``loader=``,
+        and chunked) or a folder (walked recursively, or the files matching ``glob``), or a list of these.
+
+        Returns what was stored (a list of Documents) with ``skipped``: the files of folders that could not be
+        loaded and why. A file given alone that cannot be loaded is a FileLoadError naming it, and then nothing
+        is stored: everything is read before anything is stored. Adding a file again replaces its chunks and
+        removes those it no longer has (listed in ``removed``).
+        """
+        manager = self._source.plugin_manager
+        documents, skipped, sources = await to_chunks(items, loader, glob, chunk_size, chunk_overlap, manager)
+        for skip in skipped:
+            logger.warning("pepper.rag.add skipped {}: {}", skip.path, skip.reason)
         store = await self._source.ready("rag")
         await store.add(documents)
-        return documents
+        removed = await self._remove_stale(store, sources, documents)
+        return Added(documents, skipped, removed)
+
+    async def _remove_stale(self, store: RAGProvider, sources: list[str], documents: list[Document]) -> list[str]:
+        """Delete the chunks of ``sources`` that this add did not write (pages or sections the file lost)."""
+        if not sources:
+            return []
+        held = await store.ids({"source": sources})
+        if held is None:
+            logger.warning(
+                "{} cannot list its ids, so chunks that {} no longer has stay in it", store.plugin_id, sources[0]
+            )
+            return []
+        written = {document.id for document in documents}
+        stale = sorted(set(held) - written)
+        if stale:
+            await store.delete(stale)
+        return stale
 
     async def search(self, query: str, k: int = 5, filter: Filter | None = None) -> list[SearchResult]:
         store = await self._source.ready("rag")
         return await store.search(query, k=k, filter=filter)
 
     def add_sync(
-        self, items: Addable | Iterable[Addable], chunk_size: int = CHUNK_SIZE, chunk_overlap: int = CHUNK_OVERLAP
-    ) -> list[Document]:
+        self,
+        items: Addable | Iterable[Addable],
+        chunk_size: int = CHUNK_SIZE,
+        chunk_overlap: int = CHUNK_OVERLAP,
+        *,
+        loader: str | None = None,
+        glob: str | None = None,
+    ) -> Added:
         """``add()`` for scripts without an event loop."""
-        return self._source.run_sync(self.add(items, chunk_size, chunk_overlap))
+        return self._source.run_sync(self.add(items, chunk_size, chunk_overlap, loader=loader, glob=glob))
 
     def search_sync(self, query: str, k: int = 5, filter: Filter | None = None) -> list[SearchResult]:
         """``search()`` for scripts without an event loop."""
@@ -125,4 +165,4 @@ async def ask(
     return Answer(content=result.content, sources=sources, result=result)
 
 
-__all__ = ["NO_SOURCES", "Answer", "Retrieval", "ask"]
+__all__ = ["NO_SOURCES", "Added", "Answer", "Retrieval", "Skipped", "ask"]

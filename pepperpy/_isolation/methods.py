@@ -10,7 +10,7 @@ from __future__ import annotations
 CATEGORY_METHODS: dict[str, frozenset[str]] = {
     "llm": frozenset({"generate", "generate_stream"}),
     "embeddings": frozenset({"embed"}),
-    "rag": frozenset({"add", "search", "delete", "count"}),
+    "rag": frozenset({"add", "search", "delete", "count", "ids"}),
     "storage": frozenset({"get", "set", "delete", "list"}),
 }
 

@@ -285,6 +285,9 @@ class IsolatedRAG(DescribedProvider, RAGProvider):
     async def count(self) -> int:
         return await self._worker.request("call", "count", [], {})
 
+    async def ids(self, filter: Filter) -> list[str] | None:
+        return await self._worker.request("call", "ids", [protocol.to_wire(filter)], {})
+
 
 class IsolatedStorage(DescribedProvider, StorageCalls, StorageProvider):
     """A storage plugin running in its worker; values cross as base64."""
@@ -388,6 +391,9 @@ class InParentRAG(InParentProvider, RAGProvider):
 
     async def count(self) -> int:
         return await self._link.request("call", "count", [], {})
+
+    async def ids(self, filter: Filter) -> list[str] | None:
+        return await self._link.request("call", "ids", [protocol.to_wire(filter)], {})
 
 
 class InParentStorage(InParentProvider, StorageCalls, StorageProvider):

@@ -41,6 +41,8 @@ def scaffold(category: str, name: str) -> dict[str, str]:
         "author": "",
         "pepperpy_compatibility": f">={__version__}",
     }
+    if category == "loader":  # the file suffix it reads: files named *.NAME
+        manifest["suffixes"] = [f".{name.lower()}"]
     try:
         PluginManifest.model_validate(manifest)
     except ValidationError as exc:
@@ -99,6 +101,7 @@ _USAGE = {
     "embeddings": 'with_embeddings("{name}", dimensions=16)',
     "rag": 'with_rag("{name}", collection="notes")',
     "storage": 'with_storage("{name}", namespace="cache")',
+    "loader": 'with_rag("local")\nawait pepper.rag.add(Path("notes.{name}"))  # chosen by suffix; or loader="{name}"',
 }
 
 _HEADER = '''"""{id}: a PepperPy plugin. Options are annotated class attributes with a default."""
@@ -375,7 +378,49 @@ def test_run_greets():
     assert asyncio.run(main()) == "Hi, Ada"
 '''
 
+_LOADER = _HEADER + '''from pathlib import Path
+
+from pepperpy.loaders import LoaderProvider, read_utf8, section
+from pepperpy.rag import Document
+
+
+class {class_name}(LoaderProvider):
+    """Reads the files whose suffix plugin.json lists (``"suffixes"``): ``await pepper.rag.add(Path("a.{name}"))``."""
+
+    def read(self, path: Path) -> list[Document]:
+        """The file's sections; blocking code is fine (it runs in a worker thread).
+
+        One section here, the whole text. Give one per page, ``section("p1", text, page=1)``, or per heading,
+        ``section("s1", text, heading="Guide > Install")``, and chunks carry them. For a file you cannot read,
+        ``raise FileLoadError(path, "why; what to do")`` (from pepperpy.errors).
+        """
+        return [section("", read_utf8(path), title=path.stem)]
+'''
+
+_LOADER_TEST = '''"""Tests of {id}: run `pytest` on this folder."""
+
+import asyncio
+from pathlib import Path
+
+from pepperpy.plugins import create_provider_instance, register_plugin_path
+
+register_plugin_path(Path(__file__).resolve().parent)
+
+
+def test_load_reads_the_file(tmp_path):
+    file = tmp_path / "a.{name}"
+    file.write_text("Hello.")
+
+    async def main():
+        async with create_provider_instance("loader", "{name}") as loader:
+            return await loader.load(file)
+
+    (section,) = asyncio.run(main())
+    assert section.text == "Hello." and section.metadata == {{"title": "a"}}
+'''
+
 _TEMPLATES: dict[str, tuple[str, str]] = {
+    "loader": (_LOADER, _LOADER_TEST),
     "llm": (_LLM, _LLM_TEST),
     "embeddings": (_EMBEDDINGS, _EMBEDDINGS_TEST),
     "rag": (_RAG, _RAG_TEST),

@@ -271,10 +271,14 @@ def _repl(
               help="Continue the last logged conversation, with its provider unless -p.")
 @click.option("--cid", help="Continue the logged conversation with this id, with its provider unless -p.")
 @click.option("--no-log", is_flag=True, help="Do not record the calls in the call log (<home>/logs.db).")
+@click.option("--mcp", "mcp_configs", multiple=True, metavar="PATH",
+              help="An mcpServers JSON file: the tools of its MCP servers are offered to the model (repeatable).")
+@click.option("--approve", is_flag=True,
+              help="With --mcp: ask on the terminal before each tool call (stdin then answers, it is not context).")
 def chat(
     prompt: tuple[str, ...], provider: str | None, model: str | None, system: str | None, options: tuple[str, ...],
     files: tuple[str, ...], attachments: tuple[str, ...], as_json: bool, continue_last: bool, cid: str | None,
-    no_log: bool,
+    no_log: bool, mcp_configs: tuple[str, ...], approve: bool,
 ) -> None:
     """Chat with an LLM: answer PROMPT (streamed), or a REPL when run on a terminal without one.
 
@@ -286,6 +290,7 @@ def chat(
         pepperpy chat -p openai,local -s "Be brief." "Why is the sky blue?"
         pepperpy chat -a cat.png "What is in this picture?"
         pepperpy chat -c "and then?"
+        pepperpy chat --mcp mcp.json --approve "What files are in ~/notes?"
     """
     from pepperpy._calllog import default_path
 
@@ -295,8 +300,11 @@ def chat(
     text = " ".join(prompt) or None
     context = [_read_file(path) for path in files]
     attached = _attached(attachments)
+    if approve and not mcp_configs:
+        raise click.UsageError("--approve asks before MCP tool calls: give the servers with --mcp mcp.json")
+    servers = _mcp_servers(mcp_configs)
     interactive = text is None and sys.stdin.isatty() and sys.stdout.isatty()
-    piped = _piped_stdin()
+    piped = None if approve else _piped_stdin()
     if piped:
         context.insert(0, piped)
     if not interactive and not context and not attached and text is None:
@@ -317,6 +325,7 @@ def chat(
         except PepperPyError as exc:
             raise click.ClickException(_in_command_terms(_describe(exc), model is not None) + inherited) from exc
         conversation = _conversation(pepper, system, conversation_id, history)
+        conversation.tools, conversation.approve = servers, (_terminal_approval() if approve else None)
         if not no_log and (provider or model):
             _remember(home, conversation.conversation_id, provider, model)
         with asyncio.Runner() as runner:
@@ -333,6 +342,32 @@ def chat(
                 runner.run(pepper.aclose())
     except PepperPyError as exc:
         raise click.ClickException(_in_command_terms(_describe(exc), model is not None)) from exc
+
+
+def _mcp_servers(paths: tuple[str, ...]) -> tuple[Any, ...]:
+    from pepperpy.mcp import MCPServer
+
+    try:
+        return tuple(server for path in paths for server in MCPServer.from_config(path))
+    except PepperPyError as exc:
+        fail(f"--mcp {exc}")
+
+
+def _terminal_approval() -> Any:
+    """--approve: ask before each tool call (on stderr; the answer from stdin), one question at a time (the calls
+    of one answer may run concurrently)."""
+    asking = asyncio.Lock()
+
+    async def ask(server: str | None, tool: str, arguments: dict[str, Any]) -> bool:
+        shown = json.dumps(arguments, ensure_ascii=False)
+        question = f"Run tool {tool} of MCP server {server} with {shown[:300]}?"
+        async with asking:
+            try:
+                return await asyncio.to_thread(click.confirm, question, default=False, err=True)
+            except click.Abort:  # no answer (end of input): refused
+                return False
+
+    return ask
 
 
 def _continued_provider(home: Path, conversation_id: str) -> tuple[str | None, str | None]:

@@ -235,6 +235,7 @@ def _details(mgr: Any, plugin_id: str) -> dict[str, Any]:
         "source": str(found.path) + (f" (from {mgr.plugin_source(found)})" if mgr.plugin_source(found) else ""),
         "entry point": manifest.entry_point,
         "pepperpy": manifest.pepperpy_compatibility,
+        "suffixes": ", ".join(manifest.suffixes) or None,  # a loader's: the files rag.add reads with it
         "isolation": _isolation_line(mgr, found, f"{category}/{name}", preset),
     }
     isolated = details["isolation"] is not None

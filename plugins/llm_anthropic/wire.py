@@ -101,7 +101,9 @@ def split_messages(messages: list[Message], who: str = "llm/anthropic") -> tuple
         if message.role == MessageRole.SYSTEM:
             continue
         if message.role == MessageRole.TOOL:
-            block = {"type": "tool_result", "tool_use_id": message.tool_call_id, "content": message.text}
+            # a result with images (an MCP tool's) goes as text and image blocks, which tool_result takes
+            content = _blocks(who, message) if isinstance(message.content, list) else message.text
+            block = {"type": "tool_result", "tool_use_id": message.tool_call_id, "content": content}
             if turns and turns[-1]["role"] == "user" and isinstance(turns[-1]["content"], list):
                 turns[-1]["content"].append(block)
             else:

@@ -123,9 +123,11 @@ def _blocks(message: Message, limits: Limits) -> list[dict[str, Any]]:
     return blocks
 
 
-def _tool_result(message: Message) -> dict[str, Any]:
+def _tool_result(message: Message, limits: Limits) -> dict[str, Any]:
+    """A tool's result; one with images (an MCP tool's) keeps them as image blocks, which toolResult takes."""
+    content = _blocks(message, limits) if isinstance(message.content, list) else []
     return {"toolResult": {
-        "toolUseId": message.tool_call_id or "", "content": [{"text": message.text}], "status": "success",
+        "toolUseId": message.tool_call_id or "", "content": content or [{"text": message.text}], "status": "success",
     }}
 
 
@@ -141,7 +143,7 @@ def turns(messages: list[Message], limits: Limits) -> list[dict[str, Any]]:
         if message.role == MessageRole.SYSTEM:
             continue
         if message.role == MessageRole.TOOL:
-            role, content = "user", [_tool_result(message)]
+            role, content = "user", [_tool_result(message, limits)]
         elif message.role == MessageRole.ASSISTANT:
             role = "assistant"
             content = _blocks(message, limits) + [

@@ -166,3 +166,8 @@ class ChromaRAGProvider(RAGProvider):
     async def count(self) -> int:
         collection = self._collection
         return await self._call(collection.count)
+
+    async def ids(self, filter: Filter) -> list[str]:
+        collection = self._collection
+        found = await self._call(collection.get, where=chroma_where(filter), include=[])
+        return list(found["ids"])

@@ -122,3 +122,7 @@ class LocalRAGProvider(RAGProvider):
     async def count(self) -> int:
         store = self._store
         return await self._run("count", store.count)
+
+    async def ids(self, filter: Filter) -> list[str]:
+        store = self._store
+        return await self._run("list ids", store.ids, filter)

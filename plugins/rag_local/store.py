@@ -196,6 +196,13 @@ class Store:
             self._snapshot, self._snapshot_version = snapshot, version
         return self._snapshot
 
+    def ids(self, filter: dict[str, Any]) -> list[str]:
+        """The ids of the rows matching ``filter``."""
+        with self._lock:
+            snapshot = self._fresh_snapshot()
+            rows = snapshot.positions(filter)
+            return list(snapshot.ids) if rows is None else [snapshot.ids[position] for position in rows]
+
     def search(self, query: np.ndarray, k: int, filter: dict[str, Any] | None) -> list[tuple[str, str, dict, float]]:
         """The ``k`` closest rows as (id, text, metadata, score)."""
         with self._lock:

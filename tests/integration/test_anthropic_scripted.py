@@ -110,10 +110,19 @@ async def test_streamed_tool_use_input_json_is_joined(pepper, scripted):
         sse("message_delta", {"delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 7}}),
         sse("message_stop", {}),
     ]
-    scripted.reset(Reply(events=events))
+    scripted.reset(Reply(events=events), Reply(events=text_stream(["4 + 5 ", "= 9"])))
     chunks = [c async for c in pepper.chat.with_user("4+5").with_tools(add).stream()]
-    assert [(c.id, c.arguments) for c in chunks[-1].tool_calls] == [("toolu_9", {"a": 4, "b": 5})]
-    assert chunks[-1].finish_reason == "tool_use"
+    (asked,) = [c for c in chunks if c.tool_calls]
+    assert [(c.id, c.arguments) for c in asked.tool_calls] == [("toolu_9", {"a": 4, "b": 5})]
+    assert asked.finish_reason == "tool_use"
+    (answered,) = [c for c in chunks if c.tool_results]
+    assert [(r.tool_call_id, r.content) for r in answered.tool_results] == [("toolu_9", "9")]
+    assert "".join(c.content for c in chunks) == "4 + 5 = 9"
+    second = scripted.requests[1].json()
+    assert second["stream"] is True and second["messages"][1:] == [
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_9", "name": "add", "input": {"a": 4, "b": 5}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_9", "content": "9"}]},
+    ]
 
 
 async def test_error_event_in_stream(pepper, scripted):

@@ -170,6 +170,27 @@ async def test_streamed_tool_calls_and_their_results_round_trip(remote_manager, 
         same_tools(ours, theirs)
 
 
+async def test_a_streamed_tool_loop_sends_what_was_recorded(remote_manager, cassettes):
+    """chat.with_tools(...).stream() over the same recording: the text said before the call streams as content,
+    the toolUse input (streamed as JSON pieces) becomes one call, its toolResult goes back, the answer streams."""
+    recorded = cassettes.serve(CASSETTES / "test_bedrock_model_iter_stream.yaml")
+    async with bedrock(remote_manager, cassettes, "us.amazon.nova-micro-v1:0") as pepper:
+        chat = pepper.chat.with_system("You are a helpful chatbot.").with_user(
+            "What is the temperature of the capital of France?").with_tools(get_capital, get_temperature)
+        chunks = [chunk async for chunk in chat.with_options(top_p=0.5).stream()]
+    (asked,) = [c.tool_calls for c in chunks if c.tool_calls]
+    assert [(c.id, c.name, c.arguments) for c in asked] == [("tooluse_lAG_zP8QRHmSYOwZzzaCqA", "get_temperature", {"city": "Paris"})]
+    (results,) = [c.tool_results for c in chunks if c.tool_results]
+    assert [(r.tool_call_id, r.content) for r in results] == [(asked[0].id, "30°C")]
+    answer = [c.content for c in chunks[chunks.index(next(c for c in chunks if c.tool_results)):]]
+    assert "".join(answer) == "The current temperature in Paris, the capital of France, is 30°C."
+    pairs = sent(cassettes, recorded)
+    assert len(pairs) == 2
+    for ours, theirs in pairs:
+        assert ours["messages"] == theirs["messages"] and ours["system"] == theirs["system"]
+        same_tools(ours, theirs)
+
+
 class Response(BaseModel):
     temperature: str
     date: date

@@ -428,7 +428,7 @@ def test_check_of_every_folder_on_a_fresh_home_passes(tmp_path):
 # -- new ------------------------------------------------------------------------------------------------
 
 
-CATEGORIES = ["llm", "embeddings", "rag", "storage", "tts"]
+CATEGORIES = ["llm", "embeddings", "rag", "storage", "loader", "tts"]
 
 
 def test_new_scaffolds_plugins_whose_generated_tests_pass(tmp_path):
@@ -440,11 +440,12 @@ def test_new_scaffolds_plugins_whose_generated_tests_pass(tmp_path):
         assert done.stdout.startswith(f"created {folder}: plugin.json, provider.py, README.md, test_provider.py")
         assert json.loads((folder / "plugin.json").read_text())["provider_name"] == f"my-{category}"
     check = pepperpy(tmp_path, "plugins", "check", str(made))
-    assert check.returncode == 0 and check.stdout.splitlines()[-1] == "5 plugins checked, all ok"
+    assert check.returncode == 0 and check.stdout.splitlines()[-1] == "6 plugins checked, all ok"
     listed = rows(pepperpy(tmp_path, "plugins", "list", roots=[made]).stdout)
     assert {f"{c}/my-{c}" for c in CATEGORIES} <= set(listed)
 
-    articles = {"llm": "an llm", "embeddings": "an embeddings", "rag": "a rag", "storage": "a storage", "tts": "a tts"}
+    articles = {"llm": "an llm", "embeddings": "an embeddings", "rag": "a rag", "storage": "a storage", "loader": "a loader",
+                "tts": "a tts"}
     for category, words in articles.items():
         manifest = json.loads((made / f"{category}_my_{category}" / "plugin.json").read_text())
         assert manifest["description"] == f"my-{category}: {words} plugin (describe it here)"

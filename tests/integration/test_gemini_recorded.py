@@ -180,6 +180,25 @@ async def test_streamed_tool_calls_and_their_results_round_trip(remote_manager, 
     assert call_ids == result_ids and len(set(call_ids)) == 2
 
 
+async def test_a_streamed_tool_loop_runs_three_rounds_as_recorded(remote_manager, cassettes):
+    """chat.with_tools(...).stream() over the same recording: each round's functionCall assembled, run, sent back
+    as a functionResponse; every request we build matches the recorded one; only the answer's text is content."""
+    recorded = cassettes.serve(CASSETTES / "test_google_model_iter_stream.yaml")
+    async with gemini(remote_manager, cassettes, "gemini-2.0-flash") as pepper:
+        chat = pepper.chat.with_system("You are a helpful chatbot.").with_user(
+            "What is the temperature of the capital of France?").with_tools(get_capital, get_temperature)
+        chunks = [chunk async for chunk in chat.stream()]
+    assert [[(c.name, c.arguments) for c in chunk.tool_calls] for chunk in chunks if chunk.tool_calls] == [
+        [("get_capital", {"country": "France"})], [("get_temperature", {"city": "Paris"})],
+    ]
+    assert [[r.content for r in chunk.tool_results] for chunk in chunks if chunk.tool_results] == [["Paris"], ["30°C"]]
+    assert "".join(c.content for c in chunks) == "The temperature in Paris is 30°C.\n"
+    pairs = sent(cassettes, recorded)
+    assert len(pairs) == 3
+    for ours, theirs in pairs:
+        assert comparable(ours["contents"]) == comparable(theirs["contents"])
+
+
 async def test_function_call_signatures_go_back_unchanged_on_the_first_call(remote_manager, cassettes):
     """Gemini 3 signs the first function call of each step and refuses a next turn without it: five recorded
     rounds (three parallel calls, then one at a time, then the final call) with every signature where it was."""

@@ -208,6 +208,9 @@ class ToyStore(RAGProvider):
 
     async def count(self):
         return len(self.rows)
+
+    async def ids(self, filter):
+        return [i for i, (d, _) in self.rows.items() if all(d.metadata.get(k) == v for k, v in filter.items())]
 '''
 
 
@@ -700,6 +703,7 @@ async def test_embeddings_and_a_store_in_workers(iso_manager: PluginManager) -> 
         assert found[0].document.id == "1"
         assert found[0].document.metadata["model"] == "embeddings/toyembed:letters-v1"  # the parent's model id
         assert found[0].document.metadata["pid"] == store.worker_pid != embeddings.worker_pid
+        assert await store.ids({"model": "embeddings/toyembed:letters-v1"}) == ["1", "2"], "ids crosses the pipe"
         await store.delete(["1"])
         assert await store.count() == 1
 

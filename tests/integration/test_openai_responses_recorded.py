@@ -89,6 +89,27 @@ async def test_streamed_tool_call_then_streamed_text(pepper, cassettes):
     assert sent(cassettes)[1]["input"][-1] == {"type": "function_call_output", "call_id": call.id, "output": "Paris"}
 
 
+async def test_a_streamed_tool_loop_assembles_the_call_and_sends_its_result_back(pepper, cassettes):
+    """chat.with_tools(fn).stream() over the recorded stream: the call's streamed argument deltas assembled into one
+    call, run, its result sent back as a function_call_output, then the answer streamed."""
+    first, second = serve(cassettes, "test_openai_responses_stream")
+    chunks = [c async for c in pepper.chat.with_user("What is the capital of France?").with_tools(get_capital).stream()]
+    (asked,) = [c.tool_calls for c in chunks if c.tool_calls]
+    assert [(c.id, c.name, c.arguments) for c in asked] == [("call_kL0PCQV7M2WMoVX8V8OtYSAL", "get_capital", {"country": "France"})]
+    (results,) = [c.tool_results for c in chunks if c.tool_results]
+    assert [(r.tool_call_id, r.content) for r in results] == [("call_kL0PCQV7M2WMoVX8V8OtYSAL", "Potato City")]
+    text = "".join(c.content for c in chunks)
+    assert "Paris" in text and chunks[-1].finish_reason == "stop"
+    call, answer = sent(cassettes)
+    assert call["stream"] is True and answer["stream"] is True
+    assert call["input"] == first.request_json()["input"]
+    recorded = second.request_json()["input"]
+    assert [item.get("type") for item in answer["input"]] == [item.get("type") for item in recorded]
+    assert answer["input"][-1] == {"type": "function_call_output", "call_id": asked[0].id, "output": "Potato City"}
+    (function_call,) = [item for item in answer["input"] if item.get("type") == "function_call"]
+    assert (function_call["call_id"], function_call["name"]) == (asked[0].id, "get_capital")
+
+
 async def test_reasoning_effort_and_reasoning_tokens(pepper, cassettes):
     (interaction,) = serve(cassettes, "test_openai_responses_reasoning_effort")
     result = await pepper.chat.with_user("Explain me how to cook uruguayan alfajor.").with_options(

@@ -88,7 +88,7 @@ async def test_tool_calls_are_returned_when_not_run(pepper, scripted):
 async def test_tool_loop_is_bounded(pepper, scripted):
     calling = Reply(json=chat_answer(tool_calls=[tool_call("c", "get_weather", {"city": "X"})], finish="tool_calls"))
     scripted.reset(*[calling] * 3)
-    with pytest.raises(LLMError, match="still asked for tools after 2 rounds"):
+    with pytest.raises(LLMError, match=r"still asked for tools \(get_weather\) after max_rounds=2 tool rounds"):
         await pepper.chat.with_user("loop").with_tools(get_weather, max_rounds=2).generate()
     assert len(scripted.requests) == 3
 
@@ -97,15 +97,22 @@ async def test_streamed_tool_call_deltas_are_joined(pepper, scripted):
     def delta(payload, reason=None):
         return "data: " + json.dumps({"choices": [{"index": 0, "delta": payload, "finish_reason": reason}]})
 
+    usage = "data: " + json.dumps({"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 2}})
     scripted.reset(Reply(events=[
         delta({"tool_calls": [{"index": 0, "id": "c1", "function": {"name": "get_weather", "arguments": '{"ci'}}]}),
         delta({"tool_calls": [{"index": 0, "function": {"arguments": 'ty": "Oslo"}'}}]}),
         delta({}, "tool_calls"),
+        usage,  # the usage comes after the chunk with the calls: the loop takes the calls from any chunk
         "data: [DONE]",
-    ]))
+    ]), Reply(events=[delta({"content": "21 in "}), delta({"content": "Oslo"}), delta({}, "stop"), usage, "data: [DONE]"]))
     chunks = [c async for c in pepper.chat.with_user("w").with_tools(get_weather).stream()]
     calls = [call for c in chunks for call in c.tool_calls]
-    assert [(c.name, c.arguments) for c in calls] == [("get_weather", {"city": "Oslo"})]
+    assert [(c.id, c.name, c.arguments) for c in calls] == [("c1", "get_weather", {"city": "Oslo"})]
+    assert "".join(c.content for c in chunks) == "21 in Oslo"
+    assistant, tool_reply = scripted.requests[1].json()["messages"][-2:]
+    assert assistant["tool_calls"][0]["id"] == "c1"
+    assert assistant["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": '{"city": "Oslo"}'}
+    assert tool_reply == {"role": "tool", "tool_call_id": "c1", "content": json.dumps({"city": "Oslo", "temperature": 21, "unit": "celsius"})}
 
 
 async def test_streamed_chunks_carry_the_deltas_and_the_usage_last(pepper, scripted):

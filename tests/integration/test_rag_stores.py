@@ -62,6 +62,26 @@ async def test_search_ranks_the_answering_document_first(pepper):
     assert hits[0].score > hits[1].score
 
 
+async def test_ids_lists_the_documents_a_filter_matches(pepper):
+    """What rag.add uses to delete the chunks a re-added file no longer has."""
+    store = pepper.rag.provider
+    assert sorted(await store.ids({"topic": "geography"})) == ["everest", "paris"]
+    assert sorted(await store.ids({"topic": ["code", "space"]})) == ["python", "rust", "sun"]
+    assert await store.ids({"topic": "none"}) == []
+
+
+async def test_readding_a_file_removes_the_chunks_it_lost(empty, tmp_path):
+    notes = tmp_path / "notes.md"
+    notes.write_text("# One\n\nFirst part.\n\n# Two\n\nSecond part.\n")
+    assert len(await empty.rag.add(notes)) == 2
+    notes.write_text("# One\n\nFirst part, changed.\n")
+    again = await empty.rag.add(notes)
+    assert again.removed == [f"{notes.resolve()}#s2#0"]
+    assert await empty.rag.count() == 1
+    (hit,) = await empty.rag.search("part", k=5)
+    assert hit.document.text == "# One\n\nFirst part, changed."
+
+
 async def test_readding_an_id_updates_instead_of_duplicating(pepper):
     await pepper.rag.add([Document(id="sun", text="The Moon orbits the Earth.", metadata={"topic": "space"})])
     assert await pepper.rag.count() == len(DOCS)

@@ -134,3 +134,21 @@ def test_an_unsigned_streamed_thinking_block_is_not_sent_back(wire):
     state = wire.StreamState("llm/anthropic")
     state.take("content_block_start", {"index": 0, "content_block": {"type": "thinking", "thinking": "hm", "signature": ""}})
     assert state.message().content == [ReasoningPart(text="hm"), TextPart(text="")]
+
+
+def test_a_tool_result_with_an_image_goes_as_text_and_image_blocks(wire):
+    """An MCP tool's result (text and an image) stays whole in the tool_result block; a plain one stays text."""
+    messages = [
+        Message(role="user", content="Show me"),
+        Message(role="assistant", content="", tool_calls=[{"id": "t1", "name": "picture"}, {"id": "t2", "name": "add"}]),
+        Message(role="tool", tool_call_id="t1", content=[TextPart(text="a dot"), Image(PNG, "image/png")]),
+        Message(role="tool", tool_call_id="t2", content="5"),
+    ]
+    [_, _, results] = body(wire, messages)["messages"]
+    assert results["content"] == [
+        {"type": "tool_result", "tool_use_id": "t1", "content": [
+            {"type": "text", "text": "a dot"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": base64.b64encode(PNG).decode()}},
+        ]},
+        {"type": "tool_result", "tool_use_id": "t2", "content": "5"},
+    ]

@@ -16,7 +16,7 @@ from pepperpy import PepperPy
 from pepperpy.errors import ConfigError, InvalidInputError, MissingKeyError, ProviderError, UnsupportedPartError
 from pepperpy.http import EventTooLarge
 from pepperpy.llm import Message, MessageRole
-from pepperpy.parts import Audio, File, Image
+from pepperpy.parts import Audio, File, Image, TextPart
 
 NOWHERE = "http://127.0.0.1:9"  # the discard port: a request would fail with a connection error instead
 MODEL = "us.anthropic.claude-sonnet-4-20250514-v1:0"
@@ -200,3 +200,18 @@ def test_a_corrupted_or_oversized_frame_is_refused(builtin_manager):
         module.EventStreamDecoder(1024 * 1024).feed(bytes(data))
     with pytest.raises(EventTooLarge):
         module.EventStreamDecoder(64).feed(recorded_stream()[:12])  # refused from its prelude alone
+
+
+def test_a_tool_result_with_an_image_keeps_it_as_an_image_block(builtin_manager, keys):
+    """An MCP tool's result (text and an image) stays whole in its toolResult; a plain one stays text."""
+    from pepperpy.llm import ToolCall
+
+    calls = [ToolCall(id="a", name="picture", arguments={}), ToolCall(id="b", name="add", arguments={})]
+    sent = body(builtin_manager, Message(role=MessageRole.USER, content="Go"),
+                Message(role=MessageRole.ASSISTANT, content="", tool_calls=calls),
+                Message(role=MessageRole.TOOL, content=[TextPart(text="a dot"), Image(PNG)], tool_call_id="a"),
+                Message(role=MessageRole.TOOL, content="5", tool_call_id="b"))
+    picture, added = (block["toolResult"]["content"] for block in sent["messages"][2]["content"])
+    assert picture == [{"text": "a dot"}, {"image": {"format": "png", "source": {"bytes": Image(PNG).base64()}}}]
+    assert added == [{"text": "5"}]
+    conforms(sent)

@@ -1,12 +1,14 @@
-"""Chunking policy and turning inputs into Documents."""
+"""Chunking policy and turning inputs (texts, files read by the built-in text loaders, folders) into Documents."""
 
 from __future__ import annotations
 
-
 import pytest
 
-from pepperpy.documents import chunk_text, load_file, text_id, to_documents
-from pepperpy.errors import ConfigError, InvalidInputError
+from pathlib import Path
+
+from pepperpy._loaders import to_chunks
+from pepperpy.documents import chunk_text, text_id
+from pepperpy.errors import FileLoadError, InvalidInputError, PluginNotFoundError
 from pepperpy.rag import Document
 
 
@@ -32,17 +34,22 @@ def test_a_long_paragraph_is_split_at_word_boundaries():
     assert all(set(c.split()) == {"alpha"} for c in chunks)
 
 
-def test_strings_get_content_ids_and_documents_pass_through():
+async def test_strings_get_content_ids_and_documents_pass_through(builtin_manager):
     document = Document(id="mine", text="kept")
-    documents = to_documents(["hello", document])
-    assert documents[0].id == text_id("hello") == to_documents(["hello"])[0].id
+    documents = await chunks(["hello", document], builtin_manager)
+    assert documents[0].id == text_id("hello") == (await chunks(["hello"], builtin_manager))[0].id
     assert documents[1] is document
 
 
-def test_file_chunks_carry_source_and_stable_ids(tmp_path):
+async def chunks(items, manager, **options):
+    documents, _, _ = await to_chunks(items, manager=manager, **options)
+    return documents
+
+
+async def test_file_chunks_carry_source_and_stable_ids(tmp_path, builtin_manager):
     file = tmp_path / "a.txt"
     file.write_text("First.\n\nSecond.")
-    (document,) = load_file(file)
+    (document,) = await chunks(file, builtin_manager)
     assert document.id == f"{file.resolve()}#0"
     assert document.metadata == {"source": str(file.resolve()), "chunk": 0}
 
@@ -50,35 +57,37 @@ def test_file_chunks_carry_source_and_stable_ids(tmp_path):
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [("missing.txt", None, "no such file"), ("blob.md", b"\x00\x01", "not a UTF-8 text file"),
-     ("empty.txt", b"  \n", "the file is empty"), ("sheet.xlsx", b"data", "only .* files are loaded")],
+     ("empty.txt", b"  \n", "the file is empty"), ("sheet.xlsx", b"data", r"no loader reads \.xlsx files"),
+     ("Makefile", b"all:", "no loader reads files without a suffix")],
 )
-def test_bad_files_name_the_file(tmp_path, name, content, message):
+async def test_bad_files_name_the_file(tmp_path, builtin_manager, name, content, message):
     path = tmp_path / name
     if content is not None:
         path.write_bytes(content)
-    with pytest.raises(ConfigError, match=message) as raised:
-        load_file(path)
-    assert str(path) in str(raised.value)
+    with pytest.raises(FileLoadError, match=message) as raised:
+        await chunks(path, builtin_manager)
+    assert str(path) in str(raised.value) and raised.value.path == str(path)
 
 
 @pytest.mark.parametrize("items", [[42], 42, b"text", {"id": "x", "text": "y"}, [("x", "y")], [b"text"]])
-def test_unsupported_items_are_refused_saying_what_is_accepted(items):
+async def test_unsupported_items_are_refused_saying_what_is_accepted(items, builtin_manager):
     with pytest.raises(InvalidInputError, match=r"cannot add \w+; pass a Document, a text \(str\), a pathlib.Path"):
-        to_documents(items)
+        await chunks(items, builtin_manager)
 
 
-def test_one_item_alone_is_a_one_item_list(tmp_path):
+async def test_one_item_alone_is_a_one_item_list(tmp_path, builtin_manager):
     file = tmp_path / "notes.md"
     file.write_text("Release notes.")
     document = Document(id="mine", text="kept")
-    assert to_documents("A sentence with spaces.") == to_documents(["A sentence with spaces."])
-    assert [d.text for d in to_documents("A sentence with spaces.")] == ["A sentence with spaces."]
-    assert to_documents(file) == to_documents([file]) == load_file(file)
-    assert to_documents(document) == [document]
-    assert to_documents(d for d in [document]) == [document], "any iterable of items"
+    sentence = await chunks("A sentence with spaces.", builtin_manager)
+    assert sentence == await chunks(["A sentence with spaces."], builtin_manager)
+    assert [d.text for d in sentence] == ["A sentence with spaces."]
+    assert await chunks(file, builtin_manager) == await chunks([file], builtin_manager)
+    assert await chunks(document, builtin_manager) == [document]
+    assert await chunks((d for d in [document]), builtin_manager) == [document], "any iterable of items"
 
 
-def test_a_folder_adds_its_text_files_recursively(tmp_path):
+async def test_a_folder_adds_its_files_recursively_and_lists_what_it_skipped(tmp_path, builtin_manager):
     folder = tmp_path / "notes"
     (folder / "deep" / "deeper").mkdir(parents=True)
     (folder / "b.md").write_text("Bee.")
@@ -86,27 +95,57 @@ def test_a_folder_adds_its_text_files_recursively(tmp_path):
     (folder / "deep" / "deeper" / "c.md").write_text("Sea.")
     (folder / "empty.md").write_text("  \n")
     (folder / "image.png").write_bytes(b"\x89PNG\x00")
+    (folder / "blob.txt").write_bytes(b"\x00\x01")
     (folder / ".git").mkdir()
     (folder / ".git" / "notes.txt").write_text("hidden")
     (folder / ".draft.md").write_text("hidden")
     expected = [folder / "a.txt", folder / "b.md", folder / "deep" / "deeper" / "c.md"]
-    alone = to_documents(folder)
-    assert [d.metadata["source"] for d in alone] == [str(p.resolve()) for p in expected]
+    alone, skipped, sources = await to_chunks(folder, manager=builtin_manager)
+    assert [d.metadata["source"] for d in alone] == [str(p.resolve()) for p in expected] == sources
     assert [d.text for d in alone] == ["Ay.", "Bee.", "Sea."]
-    assert to_documents([folder, "and a text"])[:3] == alone
+    assert {Path(s.path).name: s.reason.split(";")[0] for s in skipped} == {
+        "blob.txt": "not a UTF-8 text file (binary content)",
+        "empty.md": "the file is empty (no text)",
+        "image.png": "no loader reads .png files (loaders read .docx, .htm, .html, .markdown, .md, .pdf, .text, "
+        ".txt, .xhtml)",
+    }
+    assert (await chunks([folder, "and a text"], builtin_manager))[:3] == alone
 
 
-def test_a_folder_without_text_files_is_refused(tmp_path):
+async def test_glob_narrows_a_folder(tmp_path, builtin_manager):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.md").write_text("Top.")
+    (tmp_path / "sub" / "b.md").write_text("Deep.")
+    (tmp_path / "sub" / "c.txt").write_text("Text.")
+    assert [d.text for d in await chunks(tmp_path, builtin_manager, glob="**/*.md")] == ["Top.", "Deep."]
+    assert [d.text for d in await chunks(tmp_path, builtin_manager, glob="*.md")] == ["Top."]
+    with pytest.raises(InvalidInputError, match=r"the folder holds no files matching '\*\.pdf'"):
+        await chunks(tmp_path, builtin_manager, glob="*.pdf")
+
+
+async def test_a_folder_where_nothing_loads_is_refused_naming_each_file(tmp_path, builtin_manager):
     (tmp_path / "pictures").mkdir()
     (tmp_path / "pictures" / "cat.png").write_bytes(b"\x89PNG")
-    with pytest.raises(InvalidInputError, match=r"the folder holds no \.markdown, \.md, \.txt files") as raised:
-        to_documents(tmp_path / "pictures")
-    assert str(tmp_path / "pictures") in str(raised.value)
+    with pytest.raises(InvalidInputError, match=r"none of its 1 files could be loaded .*cat\.png: no loader reads \.png"):
+        await chunks(tmp_path / "pictures", builtin_manager)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InvalidInputError, match="the folder holds no files") as raised:
+        await chunks(tmp_path / "empty", builtin_manager)
+    assert str(tmp_path / "empty") in str(raised.value)
 
 
-def test_a_bad_file_in_a_folder_names_it(tmp_path):
-    (tmp_path / "ok.md").write_text("Fine.")
-    (tmp_path / "blob.txt").write_bytes(b"\x00\x01")
-    with pytest.raises(ConfigError, match="not a UTF-8 text file") as raised:
-        to_documents(tmp_path)
-    assert str(tmp_path / "blob.txt") in str(raised.value)
+@pytest.mark.parametrize("url", ["https://example.com/report.pdf", "file:///etc/passwd", " http://x.org/a.html "])
+async def test_urls_are_refused_not_fetched(url, builtin_manager):
+    for item in (url, Path(url.strip())):
+        with pytest.raises(InvalidInputError, match="URLs are not fetched; download the file and add its local path"):
+            await chunks([item], builtin_manager)
+    assert [d.text for d in await chunks(f"See {url.strip()} for details.", builtin_manager)], "a sentence is text"
+
+
+async def test_loader_overrides_the_suffix(tmp_path, builtin_manager):
+    page = tmp_path / "page.md"
+    page.write_text("# Title\n\nBody.")
+    (as_text,) = await chunks(page, builtin_manager, loader="text")
+    assert as_text.id == f"{page.resolve()}#0" and "heading" not in as_text.metadata
+    with pytest.raises(PluginNotFoundError, match="no loader plugin named 'nope'"):
+        await chunks(page, builtin_manager, loader="nope")

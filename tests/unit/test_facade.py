@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 
 import pytest
 
 from pepperpy import Document, PepperPy
+from pepperpy._paths import builtin_plugins_dir
 from pepperpy.errors import ConfigError, LLMError, PepperPyError, PluginError, PluginNotFoundError
 from pepperpy.llm import Message, MessageRole
 
@@ -427,6 +429,8 @@ def test_pepper_rag_names_its_provider_like_pepper_llm(rag_pepper):
 
 async def test_rag_add_takes_one_item_alone(rag_pepper, tmp_path):
     pepper, _ = rag_pepper
+    for loader in ("loader_text", "loader_markdown"):  # files are read by the built-in loader plugins
+        shutil.copytree(builtin_plugins_dir() / loader, tmp_path / "plugins" / loader)
     (tmp_path / "docs" / "more").mkdir(parents=True)
     (tmp_path / "docs" / "a.md").write_text("A file.")
     (tmp_path / "docs" / "more" / "b.txt").write_text("Another file.")

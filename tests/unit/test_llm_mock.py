@@ -67,10 +67,10 @@ async def test_several_calls_in_one_answer_and_run_false(builtin_manager):
 
 async def test_a_streamed_tool_call_arrives_on_the_last_chunk(builtin_manager):
     async with PepperPy(plugin_manager=builtin_manager).with_llm("mock", replies=[WEATHER_CALL]) as pepper:
-        chunks = [c async for c in pepper.chat.with_user("Weather?").with_tools(get_weather).stream()]
+        chunks = [c async for c in pepper.chat.with_user("Weather?").with_tools(get_weather, run=False).stream()]
     assert chunks[-1].finish_reason == "tool_calls"
     assert chunks[-1].tool_calls == [ToolCall(id="call_1", name="get_weather", arguments={"city": "Paris"})]
-    assert asked == [], "a stream returns the calls; it does not run them"
+    assert asked == [], "with run=False a stream returns the calls; it does not run them"
 
 
 async def test_a_call_to_a_tool_not_offered_is_an_error(builtin_manager):

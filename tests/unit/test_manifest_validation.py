@@ -39,6 +39,7 @@ def test_valid_plugin_is_discovered(manager, make_plugin):
         (manifest_for("bad", entry_point="/etc/provider:EchoProvider"), "points outside the plugin folder"),
         (manifest_for("bad", entry_point="missing:EchoProvider"), "missing.py, which does not exist"),
         (manifest_for("bad", provider_name="Bad Name"), "field 'provider_name'"),
+        (manifest_for("bad", suffixes=["pdf"]), "suffix 'pdf' must be a lowercase file suffix such as '.pdf'"),
     ],
     ids=[
         "invalid-json",
@@ -52,6 +53,7 @@ def test_valid_plugin_is_discovered(manager, make_plugin):
         "absolute-entry",
         "missing-entry-file",
         "bad-name",
+        "bad-suffix",
     ],
 )
 def test_broken_manifest_is_reported_skipped_and_raised_on_request(manager, make_plugin, manifest, expected):
@@ -103,7 +105,7 @@ def test_unknown_name_suggests_close_names(manager, make_plugin):
 
 
 def test_unknown_category_lists_categories(manager):
-    with pytest.raises(PluginNotFoundError, match="no plugin has the category 'vision'; categories found: embeddings, llm, rag, storage"):
+    with pytest.raises(PluginNotFoundError, match="no plugin has the category 'vision'; categories found: embeddings, llm, loader, rag, storage"):
         manager.create_provider("vision", "x")
 
 

@@ -15,8 +15,8 @@ PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 # (the PluginManager's own module is for applications: its helpers for plugins are in pepperpy.plugins).
 PLUGIN_FACING = {
     "pepperpy", "pepperpy.plugins", "pepperpy.core", "pepperpy.errors", "pepperpy.llm", "pepperpy.embeddings",
-    "pepperpy.rag", "pepperpy.storage", "pepperpy.documents", "pepperpy.tools", "pepperpy.structured",
-    "pepperpy.http", "pepperpy.hooks", "pepperpy.parts",
+    "pepperpy.rag", "pepperpy.storage", "pepperpy.documents", "pepperpy.loaders", "pepperpy.tools",
+    "pepperpy.structured", "pepperpy.http", "pepperpy.hooks", "pepperpy.parts",
 }
 
 
@@ -68,7 +68,7 @@ def test_a_builtin_plugin_imports_only_public_names(path):
     assert pepperpy_modules(source) <= PLUGIN_FACING, "import these names from pepperpy.plugins"
 
 
-@pytest.mark.parametrize("category", ["llm", "embeddings", "rag", "storage", "greetings"])
+@pytest.mark.parametrize("category", ["llm", "embeddings", "rag", "storage", "loader", "greetings"])
 def test_a_scaffolded_plugin_imports_only_public_names(category):
     files = scaffold(category, "example")
     sources = {name: text for name, text in files.items() if name.endswith(".py")}

@@ -1,0 +1,106 @@
+"""The loader contract: Markdown sections with heading paths, suffix choice on the search path, the base's errors."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+
+import pytest
+
+from pepperpy._loaders import load_path, suffix_table
+from pepperpy._paths import builtin_plugins_dir
+from pepperpy.errors import FileLoadError
+from pepperpy.loaders import markdown_sections
+
+GUIDE = """Intro before any heading.
+
+# Guide
+
+Welcome.
+
+## Install
+
+```sh
+# a comment in code, not a heading
+pip install pepperpy
+```
+
+### On Windows
+
+Use py.
+
+## Use
+
+Call it.
+
+# Appendix
+
+More.
+"""
+
+
+def test_markdown_sections_carry_heading_paths_and_the_first_title():
+    sections = markdown_sections(GUIDE)
+    assert [(s.id, s.metadata.get("heading")) for s in sections] == [
+        ("s0", None), ("s1", "Guide"), ("s2", "Guide > Install"), ("s3", "Guide > Install > On Windows"),
+        ("s4", "Guide > Use"), ("s5", "Appendix"),
+    ]
+    assert "# a comment in code, not a heading" in sections[2].text
+    assert {s.metadata["title"] for s in sections[1:]} == {"Guide"}, "the title is the first level-1 heading"
+    assert markdown_sections("## Only\n\ntext", title="Given")[0].metadata == {"heading": "Only", "title": "Given"}
+
+
+def test_the_built_in_loaders_cover_their_suffixes(builtin_manager):
+    assert suffix_table(builtin_manager) == {
+        ".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown", ".pdf": "pdf",
+        ".docx": "docx", ".html": "html", ".htm": "html", ".xhtml": "html",
+    }
+
+
+async def test_a_loader_later_on_the_search_path_takes_over_a_suffix(tmp_path, make_plugin, manager):
+    """A folder in ./plugins (or any later search path) wins a suffix over a built-in loader."""
+    shutil.copytree(builtin_plugins_dir() / "loader_markdown", tmp_path / "plugins" / "loader_markdown")
+    late = tmp_path / "late"
+    (late / "loader_shout").mkdir(parents=True)
+    manifest = {"name": "loader_shout", "version": "0.1.0", "category": "loader", "provider_name": "shout",
+                "entry_point": "provider:Shout", "pepperpy_compatibility": ">=0.1.0", "suffixes": [".md"]}
+    (late / "loader_shout" / "plugin.json").write_text(json.dumps(manifest))
+    (late / "loader_shout" / "provider.py").write_text(
+        "from pepperpy.loaders import LoaderProvider, read_utf8, section\n"
+        "class Shout(LoaderProvider):\n"
+        "    def read(self, path):\n"
+        "        return [section('', read_utf8(path).upper())]\n"
+    )
+    note = tmp_path / "note.md"
+    note.write_text("# hi\n\nthere")
+    assert [s.text for s in await load_path(note, manager=manager)] == ["# hi\n\nthere"]
+    manager.register_plugin_path(late)
+    assert [s.text for s in await load_path(note, manager=manager)] == ["# HI\n\nTHERE"]
+    assert [s.text for s in await load_path(note, "markdown", manager=manager)] == ["# hi\n\nthere"]
+
+
+async def test_a_loader_that_fails_is_a_file_load_error_naming_file_and_loader(tmp_path, manager):
+    folder = tmp_path / "plugins" / "loader_broken"
+    folder.mkdir(parents=True)
+    manifest = {"name": "loader_broken", "version": "0.1.0", "category": "loader", "provider_name": "broken",
+                "entry_point": "provider:Broken", "pepperpy_compatibility": ">=0.1.0", "suffixes": [".bad"]}
+    (folder / "plugin.json").write_text(json.dumps(manifest))
+    (folder / "provider.py").write_text(
+        "from pepperpy.loaders import LoaderProvider\n"
+        "class Broken(LoaderProvider):\n"
+        "    def read(self, path):\n"
+        "        raise ValueError('byte 7 is wrong')\n"
+    )
+    file = tmp_path / "x.bad"
+    file.write_text("?")
+    with pytest.raises(FileLoadError, match=r"x\.bad: loader/broken cannot read it \(ValueError: byte 7 is wrong\)"):
+        await load_path(file, manager=manager)
+    with pytest.raises(FileLoadError, match="is a folder, not a file"):
+        await load_path(tmp_path, "broken", manager=manager)
+
+
+def test_file_load_error_keeps_path_and_reason_across_processes():
+    error = pickle.loads(pickle.dumps(FileLoadError("/data/a.pdf", "the PDF is encrypted")))
+    assert (error.path, error.reason) == ("/data/a.pdf", "the PDF is encrypted")
+    assert str(error) == "/data/a.pdf: the PDF is encrypted"
