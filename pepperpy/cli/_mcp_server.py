@@ -3,16 +3,22 @@
 Built on the ``mcp`` SDK's ``MCPServer``, which must be importable before this module is (``pepperpy/cli/mcp.py``
 makes it so through the ``mcp/sdk`` plugin). Each tool takes JSON arguments described by a schema with a
 description per field, and returns structured content (the same JSON as text for hosts that read only text). A
-PepperPy error inside a tool (a bad filter, a failing LLM) comes back to the host as a tool error naming it.
+PepperPy error inside a tool (a bad filter, a failing LLM) comes back to the host as a tool error with its message
+(the SDK withholds the text of any other exception, a bug, and logs its traceback on stderr).
 """
 
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
+
+from pepperpy.errors import PepperPyError
 
 if TYPE_CHECKING:
     from pepperpy import PepperPy
@@ -58,6 +64,15 @@ def _passage(hit: SearchResult) -> Passage:
     return Passage(id=document.id, text=document.text, score=hit.score, metadata=dict(document.metadata or {}))
 
 
+@contextmanager
+def _reported() -> Iterator[None]:
+    """A PepperPy error as a tool error whose message the host sees (the SDK hides other exceptions' text)."""
+    try:
+        yield
+    except PepperPyError as exc:
+        raise ToolError(" ".join(str(exc).split())) from exc
+
+
 def tool_names(ask: bool, allow_writes: bool) -> list[str]:
     """The tools a server with these settings lists."""
     return ["search", *(["ask"] if ask else []), *(["add"] if allow_writes else [])]
@@ -78,7 +93,8 @@ def build_server(pepper: PepperPy, *, ask: bool, allow_writes: bool, name: str =
         k: Annotated[int, Field(description="How many passages to return.", ge=1, le=MAX_K)] = 5,
         filter: Annotated[Filter | None, Field(description=FILTER_HELP)] = None,
     ) -> SearchOutput:
-        hits = await pepper.rag.search(query, k=k, filter=filter)
+        with _reported():
+            hits = await pepper.rag.search(query, k=k, filter=filter)
         return SearchOutput(results=[_passage(hit) for hit in hits])
 
     server.add_tool(search, name="search", title="Search the store", structured_output=True, description=(
@@ -93,7 +109,8 @@ def build_server(pepper: PepperPy, *, ask: bool, allow_writes: bool, name: str =
                                     le=MAX_K)] = 4,
             filter: Annotated[Filter | None, Field(description=FILTER_HELP)] = None,
         ) -> AskOutput:
-            answer = await pepper.ask(question, k=k, filter=filter)
+            with _reported():
+                answer = await pepper.ask(question, k=k, filter=filter)
             return AskOutput(answer=answer.content, sources=[_passage(hit) for hit in answer.sources])
 
         server.add_tool(ask_tool, name="ask", title="Answer from the store", structured_output=True, description=(
@@ -114,8 +131,9 @@ def build_server(pepper: PepperPy, *, ask: bool, allow_writes: bool, name: str =
             from pepperpy.rag import Document
 
             document = Document(id=id or text_id(text), text=text, metadata=metadata or {})
-            await pepper.rag.add(document)
-            return AddOutput(id=document.id, count=await pepper.rag.count())
+            with _reported():
+                await pepper.rag.add(document)
+                return AddOutput(id=document.id, count=await pepper.rag.count())
 
         server.add_tool(add, name="add", title="Add to the store", structured_output=True, description=(
             f"Store a text as one document in the {store} store (embedded now, searchable at once)."

@@ -188,3 +188,26 @@ async def test_the_readme_mcpservers_entry_starts_a_working_server(home, store):
     async with Client(parameters) as client:
         result = await client.call_tool("search", {"query": "highest mountain", "k": 1})
         assert result.structured_content["results"][0]["id"] == "everest"
+
+
+async def test_an_llm_error_inside_ask_comes_back_as_a_tool_error_naming_the_plugin(home, store):
+    async with _stdio(home, "--path", str(store), "--llm", "mock", "--llm-option", f"replies={json.dumps([REPLY])}",
+                      "--llm-option", "cycle=false") as client:
+        first = await client.call_tool("ask", {"question": "Who created Python?"})
+        assert first.structured_content["answer"] == REPLY
+        exhausted = await client.call_tool("ask", {"question": "Who created Python?"})
+        assert exhausted.is_error
+        assert "llm/mock" in exhausted.content[0].text
+        still = await client.call_tool("search", {"query": "Python", "k": 1})
+        assert not still.is_error, "the server serves on"
+
+
+async def test_ask_answers_with_the_local_model(home, store, local_manager):
+    """llm/local (SmolLM2 in llama.cpp, installed in the same home by local_manager): a real answer, from the
+    passages the store found."""
+    async with _stdio(home, "--path", str(store), "--llm", "local", "--llm-option", "temperature=0",
+                      "--llm-option", "max_tokens=24") as client:
+        result = await client.call_tool("ask", {"question": "Who created Python?", "k": 1})
+        assert not result.is_error, result.content
+        assert result.structured_content["answer"].strip()
+        assert [source["id"] for source in result.structured_content["sources"]] == ["python"]
