@@ -37,8 +37,12 @@ async def run_with_sdk(url: str) -> None:
 
 
 async def run_with_pepperpy(url: str) -> None:
-    """The same through PepperPy's MCP client: the place to switch to once it is merged (branch i22-mcp-client),
-    e.g. ``server = MCPServer.http(url)``, list its tools, call the first one with ``ARGUMENTS``, close it."""
+    """The same through PepperPy's MCP client: the place to switch to once it is merged (branch i22-mcp-client).
+
+    With that branch's API: ``server = MCPServer.http(url, name="conformance")``; a ``PepperPy()`` whose
+    ``llm/mock`` is scripted to call the server's first tool with ``ARGUMENTS`` (``{"tool": name, "arguments":
+    ARGUMENTS}``, then a final reply); ``chat.with_user("go").with_tools(server).generate()``; then ``aclose()``.
+    The session's initialize and tools/list happen on the chat's first use of the tools."""
     raise NotImplementedError("PepperPy's MCP client (MCPServer) is not merged yet; run with CLIENT='sdk'")
 
 

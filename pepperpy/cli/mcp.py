@@ -9,6 +9,7 @@ installed on first use through the ``mcp/sdk`` plugin (``plugins/mcp``), so ``im
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +82,16 @@ async def _serve(pepper: PepperPy, port: int | None, allow_writes: bool, ask: bo
         await pepper.aclose()
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a host or a service manager stopping the server) ends it cleanly, as Ctrl-C does: the HTTP server
+    drains, then the store and the LLM are closed; exit code 0."""
+
+    def stop(_signum: int, _frame: Any) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def _note(text: str) -> None:
     """A line for the person running the server: on stderr (stdout is the protocol over stdio)."""
     print(f"pepperpy mcp: {text}", file=sys.stderr, flush=True)
@@ -124,6 +135,7 @@ def serve(rag: str | None, path: str | None, collection: str | None, rag_option:
         llm_options["model"] = model
     require_sdk()
     pepper = _facade(rag, rag_options, embeddings, llm, llm_options, ask=not no_ask)
+    _stop_on_sigterm()
     asyncio.run(_serve(pepper, port, allow_writes, not no_ask, name))  # Ctrl-C: exit code 130, as everywhere
 
 

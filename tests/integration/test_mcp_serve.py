@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 
 from pepperpy import Document, PepperPy
 from pepperpy.plugin_manager import PluginManager, builtin_plugins_dir
-from tests.command import environment, run_pepperpy
+from tests.command import default_sigint, environment, run_pepperpy
 from tests.mcp_serving import require_sdk, serve_command, serving_http
 
 pytestmark = pytest.mark.integration
@@ -211,3 +213,31 @@ async def test_ask_answers_with_the_local_model(home, store, local_manager):
         assert not result.is_error, result.content
         assert result.structured_content["answer"].strip()
         assert [source["id"] for source in result.structured_content["sources"]] == ["python"]
+
+
+def test_a_stdio_server_ends_when_the_host_closes_its_stdin(home, store):
+    process = subprocess.Popen(serve_command("--path", str(store), "--no-ask"), stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment(home),
+                               cwd=home.parent)
+    _, stderr = process.communicate(b"", timeout=300)
+    assert process.returncode == 0, stderr.decode()
+    assert b"serving rag/local over stdio (tools: search)" in stderr
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_an_http_server_stops_on_a_signal_and_frees_its_port(home, tmp_path, stop):
+    process = subprocess.Popen(serve_command("--http", "0", "--path", str(tmp_path / "s.sqlite3"), "--no-ask"),
+                               stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=environment(home),
+                               cwd=home.parent, preexec_fn=default_sigint)
+    try:
+        line = process.stderr.readline()
+        port = int(re.search(r"127\.0\.0\.1:(\d+)/mcp", line).group(1))
+        process.send_signal(stop)
+        assert process.wait(timeout=60) in (0, 130), process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    with socket.socket() as again:
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind(("127.0.0.1", port))
