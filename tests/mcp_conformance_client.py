@@ -5,7 +5,7 @@ The suite runs ``python tests/mcp_conformance_client.py <server url>`` with the 
 tools and calls the first one with ``{"a": 2, "b": 3}`` (what the suite's own reference client does).
 
 ``CLIENT`` picks who does it. Today it is ``"sdk"``: the ``mcp`` SDK's ``Client`` directly (installed through the
-``mcp/sdk`` plugin, as PepperPy installs it). PepperPy's own MCP client (``MCPServer.http(url)``, issue 22) plugs in
+``mcp/client`` plugin, as PepperPy installs it). PepperPy's own MCP client (``MCPServer.http(url)``, issue 22) plugs in
 at ``run_with_pepperpy`` below: once it is merged, set ``CLIENT = "pepperpy"`` (or ``PEPPERPY_CONFORMANCE_CLIENT``).
 """
 

@@ -1,7 +1,7 @@
 """The MCP server of ``pepperpy mcp serve``: a store's ``search``, ``ask`` and (when allowed) ``add`` as MCP tools.
 
 Built on the ``mcp`` SDK's ``MCPServer``, which must be importable before this module is (``pepperpy/cli/mcp.py``
-makes it so through the ``mcp/sdk`` plugin). Each tool takes JSON arguments described by a schema with a
+makes it so through the ``mcp/client`` plugin). Each tool takes JSON arguments described by a schema with a
 description per field, and returns structured content (the same JSON as text for hosts that read only text). A
 PepperPy error inside a tool (a bad filter, a failing LLM) comes back to the host as a tool error with its message
 (the SDK withholds the text of any other exception, a bug, and logs its traceback on stderr).

@@ -3,7 +3,7 @@
 stdio by default (the host starts the command), ``--http PORT`` for Streamable HTTP on 127.0.0.1 (``--http 0``
 picks a free port; the address is printed on stderr either way). The store and the LLM are chosen with the
 facade's names and options: ``--rag local --path notes.sqlite3``, ``--llm mock -m ...``. The ``mcp`` SDK is
-installed on first use through the ``mcp/sdk`` plugin (``plugins/mcp``), so ``import pepperpy`` never needs it.
+installed on first use through the ``mcp/client`` plugin (``plugins/mcp_client``), so ``import pepperpy`` never needs it.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from pepperpy.errors import PepperPyError
 if TYPE_CHECKING:
     from pepperpy import PepperPy
 
-SDK_PLUGIN = ("mcp", "sdk")  # plugins/mcp: its requirements.txt names the mcp SDK
+SDK_PLUGIN = ("mcp", "client")  # plugins/mcp_client: its requirements.txt names the mcp SDK
 
 
 def require_sdk() -> None:
-    """Make the ``mcp`` SDK importable: installed into the ``mcp/sdk`` plugin's env on first use."""
+    """Make the ``mcp`` SDK importable: installed into the ``mcp/client`` plugin's env on first use."""
     try:
         manager().load_class(*SDK_PLUGIN)
     except PepperPyError as exc:
