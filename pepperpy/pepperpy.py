@@ -212,10 +212,10 @@ class PepperPy:
 
     async def call_llm(self, call: Call) -> Any:
         """Run ``call`` through the hooks to the provider, outermost first: usage (not a hook: it counts what
-        comes out), tracing, the call log, the ``pepperpy.hooks`` entry points, process-wide hooks, this facade's
+        comes out), tracing (while a tracer provider is set), the call log, the ``pepperpy.hooks`` entry points, process-wide hooks, this facade's
         hooks in order, the cache."""
         meter = self._meter()
-        hooks = [*self._builtin_hooks]  # type: ignore[misc]
+        hooks = [tracer for tracer in self._builtin_hooks if tracer.enabled()]  # type: ignore[union-attr]
         if self._call_log is not None:
             hooks.append(self._call_log)
         hooks += [*self._manager.call_hooks(), *self._hooks]

@@ -13,6 +13,15 @@ from pepperpy.rag import Document, SearchResult
 RRF_K = 60
 # A word: letters, digits and the joiners of identifiers and codes (E_CONN-42, user.id, v1.2).
 WORD = re.compile(r"\w+(?:[-.]\w+)*")
+# English function and question words, left out of keyword queries: in a small collection they are rare enough
+# to outrank the word that matters ("What does E_CONN-42 mean?" must not rank "prints what would change" first).
+# Lucene's English stop set plus question words and common auxiliaries.
+STOP_WORDS = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their then there these they "
+    "this to was will with what which who whom whose when where why how do does did done has have had can could "
+    "should would may might must shall am were been being i me my we our you your he him his she her its about "
+    "tell explain mean means".split()
+)
 
 
 def fuse(rankings: Sequence[Sequence[SearchResult]], k: int, constant: int = RRF_K) -> list[SearchResult]:
@@ -36,6 +45,13 @@ def words(text: str) -> list[str]:
     return [word.lower() for word in WORD.findall(text)]
 
 
+def query_words(query: str) -> list[str]:
+    """The words of a keyword query, once each, without STOP_WORDS (all of them when the query has nothing else)."""
+    found = list(dict.fromkeys(words(query)))
+    kept = [word for word in found if word not in STOP_WORDS]
+    return kept or found
+
+
 def bm25(
     query: str, documents: Sequence[Document], total: int | None = None, k1: float = 1.2, b: float = 0.75
 ) -> list[SearchResult]:
@@ -44,7 +60,7 @@ def bm25(
     Document frequencies come from ``documents`` themselves; ``total`` (the size of the whole collection, when
     ``documents`` are the candidates that matched) sharpens the idf. For stores without their own keyword search.
     """
-    terms = set(words(query))
+    terms = set(query_words(query))
     counted = [Counter(words(document.text)) for document in documents]
     if not terms or not counted:
         return []
@@ -65,4 +81,4 @@ def bm25(
     return sorted(hits, key=lambda hit: -hit.score)
 
 
-__all__ = ["RRF_K", "WORD", "bm25", "fuse", "words"]
+__all__ = ["RRF_K", "STOP_WORDS", "WORD", "bm25", "fuse", "query_words", "words"]

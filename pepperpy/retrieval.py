@@ -181,7 +181,8 @@ async def ask(
     mode: SearchMode = DEFAULT_MODE,
     **options: Any,
 ) -> Answer:
-    """Retrieve ``k`` passages for ``question`` (``mode`` as in ``pepper.rag.search``), answer from them with the LLM, return answer and sources.
+    """Retrieve ``k`` passages for ``question`` (``mode`` as in ``pepper.rag.search``), answer from them with the
+    LLM, return answer and sources.
 
     When the store returns nothing, the model is not asked: the Answer says so (``NO_SOURCES``, no
     ``sources``, ``result`` None), unless ``answer_without_sources=True`` lets the model answer on its own.

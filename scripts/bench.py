@@ -1,6 +1,6 @@
 """PepperPy benchmarks. Every figure is printed next to a baseline measured in the same run.
 
-Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [instructions] [responses] [facade] [plugins] [reload] [rag] [cli] [hooks] [calllog] [isolation] [gemini] [parts] [bedrock] [cost] [tools] [mcp] [loaders] [pgvector] [pgvector-1m]   (no argument: all but pgvector-1m)
+Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [instructions] [responses] [facade] [plugins] [reload] [rag] [embeddings] [cli] [hooks] [calllog] [isolation] [gemini] [parts] [bedrock] [cost] [tools] [mcp] [loaders] [retrieval] [pgvector] [pgvector-1m]   (no argument: all but pgvector-1m)
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ SECTIONS = {
     "facade": "scripts.bench.facade",
     "plugins": "scripts.bench.plugin_system",
     "rag": "scripts.bench.rag",
+    "embeddings": "scripts.bench.local_embeddings",
     "reload": "scripts.bench.hot_reload",
     "cli": "scripts.bench.cli",
     "hooks": "scripts.bench.hooks",
@@ -32,6 +33,7 @@ SECTIONS = {
     "mcp": "scripts.bench.mcp",
     "tools": "scripts.bench.tools",
     "loaders": "scripts.bench.loaders",
+    "retrieval": "scripts.bench.retrieval",
     "pgvector": "scripts.bench.pgvector",
     "pgvector-1m": "scripts.bench.pgvector:main_1m",
 }

@@ -26,7 +26,7 @@ from pepperpy.embeddings import Vector
 from pepperpy.errors import ConfigError, ProviderError
 from pepperpy.plugins import file_lock
 from pepperpy.rag import Document, Filter, RAGProvider, SearchResult, check_same_embeddings, check_vectors
-from pepperpy.ranking import WORD, bm25
+from pepperpy.ranking import WORD, STOP_WORDS, bm25
 
 
 def chroma_where(filter: Filter | None) -> dict[str, Any] | None:
@@ -173,7 +173,8 @@ class ChromaRAGProvider(RAGProvider):
     async def keyword_search(self, query: str, k: int = 5, filter: Filter | None = None) -> list[SearchResult]:
         """Documents holding a word of ``query`` (``where_document``, word by word, so that a common word does
         not crowd out a rare one), ranked by BM25 in PepperPy."""
-        query_words = list(dict.fromkeys(WORD.findall(query)))
+        typed = list(dict.fromkeys(WORD.findall(query)))
+        query_words = [word for word in typed if word.lower() not in STOP_WORDS] or typed
         if not query_words or k <= 0:
             return []
         collection = self._collection

@@ -1,9 +1,9 @@
 """The rag/local store: documents and vectors in one SQLite file, searched exactly with numpy.
 
 SQLite (WAL) makes every write one transaction (the keyword index of words.py included),
-so a process killed during an add leaves either the old or the new state. Search keeps a normalized float32 matrix in
-memory, reloaded when the file changed (``PRAGMA data_version``) or this store wrote,
-and an inverted index of metadata values for filters.
+so a process killed during an add leaves either the old or the new state. Search keeps a
+normalized float32 matrix in memory, reloaded when the file changed (``PRAGMA
+data_version``) or this store wrote, and an inverted index of metadata values for filters.
 
 A file that is not a rag/local store is never changed: a folder in its place, or a
 SQLite database with other tables (another program's), raises ``NotAStore`` before

@@ -4,8 +4,9 @@ The index (``docs_words``) is an external-content FTS5 table over ``docs``, kept
 insert, update and delete of a document changes it inside the same transaction, so a write is still
 one transaction and a process killed mid-add leaves the index and the documents in step. A store file
 from before keyword search gets the index (built from its rows) when it is first opened, in one
-transaction. Queries are the user's words, each quoted as an FTS5 string (so ``E_CONN-42``, quotes,
-``AND``/``NOT``/``NEAR`` and ``*`` are plain words, never FTS5 syntax) and ORed.
+transaction. Queries are the user's words (``pepperpy.ranking.query_words``: English stop words
+left out), each quoted as an FTS5 string (so ``E_CONN-42``, quotes, ``AND``/``NOT``/``NEAR`` and ``*``
+are plain words, never FTS5 syntax) and ORed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
-from pepperpy.ranking import words
+from pepperpy.ranking import query_words
 
 # The tables FTS5 keeps for the index, with their columns (check_schema accepts them).
 WORD_COLUMNS = {
@@ -64,8 +65,9 @@ def ensure_word_index(db: sqlite3.Connection) -> None:
 
 
 def match_expression(query: str) -> str | None:
-    """``query``'s words as an FTS5 expression (each one a quoted string, ORed); None when it has no word."""
-    terms = dict.fromkeys(words(query))  # in order, once each
+    """``query``'s words (stop words left out) as an FTS5 expression, each one a quoted string, ORed; None when
+    it has no word."""
+    terms = query_words(query)
     return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms) or None
 
 

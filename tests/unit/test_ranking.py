@@ -6,7 +6,7 @@ import pytest
 
 from pepperpy.errors import InvalidInputError
 from pepperpy.rag import SEARCH_MODES, Document, RAGProvider, SearchResult, check_mode
-from pepperpy.ranking import RRF_K, bm25, fuse, words
+from pepperpy.ranking import RRF_K, bm25, fuse, query_words, words
 
 
 def ranking(*ids: str) -> list[SearchResult]:
@@ -28,6 +28,11 @@ def test_fusion_uses_ranks_only_and_keeps_k():
 
 def test_words_keep_codes_and_identifiers_whole():
     assert words('Why "E_CONN-42" AND NOT user.id?') == ["why", "e_conn-42", "and", "not", "user.id"]
+
+
+def test_query_words_leave_out_stop_and_question_words_unless_nothing_else_is_left():
+    assert query_words("What does E_CONN-42 mean? What is it?") == ["e_conn-42"]
+    assert query_words("Who is The Who") == ["who", "is", "the"], "only stop words: all of them, once each"
 
 
 def test_bm25_ranks_the_rare_exact_term_first_and_drops_non_matches():
