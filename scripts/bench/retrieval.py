@@ -1,7 +1,8 @@
 """Issue 23 figures: retrieval quality by search mode on the labelled set (tests/fixtures/retrieval/labelled.json).
 
 recall@5 (and recall@1) of vector, keyword and hybrid search with the real local embeddings, on
-rag/local (FTS5 + BM25) and Chroma embedded (where_document + PepperPy's BM25), for the
+rag/local (FTS5 + BM25), Chroma embedded (where_document + PepperPy's BM25) and rag/pgvector (Postgres full text,
+ts_rank; a real server from tests/servers/postgres.py), for the
 paraphrase questions, the exact-term questions (identifiers, codes, names) and all of them.
 """
 
@@ -32,13 +33,16 @@ async def recalls(pepper, passages: list[dict], mode: str) -> dict[str, tuple[fl
 
 async def run() -> None:
     from pepperpy import Document, PepperPy
+    from scripts.bench.pgvector import free_port
+    from tests.servers.postgres import running_postgres
 
     labelled = json.loads(LABELLED.read_text())
     documents = [Document(id=p["id"], text=p["text"]) for p in labelled["passages"]]
     documents += [Document(id=f"noise{n}", text=text) for n, text in enumerate(labelled["distractors"])]
     rows = []
-    with tempfile.TemporaryDirectory() as folder:
-        stores = (("local", {"path": Path(folder) / "store.sqlite3"}), ("chroma", {"path": Path(folder) / "chroma"}))
+    with tempfile.TemporaryDirectory() as folder, running_postgres(Path(folder) / "pg", free_port()) as dsn:
+        stores = (("local", {"path": Path(folder) / "store.sqlite3"}), ("chroma", {"path": Path(folder) / "chroma"}),
+                  ("pgvector", {"dsn": dsn, "collection": "retrieval"}))
         for store, config in stores:
             async with PepperPy().with_rag(store, **config) as pepper:
                 await pepper.rag.add(documents)
