@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
+import pepperpy
 from pepperpy.errors import ConfigError, ToolError
 from pepperpy.parts import Image, TextPart
 from pepperpy.plugins import PepperpyPlugin
@@ -59,6 +60,7 @@ class MCPClient(PepperpyPlugin):
         raise ToolError(f"MCP server {self.spec.name!r}: starting it {what}; {self.spec.hint()}") from failure
 
     async def _run(self) -> None:
+        import mcp_types as types
         from mcp import Client
 
         async with AsyncExitStack() as stack:
@@ -66,6 +68,7 @@ class MCPClient(PepperpyPlugin):
             client = Client(
                 transport, sampling_callback=self._sampling if self.sample is not None else None,
                 message_handler=self._on_message, cache=None, read_timeout_seconds=self.spec.tool_timeout,
+                client_info=types.Implementation(name="pepperpy", version=pepperpy.__version__),
             )
             self._client = await stack.enter_async_context(client)
             listener = asyncio.ensure_future(self._listen(self._client))
