@@ -327,6 +327,19 @@ def test_from_config_of_a_missing_file():
         MCPServer.from_config("nowhere.json")
 
 
+async def test_a_server_that_dies_starting_shows_the_end_of_its_stderr_in_the_error_without_secrets():
+    """An import error (the common first mistake: mcp 2's FastMCP is MCPServer) is in the ToolError itself, not only
+    in a log the user has not enabled; a secret of the server's env that it prints stays hidden."""
+    code = "import os, sys; print('token', os.environ['SERVICE_TOKEN'], file=sys.stderr); import no_such_module_here"
+    dying = MCPServer.stdio(sys.executable, "-c", code, env={"SERVICE_TOKEN": "xxx-test-env-secret-2"}, name="dying")
+    async with mock("x") as pepper:
+        with pytest.raises(ToolError, match=r"MCP server 'dying': starting it failed") as caught:
+            await pepper.chat.with_user("go").with_tools(dying).generate()
+    message = str(caught.value)
+    assert "its stderr ended with:" in message and "ModuleNotFoundError: No module named 'no_such_module_here'" in message
+    assert "token ***" in message and "xxx-test" not in message
+
+
 def test_bad_server_descriptions_are_refused():
     with pytest.raises(ConfigError, match="either command= .* or url="):
         MCPServer("x")
