@@ -99,6 +99,13 @@ async def test_text_structured_and_image_results_reach_the_model(server):
     assert offered["add"].description == "Add two integers." and offered["add"].source == "demo"
 
 
+async def test_http_headers_reach_the_server_on_each_request(http_url):
+    remote = MCPServer.http(http_url, headers={"X-Demo-Tenant": "tenant-7"}, name="demo")
+    async with mock(call("header", name="x-demo-tenant"), call("header", name="x-demo-tenant"), "ok") as pepper:
+        await pepper.chat.with_user("go").with_tools(remote).generate()
+        assert [m.content for m in tool_replies(pepper)] == ["tenant-7", "tenant-7"], "sent with each request"
+
+
 async def test_a_tool_error_goes_back_to_the_model_not_raised(server):
     pepper = mock(call("fail", reason="boom"), "recovered")
     async with pepper:
