@@ -170,7 +170,11 @@ class ChatBuilder:
 
     async def generate(self) -> GenerationResult:
         """The answer. With tools run, the loop's rounds come first; ``result.usage`` is then the sum of the rounds'."""
-        return (await self._generate_with_history())[0]
+        self._check_prompt("generate")
+        result, _sent = await self._generate_running_tools(list(self._messages))
+        if self._response_model is not None:
+            result = await self._validated(result)
+        return result
 
     async def _generate_with_history(self) -> tuple[GenerationResult, list[Message]]:
         """The answer, and the messages its last call was sent: the chat's, then each tool round's assistant
