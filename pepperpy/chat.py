@@ -19,6 +19,7 @@ from pepperpy.llm import (
     ReasoningPart,
     TextPart,
     ToolCall,
+    Usage,
     assistant_reply,
     check_prompt,
     has_prompt,
@@ -168,17 +169,29 @@ class ChatBuilder:
             check_prompt(self._messages, "chat", f"add a user message with .with_user(...) before .{method}()")
 
     async def generate(self) -> GenerationResult:
+        """The answer. With tools run, the loop's rounds come first; ``result.usage`` is then the sum of the rounds'."""
         self._check_prompt("generate")
-        result = await self._generate_running_tools(list(self._messages))
+        result, _sent = await self._generate_running_tools(list(self._messages))
         if self._response_model is not None:
             result = await self._validated(result)
         return result
 
-    async def _generate_running_tools(self, messages: list[Message]) -> Any:
+    async def _generate_with_history(self) -> tuple[GenerationResult, list[Message]]:
+        """The answer, and the messages its last call was sent: the chat's, then each tool round's assistant
+        message and tool results (what a conversation keeps)."""
+        self._check_prompt("generate")
+        result, sent = await self._generate_running_tools(list(self._messages))
+        if self._response_model is not None:
+            result = await self._validated(result)
+        return result, sent
+
+    async def _generate_running_tools(self, messages: list[Message]) -> tuple[Any, list[Message]]:
+        spent: Usage | None = None
         for round_number in range(self._max_rounds + 1):
             result = await self._call(messages)
+            spent = result.usage if spent is None else _added(spent, result.usage)
             if not (self._run_tools and result.tool_calls):
-                return result
+                return (result if round_number == 0 else result.model_copy(update={"usage": spent})), messages
             if round_number == self._max_rounds:
                 raise await self._too_many_rounds(result.tool_calls)
             messages = [*result.messages, *await run_tool_calls(await self._tool_list(), result.tool_calls)]
@@ -316,8 +329,8 @@ class Conversation:
         """Send ``content`` (text, and parts such as ``Image(...)``) as the next user message; the answer joins
         the history, with its reasoning (on an error, nothing does)."""
         builder = self._turn(content, options)
-        result = await builder.generate()
-        self.messages = [*builder.messages, _reply(result)]
+        result, sent = await builder._generate_with_history()
+        self.messages = [*sent, _reply(result)]  # with the tool rounds' messages, as the model saw them
         return result
 
     async def stream(self, *content: Any, **options: Any) -> AsyncIterator[GenerationChunk]:
@@ -333,13 +346,19 @@ class Conversation:
         asked = self.messages = turn.messages
         pieces: list[str] = []
         thoughts: list[str] = []
+        calls: list[ToolCall] = []
         given: Message | None = None
+        rounds: list[Message] = []  # each finished tool round: its assistant message, then its tool results
         try:
             async with aclosing(turn.stream()) as stream:
                 async for chunk in stream:
+                    if chunk.tool_results:  # a round ended: what it sent back joins, the next round starts afresh
+                        rounds += [_round_reply("".join(pieces), thoughts, calls, given), *chunk.tool_results]
+                        pieces, thoughts, calls, given = [], [], [], None
                     pieces.append(chunk.content)
                     if chunk.reasoning:
                         thoughts.append(chunk.reasoning)
+                    calls.extend(chunk.tool_calls)
                     if chunk.message is not None:
                         given = chunk.message
                     yield chunk
@@ -350,10 +369,10 @@ class Conversation:
         except BaseException:  # left early: GeneratorExit (a break, aclose()) or CancelledError
             received = "".join(pieces)
             # unless another turn changed the history since (a stream abandoned without aclosing() closes later)
-            if received and self.messages is asked:
-                self.messages = [*asked, _streamed_reply(received, thoughts, given)]
+            if self.messages is asked and (received or rounds):
+                self.messages = [*asked, *rounds, *([_streamed_reply(received, thoughts, given)] if received else [])]
             raise
-        self.messages = [*asked, _streamed_reply("".join(pieces), thoughts, given)]
+        self.messages = [*asked, *rounds, _streamed_reply("".join(pieces), thoughts, given)]
 
     def say_sync(self, *content: Any, **options: Any) -> GenerationResult:
         """``say()`` for scripts without an event loop."""
@@ -370,6 +389,22 @@ def _reply(result: GenerationResult) -> Message:
         content: Any = [ReasoningPart(text=result.reasoning), TextPart(text=result.content)]
         return Message(role=MessageRole.ASSISTANT, content=content, tool_calls=result.tool_calls)
     return Message(role=MessageRole.ASSISTANT, content=result.content, tool_calls=result.tool_calls)
+
+
+def _added(spent: Usage, more: Usage) -> Usage:
+    """Two calls' usage as one: the counts summed (a detail stays None only when neither reports it), the model and
+    service the later call's."""
+
+    def detail(a: int | None, b: int | None) -> int | None:
+        return None if a is None and b is None else (a or 0) + (b or 0)
+
+    return more.model_copy(update={
+        "prompt_tokens": spent.prompt_tokens + more.prompt_tokens,
+        "completion_tokens": spent.completion_tokens + more.completion_tokens,
+        "cache_read_tokens": detail(spent.cache_read_tokens, more.cache_read_tokens),
+        "cache_write_tokens": detail(spent.cache_write_tokens, more.cache_write_tokens),
+        "reasoning_tokens": detail(spent.reasoning_tokens, more.reasoning_tokens),
+    })
 
 
 def _round_reply(text: str, thoughts: list[str], calls: list[ToolCall], given: Message | None) -> Message:

@@ -115,11 +115,15 @@ class MCPServer:
     def _where(self) -> str:
         return redact(self.url if self.url is not None else " ".join([self.command or "", *self.args]))
 
+    def redacted(self, text: str) -> str:
+        """``text`` with this process's known secrets (this server's header values, secret env values) hidden."""
+        return redact(text)
+
     def hint(self) -> str:
         """What to check when the server fails, for error messages (secrets hidden)."""
         if self.url is not None:
             return f"check that the server at {self._where()} is running and speaks MCP over Streamable HTTP"
-        return f"run `{self._where()}` by hand to see its errors (its stderr is in PepperPy's log)"
+        return f"run `{self._where()}` by hand to see its errors (its stderr is also in PepperPy's log)"
 
     # -- views ------------------------------------------------------------------------
 

@@ -91,7 +91,9 @@ def _model_parts(message: Message, who: str) -> list[dict[str, Any]]:
     return parts or [{"text": ""}]
 
 
-def _tool_result(message: Message, names: dict[str, str], who: str) -> dict[str, Any]:
+def _tool_result(message: Message, names: dict[str, str], who: str, nested: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The functionResponse part, and the media of the result: inside it (``parts``, Gemini 3) when ``nested``,
+    else returned to follow the round's function responses in the same user turn (earlier models)."""
     name = message.name or names.get(message.tool_call_id or "")
     if not name:
         raise InvalidInputError(
@@ -107,25 +109,35 @@ def _tool_result(message: Message, names: dict[str, str], who: str) -> dict[str,
     result: dict[str, Any] = {"name": name, "response": response}
     if message.tool_call_id:
         result["id"] = message.tool_call_id
-    return {"functionResponse": result}
+    media = [_media(p, who) for p in message.content if isinstance(p, MediaPart)] if isinstance(message.content, list) else []
+    if media and nested:
+        result["parts"] = media
+        media = []
+    return {"functionResponse": result}, media
 
 
-def contents(messages: list[Message], who: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    """The system instruction and the turns; consecutive tool results join one user turn, as the API wants."""
+def contents(messages: list[Message], who: str, model: str = "") -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The system instruction and the turns; consecutive tool results join one user turn, as the API wants (their
+    images inside each functionResponse on Gemini 3, after the function responses on earlier models)."""
     system = [{"text": m.text} for m in messages if m.role == MessageRole.SYSTEM and m.text]
     names = {call.id: call.name for m in messages for call in m.tool_calls}
+    nested = model.removeprefix("models/").startswith("gemini-3")
     turns: list[dict[str, Any]] = []
+    responses = 0  # function responses in the last turn, when it holds tool results; -1 otherwise
     for message in messages:
         if message.role == MessageRole.SYSTEM:
             continue
         if message.role == MessageRole.TOOL:
-            part = _tool_result(message, names, who)
-            last = turns[-1] if turns else None
-            if last is not None and last["role"] == "user" and all("functionResponse" in p for p in last["parts"]):
-                last["parts"].append(part)
-            else:
-                turns.append({"role": "user", "parts": [part]})
-        elif message.role == MessageRole.ASSISTANT:
+            part, media = _tool_result(message, names, who, nested)
+            if not turns or responses < 0:
+                turns.append({"role": "user", "parts": []})
+                responses = 0
+            turns[-1]["parts"].insert(responses, part)
+            turns[-1]["parts"] += media
+            responses += 1
+            continue
+        responses = -1
+        if message.role == MessageRole.ASSISTANT:
             turns.append({"role": "model", "parts": _model_parts(message, who)})
         else:
             turns.append({"role": "user", "parts": _user_parts(message, who)})
@@ -149,7 +161,8 @@ def thinking_config(reasoning: Any, model: str) -> dict[str, Any]:
 
 
 def request_body(who: str, defaults: dict[str, Any], messages: list[Message], options: dict[str, Any]) -> dict[str, Any]:
-    system, turns = contents(messages, who)
+    model = options.get("model", defaults.get("model"))
+    system, turns = contents(messages, who, model if isinstance(model, str) else "")
     body: dict[str, Any] = {"contents": turns}
     if system:
         body["systemInstruction"] = system

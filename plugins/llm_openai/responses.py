@@ -62,7 +62,10 @@ def _reasoning_item(part: ReasoningPart, store: bool) -> dict[str, Any] | None:
 
 def _items(message: Message, store: bool) -> list[dict[str, Any]]:
     if message.role == MessageRole.TOOL:
-        return [{"type": "function_call_output", "call_id": message.tool_call_id or "", "output": message.text}]
+        output: Any = message.text
+        if isinstance(message.content, list) and any(isinstance(p, (ImagePart, DocumentPart)) for p in message.content):
+            output = [item for item in map(_part, message.content) if item is not None]  # text, images and files
+        return [{"type": "function_call_output", "call_id": message.tool_call_id or "", "output": output}]
     if message.role == MessageRole.ASSISTANT:
         items: list[dict[str, Any]] = []
         for part in message.parts:

@@ -86,10 +86,30 @@ def message_to_wire(message: Message) -> dict[str, Any]:
     return wire
 
 
+def messages_to_wire(messages: list[Message]) -> list[dict[str, Any]]:
+    """The messages as Chat Completions takes them. A tool message carries text only, so the images of a round's
+    tool results follow its tool messages in one user message, each after a line naming its tool call."""
+    wire: list[dict[str, Any]] = []
+    images: list[dict[str, Any]] = []
+    for message in messages:
+        if message.role != MessageRole.TOOL and images:
+            wire.append({"role": "user", "content": images})
+            images = []
+        wire.append(message_to_wire(message))
+        if message.role == MessageRole.TOOL and isinstance(message.content, list):
+            for part in message.content:
+                if isinstance(part, ImagePart):
+                    called = f"{message.name} ({message.tool_call_id})" if message.name else message.tool_call_id
+                    images += [{"type": "text", "text": f"The image from the tool result of {called}:"}, _part_to_wire(part)]
+    if images:
+        wire.append({"role": "user", "content": images})
+    return wire
+
+
 def request_body(
     who: str, defaults: dict[str, Any], messages: list[Message], options: dict[str, Any], *, json_schema: bool, stream: bool
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {"messages": [message_to_wire(m) for m in messages]}
+    body: dict[str, Any] = {"messages": messages_to_wire(messages)}
     for key in ("model", "temperature", "max_tokens", "stop", "seed", "top_p"):
         value = options.get(key, defaults.get(key))
         if value is not None:

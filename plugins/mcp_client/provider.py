@@ -9,6 +9,7 @@ transport then closes the server's stdin, waits, and kills its process tree: the
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import os
 import threading
@@ -16,9 +17,13 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
+import pepperpy
 from pepperpy.errors import ConfigError, ToolError
 from pepperpy.parts import Image, TextPart
 from pepperpy.plugins import PepperpyPlugin
+
+STDERR_TAIL_LINES, STDERR_LINE_CHARS = 5, 300  # what a start failure quotes of the server's stderr
+STDERR_WAIT_S = 2.0  # how long a start failure waits for the rest of that stderr
 
 # sample(messages as role/content dicts, system prompt, max_tokens) -> (answer text, model name)
 Sample = Callable[[list[dict[str, Any]], str | None, int], Awaitable[tuple[str, str]]]
@@ -56,9 +61,20 @@ class MCPClient(PepperpyPlugin):
         failure = self._runner.exception() if self._runner.done() and not self._runner.cancelled() else None
         await self._stop()
         what = f"failed: {_describe(failure)}" if failure else f"did not answer within {self.spec.connect_timeout:g} s"
-        raise ToolError(f"MCP server {self.spec.name!r}: starting it {what}; {self.spec.hint()}") from failure
+        raise ToolError(f"MCP server {self.spec.name!r}: starting it {what}{await self._last_stderr()}; "
+                        f"{self.spec.hint()}") from failure
+
+    async def _last_stderr(self) -> str:
+        """The last lines a stdio server wrote on stderr (its traceback, when it died starting), for an error."""
+        reader = getattr(self, "_stderr_reader", None)
+        if reader is None:
+            return ""
+        await asyncio.to_thread(reader.join, STDERR_WAIT_S)  # the pipe ends when the process has exited
+        lines = list(self._stderr_tail)
+        return f"; its stderr ended with: {self.spec.redacted(' | '.join(lines))}" if lines else ""
 
     async def _run(self) -> None:
+        import mcp_types as types
         from mcp import Client
 
         async with AsyncExitStack() as stack:
@@ -66,6 +82,7 @@ class MCPClient(PepperpyPlugin):
             client = Client(
                 transport, sampling_callback=self._sampling if self.sample is not None else None,
                 message_handler=self._on_message, cache=None, read_timeout_seconds=self.spec.tool_timeout,
+                client_info=types.Implementation(name="pepperpy", version=pepperpy.__version__),
             )
             self._client = await stack.enter_async_context(client)
             listener = asyncio.ensure_future(self._listen(self._client))
@@ -105,13 +122,16 @@ class MCPClient(PepperpyPlugin):
         read_fd, write_fd = os.pipe()
         name = self.spec.name
         log = self.logger.bind(mcp_server=name)
+        tail = self._stderr_tail = collections.deque(maxlen=STDERR_TAIL_LINES)
 
         def forward() -> None:
             with open(read_fd, encoding="utf-8", errors="replace") as lines:
                 for line in lines:
                     log.info("MCP server {}: {}", name, line.rstrip())
+                    tail.append(line.rstrip()[:STDERR_LINE_CHARS])
 
-        threading.Thread(target=forward, name=f"pepperpy-mcp-{name}-stderr", daemon=True).start()
+        self._stderr_reader = threading.Thread(target=forward, name=f"pepperpy-mcp-{name}-stderr", daemon=True)
+        self._stderr_reader.start()
         errlog = open(write_fd, "w")  # noqa: SIM115 - closed with the session; the child keeps its own copy
         stack.callback(errlog.close)
         return errlog

@@ -165,3 +165,29 @@ async def test_every_signature_goes_back_where_it_came_from(pepper, scripted, pa
         part.get("functionCall", {}).pop("id", None)
     joined = [parts[0], {"text": "Paris."}, {"text": "", "thoughtSignature": "dHJhaWxpbmc="}] if len(parts) == 4 else parts
     assert sent_back == joined, "streamed-in text deltas join; every part and signature is otherwise as it came"
+
+
+@pytest.mark.parametrize("model", ["gemini-3-pro-preview", "gemini-2.5-flash"])
+async def test_an_mcp_tools_image_reaches_gemini(remote_manager, scripted, model):
+    """The demo MCP server's ``picture`` tool (a real server, stdio) in a tool loop: its image goes back inside the
+    functionResponse on Gemini 3, after it in the same turn before; the turn is valid for google-genai's types."""
+    import sys
+    from pathlib import Path
+
+    from pepperpy import MCPServer
+
+    demo = str(Path(__file__).resolve().parents[1] / "servers" / "mcp_demo.py")
+    scripted.reset(Reply(json=answer({"functionCall": {"id": "c1", "name": "picture", "args": {}}})),
+                   Reply(json=answer({"text": "A red dot."})))
+    async with PepperPy(plugin_manager=remote_manager).with_llm(
+        "gemini", base_url=scripted.base_url, api_key=SECRET, model=model, max_retries=1
+    ) as pepper:
+        result = await pepper.chat.with_user("Draw").with_tools(MCPServer.stdio(sys.executable, demo, name="demo")).generate()
+    assert result.content == "A red dot."
+    turn = scripted.requests[1].json()["contents"][-1]
+    types.Content.model_validate_json(json.dumps(turn))
+    response = turn["parts"][0]["functionResponse"]
+    assert (response["name"], response["id"]) == ("picture", "c1")
+    media = response.get("parts", []) if model.startswith("gemini-3") else turn["parts"][1:]
+    assert [p["inlineData"]["mimeType"] for p in media] == ["image/png"]
+    assert base64.b64decode(media[0]["inlineData"]["data"]).startswith(b"\x89PNG")

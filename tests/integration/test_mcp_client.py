@@ -99,6 +99,13 @@ async def test_text_structured_and_image_results_reach_the_model(server):
     assert offered["add"].description == "Add two integers." and offered["add"].source == "demo"
 
 
+async def test_http_headers_reach_the_server_on_each_request(http_url):
+    remote = MCPServer.http(http_url, headers={"X-Demo-Tenant": "tenant-7"}, name="demo")
+    async with mock(call("header", name="x-demo-tenant"), call("header", name="x-demo-tenant"), "ok") as pepper:
+        await pepper.chat.with_user("go").with_tools(remote).generate()
+        assert [m.content for m in tool_replies(pepper)] == ["tenant-7", "tenant-7"], "sent with each request"
+
+
 async def test_a_tool_error_goes_back_to_the_model_not_raised(server):
     pepper = mock(call("fail", reason="boom"), "recovered")
     async with pepper:
@@ -325,6 +332,19 @@ def test_from_config_refuses_a_broken_file_naming_it(tmp_path, content, problem)
 def test_from_config_of_a_missing_file():
     with pytest.raises(ConfigError, match=r"nowhere.json: cannot read it"):
         MCPServer.from_config("nowhere.json")
+
+
+async def test_a_server_that_dies_starting_shows_the_end_of_its_stderr_in_the_error_without_secrets():
+    """An import error (the common first mistake: mcp 2's FastMCP is MCPServer) is in the ToolError itself, not only
+    in a log the user has not enabled; a secret of the server's env that it prints stays hidden."""
+    code = "import os, sys; print('token', os.environ['SERVICE_TOKEN'], file=sys.stderr); import no_such_module_here"
+    dying = MCPServer.stdio(sys.executable, "-c", code, env={"SERVICE_TOKEN": "xxx-test-env-secret-2"}, name="dying")
+    async with mock("x") as pepper:
+        with pytest.raises(ToolError, match=r"MCP server 'dying': starting it failed") as caught:
+            await pepper.chat.with_user("go").with_tools(dying).generate()
+    message = str(caught.value)
+    assert "its stderr ended with:" in message and "ModuleNotFoundError: No module named 'no_such_module_here'" in message
+    assert "token ***" in message and "xxx-test" not in message
 
 
 def test_bad_server_descriptions_are_refused():

@@ -92,3 +92,27 @@ async def test_a_stream_cut_before_completed_is_an_error(pepper, scripted):
         async for chunk in pepper.chat.with_user("2+2?").stream():
             received.append(chunk.reasoning)
     assert "".join(received) == "First, add."
+
+
+async def test_an_mcp_tools_image_goes_back_in_its_function_call_output(pepper, scripted):
+    """The demo MCP server's ``picture`` tool (a real server, stdio): the Responses API takes a function call's output
+    as a list of input parts, so the image goes back there (a text-only result stays a string)."""
+    import sys
+    from pathlib import Path
+
+    from openai.types.responses.response_input_item import FunctionCallOutput
+
+    from pepperpy import MCPServer
+
+    demo = str(Path(__file__).resolve().parents[1] / "servers" / "mcp_demo.py")
+    calls = [{"type": "function_call", "id": f"fc_{n}", "call_id": f"call_{n}", "name": name, "arguments": arguments,
+              "status": "completed"} for n, name, arguments in ((1, "picture", "{}"), (2, "echo", '{"text": "hi"}'))]
+    scripted.reset(Reply(json={**DONE, "output": calls}), Reply(json=DONE))
+    server = MCPServer.stdio(sys.executable, demo, name="demo")
+    result = await pepper.chat.with_user("Draw").with_tools(server).generate()
+    assert result.content == "4"
+    picture, echo = [i for i in scripted.requests[1].json()["input"] if i.get("type") == "function_call_output"]
+    FunctionCallOutput.model_validate(picture)
+    assert picture["call_id"] == "call_1" and [p["type"] for p in picture["output"]] == ["input_image"]
+    assert picture["output"][0]["image_url"].startswith("data:image/png;base64,")
+    assert echo == {"type": "function_call_output", "call_id": "call_2", "output": "hi"}

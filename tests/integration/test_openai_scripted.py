@@ -279,3 +279,30 @@ async def test_presets_reuse_the_openai_plugin(remote_manager, monkeypatch):
         monkeypatch.setenv(f"{preset.upper()}_API_KEY", "k")
         provider = PepperPy(plugin_manager=remote_manager).with_llm(preset).llm
         assert type(provider).__name__ == "OpenAIProvider" and provider.base_url == url and provider.alias == preset
+
+
+async def test_an_mcp_tools_image_follows_the_tool_messages_in_a_user_message(pepper, scripted):
+    """The demo MCP server's ``picture`` tool (a real server, stdio): a Chat Completions tool message takes text
+    only, so its image goes in a user message after the round's tool messages, naming the call."""
+    import base64
+    import sys
+    from pathlib import Path
+
+    from pepperpy import MCPServer
+
+    demo = str(Path(__file__).resolve().parents[1] / "servers" / "mcp_demo.py")
+    scripted.reset(Reply(json=chat_answer(tool_calls=[tool_call("c1", "picture", {}), tool_call("c2", "echo", {"text": "hi"})],
+                                          finish="tool_calls")),
+                   Reply(json=chat_answer("A red dot.")))
+    server = MCPServer.stdio(sys.executable, demo, name="demo")
+    result = await pepper.chat.with_user("Draw").with_tools(server).generate()
+    assert result.content == "A red dot."
+    sent = scripted.requests[1].json()["messages"]
+    assert [(m["role"], m.get("tool_call_id")) for m in sent] == [
+        ("user", None), ("assistant", None), ("tool", "c1"), ("tool", "c2"), ("user", None),
+    ]
+    label, image = sent[-1]["content"]
+    assert label == {"type": "text", "text": "The image from the tool result of picture (c1):"}
+    prefix = "data:image/png;base64,"
+    assert image["type"] == "image_url" and image["image_url"]["url"].startswith(prefix)
+    assert base64.b64decode(image["image_url"]["url"][len(prefix):]).startswith(b"\x89PNG")

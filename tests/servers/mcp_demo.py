@@ -5,7 +5,7 @@
     python tests/servers/mcp_demo.py --many 200      # also tool_0 ... tool_199 (listing benchmark)
 
 Its tools return text, structured content and an image, report an error, sleep, exit mid-call,
-add a tool (announcing the change) and ask the client for a completion (sampling); with MCP_DEMO_FACTS
+echo a request header (HTTP), add a tool (announcing the change) and ask the client for a completion (sampling); with MCP_DEMO_FACTS
 (JSON: name -> fact) set, ``retrieve_entity_info`` answers from it, as in a recorded Anthropic conversation. ``pid`` tells
 the test which process to watch; stderr gets one line at start and one per ``shout``.
 """
@@ -93,6 +93,13 @@ def die() -> str:
 def pid() -> int:
     """The server's process id."""
     return os.getpid()
+
+
+@server.tool()
+def header(name: str, ctx: Context) -> str:
+    """The value of one header of the HTTP request that called this tool ("" over stdio, or when absent)."""
+    request = ctx.request_context.request
+    return request.headers.get(name, "") if request is not None and hasattr(request, "headers") else ""
 
 
 @server.tool()

@@ -83,3 +83,32 @@ async def test_a_url_gemini_does_not_fetch_is_refused(builtin_manager):
             await provider.generate([message])
     finally:
         await provider.cleanup()
+
+
+@pytest.mark.parametrize("model", ["gemini-3-pro-preview", "gemini-2.5-flash"])
+def test_images_of_tool_results_reach_gemini(builtin_manager, model):
+    """Gemini 3 takes a tool result's media inside its functionResponse (``parts``); earlier models get them after
+    the round's function responses, in the same user turn. The function responses stay first, in the calls' order."""
+    import base64
+    import sys
+
+    from pepperpy import Image
+    from pepperpy.llm import Message, TextPart, ToolCall
+
+    wire = sys.modules[builtin_manager.load_class("llm", "gemini").__module__.rsplit(".", 1)[0] + ".wire"]
+    png = b"\x89PNG\r\n\x1a\n" + bytes(8)
+    calls = [ToolCall(id="c1", name="chart", arguments={}), ToolCall(id="c2", name="note", arguments={})]
+    messages = [
+        Message(role="user", content="Plot it"),
+        Message(role="assistant", content="", tool_calls=calls),
+        Message(role="tool", tool_call_id="c1", name="chart", content=[TextPart(text="a dot"), Image(png, "image/png")]),
+        Message(role="tool", tool_call_id="c2", name="note", content="noted"),
+    ]
+    turn = wire.request_body("llm/gemini", {"model": model}, messages, {})["contents"][-1]
+    inline = {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(png).decode()}}
+    chart = {"name": "chart", "response": {"output": "a dot"}, "id": "c1"}
+    note = {"functionResponse": {"name": "note", "response": {"output": "noted"}, "id": "c2"}}
+    if model.startswith("gemini-3"):
+        assert turn == {"role": "user", "parts": [{"functionResponse": {**chart, "parts": [inline]}}, note]}
+    else:
+        assert turn == {"role": "user", "parts": [{"functionResponse": chart}, note, inline]}

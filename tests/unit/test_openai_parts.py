@@ -63,3 +63,30 @@ def test_reasoning_is_read_from_reasoning_content_or_reasoning(wire):
     assert wire.reasoning_of({"content": "4", "reasoning_content": "2+2"}) == "2+2"
     assert wire.reasoning_of({"content": "4", "reasoning": "2+2"}) == "2+2"
     assert wire.reasoning_of({"content": "4"}) == ""
+
+
+def test_images_of_tool_results_follow_the_tool_messages_in_a_user_message(wire):
+    """A Chat Completions tool message takes text only: a round's tool messages stay together right after the call,
+    their text in them, and their images follow in one user message naming each call; a text-only round adds none."""
+    from pepperpy.llm import TextPart, ToolCall
+
+    calls = [ToolCall(id="c1", name="chart", arguments={}), ToolCall(id="c2", name="note", arguments={})]
+    messages = [
+        Message(role="user", content="Plot it"),
+        Message(role="assistant", content="", tool_calls=calls),
+        Message(role="tool", tool_call_id="c1", name="chart", content=[TextPart(text="a dot"), Image(PNG, "image/png")]),
+        Message(role="tool", tool_call_id="c2", name="note", content="noted"),
+        Message(role="assistant", content="Here it is."),
+        Message(role="assistant", content="", tool_calls=[ToolCall(id="c3", name="note", arguments={})]),
+        Message(role="tool", tool_call_id="c3", name="note", content="noted again"),
+    ]
+    sent = body(wire, messages)["messages"]
+    assert [(m["role"], m.get("tool_call_id")) for m in sent] == [
+        ("user", None), ("assistant", None), ("tool", "c1"), ("tool", "c2"), ("user", None), ("assistant", None),
+        ("assistant", None), ("tool", "c3"),
+    ]
+    assert sent[2]["content"] == "a dot"
+    assert sent[4]["content"] == [
+        {"type": "text", "text": "The image from the tool result of chart (c1):"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(PNG).decode()}},
+    ]

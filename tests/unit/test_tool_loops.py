@@ -256,3 +256,42 @@ async def test_a_provider_without_generate_stream_runs_a_streamed_tool_loop(make
     (asked,) = [c for c in chunks if c.tool_calls]
     assert asked.finish_reason == "tool_calls" and asked.tool_calls[0].id == "w1"
     assert "".join(c.content for c in chunks) == 'the tool said {"city": "Rome", "sky": "sunny"}'
+
+
+async def test_a_conversation_keeps_the_tool_rounds_in_its_history(builtin_manager):
+    """conv.say() and conv.stream() keep each round's assistant message (with its calls) and the tool results, so
+    the next turn sends the model what it saw (and a provider sees each tool call answered)."""
+    replies = [WEATHER, "Sunny.", "Still sunny.", TIME, "Noon.", "Yes."]
+    async with mock(builtin_manager, replies) as pepper:
+        conv = pepper.conversation()
+        conv.tools = (get_weather, get_time)
+        await conv.say("Weather in Paris?")
+        kept = [(m.role, bool(m.tool_calls), m.text) for m in conv.messages]
+        assert kept == [
+            (MessageRole.USER, False, "Weather in Paris?"),
+            (MessageRole.ASSISTANT, True, ""),
+            (MessageRole.TOOL, False, json.dumps({"city": "Paris", "sky": "sunny"})),
+            (MessageRole.ASSISTANT, False, "Sunny."),
+        ]
+        await conv.say("And now?")
+        assert [m.role for m in pepper.llm.calls[-1]] == [m.role for m in conv.messages[:-1]]
+        assert pepper.llm.calls[-1][2].role == MessageRole.TOOL, "the next turn sends the tool result back"
+        async for _chunk in conv.stream("Time in Lima?"):
+            pass
+        streamed = [(m.role, [c.name for c in m.tool_calls], m.text) for m in conv.messages[6:]]
+        assert streamed == [
+            (MessageRole.USER, [], "Time in Lima?"),
+            (MessageRole.ASSISTANT, ["get_time"], ""),
+            (MessageRole.TOOL, [], "noon in Lima"),
+            (MessageRole.ASSISTANT, [], "Noon."),
+        ]
+        await conv.say("Sure?")
+        assert [m.role for m in pepper.llm.calls[-1]] == [m.role for m in conv.messages[:-1]]
+
+
+async def test_result_usage_after_a_tool_loop_is_the_sum_of_its_rounds(builtin_manager):
+    async with mock(builtin_manager, [WEATHER, TIME, "It is sunny in Paris and noon in Lima."]) as pepper:
+        result = await pepper.chat.with_user("Weather in Paris, time in Lima?").with_tools(get_weather, get_time).generate()
+        totals = pepper.usage.total
+    assert totals.calls == 3
+    assert result.usage.prompt_tokens == totals.prompt_tokens and result.usage.completion_tokens == totals.completion_tokens
