@@ -520,3 +520,14 @@ def test_info_shows_the_parts_and_call_options_an_llm_takes(tmp_path, make_plugi
     assert "parts: text only; pass lens= to give it images" in lines, lines
     (options_line,) = [line for line in lines if line.startswith("call options: ")]
     assert "reasoning" not in options_line, options_line
+
+
+def test_the_llm_scaffold_shows_where_parts_and_call_options_are_declared(tmp_path):
+    """An author writing a plugin that takes images finds the two declarations in the scaffold, commented out
+    (text only by default), with the guide's section named."""
+    done = pepperpy(tmp_path, "plugins", "new", "llm", "eye", "--dir", str(tmp_path / "made"))
+    assert done.returncode == 0, done.stderr
+    source = (tmp_path / "made" / "llm_eye" / "provider.py").read_text()
+    assert '    # media_types = frozenset({"image/png", "image/jpeg"})' in source, source
+    assert '    # call_options = LLMProvider.call_options | {"reasoning"}' in source, source
+    assert "Messages with images, files and reasoning" in source
