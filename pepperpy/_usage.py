@@ -103,7 +103,11 @@ class UsageReport(Mapping[tuple[str, str], UsageTotals]):
         self._totals: dict[tuple[str, str], UsageTotals] = {}
 
     def __getitem__(self, key: tuple[str, str]) -> UsageTotals:
-        return self._totals[key]
+        try:
+            return self._totals[key]
+        except KeyError:
+            keys = ", ".join(map(repr, self._totals)) or "none yet"
+            raise KeyError(f"no calls of {key!r}; the keys are (plugin id, model): {keys}") from None
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self._totals)

@@ -296,7 +296,8 @@ def call_timeout(provider: Any, options: dict[str, Any]) -> float | None:
 
 def _refused(provider: LLMProvider, model: str | None, part: MediaPart, taken: frozenset[str]) -> UnsupportedPartError:
     which = f"{provider.plugin_id}" + (f" (model {model})" if model else "")
-    takes = ", ".join(sorted(taken)) if taken else "text only"
+    hint = type(provider).media_hint
+    takes = ", ".join(sorted(taken)) if taken else "text only" + (f"; {hint}" if hint else "")
     unknown = " (its media type is unknown: pass it, e.g. File(path, media_type='text/csv'))" \
         if part.media_type == UNKNOWN_TYPE else ""
     return UnsupportedPartError(
@@ -520,6 +521,8 @@ class LLMProvider(PepperpyPlugin):
     call_options: ClassVar[frozenset[str] | None] = frozenset(CALL_OPTIONS) - OPT_IN_OPTIONS
     # Media types of the parts it takes ("image/png", "image/*", "*/*"); none: it gets every message as plain text.
     media_types: ClassVar[frozenset[str]] = frozenset()
+    # What a refused part's error adds when this provider, as configured, takes no media: how to make it take some.
+    media_hint: ClassVar[str] = ""
     wrapped_methods: ClassVar[dict[str, Callable[[Any], Any]]] = {
         "initialize": open_guard,
         "cleanup": close_guard,

@@ -56,6 +56,8 @@ _EXTENSIONS = {".webp": "image/webp", ".md": "text/markdown", ".flac": "audio/fl
 _URL_SCHEMES = ("http://", "https://", "gs://", "s3://")
 # The kinds of media a model may take; a guess of another kind (``chemical/x-xyz`` for ``.xyz``) is no guess.
 _MEDIA_KINDS = ("application/", "audio/", "font/", "image/", "text/", "video/")
+# A media type of each part's kind, for the "pass it, e.g. media_type=..." hints.
+_EXAMPLE_TYPES = {"image": "image/png", "audio": "audio/wav", "document": "application/pdf"}
 UNKNOWN_TYPE = "application/octet-stream"
 
 
@@ -168,7 +170,8 @@ class MediaPart(_Typed):
                 found = _guessed(name)
         if found is None:
             source = self.path or self.url or f"{len(self.data or b'')} bytes"
-            raise ValueError(f"cannot tell the media type of {source}; pass it, e.g. media_type='image/png'")
+            example = _EXAMPLE_TYPES.get(self.type, "image/png")
+            raise ValueError(f"cannot tell the media type of {source}; pass it, e.g. media_type='{example}'")
         return found
 
     @property
@@ -243,7 +246,8 @@ Part = Annotated[TextPart | ImagePart | AudioPart | DocumentPart | ReasoningPart
 MEDIA_PARTS = (ImagePart, AudioPart, DocumentPart)
 
 
-def _media(cls: type[MediaPart], source: str | Path | bytes, media_type: str | None, **extra: Any) -> Any:
+def _media(cls: type[MediaPart], who: str, source: str | Path | bytes, media_type: str | None, **extra: Any) -> Any:
+    """A ``cls`` part from what ``who`` (``Image``, ``Audio``, ``File``: the name errors show) was given."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         fields: dict[str, Any] = {"data": bytes(source)}
     elif isinstance(source, Path):
@@ -252,7 +256,7 @@ def _media(cls: type[MediaPart], source: str | Path | bytes, media_type: str | N
         fields = {"url": source} if source.startswith(_URL_SCHEMES) or source.startswith("data:") else {"path": source}
     else:
         raise InvalidInputError(
-            f"{cls.__name__.removesuffix('Part')}() takes a path, bytes or a URL, got {type(source).__name__} {source!r:.60}"
+            f"{who}() takes a path, bytes or a URL, got {type(source).__name__} {source!r:.60}"
         )
     if "url" in fields and fields["url"].startswith("data:"):
         fields = _from_data_url(fields["url"])
@@ -262,11 +266,27 @@ def _media(cls: type[MediaPart], source: str | Path | bytes, media_type: str | N
     if media_type is not None:
         fields["media_type"] = media_type
     try:
-        return cls(**fields)
+        part = cls(**fields)
     except ValueError as exc:
         errors = getattr(exc, "errors", None)
         message = errors()[0]["msg"].removeprefix("Value error, ") if callable(errors) else str(exc)
-        raise InvalidInputError(f"{cls.__name__.removesuffix('Part')}(): {message}") from None
+        raise InvalidInputError(f"{who}(): {message}") from None
+    _check_kind(part, who)
+    return part
+
+
+def _check_kind(part: MediaPart, who: str) -> None:
+    """``Image()`` takes images and ``Audio()`` audio: a PDF given to ``Image()`` is refused, naming ``File()``."""
+    kind = {"Image": "image", "Audio": "audio"}.get(who)
+    media_type = part.media_type or ""
+    if kind is None or media_type.startswith(f"{kind}/"):
+        return
+    use = {"image": "Image", "audio": "Audio"}.get(media_type.split("/", 1)[0], "File")
+    article = "an image" if kind == "image" else "audio"
+    raise InvalidInputError(
+        f"{who}(): {part.source} is {media_type}, not {article}; use {use}(...) for it, "
+        f"or pass the right media_type= if the {kind} is mislabelled"
+    )
 
 
 def _from_data_url(url: str) -> dict[str, Any]:
@@ -278,12 +298,12 @@ def _from_data_url(url: str) -> dict[str, Any]:
 
 def Image(source: str | Path | bytes, media_type: str | None = None, *, cache: bool = False) -> ImagePart:  # noqa: N802
     """An image from a path, bytes (with ``media_type``, unless PNG/JPEG/GIF/WebP) or a URL."""
-    return _media(ImagePart, source, media_type, cache=cache or None)
+    return _media(ImagePart, "Image", source, media_type, cache=cache or None)
 
 
 def Audio(source: str | Path | bytes, media_type: str | None = None) -> AudioPart:  # noqa: N802
     """Audio (WAV, MP3, ...) from a path, bytes or a URL."""
-    return _media(AudioPart, source, media_type)
+    return _media(AudioPart, "Audio", source, media_type)
 
 
 def File(  # noqa: N802
@@ -292,7 +312,7 @@ def File(  # noqa: N802
     """A PDF or another document from a path, bytes or a URL; ``name`` defaults to the file's name."""
     if name is None and isinstance(source, (str, Path)) and not str(source).startswith(("data:", *_URL_SCHEMES)):
         name = Path(source).name
-    return _media(DocumentPart, source, media_type, name=name, cache=cache or None)
+    return _media(DocumentPart, "File", source, media_type, name=name, cache=cache or None)
 
 
 def as_part(value: Any, who: str) -> Any:

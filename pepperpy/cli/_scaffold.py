@@ -115,6 +115,10 @@ _LLM = _HEADER + '''from pepperpy.llm import GenerationResult, LLMProvider, Mess
 
 class {class_name}(LLMProvider):
     greeting: str = "Hello"  # an option: with_llm("{name}", greeting="Hi")
+    # Parts it takes beyond text, and per-call options beyond the usual ones (docs/plugins.md,
+    # "Messages with images, files and reasoning"); without them it gets every message as plain text:
+    # media_types = frozenset({{"image/png", "image/jpeg"}})
+    # call_options = LLMProvider.call_options | {{"reasoning"}}
 
     async def initialize(self) -> None:
         """Open clients or load a model here; runs once per open."""

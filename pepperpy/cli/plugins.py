@@ -251,6 +251,7 @@ def _details(mgr: Any, plugin_id: str) -> dict[str, Any]:
         details["options"] = _isolated_option_details(defaults, env)
     else:
         details["options"] = _option_details(mgr, category, name, defaults, env)
+        details.update(_llm_capabilities(mgr, category, name))
     if alias:
         details["id"] = f"{category}/{name}"
     return details
@@ -377,6 +378,26 @@ def _option_details(
         description = f" - {' '.join(option.field.description.split())}" if option.field.description else ""
         lines.append(f"{option_name}: {type_name}, {state}{variable}{description}")
     return lines
+
+
+def _llm_capabilities(mgr: Any, category: str, name: str) -> dict[str, str]:
+    """An LLM class's declared parts (``media_types``, else text only with its ``media_hint``) and per-call options
+    (``call_options``); nothing for other categories or a class not installed yet (the options line says so)."""
+    from pepperpy.errors import PepperPyError
+
+    if category != "llm":
+        return {}
+    try:
+        if mgr.needs_install(category, name):
+            return {}
+        provider_class = mgr.load_class(category, name)
+    except PepperPyError:
+        return {}
+    media_types = getattr(provider_class, "media_types", frozenset())
+    hint = getattr(provider_class, "media_hint", "")
+    parts = f"{', '.join(sorted(media_types))} (text always)" if media_types else "text only" + (f"; {hint}" if hint else "")
+    call_options = getattr(provider_class, "call_options", None)
+    return {"parts": parts, "call options": "any" if call_options is None else ", ".join(sorted(call_options))}
 
 
 def _type_name(annotation: Any) -> str:

@@ -96,6 +96,8 @@ class LocalLLMProvider(LLMProvider):
         if self.mmproj_path is not None:
             check_gguf(self.mmproj_path, "mmproj_path")
 
+    media_hint = "pass mmproj_path= (the multimodal projector GGUF of a vision model) to give it images"
+
     def media_types_for(self, model: str | None) -> frozenset[str]:
         """Images when a multimodal projector is loaded (``mmproj_path``); else text only."""
         return IMAGE_TYPES if self.mmproj_path is not None else frozenset()

@@ -23,6 +23,27 @@ from pepperpy.errors import AuthenticationError, ConfigError
 from pepperpy.http import remember
 
 
+def missing_endpoint(variable: str) -> str:
+    return (
+        f"llm/openai (azure) needs 'azure_endpoint': pass azure_endpoint=... "
+        f"(e.g. https://my-resource.openai.azure.com) or set the {variable} environment variable"
+    )
+
+
+def missing_credentials(env: dict[str, str], endpoint: str | None) -> str:
+    """Neither a key nor an Entra ID token was found: every way to give one, and the endpoint if it is missing too."""
+    key, token = env.get("api_key", "AZURE_OPENAI_API_KEY"), env.get("azure_ad_token", "AZURE_OPENAI_AD_TOKEN")
+    message = (
+        f"llm/openai (azure) needs a key or a Microsoft Entra ID token: pass api_key=..., set the {key} environment "
+        f"variable or run `pepperpy keys set {key}`; or pass azure_ad_token=... (or set {token}) or "
+        "azure_ad_token_provider=..."
+    )
+    if endpoint is None:
+        message += "; it also " + missing_endpoint(env.get("azure_endpoint", "AZURE_OPENAI_ENDPOINT")).removeprefix(
+            "llm/openai (azure) ")
+    return message
+
+
 def base_url(endpoint: str, api_version: str | None) -> str:
     if not endpoint.startswith(("https://", "http://")):
         raise ConfigError(

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import Field, SecretStr
 
-from pepperpy.errors import ConfigError, ProviderError
+from pepperpy.errors import ConfigError, MissingKeyError, ProviderError
 from pepperpy.http import RemoteProvider, bearer, parse_event_data
 from pepperpy.llm import (
     GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, ReasoningPart, TextPart, Usage,
@@ -48,14 +48,20 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
         entra = config.get("azure_ad_token") or config.get("azure_ad_token_provider")
         if config.get("azure_endpoint") and config.get("api_key") is None and entra:
             config["api_key"] = ""  # Microsoft Entra ID instead of a key
-        super().__init__(**config)
+        try:
+            super().__init__(**config)
+        except MissingKeyError:
+            variable = self._context.env.get("azure_endpoint")
+            if not variable:
+                raise
+            # the azure preset: one error with all that is missing (a token without an endpoint lacks only that)
+            if entra and not config.get("azure_endpoint"):
+                raise ConfigError(azure.missing_endpoint(variable)) from None
+            raise MissingKeyError(azure.missing_credentials(self._context.env, config.get("azure_endpoint"))) from None
         self._paths = ("chat/completions", "responses")
         variable = self._context.env.get("azure_endpoint")
         if self.azure_endpoint is None and variable:  # the azure preset: never fall back to OpenAI's own URL
-            raise ConfigError(
-                f"{self.plugin_id} (azure) needs 'azure_endpoint': pass azure_endpoint=... "
-                f"(e.g. https://my-resource.openai.azure.com) or set the {variable} environment variable"
-            )
+            raise ConfigError(azure.missing_endpoint(variable))
         if self.azure_endpoint:
             self.base_url = azure.base_url(self.azure_endpoint, self.api_version)
             self._paths = azure.paths(self.api_version, self.azure_deployment or self.model)

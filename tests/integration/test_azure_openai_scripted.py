@@ -119,3 +119,20 @@ async def test_without_an_endpoint_or_credentials_the_error_says_what_to_set(rem
         PepperPy(plugin_manager=remote_manager).with_llm("azure", api_key=KEY).llm
     with pytest.raises(MissingKeyError, match="AZURE_OPENAI_API_KEY"):
         PepperPy(plugin_manager=remote_manager).with_llm("azure", azure_endpoint="https://x.openai.azure.com").llm
+
+
+async def test_with_nothing_set_one_error_names_the_endpoint_and_every_way_to_authenticate(remote_manager, azure_env):
+    """The README's Azure line with no variable set: one error says all there is to set (the endpoint, and a key or
+    an Entra ID token), naming the preset, rather than the key first and the endpoint on the next try."""
+    with pytest.raises(MissingKeyError) as caught:
+        PepperPy(plugin_manager=remote_manager).with_llm("azure", azure_deployment="gpt-4o-mini", api_version="2024-10-21").llm
+    message = str(caught.value)
+    assert message.startswith("llm/openai (azure) needs"), message
+    for named in ("AZURE_OPENAI_API_KEY", "pepperpy keys set AZURE_OPENAI_API_KEY", "azure_ad_token", "AZURE_OPENAI_AD_TOKEN",
+                  "azure_ad_token_provider", "azure_endpoint", "AZURE_OPENAI_ENDPOINT"):
+        assert named in message, (named, message)
+    azure_env.setenv("AZURE_OPENAI_AD_TOKEN", KEY)  # a token but no endpoint: only the endpoint is missing
+    with pytest.raises(ConfigError) as caught:
+        PepperPy(plugin_manager=remote_manager).with_llm("azure", azure_deployment="gpt-4o-mini").llm
+    assert "needs 'azure_endpoint'" in str(caught.value) and "AZURE_OPENAI_API_KEY" not in str(caught.value)
+    assert KEY not in str(caught.value)

@@ -500,3 +500,34 @@ def test_plugins_help_lists_clean_without_importing_it(tmp_path):
     assert "clean Remove plugin envs unused for N days and install leftovers." in flat
     for name in ("list", "info", "install", "check", "new"):
         assert f"\n  {name} " in outcome["help"]
+
+
+def test_info_shows_the_parts_and_call_options_an_llm_takes(tmp_path, make_plugin):
+    """A plugin author declares ``media_types`` and ``call_options``; a user reads them in ``plugins info`` rather
+    than in the source. A text-only provider's ``media_hint`` says how to make it take media."""
+    seeing = OPTIONS_PROVIDER.replace(
+        "    size: int = 3\n",
+        '    size: int = 3\n    media_types = frozenset({"image/png", "image/jpeg"})\n'
+        '    call_options = LLMProvider.call_options | {"reasoning"}\n')
+    make_plugin("seeing", files={"provider.py": seeing})
+    blind = OPTIONS_PROVIDER.replace("    size: int = 3\n", '    size: int = 3\n    media_hint = "pass lens= to give it images"\n')
+    make_plugin("blind", files={"provider.py": blind})
+    lines = pepperpy(tmp_path, "plugins", "info", "llm/seeing").stdout.splitlines()
+    assert "parts: image/jpeg, image/png (text always)" in lines, lines
+    (options_line,) = [line for line in lines if line.startswith("call options: ")]
+    assert "reasoning" in options_line and "temperature" in options_line, options_line
+    lines = pepperpy(tmp_path, "plugins", "info", "llm/blind").stdout.splitlines()
+    assert "parts: text only; pass lens= to give it images" in lines, lines
+    (options_line,) = [line for line in lines if line.startswith("call options: ")]
+    assert "reasoning" not in options_line, options_line
+
+
+def test_the_llm_scaffold_shows_where_parts_and_call_options_are_declared(tmp_path):
+    """An author writing a plugin that takes images finds the two declarations in the scaffold, commented out
+    (text only by default), with the guide's section named."""
+    done = pepperpy(tmp_path, "plugins", "new", "llm", "eye", "--dir", str(tmp_path / "made"))
+    assert done.returncode == 0, done.stderr
+    source = (tmp_path / "made" / "llm_eye" / "provider.py").read_text()
+    assert '    # media_types = frozenset({"image/png", "image/jpeg"})' in source, source
+    assert '    # call_options = LLMProvider.call_options | {"reasoning"}' in source, source
+    assert "Messages with images, files and reasoning" in source

@@ -63,7 +63,7 @@ async def test_a_refused_part_fails_before_the_model_loads(local_manager, call):
 
 async def test_without_a_projector_an_image_fails_before_any_request(local_manager):
     async with PepperPy(plugin_manager=local_manager).with_llm("local", max_tokens=3) as pepper:
-        with pytest.raises(InvalidInputError, match=r"llm/local.*cannot take the image part.*text only"):
+        with pytest.raises(InvalidInputError, match=r"llm/local.*cannot take the image part.*text only; pass mmproj_path="):
             await pepper.chat.with_user("What is this?", Image(png(8, 8, (0, 0, 0)))).generate()
         assert pepper.llm.media_types_for(None) == frozenset()
 

@@ -233,3 +233,15 @@ def test_the_azure_call(session_home, files, llama_server):
     (request,) = proxy.requests
     assert request.path == "/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21"
     assert request.status == 200 and "Paris" in output
+
+
+def test_cost_total_when_no_call_is_priced(session_home, files):
+    """The same README snippet on llm/mock (never priced: ``total.cost`` is None) runs as written and says so,
+    rather than a TypeError from formatting None."""
+    blocks = python_blocks(ROOT / "README.md", "### Cache, call log, usage, tracing and your own hooks")
+    snippet = next(block for block in blocks if "pepper.usage.total" in block)
+    snippet = snippet.replace('with_llm("anthropic", model="claude-sonnet-4-5")', 'with_llm("mock")')
+    assert 'with_llm("mock")' in snippet, snippet
+    setup = "from pepperpy import PepperPy\nlong_instructions = 'Be brief.'\nquestions = ['Hi', 'And then?']\n"
+    output = run(setup + snippet, "", session_home, files)
+    assert re.fullmatch(r"2 calls, \d+ prompt tokens \(\d+ read from the cache\): unpriced", output.splitlines()[2]), output

@@ -106,3 +106,27 @@ async def test_a_fallback_chain_moves_on_to_a_member_that_takes_the_part(tmp_pat
         assert result.metadata["fallback"]["served_by"] == "mock"
         assert "cannot take the image part" in str(result.metadata["fallback"])
         assert (await pepper.chat.with_user("Just text").generate()).content == "text only"
+
+
+class Projectable(Counting):
+    """Text only unless given a projector: says how to make it take images when it refuses one."""
+
+    media_hint = "pass mmproj_path= (a multimodal projector) to give it images"
+    projector: str | None = None
+
+    def media_types_for(self, model):
+        return frozenset({"image/png"}) if self.projector else frozenset()
+
+
+async def test_a_text_only_provider_says_how_to_make_it_take_media(manager):
+    """llm/local is text only until given ``mmproj_path=``: its refusal says so (``media_hint``), and the hint is
+    not said when it takes some media but not this part (a PDF to a projector-loaded model)."""
+    manager.register_plugin("llm", "projectable", Projectable)
+    async with PepperPy(plugin_manager=manager).with_llm("projectable") as pepper:
+        with pytest.raises(InvalidInputError, match=r"it takes text only; pass mmproj_path= \(a multimodal projector\) "
+                                                    r"to give it images\. Use a provider"):
+            await pepper.chat.with_user("Look", Image(PNG)).generate()
+    async with PepperPy(plugin_manager=manager).with_llm("projectable", projector="p.gguf") as pepper:
+        with pytest.raises(InvalidInputError) as caught:
+            await pepper.chat.with_user("Read", File(b"%PDF-1.4", name="c.pdf")).generate()
+        assert "mmproj_path" not in str(caught.value) and "it takes image/png." in str(caught.value)

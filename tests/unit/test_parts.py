@@ -135,3 +135,35 @@ def test_an_extension_that_tells_no_media_kind_is_no_guess(tmp_path):
     assert File(tmp_path / "foo.xyz", "chemical/x-xyz").media_type == "chemical/x-xyz"  # given: kept
     assert part_for_path(str(tmp_path / "foo.xyz")).media_type == "application/octet-stream"  # pepperpy chat -a
     assert part_for_path(str(tmp_path / "notes.md")).media_type == "text/markdown"
+
+
+def test_errors_name_the_constructor_called_and_a_media_type_of_its_kind(tmp_path):
+    """``File(...)`` makes a DocumentPart, but its errors say ``File()`` (what the caller typed), and the example
+    media type is one of the part's kind (a document is not ``image/png``)."""
+    (tmp_path / "notes.xyz").write_bytes(b"data")
+    with pytest.raises(InvalidInputError) as caught:
+        File(tmp_path / "notes.xyz")
+    assert str(caught.value).startswith("File(): ")
+    assert "media_type='image/png'" not in str(caught.value)
+    assert "media_type='application/pdf'" in str(caught.value)
+    with pytest.raises(InvalidInputError, match=r"^File\(\) takes a path, bytes or a URL"):
+        File(42)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match=r"^Audio\(\): .*media_type='audio/wav'"):
+        Audio(b"\x00\x01\x02")
+
+
+def test_image_and_audio_refuse_media_of_another_kind(tmp_path):
+    """``Image("contract.pdf")`` is a mistake (``File`` is meant): refused at once, naming the file, its type and
+    the constructor to use, rather than an image part of ``application/pdf`` a service rejects later."""
+    pdf = tmp_path / "contract.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n%%EOF\n")
+    with pytest.raises(InvalidInputError, match=r"^Image\(\): .*contract.pdf is application/pdf, not an image; use File\("):
+        Image(pdf)
+    with pytest.raises(InvalidInputError, match=r"^Image\(\): 15 bytes is application/pdf, not an image"):
+        Image(pdf.read_bytes())
+    with pytest.raises(InvalidInputError, match=r"^Audio\(\): .* is image/png, not audio; use Image\("):
+        Audio(b"\x89PNG\r\n\x1a\n" + bytes(8))
+    with pytest.raises(InvalidInputError, match=r"not an image"):
+        Image(b"\x00\x01", media_type="text/plain")
+    assert Image(b"\x00\x01", media_type="image/x-custom").media_type == "image/x-custom"  # any image type passes
+    assert File(pdf).media_type == "application/pdf"  # File takes every kind

@@ -279,3 +279,16 @@ def test_bedrock_reads_cache_reads_and_writes_and_prices_them_as_aws(builtin_man
     assert usage.cost == genai(model, "aws", input_tokens=1324, cache_read_tokens=1322, output_tokens=5)
     bare = wire.usage({"inputTokens": 2, "outputTokens": 5}, model)
     assert (bare.cache_read_tokens, bare.cache_write_tokens) == (None, None)
+
+
+async def test_a_usage_key_with_no_calls_names_the_keys_there_are():
+    """``pepper.usage["mock", "mock"]`` (a plugin's name, not its id): the KeyError lists the keys to use."""
+    from pepperpy import PepperPy
+
+    async with PepperPy().with_llm("mock") as pepper:
+        await pepper.chat.with_user("Hi").generate()
+        assert pepper.usage["llm/mock", "mock"].calls == 1
+        with pytest.raises(KeyError) as caught:
+            pepper.usage["mock", "mock"]
+    message = str(caught.value)
+    assert "no calls of ('mock', 'mock')" in message and "('llm/mock', 'mock')" in message, message
