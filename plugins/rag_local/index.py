@@ -155,7 +155,7 @@ class AnnIndex:
         for keys, matrix in self._batches(db.execute("SELECT row, vector FROM docs ORDER BY row")):
             index.add(keys, matrix)
         self._index, self.generation, self.store_id = index, generation, store_id
-        self._save()
+        self._save(replace=True)
 
     def _batches(self, cursor: sqlite3.Cursor) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         while rows := cursor.fetchmany(BUILD_BATCH):
@@ -176,14 +176,19 @@ class AnnIndex:
         self.generation = generation
         self._unsaved += len(changed)
 
-    def _save(self) -> None:
-        """Write the files under the lock: temporary names first, then renamed; the stamp last."""
+    def _save(self, replace: bool = False) -> None:
+        """Write the files under the lock: temporary names first, then renamed; the stamp last.
+
+        Unless ``replace`` (after a build: the files on disk were found unsound), files another
+        process saved at a newer generation are kept.
+        """
         with file_lock(self.lock_file, LOCK_TIMEOUT_S):
             for leftover in self.file.parent.glob(self.file.name + ".tmp-*"):  # of a process killed while saving
                 leftover.unlink(missing_ok=True)
             try:
                 on_disk = json.loads(self.stamp_file.read_text())
-                if on_disk.get("store") == self.store_id and on_disk.get("generation", -1) >= self.generation:
+                newer = on_disk.get("store") == self.store_id and on_disk.get("generation", -1) > self.generation
+                if newer and not replace:
                     self._unsaved = 0
                     return  # another process saved this generation or a newer one
             except (OSError, ValueError, AttributeError):
