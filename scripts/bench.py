@@ -1,6 +1,6 @@
 """PepperPy benchmarks. Every figure is printed next to a baseline measured in the same run.
 
-Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [instructions] [responses] [facade] [plugins] [reload] [rag] [cli] [hooks] [calllog] [isolation] [gemini] [parts] [bedrock] [cost] [tools] [mcp] [loaders]   (no argument: all)
+Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [instructions] [responses] [facade] [plugins] [reload] [rag] [rag-scale] [cli] [hooks] [calllog] [isolation] [gemini] [parts] [bedrock] [cost] [tools] [mcp] [loaders]   (no argument: all)
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ SECTIONS = {
     "facade": "scripts.bench.facade",
     "plugins": "scripts.bench.plugin_system",
     "rag": "scripts.bench.rag",
+    "rag-scale": "scripts.bench.rag_scale",
     "reload": "scripts.bench.hot_reload",
     "cli": "scripts.bench.cli",
     "hooks": "scripts.bench.hooks",

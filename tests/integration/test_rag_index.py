@@ -232,3 +232,11 @@ def test_two_writer_processes_on_an_indexed_store_lose_nothing(run_child, tmp_pa
     names = [f"d{i}" for i in (*range(2500), *range(10_000, 11_500), *range(20_000, 21_500))]
     expected = [[names[i] for i in np.argsort(-(matrix @ q))[:10]] for q in vectors(10**6, 5)]
     assert recall(final["found"], expected) >= 0.95
+
+
+@pytest.mark.parametrize("threshold", [0, -5])
+async def test_an_index_threshold_below_one_is_refused_naming_the_setting(manager, tmp_path, threshold):
+    store = manager.create_provider("rag", "local", path=tmp_path / "store.sqlite3", index_threshold=threshold)
+    with pytest.raises(Exception, match=r"rag/local.*index_threshold must be a positive number"):
+        await store.initialize()
+    assert not (tmp_path / "store.sqlite3").exists()  # nothing half-done left behind
