@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pepperpy._paths import pepperpy_home
 from pepperpy.core import CreationContext, creation_context
-from pepperpy.errors import ConfigError, PepperPyError, PluginError
+from pepperpy.errors import ConfigError, MissingKeyError, PepperPyError, PluginError
 
 if TYPE_CHECKING:
     from pepperpy.plugin_manager import PluginManager
@@ -286,7 +286,41 @@ def read_key(variable: str) -> str | None:
     return read_keys(home).get(variable) or None
 
 
+def first_key(*variables: str, option: str = "api_key", plugin: str | None = None) -> str:
+    """The key of the first of ``variables`` that is set (each: the environment, then keys.json).
+
+    For a plugin that takes its key from several variables (Gemini: ``GEMINI_API_KEY``, then ``GOOGLE_API_KEY``):
+    call it in ``__init__`` when ``option`` was not given. None set: a ``MissingKeyError`` naming ``plugin``
+    (default: the plugin being created), every variable tried, and ``pepperpy keys set`` for the first.
+    """
+    if not variables:
+        raise ValueError("first_key needs at least one variable name")
+    for variable in variables:
+        key = read_key(variable)
+        if key:
+            return key
+    if plugin is None:
+        context = creation_context.get()
+        plugin = context.plugin_id if context is not None else "this plugin"
+    others = f" (or {', '.join(variables[1:])})" if len(variables) > 1 else ""
+    raise MissingKeyError(
+        f"{plugin} needs {option!r}: pass {option}=..., set the {variables[0]}{others} environment variable, "
+        f"or run `pepperpy keys set {variables[0]}`"
+    )
+
+
+_VERSION_SEGMENT = re.compile(r"/v\d+(alpha|beta)?\d*$")
+
+
+def versioned_url(base_url: str, version: str) -> str:
+    """``base_url`` with the API version path ``version`` (e.g. ``"v1beta"``) appended, unless it already ends in a
+    version segment (``/v1``, ``/v1beta``, ``/v2alpha1``), as the services' own SDKs read their base-URL variables
+    (``ANTHROPIC_BASE_URL=https://host`` means ``https://host/v1``)."""
+    url = base_url.rstrip("/")
+    return url if _VERSION_SEGMENT.search(url) else f"{url}/{version.strip('/')}"
+
+
 __all__ = [
-    "build_provider", "fill_from_environment", "key_sources", "key_variables", "keys_file_problem", "keys_path",
-    "list_key_names", "read_key", "read_keys", "remove_key", "save_key",
+    "build_provider", "fill_from_environment", "first_key", "key_sources", "key_variables", "keys_file_problem",
+    "keys_path", "list_key_names", "read_key", "read_keys", "remove_key", "save_key", "versioned_url",
 ]

@@ -1,7 +1,9 @@
 """An OpenTelemetry span per LLM call, following the GenAI semantic conventions, when opentelemetry-api is installed.
 
 PepperPy never depends on OpenTelemetry: without it no hook is added. With it, the
-spans go wherever the application's tracer provider sends them (nowhere by default).
+spans go wherever the application's tracer provider sends them; while no tracer provider
+is set (OpenTelemetry's default, where every span would be dropped), the hook is skipped,
+checked at every call, so a provider set later is used from the next call on.
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ class Tracer:
 
     def __init__(self, trace: Any, tracer: Any):
         self.trace, self.tracer = trace, tracer
+        self._unset = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+
+    def enabled(self) -> bool:
+        """False while no tracer provider is set: spans would go nowhere, so the call skips this hook."""
+        return not isinstance(self.trace.get_tracer_provider(), self._unset)
 
     def _start(self, call: Call) -> Any:
         attributes: dict[str, Any] = {

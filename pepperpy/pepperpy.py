@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from pepperpy._usage import UsageMeter, UsageReport
     from pepperpy.chat import ChatBuilder, Conversation
     from pepperpy.hooks import Call, Hook
+    from pepperpy.rag import SearchMode
     from pepperpy.retrieval import Answer, Retrieval
 
 T = TypeVar("T")
@@ -211,10 +212,10 @@ class PepperPy:
 
     async def call_llm(self, call: Call) -> Any:
         """Run ``call`` through the hooks to the provider, outermost first: usage (not a hook: it counts what
-        comes out), tracing, the call log, the ``pepperpy.hooks`` entry points, process-wide hooks, this facade's
+        comes out), tracing (while a tracer provider is set), the call log, the ``pepperpy.hooks`` entry points, process-wide hooks, this facade's
         hooks in order, the cache."""
         meter = self._meter()
-        hooks = [*self._builtin_hooks]  # type: ignore[misc]
+        hooks = [tracer for tracer in self._builtin_hooks if tracer.enabled()]  # type: ignore[union-attr]
         if self._call_log is not None:
             hooks.append(self._call_log)
         hooks += [*self._manager.call_hooks(), *self._hooks]
@@ -299,16 +300,20 @@ class PepperPy:
         k: int = 4,
         filter: dict[str, Any] | None = None,
         answer_without_sources: bool = False,
+        mode: SearchMode = "hybrid",
         **options: Any,
     ) -> Answer:
         """Answer ``question`` from the ``k`` most relevant passages; the answer lists them as sources.
 
-        When the store finds nothing, the model is not asked and the answer says so, unless
+        ``mode`` ranks them as ``pepper.rag.search`` does: ``"hybrid"`` (words and meaning), ``"vector"``,
+        ``"keyword"``. When the store finds nothing, the model is not asked and the answer says so, unless
         ``answer_without_sources=True``.
         """
         from pepperpy.retrieval import ask
 
-        return await ask(self, question, k=k, filter=filter, answer_without_sources=answer_without_sources, **options)
+        return await ask(
+            self, question, k=k, filter=filter, answer_without_sources=answer_without_sources, mode=mode, **options
+        )
 
     def ask_sync(
         self,
@@ -316,10 +321,11 @@ class PepperPy:
         k: int = 4,
         filter: dict[str, Any] | None = None,
         answer_without_sources: bool = False,
+        mode: SearchMode = "hybrid",
         **options: Any,
     ) -> Answer:
         """``ask()`` for scripts without an event loop."""
-        return self.run_sync(self.ask(question, k, filter, answer_without_sources, **options))
+        return self.run_sync(self.ask(question, k, filter, answer_without_sources, mode, **options))
 
     # -- lifecycle -------------------------------------------------------------------
 

@@ -22,6 +22,8 @@ _EXPORTS: dict[str, str] = {
     "get_plugin_manager": "pepperpy.plugin_manager",
     "model_package_file": "pepperpy.plugin_manager",
     "read_key": "pepperpy._config",
+    "first_key": "pepperpy._config",
+    "versioned_url": "pepperpy._config",
     "file_lock": "pepperpy._filelock",
     "use_wal": "pepperpy._sqlite",
     "atomic_write": "pepperpy._atomic",
@@ -94,6 +96,7 @@ __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
 
 if TYPE_CHECKING:
     from pepperpy._atomic import atomic_write
+    from pepperpy._config import first_key, read_key, versioned_url
     from pepperpy._filelock import file_lock
     from pepperpy._reload import hot_reloadable_plugin, start_hot_reload, stop_hot_reload
     from pepperpy._state import persistent_plugin

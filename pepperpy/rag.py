@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, Field
 
@@ -14,6 +14,10 @@ from pepperpy.errors import ConfigError, InvalidInputError
 
 # A metadata filter: {"key": value} matches equal values, {"key": [v1, v2]} any of them; keys are ANDed.
 Filter = dict[str, Any]
+# How pepper.rag.search and pepper.ask rank: by meaning (vectors), by the query's words (the store's keyword
+# search), or both fused by reciprocal rank fusion (pepperpy.ranking.fuse).
+SearchMode = Literal["vector", "keyword", "hybrid"]
+SEARCH_MODES: tuple[str, ...] = get_args(SearchMode)
 
 
 class Document(BaseModel):
@@ -26,7 +30,9 @@ class Document(BaseModel):
 
 class SearchResult(BaseModel):
     document: Document
-    score: float  # cosine similarity, higher is closer
+    # higher is closer: cosine similarity (vector search), the store's relevance such as BM25 (keyword search),
+    # or the fused reciprocal-rank score (hybrid); compare scores within one result list only
+    score: float
 
 
 class RAGProvider(PepperpyPlugin):
@@ -36,7 +42,7 @@ class RAGProvider(PepperpyPlugin):
     wrapped_methods: ClassVar[dict[str, Callable[[Any], Any]]] = {
         "initialize": open_guard,
         "cleanup": close_guard,
-        **dict.fromkeys(("add", "search", "delete", "count", "ids"), requires_open),
+        **dict.fromkeys(("add", "search", "keyword_search", "delete", "count", "ids"), requires_open),
     }
     # Every store embeds texts: the facade's embeddings, else the default ones (pepperpy/_dependencies.py).
     declared_dependencies: ClassVar[tuple[dict[str, Any], ...]] = ({"type": "embeddings"},)
@@ -88,6 +94,17 @@ class RAGProvider(PepperpyPlugin):
     async def count(self) -> int:
         """How many documents the store holds."""
 
+    async def keyword_search(self, query: str, k: int = 5, filter: Filter | None = None) -> list[SearchResult] | None:
+        """The ``k`` documents that best match the words of ``query``, best first; None when the store has no
+        keyword search (then ``mode="keyword"`` is an error and ``mode="hybrid"`` ranks by vectors alone).
+
+        ``query`` is the user's text, never query syntax: a store escapes it (quotes, ``-``, ``AND``/``NOT``,
+        ``E_CONN-42`` are plain words). A document matches when it holds any of the query's words (OR), ranked by
+        the store's relevance (BM25, ``ts_rank``...; higher is better). ``filter`` applies as in ``search``; an
+        empty store, or no word matching, gives ``[]``.
+        """
+        return None
+
     async def ids(self, filter: Filter) -> list[str] | None:
         """The ids of the stored documents whose metadata matches ``filter``; None when the store cannot list them
         (then ``pepper.rag.add`` cannot remove the chunks a changed file no longer has, and logs so)."""
@@ -100,6 +117,15 @@ def check_vectors(who: str, documents: list[Document], vectors: list[Vector]) ->
     empty = [d.id for d in documents if not d.text.strip()]
     if empty:
         raise ConfigError(f"{who}: documents with empty text: {', '.join(empty[:5])}; drop them first")
+
+
+def check_mode(who: str, mode: str) -> SearchMode:
+    """``mode`` if it is one of SEARCH_MODES, else a clear InvalidInputError naming ``who``."""
+    if mode not in SEARCH_MODES:
+        raise InvalidInputError(
+            f"{who}: unknown search mode {mode!r}; use one of {', '.join(repr(m) for m in SEARCH_MODES)}"
+        )
+    return mode  # type: ignore[return-value]
 
 
 def check_same_embeddings(
@@ -124,4 +150,14 @@ def check_same_embeddings(
     )
 
 
-__all__ = ["Document", "Filter", "RAGProvider", "SearchResult", "check_same_embeddings", "check_vectors"]
+__all__ = [
+    "SEARCH_MODES",
+    "Document",
+    "Filter",
+    "RAGProvider",
+    "SearchMode",
+    "SearchResult",
+    "check_mode",
+    "check_same_embeddings",
+    "check_vectors",
+]

@@ -12,7 +12,9 @@ from pepperpy._loaders import Added, Skipped, to_chunks
 from pepperpy._log import logger
 from pepperpy.documents import CHUNK_OVERLAP, CHUNK_SIZE, Addable
 from pepperpy.llm import GenerationResult, Message, MessageRole
-from pepperpy.rag import Document, Filter, RAGProvider, SearchResult
+from pepperpy.errors import ConfigError, InvalidInputError
+from pepperpy.rag import Document, Filter, RAGProvider, SearchMode, SearchResult, check_mode
+from pepperpy.ranking import fuse
 
 if TYPE_CHECKING:
     from pepperpy.chat import ProviderSource
@@ -26,6 +28,11 @@ NO_SOURCES_PROMPT = (
     "No passage of the user's documents matches the question. Answer from general knowledge, "
     "and say that the answer does not come from their documents."
 )
+# The mode of search() and ask() when none is given (hybrid measured at least as good: README, retrieval).
+DEFAULT_MODE: SearchMode = "hybrid"
+# Hybrid search fuses this many of each ranking (at least k): a document ranked low by one and high by the
+# other still surfaces.
+HYBRID_DEPTH = 20
 # The Answer's content when the store found nothing and the model was not asked.
 NO_SOURCES = "No passage in the store matches the question, so it was not answered."
 
@@ -109,9 +116,36 @@ class Retrieval:
             await store.delete(stale)
         return stale
 
-    async def search(self, query: str, k: int = 5, filter: Filter | None = None) -> list[SearchResult]:
+    async def search(
+        self, query: str, k: int = 5, filter: Filter | None = None, mode: SearchMode = DEFAULT_MODE
+    ) -> list[SearchResult]:
+        """The ``k`` best documents for ``query``: by meaning (``mode="vector"``), by its words (``"keyword"``,
+        the store's own keyword search), or both fused by reciprocal rank fusion (``"hybrid"``, the default).
+
+        ``filter`` applies to both rankings. On a store without keyword search (``keyword_search`` gives None),
+        ``"keyword"`` is a ConfigError and ``"hybrid"`` ranks by vectors alone.
+        """
+        mode = check_mode("pepper.rag.search", mode)
         store = await self._source.ready("rag")
-        return await store.search(query, k=k, filter=filter)
+        if mode == "vector":
+            return await store.search(query, k=k, filter=filter)
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidInputError(f"pepper.rag.search: mode={mode!r} needs a non-empty text query")
+        if mode == "keyword":
+            hits = await store.keyword_search(query, k=k, filter=filter)
+            if hits is None:
+                raise ConfigError(
+                    f"{store.plugin_id} has no keyword search; use mode='vector' (or 'hybrid', which then ranks by "
+                    "vectors alone), or a store with one (rag/local, rag/chroma)"
+                )
+            return hits
+        depth = max(k, HYBRID_DEPTH)
+        vector = await store.search(query, k=depth, filter=filter)
+        keyword = await store.keyword_search(query, k=depth, filter=filter)
+        if keyword is None:
+            logger.debug("{} has no keyword search: hybrid search ranks by vectors alone", store.plugin_id)
+            return vector[:k]
+        return fuse([vector, keyword], k)
 
     def add_sync(
         self,
@@ -125,9 +159,11 @@ class Retrieval:
         """``add()`` for scripts without an event loop."""
         return self._source.run_sync(self.add(items, chunk_size, chunk_overlap, loader=loader, glob=glob))
 
-    def search_sync(self, query: str, k: int = 5, filter: Filter | None = None) -> list[SearchResult]:
+    def search_sync(
+        self, query: str, k: int = 5, filter: Filter | None = None, mode: SearchMode = DEFAULT_MODE
+    ) -> list[SearchResult]:
         """``search()`` for scripts without an event loop."""
-        return self._source.run_sync(self.search(query, k, filter))
+        return self._source.run_sync(self.search(query, k, filter, mode))
 
     async def delete(self, ids: list[str]) -> None:
         await (await self._source.ready("rag")).delete(ids)
@@ -142,15 +178,18 @@ async def ask(
     k: int = 4,
     filter: Filter | None = None,
     answer_without_sources: bool = False,
+    mode: SearchMode = DEFAULT_MODE,
     **options: Any,
 ) -> Answer:
-    """Retrieve ``k`` passages for ``question``, answer from them with the LLM, return answer and sources.
+    """Retrieve ``k`` passages for ``question`` (``mode`` as in ``pepper.rag.search``), answer from them with the
+    LLM, return answer and sources.
 
     When the store returns nothing, the model is not asked: the Answer says so (``NO_SOURCES``, no
     ``sources``, ``result`` None), unless ``answer_without_sources=True`` lets the model answer on its own.
     """
+    check_mode("pepper.ask", mode)
     source.provider("llm")  # no LLM configured is an error whatever the store finds
-    sources = await Retrieval(source).search(question, k=k, filter=filter)
+    sources = await Retrieval(source).search(question, k=k, filter=filter, mode=mode)
     if sources:
         passages = "\n\n".join(f"[{n}] {hit.document.text}" for n, hit in enumerate(sources, 1))
         system = ASK_PROMPT.format(passages=passages)
@@ -165,4 +204,4 @@ async def ask(
     return Answer(content=result.content, sources=sources, result=result)
 
 
-__all__ = ["NO_SOURCES", "Added", "Answer", "Retrieval", "Skipped", "ask"]
+__all__ = ["DEFAULT_MODE", "NO_SOURCES", "Added", "Answer", "Retrieval", "Skipped", "ask"]

@@ -1,6 +1,6 @@
 """PepperPy benchmarks. Every figure is printed next to a baseline measured in the same run.
 
-Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [instructions] [responses] [facade] [plugins] [reload] [rag] [rag-scale] [cli] [hooks] [calllog] [isolation] [gemini] [parts] [bedrock] [cost] [tools] [mcp] [loaders]   (no argument: all)
+Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [instructions] [responses] [facade] [plugins] [reload] [rag] [rag-scale] [embeddings] [cli] [hooks] [calllog] [isolation] [gemini] [parts] [bedrock] [cost] [tools] [mcp] [loaders] [retrieval]   (no argument: all)
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ SECTIONS = {
     "plugins": "scripts.bench.plugin_system",
     "rag": "scripts.bench.rag",
     "rag-scale": "scripts.bench.rag_scale",
+    "embeddings": "scripts.bench.local_embeddings",
     "reload": "scripts.bench.hot_reload",
     "cli": "scripts.bench.cli",
     "hooks": "scripts.bench.hooks",
@@ -33,6 +34,7 @@ SECTIONS = {
     "mcp": "scripts.bench.mcp",
     "tools": "scripts.bench.tools",
     "loaders": "scripts.bench.loaders",
+    "retrieval": "scripts.bench.retrieval",
 }
 
 

@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "aliases": ("pepperpy.cli.settings:aliases", "Other names for plugins with preset options (aliases.json)."),
     "options": ("pepperpy.cli.settings:options", "Default options per plugin or alias (options.json)."),
     "doctor": ("pepperpy.cli.doctor:doctor", "Check Python, uv, the home, plugins, keys and the local model."),
+    "mcp": ("pepperpy.cli.mcp:mcp", "Serve a store to MCP hosts as tools: pepperpy mcp serve."),
 }
 DEFAULT_COMMAND = "chat"
 _ROOT_FLAGS = ("--debug",)

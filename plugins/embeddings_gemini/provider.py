@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 
-from pepperpy.core import creation_context
-from pepperpy.plugins import read_key
 from pepperpy.embeddings import EmbeddingProvider, Vector
-from pepperpy.errors import ConfigError, MissingKeyError, ProviderError
+from pepperpy.errors import ConfigError, ProviderError
 from pepperpy.http import RemoteProvider
+from pepperpy.plugins import first_key, versioned_url
 
-API_VERSION = re.compile(r"/v\d+(alpha|beta)?\d*$")
+KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")  # as llm/gemini
 TaskType = Literal[
     "RETRIEVAL_QUERY", "RETRIEVAL_DOCUMENT", "SEMANTIC_SIMILARITY", "CLASSIFICATION", "CLUSTERING",
     "QUESTION_ANSWERING", "FACT_VERIFICATION", "CODE_RETRIEVAL_QUERY",
@@ -31,19 +29,11 @@ class GeminiEmbeddingProvider(RemoteProvider, EmbeddingProvider):
     task_type: TaskType | None = None  # e.g. RETRIEVAL_DOCUMENT for stored texts, RETRIEVAL_QUERY for questions
 
     def __init__(self, **config: Any):
-        if config.get("api_key") is None:
-            key = read_key("GOOGLE_API_KEY")  # GEMINI_API_KEY, mapped in plugin.json, came first
-            if key is None:
-                context = creation_context.get()
-                who = context.plugin_id if context else "embeddings/gemini"
-                raise MissingKeyError(
-                    f"{who} needs 'api_key': pass api_key=..., set the GEMINI_API_KEY (or GOOGLE_API_KEY) environment "
-                    "variable, or run `pepperpy keys set GEMINI_API_KEY`"
-                )
-            config["api_key"] = key
+        if config.get("api_key") is None:  # GEMINI_API_KEY (plugin.json's) was read already; GOOGLE_API_KEY next
+            config["api_key"] = first_key(*KEY_VARIABLES)
         super().__init__(**config)
-        if not API_VERSION.search(self.base_url.rstrip("/")):
-            self.base_url = self.base_url.rstrip("/") + "/v1beta"
+        # Like Google's SDK, a base URL without the API version (GOOGLE_GEMINI_BASE_URL=https://host) means its /v1beta.
+        self.base_url = versioned_url(self.base_url, "v1beta")
 
     def headers(self) -> dict[str, str | SecretStr]:
         return {"x-goog-api-key": self.api_key}  # a header, never the URL; a SecretStr until httpx sends it

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +46,12 @@ class LocalEmbeddingProvider(EmbeddingProvider):
 
         tokenizer = Tokenizer.from_file(str(tokenizer_file))
         tokenizer.enable_truncation(max_length=self.max_length)
-        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        tokenizer.no_padding()  # tokenizer.json pads to 128; each batch is padded to its own longest text instead
+        # One single-threaded session run by a worker per core, on different batches: no per-operator
+        # hand-off between threads, and no spinning threads that burn a shared CPU (see the README).
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = self.n_threads or os.cpu_count() or 1
+        options.intra_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         try:
             session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
@@ -55,9 +59,13 @@ class LocalEmbeddingProvider(EmbeddingProvider):
             raise ConfigError(f"embeddings/local: cannot load {model} as an ONNX model: {exc}") from exc
         self._tokenizer, self._session = tokenizer, session
         self._input_names = tuple(i.name for i in session.get_inputs())
+        workers = self.n_threads or os.cpu_count() or 1
+        self._workers = ThreadPoolExecutor(workers, thread_name_prefix="embeddings/local") if workers > 1 else None
 
     async def cleanup(self) -> None:
-        self._session = self._tokenizer = None
+        if getattr(self, "_workers", None) is not None:
+            self._workers.shutdown(wait=True)
+        self._session = self._tokenizer = self._workers = None
 
     async def embed(self, texts: list[str]) -> list[Vector]:
         if any(not isinstance(t, str) or not t.strip() for t in texts):
@@ -65,29 +73,38 @@ class LocalEmbeddingProvider(EmbeddingProvider):
         return (await asyncio.to_thread(self.embed_array, texts)).tolist()
 
     def embed_array(self, texts: list[str]) -> Any:
-        """The vectors as one float32 numpy array (rows in the order of ``texts``); blocking."""
-        import numpy as np
+        """The vectors as one float32 numpy array (rows in the order of ``texts``); blocking.
 
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths: little padding
-        batches = [
-            self._embed_batch([texts[i] for i in order[start : start + self.batch_size]])
-            for start in range(0, len(order), self.batch_size)
-        ]
-        stacked = np.concatenate(batches).astype(np.float32)
-        vectors = np.empty_like(stacked)
-        vectors[order] = stacked
-        return vectors
-
-    def _embed_batch(self, texts: list[str]) -> Any:
+        Texts are tokenized once, sorted by token count and batched, each batch padded only to
+        its own longest text; batches run on the worker threads at once.
+        """
         import numpy as np
 
         encodings = self._tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        batches = [
+            [encodings[i].ids for i in order[start : start + self.batch_size]]
+            for start in range(0, len(order), self.batch_size)
+        ]
+        run = self._workers.map if self._workers is not None and len(batches) > 1 else map
+        pooled = np.concatenate(list(run(self._embed_batch, batches)))
+        vectors = np.empty_like(pooled)
+        vectors[order] = pooled
+        return vectors
+
+    def _embed_batch(self, ids_list: list[list[int]]) -> Any:
+        import numpy as np
+
+        width = max(len(ids) for ids in ids_list)
+        ids = np.zeros((len(ids_list), width), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for row, token_ids in enumerate(ids_list):
+            ids[row, : len(token_ids)] = token_ids
+            mask[row, : len(token_ids)] = 1
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._input_names:
             feeds["token_type_ids"] = np.zeros_like(ids)
         hidden = self._session.run(None, feeds)[0]
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-        return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+        return (pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)).astype(np.float32)

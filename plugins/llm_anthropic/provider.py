@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 
 from pepperpy.errors import ProviderError
 from pepperpy.http import RemoteProvider, parse_event_data
 from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message
+from pepperpy.plugins import versioned_url
 
 from .wire import MEDIA_TYPES, StreamState, parse_answer, reply_message, request_body
 
@@ -31,16 +33,16 @@ class AnthropicProvider(RemoteProvider, LLMProvider):
     def __init__(self, **config: Any):
         super().__init__(**config)
         # Like Anthropic's SDK, a base URL without the API version (ANTHROPIC_BASE_URL=https://api.anthropic.com)
-        # means its /v1; one that already ends in /v1 is taken as it is.
-        if not self.base_url.rstrip("/").endswith("/v1"):
-            self.base_url = self.base_url.rstrip("/") + "/v1"
+        # means its /v1; one that already ends in a version is taken as it is.
+        self.base_url = versioned_url(self.base_url, "v1")
 
     def headers(self) -> dict[str, str | SecretStr]:
         return {"x-api-key": self.api_key, "anthropic-version": API_VERSION}  # a SecretStr until httpx sends it
 
     def _body(self, messages: list[Message], options: dict[str, Any], stream: bool) -> dict[str, Any]:
         defaults = {k: getattr(self, k) for k in ("model", "max_tokens", "temperature", "stop")}
-        return request_body(self.plugin_id, defaults, messages, options, stream)
+        hosted = (urlsplit(self.base_url).hostname or "").endswith("anthropic.com")  # Anthropic's own model names
+        return request_body(self.plugin_id, defaults, messages, options, stream, hosted=hosted)
 
     async def generate(self, messages: list[Message], **options: Any) -> GenerationResult:
         body = self._body(messages, options, stream=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from pepperpy.errors import InvalidInputError, ProviderError
@@ -117,7 +118,8 @@ def split_messages(messages: list[Message], who: str = "llm/anthropic") -> tuple
 
 
 def request_body(
-    who: str, defaults: dict[str, Any], messages: list[Message], options: dict[str, Any], stream: bool
+    who: str, defaults: dict[str, Any], messages: list[Message], options: dict[str, Any], stream: bool,
+    hosted: bool = False,
 ) -> dict[str, Any]:
     system, turns = split_messages(messages, who)
     if options.get("response_model") is not None:  # no schema mode here: ask for JSON in the system prompt
@@ -134,7 +136,8 @@ def request_body(
             body[wire_key] = value
     if system:
         body["system"] = system
-    thinking = thinking_config(options.get("reasoning"))
+    reasoning = options.get("reasoning")
+    thinking = thinking_config(checked_reasoning(who, body["model"], reasoning) if hosted else reasoning)
     if thinking is not None:
         body["thinking"] = thinking
         body["max_tokens"] += thinking.get("budget_tokens", 0)  # the budget comes out of max_tokens
@@ -143,6 +146,23 @@ def request_body(
     if stream:
         body["stream"] = True
     return body
+
+
+# Claude models before 3.7 do not think: on Anthropic's service, reasoning=... for one is refused before any request,
+# reasoning=False left out (a local server or proxy may serve any model under these names: it decides).
+NOT_THINKING = re.compile(r"^(anthropic/)?claude-(2|instant|3-(opus|sonnet|haiku|5-))")
+
+
+def checked_reasoning(who: str, model: str, value: Any) -> Any:
+    """``reasoning=`` for ``model``: as given, None for False on a model that does not think; refused otherwise."""
+    if value is None or not NOT_THINKING.match(model):
+        return value
+    if value is False:
+        return None
+    raise InvalidInputError(
+        f"{who} (model {model}) does not think, so it takes no reasoning option; leave reasoning= out, "
+        "or use a thinking model (claude-3-7-sonnet, claude-sonnet-4 or later)"
+    )
 
 
 def thinking_config(value: Any) -> dict[str, Any] | None:

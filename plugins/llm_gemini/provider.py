@@ -9,16 +9,14 @@ from typing import Any
 
 from pydantic import Field, SecretStr
 
-from pepperpy.core import creation_context
-from pepperpy.plugins import read_key
-from pepperpy.errors import InvalidInputError, MissingKeyError, ProviderError
+from pepperpy.errors import InvalidInputError, ProviderError
 from pepperpy.http import RemoteProvider, parse_event_data
 from pepperpy.llm import CALL_OPTIONS, GenerationChunk, GenerationResult, LLMProvider, Message
+from pepperpy.plugins import first_key, versioned_url
 
 from .wire import Reply, candidate, finish_reason, model_path, request_body, usage
 
 KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")  # GEMINI_API_KEY is plugin.json's; GOOGLE_API_KEY the fallback
-API_VERSION = re.compile(r"/v\d+(alpha|beta)?\d*$")
 # Models that do not think: a reasoning option for them is refused before any request.
 NOT_THINKING = re.compile(r"^(models/)?(gemini-1\.|gemini-2\.0-|gemma-)")
 # What the Gemini API takes inline or by URI (its documented image, audio, video and document types).
@@ -44,20 +42,11 @@ class GeminiProvider(RemoteProvider, LLMProvider):
     reasoning: bool | str | int | None = None  # the default reasoning= of every call
 
     def __init__(self, **config: Any):
-        if config.get("api_key") is None:
-            key = read_key(KEY_VARIABLES[1])  # GEMINI_API_KEY, mapped in plugin.json, came first
-            if key is None:
-                context = creation_context.get()
-                who = context.plugin_id if context else "llm/gemini"
-                raise MissingKeyError(
-                    f"{who} needs 'api_key': pass api_key=..., set the GEMINI_API_KEY (or GOOGLE_API_KEY) environment "
-                    "variable, or run `pepperpy keys set GEMINI_API_KEY`"
-                )
-            config["api_key"] = key
+        if config.get("api_key") is None:  # GEMINI_API_KEY (plugin.json's) was read already; GOOGLE_API_KEY next
+            config["api_key"] = first_key(*KEY_VARIABLES)
         super().__init__(**config)
         # Like Google's SDK, a base URL without the API version (GOOGLE_GEMINI_BASE_URL=https://host) means its /v1beta.
-        if not API_VERSION.search(self.base_url.rstrip("/")):
-            self.base_url = self.base_url.rstrip("/") + "/v1beta"
+        self.base_url = versioned_url(self.base_url, "v1beta")
 
     def headers(self) -> dict[str, str | SecretStr]:
         return {"x-goog-api-key": self.api_key}  # a header, never the URL; a SecretStr until httpx sends it

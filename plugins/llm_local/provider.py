@@ -74,9 +74,9 @@ class LocalLLMProvider(LLMProvider):
     model_path: Path | None = None
     mmproj_path: Path | None = None  # a multimodal projector GGUF: the model then takes images
     chat_template: str | None = None  # a Jinja chat template (its text) in place of the model's own
-    n_ctx: int = 2048
+    n_ctx: int = 2048  # the context window of each chat
     n_threads: int | None = None
-    n_parallel: int = 1
+    n_parallel: int = 4  # chats answered at once, batched together by llama.cpp (continuous batching)
     temperature: float = 0.7
     max_tokens: int = 256
     seed: int | None = None
@@ -89,6 +89,8 @@ class LocalLLMProvider(LLMProvider):
 
     def __init__(self, **config: Any):
         super().__init__(**config)
+        if self.n_parallel < 1:
+            raise ConfigError(f"llm/local: n_parallel={self.n_parallel!r} must be a whole number >= 1 (chats answered at once)")
         if self.model_path is not None:
             check_gguf(self.model_path)
         if self.mmproj_path is not None:
@@ -110,8 +112,8 @@ class LocalLLMProvider(LLMProvider):
 
         params = xllamacpp.CommonParams()
         params.model.path = str(path)
-        params.n_ctx = self.n_ctx
         params.n_parallel = self.n_parallel
+        params.n_ctx = self.n_ctx * self.n_parallel  # llama.cpp splits n_ctx among its slots: each chat keeps n_ctx
         params.cpuparams.n_threads = self.n_threads or os.cpu_count() or 1
         params.verbosity = -1
         params.endpoint_metrics = True  # llama.cpp counters, read by handle_metrics()
@@ -119,7 +121,7 @@ class LocalLLMProvider(LLMProvider):
             params.mmproj.path = str(self.mmproj_path)
         if self.chat_template is not None:
             params.chat_template = self.chat_template
-        self.logger.info("loading {} (n_ctx={})", path, self.n_ctx)
+        self.logger.info("loading {} (n_ctx={}, n_parallel={})", path, self.n_ctx, self.n_parallel)
         server = xllamacpp.Server(params)
         # llama.cpp's loop thread marks itself running only once it starts, after the constructor has returned:
         # a stop sent before then is overwritten, and the destructor then waits for that loop forever. Only

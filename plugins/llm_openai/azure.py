@@ -13,9 +13,10 @@ in ``Authorization: Bearer``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from urllib.parse import quote
 
+import httpx
 from pydantic import SecretStr
 
 from pepperpy.errors import AuthenticationError, ConfigError
@@ -40,14 +41,17 @@ def paths(api_version: str | None, deployment: str) -> tuple[str, str]:
     return f"deployments/{quote(deployment, safe='')}/chat/completions{query}", f"responses{query}"
 
 
-class TokenFromProvider(SecretStr):
-    """An ``Authorization`` header value asked of ``provider`` each time it is read (once per request)."""
+class TokenProviderAuth(httpx.Auth):
+    """Sets ``Authorization: Bearer`` to a token asked of ``provider`` for each request sent (each retry again),
+    so the provider can refresh it; nothing is asked before the first request."""
 
     def __init__(self, provider: Callable[[], str]) -> None:
-        super().__init__("")
         self._provider = provider
 
-    def get_secret_value(self) -> str:
+    def __repr__(self) -> str:
+        return "TokenProviderAuth()"  # never a token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         token = self._provider()
         if not isinstance(token, str) or not token:
             raise AuthenticationError(
@@ -55,13 +59,15 @@ class TokenFromProvider(SecretStr):
                 "the token as a str (e.g. azure.identity's get_bearer_token_provider(...))"
             )
         remember(token)  # a token echoed back in an error shows as ***
-        return f"Bearer {token}"
+        request.headers["Authorization"] = f"Bearer {token}"
+        yield request
 
 
 def headers(api_key: SecretStr | None, ad_token: SecretStr | None, token_provider: Callable[[], str] | None
             ) -> dict[str, str | SecretStr]:
+    """The authentication headers; none with a token provider (``TokenProviderAuth`` sets them per request)."""
     if token_provider is not None:
-        return {"Authorization": TokenFromProvider(token_provider)}
+        return {}
     if ad_token is not None and ad_token.get_secret_value():
         return {"Authorization": SecretStr(f"Bearer {ad_token.get_secret_value()}")}
     if api_key is not None and api_key.get_secret_value():

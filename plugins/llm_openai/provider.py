@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from typing import Any, Literal
 
+import httpx
 from pydantic import Field, SecretStr
 
 from pepperpy.errors import ConfigError, ProviderError
@@ -16,7 +17,7 @@ from pepperpy.llm import (
 )
 
 from . import azure, responses
-from .wire import MEDIA_TYPES, ToolCallAccumulator, first_choice, reasoning_of, request_body, service_of, tool_call, usage
+from .wire import MEDIA_TYPES, ToolCallAccumulator, checked_reasoning, first_choice, reasoning_of, request_body, service_of, tool_call, usage
 
 
 class OpenAIProvider(RemoteProvider, LLMProvider):
@@ -67,14 +68,29 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
             return azure.headers(self.api_key, self.azure_ad_token, self.azure_ad_token_provider)
         return {"Authorization": bearer(self.api_key)}  # a SecretStr until httpx sends it
 
+    def auth(self) -> httpx.Auth | None:
+        if self.azure_endpoint and self.azure_ad_token_provider is not None:
+            return azure.TokenProviderAuth(self.azure_ad_token_provider)
+        return None
+
     def _defaults(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("model", "temperature", "max_tokens", "stop", "seed")}
 
+    def _checked(self, options: dict[str, Any]) -> dict[str, Any]:
+        """``options`` with ``reasoning`` checked against the model (refused, or dropped, for one that cannot reason)
+        on the hosted services; a local server or proxy may serve any model under any name, so it decides."""
+        if options.get("reasoning") is None or self._service() is None:
+            return options
+        reasoning = checked_reasoning(self.plugin_id, options.get("model") or self.model, options["reasoning"])
+        return {**options, "reasoning": reasoning}
+
     def _body(self, who: str, messages: list[Message], options: dict[str, Any], stream: bool) -> dict[str, Any]:
+        options = self._checked(options)
         return request_body(who, self._defaults(), messages, options, json_schema=self.supports_json_schema, stream=stream)
 
     def _responses_body(self, messages: list[Message], options: dict[str, Any], stream: bool) -> dict[str, Any]:
         who = f"{self.plugin_id} (api='responses')"
+        options = self._checked(options)
         return responses.request_body(who, self._defaults(), messages, options, store=self.store, stream=stream)
 
     def _service(self) -> str | None:
@@ -138,7 +154,7 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
                     tools.add(deltas)
                 content = delta.get("content")
                 reason = choice.get("finish_reason")
-                reasoning = reasoning_of(delta)
+                reasoning = reasoning_of(delta) if "reasoning_content" in delta or "reasoning" in delta else ""
                 if reason:
                     finished = True
                     yield GenerationChunk(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,6 +40,23 @@ def _content(message: Message) -> Any:
     if message.role != MessageRole.USER:
         return message.text
     return [_part_to_wire(part) for part in message.content if part.type != "reasoning"]
+
+
+# OpenAI's models that do not reason (their own names, as OpenAI, Azure and OpenRouter call them): on those hosted
+# services, reasoning=... for one is refused before any request; reasoning=False is left out (they refuse "none").
+NOT_REASONING = re.compile(r"^(openai/)?(gpt-4o|gpt-4\.1|gpt-4-|gpt-4$|gpt-3\.5|chatgpt-4o)")
+
+
+def checked_reasoning(who: str, model: str, value: Any) -> Any:
+    """``reasoning=`` for ``model``: as given, None for False on a model that does not reason; refused otherwise."""
+    if value is None or not NOT_REASONING.match(model):
+        return value
+    if value is False:
+        return None
+    raise InvalidInputError(
+        f"{who} (model {model}) does not reason, so it takes no reasoning option; leave reasoning= out, "
+        "or use a reasoning model (gpt-5*, o3, o4-mini)"
+    )
 
 
 def reasoning_effort(value: Any) -> str | None:

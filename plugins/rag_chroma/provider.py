@@ -5,6 +5,13 @@ text query can never trigger a model download) and get PepperPy's vectors. Write
 ``upsert`` (``add`` silently ignores existing ids) in batches below the client's limit,
 and embedded writers are serialized with a file lock (two processes writing one
 embedded collection corrupt its index).
+
+Keyword search: Chroma has no ranked full-text search, only ``where_document`` filters. So the
+documents holding any query word (``$contains``, a few casings each, as it is case-sensitive) are
+fetched, at most ``keyword_candidates`` per word, and ranked with PepperPy's BM25
+(``pepperpy.ranking.bm25``). Unlike re-ranking the vector search's candidates, this finds an exact
+code or name that the vectors missed; unlike rag/local's FTS5 it has no stemming, and a word found
+in more than ``keyword_candidates`` documents is ranked among those only.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from pepperpy.embeddings import Vector
 from pepperpy.errors import ConfigError, ProviderError
 from pepperpy.plugins import file_lock
 from pepperpy.rag import Document, Filter, RAGProvider, SearchResult, check_same_embeddings, check_vectors
+from pepperpy.ranking import WORD, STOP_WORDS, bm25
 
 
 def chroma_where(filter: Filter | None) -> dict[str, Any] | None:
@@ -27,6 +35,13 @@ def chroma_where(filter: Filter | None) -> dict[str, Any] | None:
         return None
     clauses = [{key: {"$in": value} if isinstance(value, list) else value} for key, value in filter.items()]
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def contains(word: str) -> dict[str, Any]:
+    """A ``where_document`` matching documents holding ``word`` as typed, lowercase, capitalized or uppercase
+    (``$contains`` is case-sensitive)."""
+    clauses = [{"$contains": form} for form in dict.fromkeys((word, word.lower(), word.capitalize(), word.upper()))]
+    return clauses[0] if len(clauses) == 1 else {"$or": clauses}
 
 
 class ChromaRAGProvider(RAGProvider):
@@ -38,6 +53,7 @@ class ChromaRAGProvider(RAGProvider):
     collection: str = "pepperpy"
     connect_attempts: int = 3
     lock_timeout: float = 60.0
+    keyword_candidates: int = 1000
 
     @property
     def where(self) -> str:
@@ -153,6 +169,29 @@ class ChromaRAGProvider(RAGProvider):
             SearchResult(document=Document(id=i, text=text or "", metadata=meta or {}), score=1.0 - distance)
             for i, text, meta, distance in rows
         ]
+
+    async def keyword_search(self, query: str, k: int = 5, filter: Filter | None = None) -> list[SearchResult]:
+        """Documents holding a word of ``query`` (``where_document``, word by word, so that a common word does
+        not crowd out a rare one), ranked by BM25 in PepperPy."""
+        typed = list(dict.fromkeys(WORD.findall(query)))
+        query_words = [word for word in typed if word.lower() not in STOP_WORDS] or typed
+        if not query_words or k <= 0:
+            return []
+        collection = self._collection
+
+        def matching() -> tuple[dict[str, Document], int]:
+            found: dict[str, Document] = {}
+            for word in query_words:
+                got = collection.get(
+                    where=chroma_where(filter), where_document=contains(word), limit=self.keyword_candidates,
+                    include=["documents", "metadatas"],
+                )
+                for i, text, meta in zip(got["ids"], got["documents"], got["metadatas"]):
+                    found.setdefault(i, Document(id=i, text=text or "", metadata=meta or {}))
+            return found, collection.count()
+
+        found, total = await self._call(matching)
+        return bm25(query, list(found.values()), total)[:k]
 
     async def delete(self, ids: list[str]) -> None:
         collection = self._collection

@@ -1,4 +1,4 @@
-"""rag/local: the embedded default vector store (SQLite; exact numpy search, an approximate index past a threshold), safe across processes."""
+"""rag/local: the embedded default vector store (SQLite; exact numpy search, an approximate index past a threshold; FTS5 keywords), safe across processes."""
 
 from __future__ import annotations
 
@@ -116,6 +116,12 @@ class LocalRAGProvider(RAGProvider):
             return store.search(vector, k, filter)
 
         hits = await self._run("search", checked_search)
+        return [SearchResult(document=Document(id=i, text=t, metadata=m), score=s) for i, t, m, s in hits]
+
+    async def keyword_search(self, query: str, k: int = 5, filter: Filter | None = None) -> list[SearchResult]:
+        """SQLite FTS5 with BM25 over the documents' text (words.py); ``filter`` as in ``search``."""
+        store = self._store
+        hits = await self._run("search", store.keyword_search, query, k, filter)
         return [SearchResult(document=Document(id=i, text=t, metadata=m), score=s) for i, t, m, s in hits]
 
     async def delete(self, ids: list[str]) -> None:

@@ -1,10 +1,10 @@
 """The rag/local store: documents and vectors in one SQLite file, searched exactly with numpy
 up to ``index_threshold`` rows and through an approximate index (``index.py``) past it.
 
-SQLite (WAL) makes every write one transaction, so a process killed during an add
-leaves either the old or the new state. Search keeps a normalized float32 matrix in
-memory, reloaded when the file changed (``PRAGMA data_version``) or this store wrote,
-and an inverted index of metadata values for filters.
+SQLite (WAL) makes every write one transaction (the keyword index of words.py included),
+so a process killed during an add leaves either the old or the new state. Search keeps a
+normalized float32 matrix in memory, reloaded when the file changed (``PRAGMA
+data_version``) or this store wrote, and an inverted index of metadata values for filters.
 
 A file that is not a rag/local store is never changed: a folder in its place, or a
 SQLite database with other tables (another program's), raises ``NotAStore`` before
@@ -26,6 +26,7 @@ import numpy as np
 from pepperpy.plugins import use_wal
 
 from .index import CANDIDATES, AnnIndex, bump_generation, changes_schema, read_vectors
+from .words import WORD_COLUMNS, ensure_word_index, keyword_rows
 
 SCHEMA = """
 BEGIN IMMEDIATE;
@@ -44,6 +45,7 @@ COLUMNS = {
     "meta": {"key", "value"},
     "docs": {"row", "id", "text", "metadata", "vector"},
     "changes": {"row", "generation"},
+    **WORD_COLUMNS,
 }
 INDEX_THRESHOLD = 20_000  # rows from which search goes through the approximate index
 EXACT_SUBSET = 2_048  # past the threshold, a filter matching at most this many rows is searched exactly
@@ -146,6 +148,7 @@ class Store:
             use_wal(self._db, timeout=60)  # waits for another process writing, as the busy timeout does not here
             if tables != COLUMNS.keys():
                 self._db.executescript(SCHEMA)
+                ensure_word_index(self._db)  # keyword search (words.py); built for a store from before it
         except BaseException:
             self._db.close()  # not a database, or not writable: do not leak the connection
             raise
@@ -240,6 +243,11 @@ class Store:
             snapshot = self._fresh_snapshot()
             rows = snapshot.positions(filter)
             return list(snapshot.ids) if rows is None else [snapshot.ids[position] for position in rows]
+
+    def keyword_search(self, query: str, k: int, filter: dict[str, Any] | None) -> list[tuple[str, str, dict, float]]:
+        """The ``k`` rows best matching the words of ``query`` (BM25), as (id, text, metadata, score)."""
+        with self._lock:
+            return keyword_rows(self._db, query, k, filter)
 
     def search(self, query: np.ndarray, k: int, filter: dict[str, Any] | None) -> list[tuple[str, str, dict, float]]:
         """The ``k`` closest rows as (id, text, metadata, score)."""

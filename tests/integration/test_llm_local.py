@@ -249,3 +249,26 @@ async def test_a_close_past_its_deadline_warns_and_lets_go_later(local_manager, 
     monkeypatch.undo()
     async with PepperPy(plugin_manager=local_manager).with_llm("local", **SETTINGS) as pepper:
         assert "Paris" in (await ask(pepper, "What is the capital of France?")).content
+
+
+async def test_four_concurrent_chats_are_answered_together_not_queued(local_manager):
+    """With the default n_parallel, every chat of a gather gets tokens before any of them ends (one slot would queue them)."""
+    events: list[tuple[str, int]] = []
+
+    async def chat(pepper, index: int) -> None:
+        async for chunk in pepper.chat.with_user(f"Count from {index} to {index + 40}.").stream():
+            if chunk.content and ("first", index) not in events:
+                events.append(("first", index))
+            if chunk.finish_reason:
+                events.append(("end", index))
+
+    async with PepperPy(plugin_manager=local_manager).with_llm("local", temperature=0, seed=1, max_tokens=40) as pepper:
+        await asyncio.gather(*(chat(pepper, i) for i in range(4)))
+    first_end = min(position for position, (kind, _) in enumerate(events) if kind == "end")
+    assert sorted(i for kind, i in events[:first_end] if kind == "first") == [0, 1, 2, 3], events
+
+
+@pytest.mark.parametrize("value", [0, -1])
+def test_a_bad_n_parallel_names_the_setting(local_manager, value):
+    with pytest.raises(ConfigError, match=r"llm/local: n_parallel=.* must be a whole number >= 1"):
+        PepperPy(plugin_manager=local_manager).with_llm("local", n_parallel=value)

@@ -69,11 +69,19 @@ def test_what_one_process_adds_another_finds(child, chroma_manager, store):
     assert finish(child("read", 0, 0, store)) == {"count": 100, "hits": 3}
 
 
-def test_concurrent_writer_processes_lose_nothing(child):
+def keyword_index(folder) -> int:
+    """FTS5's integrity check of rag/local's keyword index (raises if it differs from the rows), then its rows."""
+    with sqlite3.connect(folder / "store.sqlite3") as db:
+        db.execute("INSERT INTO docs_words (docs_words) VALUES ('integrity-check')")
+        return db.execute("SELECT COUNT(*) FROM docs_words WHERE docs_words MATCH 'document'").fetchone()[0]
+
+
+def test_concurrent_writer_processes_lose_nothing(child, tmp_path):
     writers = [child("add", start, 2000) for start in (0, 10_000, 20_000)]
     results = [finish(w) for w in writers]
     assert max(r["count"] for r in results) == 6000
     assert finish(child("read", 0, 0))["count"] == 6000
+    assert keyword_index(tmp_path) == 6000, "every row is in the keyword index"
 
 
 def test_kill_during_a_large_add_leaves_the_old_or_the_new_state(child, tmp_path):
@@ -90,6 +98,7 @@ def test_kill_during_a_large_add_leaves_the_old_or_the_new_state(child, tmp_path
     assert after["count"] in (1000, 301_000) and after["hits"] == 3
     with sqlite3.connect(tmp_path / "store.sqlite3") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert keyword_index(tmp_path) == after["count"], "the keyword index holds the rows that were kept"
 
 
 async def test_a_store_file_another_process_is_writing_is_waited_for_not_refused(chroma_manager, tmp_path):

@@ -178,8 +178,9 @@ async def test_a_damaged_or_missing_index_file_is_rebuilt_not_trusted(manager, t
     index_file, stamp_file = path.with_name("store.sqlite3.ann"), path.with_name("store.sqlite3.ann.json")
     store = await open_store(manager, path)
     await fill(store, 0, 3000)
-    queries = vectors(10**6, 10)
-    expected = [await ids(store, q) for q in queries]
+    matrix, queries = vectors(0, 3000), vectors(10**6, 10)
+    expected = [exact(matrix, q, 10) for q in queries]
+    assert recall([await ids(store, q) for q in queries], expected) >= 0.95
     await store.cleanup()
     good = index_file.read_bytes()
     if damage == "flip bytes":  # the same size: only the checksum tells
@@ -194,7 +195,7 @@ async def test_a_damaged_or_missing_index_file_is_rebuilt_not_trusted(manager, t
         stamp = json.loads(stamp_file.read_text())
         stamp_file.write_text(json.dumps({**stamp, "store": "0" * 32}))
     store = await open_store(manager, path)
-    assert [await ids(store, q) for q in queries] == expected
+    assert recall([await ids(store, q) for q in queries], expected) >= 0.95  # a rebuilt graph: the same quality
     await store.cleanup()
     stamp = json.loads(stamp_file.read_text())  # rewritten: it describes the file now there
     assert stamp["crc32"] == zlib.crc32(index_file.read_bytes()) and stamp["store"] != "0" * 32

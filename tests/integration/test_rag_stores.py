@@ -41,8 +41,8 @@ async def pepper(empty):
     return empty
 
 
-async def ids(pepper, query, k=5, filter=None):
-    return [hit.document.id for hit in await pepper.rag.search(query, k=k, filter=filter)]
+async def ids(pepper, query, k=5, filter=None, mode="hybrid"):
+    return [hit.document.id for hit in await pepper.rag.search(query, k=k, filter=filter, mode=mode)]
 
 
 async def test_an_empty_store_searches_to_nothing(empty):
@@ -94,6 +94,67 @@ async def test_metadata_filters(pepper):
     assert set(await ids(pepper, "anything", filter={"topic": ["space", "code"]})) == {"python", "rust", "sun"}
     assert await ids(pepper, "city", filter={"topic": "geography", "year": 2024}) == ["paris"]
     assert await ids(pepper, "city", filter={"topic": "cooking"}) == []
+
+
+CODES = [
+    Document(id="conn", text="The client raises E_CONN-42 when the connection pool is exhausted.", metadata={"topic": "errors"}),
+    Document(id="auth", text='E_AUTH-7 means "token expired": sign in again.', metadata={"topic": "errors"}),
+    Document(id="pool", text="Set max_pool_size in pepper.toml to raise the pool limit.", metadata={"topic": "config"}),
+]
+
+
+@pytest.fixture
+async def coded(pepper):
+    await pepper.rag.add(CODES)
+    return pepper
+
+
+async def test_keyword_search_finds_exact_codes_and_names(coded):
+    assert (await ids(coded, "E_CONN-42", mode="keyword"))[0] == "conn"
+    assert (await ids(coded, "what does e_auth-7 mean", mode="keyword"))[0] == "auth"
+    assert (await ids(coded, "max_pool_size", mode="keyword"))[0] == "pool"
+    assert (await ids(coded, "Guido van Rossum", mode="keyword"))[0] == "python"
+    assert await ids(coded, "zeppelin", mode="keyword") == [], "no word matches: nothing"
+    hits = await coded.rag.search("E_CONN-42 pool", k=3, mode="keyword")
+    assert hits[0].document == CODES[0] and hits[0].score > hits[-1].score
+    assert (await ids(coded, "Which error code is E_CONN-42?"))[0] == "conn", "hybrid, the default"
+
+
+@pytest.mark.parametrize("query", [
+    '"E_CONN-42"', "E_CONN-42 AND NOT pool", "NEAR(E_CONN-42", "E_CONN-42*", "'); DROP TABLE docs; -- E_CONN-42",
+    'E_CONN-42 "unbalanced', "E_CONN-42 OR", "^E_CONN-42 : {col}",
+])
+async def test_query_syntax_in_a_query_is_plain_words(coded, query):
+    assert (await ids(coded, query, mode="keyword"))[0] == "conn"
+    assert "conn" in await ids(coded, query, mode="hybrid")
+    assert await coded.rag.count() == len(DOCS) + len(CODES)
+
+
+async def test_a_query_without_words_finds_nothing_by_keyword(coded):
+    assert await ids(coded, "?! -- \"\" *", mode="keyword") == []
+
+
+async def test_filters_apply_to_keyword_and_hybrid_search(coded):
+    assert await ids(coded, "pool E_CONN-42", mode="keyword", filter={"topic": "config"}) == ["pool"]
+    assert set(await ids(coded, "pool E_CONN-42 token", mode="keyword", filter={"topic": ["errors"]})) == {"conn", "auth"}
+    hybrid = await coded.rag.search("pool E_CONN-42", k=5, mode="hybrid", filter={"topic": "errors"})
+    assert hybrid and {hit.document.metadata["topic"] for hit in hybrid} == {"errors"}
+    assert await ids(coded, "E_CONN-42", mode="hybrid", filter={"topic": "cooking"}) == []
+
+
+async def test_keyword_search_follows_updates_and_deletes(coded):
+    await coded.rag.add([Document(id="conn", text="Renamed: E_NET-9 replaces the old code.", metadata={"topic": "errors"})])
+    assert "conn" not in await ids(coded, "E_CONN-42", mode="keyword")
+    assert (await ids(coded, "E_NET-9", mode="keyword"))[0] == "conn"
+    await coded.rag.delete(["conn"])
+    assert await ids(coded, "E_NET-9", mode="keyword") == []
+
+
+async def test_an_unknown_mode_is_a_clear_error(pepper):
+    from pepperpy.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="unknown search mode 'semantic'; use one of 'vector', 'keyword', 'hybrid'"):
+        await pepper.rag.search("Paris", mode="semantic")
 
 
 async def test_delete_and_count(pepper):

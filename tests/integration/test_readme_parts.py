@@ -1,5 +1,5 @@
-"""The README's examples of images, files, reasoning, streaming Gemini and Bedrock chats and a cost total, run as
-written in a fresh process (each placed in an async function: the README shows them at top level with ``await``),
+"""The README's examples of images, files, reasoning, streaming Gemini and Bedrock chats, an Azure call and a cost
+total, run as written in a fresh process (each placed in an async function: the README shows them at top level with ``await``),
 against recorded traffic of the real services (tests/fixtures/cassettes) served from 127.0.0.1 by
 tests/cassette_server.py. Each provider is pointed at it by the variables the README documents
 (``OPENAI_BASE_URL``, ``ANTHROPIC_BASE_URL``, ``GOOGLE_GEMINI_BASE_URL``, ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``),
@@ -9,7 +9,9 @@ runs here.
 What the recordings cannot match is said where it happens: the cassette server answers by path, so a recording
 made for another model (or another image) is served at the path the snippet's model calls, and the answers are
 those recorded; no Chat Completions traffic was recorded, so the OpenAI image/PDF lines run on ``api="responses"``
-(which takes the same parts). What PepperPy sent is checked against what the snippet asked for.
+(which takes the same parts); the image question and PDF summary also run on Anthropic, Gemini and Bedrock with
+each one's line from the README's list of hosted models. The Azure line runs against llama.cpp's real server behind
+tests/servers/azure_proxy.py. What PepperPy sent is checked against what the snippet asked for.
 """
 
 from __future__ import annotations
@@ -114,6 +116,60 @@ def test_images_files_and_reasoning(session_home, remote_manager, cassettes, fil
     assert "SUMMARY " in output and output.split("SUMMARY ", 1)[1].strip()
 
 
+def hosted_line(name: str) -> str:
+    """The ``with_llm("name", ...)`` call of the README's list of hosted models."""
+    (block,) = python_blocks(ROOT / "README.md", "### Hosted models, keys, tools and structured output")[:1]
+    return re.search(rf'with_llm\("{name}"[^)]*\)', block).group(0)
+
+
+HOSTED = {  # provider -> (recorded image answer, recorded document answer, the request's part keys, environment)
+    "anthropic": (("anthropic", "test_image_url_input.yaml", "/v1/messages"),
+                  ("anthropic", "test_document_binary_content_input.yaml", "/v1/messages"),
+                  ("image", "document"), {"ANTHROPIC_API_KEY": "sk-ant-not-real"}),
+    "gemini": (("google", "test_google_model_image_as_binary_content_input.yaml",
+                "/v1beta/models/gemini-2.5-flash:generateContent"),
+               ("google", "test_google_model.yaml", "/v1beta/models/gemini-2.5-flash:generateContent"),
+               ("inlineData", "inlineData"), {"GEMINI_API_KEY": "gemini-not-real"}),
+    "bedrock": (("bedrock", "test_bedrock_model.yaml", "/model/us.anthropic.claude-sonnet-4-20250514-v1%3A0/converse"),
+                ("bedrock", "test_bedrock_cache_write_and_read.yaml",
+                 "/model/us.anthropic.claude-sonnet-4-20250514-v1%3A0/converse"),
+                ("image", "document"), AWS),
+}
+
+
+@pytest.mark.parametrize("provider", sorted(HOSTED))
+def test_the_image_question_and_pdf_summary_on_each_hosted_provider(session_home, remote_manager, cassettes, files,
+                                                                     provider):
+    """The section's image question and PDF summary with the provider's line from the list of hosted models.
+
+    Recorded with images: Anthropic (an image URL), Gemini (inline bytes); with documents: Anthropic (a PDF), Bedrock
+    (a text document, so its answer is about that one). Where no such recording exists (Gemini's PDF, Bedrock's
+    image) a recorded plain answer of the same service is served: the request PepperPy sent is still checked for the
+    part. OpenAI's run is test_images_files_and_reasoning."""
+    (snippet,) = python_blocks(ROOT / "README.md", "### Images, files and reasoning")
+    openai_part = snippet.split("\n\n")[1]  # the block after the imports: the openai image question and summary
+    assert 'with_llm("openai", model="gpt-4o-mini")' in openai_part and "File(" in openai_part
+    code = snippet.split("\n\n")[0] + "\n" + openai_part.replace('with_llm("openai", model="gpt-4o-mini")',
+                                                                   hosted_line(provider)) + "\n"
+    image, document, kinds, env = HOSTED[provider]
+    served = []
+    for folder, name, path in (image, document):
+        served += at(path, load_cassette(CASSETTES / folder / name)[0])
+    cassettes.serve(served)
+    base = {"anthropic": "ANTHROPIC_BASE_URL", "gemini": "GOOGLE_GEMINI_BASE_URL",
+            "bedrock": "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"}[provider]
+    output = run(code, "print('IMAGE', result.content)\nprint('SUMMARY', summary.content)\n", session_home, files,
+                 **{base: cassettes.base_url}, **env)
+    image_request, document_request = (request.json() for request in cassettes.requests)
+    assert parts_sent(image_request, (kinds[0],)), f"the picture was not sent to {provider}"
+    assert parts_sent(document_request, (kinds[1],)), f"the PDF was not sent to {provider}"
+    assert "application/pdf" in json.dumps(document_request) or '"format": "pdf"' in json.dumps(document_request)
+    answers = [json.loads(load_cassette(CASSETTES / folder / name)[0].body) for folder, name, _ in (image, document)]
+    for label, answer in zip(("IMAGE", "SUMMARY"), answers):
+        said = output.split(f"{label} ", 1)[1].strip()
+        assert said and said.split()[0] in json.dumps(answer), (label, said, answer)
+
+
 @pytest.mark.parametrize("plugin", ["llm_gemini", "llm_bedrock"])
 def test_a_streaming_chat_with_an_image_question(session_home, remote_manager, cassettes, files, plugin):
     """The plugin README's example: an image question, then a reasoning chat that streams its thinking and answer."""
@@ -158,3 +214,22 @@ def test_cost_total(session_home, remote_manager, cassettes, files):
     lines = output.splitlines()
     assert re.fullmatch(r"2 calls, \d+ prompt tokens \(\d+ read from the cache\): \$\d+\.\d{4}", lines[2]), output
     assert all(re.fullmatch(r"(\d+|None) \d+\.\d+", line) for line in lines[:2]), output
+
+
+def test_the_azure_call(session_home, files, llama_server):
+    """The README's Azure line, with the endpoint and key from the openai SDK's variables, against llama.cpp's real
+    server behind tests/servers/azure_proxy.py (Azure's deployment route and api-key check on 127.0.0.1)."""
+    from tests.servers.azure_proxy import AzureProxy
+
+    blocks = python_blocks(ROOT / "README.md", "### Hosted models, keys, tools and structured output")
+    (line,) = [block.strip() for block in blocks if 'with_llm("azure"' in block]
+    body = "\n    result = await pepper.chat.with_user('What is the capital of France?').generate()\n    print(result.content)\n"
+    proxy = AzureProxy(llama_server, api_key="xxx-test-secret-not-real").start()
+    try:
+        output = run("from pepperpy import PepperPy  # imported in the README's tour\n" + line + body, "", session_home, files, AZURE_OPENAI_ENDPOINT=proxy.endpoint,
+                     AZURE_OPENAI_API_KEY="xxx-test-secret-not-real")
+    finally:
+        proxy.stop()
+    (request,) = proxy.requests
+    assert request.path == "/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21"
+    assert request.status == 200 and "Paris" in output

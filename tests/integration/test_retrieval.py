@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from pepperpy import Document, PepperPy
@@ -9,36 +12,11 @@ from pepperpy.errors import ConfigError
 
 pytestmark = pytest.mark.integration
 
-# (passage, a question it answers, in other words)
-LABELLED = [
-    ("The Eiffel Tower was completed in 1889 for the World's Fair in Paris.", "When was the Eiffel Tower finished?"),
-    ("Photosynthesis lets plants turn sunlight, water and carbon dioxide into sugar and oxygen.", "How do plants make food from light?"),
-    ("The Great Wall of China stretches for thousands of kilometres across northern China.", "How long is the Great Wall?"),
-    ("Honey bees communicate the location of flowers through a waggle dance.", "How do bees tell each other where flowers are?"),
-    ("The Pacific is the largest and deepest of Earth's oceans.", "Which ocean is the biggest?"),
-    ("Mozart composed more than 600 works, including symphonies and operas.", "How many pieces did Mozart write?"),
-    ("Insulin is a hormone that regulates the amount of glucose in the blood.", "What controls blood sugar levels?"),
-    ("The Amazon rainforest produces a large share of the world's oxygen and hosts vast biodiversity.", "Which rainforest has huge biodiversity?"),
-    ("Venus is the hottest planet in the Solar System because of its thick carbon dioxide atmosphere.", "Why is Venus so hot?"),
-    ("The printing press, invented by Johannes Gutenberg, spread books across Europe.", "Who invented the printing press?"),
-    ("Penguins are flightless birds that live mostly in the Southern Hemisphere.", "Which birds cannot fly and live in the south?"),
-    ("A marathon is a long-distance running race of 42.195 kilometres.", "How far is a marathon?"),
-    ("Vaccines train the immune system to recognise a pathogen without causing the disease.", "How do vaccines protect us?"),
-    ("The Sahara is the largest hot desert in the world, covering much of North Africa.", "What is the biggest hot desert?"),
-    ("Bitcoin is a decentralized digital currency that uses a blockchain ledger.", "What is the cryptocurrency based on a blockchain?"),
-    ("The human heart has four chambers: two atria and two ventricles.", "How many chambers does the heart have?"),
-    ("Shakespeare wrote Hamlet, a tragedy about a Danish prince seeking revenge.", "Who is the author of Hamlet?"),
-    ("Coffee beans are the roasted seeds of the Coffea plant's cherries.", "Where do coffee beans come from?"),
-    ("Earthquakes happen when tectonic plates suddenly slip past each other.", "What causes earthquakes?"),
-    ("The Moon's gravity is the main cause of ocean tides on Earth.", "Why does the sea have tides?"),
-]
-DISTRACTORS = [
-    "The recipe calls for two cups of flour and a pinch of salt.",
-    "Our office is closed on public holidays.",
-    "The train to Lyon leaves at nine every morning.",
-    "Remember to water the tomatoes twice a week in summer.",
-    "The meeting was moved to Thursday afternoon.",
-]
+# The labelled set: passages with a question each, in other words ("paraphrase") or hinging on an exact
+# identifier, code or name ("exact"), and distractors (near misses of the exact terms); scripts/bench.py retrieval
+# reports the same figures.
+LABELLED_SET = json.loads((Path(__file__).parents[1] / "fixtures" / "retrieval" / "labelled.json").read_text())
+LABELLED = [(p["text"], p["question"]) for p in LABELLED_SET["passages"] if p["kind"] == "paraphrase"]
 
 
 @pytest.fixture
@@ -48,16 +26,39 @@ async def pepper(chroma_manager, local_manager, tmp_path):
         yield ready
 
 
-async def test_recall_at_5_on_a_labelled_set(pepper):
-    documents = [Document(id=f"p{n}", text=text) for n, (text, _) in enumerate(LABELLED)]
-    documents += [Document(id=f"noise{n}", text=text) for n, text in enumerate(DISTRACTORS)]
+async def recall_at_5(pepper, mode: str) -> dict[str, float]:
+    """kind ("paraphrase", "exact", "all") -> the share of questions whose passage is in the top 5 of ``mode``."""
+    found: dict[str, list[bool]] = {"all": []}
+    for passage in LABELLED_SET["passages"]:
+        hits = [hit.document.id for hit in await pepper.rag.search(passage["question"], k=5, mode=mode)]
+        found.setdefault(passage["kind"], []).append(passage["id"] in hits)
+        found["all"].append(passage["id"] in hits)
+    return {kind: sum(hits) / len(hits) for kind, hits in found.items()}
+
+
+@pytest.fixture
+async def labelled(pepper):
+    documents = [Document(id=p["id"], text=p["text"]) for p in LABELLED_SET["passages"]]
+    documents += [Document(id=f"noise{n}", text=text) for n, text in enumerate(LABELLED_SET["distractors"])]
     await pepper.rag.add(documents)
-    found = 0
-    for n, (_, question) in enumerate(LABELLED):
-        hits = [hit.document.id for hit in await pepper.rag.search(question, k=5)]
-        found += f"p{n}" in hits
-    recall = found / len(LABELLED)
+    return pepper
+
+
+async def test_recall_at_5_on_a_labelled_set(labelled):
+    recall = (await recall_at_5(labelled, "hybrid"))["all"]
     assert recall >= 0.9, f"recall@5 = {recall:.2f}"
+    assert await labelled.rag.search("What does E_CONN-42 mean?", k=5) == await labelled.rag.search(
+        "What does E_CONN-42 mean?", k=5, mode="hybrid"
+    ), "hybrid is the default"
+
+
+async def test_hybrid_search_is_at_least_as_good_as_vector_search(labelled):
+    """What makes hybrid the default: on the labelled set it finds at least what vectors alone find, and the
+    keyword side finds the exact-term passages the vectors confuse with their near misses."""
+    vector, keyword, hybrid = [await recall_at_5(labelled, mode) for mode in ("vector", "keyword", "hybrid")]
+    assert hybrid["all"] >= vector["all"], (vector, hybrid)
+    assert hybrid["paraphrase"] >= vector["paraphrase"] and hybrid["exact"] >= vector["exact"], (vector, hybrid)
+    assert keyword["exact"] >= 0.9, keyword
 
 
 async def test_ask_answers_with_the_sources_it_used(pepper):
@@ -66,6 +67,12 @@ async def test_ask_answers_with_the_sources_it_used(pepper):
     assert answer.sources[0].document.id == "p0"
     assert len(answer.sources) == 3 and answer.content.strip()
     assert answer.result.messages[0].content.count("[1]") == 1 and LABELLED[0][0] in answer.result.messages[0].content
+
+
+async def test_ask_takes_the_search_mode(labelled):
+    answer = await labelled.ask("What does E_CONN-42 mean?", k=1, mode="keyword")
+    assert [source.document.id for source in answer.sources] == ["x0"]
+    assert "E_CONN-42" in answer.result.messages[0].content
 
 
 async def test_files_are_chunked_with_stable_ids(pepper, tmp_path):

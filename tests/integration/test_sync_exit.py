@@ -107,7 +107,7 @@ def test_the_local_store_and_model_close_silently_when_a_sync_script_ends(sessio
         f"""
         from pepperpy import PepperPy
 
-        pepper = PepperPy().with_llm("local", max_tokens=2).with_rag(collection={collection!r})
+        pepper = PepperPy().with_llm("local", max_tokens=2, temperature=0).with_rag(collection={collection!r})
         print(pepper.chat.with_user("Say hi.").generate_sync().content.strip() != "", flush=True)
         pepper.rag.add_sync(["The release is signed off by Ana."])
         print(pepper.rag.search_sync("Who signs off the release?", k=1)[0].document.text, flush=True)

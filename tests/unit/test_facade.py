@@ -383,6 +383,29 @@ def test_rag_sync_helpers_and_ask_sync(rag_pepper, make_plugin, manager):
     assert events[-2:] == ["close store", "close embeddings"]
 
 
+async def test_search_modes_on_a_store_without_keyword_search(rag_pepper, make_plugin):
+    """keyword_search gives None (the base class's): keyword mode says so, hybrid ranks by vectors alone."""
+    from pepperpy.errors import ConfigError, InvalidInputError
+
+    pepper, _ = rag_pepper
+    await pepper.rag.add(["tiny", "a rather long passage"])
+    vector = await pepper.rag.search("tiny", k=2, mode="vector")
+    assert await pepper.rag.search("tiny", k=2) == vector, "hybrid, the default, falls back to the vectors"
+    with pytest.raises(ConfigError, match=r"rag/list has no keyword search; use mode='vector'"):
+        await pepper.rag.search("tiny", mode="keyword")
+    with pytest.raises(InvalidInputError, match=r"pepper.rag.search: unknown search mode 'fuzzy'"):
+        await pepper.rag.search("tiny", mode="fuzzy")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match=r"mode='hybrid' needs a non-empty text query"):
+        await pepper.rag.search("  ")
+    make_plugin("echo")
+    pepper.with_llm("echo", prefix="answer: ")
+    with pytest.raises(InvalidInputError, match=r"pepper.ask: unknown search mode 'both'"):
+        await pepper.ask("tiny?", mode="both")  # type: ignore[arg-type]
+    answer = await pepper.ask("tiny?", k=1, mode="vector")
+    assert [s.document.text for s in answer.sources] == ["tiny"]
+    await pepper.aclose()
+
+
 def test_interpreter_exit_closes_what_the_sync_path_opened(tmp_path, make_plugin):
     import subprocess
     import sys

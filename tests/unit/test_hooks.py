@@ -260,6 +260,30 @@ async def test_each_call_is_an_opentelemetry_span_with_genai_attributes(mock_man
     assert dict(spans[1].attributes)["gen_ai.usage.output_tokens"] == 1
 
 
+async def test_without_a_tracer_provider_the_tracing_hook_is_skipped_until_one_is_set(mock_manager, monkeypatch):
+    """OpenTelemetry installed but no tracer provider set (its default): spans would be dropped, so no hook runs;
+    a provider set later is used from the next call on."""
+    from opentelemetry import trace
+
+    import pepperpy.hooks
+
+    unset, composed = trace.ProxyTracerProvider(), []
+    current: list[Any] = [unset]
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: current[0])
+    real_compose = pepperpy.hooks.compose
+    monkeypatch.setattr(pepperpy.hooks, "compose", lambda hooks, inner: composed.append(hooks) or real_compose(hooks, inner))
+    async with facade(mock_manager) as pepper:
+        await pepper.chat.with_user("one").generate()
+        [_ async for _ in pepper.chat.with_user("two").stream()]
+        assert composed == []  # the provider itself, no layer around it
+        current[0] = trace.NoOpTracerProvider()
+        await pepper.chat.with_user("three").generate()
+        assert composed == []
+        current[0] = object()  # an application's tracer provider
+        await pepper.chat.with_user("four").generate()
+    assert len(composed) == 1 and [type(h).__name__ for h in composed[0]] == ["Tracer"]
+
+
 async def test_closing_a_stream_early_closes_every_hook_and_the_provider_at_once(mock_manager):
     from contextlib import aclosing
 

@@ -16,7 +16,7 @@ PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 PLUGIN_FACING = {
     "pepperpy", "pepperpy.plugins", "pepperpy.core", "pepperpy.errors", "pepperpy.llm", "pepperpy.embeddings",
     "pepperpy.rag", "pepperpy.storage", "pepperpy.documents", "pepperpy.loaders", "pepperpy.tools",
-    "pepperpy.structured", "pepperpy.http", "pepperpy.hooks", "pepperpy.parts",
+    "pepperpy.structured", "pepperpy.http", "pepperpy.hooks", "pepperpy.parts", "pepperpy.ranking",
 }
 
 
