@@ -231,10 +231,11 @@ class Store:
             snapshot = Snapshot(rows, dimension)
         except (ValueError, TypeError, AttributeError) as exc:  # vectors of the wrong size, metadata not JSON
             raise NotAStore(f"its rows cannot be read back ({exc})") from None
+        del rows  # ~200 MB of tuples at 1M rows: not held while the index builds
         if indexed:
             if self._index is None or self._index.dimension != dimension:
                 self._index = AnnIndex(self.path, dimension)
-            self._index.sync(self._db, len(rows))
+            self._index.sync(self._db, len(snapshot.ids))
         return snapshot
 
     def ids(self, filter: dict[str, Any]) -> list[str]:
