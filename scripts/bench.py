@@ -1,6 +1,6 @@
 """PepperPy benchmarks. Every figure is printed next to a baseline measured in the same run.
 
-Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [instructions] [responses] [facade] [plugins] [reload] [rag] [embeddings] [cli] [hooks] [calllog] [isolation] [gemini] [parts] [bedrock] [cost] [tools] [mcp] [loaders] [retrieval] [pgvector] [pgvector-1m]   (no argument: all but pgvector-1m)
+Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [instructions] [responses] [facade] [plugins] [reload] [rag] [rag-scale] [embeddings] [cli] [hooks] [calllog] [isolation] [gemini] [parts] [bedrock] [cost] [tools] [mcp] [loaders] [retrieval] [pgvector] [pgvector-1m]   (no argument: all but rag-scale and pgvector-1m)
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ SECTIONS = {
     "facade": "scripts.bench.facade",
     "plugins": "scripts.bench.plugin_system",
     "rag": "scripts.bench.rag",
+    "rag-scale": "scripts.bench.rag_scale",
     "embeddings": "scripts.bench.local_embeddings",
     "reload": "scripts.bench.hot_reload",
     "cli": "scripts.bench.cli",
@@ -37,7 +38,7 @@ SECTIONS = {
     "pgvector": "scripts.bench.pgvector",
     "pgvector-1m": "scripts.bench.pgvector:main_1m",
 }
-OPTIONAL = {"pgvector-1m"}  # long: only when named
+OPTIONAL = {"pgvector-1m", "rag-scale"}  # long (1M chunks; minutes to hours): only when named
 
 
 def main(names: list[str]) -> None:

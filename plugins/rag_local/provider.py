@@ -1,4 +1,4 @@
-"""rag/local: the embedded default vector store (SQLite + exact numpy search + FTS5 keywords), safe across processes."""
+"""rag/local: the embedded default vector store (SQLite; exact numpy search, an approximate index past a threshold; FTS5 keywords), safe across processes."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pepperpy.embeddings import Vector
 from pepperpy.errors import ProviderError
 from pepperpy.rag import Document, Filter, RAGProvider, SearchResult, check_same_embeddings, check_vectors
 
-from .store import NotAStore, Store
+from .store import INDEX_THRESHOLD, NotAStore, Store
 
 T = TypeVar("T")
 DAMAGED = ("SQLITE_CORRUPT", "SQLITE_NOTADB")  # sqlite3 error names of a file that is not a sound store
@@ -25,6 +25,7 @@ class LocalRAGProvider(RAGProvider):
     path: Path | None = None
     collection: str = "default"
     lock_timeout: float = 60.0
+    index_threshold: int = INDEX_THRESHOLD
 
     @property
     def file(self) -> Path:
@@ -32,7 +33,9 @@ class LocalRAGProvider(RAGProvider):
 
     async def initialize(self) -> None:
         await self.import_modules("numpy")
-        self._store = await self._run("open", Store, self.file)
+        if self.index_threshold < 1:
+            raise ProviderError(f"{self.plugin_id}: index_threshold must be a positive number of chunks, not {self.index_threshold}")
+        self._store = await self._run("open", Store, self.file, self.index_threshold)
 
     async def cleanup(self) -> None:
         store, self._store = self._store, None

@@ -1,4 +1,5 @@
-"""The rag/local store: documents and vectors in one SQLite file, searched exactly with numpy.
+"""The rag/local store: documents and vectors in one SQLite file, searched exactly with numpy
+up to ``index_threshold`` rows and through an approximate index (``index.py``) past it.
 
 SQLite (WAL) makes every write one transaction (the keyword index of words.py included),
 so a process killed during an add leaves either the old or the new state. Search keeps a
@@ -24,6 +25,7 @@ import numpy as np
 
 from pepperpy.plugins import use_wal
 
+from .index import CANDIDATES, AnnIndex, bump_generation, changes_schema, read_vectors
 from .words import WORD_COLUMNS, ensure_word_index, keyword_rows
 
 SCHEMA = """
@@ -36,9 +38,17 @@ CREATE TABLE IF NOT EXISTS docs (
     metadata TEXT NOT NULL,
     vector BLOB NOT NULL
 );
+""" + changes_schema() + """
 COMMIT;
 """
-COLUMNS = {"meta": {"key", "value"}, "docs": {"row", "id", "text", "metadata", "vector"}, **WORD_COLUMNS}
+COLUMNS = {
+    "meta": {"key", "value"},
+    "docs": {"row", "id", "text", "metadata", "vector"},
+    "changes": {"row", "generation"},
+    **WORD_COLUMNS,
+}
+INDEX_THRESHOLD = 20_000  # rows from which search goes through the approximate index
+EXACT_SUBSET = 2_048  # past the threshold, a filter matching at most this many rows is searched exactly
 UPSERT = """
 INSERT INTO docs (id, text, metadata, vector) VALUES (?, ?, ?, ?)
 ON CONFLICT(id) DO UPDATE SET text = excluded.text, metadata = excluded.metadata, vector = excluded.vector
@@ -73,13 +83,22 @@ def _key(value: Any) -> str:
 
 
 class Snapshot:
-    """What search needs in memory: row ids, the vector matrix, and metadata -> row positions."""
+    """What search needs in memory: row ids, the vector matrix, and metadata -> row positions.
 
-    def __init__(self, rows: list[tuple[str, str, bytes]], dimension: int):
-        self.ids = [row[0] for row in rows]
-        self.matrix = np.frombuffer(b"".join(row[2] for row in rows), dtype=np.float32).reshape(len(rows), dimension)
+    ``rows`` are (row, id, metadata, vector) with ``vector`` None past the index threshold:
+    then ``matrix`` is None and the vectors stay in SQLite and the approximate index.
+    """
+
+    def __init__(self, rows: list[tuple[int, str, str, bytes | None]], dimension: int):
+        self.rows = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+        self.ids = [row[1] for row in rows]
+        self.matrix = None
+        if rows and rows[0][3] is not None:
+            self.matrix = np.frombuffer(b"".join(row[3] for row in rows), dtype=np.float32).reshape(len(rows), dimension)
+        elif not rows:
+            self.matrix = np.empty((0, dimension), dtype=np.float32)
         index: dict[tuple[str, str], list[int]] = {}
-        for position, (_, metadata, _) in enumerate(rows):
+        for position, (_, _, metadata, _) in enumerate(rows):
             for key, value in json.loads(metadata).items():
                 index.setdefault((key, _key(value)), []).append(position)
         self.index = {key: np.array(positions, dtype=np.int64) for key, positions in index.items()}
@@ -116,8 +135,10 @@ class Snapshot:
 class Store:
     """One SQLite file; every method blocks (call it from a worker thread)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, index_threshold: int = INDEX_THRESHOLD, exact_subset: int = EXACT_SUBSET):
         self.path = path
+        self.index_threshold = index_threshold
+        self.exact_subset = exact_subset
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.is_dir():
             raise NotAStore("it is a folder, not a file", foreign=True)
@@ -134,6 +155,7 @@ class Store:
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._snapshot_version: int | None = None
+        self._index: AnnIndex | None = None
 
     def close(self) -> None:
         with self._lock:
@@ -146,7 +168,7 @@ class Store:
     def model(self) -> tuple[str, int] | None:
         """The embedding model and dimension the vectors come from; None for a new store."""
         meta = self.meta()
-        if not meta:
+        if not meta.keys() - {"generation", "store"}:  # a new store (a delete may have stamped it)
             return None
         try:
             return meta["model"], int(meta["dimension"])
@@ -174,6 +196,7 @@ class Store:
         """One write transaction (call with ``self._lock`` held); rolled back on any error."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
+            bump_generation(self._db)
             yield
             self._db.execute("COMMIT")
         except BaseException:
@@ -190,14 +213,30 @@ class Store:
     def _fresh_snapshot(self) -> Snapshot:
         version = self._db.execute("PRAGMA data_version").fetchone()[0]
         if self._snapshot is None or version != self._snapshot_version:
-            rows = self._db.execute("SELECT id, metadata, vector FROM docs ORDER BY row").fetchall()
+            self._db.execute("BEGIN")  # one read transaction: the rows and the index see the same state
             try:
-                dimension = int(dict(self._db.execute("SELECT key, value FROM meta").fetchall()).get("dimension", 0))
-                snapshot = Snapshot(rows, dimension)
-            except (ValueError, TypeError, AttributeError) as exc:  # vectors of the wrong size, metadata not JSON
-                raise NotAStore(f"its rows cannot be read back ({exc})") from None
+                snapshot = self._read_snapshot()
+            finally:
+                self._db.execute("COMMIT")
             self._snapshot, self._snapshot_version = snapshot, version
         return self._snapshot
+
+    def _read_snapshot(self) -> Snapshot:
+        try:
+            dimension = int(dict(self._db.execute("SELECT key, value FROM meta").fetchall()).get("dimension", 0))
+            count = self._db.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
+            indexed = count >= self.index_threshold
+            vector = "NULL" if indexed else "vector"
+            rows = self._db.execute(f"SELECT row, id, metadata, {vector} FROM docs ORDER BY row").fetchall()
+            snapshot = Snapshot(rows, dimension)
+        except (ValueError, TypeError, AttributeError) as exc:  # vectors of the wrong size, metadata not JSON
+            raise NotAStore(f"its rows cannot be read back ({exc})") from None
+        del rows  # ~200 MB of tuples at 1M rows: not held while the index builds
+        if indexed:
+            if self._index is None or self._index.dimension != dimension:
+                self._index = AnnIndex(self.path, dimension)
+            self._index.sync(self._db, len(snapshot.ids))
+        return snapshot
 
     def ids(self, filter: dict[str, Any]) -> list[str]:
         """The ids of the rows matching ``filter``."""
@@ -215,7 +254,10 @@ class Store:
         """The ``k`` closest rows as (id, text, metadata, score)."""
         with self._lock:
             snapshot = self._fresh_snapshot()
-            best = snapshot.top(query, k, filter)
+            if snapshot.matrix is None:
+                best = self._top_indexed(snapshot, query, k, filter)
+            else:
+                best = snapshot.top(query, k, filter)
             ids = [snapshot.ids[position] for position, _ in best]
             found = {
                 row[0]: row
@@ -224,3 +266,40 @@ class Store:
                 )
             }
         return [(i, found[i][1], json.loads(found[i][2]), score) for i, (_, score) in zip(ids, best)]
+
+    def _top_indexed(
+        self, snapshot: Snapshot, query: np.ndarray, k: int, filter: dict[str, Any] | None
+    ) -> list[tuple[int, float]]:
+        """Top ``k`` (position, score) past the threshold: approximate candidates ranked exactly.
+
+        A filter matching at most ``exact_subset`` rows is searched exactly over those rows;
+        a larger one widens the candidate set until enough candidates match it. Either way
+        only matching rows come back.
+        """
+        assert self._index is not None
+        positions = snapshot.positions(filter) if filter else None
+        if positions is not None and len(positions) <= self.exact_subset:
+            candidates = snapshot.rows[positions]
+        else:
+            wanted = max(k, CANDIDATES)
+            allowed = None
+            if positions is not None:
+                allowed = np.zeros(len(snapshot.rows), dtype=bool)
+                allowed[positions] = True
+                wanted = min(wanted, len(positions))
+            count = wanted if allowed is None else int(wanted * len(snapshot.rows) / max(len(positions), 1) * 1.2) + k
+            while True:
+                candidates = self._index.candidates(query, count)
+                if allowed is not None:
+                    at = np.searchsorted(snapshot.rows, candidates)
+                    at = np.minimum(at, len(snapshot.rows) - 1)
+                    candidates = candidates[(snapshot.rows[at] == candidates) & allowed[at]]
+                if len(candidates) >= wanted or count >= len(snapshot.rows):
+                    break
+                count *= 4
+        keys, matrix = read_vectors(self._db, candidates, len(query))
+        at = np.minimum(np.searchsorted(snapshot.rows, keys), max(len(snapshot.rows) - 1, 0))
+        known = snapshot.rows[at] == keys if len(snapshot.rows) else np.zeros(len(keys), dtype=bool)
+        at, scores = at[known], matrix[known] @ query  # rows another process added since the snapshot wait for it
+        best = np.argsort(-scores)[:k]
+        return [(int(at[b]), float(scores[b])) for b in best]

@@ -1,0 +1,154 @@
+"""Issue 23 figures: rag/local at 100k and 1M chunks (the approximate index) against exact search and Chroma embedded.
+
+Vectors are 384-d, clustered and anisotropic like real sentence embeddings (a shared mean
+direction, topic centres, sub-topics and noise; top-10 neighbours at cosine ~0.6, random
+pairs ~0.1), generated batch by batch so that no process holds the whole collection.
+Each store runs in its own process, so its resident memory is its own: VmRSS after the
+queries and the peak VmHWM. Recall@10 is against exact search over the same vectors,
+computed while the batches stream in. "index build" is the first search after the ingest
+(rag/local builds its index lazily; the ingest figure is the SQLite store part only).
+
+PEPPERPY_BENCH_SCALE_SIZES="100000" skips the 1M pass (which takes minutes: the index build
+runs at roughly 10k vectors/s on 2 idle cores).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from scripts.bench.common import ROOT, ms, percentile, table
+
+DIMENSION = 384
+QUERIES = 200
+BATCH = 5000
+K = 10
+
+
+def centres():
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    topics = rng.standard_normal((1000, DIMENSION)).astype(np.float32)
+    topics /= np.linalg.norm(topics, axis=1, keepdims=True)
+    mean = rng.standard_normal(DIMENSION).astype(np.float32)
+    return topics, mean / np.linalg.norm(mean)
+
+
+def clustered(seed: int, count: int, topics, mean):
+    """``count`` unit vectors shaped like sentence embeddings (see the module docstring)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    vectors = 0.5 * mean + topics[rng.integers(len(topics), size=count)]
+    vectors += 0.35 * topics[rng.integers(len(topics), size=count)]
+    vectors += rng.standard_normal((count, DIMENSION), dtype=np.float32) * (0.9 / DIMENSION**0.5)
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+def memory_kb() -> tuple[int, int]:
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    return int(status["VmRSS"].split()[0]), int(status["VmHWM"].split()[0])
+
+
+async def measure(name: str, config: dict, size: int) -> dict:
+    """Runs in a child process: ingest, build, queries; returns the figures."""
+    import numpy as np
+
+    from pepperpy.plugin_manager import PluginManager
+    from pepperpy.rag import Document
+
+    topics, mean = centres()
+    queries = clustered(10**9, QUERIES, topics, mean)
+    truth = {None: (np.full((QUERIES, K), -np.inf), np.zeros((QUERIES, K), dtype=np.int64))}
+    truth[3] = (truth[None][0].copy(), truth[None][1].copy())
+    store = PluginManager.instance().create_provider("rag", name, **config)
+    await store.initialize()
+    spent = 0.0
+    for start in range(0, size, BATCH):
+        count = min(BATCH, size - start)
+        vectors = clustered(start, count, topics, mean)
+        documents = [Document(id=f"c{start + i}", text=f"chunk {start + i}", metadata={"group": (start + i) % 10}) for i in range(count)]
+        began = time.perf_counter()
+        await store.add(documents, vectors=list(vectors))
+        spent += time.perf_counter() - began
+        scores = queries @ vectors.T
+        ids = np.arange(start, start + count)
+        for group, (best, best_ids) in truth.items():
+            part = scores if group is None else np.where(ids % 10 == group, scores, -np.inf)
+            merged, merged_ids = np.hstack([best, part]), np.hstack([best_ids, np.broadcast_to(ids, part.shape)])
+            order = np.argsort(-merged, axis=1)[:, :K]
+            truth[group] = (np.take_along_axis(merged, order, 1), np.take_along_axis(merged_ids, order, 1))
+    figures: dict = {"ingest": size / spent}
+    began = time.perf_counter()
+    await store.search(list(queries[0]), k=K)
+    figures["build"] = time.perf_counter() - began
+    for label, group in (("plain", None), ("filtered", 3)):
+        filter = None if group is None else {"group": group}
+        await store.search(list(queries[0]), k=K, filter=filter)
+        samples, recalls = [], []
+        for query, expected in zip(queries, truth[group][1]):
+            began = time.perf_counter()
+            hits = await store.search(list(query), k=K, filter=filter)
+            samples.append(time.perf_counter() - began)
+            found = {int(hit.document.id[1:]) for hit in hits}
+            recalls.append(len(found & set(expected.tolist())) / K)
+            assert group is None or all(hit.document.metadata["group"] == group for hit in hits)
+        figures[label] = (statistics.median(samples), percentile(samples, 0.99), statistics.mean(recalls))
+    figures["rss_kb"], figures["peak_kb"] = memory_kb()
+    await store.cleanup()
+    return figures
+
+
+def run_child(name: str, config: dict, size: int) -> dict:
+    code = "import asyncio, json, sys; from scripts.bench.rag_scale import measure; " \
+        "print(json.dumps(asyncio.run(measure(sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])))))"
+    done = subprocess.run(
+        [sys.executable, "-c", code, name, json.dumps(config), str(size)],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )
+    if done.returncode:
+        raise SystemExit(f"rag-scale: the {name} pass at {size:,} failed:\n{done.stderr[-3000:]}")
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"  {name} {config.get('index_threshold', '')} at {size:,}: {figures}", file=sys.stderr, flush=True)
+    return figures
+
+
+def row(size: int, label: str, figures: dict, anchor: dict) -> tuple[str, ...]:
+    plain, filtered = figures["plain"], figures["filtered"]
+    return (
+        f"{size:,}", label,
+        f"{figures['ingest']:,.0f}/s ({figures['ingest'] / anchor['ingest']:.1f}x)",
+        ms(figures["build"]),
+        f"{ms(plain[0])} / {ms(plain[1])}", f"{plain[2]:.3f}",
+        f"{ms(filtered[0])} / {ms(filtered[1])}", f"{filtered[2]:.3f}",
+        f"{figures['rss_kb'] / 1024:,.0f} / {figures['peak_kb'] / 1024:,.0f} MB",
+    )
+
+
+def main() -> None:
+    sizes = [int(s) for s in os.environ.get("PEPPERPY_BENCH_SCALE_SIZES", "100000,1000000").split(",")]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        chroma = run_child("chroma", {"path": str(Path(tmp) / "chroma")}, 100_000)
+        rows.append(row(100_000, "Chroma embedded (anchor)", chroma, chroma))
+        for size in sizes:
+            if size <= 100_000:
+                exact = run_child("local", {"path": str(Path(tmp) / f"exact{size}.sqlite3"), "index_threshold": 10**9}, size)
+                rows.append(row(size, "rag/local exact (no index)", exact, chroma))
+            local = run_child("local", {"path": str(Path(tmp) / f"local{size}.sqlite3")}, size)
+            rows.append(row(size, "rag/local (index)", local, chroma))
+    table(
+        f"rag/local at scale ({DIMENSION}-d clustered vectors, k={K}, filter matches 10%; ingest ratio vs Chroma at 100k)",
+        rows,
+        ("chunks", "store", "ingest, store part", "index build", "query p50 / p99", "recall@10",
+         "filtered p50 / p99", "filtered recall@10", "RSS after / peak"),
+    )
+    print("targets at 1M: query p50 < 5 ms, recall@10 >= 0.95, filtered p50 < 10 ms, RSS < 1 GB, ingest >= 20k/s")
