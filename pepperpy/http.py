@@ -143,7 +143,7 @@ class ClientPool:
 class PooledClient:
     """One provider's handle on a pooled ``httpx.AsyncClient``.
 
-    ``post``, ``stream`` and ``base_url`` are the pooled client's, at no per-call cost. ``aclose()`` (done when the provider closes) closes
+    ``post``, ``stream``, ``build_request``, ``send`` and ``base_url`` are the pooled client's, at no per-call cost. ``aclose()`` (done when the provider closes) closes
     the handle only: it then refuses requests and reads ``is_closed``, while the pooled
     client and its connections live on in the ``ClientPool``.
     """
@@ -153,6 +153,8 @@ class PooledClient:
         self.base_url = client.base_url
         self.post = client.post
         self.stream = client.stream
+        self.build_request = client.build_request
+        self.send = client.send
         self._closed = False
 
     @property
@@ -161,7 +163,7 @@ class PooledClient:
 
     async def aclose(self) -> None:
         self._closed = True
-        self.post = self.stream = _refuse_closed  # type: ignore[method-assign]
+        self.post = self.stream = self.send = _refuse_closed  # type: ignore[method-assign]
 
 
 def _refuse_closed(*args: Any, **kwargs: Any) -> Any:
@@ -170,7 +172,7 @@ def _refuse_closed(*args: Any, **kwargs: Any) -> Any:
 
 class _Attempt:
     """One request: on a new or a reused connection (httpcore's ``trace`` extension says), answered or not
-    (``answered`` is set once the response's headers are in: where ``client.stream()`` hands the response over)."""
+    (``answered`` is set once the response's headers are in: where ``client.send()`` hands the response over)."""
 
     __slots__ = ("new_connection", "answered")
 
@@ -385,10 +387,10 @@ async def _post_with_retries(
         attempt += 1
         trace = _Attempt()
         try:
-            async with client.stream(
-                "POST", path, json=body, headers=headers, timeout=timeout_s, extensions=trace.extensions,
-                auth=auth or httpx.USE_CLIENT_DEFAULT,
-            ) as response:
+            # client.stream() without its context manager (a generator per call): send, read, close
+            request = client.build_request("POST", path, json=body, headers=headers, timeout=timeout_s, extensions=trace.extensions)
+            response = await client.send(request, auth=auth or httpx.USE_CLIENT_DEFAULT, stream=True)
+            try:
                 trace.answered = True
                 if response.status_code >= 400:
                     raise error_for_status(await _error_answer(response), who)
@@ -396,6 +398,8 @@ async def _post_with_retries(
                     raw = await _read_body(response, max_response_bytes, who)
                 except httpx.HTTPError as exc:
                     raise _cut_short(exc, response, who, timeout_s) from exc
+            finally:
+                await response.aclose()
             try:
                 return json.loads(raw)
             except ValueError:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from pepperpy._deadline import forget, record
+from pepperpy._deadline import Deadline
 from pepperpy.core import PepperpyPlugin, State, check_async, close_guard, guard, open_guard, plugin_failure
 from pepperpy.errors import ConfigError, InvalidInputError, LLMTimeoutError, PepperPyError, PluginError, UnsupportedPartError
 from pepperpy.parts import (
@@ -356,25 +356,24 @@ def _generate_guard(generate: Callable[..., Any]) -> Callable[..., Any]:
     async def call(self: LLMProvider, messages: MessagesInput, **options: Any) -> GenerationResult:
         normalized = _prepare(self, messages, options, "generate")
         timeout = call_timeout(self, options)
-        if timeout is None:
-            result = await _own_errors(self, "generate", generate(self, normalized, **options))
-        else:
-            scope = asyncio.timeout(timeout)
+        deadline = Deadline(timeout) if timeout is not None else None  # the HTTP edge inside arms no second timer
+        try:
             try:
-                async with scope:
-                    token = record(scope.when())  # the HTTP edge inside arms no second timer (pepperpy/_deadline.py)
-                    try:
-                        result = await _own_errors(self, "generate", generate(self, normalized, **options))
-                    finally:
-                        forget(token)
-            except TimeoutError:
-                if not scope.expired():
-                    raise
-                raise LLMTimeoutError(
-                    f"{self.plugin_id}: no complete answer within timeout={timeout}s {self.timeout_note}; "
-                    "pass a larger timeout=...",
-                    retryable=True,
-                ) from None
+                result = await generate(self, normalized, **options)
+            finally:
+                expired = deadline is not None and deadline.close()
+        except asyncio.CancelledError:
+            if not expired:
+                raise
+            raise LLMTimeoutError(
+                f"{self.plugin_id}: no complete answer within timeout={timeout}s {self.timeout_note}; "
+                "pass a larger timeout=...",
+                retryable=True,
+            ) from None
+        except PepperPyError:
+            raise
+        except Exception as exc:
+            raise plugin_failure(self, "generate", exc) from exc
         if not isinstance(result, GenerationResult):
             raise PluginError(
                 f"{self.plugin_id}: {type(self).__name__}.generate returned {type(result).__name__}; "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -156,6 +157,7 @@ SERVICES = {
 AZURE_HOSTS = (".openai.azure.com", ".services.ai.azure.com", ".cognitiveservices.azure.com")
 
 
+@functools.lru_cache(maxsize=64)  # asked on every call: a URL is parsed once
 def service_of(base_url: str) -> str | None:
     """The genai-prices provider id of the service at ``base_url``; None for a host it does not bill for."""
     host = (urlsplit(base_url).hostname or "").lower()

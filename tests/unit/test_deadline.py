@@ -68,3 +68,40 @@ async def test_the_record_ends_with_the_call_and_the_guard_still_raises_its_own_
         assert enforced_by(asyncio.get_running_loop().time() + 3600) is False
     finally:
         await provider.cleanup()
+
+
+async def test_an_expired_deadline_leaves_the_task_uncancelled():
+    """The guard's timer cancels the task to stop the call; once that became the LLMTimeoutError, the task is
+    not left marked as cancelled (a later ``asyncio.timeout`` in it would misread its own expiry)."""
+    class Slow(Probe):
+        async def generate(self, messages, **options):
+            await asyncio.sleep(30)
+
+    provider = Slow(timeout=0.05)
+    await provider.initialize()
+    try:
+        with pytest.raises(LLMTimeoutError):
+            await provider.generate("hi")
+        assert asyncio.current_task().cancelling() == 0
+        async with asyncio.timeout(5):  # still usable: an inner await completes
+            await asyncio.sleep(0)
+    finally:
+        await provider.cleanup()
+
+
+async def test_a_cancel_from_outside_is_not_a_timeout():
+    """Cancelling the caller's task during generate stays a CancelledError, not the guard's LLMTimeoutError."""
+    class Slow(Probe):
+        async def generate(self, messages, **options):
+            await asyncio.sleep(30)
+
+    provider = Slow(timeout=5.0)
+    await provider.initialize()
+    try:
+        task = asyncio.create_task(provider.generate("hi"))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        await provider.cleanup()
