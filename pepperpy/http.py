@@ -154,8 +154,12 @@ class PooledClient:
         self.post = client.post
         self.stream = client.stream
         self.build_request = client.build_request
-        self.send = client.send
         self._closed = False
+
+    def send(self, request: httpx.Request, **kwargs: Any) -> Any:
+        """``client.send``, looked up when called (as ``client.post`` does inside httpx), so a test or recorder that
+        patches ``httpx.AsyncClient.send`` sees every request of a pooled client made before it."""
+        return self.client.send(request, **kwargs)
 
     @property
     def is_closed(self) -> bool:

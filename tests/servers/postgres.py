@@ -49,6 +49,9 @@ def running_postgres(folder: Path, port: int) -> Iterator[str]:
             os.chmod(parent, os.stat(parent).st_mode | 0o055)
         os.chown(password_file, run_as["user"], run_as["group"])
     pg = _bin()
+    if run_as:
+        for parent in pg.parents:  # ... and the programs, which live in the venv (a fresh clone may sit in a 0700 folder)
+            os.chmod(parent, os.stat(parent).st_mode | 0o011)
     env = {**os.environ, "LC_ALL": "C"}
     subprocess.run(
         [pg / "initdb", "-D", data, "-U", USER, "--auth=scram-sha-256", f"--pwfile={password_file}", "-E", "UTF8",
