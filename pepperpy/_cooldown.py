@@ -31,7 +31,7 @@ _DURATION = re.compile(r"(\d{1,5})\s*(d|days?|h|hours?|w|weeks?)?", re.IGNORECAS
 _UNITS = {"d": "days", "h": "hours", "w": "weeks"}
 _FILTERED = re.compile(
     r"`(?P<name>[^`]+)` was filtered by `exclude-newer` to only include packages uploaded before \S+?\. "
-    r"The latest version satisfying the requirement is v?(?P<version>\S+?), published at (?P<published>\S+?)\.(?:\s|$)"
+    r"The latest version satisfying the requirement is v?(?P<version>[^\s,]+?)(?:, published at (?P<published>\S+?))?\.(?:\s|$)"
 )
 
 
@@ -126,15 +126,22 @@ def explain(output: str, plugin_id: str, cooldown: Cooldown, home: Path, now: da
     if not found or not cooldown.duration:
         return None
     now = now or datetime.now(UTC)
-    releases = ", ".join(f"{m['name']} {m['version']} (uploaded {_age(m['published'], now)} ago)" for m in found)
     names = sorted({canonicalize_name(m["name"]) for m in found})
     example = json.dumps({"allow_newer": {plugin_id: names}})
+    allow = (f"allow newer {', '.join(names)} for {plugin_id} only, in {settings_path(home)}: {example}; or change "
+             f'the cooldown for every plugin: {COOLDOWN_VARIABLE}=1d (0 turns it off) or "cooldown" in that file.')
+    undated = [f"{m['name']} {m['version']}" for m in found if m["published"] is None]
+    if undated:
+        return (
+            f"plugin {plugin_id} needs {', '.join(undated)}, but the package index gives no upload time for it (an "
+            f"HTML-only index?), so the install cooldown of {cooldown.describe()} excludes it. Use an index with "
+            f"upload times (a JSON index, PEP 691), or {allow}"
+        )
+    releases = ", ".join(f"{m['name']} {m['version']} (uploaded {_age(m['published'], now)} ago)" for m in found)
     return (
         f"plugin {plugin_id} needs {releases}, younger than the install cooldown of {cooldown.describe()}: "
         "PepperPy installs only releases older than that, so a release withdrawn within days (as compromised "
-        f"ones are) never reaches you. Wait until it is old enough; or allow newer {', '.join(names)} for "
-        f"{plugin_id} only, in {settings_path(home)}: {example}; or change the cooldown for every plugin: "
-        f'{COOLDOWN_VARIABLE}=1d (0 turns it off) or "cooldown" in that file.'
+        f"ones are) never reaches you. Wait until it is old enough; or {allow}"
     )
 
 

@@ -7,6 +7,8 @@ made readable by every user, stamped, then renamed into place under a file lock 
 concurrent processes install once. uv runs under a small watchdog that kills it when the
 installing process dies, and the next install of the plugin removes what a killed one left.
 Each env keeps a last-used record (refreshed at most hourly) for ``pepperpy plugins clean``.
+Every uv run ignores releases younger than the install cooldown (``_cooldown.py``); a plugin's
+``requirements.lock`` (``_lockfile.py``), when present, is what gets installed, hashes required.
 """
 
 from __future__ import annotations
@@ -244,7 +246,8 @@ def requirement_set(plugin_id: str, folder: Path, manifest: Any) -> RequirementS
     model_packages = (parse_requirement_line(line, where) for line in manifest.model_packages)
     requirements = parse_requirements_file(requirements_file, plugin_id=plugin_id)
     lock = _lockfile.lock_path(folder)
-    digest = hashlib.sha256(lock.read_bytes()).hexdigest()[:16] if requirements and lock.is_file() else ""
+    has_lock = requirements and os.path.lexists(lock)  # read safely (no FIFO, size-capped) and into the fingerprint
+    digest = hashlib.sha256(read_utf8(lock).encode()).hexdigest()[:16] if has_lock else ""
     return RequirementSet(
         plugin_id=plugin_id,
         requirements=requirements,

@@ -77,7 +77,7 @@ def test_a_requirement_only_a_young_release_meets_fails_saying_how_to_allow_it(u
     message = str(raised.value)
     assert re.search(r"plugin llm/young needs pp-young 2\.0 \(uploaded \d+ minutes ago\), younger than", message)
     assert "install cooldown of 7 days (the default)" in message
-    assert '{"allow_newer": {"llm/young": ["pp-young"]}}' in message and str(tmp_path / "home" / "install.json") in message
+    assert f'in {tmp_path / "home" / "install.json"}: {{"allow_newer": {{"llm/young": ["pp-young"]}}}}' in message
     assert "PEPPERPY_INSTALL_COOLDOWN=1d" in message
     assert leftovers(tmp_path) == []
 
@@ -124,3 +124,13 @@ def test_an_isolated_plugins_worker_env_is_installed_under_the_cooldown(use_pack
         ensure_env(home, eager.id, manager.requirement_set(eager))
     assert not [p for p in (home / "envs").iterdir() if p.name.startswith((".llm-eager", "llm-eager"))
                 and not p.name.endswith(".lock")]
+
+
+def test_an_html_only_index_has_no_upload_times_so_the_cooldown_excludes_everything(use_package_index, make_plugin,
+                                                                                     tmp_path, monkeypatch):
+    make_plugin("young", files={"requirements.txt": "pp-young\n"})
+    monkeypatch.setenv("UV_DEFAULT_INDEX", use_package_index.html_url)
+    with pytest.raises(PluginInstallError, match=r"needs pp-young 2\.0, but the package index gives no upload time"):
+        first_use(tmp_path, "young")
+    monkeypatch.setenv("PEPPERPY_INSTALL_COOLDOWN", "0")
+    assert installed(first_use(tmp_path, "young")) == {"pp_young-2.0"}

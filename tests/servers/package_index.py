@@ -4,6 +4,7 @@ The wheels are built offline by ``uv build`` (uv's own build backend, nothing do
 tiny projects written here; the index answers ``/simple/`` and ``/simple/<name>/`` as
 ``application/vnd.pypi.simple.v1+json`` (api-version 1.1) with ``upload-time`` and sha256 on each
 file (PEP 700), serves the files under ``/files/``, and answers HEAD on every path, as uv needs.
+``html_url`` is the same index as PEP 503 HTML pages, which have no upload times.
 
 What it serves (``PACKAGES``):
 - ``pp-plain`` 1.0: an ordinary old release.
@@ -118,6 +119,10 @@ class PackageIndex(ThreadedServer):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/simple/"
 
+    @property
+    def html_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/html/"
+
     def original_sha256(self, name: str) -> str:
         """The hash a lock made before the file was replaced recorded (only ``pp-tampered``)."""
         return self._original[name]
@@ -154,6 +159,13 @@ class PackageIndex(ThreadedServer):
                 ],
             }
             return 200, JSON_TYPE, json.dumps(body).encode()
+        if path.startswith("/html/"):
+            name = canonicalize_name(path.removeprefix("/html/").strip("/"))
+            links = "".join(f'<a href="/files/{f.path.name}#sha256={f.sha256}">{f.path.name}</a>\n'
+                            for f in self.files.values() if f.name == name)
+            if not links:
+                return 404, "text/plain", b"not found"
+            return 200, "text/html", f"<!DOCTYPE html><html><body>\n{links}</body></html>\n".encode()
         if path.startswith("/files/") and path.removeprefix("/files/") in self.files:
             return 200, "application/octet-stream", self.files[path.removeprefix("/files/")].path.read_bytes()
         return 404, "text/plain", b"not found"

@@ -75,3 +75,12 @@ def test_find_links_is_named_as_a_source_the_cooldown_cannot_check(monkeypatch):
     assert unchecked_sources("llm/x", Cooldown("", "PEPPERPY_INSTALL_COOLDOWN")) is None
     monkeypatch.delenv("UV_FIND_LINKS")
     assert unchecked_sources("llm/x", Cooldown("7 days", "the default")) is None
+
+
+def test_a_release_without_an_upload_time_is_said_to_come_from_an_index_without_them(tmp_path):
+    said = UV_SAID.replace(", published at 2026-12-06T22:54:19.576Z", "")
+    message = explain(said, "llm/x", Cooldown("7 days", "the default"), tmp_path)
+    assert message is not None and message.startswith(
+        "plugin llm/x needs pp-young 2.0, but the package index gives no upload time for it (an HTML-only index?)"
+    )
+    assert '{"allow_newer": {"llm/x": ["pp-young"]}}' in message

@@ -84,3 +84,10 @@ def test_a_lock_is_part_of_the_env_fingerprint_also_for_the_index_after_an_in_pl
     assert refreshed != locked.fingerprint()
     assert _index.load(manager.home, [tmp_path / "plugins"]).plugins["llm/locked"].fingerprint == refreshed
     assert _install.env_dir(manager.home, locked).name.startswith("llm-locked-")
+
+
+def test_a_lock_that_is_not_a_regular_file_is_refused_not_waited_on(manager, make_plugin):
+    folder = make_plugin("locked", files={"requirements.txt": "psycopg==3.3.9\n"})
+    os.mkfifo(folder / "requirements.lock")
+    with pytest.raises(PluginManifestError, match="requirements.lock"):
+        manager.requirement_set(manager.discover()["llm/locked"])
