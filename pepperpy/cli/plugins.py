@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "clean": (
         "pepperpy.cli.clean:clean", "Remove plugin envs unused for N days and install leftovers."
     ),
+    "lock": ("pepperpy.cli.lock:lock", "Write a plugin's requirements.lock (hash-checked installs)."),
 }
 
 
