@@ -14,7 +14,7 @@ import sys
 import tempfile
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -80,6 +80,15 @@ def _runtime(report: Report) -> None:
     except (ImportError, OSError, subprocess.SubprocessError) as exc:
         report.problem(f"uv cannot be run ({exc}); plugins cannot be installed; reinstall pepperpy (it depends on uv)")
     report.line(f"pepperpy  {__version__} ({Path(__file__).resolve().parents[1]})")
+    from pepperpy._envs import install_mode
+
+    try:
+        mode = install_mode()
+    except PepperPyError as exc:
+        report.problem(str(exc))
+    else:
+        what = "on first use" if mode == "auto" else "never at run time, only by `pepperpy plugins install`"
+        report.line(f"installs  {mode}: plugins' requirements are installed {what} (PEPPERPY_INSTALL)")
 
 
 def _home(report: Report, home: Path) -> None:
@@ -129,6 +138,8 @@ def _plugins(report: Report, m: PluginManager) -> None:
         category, name = info.id.split("/", 1)
         try:
             state = "installs on first use" if m.needs_install(category, name) else "ready"
+            if state != "ready":
+                m.refuse_runtime_install(info, m.requirement_set(info), isolated=_isolated(m, info))
         except PepperPyError as exc:
             report.problem(f"{info.id} ({info.path}): {exc}")
             continue
@@ -145,6 +156,13 @@ def _plugins(report: Report, m: PluginManager) -> None:
         report.problem(f"BROKEN {broken.path}: {broken.problem}")
     for bad in m.broken_entry_points:
         report.problem(f"BROKEN entry point {bad.name} = {bad.value!r} (from {bad.source}): {bad.problem}")
+
+
+def _isolated(m: PluginManager, info: Any) -> bool:
+    from pepperpy._isolation import is_isolated
+
+    category, name = info.id.split("/", 1)
+    return is_isolated(m, category, name, {})
 
 
 def _settings(report: Report, m: PluginManager) -> None:

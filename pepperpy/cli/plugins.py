@@ -481,7 +481,7 @@ def _install_one(mgr: Any, plugin_id: str, progress: _Progress) -> str:
         return f"already installed ({where})"
     names = ", ".join(str(r) for r in (*needed.requirements, *needed.model_packages))
     progress.start(found.id, f"installing {names}")
-    mgr.ensure_requirements(found)
+    mgr.ensure_requirements(found, explicit=True)
     return f"installed {names} into {_install.env_dir(mgr.home, needed)}"
 
 
