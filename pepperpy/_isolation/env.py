@@ -216,6 +216,7 @@ def _build(venv: Path, stamp: str, plugin_id: str, needed: Any, pins: list[str])
         (site / PTH_FILE).write_text("\n".join(lines) + "\n")
         if needed:
             _install_requirements(staging, plugin_id, needed, pins)
+        _install.record_install(staging, needed or _install.RequirementSet(plugin_id))
         (staging / _install.LAST_USED_FILE).touch()
         (staging / _install.STAMP_FILE).write_text(stamp)
         _install._make_readable(staging)

@@ -53,6 +53,7 @@ def doctor(ctx: click.Context) -> None:
     _runtime(report)
     _home(report, m.home)
     _plugins(report, m)
+    _start_up_files(report, m)
     _settings(report, m)
     _keys(report, m)
     _local_model(report, m)
@@ -156,6 +157,23 @@ def _plugins(report: Report, m: PluginManager) -> None:
         report.problem(f"BROKEN {broken.path}: {broken.problem}")
     for bad in m.broken_entry_points:
         report.problem(f"BROKEN entry point {bad.name} = {bad.value!r} (from {bad.source}): {bad.problem}")
+
+
+def _start_up_files(report: Report, m: PluginManager) -> None:
+    """The ``.pth`` files outside the allow-list in the worker venvs of isolated plugins: they run at each start."""
+    from pepperpy import _install_record
+    from pepperpy._envs import envs_folder
+
+    report.section("start-up files (.pth) in worker venvs, outside the allow-list")
+    venvs = [env for env in _install_record.installed_envs(envs_folder(m.home)) if (env / "pyvenv.cfg").is_file()]
+    found = 0
+    for venv in venvs:
+        for file in _install_record.start_up_files(_install_record.site_folder(venv)):
+            if not file.allowed:
+                found += 1
+                report.line(f"{file.describe()} runs at every start of {venv.name}'s worker ({file.path})")
+    if not found:
+        report.line(f"none ({len(venvs)} worker venv{'' if len(venvs) == 1 else 's'})")
 
 
 def _isolated(m: PluginManager, info: Any) -> bool:
