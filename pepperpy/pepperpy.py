@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pepperpy import _dependencies
 from pepperpy._defaults import DEFAULT_PROVIDERS, default_provider_name, default_provider_source
+from pepperpy._envs import install_mode
 from pepperpy._session import Session, SyncRunner, raise_failures
 from pepperpy.errors import ConfigError, PluginNotFoundError
 from pepperpy.plugin_manager import PluginManager, plain_name
@@ -125,7 +126,7 @@ class PepperPy:
     def _configure(self, category: str, name: str, config: dict[str, Any]) -> None:
         name = plain_name(category, name, self._manager.has_provider)
         self._requests[category] = (name, dict(config))
-        if _in_event_loop() and self._manager.needs_install(category, name, config):
+        if _in_event_loop() and self._manager.needs_install(category, name, config) and install_mode() != "never":
             self._providers[category] = PendingProvider(self._manager, category, name, config)
         else:
             with _dependencies.sharing(_dependencies.Scope.of(self, self._config)):  # dependencies share this facade's providers
