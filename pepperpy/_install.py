@@ -446,7 +446,8 @@ def record_install(staging: Path, needed: RequirementSet) -> None:
     files = [needed.requirements_file]
     if needed.requirements_file is not None:
         files.append(needed.requirements_file.with_name("requirements.lock"))
-    _install_record.write(staging, needed.plugin_id, files, _install_record.current_cooldown())
+    cooldown = _cooldown.cooldown_for(staging.parent.parent, needed.plugin_id)  # staging is in <home>/envs/
+    _install_record.write(staging, needed.plugin_id, files, cooldown.duration or None)
 
 
 def _make_readable(root: Path) -> None:

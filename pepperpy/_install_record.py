@@ -63,12 +63,6 @@ class StartUpFile:
         return f"{self.path.name} (from {self.distribution or 'no distribution'})"
 
 
-def current_cooldown() -> str | None:
-    """The release-age cooldown installs run with, for the record (e.g. ``"7 days"``); None while PepperPy applies
-    none. The cooldown's own setting (issue 24) replaces this hook."""
-    return None
-
-
 def site_folder(env: Path) -> Path:
     """Where an env's distributions live: the env itself (in-process), or its venv's site-packages (worker)."""
     if not (env / "pyvenv.cfg").is_file():
@@ -202,6 +196,6 @@ def _pth_files(info: Path) -> list[str]:
 
 
 __all__ = [
-    "ALLOWED_PTH", "RECORD_FILE", "StartUpFile", "current_cooldown", "installed_envs", "pinned_hashes", "read",
+    "ALLOWED_PTH", "RECORD_FILE", "StartUpFile", "installed_envs", "pinned_hashes", "read",
     "scan", "site_folder", "start_up_files", "write",
 ]

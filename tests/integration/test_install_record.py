@@ -83,7 +83,7 @@ def test_an_in_process_env_never_runs_a_pth_and_its_record_flags_it(find_links, 
     assert control.returncode == 0 and marker.exists()  # the same folder read as a site folder runs it
 
     record = json.loads((env / _install_record.RECORD_FILE).read_text())
-    assert (record["plugin"], record["kind"], record["cooldown"]) == ("llm/marked", "inprocess", None)
+    assert (record["plugin"], record["kind"], record["cooldown"]) == ("llm/marked", "inprocess", "7 days")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", record["installed_at"])
     assert record["distributions"] == [{"name": PTH_PACKAGE, "version": "1.0", "pth": [PTH_FILE], "hashes": [digest]}]
 
@@ -91,13 +91,13 @@ def test_an_in_process_env_never_runs_a_pth_and_its_record_flags_it(find_links, 
     assert info.returncode == 0, info.stderr
     assert (f"  {PTH_PACKAGE} 1.0 ({digest}); installs {PTH_FILE}, never run (the env is on sys.path, not a site "
             "folder)") in info.stdout.splitlines()
-    assert any(line.startswith("installed at: ") and line.endswith(" UTC, cooldown none") for line in info.stdout.splitlines())
+    assert any(line.startswith("installed at: ") and line.endswith(" UTC, cooldown 7 days") for line in info.stdout.splitlines())
 
     table = cli(home, root, "plugins", "audit")
     assert table.returncode == 0, table.stderr
     (row,) = [line.split() for line in table.stdout.splitlines()[1:]]
     assert row[:4] == ["llm/marked", "inprocess", PTH_PACKAGE, "1.0"] and row[-2:] == [PTH_FILE, env.name]
-    assert row[4:8] == [*record["installed_at"].rstrip("Z").split("T"), "none", digest[:21] + "..."]
+    assert row[4:9] == [*record["installed_at"].rstrip("Z").split("T"), "7", "days", digest[:21] + "..."]
     found = json.loads(cli(home, root, "plugins", "audit", "--json", "--package", f"{PTH_PACKAGE}==1.0").stdout)
     assert [(e["env"], [d["name"] for d in e["distributions"]]) for e in found["envs"]] == [(str(env), [PTH_PACKAGE])]
     other = cli(home, root, "plugins", "audit", "--package", "Pepperpy_Test_Pth_Marker>=2")
