@@ -209,20 +209,20 @@ class Recording:
 
     def _nearest(self, request: dict[str, Any]) -> str:
         """``; the nearest recorded request differs in ...``: the fields of the closest recorded request that differ."""
-        best: list[str] | None = None
+        best: tuple[int, int, list[str]] | None = None
         for answers in (self._answers or {}).values():
             recorded = answers[0][0]["request"]
             differs = [k for k in ("model", "stream", "messages", "options") if recorded.get(k) != request.get(k)]
+            was, now = recorded.get("messages") or [], request.get("messages") or []
+            same = next((i for i, (a, b) in enumerate(zip(was, now)) if a != b), min(len(was), len(now)))
             if differs == ["options"]:  # name the options
                 was, now = recorded.get("options") or {}, request.get("options") or {}
                 differs = [f"option {n}" for n in sorted(set(was) | set(now)) if was.get(n) != now.get(n)]
             elif differs == ["messages"]:  # name the first message that differs
-                was, now = recorded.get("messages") or [], request.get("messages") or []
-                first = next((i for i, (a, b) in enumerate(zip(was, now)) if a != b), min(len(was), len(now)))
-                differs = [f"messages[{first}] (recorded: {_brief_message(was[first]) if first < len(was) else 'none'})"]
-            if best is None or len(differs) < len(best):
-                best = differs
-        return f"; the nearest recorded request differs in {', '.join(best)}" if best else ""
+                differs = [f"messages[{same}] (recorded: {_brief_message(was[same]) if same < len(was) else 'none'})"]
+            if best is None or (len(differs), -same) < best[:2]:
+                best = (len(differs), -same, differs)
+        return f"; the nearest recorded request differs in {', '.join(best[2])}" if best else ""
 
     # -- record --------------------------------------------------------------------------
 
@@ -281,17 +281,28 @@ class Recording:
 def _brief(request: dict[str, Any]) -> str:
     """A line or two showing a request: model, kind, the last messages, the options."""
     said = [_brief_message(message) for message in request.get("messages", [])[-2:]]
-    options = ", ".join(f"{k}={json.dumps(v)[:40]}" for k, v in request.get("options", {}).items())
+    options = ", ".join(f"{k}={_brief_option(k, v)}" for k, v in request.get("options", {}).items())
     count = len(request.get("messages", []))
     return (f"model {request.get('model')!r}, {'stream' if request.get('stream') else 'generate'}, {count} message(s)"
             f" ending {' | '.join(said)}" + (f"; options {options}" if options else ""))
 
 
 def _brief_message(message: Any) -> str:
-    content = message.get("content") if isinstance(message, dict) else message
+    if not isinstance(message, dict):
+        return repr(message)[:80]
+    content = message.get("content")
     text = content if isinstance(content, str) else " ".join(
         str(p.get("text", f"<{p.get('type')}>")) for p in content or [] if isinstance(p, dict))
-    return f"{message.get('role') if isinstance(message, dict) else '?'}: {text[:80]!r}"
+    calls = [c.get("name") for c in message.get("tool_calls") or [] if isinstance(c, dict)]
+    return f"{message.get('role')}: {text[:80]!r}" + (f" (calls {', '.join(map(str, calls))})" if calls else "")
+
+
+def _brief_option(name: str, value: Any) -> str:
+    if name == "tools" and isinstance(value, list):
+        return "[" + ", ".join(str(t.get("tool")) if isinstance(t, dict) else "?" for t in value) + "]"
+    if name == "response_model" and isinstance(value, dict):
+        return str((value.get("response_model") or {}).get("title", "?"))
+    return json.dumps(value, ensure_ascii=False)[:40]
 
 
 def render(calls: list[dict[str, Any]]) -> str:
