@@ -19,6 +19,9 @@ Register with ``PepperPy().with_hook(fn)`` (this facade), ``pepperpy.plugins.reg
 (every facade of the process) or the entry-point group ``pepperpy.hooks`` (an installed
 distribution). They run in that order, outermost first: entry points, process-wide, then
 the facade's own in the order it added them.
+
+``record(path, mode)`` is a hook that records every call to a JSON file and replays them later
+without the provider (``PepperPy().with_recording``, the pytest fixture ``pepperpy_recording``).
 """
 
 from __future__ import annotations
