@@ -173,8 +173,13 @@ class Recording:
         return answers
 
     def _replayed(self, call: Any, answer: tuple[dict[str, Any], str]) -> Any:
+        from pydantic import ValidationError
+
         stored = json.loads(answer[1])  # a fresh copy per replay: callers may change what they get
-        if not call.stream:
+        try:
+            if call.stream:
+                chunks = [GenerationChunk.model_validate(c) for c in stored["chunks"]]
+                return self._replay_stream(chunks, stored.get("complete", True))
             data = stored["result"]
             messages = data.pop("messages", [])
             result = GenerationResult.model_validate(data)
@@ -183,8 +188,12 @@ class Recording:
             else:
                 result.messages = [Message.model_validate(m) for m in messages]
             return result
-        chunks = [GenerationChunk.model_validate(c) for c in stored["chunks"]]
-        return self._replay_stream(chunks, stored.get("complete", True))
+        except ValidationError as exc:
+            problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
+            raise RecordingError(
+                f"recording {self.path}: the answer recorded for this request is not valid ({problem}); fix it, or "
+                "delete the file to record every call again"
+            ) from None
 
     async def _replay_stream(self, chunks: list[GenerationChunk], complete: bool) -> AsyncIterator[GenerationChunk]:
         for chunk in chunks:
@@ -271,10 +280,12 @@ class Recording:
         if not isinstance(data, dict) or data.get("pepperpy_recording") != FORMAT or not isinstance(data.get("calls"), list):
             raise RecordingError(f"recording {self.path}: no \"pepperpy_recording\": {FORMAT} with a \"calls\" list; {fix}")
         for number, entry in enumerate(data["calls"]):
-            if not (isinstance(entry, dict) and isinstance(entry.get("request"), dict)
-                    and (isinstance(entry.get("result"), dict) or isinstance(entry.get("chunks"), list))):
-                raise RecordingError(f"recording {self.path}: calls[{number}] needs a \"request\" and a \"result\" or "
-                                     f"\"chunks\"; {fix}")
+            request = entry.get("request") if isinstance(entry, dict) else None
+            streamed = isinstance(request, dict) and request.get("stream") is True
+            if not (isinstance(request, dict) and isinstance(entry.get("chunks" if streamed else "result"),
+                                                             list if streamed else dict)):
+                raise RecordingError(f"recording {self.path}: calls[{number}] needs a \"request\" and its \"result\" "
+                                     f"(\"chunks\" for a stream); {fix}")
         return data["calls"]
 
 

@@ -257,7 +257,9 @@ async def test_failed_calls_are_not_recorded(manager, tmp_path):
 @pytest.mark.parametrize(("content", "problem"), [
     ('{"pepperpy_recording": 1, "calls": [\n  {"request": }', "line 2"),
     ('{"calls": []}', 'no "pepperpy_recording": 1'),
-    ('{"pepperpy_recording": 1, "calls": [{"request": {}}]}', 'calls\\[0\\] needs a "request" and a "result"'),
+    ('{"pepperpy_recording": 1, "calls": [{"request": {}}]}', 'calls\\[0\\] needs a "request" and its "result"'),
+    ('{"pepperpy_recording": 1, "calls": [{"request": {"stream": true}, "result": {}}]}',
+     'calls\\[0\\] needs a "request" and its "result" \\("chunks" for a stream\\)'),
 ])
 async def test_a_broken_recording_is_named_with_the_problem(manager, tmp_path, content, problem):
     path = tmp_path / "calls.json"
@@ -265,6 +267,15 @@ async def test_a_broken_recording_is_named_with_the_problem(manager, tmp_path, c
     with pytest.raises(RecordingError, match=problem) as caught:
         await mock(manager).with_recording(path).chat.with_user("Hi").generate()
     assert str(path) in str(caught.value) and "delete it to record every call again" in str(caught.value)
+
+
+async def test_a_recorded_answer_edited_into_an_invalid_one_is_named(manager, tmp_path):
+    path = tmp_path / "calls.json"
+    await mock(manager, "Hi.").with_recording(path).chat.with_user("Hi").generate()
+    path.write_text(path.read_text().replace('"role": "assistant"', '"role": "robot"'))
+    with pytest.raises(RecordingError, match=r"the answer recorded for this request is not valid \(role: ") as caught:
+        await mock(manager).with_recording(path).chat.with_user("Hi").generate()
+    assert str(path) in str(caught.value)
 
 
 def test_a_bad_mode_is_refused(tmp_path):
