@@ -63,6 +63,7 @@ _EXPORTS: dict[str, str] = {
     "RateLimitError": "pepperpy.errors",
     "ProviderTimeoutError": "pepperpy.errors",
     "ToolError": "pepperpy.errors",
+    "RecordingError": "pepperpy.errors",
     "MCPServer": "pepperpy.mcp",
 }
 
@@ -95,6 +96,7 @@ if TYPE_CHECKING:
         ProviderError,
         ProviderTimeoutError,
         RateLimitError,
+        RecordingError,
         ToolError,
     )
     from pepperpy.mcp import MCPServer

@@ -3,9 +3,10 @@
     PepperPyError
     ├── ConfigError                  the caller's mistake: unknown or invalid option
     │   ├── MissingKeyError          a required key (API key) is not set anywhere
-    │   └── InvalidInputError        a call's input is wrong (messages, builder arguments)
-    │       ├── UnsupportedPartError a provider cannot take a part of a message (an image, a file)
-    │       └── FileLoadError        a file no loader can read (encrypted, damaged, no text, unknown suffix)
+    │   ├── InvalidInputError        a call's input is wrong (messages, builder arguments)
+    │   │   ├── UnsupportedPartError a provider cannot take a part of a message (an image, a file)
+    │   │   └── FileLoadError        a file no loader can read (encrypted, damaged, no text, unknown suffix)
+    │   └── RecordingError           a recording (pepperpy.hooks.record) has no answer to a request, or is unreadable
     ├── PluginError                  a plugin folder, its class or its machinery
     │   ├── PluginNotFoundError      no plugin with that id (lists close names)
     │   ├── PluginManifestError      plugin.json or requirements.txt is broken
@@ -68,6 +69,11 @@ class FileLoadError(InvalidInputError):
 
     def __reduce__(self) -> tuple[type, tuple[str, str]]:  # crosses worker processes with both fields
         return type(self), (self.path, self.reason)
+
+
+class RecordingError(ConfigError):
+    """A recording of LLM calls (``pepperpy.hooks.record``, ``with_recording``, the ``pepperpy_recording`` fixture)
+    cannot answer a request in replay, or cannot be read or written; the message names the file."""
 
 
 class PluginError(PepperPyError):
@@ -191,6 +197,7 @@ __all__ = [
     "ProviderError",
     "ProviderTimeoutError",
     "RateLimitError",
+    "RecordingError",
     "ToolError",
     "provider_error_type",
 ]
