@@ -50,6 +50,7 @@ _EXPORTS: dict[str, str] = {
     "InvalidInputError": "pepperpy.errors",
     "UnsupportedPartError": "pepperpy.errors",
     "FileLoadError": "pepperpy.errors",
+    "TemplateError": "pepperpy.errors",
     "PepperPyErrorGroup": "pepperpy.errors",
     "PluginError": "pepperpy.errors",
     "PluginNotFoundError": "pepperpy.errors",
@@ -95,6 +96,7 @@ if TYPE_CHECKING:
         ProviderError,
         ProviderTimeoutError,
         RateLimitError,
+        TemplateError,
         ToolError,
     )
     from pepperpy.mcp import MCPServer
