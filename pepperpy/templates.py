@@ -16,7 +16,6 @@ follows the template's, after a blank line. PyYAML is imported only when a templ
 
 from __future__ import annotations
 
-import difflib
 import re
 import string
 from dataclasses import dataclass, field
@@ -124,6 +123,8 @@ def _listed(names: list[str]) -> str:
 
 
 def _close(name: str, names: list[str]) -> str:
+    import difflib
+
     close = difflib.get_close_matches(name, names, n=1)
     return f"; did you mean ${close[0]}?" if close else ""
 
@@ -158,6 +159,8 @@ def load_template(home: str | Path, name: str) -> Template:
 
 
 def _close_names(name: str, names: list[str]) -> str:
+    import difflib
+
     close = difflib.get_close_matches(name, names, n=1)
     if close:
         return f"; did you mean {close[0]}?"
@@ -183,6 +186,8 @@ def parse_template(name: str, path: Path, text: str) -> Template:
                             f"{', '.join(KEYS)}; {fix}", path)
     for key in data:
         if key not in KEYS:
+            import difflib
+
             close = difflib.get_close_matches(str(key), KEYS, n=1)
             hint = f"did you mean '{close[0]}'? " if close else ""
             raise TemplateError(f"template {name}: {path} has an unknown key '{key}' ({hint}keys: "
