@@ -18,7 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from pepperpy import PepperPy
 from pepperpy._calllog import default_path, recent
+from pepperpy.errors import InvalidInputError
+from pepperpy.plugin_manager import PluginManager, builtin_plugins_dir
 from tests.command import ok, run_pepperpy
 
 pytestmark = pytest.mark.integration
@@ -27,7 +30,10 @@ PAGE = "The tide tables say high water at 06:12."
 
 
 class _Pages(http.server.BaseHTTPRequestHandler):
+    asked: list[str] = []  # the paths requested, in order
+
     def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+        self.asked.append(self.path)
         if self.path == "/tides.txt":
             self._send(PAGE.encode(), "text/plain; charset=utf-8")
         elif self.path == "/big":
@@ -131,6 +137,24 @@ def test_a_url_is_fetched_by_the_command_with_a_cap_and_a_timeout(home, pages):
     assert "PEPPERPY_FRAGMENT_TIMEOUT='soon' is not a positive number" in pepperpy(
         home, "-p", "mock", "-f", f"{pages}/tides.txt", "x", PEPPERPY_FRAGMENT_TIMEOUT="soon").stderr
     assert len(recent(default_path(home), 0)) == 1  # no failed fetch reached the model
+
+
+async def test_with_fragment_fetches_a_url_only_when_asked(pages, tmp_path):
+    manager = PluginManager(search_paths=[builtin_plugins_dir()], home=tmp_path / "home")
+    _Pages.asked.clear()
+    async with PepperPy(plugin_manager=manager).with_llm("mock") as pepper:
+        chat = pepper.chat.with_user("when?")
+        with pytest.raises(InvalidInputError, match="the library never fetches a URL unless asked; pass fetch=True"):
+            await chat.with_fragment(f"{pages}/tides.txt").generate()
+        assert _Pages.asked == []  # nothing was requested
+        answer = await chat.with_fragment(f"{pages}/tides.txt", fetch=True).generate()
+        assert answer.content == f"{PAGE}\n\nwhen?" and _Pages.asked == ["/tides.txt"]
+        with pytest.raises(InvalidInputError, match="big: larger than the cap of 100 bytes"):
+            await chat.with_fragment(f"{pages}/big", fetch=True, max_bytes=100).generate()
+        with pytest.raises(InvalidInputError, match="slow: no complete answer within 0.5 s"):
+            await chat.with_fragment(f"{pages}/slow", fetch=True, timeout=0.5).generate()
+        with pytest.raises(InvalidInputError, match="missing: the server answered 404"):
+            await chat.with_fragment(f"{pages}/missing", fetch=True).generate()
 
 
 def write_pdf(path: Path, pages: list[str]) -> Path:
