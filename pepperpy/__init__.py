@@ -50,6 +50,7 @@ _EXPORTS: dict[str, str] = {
     "InvalidInputError": "pepperpy.errors",
     "UnsupportedPartError": "pepperpy.errors",
     "FileLoadError": "pepperpy.errors",
+    "TemplateError": "pepperpy.errors",
     "PepperPyErrorGroup": "pepperpy.errors",
     "PluginError": "pepperpy.errors",
     "PluginNotFoundError": "pepperpy.errors",
@@ -97,6 +98,7 @@ if TYPE_CHECKING:
         ProviderTimeoutError,
         RateLimitError,
         RecordingError,
+        TemplateError,
         ToolError,
     )
     from pepperpy.mcp import MCPServer

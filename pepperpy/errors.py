@@ -3,6 +3,7 @@
     PepperPyError
     ├── ConfigError                  the caller's mistake: unknown or invalid option
     │   ├── MissingKeyError          a required key (API key) is not set anywhere
+    │   ├── TemplateError            a saved template is missing, does not parse, or lacks a variable
     │   ├── InvalidInputError        a call's input is wrong (messages, builder arguments)
     │   │   ├── UnsupportedPartError a provider cannot take a part of a message (an image, a file)
     │   │   └── FileLoadError        a file no loader can read (encrypted, damaged, no text, unknown suffix)
@@ -43,6 +44,20 @@ class ConfigError(PepperPyError):
 
 class MissingKeyError(ConfigError):
     """A required key (usually an API key) is set neither in the call, the environment nor keys.json."""
+
+
+class TemplateError(ConfigError):
+    """A template (``<home>/templates/NAME.yaml``) is missing or broken, or a variable is missing or unknown.
+
+    ``path`` is the template's file and ``variable`` the variable involved (None when none is)."""
+
+    def __init__(self, message: str, path: object = None, variable: str | None = None):
+        super().__init__(message)
+        self.path = None if path is None else str(path)
+        self.variable = variable
+
+    def __reduce__(self) -> tuple[type, tuple[str, str | None, str | None]]:
+        return type(self), (str(self), self.path, self.variable)
 
 
 class InvalidInputError(ConfigError):
@@ -198,6 +213,7 @@ __all__ = [
     "ProviderTimeoutError",
     "RateLimitError",
     "RecordingError",
+    "TemplateError",
     "ToolError",
     "provider_error_type",
 ]

@@ -24,6 +24,7 @@ SECTIONS = {
     "embeddings": "scripts.bench.local_embeddings",
     "reload": "scripts.bench.hot_reload",
     "cli": "scripts.bench.cli",
+    "templates": "scripts.bench.templates",
     "hooks": "scripts.bench.hooks",
     "calllog": "scripts.bench.calllog",
     "recording": "scripts.bench.recording",
