@@ -423,6 +423,7 @@ def _install_fresh(target: Path, needed: RequirementSet, timeout_s: float, lock_
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     try:
         _install_into(staging, needed, timeout_s, lock_fd)
+        record_install(staging, needed)
         (staging / LAST_USED_FILE).touch()
         (staging / STAMP_FILE).write_text(needed.fingerprint())
         _make_readable(staging)
@@ -435,6 +436,17 @@ def _install_fresh(target: Path, needed: RequirementSet, timeout_s: float, lock_
     elapsed = time.perf_counter() - started
     logger.info("installed requirements of {} in {:.1f}s", needed.plugin_id, elapsed)
     _say(f"installed {needed.plugin_id}'s requirements in {elapsed:.1f}s")
+
+
+def record_install(staging: Path, needed: RequirementSet) -> None:
+    """Write the env's install record (``pepperpy/_install_record.py``): its distributions, hashes, ``.pth`` files."""
+    from pepperpy import _install_record
+
+    files = [needed.requirements_file]
+    if needed.requirements_file is not None:
+        files.append(needed.requirements_file.with_name("requirements.lock"))
+    cooldown = _cooldown.cooldown_for(staging.parent.parent, needed.plugin_id)  # staging is in <home>/envs/
+    _install_record.write(staging, needed.plugin_id, files, cooldown.duration or None)
 
 
 def _make_readable(root: Path) -> None:

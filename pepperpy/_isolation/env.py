@@ -172,14 +172,18 @@ def is_ready(venv: Path, stamp: str) -> bool:
     return ready
 
 
-def ensure_env(home: Path, plugin_id: str, needed: Any) -> Path:
-    """The plugin's venv, created and installed on first use (once, under a lock shared by processes)."""
+def ensure_env(home: Path, plugin_id: str, needed: Any, before_install: Callable[[], None] | None = None) -> Path:
+    """The plugin's venv, created and installed on first use (once, under a lock shared by processes).
+
+    ``before_install`` runs when the venv must be made, before anything is written: it may refuse (raise)."""
     from pepperpy import _install
     from pepperpy._filelock import file_lock
 
     venv, stamp, pins = env_path(home, plugin_id, needed)
     if is_ready(venv, stamp):
         return venv
+    if before_install is not None:
+        before_install()
     try:
         _install._make_envs_dir(venv.parent)
         with file_lock(_install.lock_path(venv), LOCK_TIMEOUT_S):
@@ -213,6 +217,7 @@ def _build(venv: Path, stamp: str, plugin_id: str, needed: Any, pins: list[str])
         (site / PTH_FILE).write_text("\n".join(lines) + "\n")
         if needed:
             _install_requirements(venv.parent.parent, staging, plugin_id, needed, pins)
+        _install.record_install(staging, needed or _install.RequirementSet(plugin_id))
         (staging / _install.LAST_USED_FILE).touch()
         (staging / _install.STAMP_FILE).write_text(stamp)
         _install._make_readable(staging)

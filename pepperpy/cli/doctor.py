@@ -14,7 +14,7 @@ import sys
 import tempfile
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -53,6 +53,7 @@ def doctor(ctx: click.Context) -> None:
     _runtime(report)
     _home(report, m.home)
     _plugins(report, m)
+    _start_up_files(report, m)
     _settings(report, m)
     _keys(report, m)
     _local_model(report, m)
@@ -80,6 +81,15 @@ def _runtime(report: Report) -> None:
     except (ImportError, OSError, subprocess.SubprocessError) as exc:
         report.problem(f"uv cannot be run ({exc}); plugins cannot be installed; reinstall pepperpy (it depends on uv)")
     report.line(f"pepperpy  {__version__} ({Path(__file__).resolve().parents[1]})")
+    from pepperpy._envs import install_mode
+
+    try:
+        mode = install_mode()
+    except PepperPyError as exc:
+        report.problem(str(exc))
+    else:
+        what = "on first use" if mode == "auto" else "never at run time, only by `pepperpy plugins install`"
+        report.line(f"installs  {mode}: plugins' requirements are installed {what} (PEPPERPY_INSTALL)")
 
 
 def _home(report: Report, home: Path) -> None:
@@ -129,6 +139,8 @@ def _plugins(report: Report, m: PluginManager) -> None:
         category, name = info.id.split("/", 1)
         try:
             state = "installs on first use" if m.needs_install(category, name) else "ready"
+            if state != "ready":
+                m.refuse_runtime_install(info, m.requirement_set(info), isolated=_isolated(m, info))
         except PepperPyError as exc:
             report.problem(f"{info.id} ({info.path}): {exc}")
             continue
@@ -145,6 +157,30 @@ def _plugins(report: Report, m: PluginManager) -> None:
         report.problem(f"BROKEN {broken.path}: {broken.problem}")
     for bad in m.broken_entry_points:
         report.problem(f"BROKEN entry point {bad.name} = {bad.value!r} (from {bad.source}): {bad.problem}")
+
+
+def _start_up_files(report: Report, m: PluginManager) -> None:
+    """The ``.pth`` files outside the allow-list in the worker venvs of isolated plugins: they run at each start."""
+    from pepperpy import _install_record
+    from pepperpy._envs import envs_folder
+
+    report.section("start-up files (.pth) in worker venvs, outside the allow-list")
+    venvs = [env for env in _install_record.installed_envs(envs_folder(m.home)) if (env / "pyvenv.cfg").is_file()]
+    found = 0
+    for venv in venvs:
+        for file in _install_record.start_up_files(_install_record.site_folder(venv)):
+            if not file.allowed:
+                found += 1
+                report.line(f"{file.describe()} runs at every start of {venv.name}'s worker ({file.path})")
+    if not found:
+        report.line(f"none ({len(venvs)} worker venv{'' if len(venvs) == 1 else 's'})")
+
+
+def _isolated(m: PluginManager, info: Any) -> bool:
+    from pepperpy._isolation import is_isolated
+
+    category, name = info.id.split("/", 1)
+    return is_isolated(m, category, name, {})
 
 
 def _settings(report: Report, m: PluginManager) -> None:

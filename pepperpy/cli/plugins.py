@@ -18,9 +18,13 @@ import click
 from pepperpy.cli._common import LazyGroup, fail, manager, print_table
 from pepperpy.cli.settings import is_key
 
+START_UP = "start-up files (.pth) outside the allow-list"  # a label of `plugins info` for a worker's venv
 DESCRIPTION_WIDTH = 40  # characters of a description shown by `plugins list` (--json has it whole)
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "audit": (
+        "pepperpy.cli.audit:audit", "One table of what every plugin env holds (--json, --package NAME)."
+    ),
     "clean": (
         "pepperpy.cli.clean:clean", "Remove plugin envs unused for N days and install leftovers."
     ),
@@ -161,7 +165,7 @@ def info(plugin_id: str, as_json: bool) -> None:
         click.echo(json.dumps(details, indent=2, default=str))
         return
     for label, value in details.items():
-        if label in ("options", "requirements", "aliases", "dependencies"):
+        if label in ("options", "requirements", "installed", START_UP, "aliases", "dependencies"):
             click.echo(f"{label}:" + ("" if value else " none"))
             for line in _detail_lines(label, value):
                 click.echo(f"  {line}")
@@ -312,7 +316,36 @@ def _requirement_details(mgr: Any, found: Any) -> dict[str, Any]:
         else:
             state = "not installed" + (f" ({requirement.name} {version} does not match)" if version else "")
         lines.append(f"{requirement}: {state}")
-    return {"requirements": lines, "env dir": f"{target}" + ("" if target.is_dir() else " (not created yet)")}
+    details = {"requirements": lines, "env dir": f"{target}" + ("" if target.is_dir() else " (not created yet)")}
+    return {**details, **(_installed_details(target) if stamped else {})}
+
+
+def _installed_details(env: Path) -> dict[str, Any]:
+    """What the env's install record says (``_install_record``): each distribution, when, the cooldown; for a
+    worker's venv also the ``.pth`` files outside the allow-list, which run at the worker's start-up."""
+    from pepperpy import _install_record
+
+    record = _install_record.read(env)
+    lines = []
+    for distribution in record["distributions"]:
+        line = f"{distribution['name']} {distribution['version']}"
+        if distribution["hashes"]:
+            line += f" ({', '.join(distribution['hashes'])})"
+        if distribution["pth"] and record["kind"] == "inprocess":
+            line += f"; installs {', '.join(distribution['pth'])}, never run (the env is on sys.path, not a site folder)"
+        elif distribution["pth"]:
+            line += f"; installs {', '.join(distribution['pth'])}, run at every start of the worker"
+        lines.append(line)
+    when = (record["installed_at"] or "?").replace("T", " ").removesuffix("Z") + " UTC"
+    if record["recorded"]:
+        when += f", cooldown {record['cooldown'] or 'none'}"
+    else:
+        when += " (installed before install records: read from its dist-info folders)"
+    details: dict[str, Any] = {"installed at": when, "installed": lines}
+    if record["kind"] == "worker":
+        found = _install_record.start_up_files(_install_record.site_folder(env))
+        details[START_UP] = [f.describe() for f in found if not f.allowed]
+    return details
 
 
 def _worker_requirement_details(mgr: Any, found: Any) -> dict[str, Any]:
@@ -329,7 +362,7 @@ def _worker_requirement_details(mgr: Any, found: Any) -> dict[str, Any]:
     state = "installed in the worker's venv" if ready else "not installed (goes into the worker's venv on first use)"
     lines = [f"{requirement}: {state}" for requirement in (*needed.requirements, *needed.model_packages)]
     where = "the worker process's venv" + ("" if ready else ", not created yet: made on first use")
-    return {"requirements": lines, "env dir": f"{venv} ({where})"}
+    return {"requirements": lines, "env dir": f"{venv} ({where})", **(_installed_details(venv) if ready else {})}
 
 
 def _isolated_option_details(defaults: dict[str, tuple[Any, str]], env: dict[str, str]) -> list[str]:
@@ -482,7 +515,7 @@ def _install_one(mgr: Any, plugin_id: str, progress: _Progress) -> str:
         return f"already installed ({where})"
     names = ", ".join(str(r) for r in (*needed.requirements, *needed.model_packages))
     progress.start(found.id, f"installing {names}")
-    mgr.ensure_requirements(found)
+    mgr.ensure_requirements(found, explicit=True)
     return f"installed {names} into {_install.env_dir(mgr.home, needed)}"
 
 
