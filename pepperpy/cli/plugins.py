@@ -317,6 +317,8 @@ def _requirement_details(mgr: Any, found: Any) -> dict[str, Any]:
             state = "not installed" + (f" ({requirement.name} {version} does not match)" if version else "")
         lines.append(f"{requirement}: {state}")
     details = {"requirements": lines, "env dir": f"{target}" + ("" if target.is_dir() else " (not created yet)")}
+    if needed.lock_file is not None:
+        details["lock"] = f"{needed.lock_file} (installs take exactly it, hashes required)"
     return {**details, **(_installed_details(target) if stamped else {})}
 
 

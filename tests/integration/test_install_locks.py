@@ -57,6 +57,8 @@ def test_plugins_lock_pins_hashes_under_the_cooldown_and_first_use_installs_exac
     (folder / "requirements.txt").write_text("pp-app\npp-young\n")  # unchanged: the lock still matches
     assert installed(first_use(tmp_path, "locked")) == {"pp_app-1.0", "pp_plain-1.0", "pp_young-1.0"}
     assert ("GET", "/simple/pp-young/") in use_package_index.requests
+    info = run_pepperpy(tmp_path / "home", "plugins", "info", "llm/locked", env={"PEPPERPY_PLUGIN_PATH": str(folder)})
+    assert f"lock: {folder / 'requirements.lock'} (installs take exactly it, hashes required)" in info.stdout
 
 
 def test_the_lock_decides_the_env_a_refreshed_lock_makes_a_new_one(use_package_index, make_plugin, tmp_path,
