@@ -115,7 +115,7 @@ def unchecked_sources(plugin_id: str, cooldown: Cooldown) -> str | None:
         return None
     return (
         f"plugin {plugin_id}: uv may take packages from the --find-links folders in UV_FIND_LINKS ({links[:200]}), "
-        f"which have no upload times: the install cooldown ({cooldown.describe()}) cannot check them. "
+        f"which have no upload times: the install cooldown of {cooldown.describe()} cannot check them. "
         "Unset UV_FIND_LINKS, or ship a hash-checked requirements.lock with the plugin (pepperpy plugins lock)."
     )
 

@@ -202,6 +202,22 @@ def _settings(report: Report, m: PluginManager) -> None:
             report.problem(str(exc))
             continue
         report.line(f"{label:<9} {path} ({count if path.exists() else 'none'})")
+    _cooldown_line(report, m.home)
+
+
+def _cooldown_line(report: Report, home: Path) -> None:
+    """The install cooldown in force (``pepperpy/_cooldown.py``), or why its variable or file is wrong."""
+    from pepperpy import _cooldown
+
+    try:
+        cooldown = _cooldown.cooldown_for(home, "")
+        allowed = _cooldown.read_settings(home).get("allow_newer", {})
+    except PepperPyError as exc:
+        report.problem(str(exc))
+        return
+    exceptions = sum(len(names) for names in allowed.values())  # type: ignore[union-attr]
+    extra = f"; {exceptions} package exception{'' if exceptions == 1 else 's'} (allow_newer)" if exceptions else ""
+    report.line(f"cooldown  {cooldown.describe()}: installs ignore younger releases{extra}")
 
 
 def _keys(report: Report, m: PluginManager) -> None:

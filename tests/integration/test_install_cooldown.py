@@ -134,3 +134,19 @@ def test_an_html_only_index_has_no_upload_times_so_the_cooldown_excludes_everyth
         first_use(tmp_path, "young")
     monkeypatch.setenv("PEPPERPY_INSTALL_COOLDOWN", "0")
     assert installed(first_use(tmp_path, "young")) == {"pp_young-2.0"}
+
+
+def test_doctor_shows_the_cooldown_and_flags_a_bad_setting(tmp_path):
+    from tests.command import run_pepperpy
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shown = run_pepperpy(home, "doctor")
+    assert "  cooldown  7 days (the default): installs ignore younger releases" in shown.stdout.splitlines()
+    (home / "install.json").write_text('{"cooldown": "2w", "allow_newer": {"llm/x": ["a", "b"]}}')
+    shown = run_pepperpy(home, "doctor")
+    assert (f"  cooldown  2 weeks ({home / 'install.json'}): installs ignore younger releases; 2 package exceptions "
+            "(allow_newer)") in shown.stdout.splitlines()
+    bad = run_pepperpy(home, "doctor", env={"PEPPERPY_INSTALL_COOLDOWN": "soon"})
+    assert bad.returncode == 1
+    assert "  PROBLEM PEPPERPY_INSTALL_COOLDOWN='soon' is not a cooldown" in bad.stdout
