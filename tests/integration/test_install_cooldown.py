@@ -150,3 +150,16 @@ def test_doctor_shows_the_cooldown_and_flags_a_bad_setting(tmp_path):
     bad = run_pepperpy(home, "doctor", env={"PEPPERPY_INSTALL_COOLDOWN": "soon"})
     assert bad.returncode == 1
     assert "  PROBLEM PEPPERPY_INSTALL_COOLDOWN='soon' is not a cooldown" in bad.stdout
+
+
+def test_plugins_install_runs_under_the_cooldown_and_says_why_it_fails(use_package_index, make_plugin, tmp_path):
+    from tests.command import run_pepperpy
+
+    make_plugin("young", files={"requirements.txt": "pp-young\n"})
+    make_plugin("eager", files={"requirements.txt": "pp-young>=2\n"})
+    done = run_pepperpy(tmp_path / "home", "plugins", "install", "llm/eager", "llm/young",
+                        env={"PEPPERPY_PLUGIN_PATH": str(tmp_path / "plugins")})
+    assert done.returncode == 1
+    assert "plugin llm/eager needs pp-young 2.0" in done.stdout + done.stderr
+    (env,) = (tmp_path / "home" / "envs").glob("llm-young-*[!k]")
+    assert installed(env) == {"pp_young-1.0"}
