@@ -176,14 +176,16 @@ class Recording:
             )
 
     def _unmatched(self, request: dict[str, Any], recorded: int) -> RecordingError:
-        why = "the file does not exist" if not self.path.exists() else (
-            f"its {recorded} answer(s) to it were replayed already by earlier calls of this run" if recorded
-            else "it has no answer to it" + self._nearest(request))
+        how = "mode='new' (in pytest: --pepperpy-record=new, or PEPPERPY_RECORD=new)"
+        if not self.path.exists():
+            why, fix = "the file does not exist", f"Record it: run once with mode='once' or {how}."
+        else:
+            why = (f"its {recorded} answer(s) to it were replayed already by earlier calls of this run" if recorded
+                   else "it has no answer to it" + self._nearest(request))
+            fix = f"Record it: run with {how} to add the calls missing, or delete the file to record every call again."
         return RecordingError(
             f"recording {self.path} (mode {self.mode!r}) cannot answer this request: {why}.\n"
-            f"  request: {_brief(request)}\n"
-            "Record it: run with mode 'new' (pytest --pepperpy-record=new, or PEPPERPY_RECORD=new) to add the calls "
-            "missing, or delete the file to record every call again."
+            f"  request: {_brief(request)}\n{fix}"
         )
 
     def _nearest(self, request: dict[str, Any]) -> str:
@@ -244,7 +246,8 @@ class Recording:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
-            raise RecordingError(f"recording {self.path}: line {exc.lineno}: {exc.msg}; {fix}") from None
+            where = f"line {exc.lineno}, column {exc.colno}"
+            raise RecordingError(f"recording {self.path}: {where}: {exc.msg.removesuffix(' at')}; {fix}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise RecordingError(f"recording {self.path}: cannot read it ({exc}); {fix}") from None
         if not isinstance(data, dict) or data.get("pepperpy_recording") != FORMAT or not isinstance(data.get("calls"), list):
