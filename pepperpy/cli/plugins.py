@@ -464,11 +464,14 @@ def _detail_lines(label: str, value: Any) -> list[str]:
 
 @plugins.command("install", short_help="Install plugins' requirements now, not on first use.")
 @click.argument("plugin_ids", nargs=-1, metavar="[ID]...")
-@click.option("--all", "install_all", is_flag=True, help="Install the requirements of every plugin folder found.")
+@click.option("--all", "install_all", is_flag=True,
+              help="Install every plugin folder found (worker venvs too); a broken folder fails.")
 def install(plugin_ids: tuple[str, ...], install_all: bool) -> None:
-    """Install plugins' requirements now, instead of on first use.
+    """Install plugins' requirements now, instead of on first use (also with PEPPERPY_INSTALL=never).
 
-    ID is category/name, or a bare name when only one category has it (mock is llm/mock).
+    ID is category/name, or a bare name when only one category has it (mock is llm/mock). --all prepares
+    every plugin folder on the search path, the worker venvs of isolated plugins included (for an image
+    build); one line per plugin, and the exit code is 1 when any failed (the others are installed).
     """
     from pepperpy.errors import PepperPyError
 
@@ -488,6 +491,11 @@ def install(plugin_ids: tuple[str, ...], install_all: bool) -> None:
             except PepperPyError as exc:
                 failed.append(plugin_id)
                 progress.failed(plugin_id, str(exc))
+        if install_all:  # an image build must not ship a plugin folder that was skipped
+            for broken in mgr.broken:
+                failed.append(str(broken.path))
+                targets.append(str(broken.path))
+                progress.failed(str(broken.path), f"broken plugin folder, skipped: {broken.problem}")
     if failed:
         fail(f"{len(failed)} of {len(targets)} plugins failed to install: {', '.join(failed)}")
 
