@@ -32,6 +32,7 @@ from pepperpy.parts import (
 )
 
 if TYPE_CHECKING:
+    import re
     from decimal import Decimal
 
 T = TypeVar("T")
@@ -266,6 +267,18 @@ CALL_OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 # Options a provider takes only when it says so (adds them to its ``call_options``).
 OPT_IN_OPTIONS = frozenset({"reasoning"})
+
+
+def reasoning_for_model(who: str, model: str, value: Any, *, cannot_reason: re.Pattern[str], use: str) -> Any:
+    """``reasoning=`` for ``model``: as given, None for False on a model ``cannot_reason`` matches, refused
+    (naming ``who`` and suggesting ``use``) for any other value on such a model."""
+    if value is None or not cannot_reason.match(model):
+        return value
+    if value is False:
+        return None
+    raise InvalidInputError(
+        f"{who} (model {model}) does not reason, so it takes no reasoning option; leave reasoning= out, or use {use}"
+    )
 
 
 def check_call_options(provider: LLMProvider, options: dict[str, Any]) -> None:
@@ -572,6 +585,7 @@ __all__ = [
     "check_parts",
     "check_prompt",
     "has_prompt",
+    "reasoning_for_model",
     "to_message",
     "to_messages",
 ]

@@ -1,6 +1,6 @@
 """PepperPy benchmarks. Every figure is printed next to a baseline measured in the same run.
 
-Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [instructions] [responses] [facade] [plugins] [reload] [rag] [rag-scale] [embeddings] [cli] [hooks] [calllog] [isolation] [gemini] [parts] [bedrock] [cost] [tools] [mcp] [loaders] [retrieval] [pgvector] [pgvector-1m]   (no argument: all but rag-scale and pgvector-1m)
+Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [instructions] [responses] [facade] [plugins] [reload] [rag] [rag-scale] [embeddings] [cli] [hooks] [calllog] [isolation] [gemini] [parts] [bedrock] [cost] [tools] [mcp] [loaders] [retrieval] [pgvector] [pgvector-1m] [installs]   (no argument: all but rag-scale and pgvector-1m)
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ SECTIONS = {
     "retrieval": "scripts.bench.retrieval",
     "pgvector": "scripts.bench.pgvector",
     "pgvector-1m": "scripts.bench.pgvector:main_1m",
+    "installs": "scripts.bench.installs",
 }
 OPTIONAL = {"pgvector-1m", "rag-scale"}  # long (1M chunks; minutes to hours): only when named
 

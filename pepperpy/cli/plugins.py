@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "clean": (
         "pepperpy.cli.clean:clean", "Remove plugin envs unused for N days and install leftovers."
     ),
+    "lock": ("pepperpy.cli.lock:lock", "Write a plugin's requirements.lock (hash-checked installs)."),
 }
 
 
@@ -319,6 +320,12 @@ def _requirement_details(mgr: Any, found: Any) -> dict[str, Any]:
     return {**details, **(_installed_details(target) if stamped else {})}
 
 
+def _cooldown_text(record: dict[str, Any]) -> str:
+    """``7 days (the default)``, ``off (PEPPERPY_INSTALL_COOLDOWN)``, with the packages exempt for the plugin."""
+    text = f"{record['cooldown'] or 'none'}" + (f" ({record['cooldown_source']})" if record.get("cooldown_source") else "")
+    return text + (f", any age allowed for {', '.join(record['allow_newer'])}" if record.get("allow_newer") else "")
+
+
 def _installed_details(env: Path) -> dict[str, Any]:
     """What the env's install record says (``_install_record``): each distribution, when, the cooldown; for a
     worker's venv also the ``.pth`` files outside the allow-list, which run at the worker's start-up."""
@@ -337,7 +344,7 @@ def _installed_details(env: Path) -> dict[str, Any]:
         lines.append(line)
     when = (record["installed_at"] or "?").replace("T", " ").removesuffix("Z") + " UTC"
     if record["recorded"]:
-        when += f", cooldown {record['cooldown'] or 'none'}"
+        when += f", cooldown {_cooldown_text(record)}"
     else:
         when += " (installed before install records: read from its dist-info folders)"
     details: dict[str, Any] = {"installed at": when, "installed": lines}
