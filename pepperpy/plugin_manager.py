@@ -151,6 +151,7 @@ class PluginManager:
         self.shared_resources = ResourceTable()  # objects providers share, such as HTTP client pools
         self.hooks: list[Any] = []  # process-wide LLM call hooks, from register_hook() (pepperpy/hooks.py)
         self._entry_point_hooks: list[Any] | None = None
+        self.recording: Any = None  # a Recording for every facade without its own (the pytest fixture pepperpy_recording)
         self.plugins: dict[str, PluginInfo] = {}
         self.broken: list[BrokenPlugin] = []
         self.shadowed: list[ShadowedPlugin] = []
