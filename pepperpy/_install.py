@@ -439,14 +439,14 @@ def _install_fresh(target: Path, needed: RequirementSet, timeout_s: float, lock_
 
 
 def record_install(staging: Path, needed: RequirementSet) -> None:
-    """Write the env's install record (``pepperpy/_install_record.py``): its distributions, hashes, ``.pth`` files."""
+    """Write the env's install record (``pepperpy/_install_record.py``): its distributions, hashes, ``.pth`` files,
+    and the cooldown the install ran under."""
     from pepperpy import _install_record
 
-    files = [needed.requirements_file]
-    if needed.requirements_file is not None:
-        files.append(needed.requirements_file.with_name("requirements.lock"))
-    cooldown = _cooldown.cooldown_for(staging.parent.parent, needed.plugin_id)  # staging is in <home>/envs/
-    _install_record.write(staging, needed.plugin_id, files, cooldown.duration or None)
+    cooldown = _cooldown.cooldown_for(staging.parent.parent, needed.plugin_id)  # <home>/envs/<staging>
+    policy = {"cooldown": cooldown.duration or "off", "cooldown_source": cooldown.source,
+              "allow_newer": list(cooldown.allowed)}
+    _install_record.write(staging, needed.plugin_id, [needed.requirements_file, needed.lock_file], policy)
 
 
 def _make_readable(root: Path) -> None:

@@ -1,5 +1,6 @@
 """Issue 24 figures: first-use install of a one-package plugin with and without the install cooldown and from a
-hash-checked lock (uv cache warm, interleaved), and the readiness fast path of a locked plugin vs a uv no-op."""
+hash-checked lock (uv cache warm, interleaved), the readiness fast path of a locked plugin vs a uv no-op, and the
+cost of the install record each install writes (vs that first-use install)."""
 
 from __future__ import annotations
 
@@ -139,7 +140,38 @@ def readiness(repeat: int = 300) -> None:
     print("target: readiness <= 1/100 of the uv no-op")
 
 
+def install_record(repeat: int = 15) -> None:
+    """Writing ``.pepperpy-installed.json`` (scan the dist-info folders, atomic write with fsync) for the env of a
+    one-package plugin and for a folder of 100 distributions, next to that plugin's first-use install."""
+    from pepperpy import _install, _install_record
+    from pepperpy.plugin_manager import PluginManager
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "plugins"
+        write_plugin(root / "bench_plain", "bench_plain", REQUIREMENT)
+        _first_use(root, "bench_plain", Path(tmp) / "warm", None)  # the uv cache warm
+        installs = [_first_use(root, "bench_plain", Path(tmp) / f"home-{i}", None) for i in range(5)]
+        home = Path(tmp) / "home-0"
+        manager = PluginManager(search_paths=[root], home=home)
+        needed = manager.requirement_set(manager.discover()["llm/bench_plain"])
+        one = _install.env_dir(home, needed)
+        many = Path(tmp) / "many"
+        for i in range(100):
+            info = many / f"package_{i}-1.{i}.dist-info"
+            info.mkdir(parents=True)
+            (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: package-{i}\nVersion: 1.{i}\n\n" + "x" * 4000)
+            (info / "RECORD").write_text("".join(f"package_{i}/m{j}.py,sha256=abc,10\n" for j in range(40)))
+        policy = {"cooldown": "7 days", "cooldown_source": "the default", "allow_newer": []}
+        rows = []
+        for label, env in (("1 distribution (text-unidecode)", one), ("100 distributions", many)):
+            seconds = median_seconds(lambda env=env: _install_record.write(env, "llm/bench", [None], policy), repeat)
+            rows.append((label, ms(seconds), f"{seconds / statistics.median(installs):.3f}x"))
+    table(f"writing the install record (median of {repeat}) vs the first-use install of a one-package plugin "
+          f"({ms(statistics.median(installs))}, uv cache warm, median of 5)", rows, ("env", "time", "vs install"))
+
+
 def main() -> None:
     first_use_installs()
     resolution_cost()
     readiness()
+    install_record()
