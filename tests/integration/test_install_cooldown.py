@@ -163,3 +163,18 @@ def test_plugins_install_runs_under_the_cooldown_and_says_why_it_fails(use_packa
     assert "plugin llm/eager needs pp-young 2.0" in done.stdout + done.stderr
     (env,) = (tmp_path / "home" / "envs").glob("llm-young-*[!k]")
     assert installed(env) == {"pp_young-1.0"}
+
+
+def test_a_worker_env_takes_the_parents_pinned_versions_whatever_their_age(use_package_index, make_plugin, tmp_path,
+                                                                            monkeypatch):
+    """The worker's constraints pin PepperPy's own dependencies at the parent's versions, which may be younger than
+    the cooldown (the parent installed them itself): those pins are exempt. Here the parent "runs" pp-young 2.0."""
+    from pepperpy._isolation import env
+
+    monkeypatch.setattr(env, "host_pins", lambda: ["pp-young==2.0"])
+    make_plugin("pinned", files={"requirements.txt": "pp-young\n"}, isolation="process")
+    home = tmp_path / "home"
+    manager = PluginManager(search_paths=[tmp_path / "plugins"], home=home)
+    info = manager.resolve("llm", "pinned")[0]
+    venv = env.ensure_env(home, info.id, manager.requirement_set(info))
+    assert {p.name for p in venv.glob("lib/python*/site-packages/pp_young-*.dist-info")} == {"pp_young-2.0.dist-info"}
