@@ -24,7 +24,8 @@ def never(monkeypatch):
 
 def expected_command(manager: PluginManager, plugin_id: str) -> str:
     root = manager.search_paths()[0]
-    return f"PEPPERPY_HOME={shlex.quote(str(manager.home))} PEPPERPY_PLUGIN_PATH={root} pepperpy plugins install {plugin_id}"
+    home = shlex.quote(str(manager.home))
+    return f"PEPPERPY_HOME={home} PEPPERPY_PLUGIN_PATH={root} pepperpy plugins install {plugin_id}"
 
 
 def test_with_llm_fails_naming_the_plugin_and_the_install_command_and_writes_nothing(never, manager, make_plugin):
