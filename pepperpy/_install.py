@@ -88,7 +88,7 @@ class RequirementSet:
     model_packages: tuple[Requirement, ...] = ()
     requirements_file: Path | None = None
     lock_file: Path | None = None  # requirements.lock (pepperpy/_lockfile.py): install exactly it, hashes required
-    lock_digest: str = ""
+    lock_digest: str = ""  # the lock's size and mtime: a stat, not a read, on the fast path
 
     def __bool__(self) -> bool:
         return bool(self.requirements or self.model_packages)
@@ -246,8 +246,7 @@ def requirement_set(plugin_id: str, folder: Path, manifest: Any) -> RequirementS
     model_packages = (parse_requirement_line(line, where) for line in manifest.model_packages)
     requirements = parse_requirements_file(requirements_file, plugin_id=plugin_id)
     lock = _lockfile.lock_path(folder)
-    has_lock = requirements and os.path.lexists(lock)  # read safely (no FIFO, size-capped) and into the fingerprint
-    digest = hashlib.sha256(read_utf8(lock).encode()).hexdigest()[:16] if has_lock else ""
+    digest = _lockfile.identity(lock, plugin_id) if requirements else ""
     return RequirementSet(
         plugin_id=plugin_id,
         requirements=requirements,

@@ -11,7 +11,11 @@ A template is a YAML mapping; every key is optional::
     schema: {type: object, properties: {score: {type: integer}}, required: [score]}   # structured output
 
 ``$input`` is the command line's prompt; when a template's prompt does not use it, the command's prompt
-follows the template's, after a blank line. PyYAML is imported only when a template is read or written.
+follows the template's, after a blank line.
+
+PyYAML is imported only when a template is read or written, and not even then once a template has been read:
+what a file parsed to is kept as JSON in ``<home>/templates/.parsed/NAME.json`` under the SHA-256 of the file's
+bytes (any change to the file parses it again), because importing PyYAML costs more than the rest of reading.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from pepperpy.errors import TemplateError
 
 FOLDER = "templates"
 SUFFIX = ".yaml"
+PARSED = ".parsed"  # <home>/templates/.parsed/NAME.json: what each file parsed to, by the hash of its bytes
 INPUT = "input"  # the variable the command line's prompt fills
 KEYS = ("system", "prompt", "defaults", "options", "provider", "model", "schema")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -146,7 +151,8 @@ def load_template(home: str | Path, name: str) -> Template:
     """The template NAME of ``home``; TemplateError naming the file when it is missing or does not parse."""
     path = template_path(home, name)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         saved = template_names(home)
         hint = _close_names(name, saved)
@@ -155,7 +161,44 @@ def load_template(home: str | Path, name: str) -> Template:
     except (OSError, UnicodeDecodeError) as exc:
         raise TemplateError(f"template {name}: cannot read {path} ({exc}); fix the file or save it again",
                             path) from None
-    return parse_template(name, path, text)
+    import hashlib
+
+    digest = hashlib.sha256(raw).hexdigest()
+    remembered = templates_folder(home) / PARSED / f"{name}.json"
+    data = _remembered(remembered, digest)
+    if data is not None:
+        return _checked(name, path, data)
+    template = parse_template(name, path, text)
+    _remember(remembered, digest, {key: getattr(template, key) for key in KEYS})
+    return template
+
+
+def _remembered(path: Path, digest: str) -> dict[str, Any] | None:
+    """What the template file with ``digest`` parsed to, when ``path`` remembers it; None otherwise."""
+    import json
+
+    try:
+        kept = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(kept, dict) or kept.get("sha256") != digest or not isinstance(kept.get("data"), dict):
+        return None
+    return kept["data"]
+
+
+def _remember(path: Path, digest: str, data: dict[str, Any]) -> None:
+    """Keep ``data`` for the next read, when JSON holds it exactly (best effort: a read-only home is fine)."""
+    import json
+
+    from pepperpy._atomic import atomic_write
+
+    try:
+        text = json.dumps({"sha256": digest, "data": data}, ensure_ascii=False)
+        if json.loads(text)["data"] != data:  # YAML's dates, sets or number keys: not kept
+            return
+        atomic_write(path, text.encode("utf-8"))
+    except (OSError, TypeError, ValueError):
+        pass
 
 
 def _close_names(name: str, names: list[str]) -> str:
@@ -179,8 +222,12 @@ def parse_template(name: str, path: Path, text: str) -> Template:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise TemplateError(f"template {name}: {path} is not valid YAML{where} ({problem}); {fix}", path) from None
-    if data is None:
-        data = {}
+    return _checked(name, path, {} if data is None else data)
+
+
+def _checked(name: str, path: Path, data: Any) -> Template:
+    """The template ``data`` describes, checked; TemplateError naming ``path`` and the problem."""
+    fix = f"fix it with pepperpy templates edit {name}"
     if not isinstance(data, dict):
         raise TemplateError(f"template {name}: {path} holds a {type(data).__name__}, not a mapping of "
                             f"{', '.join(KEYS)}; {fix}", path)

@@ -127,7 +127,7 @@ def edit(name: str) -> None:
 @click.argument("name")
 def remove(name: str) -> None:
     """Delete template NAME."""
-    from pepperpy.templates import template_names, template_path
+    from pepperpy.templates import PARSED, template_names, template_path
 
     home = manager().home
     path = template_path(home, name)
@@ -135,6 +135,7 @@ def remove(name: str) -> None:
         saved = template_names(home)
         fail(f"no template {name} in {path.parent}" + (f" (saved: {', '.join(saved)})" if saved else ""))
     path.unlink()
+    (path.parent / PARSED / f"{name}.json").unlink(missing_ok=True)
     click.echo(f"Removed template {name} ({path})")
 
 

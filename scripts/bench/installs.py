@@ -73,6 +73,30 @@ def first_use_installs(repeat: int = 7) -> None:
           rows, ("install", "median", "vs cooldown off", "range"))
 
 
+def resolution_cost(repeat: int = 15) -> None:
+    """The option alone: ``uv pip compile`` of the requirement (a resolution against the index, warm cache) with and
+    without ``--exclude-newer "7 days"``, interleaved."""
+    from uv import find_uv_bin
+
+    with tempfile.TemporaryDirectory() as tmp:
+        requirements = Path(tmp) / "requirements.txt"
+        requirements.write_text(REQUIREMENT)
+        base = [find_uv_bin(), "pip", "compile", "--quiet", "--no-config", "--no-header", str(requirements)]
+        kinds = {"without": base, "with --exclude-newer '7 days'": [*base, "--exclude-newer", "7 days"]}
+        samples: dict[str, list[float]] = {kind: [] for kind in kinds}
+        for command in kinds.values():
+            subprocess.run(command, check=True, capture_output=True)
+        for _ in range(repeat):
+            for kind, command in kinds.items():
+                started = time.perf_counter()
+                subprocess.run(command, check=True, capture_output=True)
+                samples[kind].append(time.perf_counter() - started)
+    base_s = statistics.median(samples["without"])
+    table(f"uv resolution of {REQUIREMENT.strip()} (uv pip compile, warm cache, median of {repeat}, interleaved)",
+          [(kind, ms(statistics.median(s)), f"{statistics.median(s) / base_s:.2f}x") for kind, s in samples.items()],
+          ("cooldown option", "median", "ratio"))
+
+
 def readiness(repeat: int = 300) -> None:
     """The fast path of a stamped env (new manager each time) for an unlocked plugin, a locked one and one with
     rag/chroma's 87-package lock (its env stamped by hand: readiness reads the stamp, not the packages)."""
@@ -148,5 +172,6 @@ def install_record(repeat: int = 15) -> None:
 
 def main() -> None:
     first_use_installs()
+    resolution_cost()
     readiness()
     install_record()

@@ -8,8 +8,14 @@ queries and the peak VmHWM. Recall@10 is against exact search over the same vect
 computed while the batches stream in. "index build" is the first search after the ingest
 (rag/local builds its index lazily; the ingest figure is the SQLite store part only).
 
-PEPPERPY_BENCH_SCALE_SIZES="100000" skips the 1M pass (which takes minutes: the index build
-runs at roughly 10k vectors/s on 2 idle cores).
+The same table has rag/pgvector at 100k (a real PostgreSQL from tests/servers/postgres.py; its
+ingest CPU is the server's, so only wall-clock rates are comparable) and Chroma embedded at 100k
+as the anchor. Ingest is given as wall-clock chunks/s and as chunks per CPU-second of the store's
+process (what one free core would do: the figure to compare across runs on a shared machine).
+
+PEPPERPY_BENCH_SCALE_SIZES="100000" skips the 1M pass (which takes minutes: the index build runs
+at a few thousand vectors/s on 2 idle cores). PEPPERPY_BENCH_SCALE_STORES="local" runs rag/local
+only (default "chroma,exact,local,pgvector"; pgvector and exact run at 100k and below only).
 """
 
 from __future__ import annotations
@@ -71,14 +77,15 @@ async def measure(name: str, config: dict, size: int) -> dict:
     truth[3] = (truth[None][0].copy(), truth[None][1].copy())
     store = PluginManager.instance().create_provider("rag", name, **config)
     await store.initialize()
-    spent = 0.0
+    spent = cpu = 0.0
     for start in range(0, size, BATCH):
         count = min(BATCH, size - start)
         vectors = clustered(start, count, topics, mean)
         documents = [Document(id=f"c{start + i}", text=f"chunk {start + i}", metadata={"group": (start + i) % 10}) for i in range(count)]
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         await store.add(documents, vectors=list(vectors))
         spent += time.perf_counter() - began
+        cpu += time.process_time() - began_cpu
         scores = queries @ vectors.T
         ids = np.arange(start, start + count)
         for group, (best, best_ids) in truth.items():
@@ -86,7 +93,7 @@ async def measure(name: str, config: dict, size: int) -> dict:
             merged, merged_ids = np.hstack([best, part]), np.hstack([best_ids, np.broadcast_to(ids, part.shape)])
             order = np.argsort(-merged, axis=1)[:, :K]
             truth[group] = (np.take_along_axis(merged, order, 1), np.take_along_axis(merged_ids, order, 1))
-    figures: dict = {"ingest": size / spent}
+    figures: dict = {"ingest": size / spent, "ingest_cpu": size / cpu}
     began = time.perf_counter()
     await store.search(list(queries[0]), k=K)
     figures["build"] = time.perf_counter() - began
@@ -117,7 +124,8 @@ def run_child(name: str, config: dict, size: int) -> dict:
     if done.returncode:
         raise SystemExit(f"rag-scale: the {name} pass at {size:,} failed:\n{done.stderr[-3000:]}")
     figures = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"  {name} {config.get('index_threshold', '')} at {size:,}: {figures}", file=sys.stderr, flush=True)
+    shown = {key: value for key, value in config.items() if key != "dsn"}
+    print(f"  {name} {shown} at {size:,}: {figures}", file=sys.stderr, flush=True)
     return figures
 
 
@@ -125,7 +133,8 @@ def row(size: int, label: str, figures: dict, anchor: dict) -> tuple[str, ...]:
     plain, filtered = figures["plain"], figures["filtered"]
     return (
         f"{size:,}", label,
-        f"{figures['ingest']:,.0f}/s ({figures['ingest'] / anchor['ingest']:.1f}x)",
+        f"{figures['ingest']:,.0f}/s ({figures['ingest'] / anchor['ingest']:.1f}x)"
+        + ("" if label.startswith("rag/pgvector") else f", {figures['ingest_cpu']:,.0f}/CPU-s"),
         ms(figures["build"]),
         f"{ms(plain[0])} / {ms(plain[1])}", f"{plain[2]:.3f}",
         f"{ms(filtered[0])} / {ms(filtered[1])}", f"{filtered[2]:.3f}",
@@ -133,20 +142,41 @@ def row(size: int, label: str, figures: dict, anchor: dict) -> tuple[str, ...]:
     )
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def main() -> None:
     sizes = [int(s) for s in os.environ.get("PEPPERPY_BENCH_SCALE_SIZES", "100000,1000000").split(",")]
+    stores = os.environ.get("PEPPERPY_BENCH_SCALE_STORES", "chroma,exact,local,pgvector").split(",")
+    print(f"rag-scale: load average {os.getloadavg()[0]:.1f} at the start", file=sys.stderr, flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        chroma = run_child("chroma", {"path": str(Path(tmp) / "chroma")}, 100_000)
-        rows.append(row(100_000, "Chroma embedded (anchor)", chroma, chroma))
+        chroma = None
+        if "chroma" in stores:
+            chroma = run_child("chroma", {"path": str(Path(tmp) / "chroma")}, 100_000)
+            rows.append(row(100_000, "Chroma embedded (anchor)", chroma, chroma))
+        if "pgvector" in stores:
+            from tests.servers.postgres import running_postgres
+
+            with running_postgres(Path(tmp) / "pg", free_port()) as dsn:
+                for size in (s for s in sizes if s <= 100_000):
+                    pg = run_child("pgvector", {"dsn": dsn, "collection": f"scale{size}"}, size)
+                    rows.append(row(size, "rag/pgvector (HNSW)", pg, chroma or pg))
         for size in sizes:
-            if size <= 100_000:
+            if size <= 100_000 and "exact" in stores:
                 exact = run_child("local", {"path": str(Path(tmp) / f"exact{size}.sqlite3"), "index_threshold": 10**9}, size)
-                rows.append(row(size, "rag/local exact (no index)", exact, chroma))
-            local = run_child("local", {"path": str(Path(tmp) / f"local{size}.sqlite3")}, size)
-            rows.append(row(size, "rag/local (index)", local, chroma))
+                rows.append(row(size, "rag/local exact (no index)", exact, chroma or exact))
+            if "local" in stores:
+                local = run_child("local", {"path": str(Path(tmp) / f"local{size}.sqlite3")}, size)
+                rows.append(row(size, "rag/local (index)", local, chroma or local))
     table(
-        f"rag/local at scale ({DIMENSION}-d clustered vectors, k={K}, filter matches 10%; ingest ratio vs Chroma at 100k)",
+        f"rag stores at scale ({DIMENSION}-d clustered vectors, k={K}, filter matches 10%; ingest ratio vs Chroma at 100k; "
+        f"load average {os.getloadavg()[0]:.1f} at the end)",
         rows,
         ("chunks", "store", "ingest, store part", "index build", "query p50 / p99", "recall@10",
          "filtered p50 / p99", "filtered recall@10", "RSS after / peak"),

@@ -116,3 +116,15 @@ async def test_a_log_of_schema_2_gets_the_fragment_tables_and_keeps_its_rows(bui
     with sqlite3.connect(log) as db:
         assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (3,)
     db.close()
+
+
+async def test_a_fragment_passes_through_redact_before_it_is_stored(builtins, tmp_path):
+    secret_file = tmp_path / "env.txt"
+    secret_file.write_text("token=xxx-test-secret-not-real\n")
+    log = tmp_path / "calls.db"
+    hide = lambda text: text.replace("xxx-test-secret-not-real", "[hidden]")  # noqa: E731
+    async with PepperPy(plugin_manager=builtins).with_llm("mock").with_logging(log, redact=hide) as pepper:
+        await pepper.chat.with_fragment(secret_file).with_user("check").generate()
+    (call,) = recent(log, 0)
+    assert fragment_text(log, call.fragments[0]["sha256"]) == "token=[hidden]\n\n"
+    assert b"xxx-test-secret-not-real" not in b"".join(p.read_bytes() for p in tmp_path.glob("calls.db*"))

@@ -162,3 +162,21 @@ def test_import_pepperpy_does_not_import_yaml():
     code = "import sys, pepperpy; print('yaml' in sys.modules, 'pepperpy.templates' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == \
         "False False\n"
+
+
+def test_a_template_read_before_is_read_again_without_yaml_and_a_change_is_seen(home):
+    path = write(home, "greet", "prompt: Hello $who\n")
+    assert load_template(home, "greet").render({"who": "Ana"})[1] == "Hello Ana"  # parsed, and remembered
+    code = ("import sys; from pepperpy.templates import load_template; "
+            f"print(load_template({str(home)!r}, 'greet').render({{'who': 'Bo'}})[1], 'yaml' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == \
+        "Hello Bo False\n"
+    path.write_text("prompt: Howdy $who\n")  # the same size, maybe the same mtime: the hash tells
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == \
+        "Howdy Bo True\n"
+    path.write_text("prompt: Goodbye $who\ndefaults: {who: 2024-01-01}\n")  # a YAML date: not kept as JSON
+    assert load_template(home, "greet").render({})[1] == "Goodbye 2024-01-01"
+    assert load_template(home, "greet").render({})[1] == "Goodbye 2024-01-01"
+    path.write_text("prompt: [broken\n")
+    with pytest.raises(TemplateError, match="is not valid YAML"):
+        load_template(home, "greet")
