@@ -105,7 +105,8 @@ def read(env: Path) -> dict[str, Any]:
     folders say, with ``"recorded": false`` and the install time taken from the stamp."""
     try:
         record = json.loads((env / RECORD_FILE).read_text(encoding="utf-8"))
-        if isinstance(record, dict) and record.get("format") == FORMAT and isinstance(record.get("distributions"), list):
+        valid = isinstance(record, dict) and record.get("format") == FORMAT
+        if valid and isinstance(record.get("distributions"), list):
             return {**record, "recorded": True, "env": str(env)}
     except (OSError, ValueError):
         pass
@@ -199,7 +200,8 @@ def _pth_files(info: Path) -> list[str]:
         lines = (info / "RECORD").read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return []
-    return [path for path in (line.split(",", 1)[0].strip('"') for line in lines) if "/" not in path and path.endswith(".pth")]
+    paths = (line.split(",", 1)[0].strip('"') for line in lines)
+    return [path for path in paths if "/" not in path and path.endswith(".pth")]
 
 
 __all__ = [

@@ -118,6 +118,7 @@ def _unwritable(home: Path) -> str | None:
 
 
 def _plugins(report: Report, m: PluginManager) -> None:
+    from pepperpy._envs import install_mode
     from pepperpy._manifest import entry_file
     from pepperpy._trust import open_to_others, trust_problem
 
@@ -135,11 +136,15 @@ def _plugins(report: Report, m: PluginManager) -> None:
         broken = sum(1 for b in m.broken if real in (os.path.realpath(b.path), os.path.realpath(b.path.parent)))
         report.line(f"{root} ({found} plugin{'' if found == 1 else 's'}{f', {broken} broken' if broken else ''})")
     report.section("plugins")
+    try:
+        never = install_mode() == "never"
+    except PepperPyError:
+        never = False  # an invalid PEPPERPY_INSTALL: reported once, in the runtime section
     for info in m.list_plugins():
         category, name = info.id.split("/", 1)
         try:
             state = "installs on first use" if m.needs_install(category, name) else "ready"
-            if state != "ready":
+            if state != "ready" and never:
                 m.refuse_runtime_install(info, m.requirement_set(info), isolated=_isolated(m, info))
         except PepperPyError as exc:
             report.problem(f"{info.id} ({info.path}): {exc}")

@@ -324,7 +324,8 @@ def _requirement_details(mgr: Any, found: Any) -> dict[str, Any]:
 
 def _cooldown_text(record: dict[str, Any]) -> str:
     """``7 days (the default)``, ``off (PEPPERPY_INSTALL_COOLDOWN)``, with the packages exempt for the plugin."""
-    text = f"{record['cooldown'] or 'none'}" + (f" ({record['cooldown_source']})" if record.get("cooldown_source") else "")
+    source = record.get("cooldown_source")
+    text = f"{record['cooldown'] or 'none'}" + (f" ({source})" if source else "")
     return text + (f", any age allowed for {', '.join(record['allow_newer'])}" if record.get("allow_newer") else "")
 
 
@@ -339,10 +340,10 @@ def _installed_details(env: Path) -> dict[str, Any]:
         line = f"{distribution['name']} {distribution['version']}"
         if distribution["hashes"]:
             line += f" ({', '.join(distribution['hashes'])})"
-        if distribution["pth"] and record["kind"] == "inprocess":
-            line += f"; installs {', '.join(distribution['pth'])}, never run (the env is on sys.path, not a site folder)"
-        elif distribution["pth"]:
-            line += f"; installs {', '.join(distribution['pth'])}, run at every start of the worker"
+        if distribution["pth"]:
+            runs = ("never run (the env is on sys.path, not a site folder)" if record["kind"] == "inprocess"
+                    else "run at every start of the worker")
+            line += f"; installs {', '.join(distribution['pth'])}, {runs}"
         lines.append(line)
     when = (record["installed_at"] or "?").replace("T", " ").removesuffix("Z") + " UTC"
     if record["recorded"]:

@@ -74,4 +74,5 @@ def test_install_all_prepares_every_plugin_and_worker_venv_and_reports_each(monk
 
     assert asyncio.run(use("uni")) == "Resume"
     assert asyncio.run(use("walled")) == "Resume"
-    assert sorted(e.name for e in _install_record.installed_envs(home / "envs")) == sorted(e.name for e in envs.values())
+    after = _install_record.installed_envs(home / "envs")
+    assert sorted(e.name for e in after) == sorted(e.name for e in envs.values())  # nothing installed at run time
