@@ -288,7 +288,7 @@ def _model_of(schema: dict[str, Any], class_name: str, template: Template, where
     if schema.get("type", "object") != "object" or not isinstance(properties, dict) or not properties:
         raise _schema_error(template, where, "is not an object schema with properties "
                             "({type: object, properties: {name: {type: string}}, required: [name]})")
-    required = schema.get("required", list(properties))
+    required = schema.get("required", [])  # as in JSON Schema: none unless listed
     fields: dict[str, Any] = {}
     for name, spec in properties.items():
         annotation = _type_of(spec, f"{class_name}{_class_name(str(name))}", template, f"{where}.properties.{name}")

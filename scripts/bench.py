@@ -25,6 +25,7 @@ SECTIONS = {
     "reload": "scripts.bench.hot_reload",
     "cli": "scripts.bench.cli",
     "templates": "scripts.bench.templates",
+    "templates-instructions": "scripts.bench.templates:instructions",
     "hooks": "scripts.bench.hooks",
     "calllog": "scripts.bench.calllog",
     "recording": "scripts.bench.recording",
@@ -41,7 +42,7 @@ SECTIONS = {
     "pgvector-1m": "scripts.bench.pgvector:main_1m",
     "installs": "scripts.bench.installs",
 }
-OPTIONAL = {"pgvector-1m", "rag-scale"}  # long (1M chunks; minutes to hours): only when named
+OPTIONAL = {"pgvector-1m", "rag-scale", "templates-instructions"}  # long (1M chunks; valgrind): only when named
 
 
 def main(names: list[str]) -> None:

@@ -85,6 +85,48 @@ def startup(repeat: int = 11) -> None:
     print("target: pepperpy -t NAME within 20 ms of pepperpy chat")
 
 
+def instructions() -> None:
+    """The same commands' CPU instructions under valgrind (deterministic; minutes per command on a busy machine)."""
+    import re
+    from concurrent.futures import ThreadPoolExecutor
+
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed: no instruction counts")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PEPPERPY_LLM")}
+        env.update(PYTHONPYCACHEPREFIX=str(root / "pycache"))
+        homes = {"remembered": root / "home", "first read": root / "first"}
+        for home in homes.values():
+            (home / "templates").mkdir(parents=True)
+            (home / "templates" / "review.yaml").write_text(TEMPLATE)
+        runs = {
+            "pepperpy chat -p mock --no-log hi": ("remembered", ["chat", "-p", "mock", "--no-log", "hi"]),
+            "pepperpy chat -t review --no-log hi": ("remembered", ["chat", "-t", "review", "--no-log", "hi"]),
+            "pepperpy -p mock --no-log hi": ("remembered", ["-p", "mock", "--no-log", "hi"]),
+            "pepperpy -t review --no-log hi": ("remembered", ["-t", "review", "--no-log", "hi"]),
+            "pepperpy -t review --no-log hi, first read": ("first read", ["-t", "review", "--no-log", "hi"]),
+        }
+        for home, args in runs.values():  # byte-code cached; the first home's template remembered
+            subprocess.run([PEPPERPY, *args], check=True, env={**env, "PEPPERPY_HOME": str(homes["remembered"])},
+                           stdout=subprocess.DEVNULL)
+        subprocess.run([sys.executable, "-c", "import yaml"], check=True, env=env)
+
+        def count(home: str, args: list[str]) -> int:
+            done = subprocess.run(
+                ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", PEPPERPY, *args],
+                env={**env, "PEPPERPY_HOME": str(homes[home])}, capture_output=True, text=True, check=True)
+            return int(re.search(r"Collected : (\d+)", done.stderr).group(1))
+
+        with ThreadPoolExecutor(len(runs)) as pool:
+            counted = dict(zip(runs, pool.map(lambda run: count(*run), runs.values())))
+    base = counted["pepperpy chat -p mock --no-log hi"]
+    rows = [(label, f"{n / 1e6:,.1f}M", f"{(n - base) / 1e6:+,.1f}M ({n / base:.3f}x)") for label, n in counted.items()]
+    table("CPU instructions per command (valgrind), against pepperpy chat -p mock", rows,
+          ("command", "instructions", "above chat -p mock"))
+
+
 def _difference(seconds: float) -> str:
     return ms(seconds) if seconds >= 0 else f"-{ms(-seconds)}"
 

@@ -143,6 +143,8 @@ async def test_a_template_schema_is_the_response_model(builtins, home):
         answer = await pepper.chat.from_template("score", input="this").generate()
     assert (answer.parsed.score, answer.parsed.tags) == (7, ["ok"])
     assert type(answer.parsed).__name__ == "Score"
+    fields = type(answer.parsed).model_fields
+    assert fields["score"].is_required() and not fields["tags"].is_required()  # JSON Schema's "required"
 
 
 async def test_template_options_and_model_reach_the_call(builtins, home):
