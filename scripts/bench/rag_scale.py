@@ -136,15 +136,18 @@ def run_child(name: str, config: dict, size: int) -> dict:
 
 
 def row(size: int, label: str, figures: dict, anchor: dict) -> tuple[str, ...]:
-    none = (float("nan"),) * 3
-    plain, filtered = figures.get("plain", none), figures.get("filtered", none)
+    def timed(key: str) -> tuple[str, str]:
+        if key not in figures:  # an ingest-only pass
+            return "-", "-"
+        p50, p99, recall = figures[key]
+        return f"{ms(p50)} / {ms(p99)}", f"{recall:.3f}"
+
     return (
         f"{size:,}", label,
         f"{figures['ingest']:,.0f}/s ({figures['ingest'] / anchor['ingest']:.1f}x)"
         + ("" if label.startswith("rag/pgvector") else f", {figures['ingest_cpu']:,.0f}/CPU-s"),
         ms(figures["build"]) if "build" in figures else "-",
-        f"{ms(plain[0])} / {ms(plain[1])}", f"{plain[2]:.3f}",
-        f"{ms(filtered[0])} / {ms(filtered[1])}", f"{filtered[2]:.3f}",
+        *timed("plain"), *timed("filtered"),
         f"{figures['rss_kb'] / 1024:,.0f} / {figures['peak_kb'] / 1024:,.0f} MB",
     )
 
