@@ -15,7 +15,8 @@ process (what one free core would do: the figure to compare across runs on a sha
 
 PEPPERPY_BENCH_SCALE_SIZES="100000" skips the 1M pass (which takes minutes: the index build runs
 at a few thousand vectors/s on 2 idle cores). PEPPERPY_BENCH_SCALE_STORES="local" runs rag/local
-only (default "chroma,exact,local,pgvector"; pgvector and exact run at 100k and below only).
+only (default "chroma,exact,local,pgvector"; pgvector and exact run at 100k and below only);
+"local-ingest" measures rag/local's ingest and memory without the index build and the queries.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ async def measure(name: str, config: dict, size: int) -> dict:
     queries = clustered(10**9, QUERIES, topics, mean)
     truth = {None: (np.full((QUERIES, K), -np.inf), np.zeros((QUERIES, K), dtype=np.int64))}
     truth[3] = (truth[None][0].copy(), truth[None][1].copy())
+    ingest_only = config.pop("ingest_only", False)
     store = PluginManager.instance().create_provider("rag", name, **config)
     await store.initialize()
     spent = cpu = 0.0
@@ -94,6 +96,10 @@ async def measure(name: str, config: dict, size: int) -> dict:
             order = np.argsort(-merged, axis=1)[:, :K]
             truth[group] = (np.take_along_axis(merged, order, 1), np.take_along_axis(merged_ids, order, 1))
     figures: dict = {"ingest": size / spent, "ingest_cpu": size / cpu}
+    if ingest_only:  # no index build, no queries
+        figures["rss_kb"], figures["peak_kb"] = memory_kb()
+        await store.cleanup()
+        return figures
     began = time.perf_counter()
     await store.search(list(queries[0]), k=K)
     figures["build"] = time.perf_counter() - began
@@ -130,14 +136,18 @@ def run_child(name: str, config: dict, size: int) -> dict:
 
 
 def row(size: int, label: str, figures: dict, anchor: dict) -> tuple[str, ...]:
-    plain, filtered = figures["plain"], figures["filtered"]
+    def timed(key: str) -> tuple[str, str]:
+        if key not in figures:  # an ingest-only pass
+            return "-", "-"
+        p50, p99, recall = figures[key]
+        return f"{ms(p50)} / {ms(p99)}", f"{recall:.3f}"
+
     return (
         f"{size:,}", label,
         f"{figures['ingest']:,.0f}/s ({figures['ingest'] / anchor['ingest']:.1f}x)"
         + ("" if label.startswith("rag/pgvector") else f", {figures['ingest_cpu']:,.0f}/CPU-s"),
-        ms(figures["build"]),
-        f"{ms(plain[0])} / {ms(plain[1])}", f"{plain[2]:.3f}",
-        f"{ms(filtered[0])} / {ms(filtered[1])}", f"{filtered[2]:.3f}",
+        ms(figures["build"]) if "build" in figures else "-",
+        *timed("plain"), *timed("filtered"),
         f"{figures['rss_kb'] / 1024:,.0f} / {figures['peak_kb'] / 1024:,.0f} MB",
     )
 
@@ -154,26 +164,27 @@ def main() -> None:
     sizes = [int(s) for s in os.environ.get("PEPPERPY_BENCH_SCALE_SIZES", "100000,1000000").split(",")]
     stores = os.environ.get("PEPPERPY_BENCH_SCALE_STORES", "chroma,exact,local,pgvector").split(",")
     print(f"rag-scale: load average {os.getloadavg()[0]:.1f} at the start", file=sys.stderr, flush=True)
-    rows = []
+    results: list[tuple[int, str, dict]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        chroma = None
+        for size in sizes:  # rag/local first: the figures this section is for
+            if size <= 100_000 and "exact" in stores:
+                config = {"path": str(Path(tmp) / f"exact{size}.sqlite3"), "index_threshold": 10**9}
+                results.append((size, "rag/local exact (no index)", run_child("local", config, size)))
+            if "local-ingest" in stores:
+                config = {"path": str(Path(tmp) / f"ingest{size}.sqlite3"), "ingest_only": True}
+                results.append((size, "rag/local (ingest only)", run_child("local", config, size)))
+            if "local" in stores:
+                results.append((size, "rag/local (index)", run_child("local", {"path": str(Path(tmp) / f"local{size}.sqlite3")}, size)))
         if "chroma" in stores:
-            chroma = run_child("chroma", {"path": str(Path(tmp) / "chroma")}, 100_000)
-            rows.append(row(100_000, "Chroma embedded (anchor)", chroma, chroma))
+            results.insert(0, (100_000, "Chroma embedded (anchor)", run_child("chroma", {"path": str(Path(tmp) / "chroma")}, 100_000)))
         if "pgvector" in stores:
             from tests.servers.postgres import running_postgres
 
             with running_postgres(Path(tmp) / "pg", free_port()) as dsn:
                 for size in (s for s in sizes if s <= 100_000):
-                    pg = run_child("pgvector", {"dsn": dsn, "collection": f"scale{size}"}, size)
-                    rows.append(row(size, "rag/pgvector (HNSW)", pg, chroma or pg))
-        for size in sizes:
-            if size <= 100_000 and "exact" in stores:
-                exact = run_child("local", {"path": str(Path(tmp) / f"exact{size}.sqlite3"), "index_threshold": 10**9}, size)
-                rows.append(row(size, "rag/local exact (no index)", exact, chroma or exact))
-            if "local" in stores:
-                local = run_child("local", {"path": str(Path(tmp) / f"local{size}.sqlite3")}, size)
-                rows.append(row(size, "rag/local (index)", local, chroma or local))
+                    results.append((size, "rag/pgvector (HNSW)", run_child("pgvector", {"dsn": dsn, "collection": f"scale{size}"}, size)))
+    anchor = results[0][2] if results[0][1].startswith("Chroma") else None
+    rows = [row(size, label, figures, anchor or figures) for size, label, figures in results]
     table(
         f"rag stores at scale ({DIMENSION}-d clustered vectors, k={K}, filter matches 10%; ingest ratio vs Chroma at 100k; "
         f"load average {os.getloadavg()[0]:.1f} at the end)",
