@@ -162,10 +162,10 @@ class ChatBuilder:
 
     def from_template(self, name: str, /, **variables: Any) -> ChatBuilder:
         """The saved template NAME (``<home>/templates/NAME.yaml``) added: its system prompt and prompt with
-        ``variables`` filled in (then its defaults), its options and model, its schema as the response model.
+        ``variables`` filled in (then its defaults), its options, its schema as the response model.
 
         A TemplateError names the file and the variable when one is missing or unknown. The template's
-        ``provider`` is the command's; a script chooses its provider with ``with_llm``.
+        ``provider`` and ``model`` are the command's; a script chooses both with ``with_llm``.
         """
         from pepperpy.templates import load_template
 
@@ -174,9 +174,8 @@ class ChatBuilder:
         builder = self if system is None else self.with_system(system)
         if prompt is not None:
             builder = builder.with_user(prompt)
-        options = {**template.options, **({"model": template.model} if template.model else {})}
-        if options:
-            builder = builder.with_options(**options)
+        if template.options:
+            builder = builder.with_options(**template.options)
         model = template.response_model()
         return builder if model is None else builder.with_response_model(model)
 

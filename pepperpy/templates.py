@@ -84,7 +84,7 @@ class Template:
 
     def render(self, params: dict[str, Any], input: str | None = None) -> tuple[str | None, str | None]:
         """``(system, prompt)`` with the variables filled from ``params``, then ``defaults``; ``input`` (the
-        command's prompt) fills ``$input``, or follows the prompt when the template does not use it.
+        command's prompt) fills ``$input``, and is the prompt (or follows it) unless the prompt uses ``$input``.
 
         TemplateError naming the file and the variable for a variable not given or not in the template.
         """
@@ -102,7 +102,7 @@ class Template:
                                                 "the file"), self.path, name)
         system = string.Template(self.system).substitute(values) if self.system is not None else None
         prompt = string.Template(self.prompt).substitute(values) if self.prompt is not None else None
-        if input and INPUT not in variables:
+        if input and INPUT not in string.Template(self.prompt or "").get_identifiers():
             prompt = f"{prompt}\n\n{input}" if prompt else input
         return system, prompt
 
@@ -210,24 +210,29 @@ def _close_names(name: str, names: list[str]) -> str:
     return f" (saved: {', '.join(names)})" if names else ""
 
 
-def parse_template(name: str, path: Path, text: str) -> Template:
-    """A template from its YAML ``text``; TemplateError naming ``path`` and the problem."""
+def parse_template(name: str, path: Path, text: str, fix: str | None = None) -> Template:
+    """A template from its YAML ``text``; TemplateError naming ``path``, the problem and ``fix`` (what to do;
+    by default, to edit the file)."""
     import yaml
 
-    fix = f"fix it with pepperpy templates edit {name}"
+    fix = fix or f"fix it with pepperpy templates edit {name}"
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
+        began, found = getattr(exc, "context_mark", None), getattr(exc, "problem_mark", None)
+        # where the construct began (an unclosed quote) when PyYAML knows it, else where it found the problem
+        mark = began or found
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        if began is not None:
+            problem = f"{exc.context}: {problem}" + (f" at line {found.line + 1}" if found is not None else "")
         raise TemplateError(f"template {name}: {path} is not valid YAML{where} ({problem}); {fix}", path) from None
-    return _checked(name, path, {} if data is None else data)
+    return _checked(name, path, {} if data is None else data, fix)
 
 
-def _checked(name: str, path: Path, data: Any) -> Template:
+def _checked(name: str, path: Path, data: Any, fix: str | None = None) -> Template:
     """The template ``data`` describes, checked; TemplateError naming ``path`` and the problem."""
-    fix = f"fix it with pepperpy templates edit {name}"
+    fix = fix or f"fix it with pepperpy templates edit {name}"
     if not isinstance(data, dict):
         raise TemplateError(f"template {name}: {path} holds a {type(data).__name__}, not a mapping of "
                             f"{', '.join(KEYS)}; {fix}", path)
@@ -272,7 +277,8 @@ def save_template(home: str | Path, template: Template) -> Path:
     from pepperpy._atomic import atomic_write
 
     path = template_path(home, template.name)
-    parse_template(template.name, path, template.to_yaml())  # what is written reads back
+    # what is written reads back; nothing is written when it would not
+    parse_template(template.name, path, template.to_yaml(), "nothing was saved: correct what you gave and save again")
     atomic_write(path, template.to_yaml().encode("utf-8"))
     return path
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pepperpy.cli._common import fail, manager, parse_key_values
-from pepperpy.errors import PepperPyError
+from pepperpy.errors import PepperPyError, PluginNotFoundError
 
 if TYPE_CHECKING:
     from pepperpy import PepperPy
@@ -362,6 +362,8 @@ def chat(
         try:
             pepper = _facade(provider, config, log=not no_log)
         except PepperPyError as exc:
+            if template is not None and isinstance(exc, PluginNotFoundError):
+                inherited += " (-p names the provider; give a template's variable with -P NAME VALUE)"
             raise click.ClickException(_in_command_terms(_describe(exc), model is not None) + inherited) from exc
         conversation = _conversation(pepper, system, conversation_id, history)
         conversation.options.update(call_options)
@@ -397,8 +399,9 @@ def _apply_template(
     call_options = dict(loaded.options)
     if loaded.schema is not None:
         call_options["response_model"] = loaded.response_model()
-    return (provider or loaded.provider, model or loaded.model, system if system is not None else rendered_system,
-            rendered, call_options)
+    if provider is None or provider == loaded.provider:  # the template's model is for its provider only
+        provider, model = loaded.provider, model or loaded.model
+    return provider, model, system if system is not None else rendered_system, rendered, call_options
 
 
 def _save_template(

@@ -101,10 +101,18 @@ def list_() -> None:
 @click.argument("name")
 def show(name: str) -> None:
     """Print template NAME's file."""
-    from pepperpy.templates import load_template
+    from pepperpy.errors import TemplateError
+    from pepperpy.templates import load_template, template_path
 
-    template = load_template(manager().home, name)  # a broken one is reported, with its file
-    click.echo(template.path.read_text(encoding="utf-8").rstrip("\n"))
+    path = template_path(manager().home, name)
+    try:
+        load_template(manager().home, name)
+    except TemplateError as exc:
+        if not path.is_file():
+            raise
+        click.echo(path.read_text(encoding="utf-8", errors="replace").rstrip("\n"))  # as it is, to be fixed
+        raise click.ClickException(str(exc)) from None
+    click.echo(path.read_text(encoding="utf-8").rstrip("\n"))
 
 
 @templates.command("edit")

@@ -75,10 +75,19 @@ def test_every_template_error_is_one_line_naming_the_file_and_the_variable(home)
     path.write_text("prompt: [unclosed\n")
     broken = failed(pepperpy(home, "-t", "review", "x"))
     assert f"template review: {path} is not valid YAML at line" in broken and "templates edit review" in broken
-    assert f"{path} is not valid YAML" in failed(pepperpy(home, "templates", "show", "review"))
+    shown = pepperpy(home, "templates", "show", "review")
+    assert f"{path} is not valid YAML" in failed(shown) and shown.stdout == "prompt: [unclosed\n"  # shown to be fixed
     assert "no template nope" in failed(pepperpy(home, "-t", "nope", "x"))
     assert "-P sets a template's variables" in pepperpy(home, "-p", "mock", "-P", "a", "b", "x").stderr
     assert "is not a template name" in failed(pepperpy(home, "templates", "save", "../up", "--prompt", "x"))
+
+
+def test_another_provider_leaves_the_templates_model_and_a_variable_given_with_p_is_explained(home):
+    ok(pepperpy(home, "templates", "save", "opt", "--prompt", "Say $input in $lang", "-p", "openai",
+                "-m", "gpt-4o-mini", "-o", "temperature=0"))
+    assert ok(pepperpy(home, "-t", "opt", "-p", "mock", "-P", "lang", "French", "hi")) == "Say hi in French\n"
+    wrong = failed(pepperpy(home, "-t", "opt", "-P", "lang", "French", "-p", "lang", "hi"))
+    assert "no llm plugin named 'lang'" in wrong and "give a template's variable with -P NAME VALUE" in wrong
 
 
 def test_edit_opens_the_editor_and_checks_what_it_wrote(home, tmp_path):

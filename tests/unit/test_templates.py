@@ -60,6 +60,8 @@ def test_the_prompt_given_follows_a_template_prompt_without_input(home):
     assert template.render({"n": 5}) == (None, "Summarize in 5 words.")
     write(home, "persona", "system: Talk like a pirate.\n")
     assert load_template(home, "persona").render({}, input="hello") == ("Talk like a pirate.", "hello")
+    write(home, "judge", "system: Judge $input\n")  # a system prompt's $input does not use the prompt up
+    assert load_template(home, "judge").render({}, input="x = 1") == ("Judge x = 1", "x = 1")
 
 
 def test_a_missing_variable_names_the_file_and_the_variable(home):
@@ -99,6 +101,23 @@ def test_a_template_that_does_not_parse_names_its_file_and_the_problem(home, tex
         load_template(home, "broken")
     assert str(path) in str(broken.value) and "pepperpy templates edit broken" in str(broken.value)
     assert broken.value.path == str(path)
+
+
+def test_yaml_that_does_not_parse_is_placed_where_the_broken_construct_begins(home):
+    path = write(home, "open", 'system: hi\nprompt: "unterminated: $input\n\n')
+    with pytest.raises(TemplateError) as broken:
+        load_template(home, "open")
+    assert (f"{path} is not valid YAML at line 2, column 9 (while scanning a quoted scalar: found unexpected end "
+            "of stream at line 4)") in str(broken.value)
+
+
+def test_a_template_that_cannot_be_saved_is_not_written_and_says_so(home):
+    for bad in (Template(name="pay", path=template_path(home, "pay"), prompt="Pay $5"),
+                Template(name="pay", path=template_path(home, "pay"), prompt="Hi $name", defaults={"nmae": "x"})):
+        with pytest.raises(TemplateError, match="nothing was saved: correct what you gave and save again") as caught:
+            save_template(home, bad)
+        assert "templates edit" not in str(caught.value)
+    assert not template_path(home, "pay").exists()
 
 
 def test_a_missing_template_or_a_bad_name_says_what_to_do(home):
@@ -147,17 +166,17 @@ async def test_a_template_schema_is_the_response_model(builtins, home):
     assert fields["score"].is_required() and not fields["tags"].is_required()  # JSON Schema's "required"
 
 
-async def test_template_options_and_model_reach_the_call(builtins, home):
-    write(home, "cold", "prompt: hi\noptions: {temperature: 0}\nmodel: mock-2\n")
+async def test_template_options_reach_the_call_and_with_llm_chooses_the_model(builtins, home):
+    write(home, "cold", "prompt: hi\noptions: {temperature: 0}\nmodel: gpt-4o-mini\nprovider: openai\n")
     seen = []
 
     async def spy(call, call_next):
-        seen.append((call.options, call.model))
+        seen.append((dict(call.options), call.model))
         return await call_next(call)
 
     async with PepperPy(plugin_manager=builtins).with_llm("mock").with_hook(spy) as pepper:
         await pepper.chat.from_template("cold").generate()
-    assert seen == [({"temperature": 0, "model": "mock-2"}, "mock-2")]
+    assert seen == [({"temperature": 0}, None)]  # the facade's provider and its (default) model, not the template's
 
 
 def test_import_pepperpy_does_not_import_yaml():
