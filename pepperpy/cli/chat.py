@@ -193,13 +193,16 @@ async def _as_json(pepper: PepperPy, conversation: Conversation, message: tuple[
     fallback = result.metadata.get("fallback")
     provider = _served_by(await pepper.configured("llm"), fallback)
     model = result.metadata.get("model") or getattr(provider, "model", None)
-    return {
+    answer = {
         "content": result.content,
         "usage": {"prompt_tokens": result.usage.prompt_tokens, "completion_tokens": result.usage.completion_tokens},
         "provider": provider.plugin_id,  # the plugin's id, also for an alias or a fallback member
         "model": model if isinstance(model, str) else None,
         "conversation_id": conversation.conversation_id,
     }
+    if result.parsed is not None:  # a template's schema: the structured answer
+        answer["parsed"] = result.parsed.model_dump(mode="json")
+    return answer
 
 
 def _open_history(home: Path) -> Any:

@@ -111,7 +111,10 @@ def test_a_template_schema_asks_for_structured_output(home):
     ok(pepperpy(home, "templates", "save", "score", "--prompt", "Score: $input", "-p", "mock", "--schema", schema))
     answer = ok(pepperpy(home, "-t", "score", "-o", 'replies=["{\\"score\\": 4}"]', "this"))
     assert json.loads(answer) == {"score": 4}
-    (call,) = recent(default_path(home), 0)
+    (call, *_) = recent(default_path(home), 0)
     assert call.options == {"response_model": "Score"}
+    as_json = json.loads(ok(pepperpy(home, "-t", "score", "--json", "-o", 'replies=["{\\"score\\": 5}"]', "that")))
+    assert as_json["parsed"] == {"score": 5} and as_json["content"] == '{"score": 5}'
+
     bad = pepperpy(home, "templates", "save", "x", "--prompt", "p", "--schema", "[1]")
     assert bad.returncode == 2 and "a JSON schema is an object" in bad.stderr
