@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
-from pepperpy._install import env_dir
 from pepperpy.errors import ConfigError, PluginInstallError
 from pepperpy.plugin_manager import PluginManager
+from tests.plugin_envs import first_use, leftovers
 
 pytestmark = pytest.mark.integration
 
@@ -21,21 +20,6 @@ def installed(env: Path) -> set[str]:
     return {p.name.removesuffix(".dist-info") for p in env.glob("*.dist-info")}
 
 
-def first_use(tmp_path: Path, name: str) -> Path:
-    """Create the plugin ``llm/<name>`` (its requirements install on first use) and return its env dir (taken off
-    sys.path again)."""
-    home = tmp_path / "home"
-    manager = PluginManager(search_paths=[tmp_path / "plugins"], home=home)
-    manager.create_provider("llm", name)
-    env = env_dir(home, manager.requirement_set(manager.resolve("llm", name)[0]))
-    if str(env) in sys.path:
-        sys.path.remove(str(env))
-    return env
-
-
-def leftovers(tmp_path: Path) -> list[str]:
-    envs = tmp_path / "home" / "envs"
-    return [p.name for p in envs.iterdir() if not p.name.endswith(".lock")] if envs.is_dir() else []
 
 
 @pytest.fixture(autouse=True)

@@ -3,14 +3,13 @@ local package index (tests/servers/package_index.py)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-from pepperpy._install import env_dir
 from pepperpy.errors import PluginInstallError, PluginManifestError
 from pepperpy.plugin_manager import PluginManager
+from tests.plugin_envs import first_use, leftovers
 from tests.command import run_pepperpy
 
 pytestmark = pytest.mark.integration
@@ -25,19 +24,6 @@ def installed(env: Path) -> set[str]:
     return {p.name.removesuffix(".dist-info") for p in env.rglob("*.dist-info") if p.name.startswith("pp_")}
 
 
-def first_use(tmp_path: Path, name: str) -> Path:
-    home = tmp_path / "home"
-    manager = PluginManager(search_paths=[tmp_path / "plugins"], home=home)
-    manager.create_provider("llm", name)
-    env = env_dir(home, manager.requirement_set(manager.resolve("llm", name)[0]))
-    if str(env) in sys.path:
-        sys.path.remove(str(env))
-    return env
-
-
-def leftovers(tmp_path: Path) -> list[str]:
-    envs = tmp_path / "home" / "envs"
-    return [p.name for p in envs.iterdir() if not p.name.endswith(".lock")] if envs.is_dir() else []
 
 
 def lock(tmp_path: Path, folder: Path) -> str:
