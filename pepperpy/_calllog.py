@@ -265,13 +265,7 @@ def _known_secrets_hidden(text: str, call: Call) -> str:
         from pepperpy import _redact
     except ImportError:
         return text
-    target = call.target
-    specs = getattr(type(target), "option_specs", None)
-    if specs is not None:
-        for name in specs():
-            value = getattr(target, name, None)
-            if type(value).__name__ == "SecretStr":
-                _redact.remember(value)
+    _redact.remember_options(call.target)
     return _redact.redact(text)
 
 

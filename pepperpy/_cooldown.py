@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,7 +32,8 @@ _DURATION = re.compile(r"(\d{1,5})\s*(d|days?|h|hours?|w|weeks?)?", re.IGNORECAS
 _UNITS = {"d": "days", "h": "hours", "w": "weeks"}
 _FILTERED = re.compile(
     r"`(?P<name>[^`]+)` was filtered by `exclude-newer` to only include packages uploaded before \S+?\. "
-    r"The latest version satisfying the requirement is v?(?P<version>[^\s,]+?)(?:, published at (?P<published>\S+?))?\.(?:\s|$)"
+    r"(?:The latest version satisfying the requirement is|The requested version,) v?(?P<version>[^\s,]+?)"
+    r"(?:,? (?:was )?published at (?P<published>\S+?))?\.(?:\s|$)"
 )
 
 
@@ -50,6 +52,10 @@ class Cooldown:
         for name in self.allowed:
             options += ["--exclude-newer-package", f"{name}=false"]
         return options
+
+    def allowing(self, names: Iterable[str]) -> Cooldown:
+        """The same cooldown with ``names`` exempt too."""
+        return replace(self, allowed=tuple(sorted({*self.allowed, *map(canonicalize_name, names)})))
 
     def describe(self) -> str:
         return f"{self.duration} ({self.source})" if self.duration else f"off ({self.source})"
@@ -115,7 +121,7 @@ def unchecked_sources(plugin_id: str, cooldown: Cooldown) -> str | None:
         return None
     return (
         f"plugin {plugin_id}: uv may take packages from the --find-links folders in UV_FIND_LINKS ({links[:200]}), "
-        f"which have no upload times: the install cooldown ({cooldown.describe()}) cannot check them. "
+        f"which have no upload times: the install cooldown of {cooldown.describe()} cannot check them. "
         "Unset UV_FIND_LINKS, or ship a hash-checked requirements.lock with the plugin (pepperpy plugins lock)."
     )
 

@@ -88,7 +88,7 @@ class RequirementSet:
     model_packages: tuple[Requirement, ...] = ()
     requirements_file: Path | None = None
     lock_file: Path | None = None  # requirements.lock (pepperpy/_lockfile.py): install exactly it, hashes required
-    lock_digest: str = ""
+    lock_digest: str = ""  # the lock's size and mtime: a stat, not a read, on the fast path
 
     def __bool__(self) -> bool:
         return bool(self.requirements or self.model_packages)
@@ -246,8 +246,7 @@ def requirement_set(plugin_id: str, folder: Path, manifest: Any) -> RequirementS
     model_packages = (parse_requirement_line(line, where) for line in manifest.model_packages)
     requirements = parse_requirements_file(requirements_file, plugin_id=plugin_id)
     lock = _lockfile.lock_path(folder)
-    has_lock = requirements and os.path.lexists(lock)  # read safely (no FIFO, size-capped) and into the fingerprint
-    digest = hashlib.sha256(read_utf8(lock).encode()).hexdigest()[:16] if has_lock else ""
+    digest = _lockfile.identity(lock, plugin_id) if requirements else ""
     return RequirementSet(
         plugin_id=plugin_id,
         requirements=requirements,
@@ -440,14 +439,14 @@ def _install_fresh(target: Path, needed: RequirementSet, timeout_s: float, lock_
 
 
 def record_install(staging: Path, needed: RequirementSet) -> None:
-    """Write the env's install record (``pepperpy/_install_record.py``): its distributions, hashes, ``.pth`` files."""
+    """Write the env's install record (``pepperpy/_install_record.py``): its distributions, hashes, ``.pth`` files,
+    and the cooldown the install ran under."""
     from pepperpy import _install_record
 
-    files = [needed.requirements_file]
-    if needed.requirements_file is not None:
-        files.append(needed.requirements_file.with_name("requirements.lock"))
-    cooldown = _cooldown.cooldown_for(staging.parent.parent, needed.plugin_id)  # staging is in <home>/envs/
-    _install_record.write(staging, needed.plugin_id, files, cooldown.duration or None)
+    cooldown = _cooldown.cooldown_for(staging.parent.parent, needed.plugin_id)  # <home>/envs/<staging>
+    policy = {"cooldown": cooldown.duration or "off", "cooldown_source": cooldown.source,
+              "allow_newer": list(cooldown.allowed)}
+    _install_record.write(staging, needed.plugin_id, [needed.requirements_file, needed.lock_file], policy)
 
 
 def _make_readable(root: Path) -> None:

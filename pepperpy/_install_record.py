@@ -2,7 +2,7 @@
 
 Each env under ``<home>/envs/`` gets ``.pepperpy-installed.json`` (written atomically, in the staging folder, before
 the env is renamed into place): the plugin, the env's kind (``inprocess``: a folder put on ``sys.path``;
-``worker``: an isolated plugin's venv), when, the release-age cooldown in force, and each distribution with
+``worker``: an isolated plugin's venv), when, the release-age cooldown it ran under, and each distribution with
 its version, the hashes the install required (from ``--hash=`` options of the plugin's requirements or lock;
 empty when none), and the ``.pth`` files it installed. An env installed before records existed is read from its
 ``*.dist-info`` folders instead (``"recorded": false``).
@@ -73,8 +73,11 @@ def site_folder(env: Path) -> Path:
     return found[0] if found else env
 
 
-def write(env: Path, plugin_id: str, requirement_files: list[Path | None], cooldown: str | None) -> dict[str, Any]:
-    """Record what ``env`` (a staging folder, complete but not yet in place) holds; returns the record."""
+def write(env: Path, plugin_id: str, requirement_files: list[Path | None], policy: dict[str, Any]) -> dict[str, Any]:
+    """Record what ``env`` (a staging folder, complete but not yet in place) holds; returns the record.
+
+    ``policy``: the install cooldown (``cooldown``: uv's duration or ``"off"``, ``cooldown_source``, ``allow_newer``:
+    the packages exempt from it for this plugin; ``pepperpy/_cooldown.py``)."""
     hashes: dict[tuple[str, str], list[str]] = {}
     for file in requirement_files:
         if file is not None:
@@ -88,7 +91,9 @@ def write(env: Path, plugin_id: str, requirement_files: list[Path | None], coold
         "plugin": plugin_id,
         "kind": "worker" if (env / "pyvenv.cfg").is_file() else "inprocess",
         "installed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "cooldown": cooldown,
+        "cooldown": policy.get("cooldown"),
+        "cooldown_source": policy.get("cooldown_source"),
+        "allow_newer": policy.get("allow_newer", []),
         "distributions": distributions,
     }
     atomic_write(env / RECORD_FILE, (json.dumps(record, indent=1) + "\n").encode())
@@ -100,7 +105,8 @@ def read(env: Path) -> dict[str, Any]:
     folders say, with ``"recorded": false`` and the install time taken from the stamp."""
     try:
         record = json.loads((env / RECORD_FILE).read_text(encoding="utf-8"))
-        if isinstance(record, dict) and record.get("format") == FORMAT and isinstance(record.get("distributions"), list):
+        valid = isinstance(record, dict) and record.get("format") == FORMAT
+        if valid and isinstance(record.get("distributions"), list):
             return {**record, "recorded": True, "env": str(env)}
     except (OSError, ValueError):
         pass
@@ -117,6 +123,8 @@ def read(env: Path) -> dict[str, Any]:
         "kind": "worker" if (env / "pyvenv.cfg").is_file() else "inprocess",
         "installed_at": stamped,
         "cooldown": None,
+        "cooldown_source": None,
+        "allow_newer": [],
         "distributions": distributions,
         "recorded": False,
         "env": str(env),
@@ -192,7 +200,8 @@ def _pth_files(info: Path) -> list[str]:
         lines = (info / "RECORD").read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return []
-    return [path for path in (line.split(",", 1)[0].strip('"') for line in lines) if "/" not in path and path.endswith(".pth")]
+    paths = (line.split(",", 1)[0].strip('"') for line in lines)
+    return [path for path in paths if "/" not in path and path.endswith(".pth")]
 
 
 __all__ = [

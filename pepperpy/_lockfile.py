@@ -9,7 +9,9 @@ canonically). Uv reports a file whose hash differs; ``explain_mismatch`` names t
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +47,19 @@ class Locked:
 
 def lock_path(folder: Path) -> Path:
     return folder / LOCK_FILE
+
+
+def identity(path: Path, plugin_id: str) -> str:
+    """The lock's size and modification time (ns), for the env's fingerprint; "" when there is none. One stat, not
+    a read: readiness stays cheap with an 87-package lock, and touching the lock makes a new env (never a stale one)."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return ""
+    if not stat.S_ISREG(status.st_mode):
+        raise PluginManifestError(f"plugin {plugin_id}: {path} is not a regular file; remove it, or write the lock "
+                                  f"with `pepperpy plugins lock {plugin_id}`")
+    return f"{status.st_size}:{status.st_mtime_ns}"
 
 
 def read_lock(path: Path, plugin_id: str) -> tuple[Locked, ...]:
@@ -133,4 +148,4 @@ def explain_mismatch(output: str, plugin_id: str, path: Path) -> str | None:
     return None
 
 
-__all__ = ["LOCK_FILE", "Locked", "check", "explain_mismatch", "lock_path", "read_lock"]
+__all__ = ["LOCK_FILE", "Locked", "check", "explain_mismatch", "identity", "lock_path", "read_lock"]

@@ -35,25 +35,12 @@ from pepperpy import _redact
 from pepperpy._atomic import atomic_write
 from pepperpy._filelock import file_lock
 from pepperpy.errors import ConfigError, RecordingError
-from pepperpy.llm import GenerationChunk, GenerationResult, Message
+from pepperpy.llm import TRANSPORT_OPTIONS, GenerationChunk, GenerationResult, Message, message_json, option_json
 
 RecordMode = Literal["once", "replay", "new"]
 MODES = ("once", "replay", "new")
 FORMAT = 1
 REQUEST_MESSAGES = "<request messages>"  # in a stored result's messages: the request's own, not repeated
-# Options that change how a call is made, not what it answers: not part of the match, not stored.
-_TRANSPORT_OPTIONS = frozenset({"timeout", "max_retries", "retry_budget", "retry_connect", "max_retry_after"})
-
-
-def _json_default(value: Any) -> Any:
-    schema = getattr(value, "model_json_schema", None)
-    if isinstance(value, type) and schema is not None:
-        return {"response_model": schema()}
-    if hasattr(value, "parameters") and hasattr(value, "name"):  # a pepperpy.tools.Tool
-        return {"tool": value.name, "description": getattr(value, "description", ""), "parameters": value.parameters}
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    return repr(value)
 
 
 def _scrub(value: Any) -> Any:
@@ -67,33 +54,16 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-def _message_data(message: Message) -> dict[str, Any]:
-    data = message.model_dump(mode="json", exclude={"content"}, exclude_defaults=True)
-    content = message.content
-    data["content"] = [part.describe() for part in content] if isinstance(content, list) else content
-    return data
-
-
-def _remember_keys(target: Any) -> None:
-    specs = getattr(type(target), "option_specs", None)
-    if specs is None:
-        return
-    for name in specs():
-        value = getattr(target, name, None)
-        if hasattr(value, "get_secret_value"):
-            _redact.remember(value)
-
-
 def request_data(call: Any) -> dict[str, Any]:
     """What a recorded request is matched on (and stored as): JSON data, secrets left out or masked."""
-    _remember_keys(call.target)
+    _redact.remember_options(call.target)
     options = {
         name: value for name, value in call.options.items()
-        if name not in _TRANSPORT_OPTIONS and name != "model" and not _redact.is_secret_option(name, value)
+        if name not in TRANSPORT_OPTIONS and name != "model" and not _redact.is_secret_option(name, value)
     }
-    data = {"model": call.model, "stream": call.stream, "messages": [_message_data(m) for m in call.messages],
-            "options": options}
-    return _scrub(json.loads(json.dumps(data, default=_json_default, ensure_ascii=False)))
+    messages = [message_json(m, exclude_defaults=True) for m in call.messages]
+    data = {"model": call.model, "stream": call.stream, "messages": messages, "options": options}
+    return _scrub(json.loads(json.dumps(data, default=option_json, ensure_ascii=False)))
 
 
 def _match_key(request: dict[str, Any]) -> str:
@@ -206,14 +176,16 @@ class Recording:
             )
 
     def _unmatched(self, request: dict[str, Any], recorded: int) -> RecordingError:
-        why = "the file does not exist" if not self.path.exists() else (
-            f"its {recorded} answer(s) to it were replayed already by earlier calls of this run" if recorded
-            else "it has no answer to it" + self._nearest(request))
+        how = "mode='new' (in pytest: --pepperpy-record=new, or PEPPERPY_RECORD=new)"
+        if not self.path.exists():
+            why, fix = "the file does not exist", f"Record it: run once with mode='once' or {how}."
+        else:
+            why = (f"its {recorded} answer(s) to it were replayed already by earlier calls of this run" if recorded
+                   else "it has no answer to it" + self._nearest(request))
+            fix = f"Record it: run with {how} to add the calls missing, or delete the file to record every call again."
         return RecordingError(
             f"recording {self.path} (mode {self.mode!r}) cannot answer this request: {why}.\n"
-            f"  request: {_brief(request)}\n"
-            "Record it: run with mode 'new' (pytest --pepperpy-record=new, or PEPPERPY_RECORD=new) to add the calls "
-            "missing, or delete the file to record every call again."
+            f"  request: {_brief(request)}\n{fix}"
         )
 
     def _nearest(self, request: dict[str, Any]) -> str:
@@ -274,7 +246,8 @@ class Recording:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
-            raise RecordingError(f"recording {self.path}: line {exc.lineno}: {exc.msg}; {fix}") from None
+            where = f"line {exc.lineno}, column {exc.colno}"
+            raise RecordingError(f"recording {self.path}: {where}: {exc.msg.removesuffix(' at')}; {fix}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise RecordingError(f"recording {self.path}: cannot read it ({exc}); {fix}") from None
         if not isinstance(data, dict) or data.get("pepperpy_recording") != FORMAT or not isinstance(data.get("calls"), list):

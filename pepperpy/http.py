@@ -69,7 +69,7 @@ from pydantic import Field, SecretStr
 from pepperpy._deadline import enforced_by
 from pepperpy._log import logger
 from pepperpy._sse import EventTooLarge, ServerSentEvent, SSEDecoder
-from pepperpy._redact import redact, remember
+from pepperpy._redact import redact, remember, remember_options
 from pepperpy.core import PepperpyPlugin, ResourceMixin
 from pepperpy.errors import (
     AuthenticationError,
@@ -635,10 +635,7 @@ class RemoteProvider(PepperpyPlugin, ResourceMixin):
     def _secret_headers(self) -> SecretHeaders:
         """``headers()`` kept secret until sent; every ``SecretStr`` option is registered for redaction first,
         so a key the service echoes back shows as ``***`` in errors and logs."""
-        for name in type(self).option_specs():
-            value = getattr(self, name, None)
-            if isinstance(value, SecretStr):
-                remember(value)
+        remember_options(self)
         return SecretHeaders(self.headers())
 
 

@@ -547,7 +547,8 @@ class PluginManager:
         if self._fixed_paths is None and not self._registered_paths:
             return True
         extra = [Path(p) for p in os.environ.get("PEPPERPY_PLUGIN_PATH", "").split(os.pathsep) if p]
-        roots = {os.path.realpath(r) for r in (builtin_plugins_dir(), self.home / "plugins", Path.cwd() / "plugins", *extra)}
+        defaults = (builtin_plugins_dir(), self.home / "plugins", Path.cwd() / "plugins", *extra)
+        roots = {os.path.realpath(root) for root in defaults}
         return bool(roots & {os.path.realpath(info.path), os.path.realpath(info.path.parent)})
 
     def mark_ready(self, plugin_id: str) -> None:

@@ -248,10 +248,11 @@ def _link_host(folder: Path, links: dict[str, Path]) -> None:
 
 def _install_requirements(home: Path, staging: Path, plugin_id: str, needed: Any, pins: list[str]) -> None:
     """The plugin's requirements (its lock, hashes required, when it has one) and model packages, under the
-    install cooldown (pepperpy/_cooldown.py)."""
+    install cooldown (pepperpy/_cooldown.py). The pins are exempt from it: they are the versions the parent already
+    runs, whatever their age."""
     from pepperpy import _install
 
-    cooldown = _install.install_policy(home, needed)
+    cooldown = _install.install_policy(home, needed).allowing(pin.partition("==")[0] for pin in pins)
     python = str(venv_python(staging))
     constraints = staging / "pepperpy-constraints.txt"
     constraints.write_text("\n".join(pins) + "\n")

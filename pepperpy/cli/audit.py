@@ -83,7 +83,8 @@ def _when(record: dict[str, Any]) -> str:
 def _cooldown(record: dict[str, Any]) -> str:
     if not record["recorded"]:
         return "unknown"
-    return record["cooldown"] or "none"
+    allowed = record.get("allow_newer") or []
+    return (record["cooldown"] or "none") + (f" (any age: {', '.join(allowed)})" if allowed else "")
 
 
 def _hash(distribution: dict[str, Any]) -> str:

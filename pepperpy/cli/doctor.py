@@ -118,6 +118,7 @@ def _unwritable(home: Path) -> str | None:
 
 
 def _plugins(report: Report, m: PluginManager) -> None:
+    from pepperpy._envs import install_mode
     from pepperpy._manifest import entry_file
     from pepperpy._trust import open_to_others, trust_problem
 
@@ -135,11 +136,15 @@ def _plugins(report: Report, m: PluginManager) -> None:
         broken = sum(1 for b in m.broken if real in (os.path.realpath(b.path), os.path.realpath(b.path.parent)))
         report.line(f"{root} ({found} plugin{'' if found == 1 else 's'}{f', {broken} broken' if broken else ''})")
     report.section("plugins")
+    try:
+        never = install_mode() == "never"
+    except PepperPyError:
+        never = False  # an invalid PEPPERPY_INSTALL: reported once, in the runtime section
     for info in m.list_plugins():
         category, name = info.id.split("/", 1)
         try:
             state = "installs on first use" if m.needs_install(category, name) else "ready"
-            if state != "ready":
+            if state != "ready" and never:
                 m.refuse_runtime_install(info, m.requirement_set(info), isolated=_isolated(m, info))
         except PepperPyError as exc:
             report.problem(f"{info.id} ({info.path}): {exc}")
@@ -202,6 +207,22 @@ def _settings(report: Report, m: PluginManager) -> None:
             report.problem(str(exc))
             continue
         report.line(f"{label:<9} {path} ({count if path.exists() else 'none'})")
+    _cooldown_line(report, m.home)
+
+
+def _cooldown_line(report: Report, home: Path) -> None:
+    """The install cooldown in force (``pepperpy/_cooldown.py``), or why its variable or file is wrong."""
+    from pepperpy import _cooldown
+
+    try:
+        cooldown = _cooldown.cooldown_for(home, "")
+        allowed = _cooldown.read_settings(home).get("allow_newer", {})
+    except PepperPyError as exc:
+        report.problem(str(exc))
+        return
+    exceptions = sum(len(names) for names in allowed.values())  # type: ignore[union-attr]
+    extra = f"; {exceptions} package exception{'' if exceptions == 1 else 's'} (allow_newer)" if exceptions else ""
+    report.line(f"cooldown  {cooldown.describe()}: installs ignore younger releases{extra}")
 
 
 def _keys(report: Report, m: PluginManager) -> None:

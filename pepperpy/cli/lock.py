@@ -60,7 +60,7 @@ def _plugin(target: str | None) -> tuple[str, Path, Path, Path]:
 
     mgr = manager()
     folder = Path(target or ".")
-    if target is None or folder.is_dir():
+    if target is None or (folder / "plugin.json").is_file():  # a folder; else an id
         if not (folder / "plugin.json").is_file():
             fail(f"{folder.resolve()} has no plugin.json; give a plugin id (as llm/openai) or a plugin folder")
         mgr = PluginManager(search_paths=[folder.resolve()], home=mgr.home)

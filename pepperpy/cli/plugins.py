@@ -317,7 +317,16 @@ def _requirement_details(mgr: Any, found: Any) -> dict[str, Any]:
             state = "not installed" + (f" ({requirement.name} {version} does not match)" if version else "")
         lines.append(f"{requirement}: {state}")
     details = {"requirements": lines, "env dir": f"{target}" + ("" if target.is_dir() else " (not created yet)")}
+    if needed.lock_file is not None:
+        details["lock"] = f"{needed.lock_file} (installs take exactly it, hashes required)"
     return {**details, **(_installed_details(target) if stamped else {})}
+
+
+def _cooldown_text(record: dict[str, Any]) -> str:
+    """``7 days (the default)``, ``off (PEPPERPY_INSTALL_COOLDOWN)``, with the packages exempt for the plugin."""
+    source = record.get("cooldown_source")
+    text = f"{record['cooldown'] or 'none'}" + (f" ({source})" if source else "")
+    return text + (f", any age allowed for {', '.join(record['allow_newer'])}" if record.get("allow_newer") else "")
 
 
 def _installed_details(env: Path) -> dict[str, Any]:
@@ -331,14 +340,14 @@ def _installed_details(env: Path) -> dict[str, Any]:
         line = f"{distribution['name']} {distribution['version']}"
         if distribution["hashes"]:
             line += f" ({', '.join(distribution['hashes'])})"
-        if distribution["pth"] and record["kind"] == "inprocess":
-            line += f"; installs {', '.join(distribution['pth'])}, never run (the env is on sys.path, not a site folder)"
-        elif distribution["pth"]:
-            line += f"; installs {', '.join(distribution['pth'])}, run at every start of the worker"
+        if distribution["pth"]:
+            runs = ("never run (the env is on sys.path, not a site folder)" if record["kind"] == "inprocess"
+                    else "run at every start of the worker")
+            line += f"; installs {', '.join(distribution['pth'])}, {runs}"
         lines.append(line)
     when = (record["installed_at"] or "?").replace("T", " ").removesuffix("Z") + " UTC"
     if record["recorded"]:
-        when += f", cooldown {record['cooldown'] or 'none'}"
+        when += f", cooldown {_cooldown_text(record)}"
     else:
         when += " (installed before install records: read from its dist-info folders)"
     details: dict[str, Any] = {"installed at": when, "installed": lines}
@@ -465,11 +474,14 @@ def _detail_lines(label: str, value: Any) -> list[str]:
 
 @plugins.command("install", short_help="Install plugins' requirements now, not on first use.")
 @click.argument("plugin_ids", nargs=-1, metavar="[ID]...")
-@click.option("--all", "install_all", is_flag=True, help="Install the requirements of every plugin folder found.")
+@click.option("--all", "install_all", is_flag=True,
+              help="Install every plugin folder found (worker venvs too); a broken folder fails.")
 def install(plugin_ids: tuple[str, ...], install_all: bool) -> None:
-    """Install plugins' requirements now, instead of on first use.
+    """Install plugins' requirements now, instead of on first use (also with PEPPERPY_INSTALL=never).
 
-    ID is category/name, or a bare name when only one category has it (mock is llm/mock).
+    ID is category/name, or a bare name when only one category has it (mock is llm/mock). --all prepares
+    every plugin folder on the search path, the worker venvs of isolated plugins included (for an image
+    build); one line per plugin, and the exit code is 1 when any failed (the others are installed).
     """
     from pepperpy.errors import PepperPyError
 
@@ -489,6 +501,11 @@ def install(plugin_ids: tuple[str, ...], install_all: bool) -> None:
             except PepperPyError as exc:
                 failed.append(plugin_id)
                 progress.failed(plugin_id, str(exc))
+        if install_all:  # an image build must not ship a plugin folder that was skipped
+            for broken in mgr.broken:
+                failed.append(str(broken.path))
+                targets.append(str(broken.path))
+                progress.failed(str(broken.path), f"broken plugin folder, skipped: {broken.problem}")
     if failed:
         fail(f"{len(failed)} of {len(targets)} plugins failed to install: {', '.join(failed)}")
 

@@ -263,7 +263,9 @@ class LocalLLMProvider(LLMProvider):
         with self._idle:
             self._running.add(stop)
         try:
-            loop.run_in_executor(None, produce)
+            # A thread of its own, not the loop's default executor: that pool has cpu_count + 4 threads, so a
+            # few chats waiting in llama.cpp would hold them all and queue every other to_thread() of the app.
+            threading.Thread(target=produce, name="llm/local call").start()
         except BaseException:
             self._finished(stop)
             raise

@@ -1,5 +1,6 @@
 """Issue 24 figures: first-use install of a one-package plugin with and without the install cooldown and from a
-hash-checked lock (uv cache warm, interleaved), and the readiness fast path of a locked plugin vs a uv no-op."""
+hash-checked lock (uv cache warm, interleaved), the readiness fast path of a locked plugin vs a uv no-op, and the
+cost of the install record each install writes (vs that first-use install)."""
 
 from __future__ import annotations
 
@@ -72,6 +73,30 @@ def first_use_installs(repeat: int = 7) -> None:
           rows, ("install", "median", "vs cooldown off", "range"))
 
 
+def resolution_cost(repeat: int = 15) -> None:
+    """The option alone: ``uv pip compile`` of the requirement (a resolution against the index, warm cache) with and
+    without ``--exclude-newer "7 days"``, interleaved."""
+    from uv import find_uv_bin
+
+    with tempfile.TemporaryDirectory() as tmp:
+        requirements = Path(tmp) / "requirements.txt"
+        requirements.write_text(REQUIREMENT)
+        base = [find_uv_bin(), "pip", "compile", "--quiet", "--no-config", "--no-header", str(requirements)]
+        kinds = {"without": base, "with --exclude-newer '7 days'": [*base, "--exclude-newer", "7 days"]}
+        samples: dict[str, list[float]] = {kind: [] for kind in kinds}
+        for command in kinds.values():
+            subprocess.run(command, check=True, capture_output=True)
+        for _ in range(repeat):
+            for kind, command in kinds.items():
+                started = time.perf_counter()
+                subprocess.run(command, check=True, capture_output=True)
+                samples[kind].append(time.perf_counter() - started)
+    base_s = statistics.median(samples["without"])
+    table(f"uv resolution of {REQUIREMENT.strip()} (uv pip compile, warm cache, median of {repeat}, interleaved)",
+          [(kind, ms(statistics.median(s)), f"{statistics.median(s) / base_s:.2f}x") for kind, s in samples.items()],
+          ("cooldown option", "median", "ratio"))
+
+
 def readiness(repeat: int = 300) -> None:
     """The fast path of a stamped env (new manager each time) for an unlocked plugin, a locked one and one with
     rag/chroma's 87-package lock (its env stamped by hand: readiness reads the stamp, not the packages)."""
@@ -115,6 +140,38 @@ def readiness(repeat: int = 300) -> None:
     print("target: readiness <= 1/100 of the uv no-op")
 
 
+def install_record(repeat: int = 15) -> None:
+    """Writing ``.pepperpy-installed.json`` (scan the dist-info folders, atomic write with fsync) for the env of a
+    one-package plugin and for a folder of 100 distributions, next to that plugin's first-use install."""
+    from pepperpy import _install, _install_record
+    from pepperpy.plugin_manager import PluginManager
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "plugins"
+        write_plugin(root / "bench_plain", "bench_plain", REQUIREMENT)
+        _first_use(root, "bench_plain", Path(tmp) / "warm", None)  # the uv cache warm
+        installs = [_first_use(root, "bench_plain", Path(tmp) / f"home-{i}", None) for i in range(5)]
+        home = Path(tmp) / "home-0"
+        manager = PluginManager(search_paths=[root], home=home)
+        needed = manager.requirement_set(manager.discover()["llm/bench_plain"])
+        one = _install.env_dir(home, needed)
+        many = Path(tmp) / "many"
+        for i in range(100):
+            info = many / f"package_{i}-1.{i}.dist-info"
+            info.mkdir(parents=True)
+            (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: package-{i}\nVersion: 1.{i}\n\n" + "x" * 4000)
+            (info / "RECORD").write_text("".join(f"package_{i}/m{j}.py,sha256=abc,10\n" for j in range(40)))
+        policy = {"cooldown": "7 days", "cooldown_source": "the default", "allow_newer": []}
+        rows = []
+        for label, env in (("1 distribution (text-unidecode)", one), ("100 distributions", many)):
+            seconds = median_seconds(lambda env=env: _install_record.write(env, "llm/bench", [None], policy), repeat)
+            rows.append((label, ms(seconds), f"{seconds / statistics.median(installs):.3f}x"))
+    table(f"writing the install record (median of {repeat}) vs the first-use install of a one-package plugin "
+          f"({ms(statistics.median(installs))}, uv cache warm, median of 5)", rows, ("env", "time", "vs install"))
+
+
 def main() -> None:
     first_use_installs()
+    resolution_cost()
     readiness()
+    install_record()

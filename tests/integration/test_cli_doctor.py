@@ -108,3 +108,4 @@ def test_with_install_never_an_uninstalled_plugin_is_a_problem_and_a_wrong_value
     wrong = pepperpy(home, "doctor", extra_env={"PEPPERPY_INSTALL": "sometimes"})
     assert wrong.returncode == 1
     assert "  PROBLEM PEPPERPY_INSTALL='sometimes' is not a valid setting; use PEPPERPY_INSTALL=never" in wrong.stdout
+    assert wrong.stdout.count("PROBLEM") == 1 and wrong.stdout.splitlines()[-1] == "1 problem"

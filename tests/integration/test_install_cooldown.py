@@ -134,3 +134,47 @@ def test_an_html_only_index_has_no_upload_times_so_the_cooldown_excludes_everyth
         first_use(tmp_path, "young")
     monkeypatch.setenv("PEPPERPY_INSTALL_COOLDOWN", "0")
     assert installed(first_use(tmp_path, "young")) == {"pp_young-2.0"}
+
+
+def test_doctor_shows_the_cooldown_and_flags_a_bad_setting(tmp_path):
+    from tests.command import run_pepperpy
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shown = run_pepperpy(home, "doctor")
+    assert "  cooldown  7 days (the default): installs ignore younger releases" in shown.stdout.splitlines()
+    (home / "install.json").write_text('{"cooldown": "2w", "allow_newer": {"llm/x": ["a", "b"]}}')
+    shown = run_pepperpy(home, "doctor")
+    assert (f"  cooldown  2 weeks ({home / 'install.json'}): installs ignore younger releases; 2 package exceptions "
+            "(allow_newer)") in shown.stdout.splitlines()
+    bad = run_pepperpy(home, "doctor", env={"PEPPERPY_INSTALL_COOLDOWN": "soon"})
+    assert bad.returncode == 1
+    assert "  PROBLEM PEPPERPY_INSTALL_COOLDOWN='soon' is not a cooldown" in bad.stdout
+
+
+def test_plugins_install_runs_under_the_cooldown_and_says_why_it_fails(use_package_index, make_plugin, tmp_path):
+    from tests.command import run_pepperpy
+
+    make_plugin("young", files={"requirements.txt": "pp-young\n"})
+    make_plugin("eager", files={"requirements.txt": "pp-young>=2\n"})
+    done = run_pepperpy(tmp_path / "home", "plugins", "install", "llm/eager", "llm/young",
+                        env={"PEPPERPY_PLUGIN_PATH": str(tmp_path / "plugins")})
+    assert done.returncode == 1
+    assert "plugin llm/eager needs pp-young 2.0" in done.stdout + done.stderr
+    (env,) = (tmp_path / "home" / "envs").glob("llm-young-*[!k]")
+    assert installed(env) == {"pp_young-1.0"}
+
+
+def test_a_worker_env_takes_the_parents_pinned_versions_whatever_their_age(use_package_index, make_plugin, tmp_path,
+                                                                            monkeypatch):
+    """The worker's constraints pin PepperPy's own dependencies at the parent's versions, which may be younger than
+    the cooldown (the parent installed them itself): those pins are exempt. Here the parent "runs" pp-young 2.0."""
+    from pepperpy._isolation import env
+
+    monkeypatch.setattr(env, "host_pins", lambda: ["pp-young==2.0"])
+    make_plugin("pinned", files={"requirements.txt": "pp-young\n"}, isolation="process")
+    home = tmp_path / "home"
+    manager = PluginManager(search_paths=[tmp_path / "plugins"], home=home)
+    info = manager.resolve("llm", "pinned")[0]
+    venv = env.ensure_env(home, info.id, manager.requirement_set(info))
+    assert {p.name for p in venv.glob("lib/python*/site-packages/pp_young-*.dist-info")} == {"pp_young-2.0.dist-info"}

@@ -57,6 +57,8 @@ def test_plugins_lock_pins_hashes_under_the_cooldown_and_first_use_installs_exac
     (folder / "requirements.txt").write_text("pp-app\npp-young\n")  # unchanged: the lock still matches
     assert installed(first_use(tmp_path, "locked")) == {"pp_app-1.0", "pp_plain-1.0", "pp_young-1.0"}
     assert ("GET", "/simple/pp-young/") in use_package_index.requests
+    info = run_pepperpy(tmp_path / "home", "plugins", "info", "llm/locked", env={"PEPPERPY_PLUGIN_PATH": str(folder)})
+    assert f"lock: {folder / 'requirements.lock'} (installs take exactly it, hashes required)" in info.stdout
 
 
 def test_the_lock_decides_the_env_a_refreshed_lock_makes_a_new_one(use_package_index, make_plugin, tmp_path,
@@ -135,3 +137,13 @@ def test_plugins_lock_refuses_a_requirement_only_a_young_release_meets(use_packa
     assert done.returncode == 1
     assert "plugin llm/eager needs pp-young 2.0" in done.stderr and '"allow_newer": {"llm/eager"' in done.stderr
     assert not (folder / "requirements.lock").exists()
+
+
+def test_plugins_lock_without_an_argument_locks_the_folder_here_and_refuses_other_folders(use_package_index,
+                                                                                         make_plugin, tmp_path):
+    folder = make_plugin("here", files={"requirements.txt": "pp-plain\n"})
+    done = run_pepperpy(tmp_path / "home", "plugins", "lock", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert "pp-plain==1.0" in (folder / "requirements.lock").read_text()
+    nothing = run_pepperpy(tmp_path / "home", "plugins", "lock", cwd=tmp_path)
+    assert nothing.returncode == 1 and f"{tmp_path} has no plugin.json" in nothing.stderr

@@ -272,3 +272,31 @@ async def test_four_concurrent_chats_are_answered_together_not_queued(local_mana
 def test_a_bad_n_parallel_names_the_setting(local_manager, value):
     with pytest.raises(ConfigError, match=r"llm/local: n_parallel=.* must be a whole number >= 1"):
         PepperPy(plugin_manager=local_manager).with_llm("local", n_parallel=value)
+
+
+async def test_chats_do_not_hold_the_loops_default_executor(local_manager):
+    """Chats run on threads of their own: with a one-thread default executor, 4 chats still run at once and a
+    to_thread() call answers while they generate (through that executor they would queue, and so would it).
+    Run on a loop of its own (in a thread), so that the session's loop keeps its executor."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    events: list[tuple[str, int]] = []
+
+    async def chat(pepper, index: int) -> None:
+        async for chunk in pepper.chat.with_user(f"Count from {index} to {index + 40}.").stream():
+            if chunk.content and ("first", index) not in events:
+                events.append(("first", index))
+                if index == 3:
+                    events.append(("to_thread", await asyncio.to_thread(lambda: index)))
+            if chunk.finish_reason:
+                events.append(("end", index))
+
+    async def body() -> None:
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(1))
+        async with PepperPy(plugin_manager=local_manager).with_llm("local", temperature=0, seed=1, max_tokens=40) as pepper:
+            await asyncio.gather(*(chat(pepper, i) for i in range(4)))
+
+    await asyncio.to_thread(asyncio.run, body())
+    first_end = min(position for position, (kind, _) in enumerate(events) if kind == "end")
+    assert sorted(i for kind, i in events[:first_end] if kind == "first") == [0, 1, 2, 3], events
+    assert ("to_thread", 3) in events[:first_end], events

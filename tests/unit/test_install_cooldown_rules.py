@@ -84,3 +84,17 @@ def test_a_release_without_an_upload_time_is_said_to_come_from_an_index_without_
         "plugin llm/x needs pp-young 2.0, but the package index gives no upload time for it (an HTML-only index?)"
     )
     assert '{"allow_newer": {"llm/x": ["pp-young"]}}' in message
+
+
+def test_uvs_hint_for_a_pinned_version_is_explained_too(tmp_path):
+    said = ("hint: `idna` was filtered by `exclude-newer` to only include packages uploaded before "
+            "2026-11-30T00:41:47.5774102Z. The requested version, v3.21, was published at 2026-12-04T01:41:55Z. "
+            "Consider using `exclude-newer-package` to override the cutoff for this package.")
+    now = datetime(2026, 12, 7, 1, 41, 55, tzinfo=UTC)
+    message = explain(said, "llm/x", Cooldown("7 days", "the default"), tmp_path, now=now)
+    assert message is not None and message.startswith("plugin llm/x needs idna 3.21 (uploaded 3 days ago)")
+
+
+def test_allowing_adds_exemptions_by_canonical_name():
+    cooldown = Cooldown("7 days", "the default", ("b",)).allowing(["A_x", "b"])
+    assert cooldown.uv_options()[2:] == ["--exclude-newer-package", "a-x=false", "--exclude-newer-package", "b=false"]

@@ -24,7 +24,8 @@ def never(monkeypatch):
 
 def expected_command(manager: PluginManager, plugin_id: str) -> str:
     root = manager.search_paths()[0]
-    return f"PEPPERPY_HOME={shlex.quote(str(manager.home))} PEPPERPY_PLUGIN_PATH={root} pepperpy plugins install {plugin_id}"
+    home = shlex.quote(str(manager.home))
+    return f"PEPPERPY_HOME={home} PEPPERPY_PLUGIN_PATH={root} pepperpy plugins install {plugin_id}"
 
 
 def test_with_llm_fails_naming_the_plugin_and_the_install_command_and_writes_nothing(never, manager, make_plugin):
@@ -89,4 +90,16 @@ def test_a_wrong_value_is_an_error_naming_the_variable(monkeypatch, manager, mak
     with pytest.raises(ConfigError) as caught:
         PepperPy(plugin_manager=manager).with_llm("needy")
     assert str(caught.value).startswith("PEPPERPY_INSTALL='nevr' is not a valid setting; use PEPPERPY_INSTALL=never")
+    assert not manager.home.exists()
+
+
+def test_a_fallback_chain_moves_past_a_member_that_is_not_installed(never, tmp_path, make_plugin):
+    from pepperpy.plugin_manager import builtin_plugins_dir
+
+    make_plugin("needy", files={"requirements.txt": f"{MISSING}\n"})
+    manager = PluginManager(search_paths=[builtin_plugins_dir(), tmp_path / "plugins"], home=tmp_path / "home")
+    result = PepperPy(plugin_manager=manager).with_llm(["needy", "mock"]).chat.with_user("hi").generate_sync()
+    (failed,) = result.metadata["fallback"]["failed"]
+    assert result.metadata["fallback"]["served_by"] == "mock" and failed["member"] == "needy"
+    assert failed["error"].startswith("PluginInstallError: plugin llm/needy: its requirements")
     assert not manager.home.exists()

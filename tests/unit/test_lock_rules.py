@@ -69,7 +69,7 @@ def test_uvs_hash_mismatch_is_said_with_plugin_package_and_file(tmp_path):
     assert explain_mismatch("error: No solution found", "llm/x", tmp_path) is None
 
 
-def test_a_lock_is_part_of_the_env_fingerprint_also_for_the_index_after_an_in_place_edit(manager, make_plugin,
+def test_the_lock_is_part_of_the_env_fingerprint_also_for_the_index_after_an_in_place_edit(manager, make_plugin,
                                                                                          tmp_path):
     folder = make_plugin("locked", files={"requirements.txt": "psycopg==3.3.9\n"})
     unlocked = manager.requirement_set(manager.discover()["llm/locked"]).fingerprint()
@@ -77,8 +77,9 @@ def test_a_lock_is_part_of_the_env_fingerprint_also_for_the_index_after_an_in_pl
     locked = manager.requirement_set(manager.discover()["llm/locked"])
     assert locked.lock_file == folder / "requirements.lock" and locked.fingerprint() != unlocked
     assert _index.load(manager.home, [tmp_path / "plugins"]).plugins["llm/locked"].fingerprint == locked.fingerprint()
-    folder_times = os.stat(folder)
-    (folder / "requirements.lock").write_text(f"psycopg==3.3.9 --hash={H2}\n")  # same folder mtime
+    folder_times, lock_times = os.stat(folder), os.stat(folder / "requirements.lock")
+    (folder / "requirements.lock").write_text(f"psycopg==3.3.9 --hash={H2}\n")  # in place: same folder mtime
+    os.utime(folder / "requirements.lock", ns=(lock_times.st_atime_ns, lock_times.st_mtime_ns + 10**7))  # coarse clock
     os.utime(folder, ns=(folder_times.st_atime_ns, folder_times.st_mtime_ns))
     refreshed = manager.requirement_set(manager.discover()["llm/locked"]).fingerprint()
     assert refreshed != locked.fingerprint()

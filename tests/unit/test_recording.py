@@ -100,8 +100,9 @@ async def test_replay_mode_names_the_file_and_the_request_it_has_no_answer_for(m
         await replaying.chat.with_user("Three and three?").with_options(temperature=0).generate()
     assert replaying.llm.calls == []
 
-    with pytest.raises(RecordingError, match="the file does not exist"):
+    with pytest.raises(RecordingError, match="the file does not exist") as caught:
         await mock(manager).with_recording(tmp_path / "missing.json", mode="replay").chat.with_user("Hi").generate()
+    assert "mode='once'" in str(caught.value) and "delete" not in str(caught.value)
     assert not (tmp_path / "missing.json").exists()
 
 
@@ -255,7 +256,8 @@ async def test_failed_calls_are_not_recorded(manager, tmp_path):
 
 
 @pytest.mark.parametrize(("content", "problem"), [
-    ('{"pepperpy_recording": 1, "calls": [\n  {"request": }', "line 2"),
+    ('{"pepperpy_recording": 1, "calls": [\n  {"request": }', "line 2, column 15: Expecting value;"),
+    ('{"pepperpy_recording": 1, "calls": [\n  "a\tb"]}', "line 2, column 5: Invalid control character;"),
     ('{"calls": []}', 'no "pepperpy_recording": 1'),
     ('{"pepperpy_recording": 1, "calls": [{"request": {}}]}', 'calls\\[0\\] needs a "request" and its "result"'),
     ('{"pepperpy_recording": 1, "calls": [{"request": {"stream": true}, "result": {}}]}',
