@@ -68,7 +68,8 @@ class NotAStore(Exception):
 def check_schema(db: sqlite3.Connection) -> set[str]:
     """This store's tables found in ``db``; refuses a database holding anything else, before anything is written."""
     tables = {
-        name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        name
+        for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
     }
     others = sorted(tables - COLUMNS.keys())
     if others:

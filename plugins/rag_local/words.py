@@ -67,7 +67,8 @@ def ensure_word_index(db: sqlite3.Connection) -> None:
 def has_row_triggers(db: sqlite3.Connection) -> bool:
     """Whether the file still has the per-row index triggers (a store from before the bulk indexing)."""
     names = ",".join(f"'{name}'" for name in ROW_TRIGGERS)
-    return db.execute(f"SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name IN ({names})").fetchone() is not None
+    found = db.execute(f"SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name IN ({names})").fetchone()
+    return found is not None
 
 
 def forget_words(db: sqlite3.Connection, ids: str) -> None:

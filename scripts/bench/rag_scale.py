@@ -83,7 +83,9 @@ async def measure(name: str, config: dict, size: int) -> dict:
     for start in range(0, size, BATCH):
         count = min(BATCH, size - start)
         vectors = clustered(start, count, topics, mean)
-        documents = [Document(id=f"c{start + i}", text=f"chunk {start + i}", metadata={"group": (start + i) % 10}) for i in range(count)]
+        documents = [
+            Document(id=f"c{n}", text=f"chunk {n}", metadata={"group": n % 10}) for n in range(start, start + count)
+        ]
         began, began_cpu = time.perf_counter(), time.process_time()
         await store.add(documents, vectors=list(vectors))
         spent += time.perf_counter() - began
@@ -174,19 +176,23 @@ def main() -> None:
                 config = {"path": str(Path(tmp) / f"ingest{size}.sqlite3"), "ingest_only": True}
                 results.append((size, "rag/local (ingest only)", run_child("local", config, size)))
             if "local" in stores:
-                results.append((size, "rag/local (index)", run_child("local", {"path": str(Path(tmp) / f"local{size}.sqlite3")}, size)))
+                config = {"path": str(Path(tmp) / f"local{size}.sqlite3")}
+                results.append((size, "rag/local (index)", run_child("local", config, size)))
         if "chroma" in stores:
-            results.insert(0, (100_000, "Chroma embedded (anchor)", run_child("chroma", {"path": str(Path(tmp) / "chroma")}, 100_000)))
+            chroma = run_child("chroma", {"path": str(Path(tmp) / "chroma")}, 100_000)
+            results.insert(0, (100_000, "Chroma embedded (anchor)", chroma))
         if "pgvector" in stores:
             from tests.servers.postgres import running_postgres
 
             with running_postgres(Path(tmp) / "pg", free_port()) as dsn:
                 for size in (s for s in sizes if s <= 100_000):
-                    results.append((size, "rag/pgvector (HNSW)", run_child("pgvector", {"dsn": dsn, "collection": f"scale{size}"}, size)))
+                    pg = run_child("pgvector", {"dsn": dsn, "collection": f"scale{size}"}, size)
+                    results.append((size, "rag/pgvector (HNSW)", pg))
     anchor = results[0][2] if results[0][1].startswith("Chroma") else None
     rows = [row(size, label, figures, anchor or figures) for size, label, figures in results]
     table(
-        f"rag stores at scale ({DIMENSION}-d clustered vectors, k={K}, filter matches 10%; ingest ratio vs Chroma at 100k; "
+        f"rag stores at scale ({DIMENSION}-d clustered vectors, k={K}, filter matches 10%; "
+        "ingest ratio vs Chroma at 100k; "
         f"load average {os.getloadavg()[0]:.1f} at the end)",
         rows,
         ("chunks", "store", "ingest, store part", "index build", "query p50 / p99", "recall@10",

@@ -92,7 +92,8 @@ END;
 async def test_a_store_with_the_row_triggers_loses_them_and_rewritten_texts_are_indexed_once(rag_manager, tmp_path):
     path = tmp_path / "store.sqlite3"
     async with rag_manager.create_provider("rag", "local", path=path) as store:
-        await store.add([Document(id=f"d{n}", text=f"document {n} alpha") for n in range(20)], vectors=[[1.0, 0.0]] * 20)
+        documents = [Document(id=f"d{n}", text=f"document {n} alpha") for n in range(20)]
+        await store.add(documents, vectors=[[1.0, 0.0]] * 20)
     with sqlite3.connect(path) as db:
         db.executescript(ROW_TRIGGERS)
     async with rag_manager.create_provider("rag", "local", path=path) as store:
@@ -103,6 +104,5 @@ async def test_a_store_with_the_row_triggers_loses_them_and_rewritten_texts_are_
         assert len(await store.keyword_search("beta", k=100)) == 15
     assert fts_check(path) == 25  # each row indexed once: a leftover trigger would have indexed it twice
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'docs_words_%'").fetchall() == [
-            ("docs_words_delete",)
-        ]
+        triggers = db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'docs_words_%'")
+        assert triggers.fetchall() == [("docs_words_delete",)]
