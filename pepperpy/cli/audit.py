@@ -3,17 +3,23 @@
 Read from each env's install record (``pepperpy/_install_record.py``), or from its dist-info folders for an
 env installed before records existed. Every complete env counts, also one no plugin folder here uses any more
 (other projects share the home): "did I install litellm 1.82.8 anywhere?" is
-``pepperpy plugins audit --package litellm==1.82.8``.
+``pepperpy plugins audit --package litellm==1.82.8``. With ``--package`` the environment PepperPy runs from
+is searched too (kind "this environment", with its site folder): a plugin whose requirement is already
+installed there uses it. Like grep, ``--package`` exits 1 when nothing matches.
 """
 
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
 from pepperpy.cli._common import fail, manager, print_table
+
+THIS_ENVIRONMENT = "this environment"  # the kind of a match in the environment PepperPy runs from
 
 
 @click.command(short_help="One table of what every plugin env holds (--json, --package NAME).")
@@ -22,7 +28,8 @@ from pepperpy.cli._common import fail, manager, print_table
               help="Only this distribution, e.g. litellm or 'litellm==1.82.8'.")
 def audit(as_json: bool, package: str | None) -> None:
     """List every distribution installed into a plugin env: plugin, env kind (in-process folder or a worker
-    process's venv), name, version, when, the cooldown in force, required hashes and .pth files."""
+    process's venv), name, version, when, the cooldown in force, required hashes and .pth files. With --package,
+    also matches in the environment PepperPy runs from; exit code 1 when nothing matches."""
     from pepperpy import _install_record
     from pepperpy._envs import envs_folder
 
@@ -33,26 +40,64 @@ def audit(as_json: bool, package: str | None) -> None:
         record["distributions"] = [d for d in record["distributions"] if wanted is None or _matches(wanted, d)]
         if wanted is None or record["distributions"]:
             envs.append(record)
+    if wanted is not None:
+        envs += _this_environment(wanted)
     if as_json:
         click.echo(json.dumps({"envs": envs}, indent=2))
+        if wanted is not None and not envs:
+            sys.exit(1)
         return
-    rows = [
-        [record["plugin"] or "?", record["kind"], d["name"], d["version"], _when(record), _cooldown(record),
-         _hash(d), ", ".join(d["pth"]) or "-", env_name(record)]
-        for record in envs for d in record["distributions"]
-    ]
+    rows = [_row(record, d) for record in envs for d in record["distributions"]]
     if not rows:
-        what = f"no plugin env holds {package}" if package else "no plugin env is installed"
-        click.echo(f"{what} (under {envs_folder(manager().home)})")
+        if package:
+            click.echo(f"no plugin env holds {package} (under {envs_folder(manager().home)}), nor the environment "
+                       f"PepperPy runs from ({sys.prefix})")
+            sys.exit(1)
+        click.echo(f"no plugin env is installed (under {envs_folder(manager().home)})")
         return
     headers = ["PLUGIN", "KIND", "PACKAGE", "VERSION", "INSTALLED", "COOLDOWN", "HASH", ".PTH", "ENV"]
     print_table(headers, rows, max_widths={"HASH": 24})
 
 
-def env_name(record: dict[str, Any]) -> str:
-    from pathlib import Path
+def _row(record: dict[str, Any], distribution: dict[str, Any]) -> list[str]:
+    pth = ", ".join(distribution["pth"]) or "-"
+    if record["kind"] == THIS_ENVIRONMENT:  # not installed by PepperPy: no record, no cooldown; the site folder
+        return ["-", THIS_ENVIRONMENT, distribution["name"], distribution["version"], "-", "-", "-", pth,
+                record["env"]]
+    return [record["plugin"] or "?", record["kind"], distribution["name"], distribution["version"], _when(record),
+            _cooldown(record), _hash(distribution), pth, env_name(record)]
 
+
+def env_name(record: dict[str, Any]) -> str:
     return Path(record["env"]).name
+
+
+def _this_environment(wanted: Any) -> list[dict[str, Any]]:
+    """The distributions matching ``wanted`` that this process can import outside plugin envs, one entry per site
+    folder (plugin envs already on ``sys.path`` are reported from ``<home>/envs``)."""
+    import importlib.metadata
+
+    from packaging.utils import canonicalize_name
+
+    from pepperpy._envs import plugin_of
+
+    sites: dict[str, dict[str, dict[str, Any]]] = {}
+    for found in importlib.metadata.distributions():
+        name, version = found.metadata["Name"] or "", found.version or ""
+        if not name or not _matches(wanted, {"name": name, "version": version}):
+            continue
+        site = Path(str(found.locate_file(""))).resolve()
+        if plugin_of(site) is not None:
+            continue
+        files = [str(f) for f in found.files or []]
+        entry = {"name": name, "version": version, "hashes": [],
+                 "pth": sorted(f for f in files if "/" not in f and f.endswith(".pth"))}
+        sites.setdefault(str(site), {}).setdefault(canonicalize_name(name), entry)  # first on sys.path wins
+    return [
+        {"plugin": None, "kind": THIS_ENVIRONMENT, "env": site, "recorded": False, "installed_at": None,
+         "cooldown": None, "cooldown_source": None, "allow_newer": [], "distributions": list(entries.values())}
+        for site, entries in sites.items()
+    ]
 
 
 def _wanted(package: str | None) -> Any:

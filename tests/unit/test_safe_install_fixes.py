@@ -1,0 +1,68 @@
+"""Findings of a new user's first look at the safe-install features (issue 24): ``plugins audit --package`` also
+searches the environment PepperPy runs from, and more. CLI commands run in subprocesses with PEPPERPY_HOME in
+tmp_path; nothing here installs (no package index is reached)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pepperpy._paths import STAMP_FILE
+
+
+def cli(home: Path, *arguments: str, plugin_path: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PEPPERPY_HOME": str(home)}
+    if plugin_path is not None:
+        env["PEPPERPY_PLUGIN_PATH"] = str(plugin_path)
+    return subprocess.run([sys.executable, "-m", "pepperpy", *arguments], capture_output=True, text=True, env=env,
+                          timeout=120, stdin=subprocess.DEVNULL)
+
+
+def fake_env(home: Path, name: str, version: str) -> Path:
+    """A complete in-process plugin env as an install leaves it (stamped, one dist-info), with no record."""
+    env = home / "envs" / "llm-fake-0123456789ab"
+    info = env / f"{name}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\n")
+    (env / STAMP_FILE).write_text("0123456789ab")
+    return env
+
+
+def test_audit_package_reports_this_environment_with_its_site_folder(tmp_path):
+    version = importlib.metadata.version("pytest")
+    site = Path(str(importlib.metadata.distribution("pytest").locate_file(""))).resolve()
+    found = cli(tmp_path, "plugins", "audit", "--package", f"pytest=={version}")
+    assert found.returncode == 0, found.stderr
+    rows = [line.split() for line in found.stdout.splitlines()[1:]]
+    assert ["-", "this", "environment", "pytest", version, "-", "-", "-", "-", str(site)] in rows
+    data = json.loads(cli(tmp_path, "plugins", "audit", "--json", "--package", "pytest").stdout)
+    (entry,) = [e for e in data["envs"] if e["env"] == str(site)]
+    assert entry["kind"] == "this environment" and entry["plugin"] is None
+    assert [(d["name"], d["version"]) for d in entry["distributions"]] == [("pytest", version)]
+
+
+def test_audit_package_exits_1_when_nothing_matches_anywhere(tmp_path):
+    missing = cli(tmp_path, "plugins", "audit", "--package", "pepperpy-test-only-package")
+    assert missing.returncode == 1
+    assert missing.stdout == (f"no plugin env holds pepperpy-test-only-package (under {tmp_path / 'envs'}), nor the "
+                              f"environment PepperPy runs from ({sys.prefix})\n")
+    newer = cli(tmp_path, "plugins", "audit", "--json", "--package", "pytest>=1000")
+    assert newer.returncode == 1 and json.loads(newer.stdout) == {"envs": []}
+
+
+def test_audit_package_finds_a_plugin_env_and_the_plain_table_lists_only_plugin_envs(tmp_path):
+    env = fake_env(tmp_path, "pepperpy-test-only-package", "1.0")
+    found = cli(tmp_path, "plugins", "audit", "--package", "pepperpy_test_only_package==1.0")
+    assert found.returncode == 0, found.stderr
+    (row,) = [line.split() for line in found.stdout.splitlines()[1:]]
+    assert row[:4] == ["llm/fake", "inprocess", "pepperpy-test-only-package", "1.0"] and row[-1] == env.name
+    table = cli(tmp_path, "plugins", "audit")
+    assert table.returncode == 0, table.stderr
+    assert [line.split()[:2] for line in table.stdout.splitlines()[1:]] == [["llm/fake", "inprocess"]]
+
