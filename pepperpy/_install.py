@@ -466,9 +466,17 @@ def requirement_arguments(needed: RequirementSet) -> list[str]:
     first), else its requirements file."""
     if needed.lock_file is None:
         return ["-r", str(needed.requirements_file)]
+    check_lock(needed)
+    return ["--require-hashes", "-r", str(needed.lock_file)]
+
+
+def check_lock(needed: RequirementSet) -> None:
+    """Refuse (PluginManifestError naming the lock) a plugin's lock that cannot be read or does not match its
+    requirements; nothing when it has no lock. Installs nothing (``plugins check`` and ``doctor`` run it too)."""
+    if needed.lock_file is None:
+        return
     locked = _lockfile.read_lock(needed.lock_file, needed.plugin_id)
     _lockfile.check(needed.plugin_id, needed.requirements, locked, needed.lock_file, needed.requirements_file)
-    return ["--require-hashes", "-r", str(needed.lock_file)]
 
 
 def explain_failure(output: str, needed: RequirementSet, cooldown: _cooldown.Cooldown, home: Path) -> str | None:
@@ -541,6 +549,7 @@ def _storage_problem(home: Path, needed: RequirementSet, number: int, detail: st
 __all__ = [
     "ENV_NAME",
     "RequirementSet",
+    "check_lock",
     "env_dir",
     "install",
     "is_stamped",

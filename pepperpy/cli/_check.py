@@ -78,6 +78,7 @@ def check_folder(checker: Any, folder: str, install_requirements: bool) -> tuple
     isolated = found.manifest.isolation == "process"
     try:
         needed = checker.requirement_set(found)
+        _install.check_lock(needed)  # a stale lock fails here, as it would at the install
         if isolated:  # its requirements live in its worker's env, never in this process
             if install_requirements and needed:
                 from pepperpy._isolation.env import ensure_env

@@ -119,6 +119,7 @@ def _unwritable(home: Path) -> str | None:
 
 def _plugins(report: Report, m: PluginManager) -> None:
     from pepperpy._envs import install_mode
+    from pepperpy._install import check_lock
     from pepperpy._manifest import entry_file
     from pepperpy._trust import open_to_others, trust_problem
 
@@ -143,6 +144,7 @@ def _plugins(report: Report, m: PluginManager) -> None:
     for info in m.list_plugins():
         category, name = info.id.split("/", 1)
         try:
+            check_lock(m.requirement_set(info))  # a stale lock would fail the install
             state = "installs on first use" if m.needs_install(category, name) else "ready"
             if state != "ready" and never:
                 m.refuse_runtime_install(info, m.requirement_set(info), isolated=_isolated(m, info))

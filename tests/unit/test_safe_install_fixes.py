@@ -66,3 +66,24 @@ def test_audit_package_finds_a_plugin_env_and_the_plain_table_lists_only_plugin_
     assert table.returncode == 0, table.stderr
     assert [line.split()[:2] for line in table.stdout.splitlines()[1:]] == [["llm/fake", "inprocess"]]
 
+
+HASH = "sha256:" + "ab" * 32
+STALE = {"requirements.txt": "pepperpy-test-only-package==1.0\n",
+         "requirements.lock": f"pepperpy-test-other-package==2.0 \\\n    --hash={HASH}\n"}
+STALE_MESSAGE = ("does not match requirements.txt: requirements.txt asks for pepperpy-test-only-package==1.0, but the "
+                 "lock does not list pepperpy-test-only-package")
+
+
+def test_plugins_check_fails_a_stale_lock_without_installing(tmp_path, make_plugin):
+    folder = make_plugin("stale", files=STALE)
+    checked = cli(tmp_path / "home", "plugins", "check", str(folder))
+    assert checked.returncode == 1
+    assert f"FAIL llm/stale ({folder}): plugin llm/stale: {folder / 'requirements.lock'} {STALE_MESSAGE}" in checked.stdout
+    assert not (tmp_path / "home" / "envs").exists()
+
+
+def test_doctor_reports_a_stale_lock(tmp_path, make_plugin):
+    folder = make_plugin("stale", files=STALE)
+    report = cli(tmp_path / "home", "doctor", plugin_path=folder.parent)
+    assert f"llm/stale ({folder}): plugin llm/stale: {folder / 'requirements.lock'} {STALE_MESSAGE}" in report.stdout
+    assert not (tmp_path / "home" / "envs").exists()
