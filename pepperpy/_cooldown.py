@@ -30,6 +30,8 @@ DEFAULT = "7 days"
 _SETTINGS_KEYS = ("cooldown", "allow_newer")
 _DURATION = re.compile(r"(\d{1,5})\s*(d|days?|h|hours?|w|weeks?)?", re.IGNORECASE)
 _UNITS = {"d": "days", "h": "hours", "w": "weeks"}
+_PLUGIN_ID = re.compile(r"[a-z][a-z0-9_-]*/[a-z][a-z0-9_-]*")  # category/name, as plugin.json names them
+_PACKAGE_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?", re.ASCII)  # a PEP 508 name
 _FILTERED = re.compile(
     r"`(?P<name>[^`]+)` was filtered by `exclude-newer` to only include packages uploaded before \S+?\. "
     r"(?:The latest version satisfying the requirement is|The requested version,) v?(?P<version>[^\s,]+?)"
@@ -86,6 +88,14 @@ def read_settings(home: Path) -> dict[str, object]:
     ):
         raise ConfigError(f'{path}: "allow_newer" must map plugin ids to lists of package names, e.g. '
                           '{"llm/openai": ["openai"]}')
+    for plugin_id, names in allow.items():
+        if not _PLUGIN_ID.fullmatch(plugin_id):
+            raise ConfigError(f'{path}: "allow_newer" has the key {plugin_id[:80]!r}, which is not a plugin id; write '
+                              'the id as category/name, e.g. {"llm/openai": ["openai"]} (`pepperpy plugins list`)')
+        bad = next((n for n in names if not _PACKAGE_NAME.fullmatch(n)), None)
+        if bad is not None:
+            raise ConfigError(f'{path}: "allow_newer" lists {bad[:80]!r} for {plugin_id}, which is not a package '
+                              'name; write names only, without versions or extras, e.g. {"llm/openai": ["openai"]}')
     return data
 
 

@@ -87,3 +87,28 @@ def test_doctor_reports_a_stale_lock(tmp_path, make_plugin):
     report = cli(tmp_path / "home", "doctor", plugin_path=folder.parent)
     assert f"llm/stale ({folder}): plugin llm/stale: {folder / 'requirements.lock'} {STALE_MESSAGE}" in report.stdout
     assert not (tmp_path / "home" / "envs").exists()
+
+
+@pytest.mark.parametrize(("allow", "named"), [
+    ({"openai": ["openai"]}, "has the key 'openai', which is not a plugin id; write the id as category/name"),
+    ({"llm/open ai": ["openai"]}, "has the key 'llm/open ai', which is not a plugin id"),
+    ({"llm/openai": ["openai>=2"]}, "lists 'openai>=2' for llm/openai, which is not a package name; write names only"),
+    ({"llm/openai": [""]}, "lists '' for llm/openai, which is not a package name"),
+    ({"llm/openai": ["open ai"]}, "lists 'open ai' for llm/openai, which is not a package name"),
+])
+def test_allow_newer_keys_must_be_plugin_ids_and_values_package_names(tmp_path, allow, named):
+    from pepperpy._cooldown import read_settings
+    from pepperpy.errors import ConfigError
+
+    (tmp_path / "install.json").write_text(json.dumps({"allow_newer": allow}))
+    with pytest.raises(ConfigError) as caught:
+        read_settings(tmp_path)
+    assert str(caught.value).startswith(f'{tmp_path / "install.json"}: "allow_newer" ')
+    assert named in str(caught.value)
+
+
+def test_allow_newer_accepts_a_well_formed_id_of_a_plugin_not_on_the_path(tmp_path):
+    from pepperpy._cooldown import cooldown_for
+
+    (tmp_path / "install.json").write_text(json.dumps({"allow_newer": {"vector/not-here_yet": ["Foo.Bar_baz"]}}))
+    assert cooldown_for(tmp_path, "vector/not-here_yet").allowed == ("foo-bar-baz",)
