@@ -143,7 +143,7 @@ def explain(output: str, plugin_id: str, cooldown: Cooldown, home: Path, now: da
         return None
     now = now or datetime.now(UTC)
     names = sorted({canonicalize_name(m["name"]) for m in found})
-    example = json.dumps({"allow_newer": {plugin_id: names}})
+    example = json.dumps({"allow_newer": {plugin_id: _merged(home, plugin_id, names)}})
     allow = (f"allow newer {', '.join(names)} for {plugin_id} only, in {settings_path(home)}: {example}; or change "
              f'the cooldown for every plugin: {COOLDOWN_VARIABLE}=1d (0 turns it off) or "cooldown" in that file.')
     undated = [f"{m['name']} {m['version']}" for m in found if m["published"] is None]
@@ -159,6 +159,13 @@ def explain(output: str, plugin_id: str, cooldown: Cooldown, home: Path, now: da
         "PepperPy installs only releases older than that, so a release withdrawn within days (as compromised "
         f"ones are) never reaches you. Wait until it is old enough; or {allow}"
     )
+
+
+def _merged(home: Path, plugin_id: str, names: list[str]) -> list[str]:
+    """The plugin's ``allow_newer`` list in the settings file with ``names`` added: what to write there, whole."""
+    existing = read_settings(home).get("allow_newer", {}).get(plugin_id, [])  # type: ignore[union-attr]
+    listed = {canonicalize_name(n) for n in existing}
+    return [*existing, *(n for n in names if n not in listed)]
 
 
 def _age(published: str, now: datetime) -> str:

@@ -112,3 +112,16 @@ def test_allow_newer_accepts_a_well_formed_id_of_a_plugin_not_on_the_path(tmp_pa
 
     (tmp_path / "install.json").write_text(json.dumps({"allow_newer": {"vector/not-here_yet": ["Foo.Bar_baz"]}}))
     assert cooldown_for(tmp_path, "vector/not-here_yet").allowed == ("foo-bar-baz",)
+
+
+def test_the_cooldown_refusal_shows_the_plugins_whole_allow_newer_list(tmp_path):
+    from pepperpy._cooldown import cooldown_for, explain
+
+    said = ("hint: `pp-young` was filtered by `exclude-newer` to only include packages uploaded before "
+            "2026-11-30T00:00:00Z. The requested version, v2.0, was published at 2026-12-06T22:54:19Z. ")
+    (tmp_path / "install.json").write_text(json.dumps({"allow_newer": {"llm/x": ["Zeta_Pkg", "alpha"],
+                                                                       "llm/y": ["other"]}}))
+    message = explain(said, "llm/x", cooldown_for(tmp_path, "llm/x"), tmp_path)
+    assert message is not None
+    assert (f'allow newer pp-young for llm/x only, in {tmp_path / "install.json"}: '
+            '{"allow_newer": {"llm/x": ["Zeta_Pkg", "alpha", "pp-young"]}}') in message
