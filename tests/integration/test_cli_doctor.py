@@ -97,8 +97,8 @@ def test_with_install_never_an_uninstalled_plugin_is_a_problem_and_a_wrong_value
     result = pepperpy(home, "doctor", extra_env={"PEPPERPY_INSTALL": "never"})
     assert result.returncode == 1
     lines = result.stdout.splitlines()
-    assert ("  installs  never: plugins' requirements are installed never at run time, only by `pepperpy plugins "
-            "install` (PEPPERPY_INSTALL)") in lines
+    assert ("  installs  never: nothing is installed at run time, only by `pepperpy plugins install` "
+            "(PEPPERPY_INSTALL)") in lines
     (local,) = [line for line in lines if line.startswith("  PROBLEM llm/local ")]
     assert "PEPPERPY_INSTALL=never forbids installing at run time" in local
     assert "`pepperpy plugins install llm/local`" in local

@@ -19,8 +19,8 @@ hint: `pp-young` was filtered by `exclude-newer` to only include packages upload
 
 
 @pytest.mark.parametrize(("text", "uv"), [
-    ("7", "7 days"), ("7d", "7 days"), (" 3 days ", "3 days"), ("1 day", "1 days"), ("12h", "12 hours"),
-    ("2w", "2 weeks"), ("2 Weeks", "2 weeks"), ("0", ""), ("0d", ""),
+    ("7", "7 days"), ("7d", "7 days"), (" 3 days ", "3 days"), ("1 day", "1 day"), ("12h", "12 hours"), ("1h", "1 hour"),
+    ("2w", "2 weeks"), ("2 Weeks", "2 weeks"), ("1 weeks", "1 week"), ("0", ""), ("0d", ""),
 ])
 def test_durations_are_given_to_uv_in_its_words(text, uv):
     assert parse_duration(text, "X") == uv

@@ -125,3 +125,32 @@ def test_the_cooldown_refusal_shows_the_plugins_whole_allow_newer_list(tmp_path)
     assert message is not None
     assert (f'allow newer pp-young for llm/x only, in {tmp_path / "install.json"}: '
             '{"allow_newer": {"llm/x": ["Zeta_Pkg", "alpha", "pp-young"]}}') in message
+
+
+def test_one_unit_is_said_in_the_singular(tmp_path):
+    from datetime import UTC, datetime
+
+    from pepperpy._cooldown import Cooldown, explain, parse_duration
+
+    assert [parse_duration(t, "X") for t in ("1h", "1", "1w", "2h")] == ["1 hour", "1 day", "1 week", "2 hours"]
+    said = ("hint: `pp-young` was filtered by `exclude-newer` to only include packages uploaded before "
+            "2026-11-30T00:00:00Z. The requested version, v2.0, was published at 2026-12-06T22:54:19Z. ")
+    now = datetime(2026, 12, 6, 22, 55, 0, tzinfo=UTC)
+    message = explain(said, "llm/x", Cooldown("1 hour", "X"), tmp_path, now=now)
+    assert message is not None and message.startswith("plugin llm/x needs pp-young 2.0 (uploaded 1 minute ago), "
+                                                       "younger than the install cooldown of 1 hour (X)")
+
+
+def test_doctor_says_what_an_off_cooldown_and_never_mode_mean(tmp_path, monkeypatch):
+    monkeypatch.setenv("PEPPERPY_INSTALL", "never")
+    monkeypatch.setenv("PEPPERPY_INSTALL_COOLDOWN", "0")
+    lines = cli(tmp_path / "home", "doctor").stdout.splitlines()
+    assert "  installs  never: nothing is installed at run time, only by `pepperpy plugins install` " \
+           "(PEPPERPY_INSTALL)" in lines
+    assert "  cooldown  off (PEPPERPY_INSTALL_COOLDOWN): installs take releases of any age" in lines
+    assert not [line for line in lines if "ignore younger" in line or "install on first use" in line
+                and "unset PEPPERPY_INSTALL" not in line]
+    local = lines[lines.index("local model (llm/local)") + 1]
+    assert local.startswith("  not installed, and PEPPERPY_INSTALL=never: install it beforehand with `") \
+        and local.endswith("pepperpy plugins install llm/local`")
+
