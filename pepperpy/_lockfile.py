@@ -24,6 +24,8 @@ from pepperpy.errors import PluginManifestError
 
 LOCK_FILE = "requirements.lock"
 _HASH = re.compile(r"\s--hash=(?P<hash>[a-z0-9]+:[0-9a-f]+)")
+_HASH_OPTION = re.compile(r"\s--hash(?:=|\s+)(?P<value>\S*)")  # any --hash option, to check its value
+_WELL_FORMED = re.compile(r"sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128}")
 _COMMENT = re.compile(r"(?:^|\s)#.*")
 _MISMATCH = re.compile(r"Hash mismatch for `(?P<name>[^`=]+)==(?P<version>[^`]+)`")
 _NO_HASH = re.compile(r"no trusted hash was provided for: `(?P<name>[^`]+)`")
@@ -71,9 +73,15 @@ def read_lock(path: Path, plugin_id: str) -> tuple[Locked, ...]:
         body = _COMMENT.sub("", line).strip()
         if not body:
             continue
+        where = f"plugin {plugin_id}: {path}:{number}"
+        for option in _HASH_OPTION.finditer(" " + body):
+            if not _WELL_FORMED.fullmatch(option["value"]):
+                raise PluginManifestError(
+                    f"{where}: the hash {option['value'][:80]!r} is malformed: expected --hash=sha256:<64 hex digits>; "
+                    f"write the lock again with `pepperpy plugins lock {plugin_id}`"
+                )
         hashes = tuple(m["hash"] for m in _HASH.finditer(" " + body))
         spec = _HASH.sub("", " " + body).strip()
-        where = f"plugin {plugin_id}: {path}:{number}"
         try:
             requirement = Requirement(spec)
         except InvalidRequirement:

@@ -154,3 +154,17 @@ def test_doctor_says_what_an_off_cooldown_and_never_mode_mean(tmp_path, monkeypa
     assert local.startswith("  not installed, and PEPPERPY_INSTALL=never: install it beforehand with `") \
         and local.endswith("pepperpy plugins install llm/local`")
 
+
+@pytest.mark.parametrize("option", ["--hash=sha256:zz", "--hash=sha256:" + "a" * 63, "--hash=md5:" + "a" * 32,
+                                    "--hash=", "--hash sha256:zz"])
+def test_a_malformed_hash_in_a_lock_is_named_as_such(tmp_path, option):
+    from pepperpy._lockfile import read_lock
+    from pepperpy.errors import PluginManifestError
+
+    path = tmp_path / "requirements.lock"
+    path.write_text(f"# header\ntext-unidecode==1.3 --hash={HASH} {option}\n")
+    with pytest.raises(PluginManifestError) as caught:
+        read_lock(path, "llm/x")
+    assert str(caught.value).startswith(f"plugin llm/x: {path}:2: the hash ")
+    assert "is malformed: expected --hash=sha256:<64 hex digits>; write the lock again with `pepperpy plugins " \
+           "lock llm/x`" in str(caught.value)
