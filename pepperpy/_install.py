@@ -44,6 +44,7 @@ LAST_USED_FILE = ".pepperpy-last-used"  # its mtime says when the env was last u
 LAST_USED_EVERY_S = 3600.0  # the fast path refreshes the record at most this often
 INSTALL_TIMEOUT_S = 600.0  # bounds one uv run and the wait for another process's install
 _HASH_OPTION = re.compile(r"\s+--hash=[\w:]+")
+_HASH_VALUE = re.compile(r"\s--hash=(\S*)")
 ENV_NAME = _envs.ENV_NAME
 _STAGING_NAME = re.compile(rf"\.(?P<env>{ENV_NAME.pattern})(?:\.partial)?-[a-z0-9_]+")  # older ones had no .partial
 _NETWORK_HINTS = ("error sending request", "failed to fetch", "connection", "timed out", "dns error", "network")
@@ -143,6 +144,11 @@ def parse_requirement_line(line: str, where: str) -> Requirement | None:
         return None
     if text.endswith("\\"):
         raise refuse("line continuations ('\\' at the end) are not allowed", "write each requirement on one line")
+    hashes = _HASH_VALUE.findall(" " + text)
+    malformed = next((h for h in hashes if not _lockfile.WELL_FORMED_HASH.fullmatch(h)), None)
+    if malformed is not None:
+        raise refuse(f"the hash {malformed[:80]!r} is malformed: expected --hash=sha256:<64 hex digits>",
+                     "write the hash uv pip compile --generate-hashes gives, or no --hash")
     text = _HASH_OPTION.sub("", text)
     if text.startswith("-") or re.search(r"\s-", text):
         option = next(word for word in text.split() if word.startswith("-"))

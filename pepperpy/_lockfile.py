@@ -25,7 +25,7 @@ from pepperpy.errors import PluginManifestError
 LOCK_FILE = "requirements.lock"
 _HASH = re.compile(r"\s--hash=(?P<hash>[a-z0-9]+:[0-9a-f]+)")
 _HASH_OPTION = re.compile(r"\s--hash(?:=|\s+)(?P<value>\S*)")  # any --hash option, to check its value
-_WELL_FORMED = re.compile(r"sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128}")
+WELL_FORMED_HASH = re.compile(r"sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128}")
 _COMMENT = re.compile(r"(?:^|\s)#.*")
 _MISMATCH = re.compile(r"Hash mismatch for `(?P<name>[^`=]+)==(?P<version>[^`]+)`")
 _NO_HASH = re.compile(r"no trusted hash was provided for: `(?P<name>[^`]+)`")
@@ -75,7 +75,7 @@ def read_lock(path: Path, plugin_id: str) -> tuple[Locked, ...]:
             continue
         where = f"plugin {plugin_id}: {path}:{number}"
         for option in _HASH_OPTION.finditer(" " + body):
-            if not _WELL_FORMED.fullmatch(option["value"]):
+            if not WELL_FORMED_HASH.fullmatch(option["value"]):
                 raise PluginManifestError(
                     f"{where}: the hash {option['value'][:80]!r} is malformed: expected --hash=sha256:<64 hex digits>; "
                     f"write the lock again with `pepperpy plugins lock {plugin_id}`"
@@ -156,4 +156,5 @@ def explain_mismatch(output: str, plugin_id: str, path: Path) -> str | None:
     return None
 
 
-__all__ = ["LOCK_FILE", "Locked", "check", "explain_mismatch", "identity", "lock_path", "read_lock"]
+__all__ = ["LOCK_FILE", "WELL_FORMED_HASH", "Locked", "check", "explain_mismatch", "identity", "lock_path",
+           "read_lock"]

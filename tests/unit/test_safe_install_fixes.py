@@ -78,7 +78,8 @@ def test_plugins_check_fails_a_stale_lock_without_installing(tmp_path, make_plug
     folder = make_plugin("stale", files=STALE)
     checked = cli(tmp_path / "home", "plugins", "check", str(folder))
     assert checked.returncode == 1
-    assert f"FAIL llm/stale ({folder}): plugin llm/stale: {folder / 'requirements.lock'} {STALE_MESSAGE}" in checked.stdout
+    lock = folder / "requirements.lock"
+    assert f"FAIL llm/stale ({folder}): plugin llm/stale: {lock} {STALE_MESSAGE}" in checked.stdout
     assert not (tmp_path / "home" / "envs").exists()
 
 
@@ -168,3 +169,18 @@ def test_a_malformed_hash_in_a_lock_is_named_as_such(tmp_path, option):
     assert str(caught.value).startswith(f"plugin llm/x: {path}:2: the hash ")
     assert "is malformed: expected --hash=sha256:<64 hex digits>; write the lock again with `pepperpy plugins " \
            "lock llm/x`" in str(caught.value)
+
+
+def test_a_malformed_hash_in_requirements_txt_is_named_as_such(tmp_path):
+    from pepperpy._install import parse_requirements_file
+    from pepperpy.errors import PluginManifestError
+
+    path = tmp_path / "requirements.txt"
+    path.write_text("httpx\npkg==1.3 --hash=sha256:zz\n")
+    with pytest.raises(PluginManifestError) as caught:
+        parse_requirements_file(path, plugin_id="llm/x")
+    assert str(caught.value) == (f"plugin llm/x: {path}:2: the hash 'sha256:zz' is malformed: expected "
+                                 "--hash=sha256:<64 hex digits>: 'pkg==1.3 --hash=sha256:zz'; write the hash uv pip "
+                                 "compile --generate-hashes gives, or no --hash")
+    path.write_text(f"pkg==1.3 --hash={HASH}\n")
+    assert [str(r) for r in parse_requirements_file(path, plugin_id="llm/x")] == ["pkg==1.3"]

@@ -42,6 +42,7 @@ REFUSED_LINES = [
     "--hash=sha256:abcd",
     "pkg --config-settings=x=y",
     "pkg==1.0 --hash sha256:abcd",
+    "pkg==1.3 --hash=sha256:zz",
     "${PACKAGE}",
     "pkg==${VERSION}",
     "pkg \\",
@@ -54,7 +55,8 @@ ACCEPTED_LINES = {
     "zope.interface>=5": "zope.interface>=5",
     "pkg~=1.0": "pkg~=1.0",
     "requests[socks]>=2 ; python_version >= '3.9'": 'requests[socks]>=2; python_version >= "3.9"',
-    "six==1.16.0 --hash=sha256:1e61c37477a1626458e36f7b1d82aa5c --hash=sha256:aa": "six==1.16.0",
+    "six==1.16.0 --hash=sha256:1e61c37477a1626458e36f7b1d82aa5c9b094fa4802892072e49de9c60c4c926 "
+    "--hash=sha256:" + "a" * 64: "six==1.16.0",
     "tabulate\t# a comment after a tab": "tabulate",
 }
 
