@@ -50,6 +50,7 @@ _EXPORTS: dict[str, str] = {
     "InvalidInputError": "pepperpy.errors",
     "UnsupportedPartError": "pepperpy.errors",
     "FileLoadError": "pepperpy.errors",
+    "TemplateError": "pepperpy.errors",
     "PepperPyErrorGroup": "pepperpy.errors",
     "PluginError": "pepperpy.errors",
     "PluginNotFoundError": "pepperpy.errors",
@@ -63,6 +64,7 @@ _EXPORTS: dict[str, str] = {
     "RateLimitError": "pepperpy.errors",
     "ProviderTimeoutError": "pepperpy.errors",
     "ToolError": "pepperpy.errors",
+    "RecordingError": "pepperpy.errors",
     "MCPServer": "pepperpy.mcp",
 }
 
@@ -95,6 +97,8 @@ if TYPE_CHECKING:
         ProviderError,
         ProviderTimeoutError,
         RateLimitError,
+        RecordingError,
+        TemplateError,
         ToolError,
     )
     from pepperpy.mcp import MCPServer

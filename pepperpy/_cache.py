@@ -25,45 +25,22 @@ from typing import Any
 
 from pepperpy.errors import ConfigError
 from pepperpy.hooks import Call, CallNext, closing_stream
-from pepperpy.llm import GenerationChunk, GenerationResult, assistant_reply
+from pepperpy.llm import TRANSPORT_OPTIONS, GenerationChunk, GenerationResult, assistant_reply, message_json, option_json
 
 FORMAT_VERSION = 2  # 2: media parts keyed by hash; answers stored without the request's messages
-# Options that change how a call is made, not what it answers: left out of the key.
-_TRANSPORT_OPTIONS = frozenset({"timeout", "max_retries", "retry_budget", "retry_connect", "max_retry_after"})
-
-
-def _jsonable(value: Any) -> Any:
-    schema = getattr(value, "model_json_schema", None)
-    if isinstance(value, type) and schema is not None:
-        return {"response_model": schema()}
-    if hasattr(value, "parameters") and hasattr(value, "name"):  # a pepperpy.tools.Tool
-        return {"tool": value.name, "description": getattr(value, "description", ""), "parameters": value.parameters}
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    return repr(value)
-
-
-def _message_key(message: Any) -> dict[str, Any]:
-    """A message as the key sees it: parts by ``describe()`` (a media part's hash, never its path or bytes)."""
-    key = message.model_dump(mode="json", exclude={"content"})
-    content = message.content
-    key["content"] = [part.describe() for part in content] if isinstance(content, list) else content
-    return key
-
-
 def cache_key(call: Call) -> str:
     """A hash of everything that decides the answer to ``call``."""
-    config = {k: v for k, v in call.config.items() if k not in _TRANSPORT_OPTIONS}
-    options = {k: v for k, v in call.options.items() if k not in _TRANSPORT_OPTIONS}
+    config = {k: v for k, v in call.config.items() if k not in TRANSPORT_OPTIONS}
+    options = {k: v for k, v in call.options.items() if k not in TRANSPORT_OPTIONS}
     payload = {
         "format": FORMAT_VERSION,
         "provider": call.provider,
         "config": config,
-        "messages": [_message_key(m) for m in call.messages],
+        "messages": [message_json(m) for m in call.messages],
         "options": options,
         "stream": call.stream,
     }
-    text = json.dumps(payload, sort_keys=True, default=_jsonable, ensure_ascii=False)
+    text = json.dumps(payload, sort_keys=True, default=option_json, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

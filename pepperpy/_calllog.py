@@ -16,6 +16,11 @@ before the provider is asked); rows are written in autocommit with ``synchronous
 not a failed call. Add the hook outside a cache (``with_logging()`` before ``with_cache()``)
 to see cache hits too.
 
+Fragments (``ChatBuilder.with_fragment``, ``pepperpy chat -f``: text parts with a ``source``) are stored
+once by the SHA-256 of their text in ``fragments``; a call's message keeps ``{"type": "fragment", "sha256",
+"source"}`` in their place and ``call_fragments`` links the call to each one, in order (simonw/llm's
+``fragments`` and ``prompt_fragments``). A log of an earlier schema is brought up to date in place.
+
 The read side (``recent``, ``last_conversation``, ``conversation_messages``) serves the
 ``pepperpy logs`` and ``pepperpy chat -c`` commands.
 """
@@ -46,7 +51,7 @@ if TYPE_CHECKING:
 
 LOG_FILE = "logs.db"
 APPLICATION_ID = 0x50505943  # "PPYC": marks the file as a PepperPy call log
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MASK = "***"
 
 _SCHEMA = (
@@ -73,13 +78,32 @@ _SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS calls_by_conversation ON calls (conversation_id, id)",
 )
+_FRAGMENT_TABLES = (
+    """CREATE TABLE IF NOT EXISTS fragments (
+        id INTEGER PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE,
+        content TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS call_fragments (
+        call_id INTEGER NOT NULL REFERENCES calls (id),
+        fragment_id INTEGER NOT NULL REFERENCES fragments (id),
+        position INTEGER NOT NULL,
+        source TEXT,
+        PRIMARY KEY (call_id, position)
+    )""",
+    "CREATE INDEX IF NOT EXISTS call_fragments_by_fragment ON call_fragments (fragment_id)",
+)
 _COLUMNS = (
     "time", "provider", "model", "messages", "options", "answer", "prompt_tokens", "completion_tokens",
     "duration_ms", "error", "conversation_id", "stream", "cached", "fallback", "outcome",
     "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
 )
-# The columns each schema version added, for a log an earlier version wrote (ALTER TABLE, in place).
-_ADDED = {2: ("cache_read_tokens INTEGER", "cache_write_tokens INTEGER", "reasoning_tokens INTEGER")}
+# What each schema version added, for a log an earlier version wrote (in place).
+_MIGRATIONS = {
+    2: tuple(f"ALTER TABLE calls ADD COLUMN {column} INTEGER"
+             for column in ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens")),
+    3: _FRAGMENT_TABLES,
+}
 _INSERT = f"INSERT INTO calls ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 
 
@@ -129,11 +153,11 @@ def _prepare(connection: sqlite3.Connection, path: Path) -> None:
             if not _is_ours(connection, path):
                 version = connection.execute("PRAGMA user_version").fetchone()[0]
                 if version == 0:  # a new file: the whole schema
-                    for statement in _SCHEMA:
+                    for statement in (*_SCHEMA, *_FRAGMENT_TABLES):
                         connection.execute(statement)
                 for added in range(version + 1, SCHEMA_VERSION + 1) if version else ():  # an earlier version's log
-                    for column in _ADDED.get(added, ()):
-                        connection.execute(f"ALTER TABLE calls ADD COLUMN {column}")
+                    for statement in _MIGRATIONS.get(added, ()):
+                        connection.execute(statement)
                 connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     _sqlite.use_wal(connection)
@@ -172,19 +196,33 @@ def _is_ours(connection: sqlite3.Connection, path: Path) -> bool:
 # -- turning a call into a row -----------------------------------------------------------
 
 
-def _part_record(part: Any, redact: Callable[[str], str] | None) -> dict[str, Any]:
-    """A part as the log keeps it: text (redacted), or a media part's type, media type, size and hash — never its
-    bytes, its data URL or its path."""
+@dataclasses.dataclass(frozen=True)
+class _Fragment:
+    sha256: str
+    text: str
+    source: str | None
+
+
+def _part_record(part: Any, redact: Callable[[str], str] | None, fragments: list[_Fragment]) -> dict[str, Any]:
+    """A part as the log keeps it: text (redacted), a fragment's hash and source (its text goes to ``fragments``),
+    or a media part's type, media type, size and hash — never its bytes, its data URL or its path."""
+    if getattr(part, "source", None) is not None and part.type == "text":
+        import hashlib
+
+        text = _registry_redact(redact(part.text) if redact is not None else part.text)
+        fragment = _Fragment(hashlib.sha256(text.encode("utf-8")).hexdigest(), text, part.source)
+        fragments.append(fragment)
+        return {"type": "fragment", "sha256": fragment.sha256, "source": fragment.source}
     record = part.describe()
     if redact is not None and isinstance(record.get("text"), str):
         record["text"] = redact(record["text"])
     return record
 
 
-def _message_record(message: Message, redact: Callable[[str], str] | None) -> dict[str, Any]:
+def _message_record(message: Message, redact: Callable[[str], str] | None, fragments: list[_Fragment]) -> dict[str, Any]:
     content: Any = message.content
     if isinstance(content, list):
-        content = [_part_record(part, redact) for part in content]
+        content = [_part_record(part, redact, fragments) for part in content]
     elif content is not None and redact is not None:
         content = redact(content)
     record: dict[str, Any] = {"role": message.role.value, "content": content}
@@ -227,13 +265,7 @@ def _known_secrets_hidden(text: str, call: Call) -> str:
         from pepperpy import _redact
     except ImportError:
         return text
-    target = call.target
-    specs = getattr(type(target), "option_specs", None)
-    if specs is not None:
-        for name in specs():
-            value = getattr(target, name, None)
-            if type(value).__name__ == "SecretStr":
-                _redact.remember(value)
+    _redact.remember_options(call.target)
     return _redact.redact(text)
 
 
@@ -331,11 +363,13 @@ class CallLog:
         if seen.error is not None and seen.outcome == "error":
             error = _known_secrets_hidden(f"{type(seen.error).__name__}: {seen.error}", call)
         usage = seen.usage
+        fragments: list[_Fragment] = []
+        messages = [_message_record(m, self.redact, fragments) for m in call.messages]
         row = (
             wall.isoformat(timespec="milliseconds"),
             provider,
             metadata.get("model") or call.model,
-            _registry_redact(_dumps([_message_record(m, self.redact) for m in call.messages])),
+            _registry_redact(_dumps(messages)),
             _registry_redact(_dumps({k: _option_value(k, v) for k, v in call.options.items()})),
             answer,
             usage.prompt_tokens if usage is not None else None,
@@ -349,16 +383,28 @@ class CallLog:
             seen.outcome,
             *(getattr(usage, field, None) for field in ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens")),
         )
-        self._insert(row)
+        self._insert(row, fragments)
 
-    def _insert(self, row: tuple[Any, ...]) -> None:
-        """Write one row; a failure (a full disk, a lock held too long) is a RuntimeWarning and the call goes on."""
+    def _insert(self, row: tuple[Any, ...], fragments: list[_Fragment]) -> None:
+        """Write one row (and its fragments, once each); a failure (a full disk, a lock held too long) is a
+        RuntimeWarning and the call goes on."""
         import sqlite3
 
         connection = self._open()
         try:
             with self._lock:
-                connection.execute(_INSERT, row)
+                if not fragments:
+                    connection.execute(_INSERT, row)
+                    return
+                with _transaction(connection, "BEGIN IMMEDIATE"):
+                    connection.executemany("INSERT OR IGNORE INTO fragments (hash, content) VALUES (?, ?)",
+                                           [(f.sha256, f.text) for f in fragments])
+                    call_id = connection.execute(_INSERT, row).lastrowid
+                    connection.executemany(
+                        "INSERT INTO call_fragments (call_id, fragment_id, position, source) "
+                        "SELECT ?, id, ?, ? FROM fragments WHERE hash = ?",
+                        [(call_id, n, f.source, f.sha256) for n, f in enumerate(fragments)],
+                    )
         except sqlite3.Error as exc:
             import warnings
 
@@ -396,6 +442,7 @@ class LoggedCall:
     cache_read_tokens: int | None = None
     cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
+    fragments: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # sha256, source, size of each
 
     @property
     def prompt(self) -> str | None:
@@ -437,6 +484,31 @@ def _query(path: str | os.PathLike[str], sql: str, parameters: tuple[Any, ...]) 
         connection.close()
 
 
+def _fragments_of(path: str | os.PathLike[str], call_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Call id -> the fragments it used, in order: their hash, source and size (not their text)."""
+    if not call_ids:
+        return {}
+    rows = _query(
+        path, "SELECT call_fragments.call_id, fragments.hash, call_fragments.source, length(fragments.content) "
+        "FROM call_fragments JOIN fragments ON fragments.id = call_fragments.fragment_id "
+        f"WHERE call_fragments.call_id IN ({', '.join('?' * len(call_ids))}) ORDER BY call_fragments.call_id, "
+        "call_fragments.position", tuple(call_ids),
+    )
+    used: dict[int, list[dict[str, Any]]] = {}
+    for call_id, sha256, source, size in rows:
+        used.setdefault(call_id, []).append({"sha256": sha256, "source": source, "size": size})
+    return used
+
+
+def fragment_text(path: str | os.PathLike[str], sha256: str) -> str | None:
+    """The text of the fragment with this hash (a prefix of 8 characters or more will do), or None."""
+    sha256 = sha256.lower()
+    if not (8 <= len(sha256) <= 64 and all(c in "0123456789abcdef" for c in sha256)):
+        return None
+    rows = _query(path, "SELECT content FROM fragments WHERE hash LIKE ? ORDER BY hash LIMIT 2", (sha256 + "%",))
+    return rows[0][0] if len(rows) == 1 else None
+
+
 def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
@@ -447,14 +519,17 @@ def recent(
     """The last ``n`` calls (``n=0``: all), oldest first; ``query`` searches messages and answers (SQL LIKE)."""
     where, parameters = [], []
     if query:
-        where.append("(messages LIKE ? ESCAPE '\\' OR answer LIKE ? ESCAPE '\\')")
-        parameters += [_like(query), _like(query)]
+        where.append("(messages LIKE ? ESCAPE '\\' OR answer LIKE ? ESCAPE '\\' OR id IN (SELECT call_id FROM "
+                     "call_fragments JOIN fragments ON fragments.id = fragment_id WHERE content LIKE ? ESCAPE '\\'))")
+        parameters += [_like(query), _like(query), _like(query)]
     if conversation_id:
         where.append("conversation_id = ?")
         parameters.append(conversation_id)
     sql = _SELECT + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id DESC LIMIT ?"
     rows = _query(path, sql, (*parameters, n if n > 0 else -1))
-    return [_row(r) for r in reversed(rows)]
+    calls = [_row(r) for r in reversed(rows)]
+    used = _fragments_of(path, [call.id for call in calls])
+    return [dataclasses.replace(call, fragments=used[call.id]) if call.id in used else call for call in calls]
 
 
 def last_conversation(path: str | os.PathLike[str]) -> str | None:
@@ -473,7 +548,8 @@ def conversation_messages(path: str | os.PathLike[str], conversation_id: str) ->
     if not rows:
         return []
     call = _row(rows[0])
-    messages = [Message.model_validate(_restorable(m)) for m in call.messages]
+    texts = {f["sha256"]: fragment_text(path, f["sha256"]) for f in _fragments_of(path, [call.id]).get(call.id, [])}
+    messages = [Message.model_validate(_restorable(m, texts)) for m in call.messages]
     return [*messages, Message(role=MessageRole.ASSISTANT, content=call.answer or "")]
 
 
@@ -485,15 +561,18 @@ def _shown(content: Any) -> Any:
     for part in content:
         if part.get("type") == "text":
             shown.append(part.get("text", ""))
+        elif part.get("type") == "fragment":
+            shown.append(f"[fragment {part.get('source')}]")
         elif part.get("type") != "reasoning":
             size = f", {part['size']} bytes" if "size" in part else ""
             shown.append(f"[{part.get('type')} {part.get('media_type')}{size}]")
     return " ".join(shown)
 
 
-def _restorable(record: dict[str, Any]) -> dict[str, Any]:
-    """A logged message as one to send again: a media part (logged without its bytes) becomes a note saying
-    what was attached; reasoning (logged without its signature) is left out."""
+def _restorable(record: dict[str, Any], fragments: Mapping[str, str | None]) -> dict[str, Any]:
+    """A logged message as one to send again: a fragment gets its text back (``fragments``: hash -> text); a
+    media part (logged without its bytes) becomes a note saying what was attached; reasoning (logged without
+    its signature) is left out."""
     content = record.get("content")
     if not isinstance(content, list):
         return record
@@ -501,6 +580,8 @@ def _restorable(record: dict[str, Any]) -> dict[str, Any]:
     for part in content:
         if part.get("type") == "text":
             kept.append({"type": "text", "text": part.get("text", "")})
+        elif part.get("type") == "fragment" and fragments.get(part.get("sha256", "")) is not None:
+            kept.append({"type": "text", "text": fragments[part["sha256"]], "source": part.get("source")})
         elif part.get("type") != "reasoning":
             kept.append({"type": "text", "text": f"{_shown([part])} (attached earlier; the call log keeps no bytes)"})
     return {**record, "content": kept}
@@ -508,5 +589,5 @@ def _restorable(record: dict[str, Any]) -> dict[str, Any]:
 
 __all__ = [
     "APPLICATION_ID", "CallLog", "LOG_FILE", "LoggedCall", "SCHEMA_VERSION", "connect", "conversation_messages",
-    "default_path", "last_conversation", "recent",
+    "default_path", "fragment_text", "last_conversation", "recent",
 ]

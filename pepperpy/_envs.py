@@ -3,17 +3,20 @@
 An env is named after its plugin and what it holds: ``<category>-<name>-<fingerprint>`` (the
 plugin id with ``-`` for ``/``; the fingerprint is ``_install.RequirementSet.fingerprint()`` for
 an in-process plugin's requirements, ``_isolation.env.fingerprint`` for a worker's venv). An
-install is complete when the env's stamp file holds that fingerprint. Imports nothing heavy
-(the plugin index reads it).
+install is complete when the env's stamp file holds that fingerprint. ``PEPPERPY_INSTALL`` says
+whether using a plugin may install at all (``install_mode``). Imports nothing heavy (the plugin
+index reads it).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 from pepperpy._paths import STAMP_FILE
+from pepperpy.errors import ConfigError
 
 ENVS_DIR = "envs"
 ENV_NAME = re.compile(r"[^.].*-[0-9a-f]{12}")  # an env dir: <plugin id with - for />-<fingerprint>
@@ -47,6 +50,23 @@ def is_installed(folder: Path, fingerprint: str) -> bool:
         return False
 
 
+INSTALL_VARIABLE = "PEPPERPY_INSTALL"
+INSTALL_MODES = ("auto", "never")  # auto (the default): install on first use; never: only `pepperpy plugins install`
+
+
+def install_mode() -> str:
+    """``PEPPERPY_INSTALL``: ``auto`` (unset or empty too) or ``never``; ConfigError naming the variable otherwise."""
+    raw = os.environ.get(INSTALL_VARIABLE, "")
+    value = raw.strip().lower() or "auto"
+    if value not in INSTALL_MODES:
+        raise ConfigError(
+            f"{INSTALL_VARIABLE}={raw!r} is not a valid setting; use {INSTALL_VARIABLE}=never (nothing is installed "
+            "at run time: run `pepperpy plugins install ID` or `pepperpy plugins install --all` beforehand) or "
+            f"{INSTALL_VARIABLE}=auto (the default: a plugin's requirements are installed on first use), or unset it"
+        )
+    return value
+
+
 def needs_install(
     folder: Path, fingerprint: str, *, isolated: bool, has_requirements: bool, provided: Callable[[], bool]
 ) -> bool:
@@ -63,4 +83,7 @@ def needs_install(
     return isolated or not provided()
 
 
-__all__ = ["ENVS_DIR", "ENV_NAME", "env_folder", "envs_folder", "is_installed", "needs_install", "plugin_of"]
+__all__ = [
+    "ENVS_DIR", "ENV_NAME", "INSTALL_MODES", "INSTALL_VARIABLE", "env_folder", "envs_folder", "install_mode",
+    "is_installed", "needs_install", "plugin_of",
+]

@@ -9,7 +9,7 @@ it depends on the versions of PepperPy's own dependencies installed here).
 
 Staleness is decided by cheap ``stat`` calls only:
 
-- a folder entry by the mtimes (ns) of the folder, its plugin.json and its requirements file;
+- a folder entry by the mtimes (ns) of the folder, its plugin.json, its requirements file and its lock;
 - a search path's folder list by the path's mtime (a plugin folder added or removed);
 - the environment part by the mtimes of the ``sys.path`` directories (a distribution installed).
 
@@ -227,14 +227,15 @@ class Index:
 
 
 def _folder_key(folder: str, requirements_file: str | None) -> list[int]:
-    """The mtimes (ns) of the folder, its plugin.json (and size) and its requirements file."""
+    """The mtimes (ns) of the folder, its plugin.json (and size), its requirements file and its requirements.lock."""
     try:
         manifest = os.stat(os.path.join(folder, "plugin.json"))
         manifest_key = [manifest.st_mtime_ns, manifest.st_size]
     except OSError:
         manifest_key = [-1, -1]
     requirements = os.path.join(folder, requirements_file or "requirements.txt")
-    return [_mtime(folder), *manifest_key, _mtime(requirements)]
+    lock = os.path.join(folder, "requirements.lock")  # pepperpy._lockfile.LOCK_FILE: part of the env's fingerprint
+    return [_mtime(folder), *manifest_key, _mtime(requirements), _mtime(lock)]
 
 
 def _validate(folder: str) -> dict[str, Any]:

@@ -7,6 +7,8 @@ made readable by every user, stamped, then renamed into place under a file lock 
 concurrent processes install once. uv runs under a small watchdog that kills it when the
 installing process dies, and the next install of the plugin removes what a killed one left.
 Each env keeps a last-used record (refreshed at most hourly) for ``pepperpy plugins clean``.
+Every uv run ignores releases younger than the install cooldown (``_cooldown.py``); a plugin's
+``requirements.lock`` (``_lockfile.py``), when present, is what gets installed, hashes required.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +33,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from pepperpy import _envs
+from pepperpy import _cooldown, _envs, _lockfile
 from pepperpy._paths import STAMP_FILE
 from pepperpy._filelock import file_lock
 from pepperpy._log import logger
@@ -84,6 +87,8 @@ class RequirementSet:
     requirements: tuple[Requirement, ...] = ()
     model_packages: tuple[Requirement, ...] = ()
     requirements_file: Path | None = None
+    lock_file: Path | None = None  # requirements.lock (pepperpy/_lockfile.py): install exactly it, hashes required
+    lock_digest: str = ""  # the lock's size and mtime: a stat, not a read, on the fast path
 
     def __bool__(self) -> bool:
         return bool(self.requirements or self.model_packages)
@@ -92,6 +97,8 @@ class RequirementSet:
         """Short hash of the requirements, the Python ABI and the platform."""
         parts = [str(r) for r in self.requirements] + ["--no-deps"] + [str(r) for r in self.model_packages]
         parts += [sys.implementation.cache_tag, sysconfig.get_platform()]
+        if self.lock_digest:
+            parts.append(f"lock={self.lock_digest}")
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
 
@@ -237,11 +244,16 @@ def requirement_set(plugin_id: str, folder: Path, manifest: Any) -> RequirementS
     requirements_file = folder / manifest.requirements
     where = f"plugin {plugin_id}: {folder / 'plugin.json'} model_packages"
     model_packages = (parse_requirement_line(line, where) for line in manifest.model_packages)
+    requirements = parse_requirements_file(requirements_file, plugin_id=plugin_id)
+    lock = _lockfile.lock_path(folder)
+    digest = _lockfile.identity(lock, plugin_id) if requirements else ""
     return RequirementSet(
         plugin_id=plugin_id,
-        requirements=parse_requirements_file(requirements_file, plugin_id=plugin_id),
+        requirements=requirements,
         model_packages=tuple(r for r in model_packages if r is not None),
         requirements_file=requirements_file,
+        lock_file=lock if digest else None,
+        lock_digest=digest,
     )
 
 
@@ -411,6 +423,7 @@ def _install_fresh(target: Path, needed: RequirementSet, timeout_s: float, lock_
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     try:
         _install_into(staging, needed, timeout_s, lock_fd)
+        record_install(staging, needed)
         (staging / LAST_USED_FILE).touch()
         (staging / STAMP_FILE).write_text(needed.fingerprint())
         _make_readable(staging)
@@ -425,6 +438,17 @@ def _install_fresh(target: Path, needed: RequirementSet, timeout_s: float, lock_
     _say(f"installed {needed.plugin_id}'s requirements in {elapsed:.1f}s")
 
 
+def record_install(staging: Path, needed: RequirementSet) -> None:
+    """Write the env's install record (``pepperpy/_install_record.py``): its distributions, hashes, ``.pth`` files,
+    and the cooldown the install ran under."""
+    from pepperpy import _install_record
+
+    cooldown = _cooldown.cooldown_for(staging.parent.parent, needed.plugin_id)  # <home>/envs/<staging>
+    policy = {"cooldown": cooldown.duration or "off", "cooldown_source": cooldown.source,
+              "allow_newer": list(cooldown.allowed)}
+    _install_record.write(staging, needed.plugin_id, [needed.requirements_file, needed.lock_file], policy)
+
+
 def _make_readable(root: Path) -> None:
     """Modes like site-packages: folders 0755, files 0644 (0755 when executable), whatever the umask."""
     for folder, _dirs, files in os.walk(root):
@@ -437,23 +461,55 @@ def _make_readable(root: Path) -> None:
                 os.chmod(path, wanted)
 
 
+def requirement_arguments(needed: RequirementSet) -> list[str]:
+    """uv's arguments for the plugin's requirements: its lock with hashes required (checked against its requirements
+    first), else its requirements file."""
+    if needed.lock_file is None:
+        return ["-r", str(needed.requirements_file)]
+    locked = _lockfile.read_lock(needed.lock_file, needed.plugin_id)
+    _lockfile.check(needed.plugin_id, needed.requirements, locked, needed.lock_file, needed.requirements_file)
+    return ["--require-hashes", "-r", str(needed.lock_file)]
+
+
+def explain_failure(output: str, needed: RequirementSet, cooldown: _cooldown.Cooldown, home: Path) -> str | None:
+    """A cooldown or hash-mismatch failure of uv, said with the plugin, the package and what to do; else None."""
+    explained = _cooldown.explain(output, needed.plugin_id, cooldown, home)
+    if explained is None and needed.lock_file is not None:
+        explained = _lockfile.explain_mismatch(output, needed.plugin_id, needed.lock_file)
+    return explained
+
+
+def install_policy(home: Path, needed: RequirementSet) -> _cooldown.Cooldown:
+    """The cooldown for this install; warns when uv may use sources it cannot check."""
+    cooldown = _cooldown.cooldown_for(home, needed.plugin_id)
+    unchecked = _cooldown.unchecked_sources(needed.plugin_id, cooldown) if needed.lock_file is None else None
+    if unchecked is not None:
+        warnings.warn(unchecked, RuntimeWarning, stacklevel=3)
+        logger.warning(unchecked)
+    return cooldown
+
+
 def _install_into(staging: Path, needed: RequirementSet, timeout_s: float, lock_fd: int) -> None:
+    home = staging.parent.parent  # <home>/envs/<staging>
+    cooldown = install_policy(home, needed)
     steps: list[tuple[str, list[str]]] = []
     if needed.requirements:
-        steps.append(("requirements", ["--target", str(staging), "-r", str(needed.requirements_file)]))
+        steps.append(("requirements", ["--target", str(staging), *requirement_arguments(needed)]))
     if needed.model_packages:
         packages = [str(r) for r in needed.model_packages]
         steps.append(("model packages", ["--target", str(staging), "--no-deps", *packages]))
     for label, arguments in steps:
         _say(f"  uv pip install {label} for {needed.plugin_id}")
         try:
-            _run_uv(arguments, timeout_s, lock_fd)
+            _run_uv(arguments + cooldown.uv_options(), timeout_s, lock_fd)
         except (_NetworkError, subprocess.CalledProcessError) as exc:
             output = (exc.output if isinstance(exc, subprocess.CalledProcessError) else str(exc)) or ""
             number = _storage_errno(output)
             if number is not None:
-                home = staging.parent.parent  # <home>/envs/<staging>
                 raise PluginInstallError(_storage_problem(home, needed, number, _tail(output, 3))) from None
+            explained = explain_failure(output, needed, cooldown, home)
+            if explained is not None:
+                raise PluginInstallError(explained) from None
             names = ", ".join(str(r) for r in needed.requirements + needed.model_packages)
             raise PluginInstallError(
                 f"could not install the {label} of plugin {needed.plugin_id} ({names}); uv said:\n"

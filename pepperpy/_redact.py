@@ -99,9 +99,20 @@ def remember(value: Any) -> None:
     _registry.remember(value)
 
 
+def remember_options(provider: Any) -> None:
+    """Register every secret-typed option (``SecretStr``) of a provider object, so its keys are hidden too."""
+    specs = getattr(type(provider), "option_specs", None)
+    if specs is None:
+        return
+    for name in specs():
+        value = getattr(provider, name, None)
+        if hasattr(value, "get_secret_value"):
+            remember(value)
+
+
 def redact(text: str) -> str:
     """``text`` with every registered secret replaced by ``***``."""
     return _registry.redact(text)
 
 
-__all__ = ["MASK", "MIN_LENGTH", "SecretRegistry", "is_secret_option", "redact", "remember"]
+__all__ = ["MASK", "MIN_LENGTH", "SecretRegistry", "is_secret_option", "redact", "remember", "remember_options"]

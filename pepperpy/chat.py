@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import aclosing
 from typing import Any, Protocol, TypeVar
@@ -70,6 +71,7 @@ class ChatBuilder:
         self._run_tools = False
         self._max_rounds = 5
         self._response_model: type[BaseModel] | None = None
+        self._fragments: tuple[tuple[str | os.PathLike[str], dict[str, Any]], ...] = ()
 
     def _with(self, **changes: Any) -> ChatBuilder:
         builder = object.__new__(type(self))  # a shallow copy, as copy.copy makes, at a fifth of its cost
@@ -143,6 +145,57 @@ class ChatBuilder:
             raise InvalidInputError(f"with_response_model() takes a pydantic model class, got {model!r:.80}")
         return self._with(_response_model=model)
 
+    def with_fragment(
+        self, source: str | os.PathLike[str], *, fetch: bool = False, max_bytes: int | None = None,
+        timeout: float | None = None,
+    ) -> ChatBuilder:
+        """Context sent before the prompt, in the last user message: a file (a PDF or another document through
+        the loader plugin of its suffix), ``"-"`` (standard input), ``"PREFIX:ARG"`` (the loader plugin PREFIX,
+        e.g. ``"pdf:report.pdf"``) or a URL, fetched only with ``fetch=True`` (at most ``max_bytes``, 5 MB by
+        default, within ``timeout`` seconds, 20 by default). Read when the chat is sent; the call log stores
+        each fragment's text once, by its hash.
+        """
+        if not isinstance(source, (str, os.PathLike)):
+            raise InvalidInputError(f"with_fragment() takes a path, '-', a URL or PREFIX:ARG, got {source!r:.60}")
+        limits = {k: v for k, v in (("max_bytes", max_bytes), ("timeout", timeout)) if v is not None}
+        return self._with(_fragments=(*self._fragments, (source, {"fetch": fetch, **limits})))
+
+    def from_template(self, name: str, /, **variables: Any) -> ChatBuilder:
+        """The saved template NAME (``<home>/templates/NAME.yaml``) added: its system prompt and prompt with
+        ``variables`` filled in (then its defaults), its options and model, its schema as the response model.
+
+        A TemplateError names the file and the variable when one is missing or unknown. The template's
+        ``provider`` is the command's; a script chooses its provider with ``with_llm``.
+        """
+        from pepperpy.templates import load_template
+
+        template = load_template(self._source.plugin_manager.home, name)
+        system, prompt = template.render(variables)
+        builder = self if system is None else self.with_system(system)
+        if prompt is not None:
+            builder = builder.with_user(prompt)
+        options = {**template.options, **({"model": template.model} if template.model else {})}
+        if options:
+            builder = builder.with_options(**options)
+        model = template.response_model()
+        return builder if model is None else builder.with_response_model(model)
+
+    async def _sent(self) -> list[Message]:
+        """The messages to send: the chat's, with its fragments read and put first in the last user message."""
+        messages = list(self._messages)
+        if not self._fragments:
+            return messages
+        from pepperpy._fragments import resolve
+
+        manager = self._source.plugin_manager
+        parts = [(await resolve(source, manager=manager, **settings)).part() for source, settings in self._fragments]
+        for position in range(len(messages) - 1, -1, -1):
+            if messages[position].role == MessageRole.USER:
+                last = messages[position]
+                messages[position] = last.model_copy(update={"content": [*parts, *last.parts]})
+                return messages
+        return [*messages, Message(role=MessageRole.USER, content=parts)]
+
     async def _tool_list(self) -> list[Tool]:
         """The offered tools, an MCP server's listed (its session opened in the facade's, on first use)."""
         return await collect_tools(self._tools, self._source)
@@ -165,13 +218,13 @@ class ChatBuilder:
         return await self._source.call_llm(call)
 
     def _check_prompt(self, method: str) -> None:
-        if not has_prompt(self._messages):
+        if not self._fragments and not has_prompt(self._messages):
             check_prompt(self._messages, "chat", f"add a user message with .with_user(...) before .{method}()")
 
     async def generate(self) -> GenerationResult:
         """The answer. With tools run, the loop's rounds come first; ``result.usage`` is then the sum of the rounds'."""
         self._check_prompt("generate")
-        result, _sent = await self._generate_running_tools(list(self._messages))
+        result, _sent = await self._generate_running_tools(await self._sent())
         if self._response_model is not None:
             result = await self._validated(result)
         return result
@@ -180,7 +233,7 @@ class ChatBuilder:
         """The answer, and the messages its last call was sent: the chat's, then each tool round's assistant
         message and tool results (what a conversation keeps)."""
         self._check_prompt("generate")
-        result, sent = await self._generate_running_tools(list(self._messages))
+        result, sent = await self._generate_running_tools(await self._sent())
         if self._response_model is not None:
             result = await self._validated(result)
         return result, sent
@@ -231,11 +284,11 @@ class ChatBuilder:
         """
         self._check_prompt("stream")
         if self._tools and self._run_tools:
-            async with aclosing(self._stream_running_tools(list(self._messages))) as rounds:
+            async with aclosing(self._stream_running_tools(await self._sent())) as rounds:
                 async for chunk in rounds:
                     yield chunk
             return
-        chunks = await self._call(list(self._messages), stream=True)
+        chunks = await self._call(await self._sent(), stream=True)
         if self._response_model is not None:
             chunks = self._parsed_on_the_last(chunks)
         async with closing_stream(chunks) as stream:  # leaving early closes the hooks' and provider's at once

@@ -3,9 +3,11 @@
     PepperPyError
     ├── ConfigError                  the caller's mistake: unknown or invalid option
     │   ├── MissingKeyError          a required key (API key) is not set anywhere
-    │   └── InvalidInputError        a call's input is wrong (messages, builder arguments)
-    │       ├── UnsupportedPartError a provider cannot take a part of a message (an image, a file)
-    │       └── FileLoadError        a file no loader can read (encrypted, damaged, no text, unknown suffix)
+    │   ├── TemplateError            a saved template is missing, does not parse, or lacks a variable
+    │   ├── InvalidInputError        a call's input is wrong (messages, builder arguments)
+    │   │   ├── UnsupportedPartError a provider cannot take a part of a message (an image, a file)
+    │   │   └── FileLoadError        a file no loader can read (encrypted, damaged, no text, unknown suffix)
+    │   └── RecordingError           a recording (pepperpy.hooks.record) has no answer to a request, or is unreadable
     ├── PluginError                  a plugin folder, its class or its machinery
     │   ├── PluginNotFoundError      no plugin with that id (lists close names)
     │   ├── PluginManifestError      plugin.json or requirements.txt is broken
@@ -44,6 +46,20 @@ class MissingKeyError(ConfigError):
     """A required key (usually an API key) is set neither in the call, the environment nor keys.json."""
 
 
+class TemplateError(ConfigError):
+    """A template (``<home>/templates/NAME.yaml``) is missing or broken, or a variable is missing or unknown.
+
+    ``path`` is the template's file and ``variable`` the variable involved (None when none is)."""
+
+    def __init__(self, message: str, path: object = None, variable: str | None = None):
+        super().__init__(message)
+        self.path = None if path is None else str(path)
+        self.variable = variable
+
+    def __reduce__(self) -> tuple[type, tuple[str, str | None, str | None]]:
+        return type(self), (str(self), self.path, self.variable)
+
+
 class InvalidInputError(ConfigError):
     """The input of a call is invalid: messages, builder arguments, documents."""
 
@@ -68,6 +84,11 @@ class FileLoadError(InvalidInputError):
 
     def __reduce__(self) -> tuple[type, tuple[str, str]]:  # crosses worker processes with both fields
         return type(self), (self.path, self.reason)
+
+
+class RecordingError(ConfigError):
+    """A recording of LLM calls (``pepperpy.hooks.record``, ``with_recording``, the ``pepperpy_recording`` fixture)
+    cannot answer a request in replay, or cannot be read or written; the message names the file."""
 
 
 class PluginError(PepperPyError):
@@ -191,6 +212,8 @@ __all__ = [
     "ProviderError",
     "ProviderTimeoutError",
     "RateLimitError",
+    "RecordingError",
+    "TemplateError",
     "ToolError",
     "provider_error_type",
 ]

@@ -19,6 +19,9 @@ Register with ``PepperPy().with_hook(fn)`` (this facade), ``pepperpy.plugins.reg
 (every facade of the process) or the entry-point group ``pepperpy.hooks`` (an installed
 distribution). They run in that order, outermost first: entry points, process-wide, then
 the facade's own in the order it added them.
+
+``record(path, mode)`` is a hook that records every call to a JSON file and replays them later
+without the provider (``PepperPy().with_recording``, the pytest fixture ``pepperpy_recording``).
 """
 
 from __future__ import annotations
@@ -26,14 +29,18 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pepperpy._redact import is_secret_option
 from pepperpy.errors import PepperPyErrorGroup, PluginError
 from pepperpy.llm import GenerationChunk, GenerationResult, Message
+
+if TYPE_CHECKING:
+    from pepperpy._recording import Recording, RecordMode
 
 # Options the facade acts on itself; they are taken out of ``call.options`` into ``call.settings``.
 FACADE_OPTIONS = frozenset({"cache"})
@@ -199,6 +206,17 @@ async def closing_stream(chunks: Any) -> AsyncIterator[Any]:
             await aclose()
 
 
+def record(path: str | os.PathLike[str], mode: RecordMode = "once") -> Recording:
+    """A hook that records every LLM call it sees to the JSON file ``path``, and replays them later without the
+    provider: ``"once"`` records when the file is missing and replays after, ``"replay"`` only replays (a
+    request with no recorded answer is a ``RecordingError`` naming the file), ``"new"`` replays what it has and
+    records the rest. Pass it to ``PepperPy().with_recording(...)`` (its place: inside your hooks, outside the
+    cache) or use it as any hook. Matching, secrets and the file format: ``pepperpy/_recording.py``."""
+    from pepperpy._recording import Recording
+
+    return Recording(path, mode)
+
+
 ENTRY_POINT_GROUP = "pepperpy.hooks"
 
 
@@ -238,5 +256,5 @@ def check_hook(hook: Any) -> Hook:
 
 __all__ = [
     "Call", "CallNext", "ENTRY_POINT_GROUP", "FACADE_OPTIONS", "Hook", "check_hook", "compose", "load_entry_point_hooks",
-    "provider_config", "split_options", "closing_stream",
+    "provider_config", "record", "split_options", "closing_stream",
 ]

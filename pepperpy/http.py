@@ -69,7 +69,7 @@ from pydantic import Field, SecretStr
 from pepperpy._deadline import enforced_by
 from pepperpy._log import logger
 from pepperpy._sse import EventTooLarge, ServerSentEvent, SSEDecoder
-from pepperpy._redact import redact, remember
+from pepperpy._redact import redact, remember, remember_options
 from pepperpy.core import PepperpyPlugin, ResourceMixin
 from pepperpy.errors import (
     AuthenticationError,
@@ -272,7 +272,10 @@ def error_for_status(response: httpx.Response, who: str) -> ProviderError:
     )
 
 
-def error_for_exception(exc: httpx.HTTPError, who: str, timeout_s: float | None) -> ProviderError:
+def error_for_exception(
+    exc: httpx.HTTPError, who: str, timeout_s: float | None, url_setting: str = "base_url"
+) -> ProviderError:
+    """The ProviderError for a failed exchange; ``url_setting`` names the option that set the URL."""
     try:
         url: Any = exc.request.url
     except RuntimeError:  # httpx raises it for an error that carries no request
@@ -280,7 +283,7 @@ def error_for_exception(exc: httpx.HTTPError, who: str, timeout_s: float | None)
     category = _who(who)[1]
     if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):  # never sent
         return provider_error_type(ProviderTimeoutError, category)(
-            f"{who}: could not connect to {url} within timeout={timeout_s}s; check base_url and the network, "
+            f"{who}: could not connect to {url} within timeout={timeout_s}s; check {url_setting} and the network, "
             "or raise timeout=...", retryable=True
         )
     if isinstance(exc, httpx.TimeoutException):
@@ -289,7 +292,8 @@ def error_for_exception(exc: httpx.HTTPError, who: str, timeout_s: float | None)
         )
     if isinstance(exc, httpx.ConnectError):
         return provider_error_type(ProviderError, category)(
-            f"{who}: cannot connect to {url} ({exc}); check base_url and the network (is the server running?)", retryable=True
+            f"{who}: cannot connect to {url} ({exc}); check {url_setting} and the network (is the server running?)",
+            retryable=True,
         )
     return provider_error_type(ProviderError, category)(
         f"{who}: the connection to {url} broke off after the request was sent ({type(exc).__name__}: {exc}); "
@@ -359,17 +363,22 @@ async def _pause_before_retry(error: ProviderError, attempt: int, policy: RetryP
 async def post_json(
     client: httpx.AsyncClient, path: str, body: dict[str, Any], *, headers: dict[str, str], timeout_s: float,
     policy: RetryPolicy, who: str, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES, auth: httpx.Auth | None = None,
+    url_setting: str = "base_url",
 ) -> dict[str, Any]:
     """POST ``body`` and return the JSON answer within ``timeout_s`` in all, retrying as the module docstring says.
 
     ``auth`` signs each attempt (an ``httpx.Auth``, e.g. a request signature that covers the body and the time)."""
     loop = asyncio.get_running_loop()
     if enforced_by(loop.time() + timeout_s):  # inside an LLM generate() whose deadline comes first: it fires first
-        return await _post_with_retries(client, path, body, headers, timeout_s, policy, who, max_response_bytes, auth)
+        return await _post_with_retries(
+            client, path, body, headers, timeout_s, policy, who, max_response_bytes, auth, url_setting
+        )
     scope = asyncio.timeout(timeout_s)
     try:
         async with scope:
-            return await _post_with_retries(client, path, body, headers, timeout_s, policy, who, max_response_bytes, auth)
+            return await _post_with_retries(
+                client, path, body, headers, timeout_s, policy, who, max_response_bytes, auth, url_setting
+            )
     except TimeoutError:
         if not scope.expired():
             raise
@@ -383,7 +392,7 @@ async def post_json(
 
 async def _post_with_retries(
     client: httpx.AsyncClient, path: str, body: dict[str, Any], headers: dict[str, str], timeout_s: float,
-    policy: RetryPolicy, who: str, max_response_bytes: int, auth: httpx.Auth | None = None,
+    policy: RetryPolicy, who: str, max_response_bytes: int, auth: httpx.Auth | None, url_setting: str,
 ) -> dict[str, Any]:
     deadline = time.monotonic() + min(policy.budget_s, timeout_s)
     attempt, resent = 0, False
@@ -414,7 +423,7 @@ async def _post_with_retries(
             if _resend(exc, trace, resent, who):
                 attempt, resent = attempt - 1, True
                 continue
-            error = error_for_exception(exc, who, timeout_s)
+            error = error_for_exception(exc, who, timeout_s, url_setting)
             if isinstance(exc, _NOT_SENT) and not policy.retry_connect:
                 raise error from exc
             if not await _pause_before_retry(error, attempt, policy, deadline):
@@ -427,7 +436,7 @@ async def _post_with_retries(
 async def stream_sse(
     client: httpx.AsyncClient, path: str, body: dict[str, Any], *, headers: dict[str, str], timeout_s: float,
     policy: RetryPolicy, who: str, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES, auth: httpx.Auth | None = None,
-    decoder: Callable[[int], Any] = SSEDecoder,
+    decoder: Callable[[int], Any] = SSEDecoder, url_setting: str = "base_url",
 ) -> AsyncIterator[tuple[str | None, str]]:
     """POST ``body`` and yield ``(event type or None, data)`` of each server-sent event; ``auth`` signs each attempt.
 
@@ -473,7 +482,7 @@ async def stream_sse(
             if _resend(exc, trace, resent, who):
                 attempt, resent = attempt - 1, True
                 continue
-            error = error_for_exception(exc, who, timeout_s)
+            error = error_for_exception(exc, who, timeout_s, url_setting)
             if isinstance(exc, _NOT_SENT) and not policy.retry_connect:
                 raise error from exc
             if not await _pause_before_retry(error, attempt, policy, deadline):
@@ -508,15 +517,17 @@ class Endpoint:
     def __init__(
         self, client: PooledClient | httpx.AsyncClient, headers: dict[str, str], timeout_s: float, policy: RetryPolicy,
         who: str, *, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
-        auth: httpx.Auth | None = None,
+        auth: httpx.Auth | None = None, url_setting: str = "base_url",
     ):
         self.client, self._headers, self.timeout_s, self.policy, self.who = client, headers, timeout_s, policy, who
         self.max_response_bytes, self.max_event_bytes, self.auth = max_response_bytes, max_event_bytes, auth
+        self.url_setting = url_setting  # the option a connection error tells the user to check
 
     async def post(self, path: str, body: dict[str, Any], timeout_s: float | None = None) -> dict[str, Any]:
         return await post_json(
             self.client, path, body, headers=self._headers, timeout_s=timeout_s or self.timeout_s,
             policy=self.policy, who=self.who, max_response_bytes=self.max_response_bytes, auth=self.auth,
+            url_setting=self.url_setting,
         )
 
     def stream(
@@ -525,6 +536,7 @@ class Endpoint:
         return stream_sse(
             self.client, path, body, headers=self._headers, timeout_s=timeout_s or self.timeout_s,
             policy=self.policy, who=self.who, max_event_bytes=self.max_event_bytes, auth=self.auth, decoder=decoder,
+            url_setting=self.url_setting,
         )
 
 
@@ -596,6 +608,10 @@ class RemoteProvider(PepperpyPlugin, ResourceMixin):
         rather than a key header (AWS SigV4); None (the default) when ``headers()`` is enough."""
         return None
 
+    def url_setting(self) -> str:
+        """The option that sets the service's URL, named in connection errors (``base_url`` unless overridden)."""
+        return "base_url"
+
     async def initialize(self) -> None:
         pool = await self.get_resource("http_clients", factory=self._new_pool, cleanup=ClientPool.aclose, per_loop=True)
         policy = RetryPolicy(
@@ -606,6 +622,7 @@ class RemoteProvider(PepperpyPlugin, ResourceMixin):
         self.endpoint = Endpoint(
             client, self._secret_headers(), self.timeout, policy, self.plugin_id,
             max_response_bytes=self.max_response_bytes, max_event_bytes=self.max_event_bytes, auth=self.auth(),
+            url_setting=self.url_setting(),
         )
 
     async def cleanup(self) -> None:
@@ -618,10 +635,7 @@ class RemoteProvider(PepperpyPlugin, ResourceMixin):
     def _secret_headers(self) -> SecretHeaders:
         """``headers()`` kept secret until sent; every ``SecretStr`` option is registered for redaction first,
         so a key the service echoes back shows as ``***`` in errors and logs."""
-        for name in type(self).option_specs():
-            value = getattr(self, name, None)
-            if isinstance(value, SecretStr):
-                remember(value)
+        remember_options(self)
         return SecretHeaders(self.headers())
 
 

@@ -32,6 +32,7 @@ from pepperpy.parts import (
 )
 
 if TYPE_CHECKING:
+    import re
     from decimal import Decimal
 
 T = TypeVar("T")
@@ -266,6 +267,41 @@ CALL_OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 # Options a provider takes only when it says so (adds them to its ``call_options``).
 OPT_IN_OPTIONS = frozenset({"reasoning"})
+# Options that change how a call is made, not what it answers (left out of cache keys and recorded requests).
+TRANSPORT_OPTIONS = frozenset({"timeout", "max_retries", "retry_budget", "retry_connect", "max_retry_after"})
+
+
+def option_json(value: Any) -> Any:
+    """A call option's value as JSON data (``json.dumps``' ``default``): a response model as its schema, a tool
+    as its declaration, a pydantic object dumped, anything else its repr."""
+    schema = getattr(value, "model_json_schema", None)
+    if isinstance(value, type) and schema is not None:
+        return {"response_model": schema()}
+    if hasattr(value, "parameters") and hasattr(value, "name"):  # a pepperpy.tools.Tool
+        return {"tool": value.name, "description": getattr(value, "description", ""), "parameters": value.parameters}
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    return repr(value)
+
+
+def message_json(message: Message, *, exclude_defaults: bool = False) -> dict[str, Any]:
+    """A message as JSON data with its parts by ``describe()`` (a media part's hash, never its path or bytes)."""
+    data = message.model_dump(mode="json", exclude={"content"}, exclude_defaults=exclude_defaults)
+    content = message.content
+    data["content"] = [part.describe() for part in content] if isinstance(content, list) else content
+    return data
+
+
+def reasoning_for_model(who: str, model: str, value: Any, *, cannot_reason: re.Pattern[str], use: str) -> Any:
+    """``reasoning=`` for ``model``: as given, None for False on a model ``cannot_reason`` matches, refused
+    (naming ``who`` and suggesting ``use``) for any other value on such a model."""
+    if value is None or not cannot_reason.match(model):
+        return value
+    if value is False:
+        return None
+    raise InvalidInputError(
+        f"{who} (model {model}) does not reason, so it takes no reasoning option; leave reasoning= out, or use {use}"
+    )
 
 
 def check_call_options(provider: LLMProvider, options: dict[str, Any]) -> None:
@@ -572,6 +608,10 @@ __all__ = [
     "check_parts",
     "check_prompt",
     "has_prompt",
+    "TRANSPORT_OPTIONS",
+    "message_json",
+    "option_json",
+    "reasoning_for_model",
     "to_message",
     "to_messages",
 ]

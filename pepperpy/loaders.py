@@ -86,31 +86,53 @@ def section(key: str, text: str, **metadata: Any) -> Document:
     return Document(id=key, text=text.strip(), metadata={k: v for k, v in metadata.items() if v not in (None, "")})
 
 
+class HeadingSections:
+    """A document's blocks gathered into sections, one per heading, each keyed ``s<n>`` and knowing its heading
+    path (``"Guide > Install"``): feed blocks in order with ``add`` and ``heading``, then take ``sections``."""
+
+    def __init__(self) -> None:
+        self._path: list[tuple[int, str]] = []  # (level, name) of the headings above the current block
+        self._parts: list[tuple[str, list[str]]] = [("", [])]
+
+    def add(self, block: str) -> None:
+        """A block of text in the current section."""
+        self._parts[-1][1].append(block)
+
+    def heading(self, level: int, name: str, block: str | None = None) -> None:
+        """A heading of ``level`` (1 outermost) starting a new section; ``block`` is its text in the section
+        (``name`` when None)."""
+        while self._path and self._path[-1][0] >= level:
+            self._path.pop()
+        self._path.append((level, name))
+        self._parts.append((HEADING_SEPARATOR.join(n for _, n in self._path), [name if block is None else block]))
+
+    def sections(self, joiner: str, title: str | None) -> list[Document]:
+        """The sections with text, their blocks joined with ``joiner``."""
+        joined = ((heading, joiner.join(blocks)) for heading, blocks in self._parts)
+        return [
+            section(f"s{n}", text, heading=heading, title=title)
+            for n, (heading, text) in enumerate(joined)
+            if text.strip()
+        ]
+
+
 def markdown_sections(text: str, title: str | None = None) -> list[Document]:
     """Markdown split at its ATX headings (``#`` .. ``######``, not inside fenced code): one section per heading,
     with the heading path in ``heading``; the title is ``title`` or else the first level-1 heading."""
-    stack: list[tuple[int, str]] = []
-    parts: list[tuple[str, list[str]]] = [("", [])]
+    found = HeadingSections()
     fenced = False
     for line in text.splitlines():
         if _FENCE.match(line):
             fenced = not fenced
         heading = None if fenced else _ATX.match(line)
         if heading is None:
-            parts[-1][1].append(line)
+            found.add(line)
             continue
         level, name = len(heading.group(1)), heading.group(2).strip()
         if title is None and level == 1:
             title = name
-        while stack and stack[-1][0] >= level:
-            stack.pop()
-        stack.append((level, name))
-        parts.append((HEADING_SEPARATOR.join(n for _, n in stack), [line]))
-    return [
-        section(f"s{n}", "\n".join(lines), heading=heading, title=title)
-        for n, (heading, lines) in enumerate(parts)
-        if "\n".join(lines).strip()
-    ]
+        found.heading(level, name, line)
+    return found.sections("\n", title)
 
 
-__all__ = ["HEADING_SEPARATOR", "LoaderProvider", "markdown_sections", "read_utf8", "section"]
+__all__ = ["HEADING_SEPARATOR", "HeadingSections", "LoaderProvider", "markdown_sections", "read_utf8", "section"]

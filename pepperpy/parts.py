@@ -93,11 +93,15 @@ class _Typed(BaseModel):
 
 
 class TextPart(_Typed):
-    """Text; ``cache=True`` marks a prompt-cache point after it (for services that take one)."""
+    """Text; ``cache=True`` marks a prompt-cache point after it (for services that take one).
+
+    ``source`` names where a fragment's text came from (a path, ``stdin``, a URL, ``pdf:report.pdf``): the call
+    log stores such a text once by its hash (``ChatBuilder.with_fragment``)."""
 
     type: Literal["text"] = "text"
     text: str
     cache: bool = False
+    source: str | None = None
 
     def describe(self) -> dict[str, Any]:
         return self.model_dump(exclude_defaults=True)

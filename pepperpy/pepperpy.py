@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pepperpy import _dependencies
 from pepperpy._defaults import DEFAULT_PROVIDERS, default_provider_name, default_provider_source
+from pepperpy._envs import install_mode
 from pepperpy._session import Session, SyncRunner, raise_failures
 from pepperpy.errors import ConfigError, PluginNotFoundError
 from pepperpy.plugin_manager import PluginManager, plain_name
 
 if TYPE_CHECKING:
+    from pepperpy._recording import Recording, RecordMode
     from pepperpy._usage import UsageMeter, UsageReport
     from pepperpy.chat import ChatBuilder, Conversation
     from pepperpy.hooks import Call, Hook
@@ -73,6 +75,7 @@ class PepperPy:
         self._hooks: list[Hook] = []  # this facade's own, outermost first (pepperpy/hooks.py)
         self._call_log: Any = None  # with_logging(): outside every hook: records each call as made and answered
         self._cache: Any = None  # with_cache(): innermost, keyed on what the provider would receive
+        self._recording: Any = None  # with_recording(): inside every hook, outside the cache
         self._builtin_hooks: list[Any] | None = None  # tracing, when OpenTelemetry is installed
         self._usage_meter: UsageMeter | None = None  # counts every answer, outside every hook
 
@@ -125,7 +128,7 @@ class PepperPy:
     def _configure(self, category: str, name: str, config: dict[str, Any]) -> None:
         name = plain_name(category, name, self._manager.has_provider)
         self._requests[category] = (name, dict(config))
-        if _in_event_loop() and self._manager.needs_install(category, name, config):
+        if _in_event_loop() and self._manager.needs_install(category, name, config) and install_mode() != "never":
             self._providers[category] = PendingProvider(self._manager, category, name, config)
         else:
             with _dependencies.sharing(_dependencies.Scope.of(self, self._config)):  # dependencies share this facade's providers
@@ -180,6 +183,22 @@ class PepperPy:
         self._cache = ResponseCache(path, ttl)
         return self
 
+    def with_recording(self, recording: str | os.PathLike[str] | Recording, mode: RecordMode | None = None) -> PepperPy:
+        """Record every LLM call of this facade to the JSON file ``recording`` and replay them later without the
+        provider (``mode``: ``"once"`` by default, ``"replay"``, ``"new"``; see ``pepperpy.hooks.record``), or use
+        a ``Recording`` that ``record()`` made (shared by several facades). It sits inside every hook (they run in a
+        replay too) and outside the cache; while it only replays, ``async with`` leaves the LLM closed."""
+        from pepperpy._recording import Recording
+        from pepperpy.hooks import record
+
+        if isinstance(recording, Recording):
+            if mode is not None:
+                raise ConfigError(f"with_recording(): {recording!r} has its mode already; pass a path to set mode=")
+            self._recording = recording
+        else:
+            self._recording = record(recording, mode or "once")
+        return self
+
     def with_logging(
         self, path: str | os.PathLike[str] | None = None, redact: Callable[[str], str] | None = None
     ) -> PepperPy:
@@ -213,12 +232,15 @@ class PepperPy:
     async def call_llm(self, call: Call) -> Any:
         """Run ``call`` through the hooks to the provider, outermost first: usage (not a hook: it counts what
         comes out), tracing (while a tracer provider is set), the call log, the ``pepperpy.hooks`` entry points, process-wide hooks, this facade's
-        hooks in order, the cache."""
+        hooks in order, the recording (this facade's, else the process's: the pytest fixture), the cache."""
         meter = self._meter()
         hooks = [tracer for tracer in self._builtin_hooks if tracer.enabled()]  # type: ignore[union-attr]
         if self._call_log is not None:
             hooks.append(self._call_log)
         hooks += [*self._manager.call_hooks(), *self._hooks]
+        recording = self._active_recording()
+        if recording is not None:
+            hooks.append(recording)
         if self._cache is not None:
             hooks.append(self._cache)
         if not hooks:  # the provider itself
@@ -226,6 +248,10 @@ class PepperPy:
         from pepperpy.hooks import compose
 
         return meter.count(call, await compose(hooks, self._provider_call)(call))
+
+    def _active_recording(self) -> Recording | None:
+        """This facade's recording, else the process's (``plugin_manager.recording``: the pytest fixture's)."""
+        return self._recording or self._manager.recording
 
     async def _provider_call(self, call: Call) -> Any:
         """The innermost ``call_next``: opens the LLM (lazily) and calls it."""
@@ -467,8 +493,13 @@ class PepperPy:
             raise
 
     async def __aenter__(self) -> PepperPy:
+        recording = self._active_recording()
+        categories = list(self._providers)
+        if recording is not None and recording.replays_only and "llm" in categories:
+            categories.remove("llm")  # replayed calls need no LLM; it opens if a call ever reaches it
         try:
-            await self._open(list(self._providers))
+            if categories or not self._providers:
+                await self._open(categories)
         except BaseException:
             await self.aclose()
             raise

@@ -151,6 +151,7 @@ class PluginManager:
         self.shared_resources = ResourceTable()  # objects providers share, such as HTTP client pools
         self.hooks: list[Any] = []  # process-wide LLM call hooks, from register_hook() (pepperpy/hooks.py)
         self._entry_point_hooks: list[Any] | None = None
+        self.recording: Any = None  # a Recording for every facade without its own (the pytest fixture pepperpy_recording)
         self.plugins: dict[str, PluginInfo] = {}
         self.broken: list[BrokenPlugin] = []
         self.shadowed: list[ShadowedPlugin] = []
@@ -473,8 +474,11 @@ class PluginManager:
 
     # -- install -------------------------------------------------------------------
 
-    def ensure_requirements(self, info: PluginInfo) -> None:
-        """Make the plugin's requirements importable; no subprocess when they already are."""
+    def ensure_requirements(self, info: PluginInfo, *, explicit: bool = False) -> None:
+        """Make the plugin's requirements importable; no subprocess when they already are.
+
+        ``explicit``: an install asked for by name (``pepperpy plugins install``), which ``PEPPERPY_INSTALL=never``
+        does not stop."""
         from pepperpy import _install
 
         if info.id in self._ready:
@@ -490,6 +494,8 @@ class PluginManager:
                 # A version conflict with what this process can import (the running environment, or another
                 # plugin's env already on sys.path) raises here, also when this plugin's env is installed.
                 if _install.missing_from_running_env(needed) and not _install.is_stamped(target, needed):
+                    if not explicit:
+                        self.refuse_runtime_install(info, needed)
                     try:
                         target = _install.install(self.home, needed)
                     except OSError as exc:  # an unwritable or full home
@@ -504,6 +510,46 @@ class PluginManager:
                         sys.path.append(str(target))
                         importlib.invalidate_caches()
             self._ready.add(info.id)
+
+    def refuse_runtime_install(self, info: PluginInfo, needed: Any, *, isolated: bool = False) -> None:
+        """Raise PluginInstallError when ``PEPPERPY_INSTALL=never`` forbids installing ``info``'s requirements (or
+        making its worker's venv, ``isolated``) now; the error gives the command that installs it beforehand.
+        ConfigError when the variable holds something else than ``auto`` or ``never``."""
+        from pepperpy._envs import INSTALL_VARIABLE, install_mode
+
+        if install_mode() != "never":
+            return
+        names = ", ".join(str(r) for r in (*needed.requirements, *needed.model_packages))
+        if isolated:
+            missing = "its worker process's venv" + (f" (with {names})" if names else "") + " is not made yet"
+        else:
+            missing = f"its requirements ({names}) are not installed"
+        raise PluginInstallError(
+            f"plugin {info.id}: {missing}, and {INSTALL_VARIABLE}=never forbids installing at run time; install it "
+            f"beforehand with `{self.install_command(info)}` (`pepperpy plugins install --all` prepares every "
+            f"plugin), or unset {INSTALL_VARIABLE} to install on first use"
+        )
+
+    def install_command(self, info: PluginInfo) -> str:
+        """The shell command that installs ``info`` into this manager's home: ``pepperpy plugins install ID``, with
+        ``PEPPERPY_HOME=...`` and ``PEPPERPY_PLUGIN_PATH=...`` in front when the command would not find them itself."""
+        import shlex
+
+        prefix = []
+        if os.path.realpath(self.home) != os.path.realpath(pepperpy_home()):
+            prefix.append(f"PEPPERPY_HOME={shlex.quote(str(self.home))}")
+        if not self._command_finds(info):
+            prefix.append(f"PEPPERPY_PLUGIN_PATH={shlex.quote(str(info.path.parent))}")
+        return " ".join([*prefix, "pepperpy", "plugins", "install", info.id])
+
+    def _command_finds(self, info: PluginInfo) -> bool:
+        """True when ``pepperpy`` (a manager with the default search path) finds ``info``'s folder."""
+        if self._fixed_paths is None and not self._registered_paths:
+            return True
+        extra = [Path(p) for p in os.environ.get("PEPPERPY_PLUGIN_PATH", "").split(os.pathsep) if p]
+        defaults = (builtin_plugins_dir(), self.home / "plugins", Path.cwd() / "plugins", *extra)
+        roots = {os.path.realpath(root) for root in defaults}
+        return bool(roots & {os.path.realpath(info.path), os.path.realpath(info.path.parent)})
 
     def mark_ready(self, plugin_id: str) -> None:
         """Take ``plugin_id``'s requirements as importable already (a worker process: its venv holds them), so that

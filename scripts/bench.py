@@ -1,6 +1,6 @@
 """PepperPy benchmarks. Every figure is printed next to a baseline measured in the same run.
 
-Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [instructions] [responses] [facade] [plugins] [reload] [rag] [rag-scale] [embeddings] [cli] [hooks] [calllog] [isolation] [gemini] [parts] [bedrock] [cost] [tools] [mcp] [loaders] [retrieval] [pgvector] [pgvector-1m]   (no argument: all but rag-scale and pgvector-1m)
+Usage: .venv/bin/python scripts/bench.py [core] [local] [http] [instructions] [responses] [facade] [plugins] [reload] [rag] [rag-scale] [embeddings] [cli] [hooks] [calllog] [recording] [isolation] [gemini] [parts] [bedrock] [cost] [tools] [mcp] [loaders] [retrieval] [pgvector] [pgvector-1m] [installs]   (no argument: all but rag-scale and pgvector-1m)
 """
 
 from __future__ import annotations
@@ -24,8 +24,11 @@ SECTIONS = {
     "embeddings": "scripts.bench.local_embeddings",
     "reload": "scripts.bench.hot_reload",
     "cli": "scripts.bench.cli",
+    "templates": "scripts.bench.templates",
+    "templates-instructions": "scripts.bench.templates:instructions",
     "hooks": "scripts.bench.hooks",
     "calllog": "scripts.bench.calllog",
+    "recording": "scripts.bench.recording",
     "isolation": "scripts.bench.isolation",
     "gemini": "scripts.bench.gemini",
     "parts": "scripts.bench.parts",
@@ -37,8 +40,9 @@ SECTIONS = {
     "retrieval": "scripts.bench.retrieval",
     "pgvector": "scripts.bench.pgvector",
     "pgvector-1m": "scripts.bench.pgvector:main_1m",
+    "installs": "scripts.bench.installs",
 }
-OPTIONAL = {"pgvector-1m", "rag-scale"}  # long (1M chunks; minutes to hours): only when named
+OPTIONAL = {"pgvector-1m", "rag-scale", "templates-instructions"}  # long (1M chunks; valgrind): only when named
 
 
 def main(names: list[str]) -> None:

@@ -89,7 +89,9 @@ def create(manager: Any, info: Any, context: Any, config: dict[str, Any], defaul
     from pepperpy.core import CreationContext
 
     category = info.manifest.category
-    venv = env.ensure_env(manager.home, info.id, manager.requirement_set(info))
+    needed = manager.requirement_set(info)
+    venv = env.ensure_env(manager.home, info.id, needed,
+                          lambda: manager.refuse_runtime_install(info, needed, isolated=True))
     wired_config = _wire_config(info.id, config)
     wired_defaults = _wire_config(info.id, defaults)
     load = {
@@ -164,7 +166,10 @@ class Reloads:
         if manager is None:
             raise PluginError(f"{self.info.id}: its plugin manager is gone")
         info = manager.discover().get(self.info.id, self.info)
-        return client.worker_command(env.venv_python(env.ensure_env(manager.home, info.id, manager.requirement_set(info))))
+        needed = manager.requirement_set(info)
+        venv = env.ensure_env(manager.home, info.id, needed,
+                              lambda: manager.refuse_runtime_install(info, needed, isolated=True))
+        return client.worker_command(env.venv_python(venv))
 
 
 def _wire_config(plugin_id: str, config: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -170,14 +172,18 @@ def is_ready(venv: Path, stamp: str) -> bool:
     return ready
 
 
-def ensure_env(home: Path, plugin_id: str, needed: Any) -> Path:
-    """The plugin's venv, created and installed on first use (once, under a lock shared by processes)."""
+def ensure_env(home: Path, plugin_id: str, needed: Any, before_install: Callable[[], None] | None = None) -> Path:
+    """The plugin's venv, created and installed on first use (once, under a lock shared by processes).
+
+    ``before_install`` runs when the venv must be made, before anything is written: it may refuse (raise)."""
     from pepperpy import _install
     from pepperpy._filelock import file_lock
 
     venv, stamp, pins = env_path(home, plugin_id, needed)
     if is_ready(venv, stamp):
         return venv
+    if before_install is not None:
+        before_install()
     try:
         _install._make_envs_dir(venv.parent)
         with file_lock(_install.lock_path(venv), LOCK_TIMEOUT_S):
@@ -210,7 +216,8 @@ def _build(venv: Path, stamp: str, plugin_id: str, needed: Any, pins: list[str])
         lines = [os.path.relpath(staging / HOST_DIR, site), *(str(folder) for folder in folders)]
         (site / PTH_FILE).write_text("\n".join(lines) + "\n")
         if needed:
-            _install_requirements(staging, plugin_id, needed, pins)
+            _install_requirements(venv.parent.parent, staging, plugin_id, needed, pins)
+        _install.record_install(staging, needed or _install.RequirementSet(plugin_id))
         (staging / _install.LAST_USED_FILE).touch()
         (staging / _install.STAMP_FILE).write_text(stamp)
         _install._make_readable(staging)
@@ -239,20 +246,30 @@ def _link_host(folder: Path, links: dict[str, Path]) -> None:
             os.symlink(target, folder / name, target_is_directory=target.is_dir())
 
 
-def _install_requirements(staging: Path, plugin_id: str, needed: Any, pins: list[str]) -> None:
+def _install_requirements(home: Path, staging: Path, plugin_id: str, needed: Any, pins: list[str]) -> None:
+    """The plugin's requirements (its lock, hashes required, when it has one) and model packages, under the
+    install cooldown (pepperpy/_cooldown.py). The pins are exempt from it: they are the versions the parent already
+    runs, whatever their age."""
+    from pepperpy import _install
+
+    cooldown = _install.install_policy(home, needed).allowing(pin.partition("==")[0] for pin in pins)
     python = str(venv_python(staging))
     constraints = staging / "pepperpy-constraints.txt"
     constraints.write_text("\n".join(pins) + "\n")
-    common = ["pip", "install", "--python", python, "--no-config", "--no-python-downloads", "--compile-bytecode"]
+    common = ["pip", "install", "--python", python, "--no-config", "--no-python-downloads", "--compile-bytecode",
+              *cooldown.uv_options()]
+    explain = partial(_install.explain_failure, needed=needed, cooldown=cooldown, home=home)
     if needed.requirements:
         _run_uv(plugin_id, "install its requirements",
-                [*common, "-c", str(constraints), "-r", str(needed.requirements_file)], pins)
+                [*common, "-c", str(constraints), *_install.requirement_arguments(needed)], pins, explain)
     if needed.model_packages:
-        _run_uv(plugin_id, "install its model packages", [*common, "--no-deps", *map(str, needed.model_packages)])
+        _run_uv(plugin_id, "install its model packages", [*common, "--no-deps", *map(str, needed.model_packages)],
+                explain=explain)
     constraints.unlink()
 
 
-def _run_uv(plugin_id: str, what: str, arguments: list[str], pins: list[str] | None = None) -> None:
+def _run_uv(plugin_id: str, what: str, arguments: list[str], pins: list[str] | None = None,
+            explain: Callable[[str], str | None] | None = None) -> None:
     """Run uv under the install watchdog (uv stops if this process dies); PluginInstallError with uv's words."""
     from pepperpy import _install
 
@@ -270,6 +287,9 @@ def _run_uv(plugin_id: str, what: str, arguments: list[str], pins: list[str] | N
         text = output.read().decode("utf-8", "replace")
     if code == 0:
         return
+    explained = explain(text) if explain is not None else None
+    if explained is not None:
+        raise PluginInstallError(explained)
     tail = "\n".join(text.strip().splitlines()[-15:]) or f"(no output; it ran over {INSTALL_TIMEOUT_S:.0f}s)"
     hint = "Check the requirement names and versions, and that the package index is reachable."
     if pins:

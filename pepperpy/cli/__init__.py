@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "aliases": ("pepperpy.cli.settings:aliases", "Other names for plugins with preset options (aliases.json)."),
     "options": ("pepperpy.cli.settings:options", "Default options per plugin or alias (options.json)."),
     "doctor": ("pepperpy.cli.doctor:doctor", "Check Python, uv, the home, plugins, keys and the local model."),
+    "templates": ("pepperpy.cli.templates:templates", "Saved prompt templates: save, list, show, edit, remove."),
     "mcp": ("pepperpy.cli.mcp:mcp", "Serve a store to MCP hosts as tools: pepperpy mcp serve."),
 }
 DEFAULT_COMMAND = "chat"
@@ -143,7 +144,7 @@ def route(args: list[str]) -> list[str]:
 
 def _first_word(args: list[str], start: int) -> int | None:
     """The position of chat's first argument that is not an option or an option's value (None: none, or "--")."""
-    takes_value: set[str] | None = None
+    takes_value: dict[str, int] | None = None
     position = start
     while position < len(args):
         arg = args[position]
@@ -156,24 +157,26 @@ def _first_word(args: list[str], start: int) -> int | None:
         position += 1
         if arg.startswith("--"):
             if "=" not in arg and arg in takes_value:
-                position += 1  # --model x
+                position += takes_value[arg]  # --model x, --param name value
             continue
         for index, letter in enumerate(arg[1:], start=1):  # -m x, -mx, -cm x (-c a flag)
             if f"-{letter}" in takes_value:
                 if index == len(arg) - 1:
-                    position += 1  # its value is the next argument
+                    position += takes_value[f"-{letter}"]  # its values are the next arguments
+                else:
+                    position += takes_value[f"-{letter}"] - 1  # -Pname value
                 break
     return None
 
 
-def _chat_value_options() -> set[str]:
-    """The option names of chat that take a value (``-m``, ``--model``, ...), from the command itself."""
+def _chat_value_options() -> dict[str, int]:
+    """The option names of chat that take values (``-m``, ``--model``, ...) and how many, from the command itself."""
     from pepperpy.cli._common import import_command
 
     command = import_command(DEFAULT_COMMAND, COMMANDS[DEFAULT_COMMAND][0])
     return {
-        name for param in command.params if isinstance(param, click.Option) and not param.is_flag and not param.count
-        for name in param.opts
+        name: param.nargs for param in command.params
+        if isinstance(param, click.Option) and not param.is_flag and not param.count for name in param.opts
     }
 
 

@@ -97,7 +97,7 @@ def check_folder(checker: Any, folder: str, install_requirements: bool) -> tuple
     names = ", ".join(str(r) for r in (*needed.requirements, *needed.model_packages))
     try:
         if ready or install_requirements:
-            checker.ensure_requirements(found)
+            checker.ensure_requirements(found, explicit=install_requirements)
         else:
             notes.append(f"requirements not installed ({names}); imported without them (--install installs them)")
         provider_class = checker.import_class(found)

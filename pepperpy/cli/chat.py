@@ -1,6 +1,8 @@
 """``pepperpy chat [PROMPT]``: one answer streamed to stdout, or a REPL on a terminal.
 
-Piped stdin and ``-f`` files are sent as context before the prompt, in one user message.
+Piped stdin and ``-f`` fragments (files, ``-``, URLs, ``PREFIX:ARG`` through a loader plugin) are sent as
+context before the prompt, in one user message; the call log stores each fragment once, by its hash.
+``-t NAME`` uses a saved template (pepperpy/templates.py) and ``--save NAME`` saves one from the command line.
 Calls go through a ``PepperPy`` facade and a ``Conversation`` (so hooks and the call log
 see its conversation id) and are logged to ``<home>/logs.db`` unless ``--no-log``;
 ``-c`` and ``--cid`` continue a logged conversation, with the provider it used (``-p`` and
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -54,18 +57,38 @@ def _in_command_terms(text: str, model_given: bool) -> str:
     return text
 
 
-def _read_file(path: str) -> str:
+def _fragments(specs: tuple[str, ...], piped: str | None) -> list[Any]:
+    """The ``-f`` fragments (piped stdin first) as message parts; URLs are fetched with the caps of
+    ``PEPPERPY_FRAGMENT_MAX_BYTES`` and ``PEPPERPY_FRAGMENT_TIMEOUT``."""
+    from pepperpy import _fragments
+
+    limits = {"max_bytes": _number("PEPPERPY_FRAGMENT_MAX_BYTES", int, _fragments.MAX_BYTES),
+              "timeout": _number("PEPPERPY_FRAGMENT_TIMEOUT", float, _fragments.TIMEOUT)}
+    found = [_fragments.Fragment(piped, "stdin")] if piped else []
+
+    async def read_all() -> None:
+        for spec in specs:
+            try:
+                found.append(await _fragments.resolve(spec, fetch=True, manager=manager(), **limits))
+            except PepperPyError as exc:
+                fail(f"-f {_describe(exc)}")
+
+    if specs:
+        asyncio.run(read_all())
+    return [fragment.part() for fragment in found if fragment.text.strip()]
+
+
+def _number(variable: str, kind: type, default: Any) -> Any:
+    raw = os.environ.get(variable)
+    if not raw:
+        return default
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        fail(f"-f {path}: no such file")
-    except IsADirectoryError:
-        fail(f"-f {path}: is a folder; pass a text file")
-    except UnicodeDecodeError:
-        fail(f"-f {path}: not UTF-8 text; pass a text file")
-    except OSError as exc:
-        fail(f"-f {path}: cannot read it ({exc.strerror or exc})")
-    return f"{Path(path).name}:\n{text.rstrip()}"
+        value = kind(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        fail(f"{variable}={raw!r} is not a positive number; fix or unset it")
+    return value
 
 
 def _piped_stdin() -> str | None:
@@ -78,10 +101,9 @@ def _piped_stdin() -> str | None:
     return text.rstrip() or None
 
 
-def _message(context: list[str], prompt: str | None, attached: tuple[Any, ...] = ()) -> tuple[Any, ...]:
-    """What one user message says: the context and the prompt as one text, then the attached parts."""
-    text = "\n\n".join([*context, *([prompt] if prompt else [])])
-    return (text, *attached) if text else attached
+def _message(context: list[Any], prompt: str | None, attached: tuple[Any, ...] = ()) -> tuple[Any, ...]:
+    """What one user message holds: the fragments, the prompt, then the attached parts."""
+    return (*context, *([prompt] if prompt else []), *attached)
 
 
 def _attached(paths: tuple[str, ...]) -> tuple[Any, ...]:
@@ -222,7 +244,7 @@ def _read_turn() -> str:
 
 
 def _repl(
-    runner: asyncio.Runner, conversation: Conversation, context: list[str], attached: tuple[Any, ...], label: str,
+    runner: asyncio.Runner, conversation: Conversation, context: list[Any], attached: tuple[Any, ...], label: str,
     model_given: bool,
 ) -> None:
     home = manager().home
@@ -262,7 +284,9 @@ def _repl(
 @click.option("-s", "--system", help="A system prompt.")
 @click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
               help="A provider option, e.g. -o temperature=0 (repeatable).")
-@click.option("-f", "--file", "files", multiple=True, metavar="PATH", help="A text file sent as context (repeatable).")
+@click.option("-f", "--fragment", "--file", "files", multiple=True, metavar="PATH|-|URL|PREFIX:ARG",
+              help="Context before the prompt: a file (a PDF through its loader), - for stdin, a URL, or PREFIX:ARG "
+              "read by a loader plugin, e.g. pdf:report.pdf (repeatable).")
 @click.option("-a", "--attach", "attachments", multiple=True, metavar="PATH",
               help="An image, audio or document (PDF, ...) sent with the prompt; the type from the extension (repeatable).")
 @click.option("--json", "as_json", is_flag=True,
@@ -275,10 +299,18 @@ def _repl(
               help="An mcpServers JSON file: the tools of its MCP servers are offered to the model (repeatable).")
 @click.option("--approve", is_flag=True,
               help="With --mcp: ask on the terminal before each tool call (stdin then answers, it is not context).")
+@click.option("-t", "--template", metavar="NAME",
+              help="A saved template (pepperpy templates list): its system prompt, prompt, options, provider, model.")
+@click.option("-P", "--param", "params", multiple=True, nargs=2, metavar="NAME VALUE",
+              help="A value for the template's $NAME (repeatable).")
+@click.option("--save", metavar="NAME",
+              help="Save -s, the prompt, -p, -m, -o (sent with each call) and -P (as defaults) as template NAME "
+              "instead of sending.")
 def chat(
     prompt: tuple[str, ...], provider: str | None, model: str | None, system: str | None, options: tuple[str, ...],
     files: tuple[str, ...], attachments: tuple[str, ...], as_json: bool, continue_last: bool, cid: str | None,
-    no_log: bool, mcp_configs: tuple[str, ...], approve: bool,
+    no_log: bool, mcp_configs: tuple[str, ...], approve: bool, template: str | None, params: tuple[tuple[str, str], ...],
+    save: str | None,
 ) -> None:
     """Chat with an LLM: answer PROMPT (streamed), or a REPL when run on a terminal without one.
 
@@ -291,6 +323,7 @@ def chat(
         pepperpy chat -a cat.png "What is in this picture?"
         pepperpy chat -c "and then?"
         pepperpy chat --mcp mcp.json --approve "What files are in ~/notes?"
+        pepperpy -t review -P language Go -f main.go
     """
     from pepperpy._calllog import default_path
 
@@ -298,15 +331,21 @@ def chat(
         raise click.UsageError("-c continues the last conversation and --cid a given one; pass one of them")
     config = parse_key_values(options, "-o")
     text = " ".join(prompt) or None
-    context = [_read_file(path) for path in files]
+    if save is not None:
+        return _save_template(save, template, system, text, provider, model, config, dict(params))
+    call_options: dict[str, Any] = {}
+    if template is not None:
+        provider, model, system, text, call_options = _apply_template(
+            template, dict(params), provider, model, system, text)
+    elif params:
+        raise click.UsageError("-P sets a template's variables: name the template with -t NAME")
     attached = _attached(attachments)
     if approve and not mcp_configs:
         raise click.UsageError("--approve asks before MCP tool calls: give the servers with --mcp mcp.json")
     servers = _mcp_servers(mcp_configs)
     interactive = text is None and sys.stdin.isatty() and sys.stdout.isatty()
-    piped = None if approve else _piped_stdin()
-    if piped:
-        context.insert(0, piped)
+    piped = None if approve or "-" in files else _piped_stdin()
+    context = _fragments(files, piped)
     if not interactive and not context and not attached and text is None:
         fail('nothing to send: give a prompt (pepperpy chat "Hi"), pipe text in, or run it on a terminal for a REPL')
     home = manager().home
@@ -325,6 +364,7 @@ def chat(
         except PepperPyError as exc:
             raise click.ClickException(_in_command_terms(_describe(exc), model is not None) + inherited) from exc
         conversation = _conversation(pepper, system, conversation_id, history)
+        conversation.options.update(call_options)
         conversation.tools, conversation.approve = servers, (_terminal_approval() if approve else None)
         if not no_log and (provider or model):
             _remember(home, conversation.conversation_id, provider, model)
@@ -342,6 +382,41 @@ def chat(
                 runner.run(pepper.aclose())
     except PepperPyError as exc:
         raise click.ClickException(_in_command_terms(_describe(exc), model is not None)) from exc
+
+
+def _apply_template(
+    name: str, params: dict[str, str], provider: str | None, model: str | None, system: str | None, text: str | None,
+) -> tuple[str | None, str | None, str | None, str | None, dict[str, Any]]:
+    """``-t NAME``: the template's provider, model, system prompt and prompt under those given on the command line
+    (-p, -m, -s), and the options of each call (with its schema as the response model); the prompt given fills
+    ``$input`` or follows the template's."""
+    from pepperpy.templates import load_template
+
+    loaded = load_template(manager().home, name)
+    rendered_system, rendered = loaded.render(params, input=text)
+    call_options = dict(loaded.options)
+    if loaded.schema is not None:
+        call_options["response_model"] = loaded.response_model()
+    return (provider or loaded.provider, model or loaded.model, system if system is not None else rendered_system,
+            rendered, call_options)
+
+
+def _save_template(
+    name: str, template: str | None, system: str | None, text: str | None, provider: str | None, model: str | None,
+    config: dict[str, Any], params: dict[str, str],
+) -> None:
+    """``--save NAME``: the command line as a template, written and not sent."""
+    from pepperpy.templates import Template, save_template, template_path
+
+    if template is not None:
+        raise click.UsageError("--save writes a new template from -s, the prompt, -p, -m and -o; -t reads one: "
+                               "pass one of them (edit a saved one with pepperpy templates edit NAME)")
+    if system is None and text is None:
+        raise click.UsageError("--save needs something to save: a prompt and/or -s SYSTEM")
+    home = manager().home
+    saved = Template(name=name, path=template_path(home, name), system=system, prompt=text, defaults=params,
+                     options=config, provider=provider, model=model)
+    click.echo(f"Saved template {name} to {save_template(home, saved)}")
 
 
 def _mcp_servers(paths: tuple[str, ...]) -> tuple[Any, ...]:

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -53,6 +53,7 @@ def doctor(ctx: click.Context) -> None:
     _runtime(report)
     _home(report, m.home)
     _plugins(report, m)
+    _start_up_files(report, m)
     _settings(report, m)
     _keys(report, m)
     _local_model(report, m)
@@ -80,6 +81,15 @@ def _runtime(report: Report) -> None:
     except (ImportError, OSError, subprocess.SubprocessError) as exc:
         report.problem(f"uv cannot be run ({exc}); plugins cannot be installed; reinstall pepperpy (it depends on uv)")
     report.line(f"pepperpy  {__version__} ({Path(__file__).resolve().parents[1]})")
+    from pepperpy._envs import install_mode
+
+    try:
+        mode = install_mode()
+    except PepperPyError as exc:
+        report.problem(str(exc))
+    else:
+        what = "on first use" if mode == "auto" else "never at run time, only by `pepperpy plugins install`"
+        report.line(f"installs  {mode}: plugins' requirements are installed {what} (PEPPERPY_INSTALL)")
 
 
 def _home(report: Report, home: Path) -> None:
@@ -108,6 +118,7 @@ def _unwritable(home: Path) -> str | None:
 
 
 def _plugins(report: Report, m: PluginManager) -> None:
+    from pepperpy._envs import install_mode
     from pepperpy._manifest import entry_file
     from pepperpy._trust import open_to_others, trust_problem
 
@@ -125,10 +136,16 @@ def _plugins(report: Report, m: PluginManager) -> None:
         broken = sum(1 for b in m.broken if real in (os.path.realpath(b.path), os.path.realpath(b.path.parent)))
         report.line(f"{root} ({found} plugin{'' if found == 1 else 's'}{f', {broken} broken' if broken else ''})")
     report.section("plugins")
+    try:
+        never = install_mode() == "never"
+    except PepperPyError:
+        never = False  # an invalid PEPPERPY_INSTALL: reported once, in the runtime section
     for info in m.list_plugins():
         category, name = info.id.split("/", 1)
         try:
             state = "installs on first use" if m.needs_install(category, name) else "ready"
+            if state != "ready" and never:
+                m.refuse_runtime_install(info, m.requirement_set(info), isolated=_isolated(m, info))
         except PepperPyError as exc:
             report.problem(f"{info.id} ({info.path}): {exc}")
             continue
@@ -145,6 +162,30 @@ def _plugins(report: Report, m: PluginManager) -> None:
         report.problem(f"BROKEN {broken.path}: {broken.problem}")
     for bad in m.broken_entry_points:
         report.problem(f"BROKEN entry point {bad.name} = {bad.value!r} (from {bad.source}): {bad.problem}")
+
+
+def _start_up_files(report: Report, m: PluginManager) -> None:
+    """The ``.pth`` files outside the allow-list in the worker venvs of isolated plugins: they run at each start."""
+    from pepperpy import _install_record
+    from pepperpy._envs import envs_folder
+
+    report.section("start-up files (.pth) in worker venvs, outside the allow-list")
+    venvs = [env for env in _install_record.installed_envs(envs_folder(m.home)) if (env / "pyvenv.cfg").is_file()]
+    found = 0
+    for venv in venvs:
+        for file in _install_record.start_up_files(_install_record.site_folder(venv)):
+            if not file.allowed:
+                found += 1
+                report.line(f"{file.describe()} runs at every start of {venv.name}'s worker ({file.path})")
+    if not found:
+        report.line(f"none ({len(venvs)} worker venv{'' if len(venvs) == 1 else 's'})")
+
+
+def _isolated(m: PluginManager, info: Any) -> bool:
+    from pepperpy._isolation import is_isolated
+
+    category, name = info.id.split("/", 1)
+    return is_isolated(m, category, name, {})
 
 
 def _settings(report: Report, m: PluginManager) -> None:
@@ -166,6 +207,22 @@ def _settings(report: Report, m: PluginManager) -> None:
             report.problem(str(exc))
             continue
         report.line(f"{label:<9} {path} ({count if path.exists() else 'none'})")
+    _cooldown_line(report, m.home)
+
+
+def _cooldown_line(report: Report, home: Path) -> None:
+    """The install cooldown in force (``pepperpy/_cooldown.py``), or why its variable or file is wrong."""
+    from pepperpy import _cooldown
+
+    try:
+        cooldown = _cooldown.cooldown_for(home, "")
+        allowed = _cooldown.read_settings(home).get("allow_newer", {})
+    except PepperPyError as exc:
+        report.problem(str(exc))
+        return
+    exceptions = sum(len(names) for names in allowed.values())  # type: ignore[union-attr]
+    extra = f"; {exceptions} package exception{'' if exceptions == 1 else 's'} (allow_newer)" if exceptions else ""
+    report.line(f"cooldown  {cooldown.describe()}: installs ignore younger releases{extra}")
 
 
 def _keys(report: Report, m: PluginManager) -> None:

@@ -42,6 +42,9 @@ def format_call(call: LoggedCall) -> str:
         lines.append(_indented("answer", call.answer))
     if call.error is not None:
         lines.append(_indented("error", call.error))
+    if call.fragments:
+        lines.append(_indented("fragments", "\n".join(
+            f"{f['source']} (sha256 {f['sha256'][:12]}, {f['size']} characters)" for f in call.fragments)))
     if call.fallback and call.fallback.get("failed"):
         failed = "; ".join(f"{f['member']}: {f['error']}" for f in call.fallback["failed"])
         lines.append(_indented("fallback", f"served by {call.fallback['served_by']} after {failed}"))
@@ -55,13 +58,23 @@ def format_call(call: LoggedCall) -> str:
 @click.option("-q", "--query", help="Only calls whose messages or answer contain this text.")
 @click.option("--cid", help="Only the calls of this conversation.")
 @click.option("--path", "show_path", is_flag=True, help="Print the path of the call log and exit.")
-def logs(count: int, as_json: bool, query: str | None, cid: str | None, show_path: bool) -> None:
-    """Show the last LLM calls of the call log (newest last)."""
-    from pepperpy._calllog import default_path, recent
+@click.option("--fragment", "fragment", metavar="HASH", help="Print the text of the fragment with this hash (or its "
+              "first 8+ characters) and exit.")
+def logs(count: int, as_json: bool, query: str | None, cid: str | None, show_path: bool, fragment: str | None) -> None:
+    """Show the last LLM calls of the call log (newest last); each fragment a call used is named with its hash
+    (the log keeps its text once: pepperpy logs --fragment HASH prints it)."""
+    from pepperpy._calllog import default_path, fragment_text, recent
 
     path = default_path(manager().home)
     if show_path:
         click.echo(str(path))
+        return
+    if fragment is not None:
+        text = fragment_text(path, fragment)
+        if text is None:
+            fail(f"no single fragment with hash {fragment!r} in {path}; copy the hash pepperpy logs shows "
+                 "(8 characters at least)")
+        click.echo(text, nl=False)
         return
     if not path.exists():
         if as_json:

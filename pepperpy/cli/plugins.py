@@ -18,12 +18,17 @@ import click
 from pepperpy.cli._common import LazyGroup, fail, manager, print_table
 from pepperpy.cli.settings import is_key
 
+START_UP = "start-up files (.pth) outside the allow-list"  # a label of `plugins info` for a worker's venv
 DESCRIPTION_WIDTH = 40  # characters of a description shown by `plugins list` (--json has it whole)
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "audit": (
+        "pepperpy.cli.audit:audit", "One table of what every plugin env holds (--json, --package NAME)."
+    ),
     "clean": (
         "pepperpy.cli.clean:clean", "Remove plugin envs unused for N days and install leftovers."
     ),
+    "lock": ("pepperpy.cli.lock:lock", "Write a plugin's requirements.lock (hash-checked installs)."),
 }
 
 
@@ -160,7 +165,7 @@ def info(plugin_id: str, as_json: bool) -> None:
         click.echo(json.dumps(details, indent=2, default=str))
         return
     for label, value in details.items():
-        if label in ("options", "requirements", "aliases", "dependencies"):
+        if label in ("options", "requirements", "installed", START_UP, "aliases", "dependencies"):
             click.echo(f"{label}:" + ("" if value else " none"))
             for line in _detail_lines(label, value):
                 click.echo(f"  {line}")
@@ -311,7 +316,45 @@ def _requirement_details(mgr: Any, found: Any) -> dict[str, Any]:
         else:
             state = "not installed" + (f" ({requirement.name} {version} does not match)" if version else "")
         lines.append(f"{requirement}: {state}")
-    return {"requirements": lines, "env dir": f"{target}" + ("" if target.is_dir() else " (not created yet)")}
+    details = {"requirements": lines, "env dir": f"{target}" + ("" if target.is_dir() else " (not created yet)")}
+    if needed.lock_file is not None:
+        details["lock"] = f"{needed.lock_file} (installs take exactly it, hashes required)"
+    return {**details, **(_installed_details(target) if stamped else {})}
+
+
+def _cooldown_text(record: dict[str, Any]) -> str:
+    """``7 days (the default)``, ``off (PEPPERPY_INSTALL_COOLDOWN)``, with the packages exempt for the plugin."""
+    source = record.get("cooldown_source")
+    text = f"{record['cooldown'] or 'none'}" + (f" ({source})" if source else "")
+    return text + (f", any age allowed for {', '.join(record['allow_newer'])}" if record.get("allow_newer") else "")
+
+
+def _installed_details(env: Path) -> dict[str, Any]:
+    """What the env's install record says (``_install_record``): each distribution, when, the cooldown; for a
+    worker's venv also the ``.pth`` files outside the allow-list, which run at the worker's start-up."""
+    from pepperpy import _install_record
+
+    record = _install_record.read(env)
+    lines = []
+    for distribution in record["distributions"]:
+        line = f"{distribution['name']} {distribution['version']}"
+        if distribution["hashes"]:
+            line += f" ({', '.join(distribution['hashes'])})"
+        if distribution["pth"]:
+            runs = ("never run (the env is on sys.path, not a site folder)" if record["kind"] == "inprocess"
+                    else "run at every start of the worker")
+            line += f"; installs {', '.join(distribution['pth'])}, {runs}"
+        lines.append(line)
+    when = (record["installed_at"] or "?").replace("T", " ").removesuffix("Z") + " UTC"
+    if record["recorded"]:
+        when += f", cooldown {_cooldown_text(record)}"
+    else:
+        when += " (installed before install records: read from its dist-info folders)"
+    details: dict[str, Any] = {"installed at": when, "installed": lines}
+    if record["kind"] == "worker":
+        found = _install_record.start_up_files(_install_record.site_folder(env))
+        details[START_UP] = [f.describe() for f in found if not f.allowed]
+    return details
 
 
 def _worker_requirement_details(mgr: Any, found: Any) -> dict[str, Any]:
@@ -328,7 +371,7 @@ def _worker_requirement_details(mgr: Any, found: Any) -> dict[str, Any]:
     state = "installed in the worker's venv" if ready else "not installed (goes into the worker's venv on first use)"
     lines = [f"{requirement}: {state}" for requirement in (*needed.requirements, *needed.model_packages)]
     where = "the worker process's venv" + ("" if ready else ", not created yet: made on first use")
-    return {"requirements": lines, "env dir": f"{venv} ({where})"}
+    return {"requirements": lines, "env dir": f"{venv} ({where})", **(_installed_details(venv) if ready else {})}
 
 
 def _isolated_option_details(defaults: dict[str, tuple[Any, str]], env: dict[str, str]) -> list[str]:
@@ -431,11 +474,14 @@ def _detail_lines(label: str, value: Any) -> list[str]:
 
 @plugins.command("install", short_help="Install plugins' requirements now, not on first use.")
 @click.argument("plugin_ids", nargs=-1, metavar="[ID]...")
-@click.option("--all", "install_all", is_flag=True, help="Install the requirements of every plugin folder found.")
+@click.option("--all", "install_all", is_flag=True,
+              help="Install every plugin folder found (worker venvs too); a broken folder fails.")
 def install(plugin_ids: tuple[str, ...], install_all: bool) -> None:
-    """Install plugins' requirements now, instead of on first use.
+    """Install plugins' requirements now, instead of on first use (also with PEPPERPY_INSTALL=never).
 
-    ID is category/name, or a bare name when only one category has it (mock is llm/mock).
+    ID is category/name, or a bare name when only one category has it (mock is llm/mock). --all prepares
+    every plugin folder on the search path, the worker venvs of isolated plugins included (for an image
+    build); one line per plugin, and the exit code is 1 when any failed (the others are installed).
     """
     from pepperpy.errors import PepperPyError
 
@@ -455,6 +501,11 @@ def install(plugin_ids: tuple[str, ...], install_all: bool) -> None:
             except PepperPyError as exc:
                 failed.append(plugin_id)
                 progress.failed(plugin_id, str(exc))
+        if install_all:  # an image build must not ship a plugin folder that was skipped
+            for broken in mgr.broken:
+                failed.append(str(broken.path))
+                targets.append(str(broken.path))
+                progress.failed(str(broken.path), f"broken plugin folder, skipped: {broken.problem}")
     if failed:
         fail(f"{len(failed)} of {len(targets)} plugins failed to install: {', '.join(failed)}")
 
@@ -481,7 +532,7 @@ def _install_one(mgr: Any, plugin_id: str, progress: _Progress) -> str:
         return f"already installed ({where})"
     names = ", ".join(str(r) for r in (*needed.requirements, *needed.model_packages))
     progress.start(found.id, f"installing {names}")
-    mgr.ensure_requirements(found)
+    mgr.ensure_requirements(found, explicit=True)
     return f"installed {names} into {_install.env_dir(mgr.home, needed)}"
 
 

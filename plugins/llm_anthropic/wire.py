@@ -7,7 +7,9 @@ import re
 from typing import Any
 
 from pepperpy.errors import InvalidInputError, ProviderError
-from pepperpy.llm import DocumentPart, ImagePart, Message, MessageRole, ReasoningPart, TextPart, ToolCall, Usage
+from pepperpy.llm import (
+    DocumentPart, ImagePart, Message, MessageRole, ReasoningPart, TextPart, ToolCall, Usage, reasoning_for_model,
+)
 from pepperpy.structured import schema_instruction
 
 # What the Messages API takes, and the sizes it documents as its limits.
@@ -154,14 +156,9 @@ NOT_THINKING = re.compile(r"^(anthropic/)?claude-(2|instant|3-(opus|sonnet|haiku
 
 
 def checked_reasoning(who: str, model: str, value: Any) -> Any:
-    """``reasoning=`` for ``model``: as given, None for False on a model that does not think; refused otherwise."""
-    if value is None or not NOT_THINKING.match(model):
-        return value
-    if value is False:
-        return None
-    raise InvalidInputError(
-        f"{who} (model {model}) does not think, so it takes no reasoning option; leave reasoning= out, "
-        "or use a thinking model (claude-3-7-sonnet, claude-sonnet-4 or later)"
+    """``reasoning=`` for a Claude ``model`` (see ``reasoning_for_model``)."""
+    return reasoning_for_model(
+        who, model, value, cannot_reason=NOT_THINKING, use="a thinking model (claude-3-7-sonnet, claude-sonnet-4 or later)"
     )
 
 

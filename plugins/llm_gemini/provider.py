@@ -9,9 +9,9 @@ from typing import Any
 
 from pydantic import Field, SecretStr
 
-from pepperpy.errors import InvalidInputError, ProviderError
+from pepperpy.errors import ProviderError
 from pepperpy.http import RemoteProvider, parse_event_data
-from pepperpy.llm import CALL_OPTIONS, GenerationChunk, GenerationResult, LLMProvider, Message
+from pepperpy.llm import CALL_OPTIONS, GenerationChunk, GenerationResult, LLMProvider, Message, reasoning_for_model
 from pepperpy.plugins import first_key, versioned_url
 
 from .wire import Reply, candidate, finish_reason, model_path, request_body, usage
@@ -53,11 +53,11 @@ class GeminiProvider(RemoteProvider, LLMProvider):
 
     def _body(self, messages: list[Message], options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         model = options.get("model") or self.model
-        if options.get("reasoning", self.reasoning) not in (None, False) and NOT_THINKING.match(model):
-            raise InvalidInputError(
-                f"{self.plugin_id} (model {model}) does not think, so it takes no reasoning option; "
-                "leave reasoning= out, or use a thinking model (gemini-2.5-* or later)"
-            )
+        reasoning = reasoning_for_model(
+            self.plugin_id, model, options.get("reasoning", self.reasoning),
+            cannot_reason=NOT_THINKING, use="a thinking model (gemini-2.5-* or later)",
+        )
+        options = {**options, "reasoning": reasoning}
         defaults = {k: getattr(self, k) for k in ("model", "temperature", "max_tokens", "stop", "seed", "reasoning")}
         return model_path(model), request_body(self.plugin_id, defaults, messages, options)
 

@@ -74,6 +74,9 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
             return azure.headers(self.api_key, self.azure_ad_token, self.azure_ad_token_provider)
         return {"Authorization": bearer(self.api_key)}  # a SecretStr until httpx sends it
 
+    def url_setting(self) -> str:
+        return "azure_endpoint" if self.azure_endpoint else "base_url"
+
     def auth(self) -> httpx.Auth | None:
         if self.azure_endpoint and self.azure_ad_token_provider is not None:
             return azure.TokenProviderAuth(self.azure_ad_token_provider)

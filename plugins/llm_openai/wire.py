@@ -9,7 +9,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pepperpy.errors import InvalidInputError, ProviderError
-from pepperpy.llm import AudioPart, DocumentPart, ImagePart, Message, MessageRole, TextPart, ToolCall, Usage
+from pepperpy.llm import (
+    AudioPart, DocumentPart, ImagePart, Message, MessageRole, TextPart, ToolCall, Usage, reasoning_for_model,
+)
 from pepperpy.structured import json_schema_format
 
 # The parts Chat Completions takes in a user message (the model must take them too: the service says if not).
@@ -49,15 +51,8 @@ NOT_REASONING = re.compile(r"^(openai/)?(gpt-4o|gpt-4\.1|gpt-4-|gpt-4$|gpt-3\.5|
 
 
 def checked_reasoning(who: str, model: str, value: Any) -> Any:
-    """``reasoning=`` for ``model``: as given, None for False on a model that does not reason; refused otherwise."""
-    if value is None or not NOT_REASONING.match(model):
-        return value
-    if value is False:
-        return None
-    raise InvalidInputError(
-        f"{who} (model {model}) does not reason, so it takes no reasoning option; leave reasoning= out, "
-        "or use a reasoning model (gpt-5*, o3, o4-mini)"
-    )
+    """``reasoning=`` for an OpenAI ``model`` (see ``reasoning_for_model``)."""
+    return reasoning_for_model(who, model, value, cannot_reason=NOT_REASONING, use="a reasoning model (gpt-5*, o3, o4-mini)")
 
 
 def reasoning_effort(value: Any) -> str | None:

@@ -7,7 +7,7 @@ import zipfile
 from pathlib import Path
 
 from pepperpy.errors import FileLoadError
-from pepperpy.loaders import HEADING_SEPARATOR, LoaderProvider, section
+from pepperpy.loaders import HeadingSections, LoaderProvider
 from pepperpy.rag import Document
 
 _HEADING = re.compile(r"Heading ([1-9])")
@@ -30,11 +30,11 @@ class DocxLoader(LoaderProvider):
                 "document: open it in Word or LibreOffice and save it as .docx again"
             ) from None
         title = (document.core_properties.title or "").strip() or None
-        stack: list[tuple[int, str]] = []
-        parts: list[tuple[str, list[str]]] = [("", [])]
+        found = HeadingSections()
         for block in document.iter_inner_content():
             if isinstance(block, Table):
-                parts[-1][1].extend(" | ".join(cell.text.strip() for cell in row.cells) for row in block.rows)
+                for row in block.rows:
+                    found.add(" | ".join(cell.text.strip() for cell in row.cells))
                 continue
             text = block.text.strip()
             style = block.style.name if block.style is not None else ""
@@ -44,15 +44,7 @@ class DocxLoader(LoaderProvider):
             if style == "Title":
                 title = title or text
             if heading is None:
-                parts[-1][1].append(text)
-                continue
-            level = int(heading.group(1))
-            while stack and stack[-1][0] >= level:
-                stack.pop()
-            stack.append((level, text))
-            parts.append((HEADING_SEPARATOR.join(name for _, name in stack), [text]))
-        return [
-            section(f"s{n}", "\n\n".join(lines), heading=heading, title=title)
-            for n, (heading, lines) in enumerate(parts)
-            if lines
-        ]
+                found.add(text)
+            else:
+                found.heading(int(heading.group(1)), text)
+        return found.sections("\n\n", title)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from functools import lru_cache
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,8 +26,8 @@ import numpy as np
 
 from pepperpy.plugins import use_wal
 
-from .index import CANDIDATES, AnnIndex, bump_generation, changes_schema, read_vectors
-from .words import WORD_COLUMNS, ensure_word_index, keyword_rows
+from .index import CANDIDATES, FILTERED_CANDIDATES, AnnIndex, bump_generation, changes_schema, read_vectors
+from .words import WORD_COLUMNS, ensure_word_index, forget_words, has_row_triggers, index_words, keyword_rows
 
 SCHEMA = """
 BEGIN IMMEDIATE;
@@ -48,6 +49,7 @@ COLUMNS = {
     **WORD_COLUMNS,
 }
 INDEX_THRESHOLD = 20_000  # rows from which search goes through the approximate index
+READ_BATCH = 10_000  # rows read from SQLite at a time when a snapshot is taken
 EXACT_SUBSET = 2_048  # past the threshold, a filter matching at most this many rows is searched exactly
 UPSERT = """
 INSERT INTO docs (id, text, metadata, vector) VALUES (?, ?, ?, ?)
@@ -83,25 +85,39 @@ def _key(value: Any) -> str:
 
 
 class Snapshot:
-    """What search needs in memory: row ids, the vector matrix, and metadata -> row positions.
+    """What search needs in memory: the row numbers, the vector matrix, and metadata -> row positions.
 
-    ``rows`` are (row, id, metadata, vector) with ``vector`` None past the index threshold:
-    then ``matrix`` is None and the vectors stay in SQLite and the approximate index.
+    Past the index threshold ``matrix`` is None: the vectors stay in SQLite and the approximate
+    index. Ids, texts and metadata are read from SQLite for the rows a search returns only.
     """
 
-    def __init__(self, rows: list[tuple[int, str, str, bytes | None]], dimension: int):
-        self.rows = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-        self.ids = [row[1] for row in rows]
-        self.matrix = None
-        if rows and rows[0][3] is not None:
-            self.matrix = np.frombuffer(b"".join(row[3] for row in rows), dtype=np.float32).reshape(len(rows), dimension)
-        elif not rows:
-            self.matrix = np.empty((0, dimension), dtype=np.float32)
-        index: dict[tuple[str, str], list[int]] = {}
-        for position, (_, _, metadata, _) in enumerate(rows):
-            for key, value in json.loads(metadata).items():
-                index.setdefault((key, _key(value)), []).append(position)
-        self.index = {key: np.array(positions, dtype=np.int64) for key, positions in index.items()}
+    def __init__(self, rows: np.ndarray, matrix: np.ndarray | None, index: dict[tuple[str, str], np.ndarray]):
+        self.rows, self.matrix, self.index = rows, matrix, index
+
+    @classmethod
+    def read(cls, db: sqlite3.Connection, dimension: int, with_vectors: bool) -> Snapshot:
+        """Stream the rows in batches (no list of a million tuples held at once); vectors only if ``with_vectors``."""
+        rows: list[np.ndarray] = []
+        vectors: list[bytes] = []
+        positions: dict[tuple[str, str], list[np.ndarray]] = {}
+        cursor = db.execute(f"SELECT row, metadata, {'vector' if with_vectors else 'NULL'} FROM docs ORDER BY row")
+        start = 0
+        while batch := cursor.fetchmany(READ_BATCH):
+            rows.append(np.fromiter((row for row, _, _ in batch), dtype=np.int64, count=len(batch)))
+            if with_vectors:
+                vectors.append(b"".join(vector for _, _, vector in batch))
+            found: dict[tuple[str, str], list[int]] = {}
+            for offset, (_, metadata, _) in enumerate(batch):
+                for pair in _pairs(metadata):
+                    found.setdefault(pair, []).append(start + offset)
+            for pair, at in found.items():
+                positions.setdefault(pair, []).append(np.array(at, dtype=np.int32))
+            start += len(batch)
+        matrix = None
+        if with_vectors:
+            matrix = np.frombuffer(b"".join(vectors), dtype=np.float32).reshape(start, dimension)
+        index = {pair: np.concatenate(parts) for pair, parts in positions.items()}
+        return cls(np.concatenate(rows) if rows else np.empty(0, dtype=np.int64), matrix, index)
 
     def positions(self, filter: dict[str, Any]) -> np.ndarray | None:
         """Rows matching every key of ``filter`` (a list value matches any of its items); None = all rows."""
@@ -109,17 +125,19 @@ class Snapshot:
         for key, wanted in filter.items():
             options = wanted if isinstance(wanted, list) else [wanted]
             parts = [self.index.get((key, _key(option))) for option in options]
-            rows = np.unique(np.concatenate([p for p in parts if p is not None] or [np.empty(0, dtype=np.int64)]))
+            rows = np.unique(np.concatenate([p for p in parts if p is not None] or [np.empty(0, dtype=np.int32)]))
             selected = rows if selected is None else np.intersect1d(selected, rows, assume_unique=True)
         return selected
 
     def top(self, query: np.ndarray, k: int, filter: dict[str, Any] | None) -> list[tuple[int, float]]:
-        if not self.ids:
+        """The ``k`` best (position, score) by exact search over the matrix."""
+        assert self.matrix is not None
+        if not len(self.rows):
             return []  # a new store has no dimension yet: its 0x0 matrix cannot meet a query
         rows = self.positions(filter) if filter else None
         if rows is None:
             scores = self.matrix @ query
-        elif len(rows) * 3 < len(self.ids):
+        elif len(rows) * 3 < len(self.rows):
             scores = self.matrix[rows] @ query  # a small subset: gather it
         else:
             scores = (self.matrix @ query)[rows]
@@ -130,6 +148,12 @@ class Snapshot:
         best = best[np.argsort(-scores[best])]
         positions = best if rows is None else rows[best]
         return [(int(p), float(scores[b])) for p, b in zip(positions, best)]
+
+
+@lru_cache(maxsize=4096)
+def _pairs(metadata: str) -> tuple[tuple[str, str], ...]:
+    """(key, canonical JSON value) of one row's metadata; cached: many rows share the same metadata."""
+    return tuple((key, _key(value)) for key, value in json.loads(metadata).items())
 
 
 class Store:
@@ -148,7 +172,8 @@ class Store:
             use_wal(self._db, timeout=60)  # waits for another process writing, as the busy timeout does not here
             if tables != COLUMNS.keys():
                 self._db.executescript(SCHEMA)
-                ensure_word_index(self._db)  # keyword search (words.py); built for a store from before it
+            if tables != COLUMNS.keys() or has_row_triggers(self._db):
+                ensure_word_index(self._db)  # keyword search (words.py); built or updated for a store from before it
         except BaseException:
             self._db.close()  # not a database, or not writable: do not leak the connection
             raise
@@ -183,9 +208,12 @@ class Store:
                 "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING",
                 [("model", model), ("dimension", str(dimension))],
             )
+            ids = json.dumps([row[0] for row in rows])
+            forget_words(self._db, ids)  # the keyword index of the rows replaced (words.py)
             self._db.executemany(
                 UPSERT, ((i, text, json.dumps(meta), vector.tobytes()) for i, text, meta, vector in rows)
             )
+            index_words(self._db, ids)
 
     def delete(self, ids: list[str]) -> None:
         with self._lock, self._transaction():
@@ -226,24 +254,33 @@ class Store:
             dimension = int(dict(self._db.execute("SELECT key, value FROM meta").fetchall()).get("dimension", 0))
             count = self._db.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
             indexed = count >= self.index_threshold
-            vector = "NULL" if indexed else "vector"
-            rows = self._db.execute(f"SELECT row, id, metadata, {vector} FROM docs ORDER BY row").fetchall()
-            snapshot = Snapshot(rows, dimension)
+            snapshot = Snapshot.read(self._db, dimension, with_vectors=not indexed)
         except (ValueError, TypeError, AttributeError) as exc:  # vectors of the wrong size, metadata not JSON
             raise NotAStore(f"its rows cannot be read back ({exc})") from None
-        del rows  # ~200 MB of tuples at 1M rows: not held while the index builds
         if indexed:
             if self._index is None or self._index.dimension != dimension:
                 self._index = AnnIndex(self.path, dimension)
-            self._index.sync(self._db, len(snapshot.ids))
+            self._index.sync(self._db, len(snapshot.rows))
         return snapshot
 
     def ids(self, filter: dict[str, Any]) -> list[str]:
         """The ids of the rows matching ``filter``."""
         with self._lock:
             snapshot = self._fresh_snapshot()
-            rows = snapshot.positions(filter)
-            return list(snapshot.ids) if rows is None else [snapshot.ids[position] for position in rows]
+            positions = snapshot.positions(filter)
+            if positions is None:
+                return [i for (i,) in self._db.execute("SELECT id FROM docs ORDER BY row")]
+            rows = snapshot.rows[positions]
+            found = self._documents(rows)
+            return [found[row][0] for row in rows.tolist() if row in found]
+
+    def _documents(self, rows: np.ndarray) -> dict[int, tuple[str, str, str]]:
+        """row -> (id, text, metadata JSON) of those of ``rows`` still in the store."""
+        found = self._db.execute(
+            "SELECT row, id, text, metadata FROM docs WHERE row IN (SELECT value FROM json_each(?))",
+            (json.dumps(rows.tolist()),),
+        )
+        return {row: (i, text, metadata) for row, i, text, metadata in found}
 
     def keyword_search(self, query: str, k: int, filter: dict[str, Any] | None) -> list[tuple[str, str, dict, float]]:
         """The ``k`` rows best matching the words of ``query`` (BM25), as (id, text, metadata, score)."""
@@ -258,48 +295,46 @@ class Store:
                 best = self._top_indexed(snapshot, query, k, filter)
             else:
                 best = snapshot.top(query, k, filter)
-            ids = [snapshot.ids[position] for position, _ in best]
-            found = {
-                row[0]: row
-                for row in self._db.execute(
-                    f"SELECT id, text, metadata FROM docs WHERE id IN ({','.join('?' * len(ids))})", ids
-                )
-            }
-        return [(i, found[i][1], json.loads(found[i][2]), score) for i, (_, score) in zip(ids, best)]
+            rows = snapshot.rows[[position for position, _ in best]]
+            found = self._documents(rows)
+        hits = []
+        for row, (_, score) in zip(rows.tolist(), best):
+            if row in found:  # else deleted by another process since the snapshot
+                identifier, text, metadata = found[row]
+                hits.append((identifier, text, json.loads(metadata), score))
+        return hits
 
     def _top_indexed(
         self, snapshot: Snapshot, query: np.ndarray, k: int, filter: dict[str, Any] | None
     ) -> list[tuple[int, float]]:
         """Top ``k`` (position, score) past the threshold: approximate candidates ranked exactly.
 
-        A filter matching at most ``exact_subset`` rows is searched exactly over those rows;
-        a larger one widens the candidate set until enough candidates match it. Either way
-        only matching rows come back.
+        A filter matching at most ``exact_subset`` rows is searched exactly over those rows.
+        A larger one asks the index for neighbours in inverse proportion to the share of rows
+        it matches (so that about ``FILTERED_CANDIDATES`` of them match), and 4x as many again
+        until ``k`` match or the whole store was asked. Either way only matching rows come back.
         """
         assert self._index is not None
+        total = len(snapshot.rows)
         positions = snapshot.positions(filter) if filter else None
         if positions is not None and len(positions) <= self.exact_subset:
             candidates = snapshot.rows[positions]
+        elif positions is None:
+            candidates = self._index.candidates(query, max(k, CANDIDATES))
         else:
-            wanted = max(k, CANDIDATES)
-            allowed = None
-            if positions is not None:
-                allowed = np.zeros(len(snapshot.rows), dtype=bool)
-                allowed[positions] = True
-                wanted = min(wanted, len(positions))
-            count = wanted if allowed is None else int(wanted * len(snapshot.rows) / max(len(positions), 1) * 1.2) + k
+            allowed = np.zeros(total, dtype=bool)
+            allowed[positions] = True
+            count = int(max(k, FILTERED_CANDIDATES) * total / len(positions))
             while True:
                 candidates = self._index.candidates(query, count)
-                if allowed is not None:
-                    at = np.searchsorted(snapshot.rows, candidates)
-                    at = np.minimum(at, len(snapshot.rows) - 1)
-                    candidates = candidates[(snapshot.rows[at] == candidates) & allowed[at]]
-                if len(candidates) >= wanted or count >= len(snapshot.rows):
+                at = np.minimum(np.searchsorted(snapshot.rows, candidates), total - 1)
+                candidates = candidates[(snapshot.rows[at] == candidates) & allowed[at]]
+                if len(candidates) >= k or count >= total:
                     break
                 count *= 4
         keys, matrix = read_vectors(self._db, candidates, len(query))
-        at = np.minimum(np.searchsorted(snapshot.rows, keys), max(len(snapshot.rows) - 1, 0))
-        known = snapshot.rows[at] == keys if len(snapshot.rows) else np.zeros(len(keys), dtype=bool)
+        at = np.minimum(np.searchsorted(snapshot.rows, keys), max(total - 1, 0))
+        known = snapshot.rows[at] == keys if total else np.zeros(len(keys), dtype=bool)
         at, scores = at[known], matrix[known] @ query  # rows another process added since the snapshot wait for it
         best = np.argsort(-scores)[:k]
         return [(int(at[b]), float(scores[b])) for b in best]

@@ -1,12 +1,14 @@
 """rag/local's keyword search: an SQLite FTS5 index of the documents' text, ranked by BM25.
 
-The index (``docs_words``) is an external-content FTS5 table over ``docs``, kept by triggers: every
-insert, update and delete of a document changes it inside the same transaction, so a write is still
-one transaction and a process killed mid-add leaves the index and the documents in step. A store file
-from before keyword search gets the index (built from its rows) when it is first opened, in one
-transaction. Queries are the user's words (``pepperpy.ranking.query_words``: English stop words
-left out), each quoted as an FTS5 string (so ``E_CONN-42``, quotes, ``AND``/``NOT``/``NEAR`` and ``*``
-are plain words, never FTS5 syntax) and ORed.
+The index (``docs_words``) is an external-content FTS5 table over ``docs``, kept in step inside the
+same transaction as every write: ``Store.upsert`` indexes the rows it wrote with one statement
+(``forget_words`` before, ``index_words`` after: a row trigger would make FTS5 flush a segment per
+row, 6x slower), and a trigger removes deleted rows. So a write is still one transaction and a
+process killed mid-add leaves the index and the documents in step. A store file from before keyword
+search gets the index (built from its rows) when it is first opened, in one transaction; one from
+before the bulk indexing loses its insert and update triggers then. Queries are the user's words
+(``pepperpy.ranking.query_words``: English stop words left out), each quoted as an FTS5 string (so
+``E_CONN-42``, quotes, ``AND``/``NOT``/``NEAR`` and ``*`` are plain words, never FTS5 syntax) and ORed.
 """
 
 from __future__ import annotations
@@ -31,18 +33,13 @@ WORD_INDEX = (
     """CREATE VIRTUAL TABLE docs_words USING fts5(
         text, content='docs', content_rowid='row', tokenize='porter unicode61 remove_diacritics 2'
     )""",
-    """CREATE TRIGGER docs_words_insert AFTER INSERT ON docs BEGIN
-        INSERT INTO docs_words (rowid, text) VALUES (new.row, new.text);
-    END""",
     """CREATE TRIGGER docs_words_delete AFTER DELETE ON docs BEGIN
         INSERT INTO docs_words (docs_words, rowid, text) VALUES ('delete', old.row, old.text);
     END""",
-    """CREATE TRIGGER docs_words_update AFTER UPDATE OF text ON docs BEGIN
-        INSERT INTO docs_words (docs_words, rowid, text) VALUES ('delete', old.row, old.text);
-        INSERT INTO docs_words (rowid, text) VALUES (new.row, new.text);
-    END""",
     "INSERT INTO docs_words (docs_words) VALUES ('rebuild')",  # index the rows a store from before holds
 )
+ROW_TRIGGERS = ("docs_words_insert", "docs_words_update")  # of stores from before the bulk indexing
+SELECTED = "SELECT row, text FROM docs WHERE id IN (SELECT value FROM json_each(?))"
 KEYWORD_SEARCH = """
 SELECT d.id, d.text, d.metadata, -bm25(docs_words) FROM docs_words JOIN docs AS d ON d.row = docs_words.rowid
 WHERE docs_words MATCH ? ORDER BY rank
@@ -50,18 +47,37 @@ WHERE docs_words MATCH ? ORDER BY rank
 
 
 def ensure_word_index(db: sqlite3.Connection) -> None:
-    """Create the keyword index (and fill it from the stored rows) unless the file has it; one transaction."""
+    """Create the keyword index (and fill it from the stored rows) unless the file has it, and drop the row
+    triggers of a store from before the bulk indexing; one transaction."""
     db.execute("BEGIN IMMEDIATE")
     try:
         held = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'docs_words'").fetchone()
         if held is None:
             for statement in WORD_INDEX:  # one by one: executescript would commit the open transaction
                 db.execute(statement)
+        for trigger in ROW_TRIGGERS:
+            db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
+
+
+def has_row_triggers(db: sqlite3.Connection) -> bool:
+    """Whether the file still has the per-row index triggers (a store from before the bulk indexing)."""
+    names = ",".join(f"'{name}'" for name in ROW_TRIGGERS)
+    return db.execute(f"SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name IN ({names})").fetchone() is not None
+
+
+def forget_words(db: sqlite3.Connection, ids: str) -> None:
+    """Take the rows with these ids (a JSON list) out of the index; inside the write, before they change."""
+    db.execute(f"INSERT INTO docs_words (docs_words, rowid, text) SELECT 'delete', row, text FROM ({SELECTED})", (ids,))
+
+
+def index_words(db: sqlite3.Connection, ids: str) -> None:
+    """Index the rows with these ids (a JSON list); inside the write, after they were written."""
+    db.execute(f"INSERT INTO docs_words (rowid, text) {SELECTED}", (ids,))
 
 
 def match_expression(query: str) -> str | None:

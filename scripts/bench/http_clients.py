@@ -29,10 +29,13 @@ class RawHttpx:
         self.client = httpx.AsyncClient(base_url=base_url, limits=httpx.Limits(max_connections=256, max_keepalive_connections=64))
         self.headers = {"Authorization": "Bearer sk-bench"}
 
-    async def call(self) -> str:
-        response = await self.client.post("chat/completions", json={"model": "stub", "messages": MESSAGES}, headers=self.headers)
+    async def call(self) -> tuple[str, dict]:
+        """What a user of raw httpx writes for PepperPy's result: build the body, POST, parse, take text and usage."""
+        body = {"model": "stub", "messages": [{"role": "user", "content": "Say hello."}]}
+        response = await self.client.post("chat/completions", json=body, headers=self.headers)
         response.raise_for_status()
-        return response.json()["choices"][0]["message"]["content"]
+        answer = response.json()
+        return answer["choices"][0]["message"]["content"], answer["usage"]
 
     async def stream(self):
         body = {"model": "stub", "messages": MESSAGES, "stream": True}
@@ -56,8 +59,9 @@ class PepperPyClient:
         self.pepper = PepperPy().with_llm("openai", base_url=base_url, api_key="sk-bench", model="stub")
         await self.pepper.__aenter__()
 
-    async def call(self) -> str:
-        return (await self.pepper.chat.with_user("Say hello.").generate()).content
+    async def call(self) -> tuple[str, object]:
+        result = await self.pepper.chat.with_user("Say hello.").generate()
+        return result.content, result.usage
 
     async def stream(self):
         async for chunk in self.pepper.chat.with_user("Say hello.").stream():

@@ -1,6 +1,7 @@
 """Runs under valgrind for scripts/bench/instructions.py: raw httpx or PepperPy calls over an in-memory network.
 
-Usage: python memory_clients.py raw|PepperPy seq|concurrent CALLS. The clients are http_clients.py's; their
+Usage: python memory_clients.py raw|PepperPy seq|concurrent CALLS [chat|responses|gemini]. The clients are
+http_clients.py's (Chat Completions), responses_api.py's (the Responses API) and this file's (Gemini); their
 httpx client's connection pool is swapped for one on an in-memory backend that answers every request at once
 (the bench's stub answer), so that the count holds the Python work of a call only: no kernel, no server,
 no other process. The work of warming up (320 calls) is the same whatever CALLS is, so two runs' difference
@@ -17,21 +18,53 @@ from pathlib import Path
 import httpcore
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[2]))
 from http_clients import CONCURRENCY, PepperPyClient, RawHttpx  # noqa: E402
+from stub_server import ANSWER, GEMINI_ANSWER, RESPONSE as RESPONSES_ANSWER  # noqa: E402
 
-ANSWER = json.dumps({
-    "id": "chatcmpl-stub", "object": "chat.completion", "created": 0, "model": "stub",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello from the stub."}, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10},
-}).encode()
-RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(ANSWER) + ANSWER
+from scripts.bench.responses_api import PepperPyResponses, RawResponses  # noqa: E402
+
 WARM_UP = 320
+GEMINI_MODEL = "gemini-2.5-flash"
+
+
+class RawGemini(RawHttpx):
+    """Raw httpx speaking Gemini's generateContent: the body built, POSTed, parsed, text and usage taken."""
+
+    async def call(self) -> tuple[str, dict]:
+        body = {"contents": [{"role": "user", "parts": [{"text": "Say hello."}]}]}
+        response = await self.client.post(f"models/{GEMINI_MODEL}:generateContent", json=body, headers=self.headers)
+        response.raise_for_status()
+        answer = response.json()
+        return answer["candidates"][0]["content"]["parts"][0]["text"], answer["usageMetadata"]
+
+
+class PepperPyGemini(PepperPyClient):
+    async def open(self, base_url: str) -> None:
+        from pepperpy import PepperPy
+
+        self.pepper = PepperPy().with_llm("gemini", base_url=base_url, api_key="sk-bench", model=GEMINI_MODEL)
+        await self.pepper.__aenter__()
+
+
+CLIENTS = {"chat": (RawHttpx, PepperPyClient), "responses": (RawResponses, PepperPyResponses), "gemini": (RawGemini, PepperPyGemini)}
+
+
+def http_answer(body: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body) + body
+
+
+ANSWERS = {"chat": http_answer(ANSWER), "responses": http_answer(json.dumps(RESPONSES_ANSWER).encode()),
+           "gemini": http_answer(GEMINI_ANSWER)}
 
 
 class AnsweringStream(httpcore.AsyncNetworkStream):
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         await asyncio.sleep(0)  # let the other calls run, as a socket read would
-        return RESPONSE
+        return self.answer
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         pass
@@ -41,24 +74,28 @@ class AnsweringStream(httpcore.AsyncNetworkStream):
 
 
 class InMemoryBackend(httpcore.AsyncNetworkBackend):
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+
     async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):  # noqa: ANN001
-        return AnsweringStream()
+        return AnsweringStream(self.answer)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
 
-def in_memory(client) -> None:  # noqa: ANN001
+def in_memory(client, answer: bytes) -> None:  # noqa: ANN001
     """Swap the httpx client's pool (a private attribute: a benchmark may) for one on the in-memory backend."""
     client._transport._pool = httpcore.AsyncConnectionPool(
-        max_connections=256, max_keepalive_connections=64, keepalive_expiry=3.0, network_backend=InMemoryBackend()
+        max_connections=256, max_keepalive_connections=64, keepalive_expiry=3.0, network_backend=InMemoryBackend(answer)
     )
 
 
-async def main(name: str, mode: str, calls: int) -> None:
-    client = RawHttpx() if name == "raw" else PepperPyClient()
-    await client.open("http://127.0.0.1:9/v1")
-    in_memory(client.client if name == "raw" else (await client.pepper.ready("llm")).endpoint.client.client)
+async def main(name: str, mode: str, calls: int, wire: str = "chat") -> None:
+    raw_class, pepper_class = CLIENTS[wire]
+    client = raw_class() if name == "raw" else pepper_class()
+    await client.open("http://127.0.0.1:9/v1beta" if wire == "gemini" else "http://127.0.0.1:9/v1")
+    in_memory(client.client if name == "raw" else (await client.pepper.ready("llm")).endpoint.client.client, ANSWERS[wire])
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def gated() -> None:
@@ -78,4 +115,4 @@ async def main(name: str, mode: str, calls: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), *sys.argv[4:5]))

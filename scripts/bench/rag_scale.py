@@ -8,8 +8,15 @@ queries and the peak VmHWM. Recall@10 is against exact search over the same vect
 computed while the batches stream in. "index build" is the first search after the ingest
 (rag/local builds its index lazily; the ingest figure is the SQLite store part only).
 
-PEPPERPY_BENCH_SCALE_SIZES="100000" skips the 1M pass (which takes minutes: the index build
-runs at roughly 10k vectors/s on 2 idle cores).
+The same table has rag/pgvector at 100k (a real PostgreSQL from tests/servers/postgres.py; its
+ingest CPU is the server's, so only wall-clock rates are comparable) and Chroma embedded at 100k
+as the anchor. Ingest is given as wall-clock chunks/s and as chunks per CPU-second of the store's
+process (what one free core would do: the figure to compare across runs on a shared machine).
+
+PEPPERPY_BENCH_SCALE_SIZES="100000" skips the 1M pass (which takes minutes: the index build runs
+at a few thousand vectors/s on 2 idle cores). PEPPERPY_BENCH_SCALE_STORES="local" runs rag/local
+only (default "chroma,exact,local,pgvector"; pgvector and exact run at 100k and below only);
+"local-ingest" measures rag/local's ingest and memory without the index build and the queries.
 """
 
 from __future__ import annotations
@@ -69,16 +76,18 @@ async def measure(name: str, config: dict, size: int) -> dict:
     queries = clustered(10**9, QUERIES, topics, mean)
     truth = {None: (np.full((QUERIES, K), -np.inf), np.zeros((QUERIES, K), dtype=np.int64))}
     truth[3] = (truth[None][0].copy(), truth[None][1].copy())
+    ingest_only = config.pop("ingest_only", False)
     store = PluginManager.instance().create_provider("rag", name, **config)
     await store.initialize()
-    spent = 0.0
+    spent = cpu = 0.0
     for start in range(0, size, BATCH):
         count = min(BATCH, size - start)
         vectors = clustered(start, count, topics, mean)
         documents = [Document(id=f"c{start + i}", text=f"chunk {start + i}", metadata={"group": (start + i) % 10}) for i in range(count)]
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         await store.add(documents, vectors=list(vectors))
         spent += time.perf_counter() - began
+        cpu += time.process_time() - began_cpu
         scores = queries @ vectors.T
         ids = np.arange(start, start + count)
         for group, (best, best_ids) in truth.items():
@@ -86,7 +95,11 @@ async def measure(name: str, config: dict, size: int) -> dict:
             merged, merged_ids = np.hstack([best, part]), np.hstack([best_ids, np.broadcast_to(ids, part.shape)])
             order = np.argsort(-merged, axis=1)[:, :K]
             truth[group] = (np.take_along_axis(merged, order, 1), np.take_along_axis(merged_ids, order, 1))
-    figures: dict = {"ingest": size / spent}
+    figures: dict = {"ingest": size / spent, "ingest_cpu": size / cpu}
+    if ingest_only:  # no index build, no queries
+        figures["rss_kb"], figures["peak_kb"] = memory_kb()
+        await store.cleanup()
+        return figures
     began = time.perf_counter()
     await store.search(list(queries[0]), k=K)
     figures["build"] = time.perf_counter() - began
@@ -117,36 +130,64 @@ def run_child(name: str, config: dict, size: int) -> dict:
     if done.returncode:
         raise SystemExit(f"rag-scale: the {name} pass at {size:,} failed:\n{done.stderr[-3000:]}")
     figures = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"  {name} {config.get('index_threshold', '')} at {size:,}: {figures}", file=sys.stderr, flush=True)
+    shown = {key: value for key, value in config.items() if key != "dsn"}
+    print(f"  {name} {shown} at {size:,}: {figures}", file=sys.stderr, flush=True)
     return figures
 
 
 def row(size: int, label: str, figures: dict, anchor: dict) -> tuple[str, ...]:
-    plain, filtered = figures["plain"], figures["filtered"]
+    def timed(key: str) -> tuple[str, str]:
+        if key not in figures:  # an ingest-only pass
+            return "-", "-"
+        p50, p99, recall = figures[key]
+        return f"{ms(p50)} / {ms(p99)}", f"{recall:.3f}"
+
     return (
         f"{size:,}", label,
-        f"{figures['ingest']:,.0f}/s ({figures['ingest'] / anchor['ingest']:.1f}x)",
-        ms(figures["build"]),
-        f"{ms(plain[0])} / {ms(plain[1])}", f"{plain[2]:.3f}",
-        f"{ms(filtered[0])} / {ms(filtered[1])}", f"{filtered[2]:.3f}",
+        f"{figures['ingest']:,.0f}/s ({figures['ingest'] / anchor['ingest']:.1f}x)"
+        + ("" if label.startswith("rag/pgvector") else f", {figures['ingest_cpu']:,.0f}/CPU-s"),
+        ms(figures["build"]) if "build" in figures else "-",
+        *timed("plain"), *timed("filtered"),
         f"{figures['rss_kb'] / 1024:,.0f} / {figures['peak_kb'] / 1024:,.0f} MB",
     )
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def main() -> None:
     sizes = [int(s) for s in os.environ.get("PEPPERPY_BENCH_SCALE_SIZES", "100000,1000000").split(",")]
-    rows = []
+    stores = os.environ.get("PEPPERPY_BENCH_SCALE_STORES", "chroma,exact,local,pgvector").split(",")
+    print(f"rag-scale: load average {os.getloadavg()[0]:.1f} at the start", file=sys.stderr, flush=True)
+    results: list[tuple[int, str, dict]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        chroma = run_child("chroma", {"path": str(Path(tmp) / "chroma")}, 100_000)
-        rows.append(row(100_000, "Chroma embedded (anchor)", chroma, chroma))
-        for size in sizes:
-            if size <= 100_000:
-                exact = run_child("local", {"path": str(Path(tmp) / f"exact{size}.sqlite3"), "index_threshold": 10**9}, size)
-                rows.append(row(size, "rag/local exact (no index)", exact, chroma))
-            local = run_child("local", {"path": str(Path(tmp) / f"local{size}.sqlite3")}, size)
-            rows.append(row(size, "rag/local (index)", local, chroma))
+        for size in sizes:  # rag/local first: the figures this section is for
+            if size <= 100_000 and "exact" in stores:
+                config = {"path": str(Path(tmp) / f"exact{size}.sqlite3"), "index_threshold": 10**9}
+                results.append((size, "rag/local exact (no index)", run_child("local", config, size)))
+            if "local-ingest" in stores:
+                config = {"path": str(Path(tmp) / f"ingest{size}.sqlite3"), "ingest_only": True}
+                results.append((size, "rag/local (ingest only)", run_child("local", config, size)))
+            if "local" in stores:
+                results.append((size, "rag/local (index)", run_child("local", {"path": str(Path(tmp) / f"local{size}.sqlite3")}, size)))
+        if "chroma" in stores:
+            results.insert(0, (100_000, "Chroma embedded (anchor)", run_child("chroma", {"path": str(Path(tmp) / "chroma")}, 100_000)))
+        if "pgvector" in stores:
+            from tests.servers.postgres import running_postgres
+
+            with running_postgres(Path(tmp) / "pg", free_port()) as dsn:
+                for size in (s for s in sizes if s <= 100_000):
+                    results.append((size, "rag/pgvector (HNSW)", run_child("pgvector", {"dsn": dsn, "collection": f"scale{size}"}, size)))
+    anchor = results[0][2] if results[0][1].startswith("Chroma") else None
+    rows = [row(size, label, figures, anchor or figures) for size, label, figures in results]
     table(
-        f"rag/local at scale ({DIMENSION}-d clustered vectors, k={K}, filter matches 10%; ingest ratio vs Chroma at 100k)",
+        f"rag stores at scale ({DIMENSION}-d clustered vectors, k={K}, filter matches 10%; ingest ratio vs Chroma at 100k; "
+        f"load average {os.getloadavg()[0]:.1f} at the end)",
         rows,
         ("chunks", "store", "ingest, store part", "index build", "query p50 / p99", "recall@10",
          "filtered p50 / p99", "filtered recall@10", "RSS after / peak"),

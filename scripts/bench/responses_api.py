@@ -22,10 +22,12 @@ INPUT = [{"role": "user", "content": "Say hello."}]
 class RawResponses(RawHttpx):
     """The "http" section's raw httpx client (same pool, same key) speaking the Responses API."""
 
-    async def call(self) -> str:
-        response = await self.client.post("responses", json={"model": "stub", "input": INPUT}, headers=self.headers)
+    async def call(self) -> tuple[str, dict]:
+        body = {"model": "stub", "input": [{"role": "user", "content": "Say hello."}]}
+        response = await self.client.post("responses", json=body, headers=self.headers)
         response.raise_for_status()
-        return "".join(c["text"] for item in response.json()["output"] for c in item["content"])
+        answer = response.json()
+        return "".join(c["text"] for item in answer["output"] for c in item["content"]), answer["usage"]
 
     async def stream(self):
         body = {"model": "stub", "input": INPUT, "stream": True}
@@ -46,8 +48,9 @@ class PepperPyResponses:
         self.pepper = PepperPy().with_llm("openai", base_url=base_url, api_key="sk-bench", model="stub", api="responses")
         await self.pepper.__aenter__()
 
-    async def call(self) -> str:
-        return (await self.pepper.chat.with_user("Say hello.").generate()).content
+    async def call(self) -> tuple[str, object]:
+        result = await self.pepper.chat.with_user("Say hello.").generate()
+        return result.content, result.usage
 
     async def stream(self):
         async for chunk in self.pepper.chat.with_user("Say hello.").stream():

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from pepperpy.plugin_manager import PluginManager, builtin_plugins_dir
+from tests.servers.package_index import PackageIndex
 
 SERVERS = Path(__file__).resolve().parents[1] / "servers"
 THINKING_GRAMMAR = 'root ::= [a-z ]{5,30} "\\n</think>\\n\\n" [A-Za-z0-9 ]{1,20}'
@@ -53,6 +54,28 @@ def use_test_aws_keys(monkeypatch, folder: Path, access_key: str, secret_key: st
         monkeypatch.setenv("AWS_REGION", region)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(folder / "no-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(folder / "no-credentials"))
+
+
+@pytest.fixture(scope="session")
+def package_index(tmp_path_factory) -> Iterator[PackageIndex]:
+    """A PEP 691 JSON index on 127.0.0.1 serving wheels built offline (tests/servers/package_index.py lists them:
+    pp-plain, pp-app, pp-young 1.0 and 2.0 (an hour old), pp-tampered, pp-startup with a .pth file)."""
+    from uv import find_uv_bin
+
+    index = PackageIndex(tmp_path_factory.mktemp("package-index"), find_uv_bin()).start()
+    yield index
+    index.stop()
+
+
+@pytest.fixture
+def use_package_index(package_index, monkeypatch, tmp_path) -> PackageIndex:
+    """uv installs from the local index only (``UV_DEFAULT_INDEX``), with a fresh uv cache (a warm one would serve the
+    files it saw first), and no find-links folder of this machine."""
+    for name in ("UV_INDEX", "UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS", "UV_OFFLINE", "UV_EXCLUDE_NEWER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("UV_DEFAULT_INDEX", package_index.url)
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
+    return package_index
 
 
 @pytest.fixture(scope="session")

@@ -136,3 +136,15 @@ async def test_with_nothing_set_one_error_names_the_endpoint_and_every_way_to_au
         PepperPy(plugin_manager=remote_manager).with_llm("azure", azure_deployment="gpt-4o-mini").llm
     assert "needs 'azure_endpoint'" in str(caught.value) and "AZURE_OPENAI_API_KEY" not in str(caught.value)
     assert KEY not in str(caught.value)
+
+
+async def test_a_connection_failure_names_azure_endpoint(remote_manager, azure_env):
+    """Nothing listens on the port: the error points at the option the user set, not at base_url."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(ProviderError, match=r"cannot connect to .*; check azure_endpoint and the network"):
+        await ask(remote_manager, azure_endpoint=f"http://127.0.0.1:{port}", azure_deployment="d",
+                  api_version="2024-10-21", api_key=KEY)

@@ -98,11 +98,12 @@ def test_piped_stdin_and_files_go_before_the_prompt(home, tmp_path):
     notes = tmp_path / "facts.md"
     notes.write_text("The secret word is pumpkin.\n")
     output = ok(pepperpy(home, "chat", "-p", "mock", "-f", str(notes), "summarize", stdin="launch on friday\n"))
-    assert output == "launch on friday\n\nfacts.md:\nThe secret word is pumpkin.\n\nsummarize\n"
-    assert ok(pepperpy(home, "chat", "-p", "mock", stdin="only piped text\n")) == "only piped text\n"
+    assert output == "launch on friday\n\nThe secret word is pumpkin.\n\nsummarize\n"  # fragments are sent as they are
+    assert ok(pepperpy(home, "chat", "-p", "mock", stdin="only piped text\n")) == "only piped text\n\n"
     (call, _) = logged(home)
     assert [m["role"] for m in call.messages] == ["user"]
-    assert "pumpkin" in call.messages[0]["content"]
+    assert [f["source"] for f in call.fragments] == ["stdin", str(notes)]  # the texts are in the fragments table
+    assert "pumpkin" not in json.dumps(call.messages) and call.prompt == f"[fragment stdin] [fragment {notes}] summarize"
 
 
 def test_attach_sends_files_as_parts_and_the_log_keeps_their_hash_not_their_bytes(home, tmp_path):
@@ -194,7 +195,7 @@ def test_errors_are_one_line_with_exit_code_1(home, tmp_path):
     assert unknown.stderr.startswith("pepperpy: ") and unknown.stderr.count("\n") == 1
     assert "did you mean llm/mock" in unknown.stderr
     missing = pepperpy(home, "chat", "-p", "mock", "-f", str(tmp_path / "absent.md"), "hi")
-    assert missing.returncode == 1 and missing.stderr == f"pepperpy: -f {tmp_path / 'absent.md'}: no such file\n"
+    assert missing.returncode == 1 and missing.stderr == f"pepperpy: -f {tmp_path / 'absent.md'}: no such file; check the path\n"
     bad_option = pepperpy(home, "chat", "-p", "mock", "-m", "gpt-x", "hi")
     assert bad_option.returncode == 1 and bad_option.stderr.count("\n") == 1
     assert "unknown option 'model' for llm/mock (-m sets the provider's model option)" in bad_option.stderr

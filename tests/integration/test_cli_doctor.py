@@ -16,10 +16,11 @@ SENTINEL = "sk-doctor-sentinel-5e1b77"
 
 
 def pepperpy(
-    home: Path, *args: str, stdin: str = "", plugin_path: Path | None = None, cwd: Path | None = None
+    home: Path, *args: str, stdin: str = "", plugin_path: Path | None = None, cwd: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     """Run ``python -m pepperpy ARGS`` with ``home`` as PEPPERPY_HOME, in ``cwd`` (default: ``home``'s parent)."""
-    environment = {**os.environ, "PEPPERPY_HOME": str(home)}
+    environment = {**os.environ, "PEPPERPY_HOME": str(home), **(extra_env or {})}
     environment.pop("PEPPERPY_PLUGIN_PATH", None)
     if plugin_path is not None:
         environment["PEPPERPY_PLUGIN_PATH"] = str(plugin_path)
@@ -90,3 +91,21 @@ def test_an_uninstalled_plugin_is_not_a_problem(home):
     assert any(line.split()[:2] == ["llm/local", "0.1.0"] and "installs on first use" in line for line in lines)
     assert "  not installed: its requirements and model package install on first use" in lines
     assert result.returncode == 0
+
+
+def test_with_install_never_an_uninstalled_plugin_is_a_problem_and_a_wrong_value_too(home):
+    result = pepperpy(home, "doctor", extra_env={"PEPPERPY_INSTALL": "never"})
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert ("  installs  never: plugins' requirements are installed never at run time, only by `pepperpy plugins "
+            "install` (PEPPERPY_INSTALL)") in lines
+    (local,) = [line for line in lines if line.startswith("  PROBLEM llm/local ")]
+    assert "PEPPERPY_INSTALL=never forbids installing at run time" in local
+    assert "`pepperpy plugins install llm/local`" in local
+    assert any(line.split()[:3] == ["llm/mock", "0.1.0", "ready"] for line in lines)
+
+    assert any(line.startswith("  installs  auto: ") for line in pepperpy(home, "doctor").stdout.splitlines())
+    wrong = pepperpy(home, "doctor", extra_env={"PEPPERPY_INSTALL": "sometimes"})
+    assert wrong.returncode == 1
+    assert "  PROBLEM PEPPERPY_INSTALL='sometimes' is not a valid setting; use PEPPERPY_INSTALL=never" in wrong.stdout
+    assert wrong.stdout.count("PROBLEM") == 1 and wrong.stdout.splitlines()[-1] == "1 problem"

@@ -38,6 +38,13 @@ def test_structured_output_example(session_home, local_manager):
     assert run("structured_output.py", session_home).startswith("City(name=")
 
 
+def test_recording_example_replays_without_loading_the_model(session_home, local_manager):
+    output = run("recording.py", session_home)
+    assert "(model loaded: True)" in output.splitlines()[0]
+    assert "(model loaded: False)" in output.splitlines()[1]
+    assert "same answer and chunks: True" in output and '"pepperpy_recording": 1' in output
+
+
 def test_openai_compatible_example_against_llama_cpp(session_home, llama_server):
     output = run("openai_compatible.py", session_home, PEPPERPY_BASE_URL=llama_server)
     assert "Paris" in output.splitlines()[0]

@@ -75,3 +75,34 @@ async def test_writers_in_threads_keep_the_index_in_step(rag_manager, tmp_path):
     for n, store in enumerate(stores):
         assert len(await store.keyword_search(f"W{n}", k=1000)) == 5 * 39
         await store.cleanup()
+
+
+# The per-row triggers rag/local kept the keyword index with before it indexed each write in one statement.
+ROW_TRIGGERS = """
+CREATE TRIGGER docs_words_insert AFTER INSERT ON docs BEGIN
+    INSERT INTO docs_words (rowid, text) VALUES (new.row, new.text);
+END;
+CREATE TRIGGER docs_words_update AFTER UPDATE OF text ON docs BEGIN
+    INSERT INTO docs_words (docs_words, rowid, text) VALUES ('delete', old.row, old.text);
+    INSERT INTO docs_words (rowid, text) VALUES (new.row, new.text);
+END;
+"""
+
+
+async def test_a_store_with_the_row_triggers_loses_them_and_rewritten_texts_are_indexed_once(rag_manager, tmp_path):
+    path = tmp_path / "store.sqlite3"
+    async with rag_manager.create_provider("rag", "local", path=path) as store:
+        await store.add([Document(id=f"d{n}", text=f"document {n} alpha") for n in range(20)], vectors=[[1.0, 0.0]] * 20)
+    with sqlite3.connect(path) as db:
+        db.executescript(ROW_TRIGGERS)
+    async with rag_manager.create_provider("rag", "local", path=path) as store:
+        changed = [Document(id=f"d{n}", text=f"document {n} beta") for n in range(10)]  # replaced: old words go
+        added = [Document(id=f"e{n}", text=f"document e{n} beta") for n in range(5)]
+        await store.add(changed + added, vectors=[[0.0, 1.0]] * 15)
+        assert len(await store.keyword_search("alpha", k=100)) == 10
+        assert len(await store.keyword_search("beta", k=100)) == 15
+    assert fts_check(path) == 25  # each row indexed once: a leftover trigger would have indexed it twice
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'docs_words_%'").fetchall() == [
+            ("docs_words_delete",)
+        ]

@@ -151,3 +151,5 @@ def test_wheel_ships_the_builtin_plugins(tmp_path):
         cwd=tmp_path, capture_output=True, text=True, check=True,
     ).stdout.strip()
     assert location.endswith("pepperpy/_builtin_plugins") and str(repo) not in location
+    shipped = {p.parent.name for p in Path(location).glob("*/requirements.lock")}
+    assert shipped == {p.parent.name for p in (repo / "plugins").glob("*/requirements.txt")}  # every lock ships

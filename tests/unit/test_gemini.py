@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pepperpy.errors import InvalidInputError, MissingKeyError
+from pepperpy.llm import Message
 from pepperpy.parts import File, Image
 
 GIF = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
@@ -68,10 +69,19 @@ async def test_reasoning_on_a_model_that_does_not_think_fails_before_any_request
     provider = builtin_manager.create_provider("llm", "gemini", api_key="k", base_url=NOWHERE, model="gemini-2.0-flash")
     await provider.initialize()
     try:
-        with pytest.raises(InvalidInputError, match=r"gemini-2.0-flash\) does not think"):
+        with pytest.raises(InvalidInputError, match=r"gemini-2.0-flash\) does not reason"):
             await provider.generate("Hi", reasoning="high")
     finally:
         await provider.cleanup()
+
+
+def test_reasoning_false_on_a_model_that_does_not_think_sends_no_thinking_config(builtin_manager):
+    """Turning thinking off on a model without it is no request for it (budget 0 is for thinking models)."""
+    provider = builtin_manager.create_provider("llm", "gemini", api_key="k", base_url=NOWHERE, model="gemini-2.0-flash")
+    _, off = provider._body([Message(role="user", content="Hi")], {"reasoning": False})
+    _, thinking_off = provider._body([Message(role="user", content="Hi")], {"reasoning": False, "model": "gemini-2.5-flash"})
+    assert "thinkingConfig" not in off.get("generationConfig", {})
+    assert thinking_off["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 0}
 
 
 async def test_a_url_gemini_does_not_fetch_is_refused(builtin_manager):
