@@ -561,6 +561,10 @@ class SecretHeaders(Mapping[str, str]):
     def __getitem__(self, name: str) -> str:
         return self._values[name].get_secret_value()
 
+    def items(self) -> list[tuple[str, str]]:  # type: ignore[override]
+        """The headers as httpx reads them for every request, in one step (a Mapping's view would call back per item)."""
+        return [(name, value.get_secret_value()) for name, value in self._values.items()]
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)
 

@@ -9,9 +9,9 @@ import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from enum import Enum
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError
 
 from pepperpy._deadline import Deadline
 from pepperpy.core import PepperpyPlugin, State, check_async, close_guard, guard, open_guard, plugin_failure
@@ -54,23 +54,20 @@ class ToolCall(BaseModel):
     arguments: dict[str, Any] = Field(default_factory=dict)
 
 
+def _text_part(item: Any) -> Any:
+    """In a list of parts, a plain str is a text part (a per-item validator: a str content runs no Python)."""
+    return TextPart(text=item) if isinstance(item, str) else item
+
+
 class Message(BaseModel):
     """One turn. ``content`` is a str, or a list of parts (text, images, audio, files, reasoning) — see
     pepperpy.parts; ``text`` is the message's text either way."""
 
     role: MessageRole
-    content: str | list[Part] | None = None
+    content: str | list[Annotated[Part, BeforeValidator(_text_part)]] | None = None
     name: str | None = None
     tool_calls: list[ToolCall] = Field(default_factory=list)
     tool_call_id: str | None = None
-
-    @field_validator("content", mode="before")
-    @classmethod
-    def _text_items(cls, value: Any) -> Any:
-        """In a list of parts, a plain str is a text part."""
-        if isinstance(value, (list, tuple)):
-            return [TextPart(text=item) if isinstance(item, str) else item for item in value]
-        return value
 
     @property
     def text(self) -> str:

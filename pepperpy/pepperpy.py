@@ -78,6 +78,7 @@ class PepperPy:
         self._recording: Any = None  # with_recording(): inside every hook, outside the cache
         self._builtin_hooks: list[Any] | None = None  # tracing, when OpenTelemetry is installed
         self._usage_meter: UsageMeter | None = None  # counts every answer, outside every hook
+        self._builder_class: type[ChatBuilder] | None = None  # imported by ``chat`` on first use
 
     @property
     def plugin_manager(self) -> PluginManager:
@@ -255,14 +256,16 @@ class PepperPy:
 
     async def _provider_call(self, call: Call) -> Any:
         """The innermost ``call_next``: opens the LLM (lazily) and calls it."""
-        from pepperpy.llm import check_parts
+        messages = list(call.messages)
+        if not all(m.content is None or type(m.content) is str for m in messages):  # parts: checked before a model loads
+            from pepperpy.llm import check_parts
 
-        configured = await self.configured("llm")  # a part it cannot take is refused before a model loads
-        check_parts(configured, list(call.messages), call.options.get("model") or getattr(configured, "model", None))
+            configured = await self.configured("llm")
+            check_parts(configured, messages, call.options.get("model") or getattr(configured, "model", None))
         provider = await self.ready("llm")
         if call.stream:
-            return provider.generate_stream(list(call.messages), **call.options)
-        return await provider.generate(list(call.messages), **call.options)
+            return provider.generate_stream(messages, **call.options)
+        return await provider.generate(messages, **call.options)
 
     async def configured(self, category: str) -> Any:
         """The provider of ``category``, created (installed if it had to be) but not necessarily open."""
@@ -308,10 +311,12 @@ class PepperPy:
     @property
     def chat(self) -> ChatBuilder:
         """A fresh chat builder on the configured LLM; each ``with_*`` returns a new builder."""
-        from pepperpy.chat import ChatBuilder
-
         self.provider("llm")
-        return ChatBuilder(self)
+        if self._builder_class is None:  # imported once: an import statement run per call costs ~8k instructions
+            from pepperpy.chat import ChatBuilder
+
+            self._builder_class = ChatBuilder
+        return self._builder_class(self)
 
     def conversation(self, system: str | None = None, **options: Any) -> Conversation:
         """A chat that keeps its history across turns: ``await conv.say("...")``."""

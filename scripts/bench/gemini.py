@@ -37,9 +37,10 @@ async def measure(base_url: str) -> tuple[dict[str, list[float]], dict[str, list
     async with httpx.AsyncClient(base_url=base_url + "/", timeout=60) as client, \
             PepperPy().with_llm("gemini", base_url=base_url, api_key="bench-key", model=MODEL) as pepper:
 
-        async def raw() -> None:
-            answer = (await client.post(f"models/{MODEL}:generateContent", json=body, headers=headers)).json()
-            assert answer["candidates"][0]["content"]["parts"][0]["text"]
+        async def raw() -> None:  # what a user of raw httpx writes for the same result: body, POST, JSON, text and usage
+            request = {"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]}
+            answer = (await client.post(f"models/{MODEL}:generateContent", json=request, headers=headers)).json()
+            assert answer["candidates"][0]["content"]["parts"][0]["text"] and answer["usageMetadata"]
 
         async def provider() -> None:
             assert (await pepper.llm.generate("Hi")).content
