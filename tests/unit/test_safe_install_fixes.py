@@ -65,6 +65,7 @@ def test_audit_package_finds_a_plugin_env_and_the_plain_table_lists_only_plugin_
     table = cli(tmp_path, "plugins", "audit")
     assert table.returncode == 0, table.stderr
     assert [line.split()[:2] for line in table.stdout.splitlines()[1:]] == [["llm/fake", "inprocess"]]
+    assert cli(tmp_path, "plugins", "audit", "--package", "pepperpy-test-only-package==2").returncode == 1
 
 
 HASH = "sha256:" + "ab" * 32
@@ -111,8 +112,13 @@ def test_allow_newer_keys_must_be_plugin_ids_and_values_package_names(tmp_path, 
 def test_allow_newer_accepts_a_well_formed_id_of_a_plugin_not_on_the_path(tmp_path):
     from pepperpy._cooldown import cooldown_for
 
+    from pepperpy.errors import ConfigError
+
     (tmp_path / "install.json").write_text(json.dumps({"allow_newer": {"vector/not-here_yet": ["Foo.Bar_baz"]}}))
     assert cooldown_for(tmp_path, "vector/not-here_yet").allowed == ("foo-bar-baz",)
+    (tmp_path / "install.json").write_text(json.dumps({"allow_newer": {"not-here_yet": ["Foo.Bar_baz"]}}))
+    with pytest.raises(ConfigError, match="not a plugin id"):
+        cooldown_for(tmp_path, "vector/not-here_yet")
 
 
 def test_the_cooldown_refusal_shows_the_plugins_whole_allow_newer_list(tmp_path):
