@@ -23,6 +23,7 @@ from pepperpy._calllog import default_path, recent
 from pepperpy.errors import InvalidInputError
 from pepperpy.plugin_manager import PluginManager, builtin_plugins_dir
 from tests.command import ok, run_pepperpy
+from tests.documents import write_pdf
 
 pytestmark = pytest.mark.integration
 
@@ -156,17 +157,6 @@ async def test_with_fragment_fetches_a_url_only_when_asked(pages, tmp_path):
         with pytest.raises(InvalidInputError, match="missing: the server answered 404"):
             await chat.with_fragment(f"{pages}/missing", fetch=True).generate()
 
-
-def write_pdf(path: Path, pages: list[str]) -> Path:
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.set_font("Helvetica", size=12)
-    for text in pages:
-        pdf.add_page()
-        pdf.multi_cell(0, 8, text)
-    pdf.output(str(path))
-    return path
 
 
 def test_a_pdf_is_read_by_the_loader_plugin_by_suffix_or_prefix(session_home, tmp_path):

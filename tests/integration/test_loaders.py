@@ -18,6 +18,7 @@ from pepperpy._loaders import load_path, to_chunks
 from pepperpy._paths import builtin_plugins_dir
 from pepperpy.errors import FileLoadError, InvalidInputError
 from pepperpy.plugin_manager import PluginManager
+from tests.documents import write_pdf
 
 pytestmark = pytest.mark.integration
 
@@ -47,18 +48,6 @@ HTML = """<!doctype html><html><head><title>Release Guide | ACME Docs</title></h
 BOILERPLATE = ["Sign in", "Related reading", "Popular posts", "All rights reserved", "Privacy policy",
                "Cookie settings", "analytics-boilerplate"]
 
-
-def write_pdf(path: Path, pages: list[str], title: str = "Quarterly Report") -> Path:
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.set_title(title)
-    pdf.set_font("Helvetica", size=12)
-    for text in pages:
-        pdf.add_page()
-        pdf.multi_cell(0, 8, text)
-    pdf.output(str(path))
-    return path
 
 
 def write_encrypted_pdf(path: Path, source: Path) -> Path:
