@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pepperpy.errors import FileLoadError, InvalidInputError
+from pepperpy.loaders import utf8_text
 from pepperpy.parts import TextPart
 from pepperpy.plugin_manager import PluginManager, get_plugin_manager
 
@@ -99,12 +100,7 @@ def _text_of(path: Path) -> str | None:
         raise FileLoadError(path, "is a folder; pass a file") from None
     except OSError as exc:
         raise FileLoadError(path, f"cannot be read ({exc.strerror or exc})") from None
-    if b"\x00" in raw:
-        return None
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return None
+    return utf8_text(raw)
 
 
 async def _from_loader(prefix: str, argument: str, source: str, manager: PluginManager | None) -> Fragment:

@@ -69,16 +69,22 @@ class LoaderProvider(PepperpyPlugin):
         """The sections of the file at ``path`` (blocking; called in a worker thread)."""
 
 
-def read_utf8(path: Path) -> str:
-    """The UTF-8 text of ``path``; binary content is a FileLoadError naming the file."""
-    raw = path.read_bytes()
-    binary = FileLoadError(path, "not a UTF-8 text file (binary content); convert it to text first")
+def utf8_text(raw: bytes) -> str | None:
+    """``raw`` decoded as UTF-8 text (a BOM dropped), or None for binary content (a NUL byte, or not UTF-8)."""
     if b"\x00" in raw:
-        raise binary
+        return None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise binary from None
+        return None
+
+
+def read_utf8(path: Path) -> str:
+    """The UTF-8 text of ``path``; binary content is a FileLoadError naming the file."""
+    text = utf8_text(path.read_bytes())
+    if text is None:
+        raise FileLoadError(path, "not a UTF-8 text file (binary content); convert it to text first")
+    return text
 
 
 def section(key: str, text: str, **metadata: Any) -> Document:
@@ -135,4 +141,6 @@ def markdown_sections(text: str, title: str | None = None) -> list[Document]:
     return found.sections("\n", title)
 
 
-__all__ = ["HEADING_SEPARATOR", "HeadingSections", "LoaderProvider", "markdown_sections", "read_utf8", "section"]
+__all__ = [
+    "HEADING_SEPARATOR", "HeadingSections", "LoaderProvider", "markdown_sections", "read_utf8", "section", "utf8_text",
+]
