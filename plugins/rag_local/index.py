@@ -217,4 +217,6 @@ class AnnIndex:
         if count == 0:
             return np.empty(0, dtype=np.int64)
         index.expansion_search = max(EXPANSION_SEARCH, count)
-        return np.asarray(index.search(query, count).keys, dtype=np.int64)
+        # threads=1: one query gains nothing from usearch's worker threads, and on a busy machine
+        # waiting for them to be scheduled multiplied the wall-clock time (measured 3x at 30k).
+        return np.asarray(index.search(query, count, threads=1).keys, dtype=np.int64)

@@ -125,8 +125,11 @@ class Snapshot:
         selected: np.ndarray | None = None
         for key, wanted in filter.items():
             options = wanted if isinstance(wanted, list) else [wanted]
-            parts = [self.index.get((key, _key(option))) for option in options]
-            rows = np.unique(np.concatenate([p for p in parts if p is not None] or [np.empty(0, dtype=np.int32)]))
+            parts = [part for option in options if (part := self.index.get((key, _key(option)))) is not None]
+            if len(parts) == 1:
+                rows = parts[0]  # sorted and unique already (Snapshot.read): no copy
+            else:
+                rows = np.unique(np.concatenate(parts or [np.empty(0, dtype=np.int32)]))
             selected = rows if selected is None else np.intersect1d(selected, rows, assume_unique=True)
         return selected
 
@@ -323,13 +326,12 @@ class Store:
         elif positions is None:
             candidates = self._index.candidates(query, max(k, CANDIDATES))
         else:
-            allowed = np.zeros(total, dtype=bool)
-            allowed[positions] = True
             count = int(max(k, FILTERED_CANDIDATES) * total / len(positions))
             while True:
                 candidates = self._index.candidates(query, count)
                 at = np.minimum(np.searchsorted(snapshot.rows, candidates), total - 1)
-                candidates = candidates[(snapshot.rows[at] == candidates) & allowed[at]]
+                matching = positions[np.minimum(np.searchsorted(positions, at), len(positions) - 1)] == at
+                candidates = candidates[(snapshot.rows[at] == candidates) & matching]
                 if len(candidates) >= k or count >= total:
                     break
                 count *= 4

@@ -4,7 +4,8 @@ Vectors are 384-d, clustered and anisotropic like real sentence embeddings (a sh
 direction, topic centres, sub-topics and noise; top-10 neighbours at cosine ~0.6, random
 pairs ~0.1), generated batch by batch so that no process holds the whole collection.
 Each store runs in its own process, so its resident memory is its own: VmRSS after the
-queries and the peak VmHWM. Recall@10 is against exact search over the same vectors,
+queries and the peak VmHWM; in brackets, VmRSS once the store was opened, before any chunk
+(rag/local opens its embeddings dependency there, the local ONNX model). Recall@10 is against exact search over the same vectors,
 computed while the batches stream in. "index build" is the first search after the ingest
 (rag/local builds its index lazily; the ingest figure is the SQLite store part only).
 
@@ -17,6 +18,12 @@ PEPPERPY_BENCH_SCALE_SIZES="100000" skips the 1M pass (which takes minutes: the 
 at a few thousand vectors/s on 2 idle cores). PEPPERPY_BENCH_SCALE_STORES="local" runs rag/local
 only (default "chroma,exact,local,pgvector"; pgvector and exact run at 100k and below only);
 "local-ingest" measures rag/local's ingest and memory without the index build and the queries.
+
+PEPPERPY_BENCH_SCALE_KEEP=<folder> keeps the rag/local stores there (with their exact-search truth and
+ingest figures beside them): a later run reopens a kept store instead of ingesting it again, to compare
+search settings at 1M without an index build each time. A reopened store's "index build" is the first
+search of a fresh process (loading the saved index and the metadata), and its RSS is that process's.
+Query times are wall-clock p50 / p99 and, in brackets, the p50 CPU time of the querying process.
 """
 
 from __future__ import annotations
@@ -77,10 +84,17 @@ async def measure(name: str, config: dict, size: int) -> dict:
     truth = {None: (np.full((QUERIES, K), -np.inf), np.zeros((QUERIES, K), dtype=np.int64))}
     truth[3] = (truth[None][0].copy(), truth[None][1].copy())
     ingest_only = config.pop("ingest_only", False)
+    kept = Path(f"{config['path']}.bench.npz") if config.pop("keep", False) else None
     store = PluginManager.instance().create_provider("rag", name, **config)
     await store.initialize()
+    opened_kb = memory_kb()[0]  # the process before any chunk: Python, PepperPy and the store's dependencies
     spent = cpu = 0.0
-    for start in range(0, size, BATCH):
+    reopened = kept is not None and kept.is_file()
+    if reopened:  # the truth and ingest figures of the run that built it
+        saved = np.load(kept)
+        truth = {None: (None, saved["plain"]), 3: (None, saved["filtered"])}
+        spent, cpu = float(saved["spent"]), float(saved["cpu"])
+    for start in range(0, 0 if reopened else size, BATCH):
         count = min(BATCH, size - start)
         vectors = clustered(start, count, topics, mean)
         documents = [
@@ -97,7 +111,9 @@ async def measure(name: str, config: dict, size: int) -> dict:
             merged, merged_ids = np.hstack([best, part]), np.hstack([best_ids, np.broadcast_to(ids, part.shape)])
             order = np.argsort(-merged, axis=1)[:, :K]
             truth[group] = (np.take_along_axis(merged, order, 1), np.take_along_axis(merged_ids, order, 1))
-    figures: dict = {"ingest": size / spent, "ingest_cpu": size / cpu}
+    if kept and not reopened:
+        np.savez(kept, plain=truth[None][1], filtered=truth[3][1], spent=spent, cpu=cpu)
+    figures: dict = {"ingest": size / spent, "ingest_cpu": size / cpu, "opened_kb": opened_kb}
     if ingest_only:  # no index build, no queries
         figures["rss_kb"], figures["peak_kb"] = memory_kb()
         await store.cleanup()
@@ -108,15 +124,18 @@ async def measure(name: str, config: dict, size: int) -> dict:
     for label, group in (("plain", None), ("filtered", 3)):
         filter = None if group is None else {"group": group}
         await store.search(list(queries[0]), k=K, filter=filter)
-        samples, recalls = [], []
+        samples, cpu_samples, recalls = [], [], []
         for query, expected in zip(queries, truth[group][1]):
-            began = time.perf_counter()
+            began, began_cpu = time.perf_counter(), time.process_time()
             hits = await store.search(list(query), k=K, filter=filter)
             samples.append(time.perf_counter() - began)
+            cpu_samples.append(time.process_time() - began_cpu)
             found = {int(hit.document.id[1:]) for hit in hits}
             recalls.append(len(found & set(expected.tolist())) / K)
             assert group is None or all(hit.document.metadata["group"] == group for hit in hits)
-        figures[label] = (statistics.median(samples), percentile(samples, 0.99), statistics.mean(recalls))
+        figures[label] = (
+            statistics.median(samples), percentile(samples, 0.99), statistics.mean(recalls), statistics.median(cpu_samples)
+        )
     figures["rss_kb"], figures["peak_kb"] = memory_kb()
     await store.cleanup()
     return figures
@@ -141,8 +160,8 @@ def row(size: int, label: str, figures: dict, anchor: dict) -> tuple[str, ...]:
     def timed(key: str) -> tuple[str, str]:
         if key not in figures:  # an ingest-only pass
             return "-", "-"
-        p50, p99, recall = figures[key]
-        return f"{ms(p50)} / {ms(p99)}", f"{recall:.3f}"
+        p50, p99, recall, cpu = figures[key]
+        return f"{ms(p50)} / {ms(p99)} ({ms(cpu)} CPU)", f"{recall:.3f}"
 
     return (
         f"{size:,}", label,
@@ -150,7 +169,8 @@ def row(size: int, label: str, figures: dict, anchor: dict) -> tuple[str, ...]:
         + ("" if label.startswith("rag/pgvector") else f", {figures['ingest_cpu']:,.0f}/CPU-s"),
         ms(figures["build"]) if "build" in figures else "-",
         *timed("plain"), *timed("filtered"),
-        f"{figures['rss_kb'] / 1024:,.0f} / {figures['peak_kb'] / 1024:,.0f} MB",
+        f"{figures['rss_kb'] / 1024:,.0f} / {figures['peak_kb'] / 1024:,.0f} MB"
+        + (f" ({figures['opened_kb'] / 1024:,.0f} MB at open)" if "opened_kb" in figures else ""),
     )
 
 
@@ -167,6 +187,9 @@ def main() -> None:
     stores = os.environ.get("PEPPERPY_BENCH_SCALE_STORES", "chroma,exact,local,pgvector").split(",")
     print(f"rag-scale: load average {os.getloadavg()[0]:.1f} at the start", file=sys.stderr, flush=True)
     results: list[tuple[int, str, dict]] = []
+    keep = os.environ.get("PEPPERPY_BENCH_SCALE_KEEP")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:  # rag/local first: the figures this section is for
             if size <= 100_000 and "exact" in stores:
@@ -176,8 +199,13 @@ def main() -> None:
                 config = {"path": str(Path(tmp) / f"ingest{size}.sqlite3"), "ingest_only": True}
                 results.append((size, "rag/local (ingest only)", run_child("local", config, size)))
             if "local" in stores:
-                config = {"path": str(Path(tmp) / f"local{size}.sqlite3")}
-                results.append((size, "rag/local (index)", run_child("local", config, size)))
+                config = {"path": str(Path(keep or tmp) / f"local{size}.sqlite3"), "keep": bool(keep)}
+                reopened = keep and Path(f"{config['path']}.bench.npz").is_file()
+                if keep and not reopened:  # a store left half-built by an interrupted run
+                    for leftover in Path(keep).glob(f"local{size}.sqlite3*"):
+                        leftover.unlink()
+                label = "rag/local (index, reopened)" if reopened else "rag/local (index)"
+                results.append((size, label, run_child("local", config, size)))
         if "chroma" in stores:
             chroma = run_child("chroma", {"path": str(Path(tmp) / "chroma")}, 100_000)
             results.insert(0, (100_000, "Chroma embedded (anchor)", chroma))
