@@ -38,7 +38,9 @@ FILTERED_CANDIDATES = 32  # matching neighbours wanted from the index for a filt
 EXPANSION_SEARCH = 256
 CONNECTIVITY = 16
 EXPANSION_ADD = 128
-BUILD_BATCH = 20_000
+# Rows read from SQLite per index.add: 20,000 raised the process's peak by 125 MB and left it 96 MB larger
+# (fetched rows of 1.5 KB, joined); 5,000: 33 MB.
+BUILD_BATCH = 5_000
 SAVE_AFTER = 1_000  # changes caught up from the log before the files are saved again
 LOCK_TIMEOUT_S = 600.0
 
