@@ -164,7 +164,7 @@ def install_record(repeat: int = 15) -> None:
         policy = {"cooldown": "7 days", "cooldown_source": "the default", "allow_newer": []}
         rows = []
         for label, env in (("1 distribution (text-unidecode)", one), ("100 distributions", many)):
-            seconds = median_seconds(lambda env=env: _install_record.write(env, "llm/bench", [None], policy), repeat)
+            seconds = median_seconds(lambda env=env: _install_record.write(env, "llm/bench", {}, policy), repeat)
             rows.append((label, ms(seconds), f"{seconds / statistics.median(installs):.3f}x"))
     table(f"writing the install record (median of {repeat}) vs the first-use install of a one-package plugin "
           f"({ms(statistics.median(installs))}, uv cache warm, median of 5)", rows, ("env", "time", "vs install"))
