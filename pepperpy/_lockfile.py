@@ -9,17 +9,19 @@ canonically). Uv reports a file whose hash differs; ``explain_mismatch`` names t
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from pepperpy._manifest import read_utf8
+from pepperpy._manifest import read_small_file, read_utf8
 from pepperpy.errors import PluginManifestError
 
 LOCK_FILE = "requirements.lock"
@@ -51,8 +53,9 @@ def lock_path(folder: Path) -> Path:
 
 
 def identity(path: Path, plugin_id: str) -> str:
-    """The lock's size and modification time (ns), for the env's fingerprint; "" when there is none. One stat, not
-    a read: readiness stays cheap with an 87-package lock, and touching the lock makes a new env (never a stale one)."""
+    """The SHA-256 of the lock's bytes, for the env's fingerprint; "" when there is none. Remembered for the file's
+    stat (size, times, inode), so readiness stays one stat after the first read in a process; a byte-identical
+    rewrite (``plugins lock`` again, a ``git checkout``) keeps the env, any changed byte makes a new one."""
     try:
         status = os.stat(path)
     except FileNotFoundError:
@@ -60,7 +63,16 @@ def identity(path: Path, plugin_id: str) -> str:
     if not stat.S_ISREG(status.st_mode):
         raise PluginManifestError(f"plugin {plugin_id}: {path} is not a regular file; remove it, or write the lock "
                                   f"with `pepperpy plugins lock {plugin_id}`")
-    return f"{status.st_size}:{status.st_mtime_ns}"
+    try:
+        return _content_hash(str(path), status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino)
+    except PluginManifestError as exc:
+        raise PluginManifestError(f"plugin {plugin_id}: {exc}") from None
+
+
+@lru_cache(maxsize=256)
+def _content_hash(path: str, *_status: int) -> str:
+    """The hash of the file's bytes; ``_status`` only keys the cache (a changed file is read again)."""
+    return hashlib.sha256(read_small_file(path)).hexdigest()
 
 
 def read_lock(path: Path, plugin_id: str) -> tuple[Locked, ...]:
