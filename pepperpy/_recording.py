@@ -18,7 +18,8 @@ Secrets never reach the file: options named as secrets (``pepperpy._redact.is_se
 left out, and every string passes through ``redact`` (the provider's keys registered first).
 Errors are not recorded; a stream left early is, marked ``"complete": false`` (a replay that reads
 past its end raises ``RecordingError``). The file is rewritten atomically after each recorded call,
-under a lock, so several facades or processes may add to one file.
+under a lock, so several facades or processes may add to one file. Files of format 1 (a response
+model's schema wrapped twice) are read too, and written back as format 2 when a call is added.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from pepperpy.llm import TRANSPORT_OPTIONS, GenerationChunk, GenerationResult, M
 
 RecordMode = Literal["once", "replay", "new"]
 MODES = ("once", "replay", "new")
-FORMAT = 1
+FORMAT = 2  # 1 held a response model as {"response_model": {"response_model": schema}}; read and upgraded
 REQUEST_MESSAGES = "<request messages>"  # in a stored result's messages: the request's own, not repeated
 
 
@@ -63,7 +64,17 @@ def request_data(call: Any) -> dict[str, Any]:
     }
     messages = [message_json(m, exclude_defaults=True) for m in call.messages]
     data = {"model": call.model, "stream": call.stream, "messages": messages, "options": options}
-    return _scrub(json.loads(json.dumps(data, default=option_json, ensure_ascii=False)))
+    return _one_schema(_scrub(json.loads(json.dumps(data, default=option_json, ensure_ascii=False))))
+
+
+def _one_schema(request: dict[str, Any]) -> dict[str, Any]:
+    """``request`` with its response model as the schema alone: ``option_json`` gives the cache key
+    ``{"response_model": schema}``, which under the option's own name would say it twice (as format 1 files do)."""
+    options = request.get("options")
+    model = options.get("response_model") if isinstance(options, dict) else None
+    if isinstance(model, dict) and list(model) == ["response_model"]:
+        options["response_model"] = model["response_model"]
+    return request
 
 
 def _match_key(request: dict[str, Any]) -> str:
@@ -250,7 +261,8 @@ class Recording:
             raise RecordingError(f"recording {self.path}: {where}: {exc.msg.removesuffix(' at')}; {fix}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise RecordingError(f"recording {self.path}: cannot read it ({exc}); {fix}") from None
-        if not isinstance(data, dict) or data.get("pepperpy_recording") != FORMAT or not isinstance(data.get("calls"), list):
+        version = data.get("pepperpy_recording") if isinstance(data, dict) else None
+        if version not in (1, FORMAT) or not isinstance(data.get("calls"), list):
             raise RecordingError(f"recording {self.path}: no \"pepperpy_recording\": {FORMAT} with a \"calls\" list; {fix}")
         for number, entry in enumerate(data["calls"]):
             request = entry.get("request") if isinstance(entry, dict) else None
@@ -259,6 +271,8 @@ class Recording:
                                                              list if streamed else dict)):
                 raise RecordingError(f"recording {self.path}: calls[{number}] needs a \"request\" and its \"result\" "
                                      f"(\"chunks\" for a stream); {fix}")
+            if version == 1:
+                _one_schema(request)
         return data["calls"]
 
 
@@ -285,7 +299,7 @@ def _brief_option(name: str, value: Any) -> str:
     if name == "tools" and isinstance(value, list):
         return "[" + ", ".join(str(t.get("tool")) if isinstance(t, dict) else "?" for t in value) + "]"
     if name == "response_model" and isinstance(value, dict):
-        return str((value.get("response_model") or {}).get("title", "?"))
+        return str(value.get("title", "?"))
     return json.dumps(value, ensure_ascii=False)[:40]
 
 
