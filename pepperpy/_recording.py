@@ -4,9 +4,11 @@
 between your hooks and the response cache (so your hooks run in a replay, and a warm cache hides no
 call from it), and the pytest fixture ``pepperpy_recording`` does so for every facade of the test.
 
-Modes: ``"once"`` records every call when the file does not exist yet, else replays (as ``"replay"``);
-``"replay"`` never calls the provider and raises ``RecordingError`` for a request the file has no
-unused answer for; ``"new"`` replays what it has and records (appends) what it does not.
+Modes (vcrpy's, as pytest-recording names them): ``"once"`` records every call when the file does not exist
+yet, else replays (as ``"replay"``); ``"replay"`` never calls the provider and raises ``RecordingError`` for a
+request the file has no unused answer for; ``"new"`` replays what it has and records (appends) what it does
+not, keeping every recorded call, used or not; ``"rewrite"`` never replays: every call goes to the provider
+and the file holds only the calls of this ``Recording`` (its first recorded call replaces what was there).
 
 A request matches a recorded one when its model, ``stream``, messages (a media part by its hash) and
 per-call options (tools and response models by their JSON schema) are equal. Left out as volatile:
@@ -38,8 +40,8 @@ from pepperpy._filelock import file_lock
 from pepperpy.errors import ConfigError, RecordingError
 from pepperpy.llm import TRANSPORT_OPTIONS, GenerationChunk, GenerationResult, Message, message_json, option_json
 
-RecordMode = Literal["once", "replay", "new"]
-MODES = ("once", "replay", "new")
+RecordMode = Literal["once", "replay", "new", "rewrite"]
+MODES = ("once", "replay", "new", "rewrite")
 FORMAT = 2  # 1 held a response model as {"response_model": {"response_model": schema}}; read and upgraded
 REQUEST_MESSAGES = "<request messages>"  # in a stored result's messages: the request's own, not repeated
 
@@ -102,11 +104,13 @@ class Recording:
         if mode not in MODES:
             raise ConfigError(f"recording mode {mode!r:.40} is not one of {', '.join(MODES)}: "
                               "'once' records when the file is missing and replays after, 'replay' only replays, "
-                              "'new' replays what it has and records the rest")
+                              "'new' replays what it has and records the rest, 'rewrite' records every call "
+                              "afresh and drops the ones recorded before")
         self.path = Path(path).expanduser().absolute()
         self.mode = mode
         self.replays_only = mode == "replay" or (mode == "once" and self.path.exists())
-        self._replays = mode != "once" or self.replays_only
+        self._replays = mode in ("replay", "new") or self.replays_only
+        self._fresh = mode == "rewrite"  # the next recorded call replaces the file's calls
         self.replayed = 0
         self.recorded = 0
         self._lock = threading.Lock()  # the sync path runs calls on another thread
@@ -245,8 +249,9 @@ class Recording:
         lock = Path(tempfile.gettempdir()) / f"pepperpy-recording-{hashlib.sha256(str(self.path).encode()).hexdigest()[:16]}.lock"
         try:
             with file_lock(lock, timeout_s=60):
-                calls = self._read() if self.path.exists() else []
+                calls = self._read() if self.path.exists() and not self._fresh else []
                 atomic_write(self.path, render([*calls, entry]).encode())
+                self._fresh = False
         except OSError as exc:
             raise RecordingError(f"recording {self.path}: cannot write it ({exc}); make its folder writable") from None
         with self._lock:

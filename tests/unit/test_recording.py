@@ -133,6 +133,30 @@ async def test_new_mode_replays_what_it_has_and_appends_the_rest(manager, tmp_pa
     assert [(await replaying.chat.with_user(q).generate()).content for q in ("a?", "b?")] == ["A.", "B."]
 
 
+async def test_new_keeps_a_stale_call_and_rewrite_records_every_call_afresh_without_it(manager, tmp_path):
+    path = tmp_path / "calls.json"
+    recorded = mock(manager, "A.", "Old.").with_recording(path)
+    await recorded.chat.with_user("a?").generate()
+    await recorded.chat.with_user("old prompt?").generate()  # the code asks "new prompt?" from now on
+
+    adding = mock(manager, "New.").with_recording(path, mode="new")
+    await adding.chat.with_user("a?").generate()
+    await adding.chat.with_user("new prompt?").generate()
+    asked = [c["request"]["messages"][0]["content"] for c in json.loads(path.read_text())["calls"]]
+    assert asked == ["a?", "old prompt?", "new prompt?"]  # new: the stale call stays
+
+    rewriting = mock(manager, "A2.", "New2.").with_recording(path, mode="rewrite")
+    assert (await rewriting.chat.with_user("a?").generate()).content == "A2."  # recorded, yet asked again
+    assert (await rewriting.chat.with_user("new prompt?").generate()).content == "New2."
+    calls = json.loads(path.read_text())["calls"]
+    assert [(c["request"]["messages"][0]["content"], c["result"]["content"]) for c in calls] == [
+        ("a?", "A2."), ("new prompt?", "New2.")]
+    assert rewriting._recording.replayed == 0 and rewriting._recording.recorded == 2
+    path.write_text("{not a recording")  # rewrite replaces a broken file too
+    await mock(manager, "Fresh.").with_recording(path, mode="rewrite").chat.with_user("a?").generate()
+    assert [c["result"]["content"] for c in json.loads(path.read_text())["calls"]] == ["Fresh."]
+
+
 async def test_volatile_fields_do_not_change_the_match(manager, tmp_path):
     path = tmp_path / "calls.json"
     await mock(manager, "Yes.").with_recording(path).conversation().say("Ready?")
