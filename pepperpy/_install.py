@@ -89,7 +89,7 @@ class RequirementSet:
     model_packages: tuple[Requirement, ...] = ()
     requirements_file: Path | None = None
     lock_file: Path | None = None  # requirements.lock (pepperpy/_lockfile.py): install exactly it, hashes required
-    lock_digest: str = ""  # the hash of the lock's text (pepperpy/_lockfile.py identity: one stat once read)
+    lock_digest: str = ""  # the hash of the lock's bytes (pepperpy/_lockfile.py identity: one stat once read)
     hashed: tuple[_lockfile.Locked, ...] = ()  # the requirements file's name==version lines with --hash options
 
     def __bool__(self) -> bool:
