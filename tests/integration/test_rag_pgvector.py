@@ -213,3 +213,48 @@ async def test_keyword_search_finds_exact_terms_with_filters(manager, postgres_d
         assert [h.document.id for h in await store.keyword_search("upload", filter={"k": "b"})] == ["other"]
         assert await store.keyword_search("the of is") == [], "stop words alone match nothing"
         assert await store.keyword_search("?! --") == [], "no words at all"
+
+
+async def test_a_filter_the_hnsw_walk_gives_up_on_is_answered_from_the_metadata_index(
+    manager, postgres_dsn, collection
+):
+    """A filtered search walks at most filter_scan_rows rows of the HNSW graph; three rows far from the query pass
+    the filter here, beyond that walk, so the search turns to the GIN index and ranks all three exactly."""
+    vectors = unit_vectors(20_000, seed=3)  # enough rows for the planner to walk the HNSW index, not scan the table
+    query = vectors[0]
+    far = sorted(range(20_000), key=lambda i: sum(a * b for a, b in zip(query, vectors[i])))[:3]  # the least similar
+    docs = [Document(id=f"r{i}", text=f"row {i}", metadata={"far": i in far}) for i in range(20_000)]
+    async with manager.create_provider("rag", "pgvector", dsn=postgres_dsn, collection=collection,
+                                       filtered_ef_search=10, filter_scan_rows=50) as store:
+        await store.add(docs, vectors=vectors)
+        hits = await store.search(query, k=5, filter={"far": True})
+        expected = sorted(far, key=lambda i: -sum(a * b for a, b in zip(query, vectors[i])))
+        assert [h.document.id for h in hits] == [f"r{i}" for i in expected]
+        assert await store.search(query, k=5, filter={"far": True}) == hits, "again (now from the GIN index at once)"
+        plain = await store.search(query, k=5, filter={"far": False})
+        assert len(plain) == 5 and plain[0].document.id == "r0", "a filter most rows pass stays on the HNSW walk"
+
+
+async def test_an_index_build_that_outgrows_its_memory_warns_what_to_raise(manager, postgres_dsn, collection):
+    """pgvector's notice (the graph no longer fits maintenance_work_mem, the rest is slow) becomes a warning naming
+    index_build_memory; the store is complete all the same."""
+    import numpy as np
+    from loguru import logger
+
+    warnings: list[str] = []
+    logger.enable("pepperpy")
+    sink = logger.add(lambda message: warnings.append(message.record["message"]), level="WARNING")
+    try:
+        vectors = np.random.default_rng(4).standard_normal((3000, 256)).astype(np.float32)
+        docs = [Document(id=f"m{i}", text=f"row {i}") for i in range(3000)]
+        async with manager.create_provider("rag", "pgvector", dsn=postgres_dsn, collection=collection,
+                                           index_build_memory="1MB") as store:
+            await store.add(docs, vectors=list(vectors))
+            assert await store.count() == 3000
+            assert (await store.search(list(vectors[42]), k=1))[0].document.id == "m42"
+    finally:
+        logger.remove(sink)
+        logger.disable("pepperpy")
+    [warning] = [w for w in warnings if "index_build_memory" in w]
+    assert "no longer fits into maintenance_work_mem" in warning and "now 1MB" in warning
+    assert PASSWORD not in warning
