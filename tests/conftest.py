@@ -9,8 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from pepperpy.plugin_manager import PluginManager, builtin_plugins_dir
+
+# Hypothesis's default 200 ms deadline per example is a timing threshold: on a shared, loaded machine it fails
+# correct code. The examples' results are what the tests check, never their speed.
+settings.register_profile("pepperpy", deadline=None)
+settings.load_profile("pepperpy")
 
 SIMPLE_PROVIDER = '''
 from pepperpy.llm import GenerationResult, LLMProvider
