@@ -99,10 +99,13 @@ class HeadingSections:
     def __init__(self) -> None:
         self._path: list[tuple[int, str]] = []  # (level, name) of the headings above the current block
         self._parts: list[tuple[str, list[str]]] = [("", [])]
+        self._with_text: set[int] = set()  # the parts with text besides their heading
 
     def add(self, block: str) -> None:
         """A block of text in the current section."""
         self._parts[-1][1].append(block)
+        if block.strip():
+            self._with_text.add(len(self._parts) - 1)
 
     def heading(self, level: int, name: str, block: str | None = None) -> None:
         """A heading of ``level`` (1 outermost) starting a new section; ``block`` is its text in the section
@@ -113,12 +116,13 @@ class HeadingSections:
         self._parts.append((HEADING_SEPARATOR.join(n for _, n in self._path), [name if block is None else block]))
 
     def sections(self, joiner: str, title: str | None) -> list[Document]:
-        """The sections with text, their blocks joined with ``joiner``."""
-        joined = ((heading, joiner.join(blocks)) for heading, blocks in self._parts)
+        """The sections with text besides their heading, their blocks joined with ``joiner``. A heading with no
+        text under it is no section of its own (it is in the heading path of those below it); the others keep
+        their numbers, so their ids do not change."""
         return [
-            section(f"s{n}", text, heading=heading, title=title)
-            for n, (heading, text) in enumerate(joined)
-            if text.strip()
+            section(f"s{n}", joiner.join(blocks), heading=heading, title=title)
+            for n, (heading, blocks) in enumerate(self._parts)
+            if n in self._with_text
         ]
 
 

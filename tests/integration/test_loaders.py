@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pepperpy import PepperPy
+from pepperpy import Document, PepperPy
 from pepperpy._loaders import load_path, to_chunks
 from pepperpy._paths import builtin_plugins_dir
 from pepperpy.errors import FileLoadError, InvalidInputError
@@ -223,6 +223,38 @@ async def test_re_adding_a_changed_file_replaces_its_chunks_and_removes_lost_pag
     (hit,) = await pepper.rag.search("revenue", k=1, filter={"source": source, "page": 1})
     assert hit.document.text == "Revenue fell by two percent."
     assert await pepper.rag.count() == 2
+
+
+async def test_a_heading_with_no_text_under_it_is_no_chunk_of_its_own_in_docx_and_html(loader_manager, tmp_path):
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Guide", level=1)
+    document.add_heading("Install", level=2)
+    document.add_paragraph("Run the installer and restart the service.")
+    document.save(str(tmp_path / "guide.docx"))
+    (tmp_path / "guide.html").write_text(
+        "<html><body><main><article><h1>Guide</h1><h2>Install</h2><p>Run the installer and restart the service "
+        "when it asks you to.</p></article></main></body></html>"
+    )
+    for name in ("guide.docx", "guide.html"):
+        chunks, _, _ = await to_chunks(tmp_path / name, manager=loader_manager)
+        assert [(Path(d.id).name, d.metadata["heading"]) for d in chunks] == [
+            (f"{name}#s2#0", "Guide > Install")
+        ], name
+
+
+async def test_re_adding_a_file_removes_a_heading_only_chunk_an_older_version_stored(pepper, tmp_path):
+    """A store made before heading-only sections were left out holds ``guide.md#s1#0`` (``# Guide`` alone);
+    adding the file again removes it, and the other chunks keep their ids."""
+    guide = tmp_path / "guide.md"
+    guide.write_text("# Guide\n\n## Install\n\nRun the installer.\n")
+    source = str(guide.resolve())
+    await pepper.rag.add(Document(id=f"{source}#s1#0", text="# Guide", metadata={"source": source, "chunk": 0}))
+    added = await pepper.rag.add(guide)
+    assert [d.id for d in added] == [f"{source}#s2#0"]
+    assert added.removed == [f"{source}#s1#0"]
+    assert await pepper.rag.provider.ids({"source": source}) == [f"{source}#s2#0"]
 
 
 GUIDE = (Path(__file__).resolve().parents[2] / "docs" / "plugins.md").read_text()

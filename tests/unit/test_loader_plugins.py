@@ -51,6 +51,16 @@ def test_markdown_sections_carry_heading_paths_and_the_first_title():
     assert markdown_sections("## Only\n\ntext", title="Given")[0].metadata == {"heading": "Only", "title": "Given"}
 
 
+def test_a_heading_with_no_text_under_it_is_no_section_of_its_own():
+    """``# Guide`` alone was a chunk of its own (``#s1#0``) that ranked for unrelated questions: it is in the heading
+    path of the sections below it instead, and they keep their numbers (their ids do not change)."""
+    sections = markdown_sections("# Guide\n\n\n## Install\n\nRun it.\n\n## Empty\n   \n# Appendix\n\nMore.\n")
+    assert [(s.id, s.metadata["heading"], s.text.strip()) for s in sections] == [
+        ("s2", "Guide > Install", "## Install\n\nRun it."), ("s4", "Appendix", "# Appendix\n\nMore."),
+    ]
+    assert markdown_sections("# Only a heading\n") == []
+
+
 def test_the_built_in_loaders_cover_their_suffixes(builtin_manager):
     assert suffix_table(builtin_manager) == {
         ".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown", ".pdf": "pdf",
