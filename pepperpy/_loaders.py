@@ -24,7 +24,8 @@ from pepperpy.rag import Document
 
 @dataclass(frozen=True)
 class Skipped:
-    """A file of a folder that was not added, and why (the FileLoadError's reason)."""
+    """A file of a folder that was not added (its absolute path, the folder resolved), and why (the
+    FileLoadError's reason)."""
 
     path: str
     reason: str
@@ -161,7 +162,7 @@ async def _add_folder(
         try:
             await add_file(file)
         except FileLoadError as exc:
-            failed.append(Skipped(str(file), exc.reason))
+            failed.append(Skipped(str(file.parent.resolve() / file.name), exc.reason))  # absolute, as sources
     if len(failed) == len(files):
         listed = "; ".join(f"{s.path}: {s.reason}" for s in failed[:5]) + ("; ..." if len(failed) > 5 else "")
         raise InvalidInputError(f"{folder}: none of its {len(files)} files{narrowed} could be loaded ({listed})")

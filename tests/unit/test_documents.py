@@ -112,6 +112,20 @@ async def test_a_folder_adds_its_files_recursively_and_lists_what_it_skipped(tmp
     assert (await chunks([folder, "and a text"], builtin_manager))[:3] == alone
 
 
+async def test_skipped_paths_are_absolute_like_sources(tmp_path, builtin_manager, monkeypatch):
+    """A folder given by a relative path, through a symlink: skipped files are named like chunk sources (absolute,
+    resolved), not as given."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "good.md").write_text("Good.")
+    (tmp_path / "real" / "broken.png").write_bytes(b"\x89PNG")
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "docs").symlink_to(tmp_path / "real")
+    monkeypatch.chdir(tmp_path / "work")
+    documents, skipped, sources = await to_chunks(Path("docs"), manager=builtin_manager)
+    assert sources == [str((tmp_path / "real" / "good.md").resolve())] == [d.metadata["source"] for d in documents]
+    assert [s.path for s in skipped] == [str((tmp_path / "real" / "broken.png").resolve())]
+
+
 async def test_glob_narrows_a_folder(tmp_path, builtin_manager):
     (tmp_path / "sub").mkdir()
     (tmp_path / "a.md").write_text("Top.")
