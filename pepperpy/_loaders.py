@@ -111,7 +111,8 @@ async def to_chunks(
     manager: PluginManager | None = None,
 ) -> tuple[list[Document], list[Skipped], list[str]]:
     """The Documents to store for ``items``, the folder files skipped, and the sources (absolute paths) of the
-    files loaded. A file given alone that fails is a FileLoadError; a file of a folder that fails is skipped."""
+    files loaded. A file given alone that fails is a FileLoadError, and so is a folder where none loads; a file of
+    a folder that fails is skipped."""
     loaders = Loaders(manager, loader)
     documents: list[Document] = []
     skipped: list[Skipped] = []
@@ -150,13 +151,12 @@ async def to_chunks(
 async def _add_folder(
     folder: Path, glob: str | None, add_file: Callable[[Path], Awaitable[None]], skipped: list[Skipped]
 ) -> None:
-    """Every file of ``folder`` through ``add_file``; those that fail go to ``skipped``, unless all of them do."""
+    """Every file of ``folder`` through ``add_file``; those that fail go to ``skipped``, unless all of them do:
+    then, as for a folder with no files, a FileLoadError naming the folder."""
     files = await asyncio.to_thread(files_under, folder, glob)
     narrowed = f" matching {glob!r}" if glob is not None else ""
     if not files:
-        raise InvalidInputError(
-            f"{folder}: the folder holds no files{narrowed} (hidden ones are left out); check the path"
-        )
+        raise FileLoadError(folder, f"the folder holds no files{narrowed} (hidden ones are left out); check the path")
     failed: list[Skipped] = []
     for file in files:
         try:
@@ -165,7 +165,7 @@ async def _add_folder(
             failed.append(Skipped(str(file.parent.resolve() / file.name), exc.reason))  # absolute, as sources
     if len(failed) == len(files):
         listed = "; ".join(f"{s.path}: {s.reason}" for s in failed[:5]) + ("; ..." if len(failed) > 5 else "")
-        raise InvalidInputError(f"{folder}: none of its {len(files)} files{narrowed} could be loaded ({listed})")
+        raise FileLoadError(folder, f"none of its {len(files)} files{narrowed} could be loaded ({listed})")
     skipped.extend(failed)
 
 

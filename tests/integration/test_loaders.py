@@ -16,7 +16,7 @@ import pytest
 from pepperpy import Document, PepperPy
 from pepperpy._loaders import load_path, to_chunks
 from pepperpy._paths import builtin_plugins_dir
-from pepperpy.errors import FileLoadError, InvalidInputError
+from pepperpy.errors import FileLoadError
 from pepperpy.plugin_manager import PluginManager
 from tests.documents import write_pdf
 
@@ -206,7 +206,7 @@ async def test_a_folder_of_bad_files_only_stores_nothing(pepper, files, tmp_path
     bad = tmp_path / "bad"
     bad.mkdir()
     bad_files(bad, files["report"])
-    with pytest.raises(InvalidInputError, match=r"none of its 6 files could be loaded"):
+    with pytest.raises(FileLoadError, match=r"none of its 6 files could be loaded"):
         await pepper.rag.add([files["notes"], bad])
     assert await pepper.rag.count() == 0, "everything is read before anything is stored"
 
