@@ -1,5 +1,5 @@
-"""The README's examples of images, files, reasoning, streaming Gemini and Bedrock chats, an Azure call and a cost
-total, run as written in a fresh process (each placed in an async function: the README shows them at top level with ``await``),
+"""The README's examples of images, files, reasoning, streaming Gemini and Bedrock chats, an Azure call, a cost
+total and retrieval (on the local model and embeddings, no recording), run as written in a fresh process (each placed in an async function: the README shows them at top level with ``await``),
 against recorded traffic of the real services (tests/fixtures/cassettes) served from 127.0.0.1 by
 tests/cassette_server.py. Each provider is pointed at it by the variables the README documents
 (``OPENAI_BASE_URL``, ``ANTHROPIC_BASE_URL``, ``GOOGLE_GEMINI_BASE_URL``, ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``),
@@ -246,3 +246,20 @@ def test_cost_total_when_no_call_is_priced(session_home, files):
     setup = "from pepperpy import PepperPy\nlong_instructions = 'Be brief.'\nquestions = ['Hi', 'And then?']\n"
     output = run(setup + snippet, "", session_home, files)
     assert re.fullmatch(r"2 calls, \d+ prompt tokens \(\d+ read from the cache\): unpriced", output.splitlines()[2]), output
+
+
+def test_the_retrieval_example(session_home, local_manager, chroma_manager, tmp_path):
+    """The retrieval example as written (its imports included), with the local model and embeddings: the hits and
+    the answer's sources are ``SearchResult``s."""
+    (snippet,) = python_blocks(ROOT / "README.md", "### Embeddings and retrieval")
+    assert "import" in snippet
+    (tmp_path / "notes.md").write_text("# Releases\n\nAna Souza signs off every release before it ships.\n")
+    store = session_home / "rag" / "default.sqlite3"
+    store.unlink(missing_ok=True)
+    try:
+        out = run(snippet, '\nprint("sources:", type(answer.sources[0]).__name__, [h.document.id for h in hits])\n',
+                  session_home, tmp_path)
+    finally:
+        for leftover in store.parent.glob("default.sqlite3*"):
+            leftover.unlink()
+    assert "sources: SearchResult ['x']" in out, "the filtered search found the Document with team a"
