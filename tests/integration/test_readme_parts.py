@@ -262,4 +262,5 @@ def test_the_retrieval_example(session_home, local_manager, chroma_manager, tmp_
     finally:
         for leftover in store.parent.glob("default.sqlite3*"):
             leftover.unlink()
-    assert "sources: SearchResult ['x']" in out, "the filtered search found the Document with team a"
+    assert "sources: SearchResult ['x']" in out
+    assert " x {'team': 'a'} ..." in out, "the example prints each hit's score, id, metadata and text"
