@@ -250,17 +250,19 @@ def test_cost_total_when_no_call_is_priced(session_home, files):
 
 def test_the_retrieval_example(session_home, local_manager, chroma_manager, tmp_path):
     """The retrieval example as written (its imports included), with the local model and embeddings: the hits and
-    the answer's sources are ``SearchResult``s."""
+    the answer's sources print as the README's text says (``SearchResult`` with ``document`` and ``score``), and the
+    collection lands in ``<PEPPERPY_HOME>/rag/<collection>.sqlite3``."""
     (snippet,) = python_blocks(ROOT / "README.md", "### Embeddings and retrieval")
-    assert "import" in snippet
+    assert "import" in snippet and 'with_rag(collection="handbook")' in snippet
     (tmp_path / "notes.md").write_text("# Releases\n\nAna Souza signs off every release before it ships.\n")
-    store = session_home / "rag" / "default.sqlite3"
+    store = session_home / "rag" / "handbook.sqlite3"
     store.unlink(missing_ok=True)
     try:
         out = run(snippet, '\nprint("sources:", type(answer.sources[0]).__name__, [h.document.id for h in hits])\n',
                   session_home, tmp_path)
+        assert store.is_file()
     finally:
-        for leftover in store.parent.glob("default.sqlite3*"):
+        for leftover in store.parent.glob("handbook.sqlite3*"):
             leftover.unlink()
     assert "sources: SearchResult ['x']" in out
     assert " x {'team': 'a'} ..." in out, "the example prints each hit's score, id, metadata and text"
