@@ -40,17 +40,24 @@ def cooldown_show() -> None:
     click.echo(f"settings: {_cooldown.settings_path(home)}")
 
 
-@cooldown.command("set", short_help="Save the cooldown: 7 (days), 7d, 12h, 2w; 0 turns it off.")
+@cooldown.command("set", short_help="Save the cooldown: 7 (days), 7d, 12h, 2w; 0 turns it off; default.")
 @click.argument("duration")
 def cooldown_set(duration: str) -> None:
-    """Save the cooldown for every install: a number of days, or 7d, 12h, 2w; 0 turns it off."""
+    """Save the cooldown for every install: a number of days, or 7d, 12h, 2w; 0 turns it off; `default` removes
+    the saved one (the default, 7 days, is in force again)."""
     from pepperpy import _cooldown
 
     home = manager().home
     with _errors():
-        path = _cooldown.save_cooldown(home, duration)
+        if duration.strip().lower() == "default":
+            path = _cooldown.forget_cooldown(home)
+            saved = f"removed the saved cooldown from {path}"
+        else:
+            _checked_duration(duration)
+            path = _cooldown.save_cooldown(home, duration, "the argument DURATION")
+            saved = f"saved the cooldown {duration.strip()} in {path}"
         in_force = _cooldown.cooldown_for(home, "")
-    click.echo(f"saved the cooldown {duration.strip()} in {path}; in force: {in_force.describe()}")
+    click.echo(f"{saved}; in force: {in_force.describe()}")
 
 
 @cooldown.command("allow", short_help="Let PLUGIN install PACKAGEs at any age (for that plugin only).")
@@ -99,6 +106,17 @@ def cooldown_remove(plugin: str, packages: tuple[str, ...]) -> None:
         left = _cooldown.disallow_newer(home, plugin_id, packages)
     still = f"; it may still install newer {', '.join(left)}" if left else ""
     click.echo(f"removed {', '.join(packages) or 'every exception'} of {plugin_id}{still}")
+
+
+def _checked_duration(duration: str) -> None:
+    """Refuse a DURATION that is not a cooldown, naming the argument and the way back to the default."""
+    from pepperpy import _cooldown
+    from pepperpy.errors import ConfigError
+
+    try:
+        _cooldown.parse_duration(duration, "the argument DURATION")
+    except ConfigError as exc:
+        fail(f"{exc}; `pepperpy cooldown set default` goes back to the default")
 
 
 def _plugin(mgr: Any, plugin: str, force: bool) -> tuple[str, set[str] | None]:

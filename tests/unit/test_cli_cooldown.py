@@ -64,7 +64,9 @@ def test_mistakes_are_refused_naming_the_file_and_nothing_is_written(home):
     before = path.read_text()
     assert "is not a package name" in refused("allow", "llm/openai", "openai>=2")
     assert "is not a plugin id" in refused("allow", "--force", "Bad/Id", "openai")
-    assert f'{path} "cooldown"=\'3x\' is not a cooldown' in refused("set", "3x")
+    message = refused("set", "banana")
+    assert "the argument DURATION='banana' is not a cooldown" in message and str(path) not in message
+    assert "`pepperpy cooldown set default` goes back to the default" in message
     assert f"{path} allows no newer release of nothere for llm/openai (allowed: openai)" in refused(
         "remove", "llm/openai", "nothere")
     assert "allows no newer release of any package for llm/x (allowed: none)" in refused("remove", "llm/x")
@@ -94,3 +96,11 @@ def test_allow_and_remove_find_the_plugin_as_plugins_info_does(home, make_plugin
     assert "of loader/csv; it may still install newer text-unidecode" in run("remove", "csv", "requests")
     assert "removed every exception of loader/csv" in run("remove", "csv")
     assert json.loads(path.read_text()) == {"allow_newer": {"loader/nosuch": ["requests"]}}
+
+
+def test_set_default_goes_back_to_the_default_and_keeps_the_exceptions(home):
+    run("set", "3d")
+    run("allow", "llm/openai", "openai")
+    assert run("set", "default").endswith("; in force: 7 days (the default)\n")
+    assert json.loads((home / "install.json").read_text()) == {"allow_newer": {"llm/openai": ["openai"]}}
+    assert run("show").splitlines()[0] == "cooldown 7 days (the default)"
