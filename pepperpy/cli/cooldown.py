@@ -82,10 +82,10 @@ def cooldown_allow(plugin: str, packages: tuple[str, ...], force: bool) -> None:
 
         other = [p for p in packages if canonicalize_name(p) not in requirements]
         if other:
-            click.echo(
-                f"warning: {plugin_id} does not require {', '.join(other)} directly (its requirements: "
-                f"{', '.join(sorted(requirements)) or 'none'}); the exception counts only if one of them depends on "
-                f"it (`pepperpy cooldown remove {plugin_id} {' '.join(other)}` takes it back)", err=True)
+            effect = (f"its requirements: {', '.join(sorted(requirements))}; the exception counts only if one of "
+                      "them depends on it") if requirements else "it requires no packages: the exception does nothing"
+            click.echo(f"warning: {plugin_id} does not require {', '.join(other)} directly ({effect}); "
+                       f"`pepperpy cooldown remove {plugin_id} {' '.join(other)}` takes it back", err=True)
 
 
 @cooldown.command("remove", short_help="Take back PLUGIN's exceptions: the PACKAGEs named, or all.")

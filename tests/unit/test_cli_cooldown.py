@@ -91,11 +91,14 @@ def test_allow_and_remove_find_the_plugin_as_plugins_info_does(home, make_plugin
     assert "no plugin loader/nosuch" in message and "pepperpy cooldown allow --force loader/nosuch" in message
     assert path.read_text() == before
     result = CliRunner().invoke(cooldown, ["allow", "csv", "requests"])
-    assert result.exit_code == 0 and "warning: loader/csv does not require requests directly" in result.output
+    assert result.exit_code == 0 and "warning: loader/csv does not require requests directly (its requirements: " \
+        "text-unidecode; the exception counts only if one of them depends on it)" in result.output
+    result = CliRunner().invoke(cooldown, ["allow", "llm/mock", "requests"])
+    assert "llm/mock does not require requests directly (it requires no packages" in result.output
     assert "loader/nosuch may install" in run("allow", "--force", "loader/nosuch", "requests")
     assert "of loader/csv; it may still install newer text-unidecode" in run("remove", "csv", "requests")
     assert "removed every exception of loader/csv" in run("remove", "csv")
-    assert json.loads(path.read_text()) == {"allow_newer": {"loader/nosuch": ["requests"]}}
+    assert json.loads(path.read_text()) == {"allow_newer": {"llm/mock": ["requests"], "loader/nosuch": ["requests"]}}
 
 
 def test_set_default_goes_back_to_the_default_and_keeps_the_exceptions(home):
