@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pepperpy._atomic import atomic_write
+from pepperpy._atomic import rewrite_json
 from pepperpy._parsed_file import ParsedFile, read_settings_text
 from pepperpy.errors import ConfigError
 
 ALIASES_FILE = "aliases.json"
-LOCK_TIMEOUT_S = 30.0
 _CATEGORY = re.compile(r"[a-z][a-z0-9_-]*\Z")
 _ENTRY_FIELDS = ("target", "config", "env", "description")
 _EXAMPLE = '{"llm": {"gpt4": {"target": "openai", "config": {"model": "gpt-4"}}}}'
@@ -211,18 +210,11 @@ def remove_user_alias(home: Path, category: str, name: str) -> Path:
 
 def _rewrite(path: Path, change: Callable[[dict[str, Any]], None], what: str) -> Path:
     """Read, change and atomically replace ``path`` under ``<path>.lock``; a corrupt file is refused, not replaced."""
-    from pepperpy._filelock import file_lock
 
-    try:
-        with file_lock(path.with_name(path.name + ".lock"), LOCK_TIMEOUT_S):
-            data = {key: dict(value) for key, value in _raw_entries(path).items()}
-            change(data)
-            atomic_write(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
-    except TimeoutError as exc:
-        raise ConfigError(f"cannot {what}: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot {what} in {path}: {exc.strerror or exc}") from None
-    return path
+    def read(path: Path) -> dict[str, Any]:
+        return {key: dict(value) for key, value in _raw_entries(path).items()}
+
+    return rewrite_json(path, read, change, what)
 
 
 def _raw_entries(path: Path) -> dict[str, Any]:

@@ -15,13 +15,15 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from pepperpy._atomic import rewrite_json
 from pepperpy.errors import ConfigError
 
 COOLDOWN_VARIABLE = "PEPPERPY_INSTALL_COOLDOWN"
@@ -76,6 +78,11 @@ def read_settings(home: Path) -> dict[str, object]:
         return {}
     except (OSError, ValueError, RecursionError) as exc:
         raise ConfigError(f"{path} cannot be read as JSON ({exc}); fix or remove it") from None
+    return _checked(data, path)
+
+
+def _checked(data: object, path: Path) -> dict[str, object]:
+    """``data`` when it is a valid settings file's content; else ConfigError naming ``path`` and the fix."""
     unknown = sorted(set(data) - set(_SETTINGS_KEYS)) if isinstance(data, dict) else None
     if unknown is None or unknown:
         raise ConfigError(
@@ -97,6 +104,63 @@ def read_settings(home: Path) -> dict[str, object]:
             raise ConfigError(f'{path}: "allow_newer" lists {bad[:80]!r} for {plugin_id}, which is not a package '
                               'name; write names only, without versions or extras, e.g. {"llm/openai": ["openai"]}')
     return data
+
+
+def save_cooldown(home: Path, text: str) -> Path:
+    """Save ``"cooldown": text`` (checked: a number of days, or 7d, 12h, 2w; 0 is off) in the settings file."""
+    parse_duration(text, f'{settings_path(home)} "cooldown"')
+
+    def change(data: dict[str, Any]) -> None:
+        data["cooldown"] = text.strip()
+
+    return _rewrite(home, change, "save the cooldown")
+
+
+def allow_newer(home: Path, plugin_id: str, names: Iterable[str]) -> list[str]:
+    """Add ``names`` to the packages ``plugin_id`` may take at any age (``allow_newer``, names compared
+    canonically); returns the plugin's whole list."""
+    listed: list[str] = []
+
+    def change(data: dict[str, Any]) -> None:
+        allowed = data.setdefault("allow_newer", {})
+        listed.extend(allowed.get(plugin_id, []))
+        for name in names:
+            if canonicalize_name(name) not in {canonicalize_name(n) for n in listed}:
+                listed.append(name)
+        allowed[plugin_id] = listed
+        _checked(data, settings_path(home))
+
+    _rewrite(home, change, f"allow newer releases for {plugin_id}")
+    return listed
+
+
+def disallow_newer(home: Path, plugin_id: str, names: Iterable[str] = ()) -> list[str]:
+    """Remove ``names`` (none: all) from the packages ``plugin_id`` may take at any age; returns what is left.
+    ConfigError when the plugin has no such exception."""
+    path, wanted, left = settings_path(home), {canonicalize_name(n) for n in names}, []
+
+    def change(data: dict[str, Any]) -> None:
+        allowed = data.get("allow_newer", {})
+        listed = allowed.get(plugin_id, [])
+        missing = sorted(wanted - {canonicalize_name(n) for n in listed})
+        if not listed or missing:
+            what = f"{', '.join(missing)} for {plugin_id}" if listed else f"any package for {plugin_id}"
+            raise ConfigError(f"{path} allows no newer release of {what} (allowed: {', '.join(listed) or 'none'}); "
+                              "see `pepperpy cooldown show`")
+        left.extend(n for n in listed if wanted and canonicalize_name(n) not in wanted)
+        if left:
+            allowed[plugin_id] = left
+        else:
+            del allowed[plugin_id]
+        if not allowed:
+            del data["allow_newer"]
+
+    _rewrite(home, change, f"remove the exceptions of {plugin_id}")
+    return left
+
+
+def _rewrite(home: Path, change: Callable[[dict[str, Any]], None], what: str) -> Path:
+    return rewrite_json(settings_path(home), lambda _path: dict(read_settings(home)), change, what)
 
 
 def parse_duration(text: str, where: str) -> str:
@@ -145,8 +209,9 @@ def explain(output: str, plugin_id: str, cooldown: Cooldown, home: Path, now: da
     now = now or datetime.now(UTC)
     names = sorted({canonicalize_name(m["name"]) for m in found})
     example = json.dumps({"allow_newer": {plugin_id: _merged(home, plugin_id, names)}})
-    allow = (f"allow newer {', '.join(names)} for {plugin_id} only, in {settings_path(home)}: {example}; or change "
-             f'the cooldown for every plugin: {COOLDOWN_VARIABLE}=1d (0 turns it off) or "cooldown" in that file.')
+    allow = (f"allow newer {', '.join(names)} for {plugin_id} only, in {settings_path(home)}: {example} (`pepperpy "
+             f"cooldown allow {plugin_id} {' '.join(names)}` writes it); or change the cooldown for every plugin: "
+             f'{COOLDOWN_VARIABLE}=1d (0 turns it off) or "cooldown" in that file (`pepperpy cooldown set 1d`).')
     undated = [f"{m['name']} {m['version']}" for m in found if m["published"] is None]
     if undated:
         return (
@@ -184,5 +249,6 @@ def _age(published: str, now: datetime) -> str:
     return f"{round(seconds / 86400)} days"
 
 
-__all__ = ["COOLDOWN_VARIABLE", "DEFAULT", "SETTINGS_FILE", "Cooldown", "cooldown_for", "explain", "parse_duration",
-           "read_settings", "settings_path", "unchecked_sources"]
+__all__ = ["COOLDOWN_VARIABLE", "DEFAULT", "SETTINGS_FILE", "Cooldown", "allow_newer", "cooldown_for",
+           "disallow_newer", "explain", "parse_duration", "read_settings", "save_cooldown", "settings_path",
+           "unchecked_sources"]

@@ -27,6 +27,7 @@ import tempfile
 import time
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +44,8 @@ from pepperpy.errors import PluginDependencyError, PluginInstallError, PluginMan
 LAST_USED_FILE = ".pepperpy-last-used"  # its mtime says when the env was last used
 LAST_USED_EVERY_S = 3600.0  # the fast path refreshes the record at most this often
 INSTALL_TIMEOUT_S = 600.0  # bounds one uv run and the wait for another process's install
-_HASH_OPTION = re.compile(r"\s+--hash=[\w:]+")
-_HASH_VALUE = re.compile(r"\s--hash=(\S*)")
 ENV_NAME = _envs.ENV_NAME
+Hashed = tuple[Requirement, tuple[str, ...]]  # a requirement and the values of its --hash options
 _STAGING_NAME = re.compile(rf"\.(?P<env>{ENV_NAME.pattern})(?:\.partial)?-[a-z0-9_]+")  # older ones had no .partial
 _NETWORK_HINTS = ("error sending request", "failed to fetch", "connection", "timed out", "dns error", "network")
 _UNWRITABLE = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)  # explained by _storage_problem
@@ -89,10 +89,21 @@ class RequirementSet:
     model_packages: tuple[Requirement, ...] = ()
     requirements_file: Path | None = None
     lock_file: Path | None = None  # requirements.lock (pepperpy/_lockfile.py): install exactly it, hashes required
-    lock_digest: str = ""  # the lock's size and mtime: a stat, not a read, on the fast path
+    lock_digest: str = ""  # the hash of the lock's bytes (pepperpy/_lockfile.py identity: one stat once read)
+    hashed: tuple[_lockfile.Locked, ...] = ()  # the requirements file's name==version lines with --hash options
 
     def __bool__(self) -> bool:
         return bool(self.requirements or self.model_packages)
+
+    @cached_property
+    def locked(self) -> tuple[_lockfile.Locked, ...]:
+        """The lock's entries, read once per set (the install checks them, then records their hashes)."""
+        return () if self.lock_file is None else _lockfile.read_lock(self.lock_file, self.plugin_id)
+
+    def required_hashes(self) -> dict[tuple[str, str], tuple[str, ...]]:
+        """``(canonical name, version) -> hashes`` an install of this set requires: the lock's when there is one,
+        else the requirements file's."""
+        return {(entry.name, entry.version): entry.hashes for entry in self.locked or self.hashed}
 
     def fingerprint(self) -> str:
         """Short hash of the requirements, the Python ABI and the platform."""
@@ -123,7 +134,13 @@ def _quoted(line: str, limit: int = 80) -> str:
 
 
 def parse_requirement_line(line: str, where: str) -> Requirement | None:
-    """Parse one requirement line (or a ``model_packages`` entry); None for blanks and comments.
+    """Parse one requirement line (or a ``model_packages`` entry); None for blanks and comments."""
+    parsed = parse_hashed_line(line, where)
+    return None if parsed is None else parsed[0]
+
+
+def parse_hashed_line(line: str, where: str) -> Hashed | None:
+    """One requirement line and the values of its ``--hash`` options; None for blanks and comments.
 
     Only a PEP 508 requirement naming a package on the index is accepted, with optional
     ``--hash=`` options. Every line uv would read as a path, an archive, a URL, an option
@@ -144,12 +161,12 @@ def parse_requirement_line(line: str, where: str) -> Requirement | None:
         return None
     if text.endswith("\\"):
         raise refuse("line continuations ('\\' at the end) are not allowed", "write each requirement on one line")
-    hashes = _HASH_VALUE.findall(" " + text)
-    malformed = next((h for h in hashes if not _lockfile.WELL_FORMED_HASH.fullmatch(h)), None)
+    text, hashes, malformed = _lockfile.split_hashes(text)
     if malformed is not None:
         raise refuse(f"the hash {malformed[:80]!r} is malformed: expected --hash=sha256:<64 hex digits>",
                      "write the hash uv pip compile --generate-hashes gives, or no --hash")
-    text = _HASH_OPTION.sub("", text)
+    if not text:
+        raise refuse("a --hash option needs the package it is for on the same line", "write name==version --hash=...")
     if text.startswith("-") or re.search(r"\s-", text):
         option = next(word for word in text.split() if word.startswith("-"))
         raise refuse(f"option lines such as {option[:40]!r} are not allowed (only --hash=...)", "list packages only")
@@ -173,7 +190,7 @@ def parse_requirement_line(line: str, where: str) -> Requirement | None:
             "from disk (running an archive's build code) instead of a package from the index",
             f"write the package's name and version instead, e.g. {_package_for_file(name)!r}",
         )
-    return requirement
+    return requirement, hashes
 
 
 def _package_for_file(filename: str) -> str:
@@ -188,7 +205,12 @@ def _package_for_file(filename: str) -> str:
 
 
 def parse_requirements_file(path: Path, plugin_id: str | None = None) -> tuple[Requirement, ...]:
-    """The requirements listed in ``path`` (none when there is no such file).
+    """The requirements listed in ``path`` (none when there is no such file); see ``read_requirements_file``."""
+    return tuple(requirement for requirement, _hashes in read_requirements_file(path, plugin_id))
+
+
+def read_requirements_file(path: Path, plugin_id: str | None = None) -> tuple[Hashed, ...]:
+    """Each requirement listed in ``path`` with its ``--hash`` values (none when there is no such file).
 
     Lines are split on ``\\n`` only (``\\r\\n`` is fine), as uv splits them; any bad line is a
     PluginManifestError naming the plugin (``plugin_id``, when given), the file and the line number.
@@ -202,9 +224,9 @@ def parse_requirements_file(path: Path, plugin_id: str | None = None) -> tuple[R
         raise PluginManifestError(f"{prefix}{exc}") from None
     requirements = []
     for number, line in enumerate(text.split("\n"), 1):
-        requirement = parse_requirement_line(line.removesuffix("\r"), f"{prefix}{path}:{number}")
-        if requirement is not None:
-            requirements.append(requirement)
+        parsed = parse_hashed_line(line.removesuffix("\r"), f"{prefix}{path}:{number}")
+        if parsed is not None:
+            requirements.append(parsed)
     return tuple(requirements)
 
 
@@ -250,16 +272,18 @@ def requirement_set(plugin_id: str, folder: Path, manifest: Any) -> RequirementS
     requirements_file = folder / manifest.requirements
     where = f"plugin {plugin_id}: {folder / 'plugin.json'} model_packages"
     model_packages = (parse_requirement_line(line, where) for line in manifest.model_packages)
-    requirements = parse_requirements_file(requirements_file, plugin_id=plugin_id)
+    listed = read_requirements_file(requirements_file, plugin_id=plugin_id)
     lock = _lockfile.lock_path(folder)
-    digest = _lockfile.identity(lock, plugin_id) if requirements else ""
+    digest = _lockfile.identity(lock, plugin_id) if listed else ""
+    hashed = (_lockfile.pinned(requirement, hashes) for requirement, hashes in listed)
     return RequirementSet(
         plugin_id=plugin_id,
-        requirements=requirements,
+        requirements=tuple(requirement for requirement, _hashes in listed),
         model_packages=tuple(r for r in model_packages if r is not None),
         requirements_file=requirements_file,
         lock_file=lock if digest else None,
         lock_digest=digest,
+        hashed=tuple(entry for entry in hashed if entry is not None),
     )
 
 
@@ -452,7 +476,7 @@ def record_install(staging: Path, needed: RequirementSet) -> None:
     cooldown = _cooldown.cooldown_for(staging.parent.parent, needed.plugin_id)  # <home>/envs/<staging>
     policy = {"cooldown": cooldown.duration or "off", "cooldown_source": cooldown.source,
               "allow_newer": list(cooldown.allowed)}
-    _install_record.write(staging, needed.plugin_id, [needed.requirements_file, needed.lock_file], policy)
+    _install_record.write(staging, needed.plugin_id, needed.required_hashes(), policy)
 
 
 def _make_readable(root: Path) -> None:
@@ -481,8 +505,7 @@ def check_lock(needed: RequirementSet) -> None:
     requirements; nothing when it has no lock. Installs nothing (``plugins check`` and ``doctor`` run it too)."""
     if needed.lock_file is None:
         return
-    locked = _lockfile.read_lock(needed.lock_file, needed.plugin_id)
-    _lockfile.check(needed.plugin_id, needed.requirements, locked, needed.lock_file, needed.requirements_file)
+    _lockfile.check(needed.plugin_id, needed.requirements, needed.locked, needed.lock_file, needed.requirements_file)
 
 
 def explain_failure(output: str, needed: RequirementSet, cooldown: _cooldown.Cooldown, home: Path) -> str | None:

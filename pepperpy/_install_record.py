@@ -3,9 +3,9 @@
 Each env under ``<home>/envs/`` gets ``.pepperpy-installed.json`` (written atomically, in the staging folder, before
 the env is renamed into place): the plugin, the env's kind (``inprocess``: a folder put on ``sys.path``;
 ``worker``: an isolated plugin's venv), when, the release-age cooldown it ran under, and each distribution with
-its version, the hashes the install required (from ``--hash=`` options of the plugin's requirements or lock;
-empty when none), and the ``.pth`` files it installed. An env installed before records existed is read from its
-``*.dist-info`` folders instead (``"recorded": false``).
+its version, the hashes the install required (the plugin's lock's, else its requirements file's ``--hash``
+options, as the install parsed them; empty when none), and the ``.pth`` files it installed. An env installed
+before records existed is read from its ``*.dist-info`` folders instead (``"recorded": false``).
 
 A ``.pth`` file in a site folder runs at every interpreter start (its ``import`` lines are executed). PepperPy
 puts an in-process env on ``sys.path`` as a plain folder, so its ``.pth`` files never run; in a worker's venv
@@ -18,6 +18,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,9 +39,6 @@ ALLOWED_PTH: dict[str, str | None] = {
     "distutils-precedence.pth": "setuptools",  # setuptools' switch between its distutils and the standard one
 }
 _EDITABLE = re.compile(r"__editable__\.(?P<name>[^-]+)-.*\.pth")  # a PEP 660 editable install's own finder
-_LINE_CONTINUATION = re.compile(r"\\\r?\n")
-_PINNED = re.compile(r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*===?\s*(?P<version>[^\s;\\]+)")
-_HASH = re.compile(r"--hash[=\s]+(?P<hash>[A-Za-z0-9]+:[A-Za-z0-9_=+/-]+)")
 
 
 @dataclass(frozen=True)
@@ -73,19 +71,16 @@ def site_folder(env: Path) -> Path:
     return found[0] if found else env
 
 
-def write(env: Path, plugin_id: str, requirement_files: list[Path | None], policy: dict[str, Any]) -> dict[str, Any]:
+def write(env: Path, plugin_id: str, hashes: Mapping[tuple[str, str], Sequence[str]],
+          policy: dict[str, Any]) -> dict[str, Any]:
     """Record what ``env`` (a staging folder, complete but not yet in place) holds; returns the record.
 
+    ``hashes``: ``(canonical name, version) -> hashes`` the install required (``RequirementSet.required_hashes``).
     ``policy``: the install cooldown (``cooldown``: uv's duration or ``"off"``, ``cooldown_source``, ``allow_newer``:
     the packages exempt from it for this plugin; ``pepperpy/_cooldown.py``)."""
-    hashes: dict[tuple[str, str], list[str]] = {}
-    for file in requirement_files:
-        if file is not None:
-            for key, found in pinned_hashes(file).items():
-                hashes.setdefault(key, []).extend(h for h in found if h not in hashes.get(key, []))
     distributions = scan(site_folder(env))
     for entry in distributions:
-        entry["hashes"] = hashes.get((canonicalize_name(entry["name"]), entry["version"]), [])
+        entry["hashes"] = list(hashes.get((canonicalize_name(entry["name"]), entry["version"]), ()))
     record = {
         "format": FORMAT,
         "plugin": plugin_id,
@@ -160,22 +155,6 @@ def start_up_files(site: Path) -> list[StartUpFile]:
     return [StartUpFile(site / name, owners.get(name)) for name in names]
 
 
-def pinned_hashes(path: Path) -> dict[tuple[str, str], list[str]]:
-    """``(canonical name, version) -> hashes`` of the ``name==version --hash=...`` lines of a requirements file or
-    lock (``\\`` continuations joined, as ``uv pip compile --generate-hashes`` writes them)."""
-    try:
-        text = _LINE_CONTINUATION.sub(" ", path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError):
-        return {}
-    pinned: dict[tuple[str, str], list[str]] = {}
-    for line in text.splitlines():
-        match = _PINNED.match(line.split("#", 1)[0])
-        hashes = _HASH.findall(line)
-        if match and hashes:
-            pinned[(canonicalize_name(match["name"]), match["version"])] = hashes
-    return pinned
-
-
 def _name_and_version(info: Path) -> tuple[str, str]:
     """From METADATA's headers, else from the folder's name (``name-version.dist-info``)."""
     name, _, version = info.name[: -len(".dist-info")].partition("-")
@@ -205,6 +184,6 @@ def _pth_files(info: Path) -> list[str]:
 
 
 __all__ = [
-    "ALLOWED_PTH", "RECORD_FILE", "StartUpFile", "installed_envs", "pinned_hashes", "read",
+    "ALLOWED_PTH", "RECORD_FILE", "StartUpFile", "installed_envs", "read",
     "scan", "site_folder", "start_up_files", "write",
 ]

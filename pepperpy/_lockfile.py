@@ -9,22 +9,23 @@ canonically). Uv reports a file whose hash differs; ``explain_mismatch`` names t
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from pepperpy._manifest import read_utf8
+from pepperpy._manifest import read_small_file, read_utf8
 from pepperpy.errors import PluginManifestError
 
 LOCK_FILE = "requirements.lock"
-_HASH = re.compile(r"\s--hash=(?P<hash>[a-z0-9]+:[0-9a-f]+)")
-_HASH_OPTION = re.compile(r"\s--hash(?:=|\s+)(?P<value>\S*)")  # any --hash option, to check its value
+_HASH_OPTION = re.compile(r"\s--hash(?:=|\s+)(?P<value>\S*)")  # `--hash=v` or `--hash v`, as uv reads both
 WELL_FORMED_HASH = re.compile(r"sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128}")
 _COMMENT = re.compile(r"(?:^|\s)#.*")
 _MISMATCH = re.compile(r"Hash mismatch for `(?P<name>[^`=]+)==(?P<version>[^`]+)`")
@@ -52,8 +53,9 @@ def lock_path(folder: Path) -> Path:
 
 
 def identity(path: Path, plugin_id: str) -> str:
-    """The lock's size and modification time (ns), for the env's fingerprint; "" when there is none. One stat, not
-    a read: readiness stays cheap with an 87-package lock, and touching the lock makes a new env (never a stale one)."""
+    """The SHA-256 of the lock's bytes, for the env's fingerprint; "" when there is none. Remembered for the file's
+    stat (size, times, inode), so readiness stays one stat after the first read in a process; a byte-identical
+    rewrite (``plugins lock`` again, a ``git checkout``) keeps the env, any changed byte makes a new one."""
     try:
         status = os.stat(path)
     except FileNotFoundError:
@@ -61,7 +63,16 @@ def identity(path: Path, plugin_id: str) -> str:
     if not stat.S_ISREG(status.st_mode):
         raise PluginManifestError(f"plugin {plugin_id}: {path} is not a regular file; remove it, or write the lock "
                                   f"with `pepperpy plugins lock {plugin_id}`")
-    return f"{status.st_size}:{status.st_mtime_ns}"
+    try:
+        return _content_hash(str(path), status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino)
+    except PluginManifestError as exc:
+        raise PluginManifestError(f"plugin {plugin_id}: {exc}") from None
+
+
+@lru_cache(maxsize=256)
+def _content_hash(path: str, *_status: int) -> str:
+    """The hash of the file's bytes; ``_status`` only keys the cache (a changed file is read again)."""
+    return hashlib.sha256(read_small_file(path)).hexdigest()
 
 
 def read_lock(path: Path, plugin_id: str) -> tuple[Locked, ...]:
@@ -74,27 +85,41 @@ def read_lock(path: Path, plugin_id: str) -> tuple[Locked, ...]:
         if not body:
             continue
         where = f"plugin {plugin_id}: {path}:{number}"
-        for option in _HASH_OPTION.finditer(" " + body):
-            if not WELL_FORMED_HASH.fullmatch(option["value"]):
-                raise PluginManifestError(
-                    f"{where}: the hash {option['value'][:80]!r} is malformed: expected --hash=sha256:<64 hex digits>; "
-                    f"write the lock again with `pepperpy plugins lock {plugin_id}`"
-                )
-        hashes = tuple(m["hash"] for m in _HASH.finditer(" " + body))
-        spec = _HASH.sub("", " " + body).strip()
+        spec, hashes, malformed = split_hashes(body)
+        if malformed is not None:
+            raise PluginManifestError(
+                f"{where}: the hash {malformed[:80]!r} is malformed: expected --hash=sha256:<64 hex digits>; "
+                f"write the lock again with `pepperpy plugins lock {plugin_id}`"
+            )
         try:
             requirement = Requirement(spec)
         except InvalidRequirement:
             raise PluginManifestError(f"{where}: not a pinned requirement: {spec[:80]!r}; "
                                       f"write the lock again with `pepperpy plugins lock {plugin_id}`") from None
-        pins = [s.version for s in requirement.specifier if s.operator == "=="]
-        if requirement.url or len(requirement.specifier) != 1 or not pins or not hashes:
+        entry = pinned(requirement, hashes)
+        if entry is None:
             raise PluginManifestError(
                 f"{where}: every lock line must be name==version with --hash=sha256:... options, not {spec[:80]!r}; "
                 f"write the lock again with `pepperpy plugins lock {plugin_id}`"
             )
-        entries.append(Locked(requirement, pins[0], hashes))
+        entries.append(entry)
     return tuple(entries)
+
+
+def split_hashes(line: str) -> tuple[str, tuple[str, ...], str | None]:
+    """``line`` without its ``--hash`` options, their values, and the first value that is not a well-formed hash
+    (None when all are). The one reading of ``--hash`` for requirements files and locks."""
+    hashes = tuple(m["value"] for m in _HASH_OPTION.finditer(" " + line))
+    malformed = next((h for h in hashes if not WELL_FORMED_HASH.fullmatch(h)), None)
+    return _HASH_OPTION.sub("", " " + line).strip(), hashes, malformed
+
+
+def pinned(requirement: Requirement, hashes: tuple[str, ...]) -> Locked | None:
+    """The entry for a ``name==version`` requirement (no URL) with hashes; None for anything else."""
+    pins = [s.version for s in requirement.specifier if s.operator == "=="]
+    if requirement.url or len(requirement.specifier) != 1 or not pins or not hashes:
+        return None
+    return Locked(requirement, pins[0], hashes)
 
 
 def _logical_lines(text: str) -> Iterable[tuple[int, str]]:
@@ -157,4 +182,4 @@ def explain_mismatch(output: str, plugin_id: str, path: Path) -> str | None:
 
 
 __all__ = ["LOCK_FILE", "WELL_FORMED_HASH", "Locked", "check", "explain_mismatch", "identity", "lock_path",
-           "read_lock"]
+           "pinned", "read_lock", "split_hashes"]

@@ -225,7 +225,7 @@ def read_utf8(path: str | os.PathLike[str]) -> str:
     Anything else is refused with the file's name rather than guessed: UTF-16 (with or
     without a byte-order mark, which shows as NUL bytes) and Latin-1/Windows-1252 bytes.
     """
-    raw = _read_small_file(path)
+    raw = read_small_file(path)
     if raw.startswith(codecs.BOM_UTF8):
         return _decode_utf8(path, raw[len(codecs.BOM_UTF8) :])
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_BE)):
@@ -235,7 +235,7 @@ def read_utf8(path: str | os.PathLike[str]) -> str:
     return _decode_utf8(path, raw)
 
 
-def _read_small_file(path: str | os.PathLike[str]) -> bytes:
+def read_small_file(path: str | os.PathLike[str]) -> bytes:
     """The bytes of a regular file of at most ``MAX_FILE_BYTES``; a FIFO or device is refused, never waited on."""
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
@@ -363,4 +363,5 @@ def _check_entry_file(path: str, folder: str, manifest: PluginManifest) -> None:
         )
 
 
-__all__ = ["MANIFEST_FILE", "PluginAlias", "PluginDependency", "PluginManifest", "entry_file", "read_manifest", "read_utf8"]
+__all__ = ["MANIFEST_FILE", "PluginAlias", "PluginDependency", "PluginManifest", "entry_file", "read_manifest",
+           "read_small_file", "read_utf8"]

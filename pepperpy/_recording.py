@@ -4,9 +4,11 @@
 between your hooks and the response cache (so your hooks run in a replay, and a warm cache hides no
 call from it), and the pytest fixture ``pepperpy_recording`` does so for every facade of the test.
 
-Modes: ``"once"`` records every call when the file does not exist yet, else replays (as ``"replay"``);
-``"replay"`` never calls the provider and raises ``RecordingError`` for a request the file has no
-unused answer for; ``"new"`` replays what it has and records (appends) what it does not.
+Modes (vcrpy's, as pytest-recording names them): ``"once"`` records every call when the file does not exist
+yet, else replays (as ``"replay"``); ``"replay"`` never calls the provider and raises ``RecordingError`` for a
+request the file has no unused answer for; ``"new"`` replays what it has and records (appends) what it does
+not, keeping every recorded call, used or not; ``"rewrite"`` never replays: every call goes to the provider
+and the file holds only the calls of this ``Recording`` (its first recorded call replaces what was there).
 
 A request matches a recorded one when its model, ``stream``, messages (a media part by its hash) and
 per-call options (tools and response models by their JSON schema) are equal. Left out as volatile:
@@ -18,7 +20,8 @@ Secrets never reach the file: options named as secrets (``pepperpy._redact.is_se
 left out, and every string passes through ``redact`` (the provider's keys registered first).
 Errors are not recorded; a stream left early is, marked ``"complete": false`` (a replay that reads
 past its end raises ``RecordingError``). The file is rewritten atomically after each recorded call,
-under a lock, so several facades or processes may add to one file.
+under a lock, so several facades or processes may add to one file. Files of format 1 (a response
+model's schema wrapped twice) are read too, and written back as format 2 when a call is added.
 """
 
 from __future__ import annotations
@@ -37,9 +40,9 @@ from pepperpy._filelock import file_lock
 from pepperpy.errors import ConfigError, RecordingError
 from pepperpy.llm import TRANSPORT_OPTIONS, GenerationChunk, GenerationResult, Message, message_json, option_json
 
-RecordMode = Literal["once", "replay", "new"]
-MODES = ("once", "replay", "new")
-FORMAT = 1
+RecordMode = Literal["once", "replay", "new", "rewrite"]
+MODES = ("once", "replay", "new", "rewrite")
+FORMAT = 2  # 1 held a response model as {"response_model": {"response_model": schema}}; read and upgraded
 REQUEST_MESSAGES = "<request messages>"  # in a stored result's messages: the request's own, not repeated
 
 
@@ -63,7 +66,17 @@ def request_data(call: Any) -> dict[str, Any]:
     }
     messages = [message_json(m, exclude_defaults=True) for m in call.messages]
     data = {"model": call.model, "stream": call.stream, "messages": messages, "options": options}
-    return _scrub(json.loads(json.dumps(data, default=option_json, ensure_ascii=False)))
+    return _one_schema(_scrub(json.loads(json.dumps(data, default=option_json, ensure_ascii=False))))
+
+
+def _one_schema(request: dict[str, Any]) -> dict[str, Any]:
+    """``request`` with its response model as the schema alone: ``option_json`` gives the cache key
+    ``{"response_model": schema}``, which under the option's own name would say it twice (as format 1 files do)."""
+    options = request.get("options")
+    model = options.get("response_model") if isinstance(options, dict) else None
+    if isinstance(model, dict) and list(model) == ["response_model"]:
+        options["response_model"] = model["response_model"]
+    return request
 
 
 def _match_key(request: dict[str, Any]) -> str:
@@ -91,11 +104,13 @@ class Recording:
         if mode not in MODES:
             raise ConfigError(f"recording mode {mode!r:.40} is not one of {', '.join(MODES)}: "
                               "'once' records when the file is missing and replays after, 'replay' only replays, "
-                              "'new' replays what it has and records the rest")
+                              "'new' replays what it has and records the rest, 'rewrite' records every call "
+                              "afresh and drops the ones recorded before")
         self.path = Path(path).expanduser().absolute()
         self.mode = mode
         self.replays_only = mode == "replay" or (mode == "once" and self.path.exists())
-        self._replays = mode != "once" or self.replays_only
+        self._replays = mode in ("replay", "new") or self.replays_only
+        self._fresh = mode == "rewrite"  # the next recorded call replaces the file's calls
         self.replayed = 0
         self.recorded = 0
         self._lock = threading.Lock()  # the sync path runs calls on another thread
@@ -234,8 +249,9 @@ class Recording:
         lock = Path(tempfile.gettempdir()) / f"pepperpy-recording-{hashlib.sha256(str(self.path).encode()).hexdigest()[:16]}.lock"
         try:
             with file_lock(lock, timeout_s=60):
-                calls = self._read() if self.path.exists() else []
+                calls = self._read() if self.path.exists() and not self._fresh else []
                 atomic_write(self.path, render([*calls, entry]).encode())
+                self._fresh = False
         except OSError as exc:
             raise RecordingError(f"recording {self.path}: cannot write it ({exc}); make its folder writable") from None
         with self._lock:
@@ -250,7 +266,8 @@ class Recording:
             raise RecordingError(f"recording {self.path}: {where}: {exc.msg.removesuffix(' at')}; {fix}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise RecordingError(f"recording {self.path}: cannot read it ({exc}); {fix}") from None
-        if not isinstance(data, dict) or data.get("pepperpy_recording") != FORMAT or not isinstance(data.get("calls"), list):
+        version = data.get("pepperpy_recording") if isinstance(data, dict) else None
+        if version not in (1, FORMAT) or not isinstance(data.get("calls"), list):
             raise RecordingError(f"recording {self.path}: no \"pepperpy_recording\": {FORMAT} with a \"calls\" list; {fix}")
         for number, entry in enumerate(data["calls"]):
             request = entry.get("request") if isinstance(entry, dict) else None
@@ -259,6 +276,8 @@ class Recording:
                                                              list if streamed else dict)):
                 raise RecordingError(f"recording {self.path}: calls[{number}] needs a \"request\" and its \"result\" "
                                      f"(\"chunks\" for a stream); {fix}")
+            if version == 1:
+                _one_schema(request)
         return data["calls"]
 
 
@@ -285,7 +304,7 @@ def _brief_option(name: str, value: Any) -> str:
     if name == "tools" and isinstance(value, list):
         return "[" + ", ".join(str(t.get("tool")) if isinstance(t, dict) else "?" for t in value) + "]"
     if name == "response_model" and isinstance(value, dict):
-        return str((value.get("response_model") or {}).get("title", "?"))
+        return str(value.get("title", "?"))
     return json.dumps(value, ensure_ascii=False)[:40]
 
 

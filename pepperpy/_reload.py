@@ -15,7 +15,7 @@
   and the folder is watched (and compared) again once it is back.
 - A changed file of a watched folder calls
   ``PluginManager.reload_plugin``: the folder is imported again under a new synthetic package
-  (``pepperpy.loaded_plugins.<name>_<hash>_r<generation>``; live modules are never
+  (``pepperpy.loaded_plugins.<name>_<hash>_m<manager>_r<generation>``; live modules are never
   ``importlib.reload``-ed) and, only if the import and class checks pass, its class serves new
   providers. An open ``PepperPy`` switches at its next call (``PepperPy._switch_reloaded``).
   A failed reload logs the file, line and error; the last good version keeps serving, and a later

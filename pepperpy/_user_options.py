@@ -30,12 +30,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pepperpy._atomic import atomic_write
+from pepperpy._atomic import rewrite_json
 from pepperpy._parsed_file import ParsedFile, read_settings_text
 from pepperpy.errors import ConfigError
 
 OPTIONS_FILE = "options.json"
-LOCK_TIMEOUT_S = 30.0
 _EXAMPLE = '{"llm/mock": {"cycle": false}}'
 _FIX = "fix the file or delete it"
 
@@ -142,21 +141,11 @@ def remove_options(home: Path, key: str, option: str | None = None) -> Path:
 
 def _rewrite(path: Path, change: Callable[[SavedOptions], None], what: str) -> Path:
     """Read, change and atomically replace ``path`` under its lock; a corrupt file is refused, not replaced."""
-    from pepperpy._filelock import file_lock
 
-    try:
-        with file_lock(path.with_name(path.name + ".lock"), LOCK_TIMEOUT_S):
-            data = {key: dict(value) for key, value in read_options(path).items()}
-            change(data)
-            atomic_write(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
-    except TimeoutError as exc:
-        raise ConfigError(f"cannot {what}: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot {what} in {path}: {exc.strerror or exc}; make {path.parent} writable or point PEPPERPY_HOME "
-            "at a writable folder"
-        ) from None
-    return path
+    def read(path: Path) -> SavedOptions:
+        return {key: dict(value) for key, value in read_options(path).items()}
+
+    return rewrite_json(path, read, change, what, sort_keys=True)
 
 
 __all__ = ["OPTIONS_FILE", "UserOptions", "read_options", "remove_options", "save_option"]

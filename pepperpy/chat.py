@@ -56,6 +56,17 @@ def _text(method: str, content: Any) -> str:
     return content
 
 
+Fragment = tuple[str | os.PathLike[str], dict[str, Any]]  # a fragment's source and how to read it
+
+
+def _fragment(source: Any, fetch: bool, max_bytes: int | None, timeout: float | None) -> Fragment:
+    """A fragment for ``with_fragment()``: its source, checked, and its reading settings."""
+    if not isinstance(source, (str, os.PathLike)):
+        raise InvalidInputError(f"with_fragment() takes a path, '-', a URL or PREFIX:ARG, got {source!r:.60}")
+    limits = {k: v for k, v in (("max_bytes", max_bytes), ("timeout", timeout)) if v is not None}
+    return source, {"fetch": fetch, **limits}
+
+
 class ChatBuilder:
     """Assembles one request; every ``with_*`` returns a new builder, so a partial chat can be reused.
 
@@ -71,7 +82,7 @@ class ChatBuilder:
         self._run_tools = False
         self._max_rounds = 5
         self._response_model: type[BaseModel] | None = None
-        self._fragments: tuple[tuple[str | os.PathLike[str], dict[str, Any]], ...] = ()
+        self._fragments: tuple[Fragment, ...] = ()
 
     def _with(self, **changes: Any) -> ChatBuilder:
         builder = object.__new__(type(self))  # a shallow copy, as copy.copy makes, at a fifth of its cost
@@ -155,10 +166,7 @@ class ChatBuilder:
         default, within ``timeout`` seconds, 20 by default). Read when the chat is sent; the call log stores
         each fragment's text once, by its hash.
         """
-        if not isinstance(source, (str, os.PathLike)):
-            raise InvalidInputError(f"with_fragment() takes a path, '-', a URL or PREFIX:ARG, got {source!r:.60}")
-        limits = {k: v for k, v in (("max_bytes", max_bytes), ("timeout", timeout)) if v is not None}
-        return self._with(_fragments=(*self._fragments, (source, {"fetch": fetch, **limits})))
+        return self._with(_fragments=(*self._fragments, _fragment(source, fetch, max_bytes, timeout)))
 
     def from_template(self, name: str, /, **variables: Any) -> ChatBuilder:
         """The saved template NAME (``<home>/templates/NAME.yaml``) added: its system prompt and prompt with
@@ -370,9 +378,25 @@ class Conversation:
         self.options = options
         self.tools: tuple[Any, ...] = ()  # functions and MCP servers each turn offers (see ChatBuilder.with_tools)
         self.approve: Approve | None = None
+        self._fragments: tuple[Fragment, ...] = ()  # for the next turn
 
-    def _turn(self, content: tuple[Any, ...], options: dict[str, Any]) -> ChatBuilder:
-        builder = ChatBuilder(self._source, self.messages, self.conversation_id).with_user(*content)
+    def with_fragment(
+        self, source: str | os.PathLike[str], *, fetch: bool = False, max_bytes: int | None = None,
+        timeout: float | None = None,
+    ) -> Conversation:
+        """Context for the next turn, as ``ChatBuilder.with_fragment`` takes it: read when that turn is sent and put
+        first in its user message, which joins the history with it (later turns see it, not read again). Returns
+        the conversation: ``await conv.with_fragment("report.pdf").say("Summarize it.")``. A turn that fails
+        keeps it for the next."""
+        self._fragments = (*self._fragments, _fragment(source, fetch, max_bytes, timeout))
+        return self
+
+    async def _turn(self, content: tuple[Any, ...], options: dict[str, Any]) -> ChatBuilder:
+        asked = ChatBuilder(self._source)  # the new user message: content, fragments first (alone, the message)
+        if content or not self._fragments:
+            asked = asked.with_user(*content)
+        messages = await asked._with(_fragments=self._fragments)._sent()  # read now: the history keeps them
+        builder = ChatBuilder(self._source, [*self.messages, *messages], self.conversation_id)
         if self.tools:
             builder = builder.with_tools(*self.tools, approve=self.approve)
         return builder.with_options(**{**self.options, **options})
@@ -380,9 +404,10 @@ class Conversation:
     async def say(self, *content: Any, **options: Any) -> GenerationResult:
         """Send ``content`` (text, and parts such as ``Image(...)``) as the next user message; the answer joins
         the history, with its reasoning (on an error, nothing does)."""
-        builder = self._turn(content, options)
+        builder = await self._turn(content, options)
         result, sent = await builder._generate_with_history()
         self.messages = [*sent, _reply(result)]  # with the tool rounds' messages, as the model saw them
+        self._fragments = ()
         return result
 
     async def stream(self, *content: Any, **options: Any) -> AsyncIterator[GenerationChunk]:
@@ -393,9 +418,10 @@ class Conversation:
         The user's message joins as the stream starts; left early (a ``break``, a cancel, Ctrl-C),
         the part of the answer received joins too. On an error the history is as it was, as with ``say()``.
         """
-        before = self.messages
-        turn = self._turn(content, options)
+        before, fragments = self.messages, self._fragments
+        turn = await self._turn(content, options)
         asked = self.messages = turn.messages
+        self._fragments = ()
         pieces: list[str] = []
         thoughts: list[str] = []
         calls: list[ToolCall] = []
@@ -416,7 +442,7 @@ class Conversation:
                     yield chunk
         except Exception:
             if self.messages is asked:
-                self.messages = before
+                self.messages, self._fragments = before, fragments
             raise
         except BaseException:  # left early: GeneratorExit (a break, aclose()) or CancelledError
             received = "".join(pieces)

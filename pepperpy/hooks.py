@@ -210,8 +210,9 @@ def record(path: str | os.PathLike[str], mode: RecordMode = "once") -> Recording
     """A hook that records every LLM call it sees to the JSON file ``path``, and replays them later without the
     provider: ``"once"`` records when the file is missing and replays after, ``"replay"`` only replays (a
     request with no recorded answer is a ``RecordingError`` naming the file), ``"new"`` replays what it has and
-    records the rest. Pass it to ``PepperPy().with_recording(...)`` (its place: inside your hooks, outside the
-    cache) or use it as any hook. Matching, secrets and the file format: ``pepperpy/_recording.py``."""
+    records the rest (keeping every recorded call), ``"rewrite"`` records every call afresh (the file then holds
+    only this recording's calls). Pass it to ``PepperPy().with_recording(...)`` (its place: inside your hooks,
+    outside the cache) or use it as any hook. Matching, secrets and the file format: ``pepperpy/_recording.py``."""
     from pepperpy._recording import Recording
 
     return Recording(path, mode)

@@ -186,9 +186,10 @@ class PepperPy:
 
     def with_recording(self, recording: str | os.PathLike[str] | Recording, mode: RecordMode | None = None) -> PepperPy:
         """Record every LLM call of this facade to the JSON file ``recording`` and replay them later without the
-        provider (``mode``: ``"once"`` by default, ``"replay"``, ``"new"``; see ``pepperpy.hooks.record``), or use
-        a ``Recording`` that ``record()`` made (shared by several facades). It sits inside every hook (they run in a
-        replay too) and outside the cache; while it only replays, ``async with`` leaves the LLM closed."""
+        provider (``mode``: ``"once"`` by default, ``"replay"``, ``"new"``, ``"rewrite"``; see
+        ``pepperpy.hooks.record``), or use a ``Recording`` that ``record()`` made (shared by several facades). It
+        sits inside every hook (they run in a replay too) and outside the cache; while it only replays,
+        ``async with`` leaves the LLM closed."""
         from pepperpy._recording import Recording
         from pepperpy.hooks import record
 

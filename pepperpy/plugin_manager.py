@@ -13,6 +13,7 @@ import importlib.abc
 import importlib.machinery
 import importlib.metadata
 import importlib.util
+import itertools
 import os
 import sys
 import threading
@@ -50,6 +51,7 @@ from pepperpy.errors import (
 # Plugin modules load under this package (a child of pepperpy, so that
 # ``logger.enable("pepperpy")`` also turns on the plugins' own logs).
 SYNTHETIC_PACKAGE = "pepperpy.loaded_plugins"
+_MANAGER_NUMBERS = itertools.count(1)  # names each manager's plugin modules apart (``..._m<n>``)
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,7 @@ class PluginManager:
         self._ready: set[str] = set()
         self.reloads = 0  # bumped by every hot reload (pepperpy/_reload.py); the facade compares it per call
         self._generations: dict[str, int] = {}  # plugin id -> how often its folder was reloaded
+        self._modules_suffix = f"_m{next(_MANAGER_NUMBERS)}"  # two managers never share a plugin's modules
         self._superseded: Any = None  # WeakKeyDictionary: a class replaced by a reload -> its plugin id
         self._install_locks: dict[str, threading.Lock] = {}
         self._sys_path_lock = threading.Lock()
@@ -693,13 +696,17 @@ class PluginManager:
         self._check_class(info.manifest.category, provider_class, info.id, info.path)
         return provider_class
 
+    def package_name(self, plugin_id: str, generation: int = 0) -> str:
+        """The module name a plugin folder is imported under by this manager: unique per plugin id, manager and
+        hot-reload generation (a reload gets a fresh namespace; the live modules of earlier ones are untouched)."""
+        package = f"{SYNTHETIC_PACKAGE}.{plugin_package_name(plugin_id)}{self._modules_suffix}"
+        return package + f"_r{generation}" if generation else package
+
     def _import_entry_point(self, info: PluginInfo, generation: int = 0) -> type:
         from pepperpy._manifest import entry_file
 
         manifest = info.manifest
-        package = f"{SYNTHETIC_PACKAGE}.{plugin_package_name(info.id)}"
-        if generation:  # a hot reload: a fresh namespace, the live modules of earlier generations are untouched
-            package += f"_r{generation}"
+        package = self.package_name(info.id, generation)
         module_name = f"{package}.{manifest.entry_module}"
         if SYNTHETIC_PACKAGE not in sys.modules:
             root = types.ModuleType(SYNTHETIC_PACKAGE, "Namespace of loaded PepperPy plugin folders.")

@@ -3,7 +3,7 @@
 A test that asks for ``pepperpy_recording`` has every LLM call of every facade on the process's
 PluginManager recorded to ``<test folder>/recordings/<test module>/<test name>.json`` the first
 time and replayed afterwards, without the provider (``pepperpy.hooks.record``). The mode comes from
-``--pepperpy-record=once|replay|new``, else ``PEPPERPY_RECORD``, else ``once``;
+``--pepperpy-record=once|replay|new|rewrite``, else ``PEPPERPY_RECORD``, else ``once``;
 ``@pytest.mark.pepperpy_recording("name.json")`` names the file (relative to that ``recordings/``).
 
 This module imports only pytest when pytest starts; PepperPy is imported when a test uses the fixture.
@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-MODES = ("once", "replay", "new")  # pepperpy._recording.MODES (not imported here: pytest's start stays light)
+MODES = ("once", "replay", "new", "rewrite")  # pepperpy._recording.MODES (not imported: pytest's start stays light)
+_RECORDINGS = pytest.StashKey[dict[Path, Any]]()  # the recording of each file in this run, shared by its tests
 
 
 def pytest_addoption(parser: Any) -> None:
@@ -27,7 +28,8 @@ def pytest_addoption(parser: Any) -> None:
     group.addoption(
         "--pepperpy-record", choices=MODES, default=None, dest="pepperpy_record",
         help="mode of the pepperpy_recording fixture: once (record when the file is missing, else replay; the "
-        "default, or PEPPERPY_RECORD), replay (never call a provider), new (record the calls not recorded yet)",
+        "default, or PEPPERPY_RECORD), replay (never call a provider), new (record the calls not recorded yet, "
+        "keep the others), rewrite (call the providers and record every call afresh, dropping the old ones)",
     )
 
 
@@ -60,11 +62,16 @@ def pepperpy_recording(request: Any) -> Iterator[Any]:
     """Record this test's LLM calls to its file the first time, replay them afterwards (``pepperpy.hooks.record``).
 
     Yields the ``Recording`` (``.path``, ``.mode``, ``.replayed``, ``.recorded``); it answers for every facade on
-    the process's PluginManager that has no ``with_recording`` of its own, until the test ends."""
+    the process's PluginManager that has no ``with_recording`` of its own, until the test ends. Tests that share a
+    file share one ``Recording`` for the run: it records (or replays) their calls in the order they run, once."""
     from pepperpy.hooks import record
     from pepperpy.plugin_manager import get_plugin_manager
 
-    recording = record(recording_path(request), recording_mode(request.config))  # type: ignore[arg-type]
+    path = recording_path(request)
+    shared = request.config.stash.setdefault(_RECORDINGS, {})  # tests sharing a file (the marker) share its recording
+    if path not in shared:
+        shared[path] = record(path, recording_mode(request.config))  # type: ignore[arg-type]
+    recording = shared[path]
     manager = get_plugin_manager()
     previous, manager.recording = manager.recording, recording
     try:

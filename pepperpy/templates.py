@@ -13,9 +13,10 @@ A template is a YAML mapping; every key is optional::
 ``$input`` is the command line's prompt; when a template's prompt does not use it, the command's prompt
 follows the template's, after a blank line.
 
-PyYAML is imported only when a template is read or written, and not even then once a template has been read:
-what a file parsed to is kept as JSON in ``<home>/templates/.parsed/NAME.json`` under the SHA-256 of the file's
-bytes (any change to the file parses it again), because importing PyYAML costs more than the rest of reading.
+PyYAML is imported only when a template is read or written, and not even then once a template has been read
+or saved: what a file parsed to is kept as JSON in ``<home>/templates/.parsed/NAME.json`` under the SHA-256 of
+the file's bytes (any change to the file parses it again), because importing PyYAML costs more than the rest of
+reading. So only a file changed outside ``pepperpy templates save|edit`` pays the import, on its next read.
 """
 
 from __future__ import annotations
@@ -169,7 +170,7 @@ def load_template(home: str | Path, name: str) -> Template:
     if data is not None:
         return _checked(name, path, data)
     template = parse_template(name, path, text)
-    _remember(remembered, digest, {key: getattr(template, key) for key in KEYS})
+    _remember(remembered, digest, _data(template))
     return template
 
 
@@ -184,6 +185,10 @@ def _remembered(path: Path, digest: str) -> dict[str, Any] | None:
     if not isinstance(kept, dict) or kept.get("sha256") != digest or not isinstance(kept.get("data"), dict):
         return None
     return kept["data"]
+
+
+def _data(template: Template) -> dict[str, Any]:
+    return {key: getattr(template, key) for key in KEYS}
 
 
 def _remember(path: Path, digest: str, data: dict[str, Any]) -> None:
@@ -273,13 +278,19 @@ def _check_placeholders(template: Template, fix: str) -> None:
 
 
 def save_template(home: str | Path, template: Template) -> Path:
-    """Write ``template`` to ``<home>/templates/NAME.yaml`` (atomically); its path."""
+    """Write ``template`` to ``<home>/templates/NAME.yaml`` (atomically), what it parses to remembered (its first
+    read needs no PyYAML); its path."""
+    import hashlib
+
     from pepperpy._atomic import atomic_write
 
     path = template_path(home, template.name)
+    text = template.to_yaml()
     # what is written reads back; nothing is written when it would not
-    parse_template(template.name, path, template.to_yaml(), "nothing was saved: correct what you gave and save again")
-    atomic_write(path, template.to_yaml().encode("utf-8"))
+    parsed = parse_template(template.name, path, text, "nothing was saved: correct what you gave and save again")
+    atomic_write(path, text.encode("utf-8"))
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    _remember(templates_folder(home) / PARSED / f"{template.name}.json", digest, _data(parsed))
     return path
 
 

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "keys": ("pepperpy.cli.settings:keys", "API keys: save, list where each is set, show keys.json's path."),
     "aliases": ("pepperpy.cli.settings:aliases", "Other names for plugins with preset options (aliases.json)."),
     "options": ("pepperpy.cli.settings:options", "Default options per plugin or alias (options.json)."),
+    "cooldown": ("pepperpy.cli.cooldown:cooldown", "Install cooldown; packages a plugin may take at any age."),
     "doctor": ("pepperpy.cli.doctor:doctor", "Check Python, uv, the home, plugins, keys and the local model."),
     "templates": ("pepperpy.cli.templates:templates", "Saved prompt templates: save, list, show, edit, remove."),
     "mcp": ("pepperpy.cli.mcp:mcp", "Serve a store to MCP hosts as tools: pepperpy mcp serve."),

@@ -106,20 +106,17 @@ def check_folder(checker: Any, folder: str, install_requirements: bool) -> tuple
     except PepperPyError as exc:
         if ready or install_requirements:
             return label, str(exc), []
-        if _missing_outside(exc, found.id):  # what its requirements would bring: not the plugin's fault
+        if _missing_outside(exc, checker.package_name(found.id)):  # what its requirements would bring: not its fault
             note = f"cannot import without its requirements ({names}); run with --install to check the class"
             return label, None, [note]
         return label, f"{exc} (its requirements {names} are not installed: add --install)", []
     finally:
-        _forget_modules(found.id)
+        _forget_modules(checker.package_name(found.id))
     return label, None, notes
 
 
-def _missing_outside(exc: BaseException, plugin_id: str) -> bool:
-    """True when ``exc`` was caused by a ModuleNotFoundError for a module outside the plugin's own folder."""
-    from pepperpy.plugin_manager import SYNTHETIC_PACKAGE, plugin_package_name
-
-    own = f"{SYNTHETIC_PACKAGE}.{plugin_package_name(plugin_id)}"
+def _missing_outside(exc: BaseException, own: str) -> bool:
+    """True when ``exc`` was caused by a ModuleNotFoundError for a module outside the plugin's own package ``own``."""
     cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, ModuleNotFoundError):
@@ -129,11 +126,9 @@ def _missing_outside(exc: BaseException, plugin_id: str) -> bool:
     return False
 
 
-def _forget_modules(plugin_id: str) -> None:
-    """Drop a checked plugin's modules, so that another folder with the same id imports its own."""
-    from pepperpy.plugin_manager import SYNTHETIC_PACKAGE, plugin_package_name
-
-    package = f"{SYNTHETIC_PACKAGE}.{plugin_package_name(plugin_id)}"
+def _forget_modules(package: str) -> None:
+    """Drop a checked plugin's modules (its package ``package``), so that another folder with the same id imports
+    its own."""
     for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
         del sys.modules[name]
 

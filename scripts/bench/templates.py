@@ -97,16 +97,21 @@ def instructions() -> None:
         root = Path(tmp)
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PEPPERPY_LLM")}
         env.update(PYTHONPYCACHEPREFIX=str(root / "pycache"))
-        homes = {"remembered": root / "home", "first read": root / "first"}
-        for home in homes.values():
-            (home / "templates").mkdir(parents=True)
-            (home / "templates" / "review.yaml").write_text(TEMPLATE)
+        homes = {"remembered": root / "home", "first read": root / "first", "saved": root / "saved"}
+        for home in ("remembered", "first read"):
+            (homes[home] / "templates").mkdir(parents=True)
+            (homes[home] / "templates" / "review.yaml").write_text(TEMPLATE)
+        subprocess.run([PEPPERPY, "templates", "save", "review", "--system", "You review $language code. Be terse.",
+                        "--prompt", "Review this:\n\n$input", "-d", "language", "Python", "-p", "mock"],
+                       check=True, env={**env, "PEPPERPY_HOME": str(homes["saved"])}, stdout=subprocess.DEVNULL)
         runs = {
             "pepperpy chat -p mock --no-log hi": ("remembered", ["chat", "-p", "mock", "--no-log", "hi"]),
             "pepperpy chat -t review --no-log hi": ("remembered", ["chat", "-t", "review", "--no-log", "hi"]),
             "pepperpy -p mock --no-log hi": ("remembered", ["-p", "mock", "--no-log", "hi"]),
             "pepperpy -t review --no-log hi": ("remembered", ["-t", "review", "--no-log", "hi"]),
             "pepperpy -t review --no-log hi, first read": ("first read", ["-t", "review", "--no-log", "hi"]),
+            "pepperpy -t review --no-log hi, first read after templates save": ("saved",
+                                                                                ["-t", "review", "--no-log", "hi"]),
         }
         for home, args in runs.values():  # byte-code cached; the first home's template remembered
             subprocess.run([PEPPERPY, *args], check=True, env={**env, "PEPPERPY_HOME": str(homes["remembered"])},

@@ -65,6 +65,33 @@ async def test_continuing_a_conversation_sends_the_fragment_text_again(builtins,
     assert answer.content == BOOK.rstrip() + "\n\ncount"
 
 
+async def test_a_conversation_sends_a_fragment_with_its_next_turn_and_keeps_it_in_the_history(builtins, book,
+                                                                                               tmp_path):
+    async with PepperPy(plugin_manager=builtins).with_llm("mock") as pepper:
+        conv = pepper.conversation(system="Be brief.")
+        answer = await conv.with_fragment(book).say("How many ships?")  # the mock echoes the last user message
+        assert answer.content == BOOK.rstrip() + "\n\nHow many ships?"
+        assert [part.text for part in conv.messages[1].parts] == [BOOK.rstrip() + "\n\n", "How many ships?"]
+        book.write_text("changed\n")  # read once, when its turn was sent
+        later = await conv.say("And now?")
+        assert later.content == "And now?" and conv.messages[1].parts[0].text == BOOK.rstrip() + "\n\n"
+
+        streamed = conv.with_fragment(f"text:{book}")
+        assert streamed is conv
+        chunks = [c.content async for c in conv.stream()]  # a fragment alone is the message
+        assert "".join(chunks) == "changed\n\n" and conv.messages[-2].parts[0].text == "changed\n\n"
+
+        conv.with_fragment(tmp_path / "absent.txt")
+        with pytest.raises(FileLoadError, match="absent.txt: no such file"):
+            await conv.say("fails")
+        assert len(conv.messages) == 7  # the failed turn left the history as it was
+        (tmp_path / "absent.txt").write_text("there now\n")
+        assert (await conv.say("again")).content == "there now\n\nagain"  # the fragment waited for the next turn
+        assert (await conv.say("plain")).content == "plain"
+    with pytest.raises(InvalidInputError, match="takes a path, '-', a URL or PREFIX:ARG"):
+        PepperPy(plugin_manager=builtins).with_llm("mock").conversation().with_fragment(42)  # type: ignore[arg-type]
+
+
 async def test_a_loader_prefix_reads_through_the_loader_plugin(builtins, tmp_path):
     notes = tmp_path / "notes.log"
     notes.write_text("Line one of the log.\n")

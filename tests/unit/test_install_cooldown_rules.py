@@ -61,6 +61,7 @@ def test_uvs_hint_becomes_an_error_naming_package_version_age_and_the_ways_to_al
                               "cooldown of 7 days (the default)")
     assert f'in {tmp_path / "install.json"}: {{"allow_newer": {{"llm/x": ["pp-young"]}}}}' in message
     assert "PEPPERPY_INSTALL_COOLDOWN=1d (0 turns it off)" in message
+    assert "(`pepperpy cooldown allow llm/x pp-young` writes it)" in message and "`pepperpy cooldown set 1d`" in message
 
 
 def test_other_failures_and_an_off_cooldown_are_not_explained_as_the_cooldown(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from pepperpy.llm import LLMProvider
+from tests.conftest import SIMPLE_PROVIDER
 
 RELATIVE_PROVIDER = '''
 from pepperpy.llm import GenerationResult, LLMProvider
@@ -70,3 +71,18 @@ def test_register_plugin_in_code(manager):
 
     manager.register_plugin("llm", "incode", InCode)
     assert isinstance(manager.create_provider("llm", "incode"), InCode)
+
+
+
+def test_two_managers_loading_the_same_folder_get_their_own_modules(tmp_path, make_plugin):
+    from pepperpy.plugin_manager import PluginManager
+
+    make_plugin("shared", files={"provider.py": SIMPLE_PROVIDER + "\nLOADS = []\n"})
+    first, second = (PluginManager(search_paths=[tmp_path / "plugins"], home=tmp_path / "home") for _ in range(2))
+    first_class, second_class = first.load_class("llm", "shared"), second.load_class("llm", "shared")
+    assert first.package_name("llm/shared") != second.package_name("llm/shared")
+    first_module, second_module = sys.modules[first_class.__module__], sys.modules[second_class.__module__]
+    assert first_module is not second_module and first_class is not second_class
+    first_module.LOADS.append("first")
+    assert second_module.LOADS == []  # no module state shared between the managers
+    assert first.load_class("llm", "shared") is first_class  # each keeps its own

@@ -92,3 +92,28 @@ def test_a_lock_that_is_not_a_regular_file_is_refused_not_waited_on(manager, mak
     os.mkfifo(folder / "requirements.lock")
     with pytest.raises(PluginManifestError, match="requirements.lock"):
         manager.requirement_set(manager.discover()["llm/locked"])
+
+
+def test_the_env_follows_the_locks_bytes_not_its_modification_time(manager, make_plugin, tmp_path):
+    folder = make_plugin("locked", files={"requirements.txt": "psycopg==3.3.9\n"})
+    lock = folder / "requirements.lock"
+    lock.write_text(f"psycopg==3.3.9 --hash={H1}\n")
+    first = manager.requirement_set(manager.discover()["llm/locked"])
+    times = os.stat(lock)
+    lock.write_text(f"psycopg==3.3.9 --hash={H1}\n")  # what `pepperpy plugins lock` or a `git checkout` does
+    os.utime(lock, ns=(times.st_atime_ns, times.st_mtime_ns + 10**9))
+    same = manager.requirement_set(manager.discover()["llm/locked"])
+    assert _install.env_dir(manager.home, same) == _install.env_dir(manager.home, first)
+    assert _index.load(manager.home, [tmp_path / "plugins"]).plugins["llm/locked"].fingerprint == first.fingerprint()
+    lock.write_text(f"psycopg==3.3.9 --hash={H1} \n")  # one byte more
+    os.utime(lock, ns=(times.st_atime_ns, times.st_mtime_ns + 2 * 10**9))
+    changed = manager.requirement_set(manager.discover()["llm/locked"])
+    assert _install.env_dir(manager.home, changed) != _install.env_dir(manager.home, first)
+    assert _index.load(manager.home, [tmp_path / "plugins"]).plugins["llm/locked"].fingerprint == changed.fingerprint()
+
+
+def test_a_lock_too_large_to_hash_is_named_with_its_plugin(manager, make_plugin):
+    folder = make_plugin("locked", files={"requirements.txt": "psycopg==3.3.9\n"})
+    (folder / "requirements.lock").write_text("#" * (1 << 20) + "\n")
+    with pytest.raises(PluginManifestError, match=r"^plugin llm/locked: .*requirements.lock: the file is larger than"):
+        manager.requirement_set(manager.discover()["llm/locked"])

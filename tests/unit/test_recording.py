@@ -77,7 +77,7 @@ async def test_the_file_is_json_a_person_can_read_and_diff(manager, tmp_path):
     text = path.read_text()
     data = json.loads(text)
     (call,) = data["calls"]
-    assert data["pepperpy_recording"] == 1 and call["provider"] == "llm/mock"
+    assert data["pepperpy_recording"] == 2 and call["provider"] == "llm/mock"
     assert call["request"]["messages"] == [{"role": "user", "content": "Count."}] and call["complete"] is True
     assert [json.loads(line.rstrip(",")) for line in text.splitlines() if line.startswith('    {"content"')] == [
         {"content": "One "}, {"content": "two "}, {"content": "three."}]  # a chunk on a line of its own
@@ -131,6 +131,30 @@ async def test_new_mode_replays_what_it_has_and_appends_the_rest(manager, tmp_pa
 
     replaying = mock(manager).with_recording(path, mode="replay")
     assert [(await replaying.chat.with_user(q).generate()).content for q in ("a?", "b?")] == ["A.", "B."]
+
+
+async def test_new_keeps_a_stale_call_and_rewrite_records_every_call_afresh_without_it(manager, tmp_path):
+    path = tmp_path / "calls.json"
+    recorded = mock(manager, "A.", "Old.").with_recording(path)
+    await recorded.chat.with_user("a?").generate()
+    await recorded.chat.with_user("old prompt?").generate()  # the code asks "new prompt?" from now on
+
+    adding = mock(manager, "New.").with_recording(path, mode="new")
+    await adding.chat.with_user("a?").generate()
+    await adding.chat.with_user("new prompt?").generate()
+    asked = [c["request"]["messages"][0]["content"] for c in json.loads(path.read_text())["calls"]]
+    assert asked == ["a?", "old prompt?", "new prompt?"]  # new: the stale call stays
+
+    rewriting = mock(manager, "A2.", "New2.").with_recording(path, mode="rewrite")
+    assert (await rewriting.chat.with_user("a?").generate()).content == "A2."  # recorded, yet asked again
+    assert (await rewriting.chat.with_user("new prompt?").generate()).content == "New2."
+    calls = json.loads(path.read_text())["calls"]
+    assert [(c["request"]["messages"][0]["content"], c["result"]["content"]) for c in calls] == [
+        ("a?", "A2."), ("new prompt?", "New2.")]
+    assert rewriting._recording.replayed == 0 and rewriting._recording.recorded == 2
+    path.write_text("{not a recording")  # rewrite replaces a broken file too
+    await mock(manager, "Fresh.").with_recording(path, mode="rewrite").chat.with_user("a?").generate()
+    assert [c["result"]["content"] for c in json.loads(path.read_text())["calls"]] == ["Fresh."]
 
 
 async def test_volatile_fields_do_not_change_the_match(manager, tmp_path):
@@ -213,7 +237,7 @@ async def test_structured_output_is_parsed_again_from_the_replayed_answer(manage
     result = await pepper.chat.with_user("Weather?").with_response_model(Weather).generate()
     chunks = [c async for c in pepper.chat.with_user("Weather?").with_response_model(Weather).stream()]
     request = json.loads(path.read_text())["calls"][0]["request"]
-    assert request["options"]["response_model"]["response_model"]["title"] == "Weather"  # matched by its schema
+    assert request["options"]["response_model"] == Weather.model_json_schema()  # matched by its schema, said once
 
     replaying = mock(manager).with_recording(path, mode="replay")
     again = await replaying.chat.with_user("Weather?").with_response_model(Weather).generate()
@@ -226,6 +250,26 @@ async def test_structured_output_is_parsed_again_from_the_replayed_answer(manage
 
     with pytest.raises(RecordingError, match="differs in option response_model"):
         await replaying.chat.with_user("Weather?").with_response_model(Other).generate()
+
+
+async def test_a_format_1_recording_with_the_schema_said_twice_replays_and_is_upgraded_when_added_to(manager,
+                                                                                                   tmp_path):
+    path = tmp_path / "calls.json"
+    reply = '{"city": "Paris", "degrees": 21}'
+    await mock(manager, reply).with_recording(path).chat.with_user("Weather?").with_response_model(Weather).generate()
+    data = json.loads(path.read_text())
+    options = data["calls"][0]["request"]["options"]
+    options["response_model"] = {"response_model": options["response_model"]}  # as format 1 wrote it
+    data["pepperpy_recording"] = 1
+    path.write_text(json.dumps(data))
+
+    replaying = mock(manager, "a new answer").with_recording(path, mode="new")
+    again = await replaying.chat.with_user("Weather?").with_response_model(Weather).generate()
+    assert again.parsed == Weather(city="Paris", degrees=21) and replaying.llm.calls == []
+    await replaying.chat.with_user("Another?").generate()  # recorded: the file is written again
+    upgraded = json.loads(path.read_text())
+    assert upgraded["pepperpy_recording"] == 2 and len(upgraded["calls"]) == 2
+    assert upgraded["calls"][0]["request"]["options"]["response_model"] == Weather.model_json_schema()
 
 
 async def test_a_stream_left_early_replays_up_to_where_it_was_left(manager, tmp_path):
@@ -258,7 +302,8 @@ async def test_failed_calls_are_not_recorded(manager, tmp_path):
 @pytest.mark.parametrize(("content", "problem"), [
     ('{"pepperpy_recording": 1, "calls": [\n  {"request": }', "line 2, column 15: Expecting value;"),
     ('{"pepperpy_recording": 1, "calls": [\n  "a\tb"]}', "line 2, column 5: Invalid control character;"),
-    ('{"calls": []}', 'no "pepperpy_recording": 1'),
+    ('{"calls": []}', 'no "pepperpy_recording": 2'),
+    ('{"pepperpy_recording": 3, "calls": []}', 'no "pepperpy_recording": 2'),
     ('{"pepperpy_recording": 1, "calls": [{"request": {}}]}', 'calls\\[0\\] needs a "request" and its "result"'),
     ('{"pepperpy_recording": 1, "calls": [{"request": {"stream": true}, "result": {}}]}',
      'calls\\[0\\] needs a "request" and its "result" \\("chunks" for a stream\\)'),

@@ -34,6 +34,16 @@ def test_weather(pepperpy_recording):
 def test_named(pepperpy_recording):
     print(f"PATH={pepperpy_recording.path}")
 
+
+@pytest.mark.pepperpy_recording("pair.json")
+@pytest.mark.parametrize("city", ["Oslo", "Rome"])
+def test_pair(pepperpy_recording, city):
+    from pepperpy import PepperPy
+
+    pepper = PepperPy().with_llm("mock", replies=[os.environ["MOCK_REPLY"]])
+    pepper.chat.with_user(f"Weather in {city}?").generate_sync()
+    pepper.close()
+
 '''
 
 
@@ -55,7 +65,7 @@ def test_the_fixture_records_once_then_replays_and_fails_clearly_on_a_new_reques
     cassette = user_suite.path / "recordings" / "test_user" / "test_weather.json"
     monkeypatch.setenv("MOCK_REPLY", "Sunny.")
     first = run(user_suite)  # the whole file: also the start's imports, and the marker's file
-    first.assert_outcomes(passed=3)
+    first.assert_outcomes(passed=5)
     first.stdout.fnmatch_lines(["*ANSWER=Sunny. MODE=once REPLAYED=0*"])
     first.stdout.fnmatch_lines([f"*PATH={user_suite.path / 'recordings' / 'test_user' / 'shared.json'}*"])
     assert json.loads(cassette.read_text())["calls"][0]["result"]["content"] == "Sunny."
@@ -74,11 +84,34 @@ def test_the_fixture_records_once_then_replays_and_fails_clearly_on_a_new_reques
     assert [c["result"]["content"] for c in json.loads(cassette.read_text())["calls"]] == ["Sunny.", "Rain."]
 
 
+def test_rewrite_records_every_call_afresh_and_a_shared_file_once_per_run(user_suite, monkeypatch):
+    cassette = user_suite.path / "recordings" / "test_user" / "test_weather.json"
+    pair = user_suite.path / "recordings" / "test_user" / "pair.json"
+    monkeypatch.setenv("MOCK_REPLY", "Sunny.")
+    first = run(user_suite, "-k", "weather or pair")
+    first.assert_outcomes(passed=3)  # a file shared by two tests: one recording for the run, both calls recorded
+    assert [c["request"]["messages"][0]["content"] for c in json.loads(pair.read_text())["calls"]] == [
+        "Weather in Oslo?", "Weather in Rome?"]
+    run(user_suite, "-k", "pair", "--pepperpy-record=replay").assert_outcomes(passed=2)  # and both replayed
+    monkeypatch.setenv("QUESTION", "Weather in Oslo?")  # the test asks otherwise now
+    monkeypatch.setenv("MOCK_REPLY", "Fog.")
+    again = run(user_suite, "-k", "weather or pair", "--pepperpy-record=rewrite")
+    again.assert_outcomes(passed=3)
+    again.stdout.fnmatch_lines(["*ANSWER=Fog. MODE=rewrite REPLAYED=0*"])
+    calls = json.loads(cassette.read_text())["calls"]
+    assert [(c["request"]["messages"][0]["content"], c["result"]["content"]) for c in calls] == [
+        ("Weather in Oslo?", "Fog.")]  # the old "Weather?" call is gone
+    shared = json.loads(pair.read_text())["calls"]  # both tests of the file, each recorded afresh once
+    assert [(c["request"]["messages"][0]["content"], c["result"]["content"]) for c in shared] == [
+        ("Weather in Oslo?", "Fog."), ("Weather in Rome?", "Fog.")]
+
+
 def test_a_bad_mode_is_a_usage_error(user_suite, monkeypatch):
     monkeypatch.setenv("PEPPERPY_RECORD", "twice")
     bad = run(user_suite, "-k", "named")
     bad.assert_outcomes(errors=1)
-    bad.stdout.fnmatch_lines(["*PEPPERPY_RECORD='twice' is not a recording mode; use one of once, replay, new*"])
+    bad.stdout.fnmatch_lines(["*PEPPERPY_RECORD='twice' is not a recording mode; use one of once, replay, new, "
+                              "rewrite*"])
     run(user_suite, "--pepperpy-record=twice").stderr.fnmatch_lines(["*argument --pepperpy-record: invalid choice*"])
 
 

@@ -185,6 +185,15 @@ def test_import_pepperpy_does_not_import_yaml():
         "False False\n"
 
 
+def test_a_saved_template_is_read_the_first_time_without_yaml(home):
+    save_template(home, Template("greet", template_path(home, "greet"), prompt="Hello $who", defaults={"who": "Ana"},
+                                 options={"temperature": 0}))
+    code = ("import sys; from pepperpy.templates import load_template; "
+            f"t = load_template({str(home)!r}, 'greet'); print(t.render({{}})[1], t.options, 'yaml' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == \
+        "Hello Ana {'temperature': 0} False\n"
+
+
 def test_a_template_read_before_is_read_again_without_yaml_and_a_change_is_seen(home):
     path = write(home, "greet", "prompt: Hello $who\n")
     assert load_template(home, "greet").render({"who": "Ana"})[1] == "Hello Ana"  # parsed, and remembered

@@ -40,6 +40,7 @@ REFUSED_LINES = [
     "-c constraints.txt",
     "--index-url https://example.invalid/simple",
     "--hash=sha256:abcd",
+    "--hash=sha256:" + "a" * 64,
     "pkg --config-settings=x=y",
     "pkg==1.0 --hash sha256:abcd",
     "pkg==1.3 --hash=sha256:zz",
