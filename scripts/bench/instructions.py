@@ -6,9 +6,8 @@ served from memory (memory_clients.py): the instructions of CALLS calls less tho
 per call. Raw httpx does what a user of it writes for PepperPy's result: builds the body, POSTs
 it, parses the JSON, takes the text and the usage. Three wire formats (Chat Completions, the
 Responses API, Gemini), one call at a time; and Chat Completions 64 calls at a time (where
-httpcore's pool does more per call). The in-memory pool keeps its connections an hour: with
-PepperPy's 3 s, a loaded machine under valgrind let them expire within a batch, and the 64-way
-row then counted reconnections (1.05x-1.23x from run to run). In the ``http`` section's venv (.bench/venv: no OpenTelemetry, so
+httpcore's pool does more per call; its keep-alive expiry reads the clock, so that row moves a
+few percent between runs). In the ``http`` section's venv (.bench/venv: no OpenTelemetry, so
 no hook at all). Two valgrind runs at a time; skipped when valgrind is not installed.
 
 Then the same calls in wall-clock and CPU time on the local stub (latency_pairs.py: interleaved pairs of 100

@@ -26,7 +26,6 @@ from scripts.bench.responses_api import PepperPyResponses, RawResponses  # noqa:
 
 WARM_UP = 320
 SLOW_TIMEOUT_S = 3600.0
-KEEPALIVE_EXPIRY_S = 3600.0
 GEMINI_MODEL = "gemini-2.5-flash"
 
 
@@ -87,13 +86,9 @@ class InMemoryBackend(httpcore.AsyncNetworkBackend):
 
 
 def in_memory(client, answer: bytes) -> None:  # noqa: ANN001
-    """Swap the httpx client's pool (a private attribute: a benchmark may) for one on the in-memory backend.
-
-    Its keep-alive expiry is read per request as with PepperPy's 3 s, but is long: under valgrind on a loaded
-    machine the 64 calls of a batch take longer than 3 s, and the row then counted reconnections, not calls."""
+    """Swap the httpx client's pool (a private attribute: a benchmark may) for one on the in-memory backend."""
     client._transport._pool = httpcore.AsyncConnectionPool(
-        max_connections=256, max_keepalive_connections=64, keepalive_expiry=KEEPALIVE_EXPIRY_S,
-        network_backend=InMemoryBackend(answer),
+        max_connections=256, max_keepalive_connections=64, keepalive_expiry=3.0, network_backend=InMemoryBackend(answer)
     )
 
 
