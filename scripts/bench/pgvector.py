@@ -183,13 +183,7 @@ async def scale(config: dict, size: int) -> dict:
             began = time.perf_counter()
             await store.add(documents, vectors=list(vectors))
             result["later_s"] += time.perf_counter() - began
-        scores = queries @ vectors.T
-        ids = np.arange(start, start + count)
-        for group, (best, best_ids) in truth.items():
-            part = scores if group is None else np.where(ids % 10 == group, scores, -np.inf)
-            merged, merged_ids = np.hstack([best, part]), np.hstack([best_ids, np.broadcast_to(ids, part.shape)])
-            order = np.argsort(-merged, axis=1)[:, :K]
-            truth[group] = (np.take_along_axis(merged, order, 1), np.take_along_axis(merged_ids, order, 1))
+        rag_scale.add_to_truth(truth, queries, vectors, start)
     result["later"] = (size - first) / result.pop("later_s") if size > first else None
     for label, group in (("plain", None), ("filtered", 3)):
         filter = None if group is None else {"group": group}
