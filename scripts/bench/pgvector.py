@@ -162,7 +162,7 @@ async def scale(config: dict, size: int) -> dict:
     truth[3] = (truth[None][0].copy(), truth[None][1].copy())
     store = PluginManager.instance().create_provider("rag", "pgvector", **config)
     await store.initialize()
-    first = max(size - LATER, BATCH)
+    first = min(max(size - LATER, BATCH), size)  # a store smaller than one batch is one first add
     held: tuple[list, list] = ([], [])
     result: dict = {"later_s": 0.0}
     for start in range(0, size, BATCH):  # the same batches (and so the same vectors) as rag_scale.measure

@@ -182,7 +182,7 @@ def row(size: int, label: str, figures: dict, anchor: dict) -> tuple[str, ...]:
     return (
         f"{size:,}", label,
         f"{figures['ingest']:,.0f}/s ({figures['ingest'] / anchor['ingest']:.1f}x)"
-        + (f", later adds {figures['later']:,.0f}/s" if label.startswith("rag/pgvector")
+        + ((f", later adds {figures['later']:,.0f}/s" if figures["later"] else "") if label.startswith("rag/pgvector")
            else f", {figures['ingest_cpu']:,.0f}/CPU-s"),
         ms(figures["build"]) if "build" in figures else "-",
         *timed("plain"), *filtered,
