@@ -106,14 +106,24 @@ def _checked(data: object, path: Path) -> dict[str, object]:
     return data
 
 
-def save_cooldown(home: Path, text: str) -> Path:
-    """Save ``"cooldown": text`` (checked: a number of days, or 7d, 12h, 2w; 0 is off) in the settings file."""
-    parse_duration(text, f'{settings_path(home)} "cooldown"')
+def save_cooldown(home: Path, text: str, where: str) -> Path:
+    """Save ``"cooldown": text`` (checked: a number of days, or 7d, 12h, 2w; 0 is off) in the settings file;
+    ``where`` names where the text came from in the error."""
+    parse_duration(text, where)
 
     def change(data: dict[str, Any]) -> None:
         data["cooldown"] = text.strip()
 
     return _rewrite(home, change, "save the cooldown")
+
+
+def forget_cooldown(home: Path) -> Path:
+    """Remove ``"cooldown"`` from the settings file: the default (or the variable) is in force again."""
+
+    def change(data: dict[str, Any]) -> None:
+        data.pop("cooldown", None)
+
+    return _rewrite(home, change, "remove the saved cooldown")
 
 
 def allow_newer(home: Path, plugin_id: str, names: Iterable[str]) -> list[str]:
@@ -250,5 +260,5 @@ def _age(published: str, now: datetime) -> str:
 
 
 __all__ = ["COOLDOWN_VARIABLE", "DEFAULT", "SETTINGS_FILE", "Cooldown", "allow_newer", "cooldown_for",
-           "disallow_newer", "explain", "parse_duration", "read_settings", "save_cooldown", "settings_path",
+           "disallow_newer", "explain", "forget_cooldown", "parse_duration", "read_settings", "save_cooldown", "settings_path",
            "unchecked_sources"]

@@ -2,8 +2,8 @@
 
 A fragment is named by where it comes from:
 
-- a path: read as UTF-8 text; a file that is not text (a PDF, a DOCX) is read by the loader plugin that
-  takes its suffix (``report.pdf``: ``loader/pdf``);
+- a path: read by the loader plugin that takes its suffix (``report.pdf``: ``loader/pdf``; ``people.csv``: a
+  ``loader/csv`` of yours), else (no loader, or ``loader/text`` / ``loader/markdown``) as UTF-8 text;
 - ``-``: standard input;
 - ``http://...`` / ``https://...``: fetched only when the caller asks (``fetch=True``; the command does), with
   a size cap and a timeout — the library never fetches a URL on its own;
@@ -30,6 +30,7 @@ STDIN = "-"
 MAX_BYTES = 5_000_000  # what a URL may send, by default
 TIMEOUT = 20.0  # seconds for a whole URL fetch, by default
 SEPARATOR = "\n\n"  # after each fragment's text, before what follows in the message
+AS_IS_LOADERS = ("text", "markdown")  # loaders that give a file's text unchanged: the fragment is read directly
 _PREFIXED = re.compile(r"^([a-z][a-z0-9_]+):(.+)$", re.DOTALL)  # two letters at least: C:\ is a drive
 
 
@@ -77,17 +78,29 @@ def _read_stdin() -> str:
 
 
 async def _from_path(path: Path, source: str, manager: PluginManager | None) -> Fragment:
-    text = await asyncio.to_thread(_text_of, path)
-    if text is not None:
-        return Fragment(text, source)
+    """A file whose suffix a loader plugin reads goes through it; a file no loader (or the text or markdown
+    loader, which keep the text as it is) claims is read as UTF-8 text."""
     from pepperpy._loaders import load_path, suffix_table
 
     manager = manager or get_plugin_manager()
-    if suffix_table(manager).get(path.suffix.lower(), "text") in ("text", "markdown"):  # binary: text will not do
+    loader = suffix_table(manager).get(path.suffix.lower())
+    if loader is None or loader in AS_IS_LOADERS:
+        text = await asyncio.to_thread(_text_of, path)
+        if text is not None:
+            return Fragment(text, source)
         raise FileLoadError(path, "not UTF-8 text, and no loader plugin reads its suffix; pass a text file, "
                             "or name a loader: PREFIX:PATH (e.g. pdf:report.pdf)")
-    sections = await load_path(path, manager=manager)
+    _check_file(path)
+    sections = await load_path(path, loader=loader, manager=manager)
     return Fragment(SEPARATOR.join(section.text for section in sections), source)
+
+
+def _check_file(path: Path) -> None:
+    """FileLoadError naming ``path`` when it is not a file."""
+    if path.is_dir():
+        raise FileLoadError(path, "is a folder; pass a file")
+    if not path.exists():
+        raise FileLoadError(path, "no such file; check the path")
 
 
 def _text_of(path: Path) -> str | None:

@@ -208,6 +208,9 @@ class ChatBuilder:
         return await collect_tools(self._tools, self._source)
 
     async def _request_options(self) -> dict[str, Any]:
+        """The chat's options with its tools and response model (``Call`` copies them: no copy here without those)."""
+        if not self._tools and self._response_model is None:
+            return self._options
         options = dict(self._options)
         if self._tools:
             options["tools"] = await self._tool_list()

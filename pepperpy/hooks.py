@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 # Options the facade acts on itself; they are taken out of ``call.options`` into ``call.settings``.
 FACADE_OPTIONS = frozenset({"cache"})
+_NO_SETTINGS: Mapping[str, Any] = MappingProxyType({})  # a call's empty options or settings (read-only: one serves all)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -66,10 +67,10 @@ class Call:
     def __post_init__(self) -> None:
         if type(self.messages) is not tuple:
             object.__setattr__(self, "messages", tuple(self.messages))
-        for name in ("options", "settings"):
-            value = getattr(self, name)
-            if type(value) is not MappingProxyType:
-                object.__setattr__(self, name, MappingProxyType(dict(value)))
+        if type(self.options) is not MappingProxyType:
+            object.__setattr__(self, "options", MappingProxyType(dict(self.options)) if self.options else _NO_SETTINGS)
+        if type(self.settings) is not MappingProxyType:
+            object.__setattr__(self, "settings", MappingProxyType(dict(self.settings)) if self.settings else _NO_SETTINGS)
 
     def replace(self, **changes: Any) -> Call:
         """A copy with ``changes`` (``messages=``, ``options=``, ...); the original is unchanged."""
@@ -113,10 +114,11 @@ def provider_config(provider: Any) -> dict[str, Any]:
     return values
 
 
-def split_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(provider options, facade settings)`` from what the caller passed."""
-    if not FACADE_OPTIONS.intersection(options):
-        return dict(options), {}
+def split_options(options: Mapping[str, Any]) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """``(provider options, facade settings)`` from what the caller passed (``options`` itself when it holds no
+    facade setting: ``Call`` keeps a copy)."""
+    if FACADE_OPTIONS.isdisjoint(options):
+        return options, _NO_SETTINGS
     provider_options = {k: v for k, v in options.items() if k not in FACADE_OPTIONS}
     return provider_options, {k: options[k] for k in FACADE_OPTIONS if k in options}
 

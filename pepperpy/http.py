@@ -183,9 +183,10 @@ class _Attempt:
     def __init__(self) -> None:
         self.new_connection = self.answered = False
 
-    @property
-    def extensions(self) -> dict[str, Any]:
-        return {"trace": self._trace}
+    def extensions(self, timeout_s: float) -> dict[str, Any]:
+        """The request's extensions: this trace, and ``timeout_s`` for every phase as httpx's ``timeout`` extension
+        (given so, httpx builds no ``Timeout`` object per request)."""
+        return {"trace": self._trace, "timeout": {"connect": timeout_s, "read": timeout_s, "write": timeout_s, "pool": timeout_s}}
 
     async def _trace(self, event: str, info: dict[str, Any]) -> None:
         if event.startswith("connection."):
@@ -401,7 +402,7 @@ async def _post_with_retries(
         trace = _Attempt()
         try:
             # client.stream() without its context manager (a generator per call): send, read, close
-            request = client.build_request("POST", path, json=body, headers=headers, timeout=timeout_s, extensions=trace.extensions)
+            request = client.build_request("POST", path, json=body, headers=headers, extensions=trace.extensions(timeout_s))
             response = await client.send(request, auth=auth or httpx.USE_CLIENT_DEFAULT, stream=True)
             try:
                 trace.answered = True
@@ -455,7 +456,7 @@ async def stream_sse(
         trace = _Attempt()
         try:
             async with client.stream(
-                "POST", path, json=body, headers=headers, timeout=timeout_s, extensions=trace.extensions,
+                "POST", path, json=body, headers=headers, extensions=trace.extensions(timeout_s),
                 auth=auth or httpx.USE_CLIENT_DEFAULT,
             ) as response:
                 trace.answered = True

@@ -209,6 +209,15 @@ def to_messages(messages: Any, who: str = "messages") -> list[Message]:
 _ASKING = (MessageRole.USER, MessageRole.SYSTEM)
 
 
+def text_only(messages: Any) -> bool:
+    """True when every item of ``messages`` is a ``Message`` whose content is text (or none): nothing to convert,
+    no part to check."""
+    for message in messages:  # a plain loop: this runs on every call
+        if type(message) is not Message or not (message.content is None or type(message.content) is str):
+            return False
+    return True
+
+
 def has_prompt(messages: list[Message]) -> bool:
     """True when ``messages`` hold a user or system message (something to answer)."""
     for message in messages:  # a plain loop: this runs on every call
@@ -343,7 +352,7 @@ def _refused(provider: LLMProvider, model: str | None, part: MediaPart, taken: f
 def check_parts(provider: LLMProvider, messages: list[Message], model: str | None) -> list[Message]:
     """Refuse media parts ``provider`` cannot take (before any request); for a provider that takes no media,
     messages with parts become plain text (text parts joined, reasoning left out), as before parts existed."""
-    if all(m.content is None or type(m.content) is str for m in messages):
+    if text_only(messages):
         return messages
     taken = provider.media_types_for(model)
     for message in messages:
@@ -356,15 +365,13 @@ def check_parts(provider: LLMProvider, messages: list[Message], model: str | Non
 
 
 def _prepare(provider: LLMProvider, messages: Any, options: dict[str, Any], method: str) -> list[Message]:
-    if type(messages) is list and all(type(m) is Message for m in messages):
-        normalized = messages  # what the facade passes: nothing to convert
-    else:
-        normalized = to_messages(messages, f"{provider.plugin_id}: {method}()")
+    plain = type(messages) is list and text_only(messages)
+    normalized = messages if plain else to_messages(messages, f"{provider.plugin_id}: {method}()")
     if not has_prompt(normalized):
         check_prompt(normalized, f"{provider.plugin_id}: {method}()", "pass a str or add a user message")
     if options:
         check_call_options(provider, options)
-    if not all(m.content is None or type(m.content) is str for m in normalized):
+    if not plain and not text_only(normalized):
         normalized = check_parts(provider, normalized, options.get("model") or getattr(provider, "model", None))
     if provider._lifecycle.state is not State.OPEN:
         provider.check_open(method)
@@ -605,6 +612,7 @@ __all__ = [
     "check_parts",
     "check_prompt",
     "has_prompt",
+    "text_only",
     "TRANSPORT_OPTIONS",
     "message_json",
     "option_json",

@@ -257,10 +257,10 @@ class PepperPy:
 
     async def _provider_call(self, call: Call) -> Any:
         """The innermost ``call_next``: opens the LLM (lazily) and calls it."""
-        messages = list(call.messages)
-        if not all(m.content is None or type(m.content) is str for m in messages):  # parts: checked before a model loads
-            from pepperpy.llm import check_parts
+        from pepperpy.llm import check_parts, text_only
 
+        messages = list(call.messages)
+        if not text_only(messages):  # parts: checked before a model loads
             configured = await self.configured("llm")
             check_parts(configured, messages, call.options.get("model") or getattr(configured, "model", None))
         provider = await self.ready("llm")

@@ -58,7 +58,8 @@ def scaffold(category: str, name: str) -> dict[str, str]:
     provider, test = _TEMPLATES.get(category, _TEMPLATES["*"])
     values = {"category": category, "name": name, "class_name": class_name, "id": f"{category}/{name}",
               "a_category_capital": with_article(category).capitalize()}
-    usage = _USAGE.get(category, 'with_plugin("{category}", "{name}", greeting="Hi")').format(**values)
+    usage = _USAGE.get(category, _PEPPER.format(usage='with_plugin("{category}", "{name}", greeting="Hi")'))
+    usage = usage.format(**values)
     return {
         "plugin.json": json.dumps(manifest, indent=2) + "\n",
         "provider.py": provider.format(**values),
@@ -71,13 +72,7 @@ def scaffold(category: str, name: str) -> dict[str, str]:
 
 _README = """# {id}
 
-A PepperPy plugin. Use it with:
-
-```python
-from pepperpy import PepperPy
-
-pepper = PepperPy().{usage}
-```
+A PepperPy plugin. {usage}
 
 - `provider.py`: the provider class `{class_name}`; its options are the annotated class attributes.
 - `plugin.json`: the manifest (id, version, entry point). Add a `requirements.txt` for packages it needs.
@@ -96,12 +91,40 @@ filterwarnings =
 _PACKAGE_MARKER = '''"""Gives this folder's tests a module name of their own under pytest; PepperPy never imports it."""
 '''
 
+_PEPPER = """Use it with:
+
+```python
+from pepperpy import PepperPy
+
+pepper = PepperPy().{usage}
+```"""
+
+_LOADER_USAGE = """PepperPy reads every `*.{name}` file with it: `await pepper.rag.add(Path("notes.{name}"))`
+(or `loader="{name}"`), and `pepperpy chat -f notes.{name} "..."` sends the text it reads. On its own, from the
+folder that holds `plugins/`:
+
+```python
+import asyncio
+from pathlib import Path
+
+from pepperpy.plugins import create_provider_instance
+
+
+async def main() -> None:
+    async with create_provider_instance("loader", "{name}") as loader:
+        for section in await loader.load(Path("notes.{name}")):
+            print(section.text)
+
+
+asyncio.run(main())
+```"""
+
 _USAGE = {
-    "llm": 'with_llm("{name}", greeting="Hi")',
-    "embeddings": 'with_embeddings("{name}", dimensions=16)',
-    "rag": 'with_rag("{name}", collection="notes")',
-    "storage": 'with_storage("{name}", namespace="cache")',
-    "loader": 'with_rag("local")\nawait pepper.rag.add(Path("notes.{name}"))  # chosen by suffix; or loader="{name}"',
+    "llm": _PEPPER.format(usage='with_llm("{name}", greeting="Hi")'),
+    "embeddings": _PEPPER.format(usage='with_embeddings("{name}", dimensions=16)'),
+    "rag": _PEPPER.format(usage='with_rag("{name}", collection="notes")'),
+    "storage": _PEPPER.format(usage='with_storage("{name}", namespace="cache")'),
+    "loader": _LOADER_USAGE,
 }
 
 _HEADER = '''"""{id}: a PepperPy plugin. Options are annotated class attributes with a default."""

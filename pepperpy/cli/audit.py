@@ -23,24 +23,29 @@ THIS_ENVIRONMENT = "this environment"  # the kind of a match in the environment 
 
 
 @click.command(short_help="One table of what every plugin env holds (--json, --package NAME).")
+@click.argument("plugin_id", metavar="[ID]", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
 @click.option("--package", "package", metavar="NAME[SPEC]",
               help="Only this distribution, e.g. litellm or 'litellm==1.82.8'.")
-def audit(as_json: bool, package: str | None) -> None:
+def audit(plugin_id: str | None, as_json: bool, package: str | None) -> None:
     """List every distribution installed into a plugin env: plugin, env kind (in-process folder or a worker
-    process's venv), name, version, when, the cooldown in force, required hashes and .pth files. With --package,
-    also matches in the environment PepperPy runs from; exit code 1 when nothing matches."""
+    process's venv), name, version, when, the cooldown in force, required hashes and .pth files. ID (category/name,
+    or a bare name as in `plugins info`) lists only that plugin's envs. With --package, also matches in the
+    environment PepperPy runs from (not with ID); exit code 1 when nothing matches."""
     from pepperpy import _install_record
     from pepperpy._envs import envs_folder
 
     wanted = _wanted(package)
+    records = [_install_record.read(env) for env in _install_record.installed_envs(envs_folder(manager().home))]
+    if plugin_id is not None:
+        plugin_id = _plugin(plugin_id, {record["plugin"] for record in records if record["plugin"]})
+        records = [record for record in records if record["plugin"] == plugin_id]
     envs = []
-    for env in _install_record.installed_envs(envs_folder(manager().home)):
-        record = _install_record.read(env)
+    for record in records:
         record["distributions"] = [d for d in record["distributions"] if wanted is None or _matches(wanted, d)]
         if wanted is None or record["distributions"]:
             envs.append(record)
-    if wanted is not None:
+    if wanted is not None and plugin_id is None:
         envs += _this_environment(wanted)
     if as_json:
         click.echo(json.dumps({"envs": envs}, indent=2))
@@ -49,6 +54,12 @@ def audit(as_json: bool, package: str | None) -> None:
         return
     rows = [_row(record, d) for record in envs for d in record["distributions"]]
     if not rows:
+        if plugin_id is not None:
+            held = f" holding {package}" if package else ""
+            click.echo(f"no env of {plugin_id}{held} is installed (under {envs_folder(manager().home)})")
+            if package:
+                sys.exit(1)
+            return
         if package:
             click.echo(f"no plugin env holds {package} (under {envs_folder(manager().home)}), nor the environment "
                        f"PepperPy runs from ({sys.prefix})")
@@ -57,6 +68,26 @@ def audit(as_json: bool, package: str | None) -> None:
         return
     headers = ["PLUGIN", "KIND", "PACKAGE", "VERSION", "INSTALLED", "COOLDOWN", "HASH", ".PTH", "ENV"]
     print_table(headers, rows, max_widths={"HASH": 24})
+
+
+def _plugin(text: str, installed: set[str]) -> str:
+    """The plugin id ``text`` names: an id with envs here (also of a plugin no longer found, other projects
+    share the home), a bare name of one of them, else as `plugins info` finds it ("did you mean" when unknown)."""
+    from pepperpy.cli.plugins import _known_ids, _split_id, _unknown
+    from pepperpy.errors import PepperPyError
+
+    named = sorted(i for i in installed if i.split("/", 1)[1] == text)
+    if text in installed or len(named) == 1:
+        return text if text in installed else named[0]
+    mgr = manager()
+    mgr.discover()
+    category, name = _split_id(mgr, text)
+    if f"{category}/{name}" not in _known_ids(mgr):
+        _unknown(mgr, f"{category}/{name}")
+    try:
+        return str(mgr.resolve(category, name)[0].id)  # an alias: its plugin's envs
+    except PepperPyError:
+        return f"{category}/{name}"
 
 
 def _row(record: dict[str, Any], distribution: dict[str, Any]) -> list[str]:

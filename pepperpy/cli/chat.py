@@ -43,9 +43,22 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, ExceptionGroup):
         text += ": " + "; ".join(_describe(member) for member in exc.exceptions)
     part = getattr(exc, "part", None)  # a part refused (UnsupportedPartError): a text file goes in with -f
-    if part is not None and (part.media_type or "").startswith("text/") and part.path:
-        text += f" (or, as it is text, pass it with -f {part.path}: its text goes in the message)"
+    if part is not None and part.path:
+        if (part.media_type or "").startswith("text/"):
+            text += f" (or, as it is text, pass it with -f {part.path}: its text goes in the message)"
+        elif (loader := _loader_for(part.path)) is not None:
+            text += f" (or pass it with -f {part.path}: loader/{loader} reads its text into the message)"
     return " ".join(text.split())
+
+
+def _loader_for(path: str) -> str | None:
+    """The loader plugin that reads ``path`` by its suffix, or None."""
+    from pepperpy._loaders import suffix_table
+
+    try:
+        return suffix_table(manager()).get(Path(path).suffix.lower())
+    except PepperPyError:
+        return None
 
 
 def _in_command_terms(text: str, model_given: bool) -> str:

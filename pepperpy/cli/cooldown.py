@@ -7,10 +7,12 @@ that back, ``show`` prints what is in force. ``PEPPERPY_INSTALL_COOLDOWN`` still
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from pepperpy.cli._common import manager, print_table
-from pepperpy.cli.settings import _errors, split_id
+from pepperpy.cli._common import fail, manager, print_table
+from pepperpy.cli.settings import _errors
 
 
 @click.group(short_help="Install cooldown; packages a plugin may take at any age.")
@@ -38,47 +40,111 @@ def cooldown_show() -> None:
     click.echo(f"settings: {_cooldown.settings_path(home)}")
 
 
-@cooldown.command("set", short_help="Save the cooldown: 7 (days), 7d, 12h, 2w; 0 turns it off.")
+@cooldown.command("set", short_help="Save the cooldown: 7 (days), 7d, 12h, 2w; 0 turns it off; default.")
 @click.argument("duration")
 def cooldown_set(duration: str) -> None:
-    """Save the cooldown for every install: a number of days, or 7d, 12h, 2w; 0 turns it off."""
+    """Save the cooldown for every install: a number of days, or 7d, 12h, 2w; 0 turns it off; `default` removes
+    the saved one (the default, 7 days, is in force again)."""
     from pepperpy import _cooldown
 
     home = manager().home
     with _errors():
-        path = _cooldown.save_cooldown(home, duration)
+        if duration.strip().lower() == "default":
+            path = _cooldown.forget_cooldown(home)
+            saved = f"removed the saved cooldown from {path}"
+        else:
+            _checked_duration(duration)
+            path = _cooldown.save_cooldown(home, duration, "the argument DURATION")
+            saved = f"saved the cooldown {duration.strip()} in {path}"
         in_force = _cooldown.cooldown_for(home, "")
-    click.echo(f"saved the cooldown {duration.strip()} in {path}; in force: {in_force.describe()}")
+    click.echo(f"{saved}; in force: {in_force.describe()}")
 
 
 @cooldown.command("allow", short_help="Let PLUGIN install PACKAGEs at any age (for that plugin only).")
 @click.argument("plugin")
 @click.argument("packages", nargs=-1, required=True)
-def cooldown_allow(plugin: str, packages: tuple[str, ...]) -> None:
-    """Let PLUGIN ('category/name', or a bare llm name) install releases of PACKAGES of any age; every other
-    plugin, and PLUGIN's other packages, keep the cooldown."""
+@click.option("--force", is_flag=True, help="Save it for a category/name no plugin found from here has.")
+def cooldown_allow(plugin: str, packages: tuple[str, ...], force: bool) -> None:
+    """Let PLUGIN install releases of PACKAGES of any age; every other plugin, and PLUGIN's other packages, keep
+    the cooldown. PLUGIN is category/name, or a bare name when only one category has it (as `plugins info`);
+    --force saves a category/name no plugin found from here has. A package that is not among PLUGIN's
+    requirements is saved with a warning (it still counts when a requirement depends on it)."""
     from pepperpy import _cooldown
 
-    plugin_id = "/".join(split_id(plugin))
-    home = manager().home
+    mgr = manager()
+    plugin_id, requirements = _plugin(mgr, plugin, force)
+    home = mgr.home
     with _errors():
         listed = _cooldown.allow_newer(home, plugin_id, packages)
     click.echo(f"{plugin_id} may install newer releases of {', '.join(listed)} ({_cooldown.settings_path(home)})")
+    if requirements is not None:
+        from packaging.utils import canonicalize_name
+
+        other = [p for p in packages if canonicalize_name(p) not in requirements]
+        if other:
+            effect = (f"its requirements: {', '.join(sorted(requirements))}; the exception counts only if one of "
+                      "them depends on it") if requirements else "it requires no packages: the exception does nothing"
+            click.echo(f"warning: {plugin_id} does not require {', '.join(other)} directly ({effect}); "
+                       f"`pepperpy cooldown remove {plugin_id} {' '.join(other)}` takes it back", err=True)
 
 
 @cooldown.command("remove", short_help="Take back PLUGIN's exceptions: the PACKAGEs named, or all.")
 @click.argument("plugin")
 @click.argument("packages", nargs=-1)
 def cooldown_remove(plugin: str, packages: tuple[str, ...]) -> None:
-    """PLUGIN's PACKAGES (or, none named, all its packages) keep the cooldown again."""
+    """PLUGIN's PACKAGES (or, none named, all its packages) keep the cooldown again. PLUGIN is category/name,
+    or a bare name: the one plugin of that name with exceptions, else the one category that has it."""
     from pepperpy import _cooldown
 
-    plugin_id = "/".join(split_id(plugin))
-    home = manager().home
+    mgr = manager()
+    home = mgr.home
+    with _errors():
+        saved = _cooldown.read_settings(home).get("allow_newer") or {}
+    named = [key for key in saved if key.split("/", 1)[-1] == plugin]  # type: ignore[union-attr]
+    plugin_id = plugin if "/" in plugin else named[0] if len(named) == 1 else _plugin(mgr, plugin, False)[0]
     with _errors():
         left = _cooldown.disallow_newer(home, plugin_id, packages)
     still = f"; it may still install newer {', '.join(left)}" if left else ""
     click.echo(f"removed {', '.join(packages) or 'every exception'} of {plugin_id}{still}")
+
+
+def _checked_duration(duration: str) -> None:
+    """Refuse a DURATION that is not a cooldown, naming the argument and the way back to the default."""
+    from pepperpy import _cooldown
+    from pepperpy.errors import ConfigError
+
+    try:
+        _cooldown.parse_duration(duration, "the argument DURATION")
+    except ConfigError as exc:
+        fail(f"{exc}; `pepperpy cooldown set default` goes back to the default")
+
+
+def _plugin(mgr: Any, plugin: str, force: bool) -> tuple[str, set[str] | None]:
+    """The id installs use for ``plugin`` (an alias is its plugin's id) and its requirement names (None: not
+    known). An unknown plugin is refused with "did you mean", unless ``force`` and it is written category/name."""
+    from packaging.utils import canonicalize_name
+
+    from pepperpy.cli.plugins import _known_ids, _split_id, _unknown
+    from pepperpy.errors import PepperPyError
+
+    mgr.discover()
+    if force and "/" in plugin and plugin not in _known_ids(mgr):
+        return plugin, None
+    try:
+        category, name = _split_id(mgr, plugin)
+        if f"{category}/{name}" in mgr.entry_point_plugins:
+            return f"{category}/{name}", None
+        if f"{category}/{name}" not in _known_ids(mgr):
+            _unknown(mgr, f"{category}/{name}")
+    except click.ClickException as exc:
+        more = f"; to save it anyway, run: pepperpy cooldown allow --force {plugin} ..." if "/" in plugin else ""
+        fail(exc.format_message() + more)
+    try:
+        found = mgr.resolve(category, name)[0]
+        needed = mgr.requirement_set(found)
+    except PepperPyError:
+        return f"{category}/{name}", None
+    return found.id, {canonicalize_name(r.name) for r in (*needed.requirements, *needed.model_packages)}
 
 
 __all__ = ["cooldown"]

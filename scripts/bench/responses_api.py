@@ -42,10 +42,10 @@ class RawResponses(RawHttpx):
 class PepperPyResponses:
     name = "PepperPy api=responses"
 
-    async def open(self, base_url: str) -> None:
+    async def open(self, base_url: str, **config: object) -> None:
         from pepperpy import PepperPy
 
-        self.pepper = PepperPy().with_llm("openai", base_url=base_url, api_key="sk-bench", model="stub", api="responses")
+        self.pepper = PepperPy().with_llm("openai", base_url=base_url, api_key="sk-bench", model="stub", api="responses", **config)
         await self.pepper.__aenter__()
 
     async def call(self) -> tuple[str, object]:

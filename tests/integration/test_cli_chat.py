@@ -138,6 +138,10 @@ def test_attach_refusals_say_what_to_do_on_the_command_line(home, tmp_path, slow
     text = pepperpy(home, "chat", "-p", "slow", "-a", str(tmp_path / "notes.md"), "hi", **extra)
     assert text.returncode == 1 and "cannot take the document part (text/markdown" in text.stderr
     assert f"pass it with -f {tmp_path / 'notes.md'}" in text.stderr, text.stderr
+    (tmp_path / "handbook.pdf").write_bytes(b"%PDF-1.4 the handbook\n")
+    pdf = pepperpy(home, "chat", "-p", "slow", "-a", str(tmp_path / "handbook.pdf"), "hi", **extra)
+    assert pdf.returncode == 1 and "cannot take the document part (application/pdf" in pdf.stderr, pdf.stderr
+    assert f"pass it with -f {tmp_path / 'handbook.pdf'}: loader/pdf reads its text" in pdf.stderr, pdf.stderr
     missing = pepperpy(home, "chat", "-p", "mock", "-a", str(tmp_path / "missing.png"), "hi")
     assert missing.returncode == 1
     assert "missing.png: no such file; attach an existing file or a URL" in missing.stderr, missing.stderr

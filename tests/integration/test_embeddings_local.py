@@ -98,3 +98,59 @@ async def test_vectors_match_todays_code_path(chroma_manager, batch_size):
     cosines = (vectors * reference).sum(axis=1)
     assert cosines.min() >= 0.999, cosines.min()
     assert vectors.shape == (45, 384)
+
+
+async def test_int8_precision_is_opt_in_close_and_cached(chroma_manager):
+    """precision='int8' derives an int8 model file once (kept under the home, reused), close to float32 vectors."""
+    import numpy as np
+
+    async with PepperPy(plugin_manager=chroma_manager).with_embeddings("local") as pepper:
+        reference = np.array(await pepper.provider("embeddings").embed(SENTENCES))
+    async with PepperPy(plugin_manager=chroma_manager).with_embeddings("local", precision="int8") as pepper:
+        provider = pepper.provider("embeddings")
+        vectors = np.array(await provider.embed(SENTENCES))
+        assert provider.model_id.endswith(":int8-activations")
+    cached = list(provider.data_path("cache", "embeddings-local").glob("*-int8-v*.onnx"))
+    assert len(cached) == 1
+    cosines = (vectors * reference).sum(axis=1)
+    assert 0.95 < cosines.min() < 0.99999, cosines.min()  # close, but not the same vectors: hence opt-in
+    built = cached[0].stat().st_mtime_ns
+    async with PepperPy(plugin_manager=chroma_manager).with_embeddings("local", precision="int8") as pepper:
+        again = np.array(await pepper.provider("embeddings").embed(SENTENCES))
+    assert cached[0].stat().st_mtime_ns == built  # reused, not derived again
+    assert np.allclose(again, vectors, atol=1e-6)
+
+
+async def test_damaged_int8_cache_file_is_rebuilt(chroma_manager):
+    async with PepperPy(plugin_manager=chroma_manager).with_embeddings("local", precision="int8") as pepper:
+        provider = pepper.provider("embeddings")
+        expected = await provider.embed(SENTENCES[:5])
+    [cached] = provider.data_path("cache", "embeddings-local").glob("*-int8-v*.onnx")
+    cached.write_bytes(cached.read_bytes()[:1000])  # torn
+    async with PepperPy(plugin_manager=chroma_manager).with_embeddings("local", precision="int8") as pepper:
+        assert await pepper.provider("embeddings").embed(SENTENCES[:5]) == expected
+    assert cached.stat().st_size > 1_000_000
+
+
+async def test_unknown_precision_names_the_setting(chroma_manager):
+    with pytest.raises(ConfigError, match=r"precision='fp8' is not one of float32, int8"):
+        async with PepperPy(plugin_manager=chroma_manager).with_embeddings("local", precision="fp8"):
+            pass
+
+
+async def test_int8_precision_needs_weight_matrices(chroma_manager, tmp_path):
+    """A model with no constant weight matrix (here: a lone Identity) cannot be made int8: a clear error."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["input_ids"], ["out"])], "tiny",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, None)],
+        [helper.make_tensor_value_info("out", TensorProto.INT64, None)],
+    )
+    path = tmp_path / "tiny.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    pepper = PepperPy(plugin_manager=chroma_manager).with_embeddings("local", model_path=path, precision="int8")
+    with pytest.raises(ConfigError, match=r"precision='int8' found no weight matrix products in .*tiny\.onnx"):
+        async with pepper:
+            pass

@@ -304,3 +304,21 @@ async def test_scaffolded_loader_reads_its_suffix(tmp_path, files):
     (document,) = await load_path(tmp_path / "a.notes", manager=manager)
     assert document.text == "First line.\nSecond line." and document.metadata == {"title": "a"}
     shutil.rmtree(folder)
+
+
+def test_the_scaffolded_loaders_readme_example_runs_as_written(tmp_path):
+    """The README of `plugins new loader NAME` shows a script that runs as it is, from the folder holding plugins/."""
+    from pepperpy.cli._scaffold import scaffold
+
+    files = scaffold("loader", "notes")
+    folder = tmp_path / "plugins" / "loader_notes"
+    folder.mkdir(parents=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    (tmp_path / "notes.notes").write_text("Read by the scaffolded loader.")
+    (example,) = re.findall(r"```python\n(.*?)```", files["README.md"], re.DOTALL)
+    env = {**os.environ, "PEPPERPY_HOME": str(tmp_path / "home")}
+    done = subprocess.run([sys.executable, "-c", example], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "Read by the scaffolded loader.\n"

@@ -12,7 +12,7 @@ from pepperpy.http import _Attempt
 
 
 def request(attempt: _Attempt) -> httpcore.Request:
-    return httpcore.Request("POST", "http://127.0.0.1/v1/chat", extensions=dict(attempt.extensions))
+    return httpcore.Request("POST", "http://127.0.0.1/v1/chat", extensions=attempt.extensions(30.0))
 
 
 async def test_a_new_connection_is_seen_and_the_trace_stops_at_the_first_http_step():
@@ -69,3 +69,11 @@ async def test_a_real_request_is_traced_through_its_first_http_step_only():
     assert first == ["connection.connect_tcp.started", "connection.connect_tcp.complete",
                      "http11.send_request_headers.started", "http11.send_request_headers.complete"]
     assert second == ["http11.send_request_headers.started", "http11.send_request_headers.complete"]
+
+
+def test_the_timeout_extension_is_the_one_httpx_builds_from_the_number():
+    """The request carries ``timeout_s`` for every phase, as ``build_request(timeout=timeout_s)`` would set it."""
+    client = httpx.AsyncClient(base_url="http://127.0.0.1/")
+    ours = client.build_request("POST", "x", extensions=_Attempt().extensions(12.5))
+    theirs = client.build_request("POST", "x", timeout=12.5)
+    assert ours.extensions["timeout"] == theirs.extensions["timeout"] == httpx.Timeout(12.5).as_dict()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pepperpy import PepperPy
+from pepperpy._fragments import resolve
 from pepperpy._calllog import APPLICATION_ID, SCHEMA_VERSION, conversation_messages, fragment_text, recent
 from pepperpy.errors import FileLoadError, InvalidInputError
 from pepperpy.plugin_manager import PluginManager, builtin_plugins_dir
@@ -155,3 +156,32 @@ async def test_a_fragment_passes_through_redact_before_it_is_stored(builtins, tm
     (call,) = recent(log, 0)
     assert fragment_text(log, call.fragments[0]["sha256"]) == "token=[hidden]\n\n"
     assert b"xxx-test-secret-not-real" not in b"".join(p.read_bytes() for p in tmp_path.glob("calls.db*"))
+
+
+CSV_LOADER = """
+from pepperpy.loaders import LoaderProvider, read_utf8, section
+
+class Rows(LoaderProvider):
+    def read(self, path):
+        return [section("", "rows: " + " | ".join(read_utf8(path).split()))]
+"""
+
+
+async def test_a_file_whose_suffix_a_loader_reads_goes_through_it_and_other_text_is_sent_as_it_is(
+        tmp_path, make_plugin):
+    """`-f people.csv` is read by a loader/csv on the search path (as `-f csv:people.csv`); with no loader for
+    .csv, and for the text and markdown loaders' suffixes, the file's text is sent unchanged."""
+    people = tmp_path / "people.csv"
+    people.write_text("name,age\nAda,36\n")
+    plain = PluginManager(search_paths=[builtin_plugins_dir()], home=tmp_path / "home")
+    assert (await resolve(str(people), manager=plain)).text == "name,age\nAda,36\n"
+    make_plugin("loader_csv", category="loader", provider_name="csv", entry_point="provider:Rows",
+                suffixes=[".csv"], files={"provider.py": CSV_LOADER})
+    with_csv = PluginManager(search_paths=[builtin_plugins_dir(), tmp_path / "plugins"], home=tmp_path / "home")
+    assert (await resolve(str(people), manager=with_csv)).text == "rows: name,age | Ada,36"
+    assert (await resolve(f"csv:{people}", manager=with_csv)).text == "rows: name,age | Ada,36"
+    book = tmp_path / "book.md"
+    book.write_text("# Title\n\n\n\nBody  \n")
+    assert (await resolve(str(book), manager=with_csv)).text == "# Title\n\n\n\nBody  \n"
+    with pytest.raises(FileLoadError, match="absent.csv: no such file"):
+        await resolve(str(tmp_path / "absent.csv"), manager=with_csv)

@@ -322,3 +322,17 @@ def test_replacing_a_field_a_call_does_not_have_names_the_fields():
     with pytest.raises(ConfigError, match=r"'temperature'.*options=\{"):
         call.replace(temperature=0)
     assert call.replace(options={"temperature": 0}).options == {"temperature": 0}
+
+
+def test_a_call_keeps_a_read_only_copy_of_the_options_given():
+    """split_options hands the caller's options on uncopied when they hold no facade setting; the Call copies them."""
+    from pepperpy.hooks import split_options
+
+    options = {"temperature": 0.1}
+    provider_options, settings = split_options(options)
+    call = Call("llm/mock", (), provider_options, settings=settings)
+    options["temperature"] = 0.9
+    assert call.options == {"temperature": 0.1} and dict(call.settings) == {}
+    with pytest.raises(TypeError):
+        call.options["seed"] = 1  # type: ignore[index]
+    assert split_options({"cache": False, "seed": 1}) == ({"seed": 1}, {"cache": False})

@@ -167,3 +167,18 @@ def test_image_and_audio_refuse_media_of_another_kind(tmp_path):
         Image(b"\x00\x01", media_type="text/plain")
     assert Image(b"\x00\x01", media_type="image/x-custom").media_type == "image/x-custom"  # any image type passes
     assert File(pdf).media_type == "application/pdf"  # File takes every kind
+
+
+def test_text_only_tells_the_messages_that_need_no_conversion_and_no_part_check():
+    """Every call asks it (the LLM base class, the facade): only Message objects with text (or no) content pass."""
+    from pepperpy.llm import text_only
+
+    plain = [Message(role="system", content="Be brief."), Message(role="user", content="Hi"), Message(role="assistant")]
+    assert text_only(plain) and text_only([])
+    assert not text_only([*plain, Message(role="user", content=["Hi", Image(PNG, "image/png")])])
+    assert not text_only([{"role": "user", "content": "Hi"}]), "a dict is converted first"
+
+    class Note(Message):
+        pass
+
+    assert not text_only([Note(role="user", content="Hi")]), "a subclass takes the checked path"

@@ -24,9 +24,9 @@ def cli(home: Path, *arguments: str, plugin_path: Path | None = None) -> subproc
                           timeout=120, stdin=subprocess.DEVNULL)
 
 
-def fake_env(home: Path, name: str, version: str) -> Path:
+def fake_env(home: Path, name: str, version: str, plugin: str = "llm-fake") -> Path:
     """A complete in-process plugin env as an install leaves it (stamped, one dist-info), with no record."""
-    env = home / "envs" / "llm-fake-0123456789ab"
+    env = home / "envs" / f"{plugin}-0123456789ab"
     info = env / f"{name}-{version}.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\n")
@@ -66,6 +66,26 @@ def test_audit_package_finds_a_plugin_env_and_the_plain_table_lists_only_plugin_
     assert table.returncode == 0, table.stderr
     assert [line.split()[:2] for line in table.stdout.splitlines()[1:]] == [["llm/fake", "inprocess"]]
     assert cli(tmp_path, "plugins", "audit", "--package", "pepperpy-test-only-package==2").returncode == 1
+
+
+def test_audit_takes_a_plugin_id_found_as_plugins_info_finds_it(tmp_path, make_plugin):
+    """`plugins audit loader/csv` (or `audit csv`) lists only that plugin's envs; a typo gets "did you mean"."""
+    make_plugin("loader_csv", category="loader", provider_name="csv")
+    plugins = tmp_path / "plugins"
+    fake_env(tmp_path, "pepperpy-test-only-package", "1.0")
+    fake_env(tmp_path, "pepperpy-test-csv-package", "2.0", plugin="loader-csv")
+    for asked in ("loader/csv", "csv"):
+        table = cli(tmp_path, "plugins", "audit", asked, plugin_path=plugins)
+        assert table.returncode == 0, table.stderr
+        rows = [line.split()[:4] for line in table.stdout.splitlines()[1:]]
+        assert rows == [["loader/csv", "inprocess", "pepperpy-test-csv-package", "2.0"]]
+    typo = cli(tmp_path, "plugins", "audit", "cvs", plugin_path=plugins)
+    assert typo.returncode == 1 and "did you mean loader/csv?" in typo.stderr, typo.stderr
+    none = cli(tmp_path, "plugins", "audit", "llm/mock", plugin_path=plugins)
+    assert none.returncode == 0 and none.stdout.startswith("no env of llm/mock is installed"), none.stderr
+    held = cli(tmp_path, "plugins", "audit", "loader/csv", "--package", "pepperpy-test-only-package",
+               plugin_path=plugins)
+    assert held.returncode == 1 and "no env of loader/csv holding pepperpy-test-only-package" in held.stdout
 
 
 HASH = "sha256:" + "ab" * 32
