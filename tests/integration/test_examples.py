@@ -42,7 +42,7 @@ def test_recording_example_replays_without_loading_the_model(session_home, local
     output = run("recording.py", session_home)
     assert "(model loaded: True)" in output.splitlines()[0]
     assert "(model loaded: False)" in output.splitlines()[1]
-    assert "same answer and chunks: True" in output and '"pepperpy_recording": 1' in output
+    assert "same answer and chunks: True" in output and '"pepperpy_recording": 2' in output
 
 
 def test_openai_compatible_example_against_llama_cpp(session_home, llama_server):
