@@ -73,21 +73,12 @@ def audit(plugin_id: str | None, as_json: bool, package: str | None) -> None:
 def _plugin(text: str, installed: set[str]) -> str:
     """The plugin id ``text`` names: an id with envs here (also of a plugin no longer found, other projects
     share the home), a bare name of one of them, else as `plugins info` finds it ("did you mean" when unknown)."""
-    from pepperpy.cli.plugins import _known_ids, _split_id, _unknown
-    from pepperpy.errors import PepperPyError
+    from pepperpy.cli.plugins import resolved_id
 
     named = sorted(i for i in installed if i.split("/", 1)[1] == text)
     if text in installed or len(named) == 1:
         return text if text in installed else named[0]
-    mgr = manager()
-    mgr.discover()
-    category, name = _split_id(mgr, text)
-    if f"{category}/{name}" not in _known_ids(mgr):
-        _unknown(mgr, f"{category}/{name}")
-    try:
-        return str(mgr.resolve(category, name)[0].id)  # an alias: its plugin's envs
-    except PepperPyError:
-        return f"{category}/{name}"
+    return resolved_id(manager(), text)[0]
 
 
 def _row(record: dict[str, Any], distribution: dict[str, Any]) -> list[str]:

@@ -124,27 +124,24 @@ def _plugin(mgr: Any, plugin: str, force: bool) -> tuple[str, set[str] | None]:
     known). An unknown plugin is refused with "did you mean", unless ``force`` and it is written category/name."""
     from packaging.utils import canonicalize_name
 
-    from pepperpy.cli.plugins import _known_ids, _split_id, _unknown
+    from pepperpy.cli.plugins import _known_ids, resolved_id
     from pepperpy.errors import PepperPyError
 
     mgr.discover()
     if force and "/" in plugin and plugin not in _known_ids(mgr):
         return plugin, None
     try:
-        category, name = _split_id(mgr, plugin)
-        if f"{category}/{name}" in mgr.entry_point_plugins:
-            return f"{category}/{name}", None
-        if f"{category}/{name}" not in _known_ids(mgr):
-            _unknown(mgr, f"{category}/{name}")
+        plugin_id, found = resolved_id(mgr, plugin)
     except click.ClickException as exc:
         more = f"; to save it anyway, run: pepperpy cooldown allow --force {plugin} ..." if "/" in plugin else ""
         fail(exc.format_message() + more)
+    if found is None:
+        return plugin_id, None
     try:
-        found = mgr.resolve(category, name)[0]
         needed = mgr.requirement_set(found)
-    except PepperPyError:
-        return f"{category}/{name}", None
-    return found.id, {canonicalize_name(r.name) for r in (*needed.requirements, *needed.model_packages)}
+    except PepperPyError:  # requirements that cannot be read: no warning about packages, the id still holds
+        return plugin_id, None
+    return plugin_id, {canonicalize_name(r.name) for r in (*needed.requirements, *needed.model_packages)}
 
 
 __all__ = ["cooldown"]

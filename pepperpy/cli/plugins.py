@@ -217,6 +217,26 @@ def _unknown(mgr: Any, plugin_id: str) -> Any:
     fail(f"no plugin {plugin_id}; {hint}`pepperpy plugins list` shows the plugins found")
 
 
+def resolved_id(mgr: Any, text: str) -> tuple[str, Any]:
+    """The plugin id ``text`` names, found as ``plugins info`` finds it (a bare name: the one category that has it;
+    an alias: its plugin's id), and its plugin folder (None for an entry point or an id that does not resolve to a
+    folder here). An unknown id stops the command with "did you mean"."""
+    from pepperpy.errors import PepperPyError
+
+    mgr.discover()
+    category, name = _split_id(mgr, text)
+    plugin_id = f"{category}/{name}"
+    if plugin_id not in _known_ids(mgr):
+        _unknown(mgr, plugin_id)
+    if plugin_id in mgr.entry_point_plugins:
+        return plugin_id, None
+    try:
+        found = mgr.resolve(category, name)[0]
+    except PepperPyError:
+        return plugin_id, None
+    return str(found.id), found
+
+
 def _details(mgr: Any, plugin_id: str) -> dict[str, Any]:
     """What ``plugins info`` shows, as a dict (its keys are the labels)."""
     from pepperpy.errors import PluginNotFoundError
