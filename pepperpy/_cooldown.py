@@ -133,10 +133,7 @@ def allow_newer(home: Path, plugin_id: str, names: Iterable[str]) -> list[str]:
 
     def change(data: dict[str, Any]) -> None:
         allowed = data.setdefault("allow_newer", {})
-        listed.extend(allowed.get(plugin_id, []))
-        for name in names:
-            if canonicalize_name(name) not in {canonicalize_name(n) for n in listed}:
-                listed.append(name)
+        listed.extend(_added(allowed.get(plugin_id, []), names))
         allowed[plugin_id] = listed
         _checked(data, settings_path(home))
 
@@ -239,9 +236,16 @@ def explain(output: str, plugin_id: str, cooldown: Cooldown, home: Path, now: da
 
 def _merged(home: Path, plugin_id: str, names: list[str]) -> list[str]:
     """The plugin's ``allow_newer`` list in the settings file with ``names`` added: what to write there, whole."""
-    existing = read_settings(home).get("allow_newer", {}).get(plugin_id, [])  # type: ignore[union-attr]
-    listed = {canonicalize_name(n) for n in existing}
-    return [*existing, *(n for n in names if n not in listed)]
+    return _added(read_settings(home).get("allow_newer", {}).get(plugin_id, []), names)  # type: ignore[union-attr]
+
+
+def _added(existing: list[str], names: Iterable[str]) -> list[str]:
+    """``existing`` followed by those of ``names`` it does not hold yet (package names compared canonically)."""
+    listed = list(existing)
+    for name in names:
+        if canonicalize_name(name) not in {canonicalize_name(n) for n in listed}:
+            listed.append(name)
+    return listed
 
 
 def _age(published: str, now: datetime) -> str:
