@@ -202,7 +202,8 @@ def entry_file(folder: str, manifest: PluginManifest) -> str:
     return os.path.join(folder, *manifest.entry_module.split(".")) + ".py"
 
 
-def _describe(error: dict[str, Any], fields: list[str]) -> str:
+def field_problem(error: dict[str, Any], fields: list[str]) -> str:
+    """One pydantic validation error of a manifest in words (an unknown field with the close one of ``fields``)."""
     where = _shown(".".join(str(part) for part in error["loc"]))[1:-1]
     if error["type"] == "extra_forbidden":
         close = difflib.get_close_matches(str(error["loc"][-1])[:100], fields, n=1)
@@ -300,7 +301,7 @@ def read_manifest(folder: str, pepperpy_version: str) -> PluginManifest:
         manifest = PluginManifest.model_validate(data)
     except ValidationError as exc:
         fields = list(PluginManifest.model_fields)
-        described = [_describe(error, fields) for error in exc.errors()]
+        described = [field_problem(error, fields) for error in exc.errors()]
         more = f"; and {len(described) - 5} more problems" if len(described) > 5 else ""
         problems = "; ".join(described[:5]) + more
         raise PluginManifestError(f"{path}: {problems}") from None
@@ -363,5 +364,5 @@ def _check_entry_file(path: str, folder: str, manifest: PluginManifest) -> None:
         )
 
 
-__all__ = ["MANIFEST_FILE", "PluginAlias", "PluginDependency", "PluginManifest", "entry_file", "read_manifest",
-           "read_small_file", "read_utf8"]
+__all__ = ["MANIFEST_FILE", "PluginAlias", "PluginDependency", "PluginManifest", "entry_file", "field_problem",
+           "read_manifest", "read_small_file", "read_utf8"]

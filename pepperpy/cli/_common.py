@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -81,6 +82,17 @@ def fail(message: str) -> NoReturn:
     raise click.ClickException(message)
 
 
+@contextmanager
+def stop_on_error() -> Iterator[None]:
+    """A PepperPyError raised inside becomes ``pepperpy: <message>`` and exit code 1 (``fail``)."""
+    from pepperpy.errors import PepperPyError
+
+    try:
+        yield
+    except PepperPyError as exc:
+        fail(str(exc))
+
+
 class LazyGroup(click.Group):
     """A click group whose subcommands are imported only when the command line names them.
 
@@ -135,4 +147,4 @@ def import_command(name: str, target: str, parent: str = "pepperpy") -> click.Co
     return command
 
 
-__all__ = ["LazyGroup", "fail", "import_command", "manager", "parse_key_values", "print_table", "shorten"]
+__all__ = ["LazyGroup", "fail", "import_command", "manager", "parse_key_values", "print_table", "shorten", "stop_on_error"]

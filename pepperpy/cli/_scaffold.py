@@ -27,7 +27,7 @@ def scaffold(category: str, name: str) -> dict[str, str]:
     """The files of a new plugin folder; the manifest is validated first, as discovery would."""
     from pydantic import ValidationError
 
-    from pepperpy._manifest import PluginManifest, _describe
+    from pepperpy._manifest import PluginManifest, field_problem
     from pepperpy._version import __version__
 
     class_name = _class_name(name)
@@ -49,7 +49,7 @@ def scaffold(category: str, name: str) -> dict[str, str]:
         arguments = {"category": "CATEGORY", "provider_name": "NAME"}
         problems = [
             f"{arguments[error['loc'][0]]} {error['msg'].removeprefix('Value error, ')}"
-            if error["loc"] and error["loc"][0] in arguments else _describe(error, list(PluginManifest.model_fields))
+            if error["loc"] and error["loc"][0] in arguments else field_problem(error, list(PluginManifest.model_fields))
             for error in exc.errors()
         ]
         if any(error["loc"] and error["loc"][0] in arguments for error in exc.errors()):

@@ -73,7 +73,7 @@ def audit(plugin_id: str | None, as_json: bool, package: str | None) -> None:
 def _plugin(text: str, installed: set[str]) -> str:
     """The plugin id ``text`` names: an id with envs here (also of a plugin no longer found, other projects
     share the home), a bare name of one of them, else as `plugins info` finds it ("did you mean" when unknown)."""
-    from pepperpy.cli.plugins import resolved_id
+    from pepperpy.cli._plugin_ids import resolved_id
 
     named = sorted(i for i in installed if i.split("/", 1)[1] == text)
     if text in installed or len(named) == 1:

@@ -11,8 +11,7 @@ from typing import Any
 
 import click
 
-from pepperpy.cli._common import fail, manager, print_table
-from pepperpy.cli.settings import _errors
+from pepperpy.cli._common import fail, manager, print_table, stop_on_error
 
 
 @click.group(short_help="Install cooldown; packages a plugin may take at any age.")
@@ -27,7 +26,7 @@ def cooldown_show() -> None:
     from pepperpy import _cooldown
 
     home = manager().home
-    with _errors():
+    with stop_on_error():
         settings = _cooldown.read_settings(home)
         in_force = _cooldown.cooldown_for(home, "")
     click.echo(f"cooldown {in_force.describe()}")
@@ -48,7 +47,7 @@ def cooldown_set(duration: str) -> None:
     from pepperpy import _cooldown
 
     home = manager().home
-    with _errors():
+    with stop_on_error():
         if duration.strip().lower() == "default":
             path = _cooldown.forget_cooldown(home)
             saved = f"removed the saved cooldown from {path}"
@@ -74,7 +73,7 @@ def cooldown_allow(plugin: str, packages: tuple[str, ...], force: bool) -> None:
     mgr = manager()
     plugin_id, requirements = _plugin(mgr, plugin, force)
     home = mgr.home
-    with _errors():
+    with stop_on_error():
         listed = _cooldown.allow_newer(home, plugin_id, packages)
     click.echo(f"{plugin_id} may install newer releases of {', '.join(listed)} ({_cooldown.settings_path(home)})")
     if requirements is not None:
@@ -98,11 +97,11 @@ def cooldown_remove(plugin: str, packages: tuple[str, ...]) -> None:
 
     mgr = manager()
     home = mgr.home
-    with _errors():
+    with stop_on_error():
         saved = _cooldown.read_settings(home).get("allow_newer") or {}
     named = [key for key in saved if key.split("/", 1)[-1] == plugin]  # type: ignore[union-attr]
     plugin_id = plugin if "/" in plugin else named[0] if len(named) == 1 else _plugin(mgr, plugin, False)[0]
-    with _errors():
+    with stop_on_error():
         left = _cooldown.disallow_newer(home, plugin_id, packages)
     still = f"; it may still install newer {', '.join(left)}" if left else ""
     click.echo(f"removed {', '.join(packages) or 'every exception'} of {plugin_id}{still}")
@@ -124,11 +123,11 @@ def _plugin(mgr: Any, plugin: str, force: bool) -> tuple[str, set[str] | None]:
     known). An unknown plugin is refused with "did you mean", unless ``force`` and it is written category/name."""
     from packaging.utils import canonicalize_name
 
-    from pepperpy.cli.plugins import _known_ids, resolved_id
+    from pepperpy.cli._plugin_ids import known_ids, resolved_id
     from pepperpy.errors import PepperPyError
 
     mgr.discover()
-    if force and "/" in plugin and plugin not in _known_ids(mgr):
+    if force and "/" in plugin and plugin not in known_ids(mgr):
         return plugin, None
     try:
         plugin_id, found = resolved_id(mgr, plugin)

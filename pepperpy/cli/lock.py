@@ -70,14 +70,14 @@ def _plugin(target: str | None) -> tuple[str, Path, Path, Path]:
             fail(f"{folder.resolve()} is not a valid plugin folder; `pepperpy plugins check {folder}` says why")
         info: Any = plugins[0]
     else:
-        from pepperpy.cli.plugins import _split_id, _unknown
+        from pepperpy.cli._plugin_ids import category_and_name, fail_unknown
 
         mgr.discover()
-        category, name = _split_id(mgr, target)
+        category, name = category_and_name(mgr, target)
         try:
             info = mgr.resolve(category, name)[0]
         except PluginNotFoundError:
-            _unknown(mgr, target)
+            fail_unknown(mgr, target)
     folder = Path(info.path)
     return info.id, folder, folder / info.manifest.requirements, mgr.home
 

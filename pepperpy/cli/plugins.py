@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from pepperpy.cli._common import LazyGroup, fail, manager, print_table
+from pepperpy.cli._plugin_ids import category_and_name, fail_unknown
 from pepperpy.cli.settings import is_key
 
 START_UP = "start-up files (.pth) outside the allow-list"  # a label of `plugins info` for a worker's venv
@@ -173,75 +174,11 @@ def info(plugin_id: str, as_json: bool) -> None:
             click.echo(f"{label}: {value}")
 
 
-def _split_id(mgr: Any, plugin_id: str) -> tuple[str, str]:
-    """``category/name`` -> (category, name); a bare name stands for the one category that has it."""
-    import difflib
-
-    category, _, name = plugin_id.partition("/")
-    if name:
-        return category, name
-    ids = _ids_named(mgr, plugin_id)
-    if len(ids) == 1:
-        category, _, name = ids[0].partition("/")
-        return category, name
-    if ids:
-        fail(f"{plugin_id!r} is a plugin of several categories: {' or '.join(ids)}; give the id (category/name)")
-    names = {known.split("/", 1)[1] for known in _known_ids(mgr)}
-    close = difflib.get_close_matches(plugin_id, sorted(names), n=3, cutoff=0.6)
-    hint = f"did you mean {' or '.join(i for c in close for i in _ids_named(mgr, c))}? " if close else ""
-    fail(f"no plugin named {plugin_id!r} in any category; {hint}`pepperpy plugins list` shows the plugins found")
-
-
-def _known_ids(mgr: Any) -> set[str]:
-    """Every ``category/name`` that names something: plugin folders, entry points and every kind of alias."""
-    known = {p.id for p in mgr.list_plugins()} | set(mgr.entry_point_plugins)
-    known |= {f"{p.manifest.category}/{a}" for p in mgr.list_plugins() for a in p.manifest.aliases}
-    known |= {*mgr.aliases.user_aliases(), *mgr.aliases.registered()}
-    return known
-
-
-def _ids_named(mgr: Any, name: str) -> list[str]:
-    """The ids ``category/name`` of every category that has ``name`` (a plugin or an alias)."""
-    return sorted(known for known in _known_ids(mgr) if known.split("/", 1)[1] == name)
-
-
-def _unknown(mgr: Any, plugin_id: str) -> Any:
-    import difflib
-
-    category, _, name = plugin_id.partition("/")
-    known = _known_ids(mgr)
-    same_category = sorted(k.split("/", 1)[1] for k in known if k.startswith(f"{category}/"))
-    close = [f"{category}/{c}" for c in difflib.get_close_matches(name, same_category, n=3, cutoff=0.6)]
-    close = close or difflib.get_close_matches(plugin_id, sorted(known), n=3, cutoff=0.6)
-    hint = f"did you mean {' or '.join(close)}? " if close else ""
-    fail(f"no plugin {plugin_id}; {hint}`pepperpy plugins list` shows the plugins found")
-
-
-def resolved_id(mgr: Any, text: str) -> tuple[str, Any]:
-    """The plugin id ``text`` names, found as ``plugins info`` finds it (a bare name: the one category that has it;
-    an alias: its plugin's id), and its plugin folder (None for an entry point or an id that does not resolve to a
-    folder here). An unknown id stops the command with "did you mean"."""
-    from pepperpy.errors import PepperPyError
-
-    mgr.discover()
-    category, name = _split_id(mgr, text)
-    plugin_id = f"{category}/{name}"
-    if plugin_id not in _known_ids(mgr):
-        _unknown(mgr, plugin_id)
-    if plugin_id in mgr.entry_point_plugins:
-        return plugin_id, None
-    try:
-        found = mgr.resolve(category, name)[0]
-    except PepperPyError:
-        return plugin_id, None
-    return str(found.id), found
-
-
 def _details(mgr: Any, plugin_id: str) -> dict[str, Any]:
     """What ``plugins info`` shows, as a dict (its keys are the labels)."""
     from pepperpy.errors import PluginNotFoundError
 
-    category, name = _split_id(mgr, plugin_id)
+    category, name = category_and_name(mgr, plugin_id)
     mgr.discover()
     entry_point = mgr.entry_point_plugins.get(f"{category}/{name}")
     if entry_point is not None:
@@ -249,7 +186,7 @@ def _details(mgr: Any, plugin_id: str) -> dict[str, Any]:
     try:
         found, preset, env, alias = mgr.resolve(category, name)
     except PluginNotFoundError:
-        _unknown(mgr, f"{category}/{name}")
+        fail_unknown(mgr, f"{category}/{name}")
     manifest = found.manifest
     details: dict[str, Any] = {
         "id": found.id,
@@ -534,13 +471,13 @@ def _install_one(mgr: Any, plugin_id: str, progress: _Progress) -> str:
     from pepperpy import _install
     from pepperpy.errors import PluginNotFoundError
 
-    category, name = _split_id(mgr, plugin_id)
+    category, name = category_and_name(mgr, plugin_id)
     if f"{category}/{name}" in mgr.entry_point_plugins:
         return "installed with its distribution"
     try:
         found, preset = mgr.resolve(category, name)[:2]
     except PluginNotFoundError:
-        _unknown(mgr, plugin_id)
+        fail_unknown(mgr, plugin_id)
     needed = mgr.requirement_set(found)
     if _isolation_line(mgr, found, f"{category}/{name}", preset) is not None:
         return _install_worker_env(mgr, found, needed, progress)

@@ -12,14 +12,12 @@ import getpass
 import json
 import re
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from pepperpy._redact import is_secret_option
-from pepperpy.cli._common import fail, manager, parse_key_values, print_table
+from pepperpy.cli._common import fail, manager, parse_key_values, print_table, stop_on_error
 from pepperpy.errors import PepperPyError, PluginNotFoundError
 
 if TYPE_CHECKING:
@@ -29,15 +27,6 @@ _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 HIDDEN = "<hidden>"
 ISOLATION = "isolation"  # a reserved key, not a class option: where the plugin runs (pepperpy/_isolation)
 ISOLATION_MODES = ("process", "inprocess")
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """A PepperPyError becomes ``pepperpy: <message>`` and exit code 1."""
-    try:
-        yield
-    except PepperPyError as exc:
-        fail(str(exc))
 
 
 def split_id(text: str, default_category: str = "llm") -> tuple[str, str]:
@@ -169,7 +158,7 @@ def keys_set(name: str, force: bool) -> None:
     if not _VARIABLE.match(name):
         fail(f"{name!r} is not an environment variable name; use letters, digits and '_', as OPENAI_API_KEY")
     m = manager()
-    with _errors():
+    with stop_on_error():
         known = key_variables(m)
     if name not in known and not force:
         close = difflib.get_close_matches(name, list(known), n=1)
@@ -179,7 +168,7 @@ def keys_set(name: str, force: bool) -> None:
     value = getpass.getpass(f"{name}: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
     if not value:
         fail(f"no key given for {name}; nothing saved")
-    with _errors():
+    with stop_on_error():
         path = save_key(m.home, name, value)
     click.echo(f"saved {name} in {path}")
 
@@ -192,7 +181,7 @@ def keys_remove(name: str) -> None:
 
     from pepperpy._config import remove_key
 
-    with _errors():
+    with stop_on_error():
         path = remove_key(manager().home, name)
     click.echo(f"removed {name} from {path}")
     if os.environ.get(name):
@@ -208,7 +197,7 @@ def keys_list() -> None:
     problem = keys_file_problem(m.home)
     if problem:
         click.echo(f"warning: {problem}", err=True)
-    with _errors():
+    with stop_on_error():
         users = key_variables(m)
         names = sorted(set(users) | set(list_key_names(m.home)))
         sources = key_sources(m.home, names)
@@ -244,7 +233,7 @@ def aliases_set(name: str, plugin: str, options: tuple[str, ...], category: str,
 
     config = parse_key_values(options, "-o")
     m = manager()
-    with _errors():
+    with stop_on_error():
         plugins = m.discover()
         if f"{category}/{name}" in plugins or f"{category}/{name}" in m.entry_point_plugins:
             fail(f"{category}/{name} is a plugin, so an alias of that name would never be used; choose another name")
@@ -275,7 +264,7 @@ def aliases_list(category: str | None) -> None:
     """Aliases of plugin manifests, of aliases.json and registered in code, with their target and presets."""
     m = manager()
     rows: list[list[str]] = []
-    with _errors():
+    with stop_on_error():
         for info in m.list_plugins(category):
             for alias_name, alias in sorted(info.manifest.aliases.items()):
                 env = {**info.manifest.env, **alias.env}
@@ -325,7 +314,7 @@ def aliases_remove(name: str, category: str) -> None:
     from pepperpy._aliases import remove_user_alias
 
     m = manager()
-    with _errors():
+    with stop_on_error():
         path = remove_user_alias(m.home, category, name)
         left = {**m.aliases.user_aliases(), **m.aliases.registered()}
     click.echo(f"removed the alias {category}/{name} from {path}")
@@ -360,7 +349,7 @@ def options_set(plugin: str, key: str, value: str) -> None:
     category, name = split_id(plugin)
     parsed = parse_key_values([f"{key}={value}"], "KEY VALUE")[key]
     m = manager()
-    with _errors():
+    with stop_on_error():
         m.user_options.all()  # a corrupt file is reported before anything else
         unchecked = check_options(m, category, name, {key: parsed}, "options set")
         path = save_option(m.home, f"{category}/{name}", key, parsed)
@@ -375,7 +364,7 @@ def options_list(plugin: str | None) -> None:
     """The saved options, of every plugin or only of PLUGIN."""
     m = manager()
     wanted = "/".join(split_id(plugin)) if plugin else None
-    with _errors():
+    with stop_on_error():
         saved = m.user_options.all()
     rows = []
     for key, values in sorted(saved.items()):
@@ -398,7 +387,7 @@ def options_remove(plugin: str, key: str | None) -> None:
 
     plugin_key = "/".join(split_id(plugin))
     m = manager()
-    with _errors():
+    with stop_on_error():
         path = remove_options(m.home, plugin_key, key)
     click.echo(f"removed {key or 'every option'} of {plugin_key} from {path}")
 

@@ -3,6 +3,7 @@ attributes; the manager offers small public methods instead."""
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 from pathlib import Path
@@ -22,6 +23,33 @@ def test_no_module_reaches_into_the_managers_private_attributes():
         for number, line in enumerate(path.read_text().splitlines(), 1):
             if REACH_IN.search(line):
                 found.append(f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}")
+    assert found == []
+
+
+def _imported_from(path: Path, node: ast.ImportFrom) -> str:
+    """The absolute module an ``import from`` in ``path`` reads (``from .plugins import x`` in pepperpy/cli)."""
+    if not node.level:
+        return node.module or ""
+    package = path.parent.relative_to(PACKAGE.parent).parts
+    package = package[: len(package) - node.level + 1]
+    return ".".join([*package, *([node.module] if node.module else [])])
+
+
+def test_no_module_imports_another_modules_private_names():
+    # a private module (_common) may have public names; a private name (_split_id) stays in its module:
+    # what several modules share gets a public name in a module of its own (pepperpy/cli/_plugin_ids.py)
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            module = _imported_from(path, node)
+            folder = PACKAGE.parent.joinpath(*module.split("."))
+            for alias in node.names:
+                private = alias.name.startswith("_") and not alias.name.startswith("__")
+                a_module = (folder / f"{alias.name}.py").is_file() or (folder / alias.name).is_dir()
+                if module.startswith("pepperpy") and private and not a_module:
+                    found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}: {alias.name} from {module}")
     assert found == []
 
 
