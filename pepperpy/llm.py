@@ -351,9 +351,9 @@ def _refused(provider: LLMProvider, model: str | None, part: MediaPart, taken: f
 
 def check_parts(provider: LLMProvider, messages: list[Message], model: str | None) -> list[Message]:
     """Refuse media parts ``provider`` cannot take (before any request); for a provider that takes no media,
-    messages with parts become plain text (text parts joined, reasoning left out), as before parts existed."""
-    if text_only(messages):
-        return messages
+    messages with parts become plain text (text parts joined, reasoning left out), as before parts existed.
+
+    For messages that are not ``text_only`` (the callers' guard has just scanned them: not scanned again here)."""
     taken = provider.media_types_for(model)
     for message in messages:
         for part in message.content if isinstance(message.content, list) else ():
