@@ -51,7 +51,6 @@ from pepperpy.errors import (
 # Plugin modules load under this package (a child of pepperpy, so that
 # ``logger.enable("pepperpy")`` also turns on the plugins' own logs).
 SYNTHETIC_PACKAGE = "pepperpy.loaded_plugins"
-_MANAGER_NUMBERS = itertools.count(1)  # names each manager's plugin modules apart (``..._m<n>``)
 
 
 @dataclass(frozen=True)
@@ -116,6 +115,10 @@ class PluginManager:
 
     _instance: PluginManager | None = None
     _instance_lock = threading.Lock()
+    # Numbers each manager's plugin modules apart (``..._m<n>``). Process-wide like sys.modules, which keeps a
+    # manager's modules after it is gone: a number never comes back, so a later manager never finds an earlier
+    # one's submodules there (an old folder's ``helpers``).
+    _manager_numbers = itertools.count(1)
 
     def __init__(
         self,
@@ -138,7 +141,7 @@ class PluginManager:
         self._ready: set[str] = set()
         self.reloads = 0  # bumped by every hot reload (pepperpy/_reload.py); the facade compares it per call
         self._generations: dict[str, int] = {}  # plugin id -> how often its folder was reloaded
-        self._modules_suffix = f"_m{next(_MANAGER_NUMBERS)}"  # two managers never share a plugin's modules
+        self._modules_suffix = f"_m{next(PluginManager._manager_numbers)}"  # managers never share plugin modules
         self._superseded: Any = None  # WeakKeyDictionary: a class replaced by a reload -> its plugin id
         self._install_locks: dict[str, threading.Lock] = {}
         self._sys_path_lock = threading.Lock()

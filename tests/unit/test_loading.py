@@ -86,3 +86,19 @@ def test_two_managers_loading_the_same_folder_get_their_own_modules(tmp_path, ma
     first_module.LOADS.append("first")
     assert second_module.LOADS == []  # no module state shared between the managers
     assert first.load_class("llm", "shared") is first_class  # each keeps its own
+
+
+
+def test_managers_made_after_others_are_gone_never_take_their_module_names(tmp_path):
+    # sys.modules keeps a manager's plugin modules after the manager is gone, so a name that came back (as an
+    # address does: id() of a new manager is often a collected one's) would hand a later manager an old folder's
+    # submodules (`from .helpers import x` finds them there)
+    import gc
+
+    from pepperpy.plugin_manager import PluginManager
+
+    names = set()
+    for _ in range(20):
+        names.add(PluginManager(search_paths=[tmp_path], home=tmp_path / "home").package_name("llm/shared"))
+        gc.collect()
+    assert len(names) == 20
