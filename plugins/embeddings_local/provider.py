@@ -51,55 +51,42 @@ class LocalEmbeddingProvider(EmbeddingProvider):
                 raise ConfigError(f"embeddings/local: {label} {str(path)!r} does not exist or is not a file")
         await self.import_modules("numpy", "onnxruntime", "tokenizers")
         if self.precision == "int8":
-            await self.import_modules("onnx")
-            model = await asyncio.to_thread(self._int8_file, model)
-        await asyncio.to_thread(self._load, model, tokenizer)
+            session = await self._int8_session(model)
+        else:
+            session = await asyncio.to_thread(_checked_session, model)
+        await asyncio.to_thread(self._load, session, tokenizer)
 
-    def _int8_file(self, source: Path) -> Path:
-        """The int8 variant of ``source``, derived on first use and kept under PepperPy's home.
+    async def _int8_session(self, source: Path) -> Any:
+        """A session of the int8 variant of ``source``, derived on first use and kept under PepperPy's home.
 
-        The file's name carries a hash of the source model, so another model (or a changed file) gets its
-        own; it is written atomically (a reader never sees half a file) and rebuilt if it cannot be parsed.
+        The cached file is named by the source's path, size and mtime and the derivation's version (a stat, not
+        a read of the source), so another model or a changed file gets its own. It is loaded straight into
+        onnxruntime; only when that fails (missing, torn, damaged) is it derived again with the ``onnx`` package,
+        written atomically (a reader never sees half a file; concurrent first uses each write a whole one).
         """
-        import onnx
-
-        data = source.read_bytes()
-        digest = hashlib.sha256(data).hexdigest()[:16]
-        target = self.data_path("cache", "embeddings-local", f"{source.stem}-{digest}-int8-v{INT8_VERSION}.onnx")
+        target = self._int8_file(source)
         if target.is_file():
             try:
-                onnx.load_model_from_string(target.read_bytes())
-                return target
+                return await asyncio.to_thread(_new_session, target)
             except Exception:  # a damaged cache file is derived data: make it again
                 self.logger.warning("rebuilding the unreadable cached int8 model {}", target)
-        try:
-            derived = int8_model(onnx.load_model_from_string(data))
-        except Exception as exc:
-            raise ConfigError(f"embeddings/local: cannot read {source} as an ONNX model for precision='int8': {exc}") from exc
-        if derived is None:
-            raise ConfigError(
-                f"embeddings/local: precision='int8' found no weight matrix products in {source}; use precision='float32'"
-            )
-        atomic_write(target, derived.SerializeToString())
-        return target
+        await self.import_modules("onnx")
+        await asyncio.to_thread(_derive_int8, source, target)
+        return await asyncio.to_thread(_checked_session, target)
 
-    def _load(self, model: Path, tokenizer_file: Path) -> None:
-        import onnxruntime
+    def _int8_file(self, source: Path) -> Path:
+        """Where the int8 variant of ``source`` is cached: the name carries a digest of its path, size and mtime."""
+        stat = source.stat()
+        key = f"{os.path.realpath(source)}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()
+        digest = hashlib.sha256(key).hexdigest()[:16]
+        return self.data_path("cache", "embeddings-local", f"{source.stem}-{digest}-int8-v{INT8_VERSION}.onnx")
+
+    def _load(self, session: Any, tokenizer_file: Path) -> None:
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_file(str(tokenizer_file))
         tokenizer.enable_truncation(max_length=self.max_length)
         tokenizer.no_padding()  # tokenizer.json pads to 128; each batch is padded to its own longest text instead
-        # One single-threaded session run by a worker per core, on different batches: no per-operator
-        # hand-off between threads, and no spinning threads that burn a shared CPU (see the README).
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3
-        try:
-            session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types for bad files
-            raise ConfigError(f"embeddings/local: cannot load {model} as an ONNX model: {exc}") from exc
         self._tokenizer, self._session = tokenizer, session
         self._input_names = tuple(i.name for i in session.get_inputs())
         workers = self.n_threads or os.cpu_count() or 1
@@ -151,6 +138,42 @@ class LocalEmbeddingProvider(EmbeddingProvider):
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         return (pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)).astype(np.float32)
+
+
+def _new_session(model: Path) -> Any:
+    """An onnxruntime session of ``model``: one thread, no spinning (one session run by a worker per core, on
+    different batches: no per-operator hand-off between threads, and no spinning threads that burn a shared CPU;
+    see the README). Raises onnxruntime's own errors for a file it cannot load."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+
+
+def _checked_session(model: Path) -> Any:
+    """``_new_session``; a file onnxruntime cannot load is a ConfigError naming it."""
+    try:
+        return _new_session(model)
+    except Exception as exc:  # onnxruntime raises its own exception types for bad files
+        raise ConfigError(f"embeddings/local: cannot load {model} as an ONNX model: {exc}") from exc
+
+
+def _derive_int8(source: Path, target: Path) -> None:
+    """Write the int8 variant of the model ``source`` to ``target`` (atomically)."""
+    import onnx
+
+    try:
+        derived = int8_model(onnx.load_model_from_string(source.read_bytes()))
+    except Exception as exc:
+        raise ConfigError(f"embeddings/local: cannot read {source} as an ONNX model for precision='int8': {exc}") from exc
+    if derived is None:
+        raise ConfigError(
+            f"embeddings/local: precision='int8' found no weight matrix products in {source}; use precision='float32'"
+        )
+    atomic_write(target, derived.SerializeToString())
 
 
 def int8_model(model: Any) -> Any:

