@@ -1,4 +1,4 @@
-"""The HTTP edge shared by remote providers: pooled clients, one retry rule, size caps, error mapping, SSE.
+"""The HTTP edge shared by remote providers: pooled connections, one retry rule, size caps, error mapping, SSE.
 
 The retry rule, here and only here (``max_retries`` attempts more at most, all within
 ``retry_budget`` seconds and the call's ``timeout``):
@@ -21,7 +21,7 @@ The retry rule, here and only here (``max_retries`` attempts more at most, all w
   Browsers and the openai SDK send such a request again too (Go's net/http does for
   requests it may replay). httpcore's ``trace`` extension tells a reused connection from
   a new one (a new one reports ``connection.connect_tcp`` before its first HTTP step; the
-  trace is stopped at that step); the headers arrived once ``client.stream()`` hands the
+  trace is stopped at that step); the headers arrived once ``PooledClient.send()`` hands the
   response over. The same failure on a new connection follows the rules above (not sent
   again): nothing tells a service that hung up at once from one that read the request
   first. One limit: httpcore reports a close after part of a status line the same way as
@@ -57,7 +57,8 @@ import json
 import math
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+import urllib.request
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -102,72 +103,125 @@ class RetryPolicy:
 
 
 class ClientPool:
-    """The pooled ``httpx.AsyncClient``s of one PluginManager on one event loop: one per base URL.
+    """The pooled connections of one PluginManager on one event loop: one ``httpx.AsyncHTTPTransport`` per base URL.
 
     A pool is the shared resource ``"http_clients"`` with ``per_loop=True`` (rules in
     ``pepperpy._resources``): asyncio objects belong to one event loop, hence one pool
     per loop. Every remote provider of the manager opened on that loop holds it while
     open, and it is kept while the loop runs even when no provider is open, so a second
-    ``PepperPy`` opened on the same service reuses the client and its keep-alive
-    connections (no new client, no new TCP/TLS handshake). The pool is closed, exactly
-    once, when its loop shuts down (``asyncio.run()`` returning, a sync runner closing;
-    if providers are still open then, when the last of them closes), or at interpreter
-    exit. It holds one client per distinct base URL used on that loop.
+    ``PepperPy`` opened on the same service reuses the transport and its keep-alive
+    connections (no new TCP/TLS handshake). The pool is closed, exactly once, when its
+    loop shuts down (``asyncio.run()`` returning, a sync runner closing; if providers are
+    still open then, when the last of them closes), or at interpreter exit.
 
-    Each provider gets its own ``PooledClient`` handle, closed when the provider closes.
-    One SSL context serves every client of the manager (building one costs ~25 ms).
+    Requests go to the transport directly, not through an ``httpx.AsyncClient``: the
+    client's layer (URL and header merging, cookies, redirects, event hooks, its
+    response wrapper) cost about a third of a call's CPU, and PepperPy uses none of it
+    but the proxy settings, which are read here once per base URL from the same
+    environment variables (``environment_proxy``). Each provider gets its own
+    ``PooledClient`` handle, closed when the provider closes. One SSL context serves
+    every transport of the manager (building one costs ~25 ms).
     """
 
     def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
-        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._transports: dict[str, httpx.AsyncHTTPTransport] = {}
         self._ssl_context = ssl_context
+        self.is_closed = False
 
     def acquire(self, base_url: str) -> PooledClient:
-        """A new handle on the pooled client for ``base_url`` (created on first use)."""
-        client = self._clients.get(base_url)
-        if client is None or client.is_closed:
+        """A new handle on the pooled transport for ``base_url`` (created on first use)."""
+        url = httpx.URL(base_url)
+        transport = self._transports.get(base_url)
+        if transport is None:
             if self._ssl_context is None:
                 self._ssl_context = httpx.create_ssl_context()
             limits = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=KEEPALIVE_EXPIRY_S)
-            client = httpx.AsyncClient(base_url=base_url, limits=limits, timeout=None, verify=self._ssl_context)
-            self._clients[base_url] = client
-        return PooledClient(client)
+            transport = httpx.AsyncHTTPTransport(verify=self._ssl_context, limits=limits, proxy=environment_proxy(url))
+            self._transports[base_url] = transport
+        return PooledClient(transport, url, self)
 
     async def aclose(self) -> None:
-        """Close every pooled client and its connections (the resource's cleanup)."""
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.aclose()
+        """Close every pooled transport and its connections (the resource's cleanup)."""
+        transports, self._transports = list(self._transports.values()), {}
+        self.is_closed = True
+        for transport in transports:
+            await transport.aclose()
+
+
+def environment_proxy(url: httpx.URL) -> str | None:
+    """The proxy that ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` name for ``url``, unless ``NO_PROXY`` exempts
+    its host (``*``; a name, which covers its subdomains; ``.name``, its subdomains only; an address), read as
+    ``httpx.AsyncClient`` reads them (curl's rules)."""
+    settings = urllib.request.getproxies_environment()
+    proxy = settings.get(url.scheme) or settings.get("all")
+    if not proxy:
+        return None
+    host = url.host.lower()
+    for entry in settings.get("no", "").lower().split(","):
+        entry = entry.strip().split("://", 1)[-1].strip("[]")
+        if entry == "*" or (entry and (host == entry or host.endswith(entry if entry.startswith(".") else "." + entry))):
+            return None
+    return proxy if "://" in proxy else f"http://{proxy}"
 
 
 class PooledClient:
-    """One provider's handle on a pooled ``httpx.AsyncClient``.
+    """One provider's handle on the pooled transport for its base URL: it sends a request (signed by an
+    ``httpx.Auth`` when given) and hands the response over with its body unread.
 
-    ``post``, ``stream``, ``build_request``, ``send`` and ``base_url`` are the pooled client's, at no per-call cost. ``aclose()`` (done when the provider closes) closes
-    the handle only: it then refuses requests and reads ``is_closed``, while the pooled
-    client and its connections live on in the ``ClientPool``.
+    ``aclose()`` (done when the provider closes) closes the handle only: it then refuses requests and
+    reads ``is_closed``, while the transport and its connections live on in the ``ClientPool``.
     """
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
-        self.base_url = client.base_url
-        self.post = client.post
-        self.stream = client.stream
-        self.build_request = client.build_request
-        self._closed = False
+    def __init__(self, transport: httpx.AsyncHTTPTransport, base_url: httpx.URL, pool: ClientPool) -> None:
+        self.transport = transport
+        self.base_url = base_url
+        self.pool = pool
+        self._urls: dict[str, httpx.URL] = {}
+        self.is_closed = False
 
-    def send(self, request: httpx.Request, **kwargs: Any) -> Any:
-        """``client.send``, looked up when called (as ``client.post`` does inside httpx), so a test or recorder that
-        patches ``httpx.AsyncClient.send`` sees every request of a pooled client made before it."""
-        return self.client.send(request, **kwargs)
+    def url(self, path: str) -> httpx.URL:
+        """``path`` under the base URL (an absolute URL as it is), as ``httpx.AsyncClient(base_url=...)`` joins them."""
+        url = self._urls.get(path)
+        if url is None:
+            url = httpx.URL(path)
+            if url.is_relative_url:
+                url = self.base_url.copy_with(raw_path=self.base_url.raw_path + url.raw_path.lstrip(b"/"))
+            if len(self._urls) < 256:  # a provider's paths are few (one per model and method); kept bounded
+                self._urls[path] = url
+        return url
 
-    @property
-    def is_closed(self) -> bool:
-        return self._closed or self.client.is_closed
+    async def send(self, request: httpx.Request, auth: httpx.Auth | None = None) -> httpx.Response:
+        """The response to ``request`` once its headers are in (body unread: read it, then ``aclose()`` it)."""
+        if auth is None:
+            return await self._send(request)
+        flow = auth.async_auth_flow(request)  # the loop of httpx.AsyncClient._send_handling_auth, redirects aside
+        try:
+            request = await flow.__anext__()
+            while True:
+                response = await self._send(request)
+                try:
+                    request = await flow.asend(response)
+                except StopAsyncIteration:
+                    return response
+                except BaseException:
+                    await response.aclose()
+                    raise
+                await response.aread()
+        finally:
+            await flow.aclose()
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        try:
+            response = await self.transport.handle_async_request(request)
+        except httpx.HTTPError as exc:
+            exc.request = request  # as httpx.AsyncClient sets it: errors name the URL
+            raise
+        response.request = request
+        return response
 
     async def aclose(self) -> None:
-        self._closed = True
-        self.post = self.stream = self.send = _refuse_closed  # type: ignore[method-assign]
+        self.is_closed = True
+        self.send = _refuse_closed  # type: ignore[method-assign]
 
 
 def _refuse_closed(*args: Any, **kwargs: Any) -> Any:
@@ -176,7 +230,7 @@ def _refuse_closed(*args: Any, **kwargs: Any) -> Any:
 
 class _Attempt:
     """One request: on a new or a reused connection (httpcore's ``trace`` extension says), answered or not
-    (``answered`` is set once the response's headers are in: where ``client.send()`` hands the response over)."""
+    (``answered`` is set once the response's headers are in: where ``PooledClient.send()`` hands the response over)."""
 
     __slots__ = ("new_connection", "answered")
 
@@ -319,6 +373,12 @@ def _too_large(who: str, url: Any, what: str, limit: int, option: str) -> Provid
     )
 
 
+def _body(response: httpx.Response) -> AsyncIterable[bytes]:
+    """The body's bytes as they arrive: straight from the connection, or through httpx's decoders when the
+    service compressed them."""
+    return response.aiter_bytes() if "content-encoding" in response.headers else response.stream
+
+
 async def _read_body(response: httpx.Response, limit: int, who: str) -> bytes:
     """The whole (decoded) body, refused as soon as it passes ``limit`` bytes."""
     declared = response.headers.get("content-length", "")
@@ -326,7 +386,7 @@ async def _read_body(response: httpx.Response, limit: int, who: str) -> bytes:
         raise _too_large(who, response.request.url, "the answer", limit, "max_response_bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
+    async for chunk in _body(response):
         size += len(chunk)
         if size > limit:
             raise _too_large(who, response.request.url, "the answer", limit, "max_response_bytes")
@@ -337,7 +397,7 @@ async def _read_body(response: httpx.Response, limit: int, who: str) -> bytes:
 async def _error_answer(response: httpx.Response) -> httpx.Response:
     """An error answer with at most ``ERROR_BODY_BYTES`` of its body, for ``error_for_status``."""
     body = bytearray()
-    async for chunk in response.aiter_bytes():
+    async for chunk in _body(response):
         body += chunk
         if len(body) >= ERROR_BODY_BYTES:
             break
@@ -361,30 +421,39 @@ async def _pause_before_retry(error: ProviderError, attempt: int, policy: RetryP
     return True
 
 
+def json_body(body: dict[str, Any]) -> bytes:
+    """``body`` as the bytes of a JSON request, as httpx's ``json=`` encodes it (compact, UTF-8); done once per
+    call, whatever the retries."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
 async def post_json(
-    client: httpx.AsyncClient, path: str, body: dict[str, Any], *, headers: dict[str, str], timeout_s: float,
+    client: PooledClient, path: str, body: dict[str, Any], *, headers: Mapping[str, str], timeout_s: float,
     policy: RetryPolicy, who: str, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES, auth: httpx.Auth | None = None,
     url_setting: str = "base_url",
 ) -> dict[str, Any]:
     """POST ``body`` and return the JSON answer within ``timeout_s`` in all, retrying as the module docstring says.
 
-    ``auth`` signs each attempt (an ``httpx.Auth``, e.g. a request signature that covers the body and the time)."""
+    ``headers`` are sent as given (with ``Host`` and ``Content-Length``): ``with_default_headers`` adds the usual
+    ones. ``auth`` signs each attempt (an ``httpx.Auth``, e.g. a request signature that covers the body and the
+    time)."""
     loop = asyncio.get_running_loop()
+    content = json_body(body)
     if enforced_by(loop.time() + timeout_s):  # inside an LLM generate() whose deadline comes first: it fires first
         return await _post_with_retries(
-            client, path, body, headers, timeout_s, policy, who, max_response_bytes, auth, url_setting
+            client, path, content, headers, timeout_s, policy, who, max_response_bytes, auth, url_setting
         )
     scope = asyncio.timeout(timeout_s)
     try:
         async with scope:
             return await _post_with_retries(
-                client, path, body, headers, timeout_s, policy, who, max_response_bytes, auth, url_setting
+                client, path, content, headers, timeout_s, policy, who, max_response_bytes, auth, url_setting
             )
     except TimeoutError:
         if not scope.expired():
             raise
         raise provider_error_type(ProviderTimeoutError, _who(who)[1])(
-            f"{who}: no complete answer from {client.base_url.join(path)} within timeout={timeout_s}s (the limit "
+            f"{who}: no complete answer from {client.url(path)} within timeout={timeout_s}s (the limit "
             "covers the whole call, retries and slow bodies included); if the request reached the service, it may "
             "have been processed; raise timeout=...",
             retryable=True,
@@ -392,18 +461,18 @@ async def post_json(
 
 
 async def _post_with_retries(
-    client: httpx.AsyncClient, path: str, body: dict[str, Any], headers: dict[str, str], timeout_s: float,
+    client: PooledClient, path: str, content: bytes, headers: Mapping[str, str], timeout_s: float,
     policy: RetryPolicy, who: str, max_response_bytes: int, auth: httpx.Auth | None, url_setting: str,
 ) -> dict[str, Any]:
     deadline = time.monotonic() + min(policy.budget_s, timeout_s)
+    url = client.url(path)
     attempt, resent = 0, False
     while True:
         attempt += 1
         trace = _Attempt()
         try:
-            # client.stream() without its context manager (a generator per call): send, read, close
-            request = client.build_request("POST", path, json=body, headers=headers, extensions=trace.extensions(timeout_s))
-            response = await client.send(request, auth=auth or httpx.USE_CLIENT_DEFAULT, stream=True)
+            request = httpx.Request("POST", url, headers=headers, content=content, extensions=trace.extensions(timeout_s))
+            response = await client.send(request, auth)
             try:
                 trace.answered = True
                 if response.status_code >= 400:
@@ -435,11 +504,12 @@ async def _post_with_retries(
 
 
 async def stream_sse(
-    client: httpx.AsyncClient, path: str, body: dict[str, Any], *, headers: dict[str, str], timeout_s: float,
+    client: PooledClient, path: str, body: dict[str, Any], *, headers: Mapping[str, str], timeout_s: float,
     policy: RetryPolicy, who: str, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES, auth: httpx.Auth | None = None,
     decoder: Callable[[int], Any] = SSEDecoder, url_setting: str = "base_url",
 ) -> AsyncIterator[tuple[str | None, str]]:
-    """POST ``body`` and yield ``(event type or None, data)`` of each server-sent event; ``auth`` signs each attempt.
+    """POST ``body`` and yield ``(event type or None, data)`` of each server-sent event; ``headers`` and ``auth``
+    as for ``post_json``.
 
     ``decoder(max_event_bytes)`` reads the stream: ``SSEDecoder``, or, for a stream framed otherwise (AWS's
     event stream), an object whose ``feed(bytes)`` returns the events complete so far, each with ``event`` (its
@@ -449,29 +519,28 @@ async def stream_sse(
     after it, never (the service has the request).
     """
     deadline = time.monotonic() + min(policy.budget_s, timeout_s)
+    url, content = client.url(path), json_body(body)
     attempt, resent = 0, False
     while True:
         attempt += 1
         answered = yielded = False
         trace = _Attempt()
         try:
-            async with client.stream(
-                "POST", path, json=body, headers=headers, extensions=trace.extensions(timeout_s),
-                auth=auth or httpx.USE_CLIENT_DEFAULT,
-            ) as response:
+            request = httpx.Request("POST", url, headers=headers, content=content, extensions=trace.extensions(timeout_s))
+            response = await client.send(request, auth)
+            try:
                 trace.answered = True
                 if response.status_code >= 400:
                     raise error_for_status(await _error_answer(response), who)
                 answered = True
                 events = decoder(max_event_bytes)
                 try:
-                    async for chunk in response.aiter_bytes():
+                    async for chunk in _body(response):
                         for event in events.feed(chunk):
                             yielded = True
                             yield event.event or None, event.data
                 except EventTooLarge:
-                    raise _too_large(who, response.request.url, "one event of the stream", max_event_bytes,
-                                     "max_event_bytes") from None
+                    raise _too_large(who, url, "one event of the stream", max_event_bytes, "max_event_bytes") from None
                 except httpx.HTTPError as exc:
                     if not yielded:
                         raise _cut_short(exc, response, who, timeout_s) from exc
@@ -479,6 +548,8 @@ async def stream_sse(
                         f"{who}: the stream broke off midway ({exc}); the partial answer was kept"
                     ) from exc
                 return
+            finally:
+                await response.aclose()
         except httpx.HTTPError as exc:
             if _resend(exc, trace, resent, who):
                 attempt, resent = attempt - 1, True
@@ -513,10 +584,11 @@ def parse_event_data(data: str, who: str) -> dict[str, Any]:
 
 
 class Endpoint:
-    """A base URL with its headers, timeout, retry policy and size caps, over a client shared through a ClientPool."""
+    """A base URL with its headers (every one sent: see ``with_default_headers``), timeout, retry policy and size
+    caps, over a transport shared through a ClientPool."""
 
     def __init__(
-        self, client: PooledClient | httpx.AsyncClient, headers: dict[str, str], timeout_s: float, policy: RetryPolicy,
+        self, client: PooledClient, headers: Mapping[str, str], timeout_s: float, policy: RetryPolicy,
         who: str, *, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         auth: httpx.Auth | None = None, url_setting: str = "base_url",
     ):
@@ -539,6 +611,21 @@ class Endpoint:
             policy=self.policy, who=self.who, max_event_bytes=self.max_event_bytes, auth=self.auth, decoder=decoder,
             url_setting=self.url_setting,
         )
+
+
+DEFAULT_HEADERS = {  # what httpx.AsyncClient sends unless told otherwise, and the body's type
+    "Accept": "*/*",
+    "Accept-Encoding": "gzip, deflate",
+    "Connection": "keep-alive",
+    "User-Agent": f"python-httpx/{httpx.__version__}",
+    "Content-Type": "application/json",
+}
+
+
+def with_default_headers(headers: Mapping[str, Any]) -> dict[str, Any]:
+    """``headers``, then the ``DEFAULT_HEADERS`` they do not set (names compared without case)."""
+    given = {name.lower() for name in headers}
+    return {**headers, **{name: value for name, value in DEFAULT_HEADERS.items() if name.lower() not in given}}
 
 
 class SecretHeaders(Mapping[str, str]):
@@ -638,10 +725,10 @@ class RemoteProvider(PepperpyPlugin, ResourceMixin):
         return ClientPool(self.shared_resource("http_ssl_context", httpx.create_ssl_context))
 
     def _secret_headers(self) -> SecretHeaders:
-        """``headers()`` kept secret until sent; every ``SecretStr`` option is registered for redaction first,
+        """``headers()`` with the defaults, kept secret until sent; every ``SecretStr`` option is registered for redaction first,
         so a key the service echoes back shows as ``***`` in errors and logs."""
         remember_options(self)
-        return SecretHeaders(self.headers())
+        return SecretHeaders(with_default_headers(self.headers()))
 
 
 __all__ = [
@@ -655,10 +742,14 @@ __all__ = [
     "EventTooLarge",
     "SSEDecoder",
     "ServerSentEvent",
+    "DEFAULT_HEADERS",
+    "environment_proxy",
     "error_for_exception",
     "error_for_status",
+    "json_body",
     "parse_event_data",
     "post_json",
     "remember",
     "stream_sse",
+    "with_default_headers",
 ]

@@ -40,12 +40,12 @@ def record_bodies(monkeypatch: Any, suffix: str = "/responses") -> list[dict[str
     import httpx
 
     bodies: list[dict[str, Any]] = []
-    send = httpx.AsyncClient.send
+    send = httpx.AsyncHTTPTransport.handle_async_request
 
-    async def recording(self: httpx.AsyncClient, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+    async def recording(self: httpx.AsyncHTTPTransport, request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith(suffix):
             bodies.append(json.loads(request.content))
-        return await send(self, request, **kwargs)
+        return await send(self, request)
 
-    monkeypatch.setattr(httpx.AsyncClient, "send", recording)
+    monkeypatch.setattr(httpx.AsyncHTTPTransport, "handle_async_request", recording)
     return bodies

@@ -50,6 +50,37 @@ class RawHttpx:
         await self.client.aclose()
 
 
+class RawTransport(RawHttpx):
+    """Raw httpx one layer down: the request sent through httpx's transport, with no ``AsyncClient`` (no URL and
+    header merging, cookies, redirects or event hooks): the floor PepperPy's HTTP edge stands on."""
+
+    name = "raw httpx transport"
+
+    async def open(self, base_url: str) -> None:
+        import httpx
+
+        self.transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=256, max_keepalive_connections=64))
+        self.url = httpx.URL(base_url.rstrip("/") + "/chat/completions")
+        self.headers = {"Authorization": "Bearer sk-bench"}
+
+    async def call(self) -> tuple[str, dict]:
+        import httpx
+
+        body = {"model": "stub", "messages": [{"role": "user", "content": "Say hello."}]}
+        response = await self.transport.handle_async_request(httpx.Request("POST", self.url, headers=self.headers, json=body))
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        if response.status_code >= 400:
+            raise RuntimeError(f"HTTP {response.status_code}")
+        answer = response.json()
+        return answer["choices"][0]["message"]["content"], answer["usage"]
+
+    async def close(self) -> None:
+        await self.transport.aclose()
+
+
 class PepperPyClient:
     name = "PepperPy"
 

@@ -1,6 +1,7 @@
 """Runs under valgrind for scripts/bench/instructions.py: raw httpx or PepperPy calls over an in-memory network.
 
-Usage: python memory_clients.py raw|PepperPy seq|concurrent CALLS [chat|responses|gemini]. The clients are
+Usage: python memory_clients.py raw|transport|PepperPy seq|concurrent CALLS [chat|responses|gemini] (transport:
+Chat Completions only). The clients are
 http_clients.py's (Chat Completions), responses_api.py's (the Responses API) and this file's (Gemini); their
 httpx client's connection pool is swapped for one on an in-memory backend that answers every request at once
 (the bench's stub answer), so that the count holds the Python work of a call only: no kernel, no server,
@@ -19,7 +20,7 @@ import httpcore
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[2]))
-from http_clients import CONCURRENCY, PepperPyClient, RawHttpx  # noqa: E402
+from http_clients import CONCURRENCY, PepperPyClient, RawHttpx, RawTransport  # noqa: E402
 from stub_server import ANSWER, GEMINI_ANSWER, RESPONSE as RESPONSES_ANSWER  # noqa: E402
 
 from scripts.bench.responses_api import PepperPyResponses, RawResponses  # noqa: E402
@@ -85,21 +86,26 @@ class InMemoryBackend(httpcore.AsyncNetworkBackend):
         await asyncio.sleep(seconds)
 
 
-def in_memory(client, answer: bytes) -> None:  # noqa: ANN001
-    """Swap the httpx client's pool (a private attribute: a benchmark may) for one on the in-memory backend."""
-    client._transport._pool = httpcore.AsyncConnectionPool(
+def in_memory(transport, answer: bytes) -> None:  # noqa: ANN001
+    """Swap the httpx transport's pool (a private attribute: a benchmark may) for one on the in-memory backend."""
+    transport._pool = httpcore.AsyncConnectionPool(
         max_connections=256, max_keepalive_connections=64, keepalive_expiry=3.0, network_backend=InMemoryBackend(answer)
     )
 
 
 async def main(name: str, mode: str, calls: int, wire: str = "chat") -> None:
     raw_class, pepper_class = CLIENTS[wire]
-    client = raw_class() if name == "raw" else pepper_class()
+    client = {"raw": raw_class, "transport": RawTransport}.get(name, pepper_class)()
     base_url = "http://127.0.0.1:9/v1beta" if wire == "gemini" else "http://127.0.0.1:9/v1"
     # Under valgrind a loaded machine runs 64 calls at a time slower than the default 60 s limit of a whole call:
     # a longer one (the same work per call: one deadline either way).
-    await (client.open(base_url) if name == "raw" else client.open(base_url, timeout=SLOW_TIMEOUT_S))
-    in_memory(client.client if name == "raw" else (await client.pepper.ready("llm")).endpoint.client.client, ANSWERS[wire])
+    if name == "PepperPy":
+        await client.open(base_url, timeout=SLOW_TIMEOUT_S)
+        transport = (await client.pepper.ready("llm")).endpoint.client.transport
+    else:
+        await client.open(base_url)
+        transport = client.transport if name == "transport" else client.client._transport
+    in_memory(transport, ANSWERS[wire])
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def gated() -> None:

@@ -98,7 +98,7 @@ def test_a_thousand_open_close_cycles_on_one_loop_reuse_one_client_and_leak_noth
         async with http_pepper(fresh_manager, scripted) as pepper:
             answers.append((await pepper.chat.with_user(f"q{i}").generate()).content)
             handle = pepper.llm.endpoint.client
-            clients.add(id(handle.client))
+            clients.add(id(handle.transport))
         assert handle.is_closed, "the provider's handle closes with it"
 
     async def main() -> None:
@@ -127,13 +127,13 @@ def test_each_event_loop_gets_its_pool_closed(fresh_manager, scripted):
     async def once() -> None:
         async with http_pepper(fresh_manager, scripted) as pepper:
             await pepper.chat.with_user("hi").generate()
-            pooled = pepper.llm.endpoint.client.client
+            pooled = pepper.llm.endpoint.client.pool
         closed.append(pooled)
 
     def many() -> None:
         for _ in range(LOOPS):
             asyncio.run(once())
-            assert closed[-1].is_closed, "the pooled client closes when its loop shuts down"
+            assert closed[-1].is_closed, "the pool closes when its loop shuts down"
 
     start = fd_targets()
     warned, before, after = run_checking_leaks(many)
@@ -150,7 +150,7 @@ def test_the_sync_path_closes_its_pool_with_its_runner(fresh_manager, scripted):
             pepper = http_pepper(fresh_manager, scripted)
             assert pepper.chat.with_user("hi").generate_sync().content == "ok"
             assert pepper.chat.with_user("hi").generate_sync().content == "ok"
-            pooled = pepper.llm.endpoint.client.client
+            pooled = pepper.llm.endpoint.client.pool
             pepper.close()
             assert pooled.is_closed
 
@@ -158,19 +158,19 @@ def test_the_sync_path_closes_its_pool_with_its_runner(fresh_manager, scripted):
     assert warned == [] and after <= before, f"{after - before} file descriptors left open"
 
 
-def test_a_second_pepperpy_on_the_same_service_reuses_the_pooled_client(fresh_manager, scripted):
+def test_a_second_pepperpy_on_the_same_service_reuses_the_pooled_transport(fresh_manager, scripted):
     """Reuse is asserted as behaviour (the same client, no new connection); its speed is in scripts/bench.py."""
     scripted.reset(*[Reply(json=chat_answer("ok")) for _ in range(2)])
 
     async def main() -> None:
         async with http_pepper(fresh_manager, scripted) as pepper:
             await pepper.chat.with_user("hi").generate()
-            pooled = pepper.llm.endpoint.client.client
+            pooled = pepper.llm.endpoint.client.transport
         for _ in range(200):
             async with http_pepper(fresh_manager, scripted) as pepper:
-                assert pepper.llm.endpoint.client.client is pooled
+                assert pepper.llm.endpoint.client.transport is pooled
         async with http_pepper(fresh_manager, scripted) as pepper:
-            assert pepper.llm.endpoint.client.client is pooled
+            assert pepper.llm.endpoint.client.transport is pooled
             assert (await pepper.chat.with_user("hi").generate()).content == "ok"
 
     asyncio.run(main())

@@ -11,6 +11,7 @@ import textwrap
 import threading
 from pathlib import Path
 
+import httpx
 import pytest
 
 from pepperpy.errors import ConfigError, PluginError
@@ -418,15 +419,15 @@ def test_remote_providers_share_a_per_loop_pool_kept_until_the_loop_ends(builtin
     async def main():
         async with first, second, other:
             handles = first.endpoint.client, second.endpoint.client
-            assert handles[0] is not handles[1] and handles[0].client is handles[1].client, "one pooled client"
-            assert other.endpoint.client.client is not handles[0].client, "one per base URL"
+            assert handles[0] is not handles[1] and handles[0].transport is handles[1].transport, "one transport"
+            assert other.endpoint.client.transport is not handles[0].transport, "one per base URL"
             assert handles[0].base_url == "http://127.0.0.1:9/v1/"
-        assert all(handle.is_closed for handle in handles) and not handles[0].client.is_closed, "kept for the next"
+        assert all(handle.is_closed for handle in handles) and not handles[0].pool.is_closed, "kept for the next"
         with pytest.raises(RuntimeError, match="client has been closed"):
-            await handles[0].post("chat/completions", json={})
+            await handles[0].send(httpx.Request("POST", handles[0].url("chat/completions")))
         async with first:
-            assert first.endpoint.client.client is handles[0].client, "reused"
-        seen["pooled"] = handles[0].client
+            assert first.endpoint.client.transport is handles[0].transport, "reused"
+        seen["pooled"] = handles[0].pool
 
     asyncio.run(main())
     assert seen["pooled"].is_closed, "closed when its loop shut down"
