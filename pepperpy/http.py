@@ -125,6 +125,7 @@ class ClientPool:
 
     def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
         self._transports: dict[str, httpx.AsyncHTTPTransport] = {}
+        self._proxies: dict[str, str | None] = {}  # the proxy each transport goes through, as errors show it
         self._ssl_context = ssl_context
         self.is_closed = False
 
@@ -136,13 +137,14 @@ class ClientPool:
             if self._ssl_context is None:
                 self._ssl_context = httpx.create_ssl_context()
             limits = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=KEEPALIVE_EXPIRY_S)
-            transport = httpx.AsyncHTTPTransport(verify=self._ssl_context, limits=limits, proxy=environment_proxy(url))
-            self._transports[base_url] = transport
-        return PooledClient(transport, url, self)
+            proxy = environment_proxy(url)
+            transport = httpx.AsyncHTTPTransport(verify=self._ssl_context, limits=limits, proxy=proxy)
+            self._transports[base_url], self._proxies[base_url] = transport, proxy_shown(proxy)
+        return PooledClient(transport, url, self, self._proxies[base_url])
 
     async def aclose(self) -> None:
         """Close every pooled transport and its connections (the resource's cleanup)."""
-        transports, self._transports = list(self._transports.values()), {}
+        transports, self._transports, self._proxies = list(self._transports.values()), {}, {}
         self.is_closed = True
         for transport in transports:
             await transport.aclose()
@@ -150,18 +152,40 @@ class ClientPool:
 
 def environment_proxy(url: httpx.URL) -> str | None:
     """The proxy that ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` name for ``url``, unless ``NO_PROXY`` exempts
-    its host (``*``; a name, which covers its subdomains; ``.name``, its subdomains only; an address), read as
-    ``httpx.AsyncClient`` reads them (curl's rules)."""
+    it (``*``; a name, which covers its subdomains; ``.name``, its subdomains only; an address; any of these with
+    ``:port``, for that port only), read as ``httpx.AsyncClient`` reads them (curl's rules)."""
     settings = urllib.request.getproxies_environment()
     proxy = settings.get(url.scheme) or settings.get("all")
     if not proxy:
         return None
-    host = url.host.lower()
     for entry in settings.get("no", "").lower().split(","):
-        entry = entry.strip().split("://", 1)[-1].strip("[]")
-        if entry == "*" or (entry and (host == entry or host.endswith(entry if entry.startswith(".") else "." + entry))):
+        if _exempts(entry.strip().split("://", 1)[-1], url):
             return None
     return proxy if "://" in proxy else f"http://{proxy}"
+
+
+def _exempts(entry: str, url: httpx.URL) -> bool:
+    """Whether one ``NO_PROXY`` entry (scheme removed) covers ``url``."""
+    if entry == "*":
+        return True
+    name, port = entry, ""
+    if entry.startswith("["):  # [IPv6] or [IPv6]:port
+        name, _, rest = entry[1:].partition("]")
+        port = rest.removeprefix(":")
+    elif entry.count(":") == 1:  # name:port (an IPv6 address has more colons)
+        name, port = entry.split(":")
+    if not name or (port and port != str(url.port or (443 if url.scheme == "https" else 80))):
+        return False
+    host = url.host.lower()
+    return host == name or host.endswith(name if name.startswith(".") else "." + name)
+
+
+def proxy_shown(proxy: str | None) -> str | None:
+    """``proxy`` as errors show it: its password masked."""
+    if proxy is None:
+        return None
+    url = httpx.URL(proxy)
+    return str(url.copy_with(username=url.username, password="***")) if url.password else proxy
 
 
 class PooledClient:
@@ -172,10 +196,13 @@ class PooledClient:
     reads ``is_closed``, while the transport and its connections live on in the ``ClientPool``.
     """
 
-    def __init__(self, transport: httpx.AsyncHTTPTransport, base_url: httpx.URL, pool: ClientPool) -> None:
+    def __init__(
+        self, transport: httpx.AsyncHTTPTransport, base_url: httpx.URL, pool: ClientPool, proxy: str | None = None
+    ) -> None:
         self.transport = transport
         self.base_url = base_url
         self.pool = pool
+        self.proxy = proxy  # the proxy requests go through (password masked), None when straight
         self._urls: dict[str, httpx.URL] = {}
         self.is_closed = False
 
@@ -315,7 +342,7 @@ def error_for_status(response: httpx.Response, who: str) -> ProviderError:
     status, message = response.status_code, _service_message(response)
     category = _who(who)[1]
     text = redact(f"{who}: HTTP {status} from {response.request.url}: {message}")  # a key echoed back shows ***
-    if status in (401, 403):
+    if status in (401, 403) or (status == 400 and b"API_KEY_INVALID" in response.content):  # Google's 400 for a bad key
         return provider_error_type(AuthenticationError, category)(f"{text}; check the API key", status_code=status)
     if status == 429:
         return provider_error_type(RateLimitError, category)(
@@ -328,14 +355,20 @@ def error_for_status(response: httpx.Response, who: str) -> ProviderError:
 
 
 def error_for_exception(
-    exc: httpx.HTTPError, who: str, timeout_s: float | None, url_setting: str = "base_url"
+    exc: httpx.HTTPError, who: str, timeout_s: float | None, url_setting: str = "base_url", proxy: str | None = None
 ) -> ProviderError:
-    """The ProviderError for a failed exchange; ``url_setting`` names the option that set the URL."""
+    """The ProviderError for a failed exchange; ``url_setting`` names the option that set the URL, ``proxy`` the
+    proxy the request went through (a connection that failed was the proxy's)."""
     try:
         url: Any = exc.request.url
     except RuntimeError:  # httpx raises it for an error that carries no request
         url = "the service"
     category = _who(who)[1]
+    if proxy is not None and isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+        return provider_error_type(ProviderError, category)(
+            f"{who}: cannot connect to the proxy {proxy} (named by HTTPS_PROXY, HTTP_PROXY or ALL_PROXY) to reach "
+            f"{url} ({type(exc).__name__}: {exc}); check the proxy, or exempt the host with NO_PROXY", retryable=True,
+        )
     if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):  # never sent
         return provider_error_type(ProviderTimeoutError, category)(
             f"{who}: could not connect to {url} within timeout={timeout_s}s; check {url_setting} and the network, "
@@ -493,7 +526,7 @@ async def _post_with_retries(
             if _resend(exc, trace, resent, who):
                 attempt, resent = attempt - 1, True
                 continue
-            error = error_for_exception(exc, who, timeout_s, url_setting)
+            error = error_for_exception(exc, who, timeout_s, url_setting, client.proxy)
             if isinstance(exc, _NOT_SENT) and not policy.retry_connect:
                 raise error from exc
             if not await _pause_before_retry(error, attempt, policy, deadline):
@@ -554,7 +587,7 @@ async def stream_sse(
             if _resend(exc, trace, resent, who):
                 attempt, resent = attempt - 1, True
                 continue
-            error = error_for_exception(exc, who, timeout_s, url_setting)
+            error = error_for_exception(exc, who, timeout_s, url_setting, client.proxy)
             if isinstance(exc, _NOT_SENT) and not policy.retry_connect:
                 raise error from exc
             if not await _pause_before_retry(error, attempt, policy, deadline):

@@ -29,6 +29,8 @@ _EXPORTS: dict[str, str] = {
     "atomic_write": "pepperpy._atomic",
     "persistent_plugin": "pepperpy._state",
     "RemoteProvider": "pepperpy.http",
+    "bearer": "pepperpy.http",
+    "parse_event_data": "pepperpy.http",
     "ResourceMixin": "pepperpy.core",
     "hot_reloadable_plugin": "pepperpy._reload",
     "start_hot_reload": "pepperpy._reload",
@@ -101,7 +103,7 @@ if TYPE_CHECKING:
     from pepperpy._reload import hot_reloadable_plugin, start_hot_reload, stop_hot_reload
     from pepperpy._state import persistent_plugin
     from pepperpy.core import PepperpyPlugin, ResourceMixin, auto_context
-    from pepperpy.http import RemoteProvider
+    from pepperpy.http import RemoteProvider, bearer, parse_event_data
     from pepperpy.embeddings import EmbeddingProvider
     from pepperpy.llm import LLMProvider
     from pepperpy.plugin_manager import PluginManager, get_plugin_manager, model_package_file

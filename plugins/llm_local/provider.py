@@ -96,7 +96,7 @@ class LocalLLMProvider(LLMProvider):
         if self.mmproj_path is not None:
             check_gguf(self.mmproj_path, "mmproj_path")
 
-    media_hint = "pass mmproj_path= (the multimodal projector GGUF of a vision model) to give it images"
+    media_hint = "pass mmproj_path= (the multimodal projector GGUF of a vision model) to give it images; it takes no documents or audio"
 
     def media_types_for(self, model: str | None) -> frozenset[str]:
         """Images when a multimodal projector is loaded (``mmproj_path``); else text only."""

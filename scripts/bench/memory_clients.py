@@ -1,7 +1,7 @@
 """Runs under valgrind for scripts/bench/instructions.py: raw httpx or PepperPy calls over an in-memory network.
 
-Usage: python memory_clients.py raw|transport|PepperPy seq|concurrent CALLS [chat|responses|gemini] (transport:
-Chat Completions only). The clients are
+Usage: python memory_clients.py raw|transport|PepperPy seq|concurrent|stream CALLS [chat|responses|gemini] (transport:
+Chat Completions only; stream: CALLS streams of STREAM_CHUNKS chunks, raw or PepperPy, Chat Completions). The clients are
 http_clients.py's (Chat Completions), responses_api.py's (the Responses API) and this file's (Gemini); their
 httpx client's connection pool is swapped for one on an in-memory backend that answers every request at once
 (the bench's stub answer), so that the count holds the Python work of a call only: no kernel, no server,
@@ -21,11 +21,13 @@ import httpcore
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[2]))
 from http_clients import CONCURRENCY, PepperPyClient, RawHttpx, RawTransport  # noqa: E402
-from stub_server import ANSWER, GEMINI_ANSWER, RESPONSE as RESPONSES_ANSWER  # noqa: E402
+from stub_server import ANSWER, GEMINI_ANSWER, RESPONSE as RESPONSES_ANSWER, stream_body  # noqa: E402
 
 from scripts.bench.responses_api import PepperPyResponses, RawResponses  # noqa: E402
 
 WARM_UP = 320
+STREAM_CHUNKS, STREAM_WARM_UP = 2000, 2
+READ_BYTES = 65536  # what httpcore asks a socket for at once
 SLOW_TIMEOUT_S = 3600.0
 GEMINI_MODEL = "gemini-2.5-flash"
 
@@ -60,16 +62,25 @@ ANSWERS = {"chat": http_answer(ANSWER), "responses": http_answer(json.dumps(RESP
            "gemini": http_answer(GEMINI_ANSWER)}
 
 
+STREAM_ANSWER = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+                 + stream_body(STREAM_CHUNKS))
+
+
 class AnsweringStream(httpcore.AsyncNetworkStream):
+    """Answers each request with ``answer``, read in pieces of at most READ_BYTES as from a socket."""
+
     def __init__(self, answer: bytes) -> None:
-        self.answer = answer
+        self.pieces = [answer[i:i + READ_BYTES] for i in range(0, len(answer), READ_BYTES)]
+        self.next = 0
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         await asyncio.sleep(0)  # let the other calls run, as a socket read would
-        return self.answer
+        piece = self.pieces[self.next]
+        self.next += 1
+        return piece
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        pass
+        self.next = 0  # a new request: its answer from the start
 
     async def aclose(self) -> None:
         pass
@@ -87,9 +98,11 @@ class InMemoryBackend(httpcore.AsyncNetworkBackend):
 
 
 def in_memory(transport, answer: bytes) -> None:  # noqa: ANN001
-    """Swap the httpx transport's pool (a private attribute: a benchmark may) for one on the in-memory backend."""
+    """Swap the httpx transport's pool (a private attribute: a benchmark may) for one on the in-memory backend. Its
+    connections never expire: an expiry in seconds would count differently as valgrind's slowness and the
+    machine's load stretch a run (the 64-at-a-time row moved between 1.05x and 1.23x from run to run)."""
     transport._pool = httpcore.AsyncConnectionPool(
-        max_connections=256, max_keepalive_connections=64, keepalive_expiry=3.0, network_backend=InMemoryBackend(answer)
+        max_connections=256, max_keepalive_connections=64, keepalive_expiry=None, network_backend=InMemoryBackend(answer)
     )
 
 
@@ -105,7 +118,7 @@ async def main(name: str, mode: str, calls: int, wire: str = "chat") -> None:
     else:
         await client.open(base_url)
         transport = client.transport if name == "transport" else client.client._transport
-    in_memory(transport, ANSWERS[wire])
+    in_memory(transport, STREAM_ANSWER if mode == "stream" else ANSWERS[wire])
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def gated() -> None:
@@ -116,10 +129,14 @@ async def main(name: str, mode: str, calls: int, wire: str = "chat") -> None:
         if mode == "seq":
             for _ in range(count):
                 await client.call()
+        elif mode == "stream":
+            for _ in range(count):
+                pieces = [piece async for piece in client.stream()]
+                assert len(pieces) == STREAM_CHUNKS, len(pieces)
         else:
             await asyncio.gather(*(gated() for _ in range(count)))
 
-    await run(WARM_UP)
+    await run(STREAM_WARM_UP if mode == "stream" else WARM_UP)
     await run(calls)
     await client.close()
 

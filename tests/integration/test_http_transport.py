@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from pepperpy import PepperPy
-from pepperpy.errors import LLMError
+from pepperpy.errors import AuthenticationError, LLMError
 from pepperpy.http import environment_proxy, with_default_headers
 from tests.integration.conftest import free_port
 from tests.servers.forward_proxy import ForwardProxy
@@ -73,6 +73,10 @@ async def test_no_proxy_sends_straight_to_the_service(remote_manager, scripted, 
     ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": ".example.com"}, "https://example.com/", "http://p:1"),  # only subdomains
     ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": "ample.com"}, "https://example.com/", "http://p:1"),  # not a suffix match
     ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": "::1"}, "https://[::1]:8080/", None),
+    ({"HTTP_PROXY": "http://p:1", "NO_PROXY": "127.0.0.1:8080"}, "http://127.0.0.1:8080/v1/", None),  # host:port
+    ({"HTTP_PROXY": "http://p:1", "NO_PROXY": "127.0.0.1:8080"}, "http://127.0.0.1:9090/v1/", "http://p:1"),
+    ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": "api.example.com:443"}, "https://api.example.com/", None),
+    ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": "[::1]:8080"}, "https://[::1]:8080/", None),
 ])
 def test_environment_proxy_reads_the_variables_as_httpx_does(no_proxy_settings, settings, url, expected):
     for name, value in settings.items():
@@ -157,3 +161,26 @@ async def test_a_connection_error_names_the_url(remote_manager):
     async with openai(remote_manager, base_url) as pepper:
         with pytest.raises(LLMError, match=f"cannot connect to {base_url}/chat/completions"):
             await pepper.chat.with_user("hi").generate()
+
+
+async def test_a_proxy_that_refuses_the_connection_is_named_in_the_error(remote_manager, no_proxy_settings):
+    no_proxy_settings.setenv("HTTP_PROXY", f"http://user:proxy-pass-5e1f@127.0.0.1:{free_port()}")
+    async with openai(remote_manager, "http://api.example.invalid/v1") as pepper:
+        with pytest.raises(LLMError) as raised:
+            await pepper.chat.with_user("hi").generate()
+    message = str(raised.value)
+    assert "cannot connect to the proxy http://user:***@127.0.0.1:" in message and "HTTP_PROXY" in message
+    assert "http://api.example.invalid/v1/chat/completions" in message and "proxy-pass-5e1f" not in message
+
+
+async def test_googles_answer_to_a_bad_key_is_an_authentication_error(remote_manager, scripted):
+    """Google answers an invalid key with HTTP 400 (INVALID_ARGUMENT, reason API_KEY_INVALID), not 401."""
+    scripted.reset(Reply(status=400, json={"error": {
+        "code": 400, "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT",
+        "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com"}],
+    }}))
+    pepper = PepperPy(plugin_manager=remote_manager).with_llm("gemini", base_url=scripted.base_url, api_key="bad", max_retries=0)
+    async with pepper:
+        with pytest.raises(AuthenticationError, match="API key not valid.*check the API key"):
+            await pepper.chat.with_user("hi").generate()
+    assert len(scripted.requests) == 1

@@ -11,8 +11,9 @@ import pytest
 
 from pepperpy import Document, PepperPy
 from pepperpy.embeddings import EmbeddingProvider
-from pepperpy.errors import ConfigError
+from pepperpy.errors import AuthenticationError, ConfigError
 from tests.conftest import manifest_for
+from tests.servers.scripted import Reply
 
 GUIDE = (Path(__file__).resolve().parents[2] / "docs" / "plugins.md").read_text()
 
@@ -132,3 +133,28 @@ def test_the_docs_say_what_a_plugins_exception_carries_in_each_isolation():
         said = text[text.index("raised ValueError: boom"):][:500]
         assert "`__cause__` None" in said or "`__cause__` is None" in said, said
         assert "`__notes__`" in said, said
+
+
+async def test_the_http_provider_of_the_guide_runs_against_a_local_server(tmp_path, manager, scripted, monkeypatch):
+    folder = tmp_path / "plugins" / "llm_echohttp"
+    folder.mkdir(parents=True)
+    (folder / "plugin.json").write_text(block_after("## A provider for an HTTP service", "json"))
+    (folder / "provider.py").write_text(block_after("## A provider for an HTTP service", "python"))
+    monkeypatch.setenv("ECHO_API_KEY", "sk-echo-guide-test")
+    monkeypatch.setenv("ECHO_BASE_URL", scripted.base_url)
+    scripted.reset(
+        Reply(json={"text": "hello", "usage": {"input": 3, "output": 1}}),
+        Reply(events=['data: {"text": "hel"}', 'data: {"text": "lo"}', "data: [DONE]"]),
+        Reply(status=401, json={"error": {"message": "the key was revoked"}}),
+    )
+    async with PepperPy(plugin_manager=manager).with_llm("echohttp") as pepper:
+        result = await pepper.chat.with_user("hi").generate()
+        pieces = [chunk.content async for chunk in pepper.chat.with_user("hi").stream()]
+        with pytest.raises(AuthenticationError, match="the key was revoked") as refused:
+            await pepper.chat.with_user("hi").generate()
+    assert result.content == "hello" and result.usage.total_tokens == 4 and "".join(pieces) == "hello"
+    first = scripted.requests[0]
+    assert first.path == "/v1/generate" and first.headers["authorization"] == "Bearer sk-echo-guide-test"
+    assert first.json() == {"model": "echo-1", "messages": [{"role": "user", "content": "hi"}], "stream": False}
+    assert scripted.requests[1].json()["stream"] is True
+    assert "sk-echo-guide-test" not in str(refused.value) and "llm/echohttp" in str(refused.value)
