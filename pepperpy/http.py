@@ -139,7 +139,7 @@ class ClientPool:
             limits = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=KEEPALIVE_EXPIRY_S)
             proxy = environment_proxy(url)
             transport = httpx.AsyncHTTPTransport(verify=self._ssl_context, limits=limits, proxy=proxy)
-            self._transports[base_url], self._proxies[base_url] = transport, proxy_shown(proxy)
+            self._transports[base_url], self._proxies[base_url] = transport, _shown_proxy(proxy)
         return PooledClient(transport, url, self, self._proxies[base_url])
 
     async def aclose(self) -> None:
@@ -180,7 +180,7 @@ def _exempts(entry: str, url: httpx.URL) -> bool:
     return host == name or host.endswith(name if name.startswith(".") else "." + name)
 
 
-def proxy_shown(proxy: str | None) -> str | None:
+def _shown_proxy(proxy: str | None) -> str | None:
     """``proxy`` as errors show it: its password masked."""
     if proxy is None:
         return None
