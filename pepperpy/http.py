@@ -124,29 +124,29 @@ class ClientPool:
     """
 
     def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
-        self._transports: dict[str, httpx.AsyncHTTPTransport] = {}
-        self._proxies: dict[str, str | None] = {}  # the proxy each transport goes through, as errors show it
+        # per base URL: its transport, and the proxy it goes through as errors show it (None: straight)
+        self._transports: dict[str, tuple[httpx.AsyncHTTPTransport, str | None]] = {}
         self._ssl_context = ssl_context
         self.is_closed = False
 
     def acquire(self, base_url: str) -> PooledClient:
         """A new handle on the pooled transport for ``base_url`` (created on first use)."""
         url = httpx.URL(base_url)
-        transport = self._transports.get(base_url)
-        if transport is None:
+        pooled = self._transports.get(base_url)
+        if pooled is None:
             if self._ssl_context is None:
                 self._ssl_context = httpx.create_ssl_context()
             limits = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=KEEPALIVE_EXPIRY_S)
             proxy = environment_proxy(url)
             transport = httpx.AsyncHTTPTransport(verify=self._ssl_context, limits=limits, proxy=proxy)
-            self._transports[base_url], self._proxies[base_url] = transport, _shown_proxy(proxy)
-        return PooledClient(transport, url, self, self._proxies[base_url])
+            pooled = self._transports[base_url] = (transport, _shown_proxy(proxy))
+        return PooledClient(pooled[0], url, self, pooled[1])
 
     async def aclose(self) -> None:
         """Close every pooled transport and its connections (the resource's cleanup)."""
-        transports, self._transports, self._proxies = list(self._transports.values()), {}, {}
+        pooled, self._transports = list(self._transports.values()), {}
         self.is_closed = True
-        for transport in transports:
+        for transport, _ in pooled:
             await transport.aclose()
 
 
@@ -216,6 +216,13 @@ class PooledClient:
             if len(self._urls) < 256:  # a provider's paths are few (one per model and method); kept bounded
                 self._urls[path] = url
         return url
+
+    async def post(
+        self, url: httpx.URL, content: bytes, headers: Mapping[str, str], extensions: dict[str, Any],
+        auth: httpx.Auth | None,
+    ) -> httpx.Response:
+        """POST the JSON ``content`` to ``url``; the response as ``send`` hands it over."""
+        return await self.send(httpx.Request("POST", url, headers=headers, content=content, extensions=extensions), auth)
 
     async def send(self, request: httpx.Request, auth: httpx.Auth | None = None) -> httpx.Response:
         """The response to ``request`` once its headers are in (body unread: read it, then ``aclose()`` it)."""
@@ -460,6 +467,18 @@ def json_body(body: dict[str, Any]) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
+async def _pause_or_raise(
+    exc: httpx.HTTPError, attempt: int, policy: RetryPolicy, deadline: float, who: str, timeout_s: float,
+    url_setting: str, proxy: str | None,
+) -> None:
+    """After a failed exchange (not the keep-alive race): wait before the next attempt, or raise its error."""
+    error = error_for_exception(exc, who, timeout_s, url_setting, proxy)
+    if isinstance(exc, _NOT_SENT) and not policy.retry_connect:
+        raise error from exc
+    if not await _pause_before_retry(error, attempt, policy, deadline):
+        raise error from exc
+
+
 async def post_json(
     client: PooledClient, path: str, body: dict[str, Any], *, headers: Mapping[str, str], timeout_s: float,
     policy: RetryPolicy, who: str, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES, auth: httpx.Auth | None = None,
@@ -504,8 +523,7 @@ async def _post_with_retries(
         attempt += 1
         trace = _Attempt()
         try:
-            request = httpx.Request("POST", url, headers=headers, content=content, extensions=trace.extensions(timeout_s))
-            response = await client.send(request, auth)
+            response = await client.post(url, content, headers, trace.extensions(timeout_s), auth)
             try:
                 trace.answered = True
                 if response.status_code >= 400:
@@ -526,11 +544,7 @@ async def _post_with_retries(
             if _resend(exc, trace, resent, who):
                 attempt, resent = attempt - 1, True
                 continue
-            error = error_for_exception(exc, who, timeout_s, url_setting, client.proxy)
-            if isinstance(exc, _NOT_SENT) and not policy.retry_connect:
-                raise error from exc
-            if not await _pause_before_retry(error, attempt, policy, deadline):
-                raise error from exc
+            await _pause_or_raise(exc, attempt, policy, deadline, who, timeout_s, url_setting, client.proxy)
         except ProviderError as error:
             if not await _pause_before_retry(error, attempt, policy, deadline):
                 raise
@@ -559,8 +573,7 @@ async def stream_sse(
         answered = yielded = False
         trace = _Attempt()
         try:
-            request = httpx.Request("POST", url, headers=headers, content=content, extensions=trace.extensions(timeout_s))
-            response = await client.send(request, auth)
+            response = await client.post(url, content, headers, trace.extensions(timeout_s), auth)
             try:
                 trace.answered = True
                 if response.status_code >= 400:
@@ -587,11 +600,7 @@ async def stream_sse(
             if _resend(exc, trace, resent, who):
                 attempt, resent = attempt - 1, True
                 continue
-            error = error_for_exception(exc, who, timeout_s, url_setting, client.proxy)
-            if isinstance(exc, _NOT_SENT) and not policy.retry_connect:
-                raise error from exc
-            if not await _pause_before_retry(error, attempt, policy, deadline):
-                raise error from exc
+            await _pause_or_raise(exc, attempt, policy, deadline, who, timeout_s, url_setting, client.proxy)
         except ProviderError as error:
             if answered or not await _pause_before_retry(error, attempt, policy, deadline):
                 raise
