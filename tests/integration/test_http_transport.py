@@ -21,16 +21,9 @@ from tests.servers.scripted import Reply, chat_answer
 
 pytestmark = pytest.mark.integration
 
+# The proxy tests take builtin_manager (a manager of their own): a pool keeps the proxy it read when a base URL was
+# first used on the loop, so a proxy set with the session's manager would reach later tests' calls.
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy", "no_proxy")
-
-
-@pytest.fixture
-def own_manager(tmp_path):
-    """A manager of its own: the pool of connections (and the proxy each base URL goes through, read when the base
-    URL is first used on a loop) is the manager's, so a proxy set here never reaches another test's calls."""
-    from pepperpy.plugin_manager import PluginManager, builtin_plugins_dir
-
-    return PluginManager(search_paths=[builtin_plugins_dir()], home=tmp_path / "home")
 
 
 @pytest.fixture
@@ -44,12 +37,12 @@ def openai(manager, base_url: str, **options) -> PepperPy:
     return PepperPy(plugin_manager=manager).with_llm("openai", base_url=base_url, api_key="k", max_retries=0, **options)
 
 
-async def test_requests_go_through_the_proxy_the_environment_names(own_manager, scripted, no_proxy_settings):
+async def test_requests_go_through_the_proxy_the_environment_names(builtin_manager, scripted, no_proxy_settings):
     scripted.reset(Reply(json=chat_answer("via the proxy")))
     proxy = await ForwardProxy().start()
     no_proxy_settings.setenv("HTTP_PROXY", proxy.url)
     try:
-        async with openai(own_manager, scripted.base_url) as pepper:
+        async with openai(builtin_manager, scripted.base_url) as pepper:
             assert (await pepper.chat.with_user("hi").generate()).content == "via the proxy"
     finally:
         await proxy.aclose()
@@ -57,13 +50,13 @@ async def test_requests_go_through_the_proxy_the_environment_names(own_manager, 
     assert len(scripted.requests) == 1
 
 
-async def test_no_proxy_sends_straight_to_the_service(own_manager, scripted, no_proxy_settings):
+async def test_no_proxy_sends_straight_to_the_service(builtin_manager, scripted, no_proxy_settings):
     scripted.reset(Reply(json=chat_answer("direct")))
     proxy = await ForwardProxy().start()
     no_proxy_settings.setenv("HTTP_PROXY", proxy.url)
     no_proxy_settings.setenv("NO_PROXY", "example.com,127.0.0.1")
     try:
-        async with openai(own_manager, scripted.base_url) as pepper:
+        async with openai(builtin_manager, scripted.base_url) as pepper:
             assert (await pepper.chat.with_user("hi").generate()).content == "direct"
     finally:
         await proxy.aclose()
@@ -172,9 +165,9 @@ async def test_a_connection_error_names_the_url(remote_manager):
             await pepper.chat.with_user("hi").generate()
 
 
-async def test_a_proxy_that_refuses_the_connection_is_named_in_the_error(own_manager, no_proxy_settings):
+async def test_a_proxy_that_refuses_the_connection_is_named_in_the_error(builtin_manager, no_proxy_settings):
     no_proxy_settings.setenv("HTTP_PROXY", f"http://user:proxy-pass-5e1f@127.0.0.1:{free_port()}")
-    async with openai(own_manager, "http://api.example.invalid/v1") as pepper:
+    async with openai(builtin_manager, "http://api.example.invalid/v1") as pepper:
         with pytest.raises(LLMError) as raised:
             await pepper.chat.with_user("hi").generate()
     message = str(raised.value)
