@@ -169,7 +169,9 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
                     yield GenerationChunk(
                         content=content or "", reasoning=reasoning, finish_reason=reason, tool_calls=tools.calls(who)
                     )
-                elif content or reasoning:
-                    yield GenerationChunk(content=content or "", reasoning=reasoning, finish_reason=reason, tool_calls=[])
+                elif reasoning:
+                    yield GenerationChunk(content=content or "", reasoning=reasoning)
+                elif content:
+                    yield GenerationChunk.from_text(content)  # the usual chunk, built without validation (a str already)
         if not finished:
             raise ProviderError(f"{who}: the stream ended before the answer was complete; try again")

@@ -198,7 +198,7 @@ async def stream(endpoint: Endpoint, path: str, body: dict[str, Any], who: str,
             event = parse_event_data(data, who)
             kind = event.get("type") or kind
             if kind == "response.output_text.delta":
-                yield GenerationChunk(content=event.get("delta") or "")
+                yield GenerationChunk.from_text(event.get("delta") or "")
             elif kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
                 delta = event.get("delta") or ""
                 if delta:  # pieces joined as ``result()`` joins summaries and items: with a blank line

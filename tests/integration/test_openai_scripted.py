@@ -133,7 +133,8 @@ async def test_streamed_chunks_carry_the_deltas_and_the_usage_last(pepper, scrip
     assert [(c.content, c.finish_reason, c.tool_calls, c.usage) for c in chunks] == [
         ("Hel", None, [], None), ("lo", None, [], None), ("", "stop", [], None), ("", None, [], Usage(prompt_tokens=4, completion_tokens=2)),
     ]
-    assert [c.model_fields_set for c in chunks] == [{"content", "reasoning", "finish_reason", "tool_calls"}] * 3 + [{"usage"}]
+    text_only, last = {"content"}, {"content", "reasoning", "finish_reason", "tool_calls"}  # text: GenerationChunk.from_text
+    assert [c.model_fields_set for c in chunks] == [text_only, text_only, last, {"usage"}]
     totals = pepper.usage[("llm/openai", pepper.llm.model)]
     assert (totals.calls, totals.prompt_tokens, totals.completion_tokens) == (1, 4, 2)
 
