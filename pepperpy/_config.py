@@ -239,8 +239,12 @@ def fill_from_environment(
     filled = dict(config)
     saved: dict[str, str] | None = None
     for option, variable in env.items():
-        if filled.get(option) is not None:
+        given = filled.get(option)
+        if hasattr(given, "get_secret_value"):
+            given = given.get_secret_value()
+        if given not in (None, ""):
             continue
+        filled.pop(option, None)  # a key given empty is no key (os.getenv("X", "") passed on): looked for as if not given
         if os.environ.get(variable):
             filled[option] = os.environ[variable]
             continue

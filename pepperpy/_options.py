@@ -18,6 +18,7 @@ from typing import Annotated, Any, ClassVar, get_origin
 from pydantic import TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
+from pepperpy._redact import is_secret_option
 from pepperpy.errors import ConfigError, MissingKeyError, PluginLoadError
 
 _CLASSVAR = re.compile(r"^(typing\.|t\.)?ClassVar\b")
@@ -99,6 +100,13 @@ def validate_value(plugin_id: str, option: Option, value: Any) -> Any:
         raise ConfigError(f"option {option.name!r} for {plugin_id}: {problems}") from None
 
 
+def _text_of(value: Any) -> str | None:
+    """The text of a str or ``SecretStr`` value; None for anything else."""
+    if hasattr(value, "get_secret_value"):
+        value = value.get_secret_value()
+    return value if isinstance(value, str) else None
+
+
 def validate_config(
     plugin_id: str, options: dict[str, Option], config: dict[str, Any], env: dict[str, str],
     saved: dict[str, str] | None = None,
@@ -131,6 +139,13 @@ def validate_config(
                 )
             else:
                 problems.append(f"{plugin_id} needs the option {name!r}; pass {name}=...")
+            continue
+        text = _text_of(value)
+        if name in env and is_secret_option(name, value) and text is not None and text != text.strip():  # never shown
+            problems.append(
+                f"option {name!r} for {plugin_id} starts or ends with a space or a line break (a key read from a file "
+                f"keeps its newline); pass it stripped ({name}=key.strip()) or save {env[name]} again without it"
+            )
             continue
         try:
             values[name] = validate_value(plugin_id, option, value)

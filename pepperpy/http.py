@@ -390,6 +390,11 @@ def error_for_exception(
             f"{who}: cannot connect to {url} ({exc}); check {url_setting} and the network (is the server running?)",
             retryable=True,
         )
+    if isinstance(exc, httpx.LocalProtocolError):  # refused before a byte was sent; its text would show the header
+        return provider_error_type(ProviderError, category)(
+            f"{who}: the request to {url} was not sent: the HTTP library refused a header (a line break in a value, "
+            "or a value empty or with a space at its start or end); check the plugin's key options and headers()"
+        )
     return provider_error_type(ProviderError, category)(
         f"{who}: the connection to {url} broke off after the request was sent ({type(exc).__name__}: {exc}); "
         f"{MAY_HAVE_BEEN_PROCESSED}; check the network or proxy, then try again"
@@ -473,6 +478,8 @@ async def _pause_or_raise(
 ) -> None:
     """After a failed exchange (not the keep-alive race): wait before the next attempt, or raise its error."""
     error = error_for_exception(exc, who, timeout_s, url_setting, proxy)
+    if isinstance(exc, httpx.LocalProtocolError):
+        raise error from None  # its text holds the refused header, perhaps a key
     if isinstance(exc, _NOT_SENT) and not policy.retry_connect:
         raise error from exc
     if not await _pause_before_retry(error, attempt, policy, deadline):
@@ -591,7 +598,8 @@ async def stream_sse(
                     if not yielded:
                         raise _cut_short(exc, response, who, timeout_s) from exc
                     raise provider_error_type(ProviderError, _who(who)[1])(
-                        f"{who}: the stream broke off midway ({exc}); the partial answer was kept"
+                        f"{who}: the stream broke off midway ({exc}); the chunks already received stand, "
+                        "so try again for a whole answer"
                     ) from exc
                 return
             finally:

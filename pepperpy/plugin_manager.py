@@ -475,7 +475,9 @@ class PluginManager:
             )
             message += f"\nThese entry points of group {ENTRY_POINT_GROUP} were skipped:\n{problems}"
         if likely is None:
-            message += "\nAdd a plugin folder to ./plugins or install one."
+            searched = ", ".join(str(path) for path in self.search_paths())
+            here = Path.cwd() / "plugins"
+            message += f"\nFolders searched: {searched}. Add a plugin folder to one of them (./plugins is {here}) or install one."
         return PluginNotFoundError(message)
 
     # -- install -------------------------------------------------------------------

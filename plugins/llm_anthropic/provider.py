@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 
-from pepperpy.errors import ProviderError
+from pepperpy.errors import LLMError
 from pepperpy.http import RemoteProvider, parse_event_data
 from pepperpy.llm import GenerationChunk, GenerationResult, LLMProvider, Message
 from pepperpy.plugins import versioned_url
@@ -68,6 +68,6 @@ class AnthropicProvider(RemoteProvider, LLMProvider):
                 if text or reasoning:
                     yield GenerationChunk(content=text, reasoning=reasoning)
         if not state.finished:
-            raise ProviderError(f"{who}: the stream ended before message_stop; try again")
+            raise LLMError(f"{who}: the stream ended before message_stop; try again")
         reply = state.message()
         yield GenerationChunk(finish_reason=state.stop_reason, tool_calls=reply.tool_calls, usage=state.usage, message=reply)

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from pepperpy.errors import InvalidInputError, ProviderError
+from pepperpy.errors import InvalidInputError, LLMError
 from pepperpy.llm import (
     DocumentPart, ImagePart, Message, MessageRole, ReasoningPart, TextPart, ToolCall, Usage, reasoning_for_model,
 )
@@ -192,7 +192,7 @@ def reply_message(blocks: list[dict[str, Any]], text: str, calls: list[ToolCall]
 
 def parse_answer(answer: dict[str, Any], who: str) -> tuple[str, list[ToolCall], Usage]:
     if not isinstance(answer, dict) or not isinstance(answer.get("content"), list):
-        raise ProviderError(f"{who}: unexpected answer: {str(answer)[:200]}")
+        raise LLMError(f"{who}: unexpected answer: {str(answer)[:200]}")
     text = "".join(block.get("text", "") for block in answer["content"] if block.get("type") == "text")
     calls = [
         ToolCall(id=block["id"], name=block["name"], arguments=block.get("input") or {})
@@ -273,7 +273,7 @@ class StreamState:
             self.finished = True
         elif event_type == "error":
             error = event.get("error") or {}
-            raise ProviderError(f"{self.who}: the service reported {error.get('type')}: {error.get('message')}")
+            raise LLMError(f"{self.who}: the service reported {error.get('type')}: {error.get('message')}")
         return ""
 
     def tool_calls(self) -> list[ToolCall]:
@@ -283,6 +283,6 @@ class StreamState:
             try:
                 arguments = json.loads(tool["json"] or "{}")
             except ValueError:
-                raise ProviderError(f"{self.who}: tool call {tool['name']!r} has malformed JSON input") from None
+                raise LLMError(f"{self.who}: tool call {tool['name']!r} has malformed JSON input") from None
             calls.append(ToolCall(id=tool["id"], name=tool["name"], arguments=arguments))
         return calls

@@ -16,7 +16,7 @@ import struct
 import zlib
 from typing import NamedTuple
 
-from pepperpy.errors import ProviderError
+from pepperpy.errors import LLMError
 from pepperpy.http import EventTooLarge
 
 PRELUDE = 12  # total length, headers length, prelude CRC
@@ -90,8 +90,11 @@ class EventStreamDecoder:
             frames.append(_frame(headers, payload))
         return frames
 
-    def _broken(self, why: str) -> ProviderError:
-        return ProviderError(f"{self.who}: a malformed event-stream frame: {why}; the partial answer was kept")
+    def _broken(self, why: str) -> LLMError:
+        return LLMError(
+            f"{self.who}: a malformed event-stream frame: {why}; "
+            "the chunks already received stand, so try again for a whole answer"
+        )
 
 
 def _frame(headers: dict[str, object], payload: str) -> Frame:

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import Field, SecretStr
 
-from pepperpy.errors import AuthenticationError, ConfigError, ProviderError, RateLimitError, provider_error_type
+from pepperpy.errors import AuthenticationError, ConfigError, LLMError, ProviderError, RateLimitError, provider_error_type
 from pepperpy.http import RemoteProvider, bearer, parse_event_data
 from pepperpy.llm import CALL_OPTIONS, GenerationChunk, GenerationResult, LLMProvider, Message
 
@@ -96,7 +96,7 @@ class BedrockProvider(RemoteProvider, LLMProvider):
             raise self._credentials_error(exc) from None
         content = ((answer.get("output") or {}).get("message") or {}).get("content")
         if not isinstance(content, list):
-            raise ProviderError(f"{self.plugin_id}: the answer has no output message: {str(answer)[:200]}")
+            raise LLMError(f"{self.plugin_id}: the answer has no output message: {str(answer)[:200]}")
         reply = Reply(structured=options.get("response_model") is not None and self.structured_output == "tool")
         for block in content:
             reply.add_block(block)
@@ -139,7 +139,7 @@ class BedrockProvider(RemoteProvider, LLMProvider):
         except AuthenticationError as exc:
             raise self._credentials_error(exc) from None
         if stop_reason is None:
-            raise ProviderError(f"{who}: the stream ended before messageStop (the answer is incomplete); try again")
+            raise LLMError(f"{who}: the stream ended before messageStop (the answer is incomplete); try again")
         if reply.structured and reply.answer is None and reply.held_text:
             yield GenerationChunk(content=reply.held_text)  # no answer tool came: the text is the answer
         yield GenerationChunk(
@@ -151,7 +151,8 @@ class BedrockProvider(RemoteProvider, LLMProvider):
     def _stream_error(self, kind: str, event: dict[str, Any]) -> ProviderError:
         """An exception event inside a stream (never retried: the answer had begun)."""
         message = str(event.get("message") or event.get("Message") or json.dumps(event)[:300])
-        text = f"{self.plugin_id}: the service reported {kind} in the stream: {message}; the partial answer was kept"
+        text = (f"{self.plugin_id}: the service reported {kind} in the stream: {message}; "
+                "the chunks already received stand, so try again for a whole answer")
         if "expired" in message.lower() or "token" in kind.lower():
             return provider_error_type(AuthenticationError, "llm")(f"{text}; {CREDENTIALS_HINT}")
         return provider_error_type(STREAM_EXCEPTIONS.get(kind, ProviderError), "llm")(text)

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pepperpy.errors import InvalidInputError, ProviderError, UnsupportedPartError
+from pepperpy.errors import InvalidInputError, LLMError, UnsupportedPartError
 from pepperpy.llm import DocumentPart, ImagePart, Message, MessageRole, ReasoningPart, TextPart, ToolCall, Usage
 
 # The media types Converse takes as bytes, with its format names.
@@ -298,7 +298,7 @@ class Reply:
         if "toolUse" in delta:
             tool = self._open.get(index)
             if tool is None:
-                raise ProviderError(f"{who}: a tool-use delta for block {index}, which never started")
+                raise LLMError(f"{who}: a tool-use delta for block {index}, which never started")
             piece = (delta["toolUse"] or {}).get("input", "")
             tool["json"] += piece
             if self.structured and tool["name"] == ANSWER_TOOL:
@@ -327,7 +327,7 @@ class Reply:
         try:
             arguments = json.loads(tool["json"] or "{}")
         except ValueError:
-            raise ProviderError(f"{who}: tool call {tool['name']!r} has malformed JSON input") from None
+            raise LLMError(f"{who}: tool call {tool['name']!r} has malformed JSON input") from None
         if self.structured and tool["name"] == ANSWER_TOOL:
             self.answer = json.dumps(arguments)  # its JSON text was streamed as the answer
             return

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import Field, SecretStr
 
-from pepperpy.errors import ProviderError
+from pepperpy.errors import LLMError
 from pepperpy.http import RemoteProvider, parse_event_data
 from pepperpy.llm import CALL_OPTIONS, GenerationChunk, GenerationResult, LLMProvider, Message, reasoning_for_model
 from pepperpy.plugins import first_key, versioned_url
@@ -68,7 +68,7 @@ class GeminiProvider(RemoteProvider, LLMProvider):
         answer = await endpoint.post(f"{path}:generateContent", body, options.get("timeout"))
         found = candidate(answer, who)
         if found is None:
-            raise ProviderError(f"{who}: the answer has no candidates: {str(answer)[:200]}")
+            raise LLMError(f"{who}: the answer has no candidates: {str(answer)[:200]}")
         reply = Reply()
         text, thoughts = [], []
         for part in (found.get("content") or {}).get("parts") or []:
@@ -111,7 +111,7 @@ class GeminiProvider(RemoteProvider, LLMProvider):
                 if any(text) or any(thought):
                     yield GenerationChunk(content="".join(text), reasoning="".join(thought))
         if raw_reason is None:
-            raise ProviderError(f"{who}: the stream ended before the answer was complete (no finishReason); try again")
+            raise LLMError(f"{who}: the stream ended before the answer was complete (no finishReason); try again")
         yield GenerationChunk(
             finish_reason=finish_reason(raw_reason, reply.calls), tool_calls=reply.calls, usage=usage(last_usage, model),
             metadata={"model": model} if model else {},

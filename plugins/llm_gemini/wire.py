@@ -15,7 +15,7 @@ import json
 import uuid
 from typing import Any
 
-from pepperpy.errors import InvalidInputError, ProviderError
+from pepperpy.errors import InvalidInputError, LLMError
 from pepperpy.llm import Message, MessageRole, ToolCall, Usage
 from pepperpy.parts import MediaPart, ReasoningPart, TextPart
 
@@ -212,18 +212,18 @@ def finish_reason(raw: str | None, calls: list[ToolCall]) -> str | None:
 
 def candidate(answer: Any, who: str) -> dict[str, Any] | None:
     """The first candidate of an answer (None in a stream event that has none yet); a blocked prompt or an
-    error event is a ProviderError with the service's reason."""
+    error event is an LLMError with the service's reason."""
     if not isinstance(answer, dict):
-        raise ProviderError(f"{who}: unexpected answer: {str(answer)[:200]}")
+        raise LLMError(f"{who}: unexpected answer: {str(answer)[:200]}")
     if isinstance(answer.get("error"), dict):
         error = answer["error"]
-        raise ProviderError(f"{who}: the service reported {error.get('status') or error.get('code')}: {error.get('message')}")
+        raise LLMError(f"{who}: the service reported {error.get('status') or error.get('code')}: {error.get('message')}")
     candidates = answer.get("candidates")
     if candidates:
         return candidates[0]
     blocked = (answer.get("promptFeedback") or {}).get("blockReason")
     if blocked:
-        raise ProviderError(f"{who}: the service refused the prompt (blockReason {blocked}); change the prompt")
+        raise LLMError(f"{who}: the service refused the prompt (blockReason {blocked}); change the prompt")
     return None
 
 

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import Field, SecretStr
 
-from pepperpy.errors import ConfigError, MissingKeyError, ProviderError
+from pepperpy.errors import ConfigError, LLMError, MissingKeyError
 from pepperpy.http import RemoteProvider, bearer, parse_event_data
 from pepperpy.llm import (
     GenerationChunk, GenerationResult, LLMProvider, Message, MessageRole, ReasoningPart, TextPart, Usage,
@@ -174,4 +174,4 @@ class OpenAIProvider(RemoteProvider, LLMProvider):
                 elif content:
                     yield GenerationChunk.from_text(content)  # the usual chunk, built without validation (a str already)
         if not finished:
-            raise ProviderError(f"{who}: the stream ended before the answer was complete; try again")
+            raise LLMError(f"{who}: the stream ended before the answer was complete; try again")

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
-from pepperpy.errors import ConfigError, ProviderError
+from pepperpy.errors import ConfigError, LLMError
 from pepperpy.http import Endpoint, parse_event_data
 from pepperpy.llm import (
     DocumentPart,
@@ -152,13 +152,13 @@ def _finish_reason(answer: dict[str, Any], calls: list[ToolCall]) -> str:
 def _failed(answer: dict[str, Any], who: str) -> None:
     if answer.get("status") == "failed" or answer.get("error"):
         error = answer.get("error") or {}
-        raise ProviderError(f"{who}: the response failed: {error.get('message') or error or 'no reason given'}")
+        raise LLMError(f"{who}: the response failed: {error.get('message') or error or 'no reason given'}")
 
 
 def result(answer: dict[str, Any], messages: list[Message], who: str, service: str | None = None) -> GenerationResult:
     """A ``GenerationResult`` from a whole Responses answer (``response.completed``'s ``response``)."""
     if not isinstance(answer, dict) or not isinstance(answer.get("output"), list):
-        raise ProviderError(f"{who}: the answer has no output: {str(answer)[:200]}")
+        raise LLMError(f"{who}: the answer has no output: {str(answer)[:200]}")
     _failed(answer, who)
     texts: list[str] = []
     thoughts: list[ReasoningPart] = []
@@ -214,6 +214,6 @@ async def stream(endpoint: Endpoint, path: str, body: dict[str, Any], who: str,
                     metadata=done.metadata, message=done.messages[-1],
                 )
             elif kind == "error":
-                raise ProviderError(f"{who}: the stream reported an error: {event.get('message') or event}")
+                raise LLMError(f"{who}: the stream reported an error: {event.get('message') or event}")
     if not finished:
-        raise ProviderError(f"{who}: the stream ended before the answer was complete; try again")
+        raise LLMError(f"{who}: the stream ended before the answer was complete; try again")

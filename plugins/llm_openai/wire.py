@@ -8,7 +8,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from pepperpy.errors import InvalidInputError, ProviderError
+from pepperpy.errors import InvalidInputError, LLMError
 from pepperpy.llm import (
     AudioPart, DocumentPart, ImagePart, Message, MessageRole, TextPart, ToolCall, Usage, reasoning_for_model,
 )
@@ -133,7 +133,7 @@ def tool_call(raw: dict[str, Any], who: str) -> ToolCall:
     try:
         parsed = json.loads(arguments) if isinstance(arguments, str) else arguments
     except ValueError:
-        raise ProviderError(f"{who}: the model called {function.get('name')!r} with malformed JSON arguments: {arguments[:200]!r}") from None
+        raise LLMError(f"{who}: the model called {function.get('name')!r} with malformed JSON arguments: {arguments[:200]!r}") from None
     return ToolCall(id=raw.get("id") or "", name=function.get("name") or "", arguments=parsed)
 
 
@@ -177,7 +177,7 @@ def usage(raw: dict[str, Any] | None, model: str | None = None, service: str | N
 def first_choice(answer: dict[str, Any], who: str) -> dict[str, Any]:
     choices = answer.get("choices") if isinstance(answer, dict) else None
     if not choices:
-        raise ProviderError(f"{who}: the answer has no choices: {str(answer)[:200]}")
+        raise LLMError(f"{who}: the answer has no choices: {str(answer)[:200]}")
     return choices[0]
 
 

@@ -209,7 +209,7 @@ async def test_cut_stream_raises_and_keeps_what_was_received(pepper, scripted):
 
 async def test_stream_without_finish_is_an_error(pepper, scripted):
     scripted.reset(Reply(events=chat_stream_events(["half"])[:2]))
-    with pytest.raises(ProviderError, match="ended before the answer was complete"):
+    with pytest.raises(LLMError, match="ended before the answer was complete"):
         async for _ in ask(pepper).stream():
             pass
 

@@ -195,3 +195,11 @@ def test_two_folders_with_one_id_in_one_root_warn_the_user(tmp_path, make_plugin
         f"2 plugin folders in {high} have the id llm/echo: {high / 'echo'}, {copy}; only the last, {copy}, is used; "
         "give each its own provider_name in its plugin.json, or remove the copy"
     ]
+
+
+def test_a_plugin_not_found_names_the_folders_searched(manager, make_plugin, tmp_path):
+    """Run from another folder, ./plugins is another folder: the error says which ones were looked in."""
+    make_plugin("echo")
+    with pytest.raises(PluginNotFoundError) as raised:
+        manager.create_provider("llm", "ticker")
+    assert f"Folders searched: {tmp_path / 'plugins'}." in str(raised.value)

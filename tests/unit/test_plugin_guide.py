@@ -11,7 +11,7 @@ import pytest
 
 from pepperpy import Document, PepperPy
 from pepperpy.embeddings import EmbeddingProvider
-from pepperpy.errors import AuthenticationError, ConfigError
+from pepperpy.errors import AuthenticationError, ConfigError, LLMError
 from tests.conftest import manifest_for
 from tests.servers.scripted import Reply
 
@@ -146,12 +146,18 @@ async def test_the_http_provider_of_the_guide_runs_against_a_local_server(tmp_pa
         Reply(json={"text": "hello", "usage": {"input": 3, "output": 1}}),
         Reply(events=['data: {"text": "hel"}', 'data: {"text": "lo"}', "data: [DONE]"]),
         Reply(status=401, json={"error": {"message": "the key was revoked"}}),
+        Reply(events=['data: {"text": "hel"}']),  # the body ends without [DONE]: an incomplete answer
     )
     async with PepperPy(plugin_manager=manager).with_llm("echohttp") as pepper:
         result = await pepper.chat.with_user("hi").generate()
         pieces = [chunk.content async for chunk in pepper.chat.with_user("hi").stream()]
         with pytest.raises(AuthenticationError, match="the key was revoked") as refused:
             await pepper.chat.with_user("hi").generate()
+        cut: list[str] = []
+        with pytest.raises(LLMError, match=r"llm/echohttp: the stream ended before \[DONE\]"):
+            async for chunk in pepper.chat.with_user("hi").stream():
+                cut.append(chunk.content)
+    assert cut == ["hel"]
     assert result.content == "hello" and result.usage.total_tokens == 4 and "".join(pieces) == "hello"
     first = scripted.requests[0]
     assert first.path == "/v1/generate" and first.headers["authorization"] == "Bearer sk-echo-guide-test"
