@@ -208,25 +208,36 @@ async def concurrent_per_s(client, calls: int) -> float:
     return calls / (time.perf_counter() - started)
 
 
-async def stream_chunk_s(client, chunks: int, streams: int) -> tuple[float, float]:
-    """The fastest of ``streams`` streams per chunk, in wall-clock and in this process's CPU time, each its own
-    minimum (the stream least disturbed by the machine's other work, as ``timeit`` takes its fastest run); the
-    stream's set-up is spread over ``chunks`` chunks."""
-    wall = cpu = math.inf
-    for _ in range(streams):
-        started, started_cpu = time.perf_counter(), time.process_time()
-        count = 0
-        async for _piece in client.stream():
-            count += 1
-        wall, cpu = min(wall, time.perf_counter() - started), min(cpu, time.process_time() - started_cpu)
-        assert count == chunks, f"{client.name} streamed {count} chunks, expected {chunks}"
-    return wall / chunks, cpu / chunks
+async def stream_chunk_s(client, chunks: int) -> tuple[float, float]:
+    """One stream, per chunk (its set-up spread over ``chunks`` chunks), in wall-clock and this process's CPU time."""
+    started, started_cpu = time.perf_counter(), time.process_time()
+    count = 0
+    async for _piece in client.stream():
+        count += 1
+    assert count == chunks, f"{client.name} streamed {count} chunks, expected {chunks}"
+    return (time.perf_counter() - started) / chunks, (time.process_time() - started_cpu) / chunks
 
 
-async def with_cpu(measured) -> tuple[float, float]:  # noqa: ANN001
-    """The figure ``measured`` gives, and the CPU time this process spent on it (the stub runs in its own)."""
-    started = time.process_time()
-    return await measured, time.process_time() - started
+async def each_in_turn(clients, order, measure) -> tuple[list[float], list[float]]:  # noqa: ANN001
+    """``measure`` of each client in ``order``, in wall-clock and this process's CPU time (the stub runs in its own)."""
+    wall, cpu = [0.0, 0.0], [0.0, 0.0]
+    for i in order:
+        started = time.process_time()
+        wall[i] = await measure(clients[i])
+        cpu[i] = time.process_time() - started
+    return wall, cpu
+
+
+async def fastest_streams(clients, order, chunks: int) -> tuple[list[float], list[float]]:  # noqa: ANN001
+    """PAIR_STREAMS streams of each client, the two taking turns, and each client's fastest per chunk, in wall-clock
+    and CPU time apart (the least disturbed stream, as ``timeit`` takes its fastest run; taking turns stream by
+    stream lets both sides meet the same phases of a shared machine, whose speed moves by 2x within a minute)."""
+    wall, cpu = [math.inf, math.inf], [math.inf, math.inf]
+    for _ in range(PAIR_STREAMS):
+        for i in order:
+            stream_wall, stream_cpu = await stream_chunk_s(clients[i], chunks)
+            wall[i], cpu[i] = min(wall[i], stream_wall), min(cpu[i], stream_cpu)
+    return wall, cpu
 
 
 async def paired(base_url: str, long_url: str, long_chunks: int) -> dict:
@@ -238,18 +249,16 @@ async def paired(base_url: str, long_url: str, long_chunks: int) -> dict:
         await sequential_s(client, 50)  # warm the pools and the code paths
         await concurrent_per_s(client, CONCURRENCY)
     for client in (raw_long, ours_long):
-        await stream_chunk_s(client, long_chunks, 1)
+        await stream_chunk_s(client, long_chunks)
     figures: dict[str, list[float]] = {"raw_chunk_us": []}
     for pair in range(PAIRS):
         order = (0, 1) if pair % 2 == 0 else (1, 0)
-        for key, clients, measure in (
-            ("latency", (raw, ours), lambda c: with_cpu(sequential_s(c, PAIR_CALLS))),
-            ("throughput", (raw, ours), lambda c: with_cpu(concurrent_per_s(c, PAIR_BURST))),
-            ("stream_chunk", (raw_long, ours_long), lambda c: stream_chunk_s(c, long_chunks, PAIR_STREAMS)),
+        for key, measured in (
+            ("latency", each_in_turn((raw, ours), order, lambda c: sequential_s(c, PAIR_CALLS))),
+            ("throughput", each_in_turn((raw, ours), order, lambda c: concurrent_per_s(c, PAIR_BURST))),
+            ("stream_chunk", fastest_streams((raw_long, ours_long), order, long_chunks)),
         ):
-            wall, cpu = [0.0, 0.0], [0.0, 0.0]
-            for i in order:
-                wall[i], cpu[i] = await measure(clients[i])
+            wall, cpu = await measured
             figures.setdefault(key, []).append(wall[1] / wall[0])
             figures.setdefault(f"{key}_cpu", []).append(cpu[0] / cpu[1] if key == "throughput" else cpu[1] / cpu[0])
             if key == "stream_chunk":

@@ -94,8 +94,8 @@ def ratio_table(figures: dict[str, list[float]]) -> None:
     rows = [
         (label, spread(figures[key]), spread(figures[f"{key}_cpu"]), target)
         for label, key, target in (
-            (f"stream, per chunk ({LONG_CHUNKS}-chunk streams, no hooks; per pair the fastest of each side's "
-             f"{PAIR_STREAMS} streams)", "stream_chunk", "<= 1.15x"),
+            (f"stream, per chunk ({LONG_CHUNKS}-chunk streams, no hooks; per pair {PAIR_STREAMS} streams each, in "
+             "turns, the fastest of each side)", "stream_chunk", "<= 1.15x"),
             ("per-call latency, mean", "latency", "<= 1.05x"),
             ("throughput, 64 concurrent", "throughput", ">= 0.95x"),
         )
