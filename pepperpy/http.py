@@ -460,6 +460,8 @@ async def _pause_before_retry(error: ProviderError, attempt: int, policy: RetryP
     too_long = policy.max_retry_after_s is not None and error.retry_after is not None and wait > policy.max_retry_after_s
     if not error.retryable or too_long or attempt >= policy.attempts or time.monotonic() + wait > deadline:
         logger.debug("giving up after attempt {}: {}", attempt, error)
+        if attempt > 1:  # say that it was retried, so nobody retries again by hand thinking it was not
+            error.args = (f"{error} (tried {attempt} times)",)
         return False
     logger.info("attempt {} failed, retrying in {:.2f}s: {}", attempt, wait, error)
     await asyncio.sleep(wait)

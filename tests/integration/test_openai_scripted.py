@@ -162,7 +162,7 @@ async def test_500_twice_then_success(pepper, scripted):
 async def test_5xx_beyond_the_retry_budget_raises_with_the_service_message(pepper, scripted):
     error = Reply(status=503, json={"error": {"message": "try later"}})
     scripted.reset(error, error, error)
-    with pytest.raises(ProviderError, match="HTTP 503.*try later"):
+    with pytest.raises(ProviderError, match=r"HTTP 503.*try later \(tried 3 times\)$"):
         await ask(pepper).generate()
     assert len(scripted.requests) == 3
 
