@@ -275,6 +275,7 @@ class ChatBuilder:
         parsed, problem = parse_structured(model, result.content)
         if problem is None:
             return result.model_copy(update={"parsed": parsed})
+        await self._refuse_if_cut(result, model)  # a retry would be cut at the same limit
         feedback = Message(
             role=MessageRole.USER,
             content=f"That answer is not valid for the schema: {problem}\nReply again with corrected JSON only.",
@@ -282,8 +283,22 @@ class ChatBuilder:
         retried = await self._call([*result.messages, feedback])
         parsed, problem = parse_structured(model, retried.content)
         if problem is not None:
+            await self._refuse_if_cut(retried, model)
             raise LLMError(f"{(await self._source.configured('llm')).plugin_id}: the answer did not fit {model.__name__} after one retry: {problem}")
         return retried.model_copy(update={"parsed": parsed})
+
+    async def _refuse_if_cut(self, result: Any, model: type) -> None:
+        """An answer that stopped at the token limit (finish_reason "length") is an error that says so."""
+        if result.metadata.get("finish_reason") != "length":
+            return
+        provider = await self._source.configured("llm")
+        plugin_id = provider.plugin_id
+        limit = (await self._request_options()).get("max_tokens") or getattr(provider, "max_tokens", None)
+        raise LLMError(
+            f"{plugin_id}: the answer was cut at the token limit" + (f" (max_tokens={limit})" if limit else "")
+            + f" before its JSON for {model.__name__} was complete; pass a larger max_tokens "
+            "(.with_options(max_tokens=...)), or ask for less"
+        )
 
     async def stream(self) -> AsyncIterator[GenerationChunk]:
         """Stream the answer. With tools run (``with_tools(fn)``), each round streams its text, then a chunk

@@ -119,6 +119,22 @@ def check_vectors(who: str, documents: list[Document], vectors: list[Vector]) ->
         raise ConfigError(f"{who}: documents with empty text: {', '.join(empty[:5])}; drop them first")
 
 
+def check_filter(who: str, filter: Filter | None) -> None:
+    """Refuse what no store reads as a filter: anything but a dict, and a dict value (an operator, ``{"$gt": 1}``),
+    which would otherwise match nothing without a word. Filters match equal values, or any of a list."""
+    if filter is None:
+        return
+    if not isinstance(filter, dict):
+        raise InvalidInputError(f"{who}: filter must be a dict of metadata key to value, not {type(filter).__name__}")
+    for key, value in filter.items():
+        if isinstance(value, dict):
+            raise InvalidInputError(
+                f"{who}: filter {key!r}: {value!r} looks like an operator, and filters only match equal values "
+                f"({{{key!r}: 2}}) or any of a list ({{{key!r}: [2, 3]}}); for a range, list its values or filter "
+                "the results in Python"
+            )
+
+
 def check_mode(who: str, mode: str) -> SearchMode:
     """``mode`` if it is one of SEARCH_MODES, else a clear InvalidInputError naming ``who``."""
     if mode not in SEARCH_MODES:
@@ -157,6 +173,7 @@ __all__ = [
     "RAGProvider",
     "SearchMode",
     "SearchResult",
+    "check_filter",
     "check_mode",
     "check_same_embeddings",
     "check_vectors",

@@ -13,7 +13,7 @@ from pepperpy._log import logger
 from pepperpy.documents import CHUNK_OVERLAP, CHUNK_SIZE, Addable
 from pepperpy.llm import GenerationResult, Message, MessageRole
 from pepperpy.errors import ConfigError, InvalidInputError
-from pepperpy.rag import Document, Filter, RAGProvider, SearchMode, SearchResult, check_mode
+from pepperpy.rag import Document, Filter, RAGProvider, SearchMode, SearchResult, check_filter, check_mode
 from pepperpy.ranking import fuse
 
 if TYPE_CHECKING:
@@ -126,6 +126,7 @@ class Retrieval:
         ``"keyword"`` is a ConfigError and ``"hybrid"`` ranks by vectors alone.
         """
         mode = check_mode("pepper.rag.search", mode)
+        check_filter("pepper.rag.search", filter)
         store = await self._source.ready("rag")
         if mode == "vector":
             return await store.search(query, k=k, filter=filter)
@@ -166,10 +167,33 @@ class Retrieval:
         return self._source.run_sync(self.search(query, k, filter, mode))
 
     async def delete(self, ids: list[str]) -> None:
+        """Remove documents by id (a file's chunks: ``await pepper.rag.ids({"source": str(path.resolve())})``)."""
         await (await self._source.ready("rag")).delete(ids)
 
     async def count(self) -> int:
+        """How many documents (chunks) the store holds."""
         return await (await self._source.ready("rag")).count()
+
+    async def ids(self, filter: Filter) -> list[str]:
+        """The ids of the documents whose metadata matches ``filter`` (e.g. ``{"source": path}``: a file's chunks)."""
+        check_filter("pepper.rag.ids", filter)
+        store = await self._source.ready("rag")
+        found = await store.ids(filter)
+        if found is None:
+            raise ConfigError(f"{store.plugin_id} cannot list its ids; use a store that can (rag/local, rag/chroma, rag/pgvector)")
+        return found
+
+    def delete_sync(self, ids: list[str]) -> None:
+        """``delete()`` for scripts without an event loop."""
+        self._source.run_sync(self.delete(ids))
+
+    def count_sync(self) -> int:
+        """``count()`` for scripts without an event loop."""
+        return self._source.run_sync(self.count())
+
+    def ids_sync(self, filter: Filter) -> list[str]:
+        """``ids()`` for scripts without an event loop."""
+        return self._source.run_sync(self.ids(filter))
 
 
 async def ask(

@@ -140,3 +140,44 @@ async def test_ask_on_an_empty_store_does_not_ask_the_model_unless_told_to(peppe
     anyway = await pepper.ask("What is the capital of France?", answer_without_sources=True)
     assert anyway.sources == [] and anyway.result is not None and anyway.content.strip()
     assert "general knowledge" in anyway.result.messages[0].content
+
+
+async def test_a_filter_with_an_operator_is_refused_not_an_empty_answer(pepper):
+    from pepperpy.errors import InvalidInputError
+
+    await pepper.rag.add([Document(id="p2", text="Page two of the guide.", metadata={"page": 2})])
+    assert [hit.document.id for hit in await pepper.rag.search("guide", filter={"page": [2, 3]})] == ["p2"]
+    for bad in ({"page": {"$gt": 1}}, {"page": {"$in": [2]}}):
+        with pytest.raises(InvalidInputError, match=r"filter 'page': .* looks like an operator, and filters only match"):
+            await pepper.rag.search("guide", filter=bad)
+        with pytest.raises(InvalidInputError, match="looks like an operator"):
+            await pepper.ask("What is on page two?", filter=bad)
+
+
+async def test_a_file_deleted_from_a_folder_leaves_its_chunks_until_they_are_deleted_by_source(pepper, tmp_path):
+    """Re-adding a folder adds and updates what is there; the chunks of a file no longer there are the caller's to
+    remove (README: Collections): ``ids({"source": ...})`` finds them."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "a.md").write_text("# A\n\nalpha text about apples")
+    (folder / "b.md").write_text("# B\n\nbravo text about bananas")
+    await pepper.rag.add(folder)
+    gone = folder / "b.md"
+    gone.unlink()
+    assert (await pepper.rag.add(folder)).removed == []
+    stale = await pepper.rag.ids({"source": str(gone.resolve())})
+    assert len(stale) == 1 and stale[0].startswith(f"{gone.resolve()}#")
+    await pepper.rag.delete(stale)
+    assert await pepper.rag.count() == 1
+    assert all(hit.document.metadata["source"] != str(gone.resolve()) for hit in await pepper.rag.search("bananas"))
+
+
+def test_ids_count_and_delete_have_sync_forms_for_scripts(local_manager, tmp_path):
+    pepper = PepperPy(plugin_manager=local_manager).with_rag("local", path=tmp_path / "sync.sqlite3")
+    try:
+        pepper.rag.add_sync([Document(id="one", text="One", metadata={"n": 1}), Document(id="two", text="Two", metadata={"n": 2})])
+        assert sorted(pepper.rag.ids_sync({"n": [1, 2]})) == ["one", "two"]
+        pepper.rag.delete_sync(pepper.rag.ids_sync({"n": 1}))
+        assert pepper.rag.count_sync() == 1
+    finally:
+        pepper.close()

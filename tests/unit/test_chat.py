@@ -169,3 +169,31 @@ async def test_a_conversation_stream_that_fails_leaves_the_history_as_it_was(bui
             pass
     assert [m.content for m in conv.messages] == ["s"], "as say() does: the same message can be sent again"
     await pepper.aclose()
+
+
+# -- structured output cut at the token limit -----------------------------------------------------
+
+CUT_SHORT = '''
+from pepperpy.llm import GenerationResult, LLMProvider
+
+
+class CutShort(LLMProvider):
+    """Answers like a small local model out of tokens: JSON cut midway, finish_reason "length"."""
+
+    max_tokens: int = 256
+
+    async def generate(self, messages, **options):
+        self.calls = getattr(self, "calls", 0) + 1
+        return GenerationResult(content='{"name": "Par', metadata={"finish_reason": "length"})
+'''
+
+
+async def test_a_structured_answer_cut_at_the_token_limit_says_so_and_is_not_retried(manager, make_plugin):
+    make_plugin("cut", files={"provider.py": CUT_SHORT}, entry_point="provider:CutShort")
+    async with PepperPy(plugin_manager=manager).with_llm("cut") as pepper:
+        with pytest.raises(LLMError, match=r"llm/cut: the answer was cut at the token limit \(max_tokens=256\) before its "
+                                           r"JSON for City was complete; pass a larger max_tokens"):
+            await pepper.chat.with_user("Paris?").with_response_model(City).generate()
+        assert pepper.llm.calls == 1, "a retry would be cut at the same limit"
+        with pytest.raises(LLMError, match=r"\(max_tokens=40\)"):
+            await pepper.chat.with_user("Paris?").with_options(max_tokens=40).with_response_model(City).generate()
