@@ -162,8 +162,8 @@ class GenerationChunk(BaseModel):
     @classmethod
     def from_text(cls, content: str) -> GenerationChunk:
         """A chunk of text only, built as ``model_construct`` builds it (no validation: ``content`` must be a str)
-        but without its per-call inspection of the default factories. A stream is mostly such chunks: building
-        one this way costs a fifth of a streamed chunk's time less than validating it (scripts/bench.py http).
+        but without its per-call inspection of the default factories. A stream is mostly such chunks: built this
+        way, a no-hook stream costs about 5% less CPU per chunk (1.19x -> 1.13x of raw httpx, scripts/bench.py http).
         Anything but a str is validated as ``GenerationChunk(content=...)`` would (and refused the same way)."""
         if type(content) is not str:
             return cls(content=content)

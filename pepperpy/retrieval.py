@@ -180,7 +180,9 @@ class Retrieval:
         store = await self._source.ready("rag")
         found = await store.ids(filter)
         if found is None:
-            raise ConfigError(f"{store.plugin_id} cannot list its ids; use a store that can (rag/local, rag/chroma, rag/pgvector)")
+            raise ConfigError(
+                f"{store.plugin_id} cannot list its ids; use a store that can (rag/local, rag/chroma, rag/pgvector)"
+            )
         return found
 
     def delete_sync(self, ids: list[str]) -> None:
