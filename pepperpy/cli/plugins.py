@@ -613,6 +613,9 @@ def new(category: str, name: str, directory: Path) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=directory))
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)  # mkdtemp's 0700 is for secrets; a plugin folder is made like any other
     except OSError as exc:
         fail(f"cannot create {folder}: {exc.strerror or exc}; choose a writable --dir")
     try:

@@ -471,6 +471,9 @@ def test_new_scaffolds_plugins_whose_generated_tests_pass(tmp_path):
 def test_new_refuses_an_existing_folder_and_bad_names(tmp_path):
     made = tmp_path / "made"
     assert pepperpy(tmp_path, "plugins", "new", "llm", "shout", "--dir", str(made)).returncode == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (made / "llm_shout").stat().st_mode & 0o777 == 0o777 & ~umask, "made like any folder, not mkdtemp's 0700"
     again = pepperpy(tmp_path, "plugins", "new", "llm", "shout", "--dir", str(made))
     assert again.returncode == 1
     assert again.stderr.splitlines() == [
