@@ -5,7 +5,6 @@ sent: with a clear error that names the option and never shows the key. A header
 from __future__ import annotations
 
 import socket
-import threading
 import traceback
 
 import pytest
@@ -77,18 +76,14 @@ class BadHeader(RemoteProvider, LLMProvider):
 
 @pytest.fixture
 def silent_server():
-    """A real socket that accepts connections and never answers: the request must not reach it at all."""
-    server = socket.create_server(("127.0.0.1", 0))
-    accepted: list[socket.socket] = []
-    threading.Thread(target=lambda: accepted.extend(server.accept()[0] for _ in range(4)), daemon=True).start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}", accepted
+    """A real listening socket that never accepts: a connection completes in its backlog, and nothing answers."""
+    server = socket.create_server(("127.0.0.1", 0), backlog=8)
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
     server.close()
-    for connection in accepted:
-        connection.close()
 
 
 async def test_a_header_the_http_library_refuses_is_not_sent_nor_shown(make_plugin, manager, silent_server):
-    base_url, accepted = silent_server
+    base_url = silent_server
     make_plugin("badheader", files={"provider.py": BAD_HEADER}, entry_point="provider:BadHeader")
     async with PepperPy(plugin_manager=manager).with_llm("badheader", base_url=base_url, api_key=KEY) as pepper:
         with pytest.raises(ProviderError, match="was not sent: the HTTP library refused a header") as raised:
