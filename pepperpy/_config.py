@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pepperpy._paths import pepperpy_home
+from pepperpy._options import text_of
 from pepperpy.core import CreationContext, creation_context
 from pepperpy.errors import ConfigError, MissingKeyError, PepperPyError, PluginError
 
@@ -239,10 +240,7 @@ def fill_from_environment(
     filled = dict(config)
     saved: dict[str, str] | None = None
     for option, variable in env.items():
-        given = filled.get(option)
-        if hasattr(given, "get_secret_value"):
-            given = given.get_secret_value()
-        if given not in (None, ""):
+        if filled.get(option) is not None and text_of(filled[option]) != "":
             continue
         filled.pop(option, None)  # a key given empty is no key (os.getenv("X", "") passed on): looked for as if not given
         if os.environ.get(variable):

@@ -100,7 +100,7 @@ def validate_value(plugin_id: str, option: Option, value: Any) -> Any:
         raise ConfigError(f"option {option.name!r} for {plugin_id}: {problems}") from None
 
 
-def _text_of(value: Any) -> str | None:
+def text_of(value: Any) -> str | None:
     """The text of a str or ``SecretStr`` value; None for anything else."""
     if hasattr(value, "get_secret_value"):
         value = value.get_secret_value()
@@ -140,7 +140,7 @@ def validate_config(
             else:
                 problems.append(f"{plugin_id} needs the option {name!r}; pass {name}=...")
             continue
-        text = _text_of(value)
+        text = text_of(value)
         if name in env and is_secret_option(name, value) and text is not None and text != text.strip():  # never shown
             problems.append(
                 f"option {name!r} for {plugin_id} starts or ends with a space or a line break (a key read from a file "
@@ -157,4 +157,4 @@ def validate_config(
     return values
 
 
-__all__ = ["Option", "build_options", "declared_options", "validate_config", "validate_value"]
+__all__ = ["Option", "build_options", "declared_options", "text_of", "validate_config", "validate_value"]
