@@ -16,7 +16,6 @@ float32 vectors read back from SQLite, so the int8 quantization costs little rec
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sqlite3
 import zlib
@@ -27,8 +26,6 @@ from typing import Any
 import numpy as np
 
 from pepperpy.plugins import file_lock
-
-log = logging.getLogger(__name__)
 
 FORMAT = 2  # 2: connectivity 24 (1: 16); an index of another format is rebuilt
 # Measured on the kept 1M / 200k / 100k stores of scripts/bench.py rag-scale (clustered 384-d, connectivity 24,
@@ -108,7 +105,8 @@ def _crc(path: Path) -> int:
 class AnnIndex:
     """The usearch index of one store, kept in step with it; call every method with the store's lock held."""
 
-    def __init__(self, store_path: Path, dimension: int):
+    def __init__(self, store_path: Path, dimension: int, logger: Any):
+        self.logger = logger  # the provider's (loguru, silent until ``logger.enable("pepperpy")``)
         self.file = store_path.with_name(store_path.name + ".ann")
         self.stamp_file = store_path.with_name(store_path.name + ".ann.json")
         self.lock_file = store_path.with_name(store_path.name + ".ann.lock")
@@ -129,7 +127,9 @@ class AnnIndex:
         if generation > self.generation:
             self._catch_up(db, generation)
         if len(self._index) != count:  # cannot happen with a sound log; never trust a mismatch
-            log.warning("rag/local: the index of %s holds %d vectors, the store %d: rebuilding", self.file, len(self._index), count)
+            self.logger.warning(
+                "the index {} holds {} vectors, the store {}: rebuilding it", self.file, len(self._index), count
+            )
             self._build(db, generation, store_id)
         if self._unsaved >= SAVE_AFTER:
             self._save()
@@ -138,7 +138,9 @@ class AnnIndex:
         with file_lock(self.lock_file, LOCK_TIMEOUT_S):
             problem = self._load(generation, store_id)
         if problem:
-            log.info("rag/local: %s %s: building it from the store", self.file, problem)
+            self.logger.info(
+                "the index {} {}: building it from the store (about a minute per 100k chunks)", self.file, problem
+            )
             self._build(db, generation, store_id)
 
     def _load(self, generation: int, store_id: str) -> str:

@@ -35,7 +35,7 @@ class LocalRAGProvider(RAGProvider):
         await self.import_modules("numpy")
         if self.index_threshold < 1:
             raise ProviderError(f"{self.plugin_id}: index_threshold must be a positive number of chunks, not {self.index_threshold}")
-        self._store = await self._run("open", Store, self.file, self.index_threshold)
+        self._store = await self._run("open", Store, self.file, self.logger, self.index_threshold)
 
     async def cleanup(self) -> None:
         store, self._store = self._store, None

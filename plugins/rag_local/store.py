@@ -163,8 +163,11 @@ def _pairs(metadata: str) -> tuple[tuple[str, str], ...]:
 class Store:
     """One SQLite file; every method blocks (call it from a worker thread)."""
 
-    def __init__(self, path: Path, index_threshold: int = INDEX_THRESHOLD, exact_subset: int = EXACT_SUBSET):
+    def __init__(
+        self, path: Path, logger: Any, index_threshold: int = INDEX_THRESHOLD, exact_subset: int = EXACT_SUBSET
+    ):
         self.path = path
+        self.logger = logger
         self.index_threshold = index_threshold
         self.exact_subset = exact_subset
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -263,7 +266,7 @@ class Store:
             raise NotAStore(f"its rows cannot be read back ({exc})") from None
         if indexed:
             if self._index is None or self._index.dimension != dimension:
-                self._index = AnnIndex(self.path, dimension)
+                self._index = AnnIndex(self.path, dimension, self.logger)
             self._index.sync(self._db, len(snapshot.rows))
         return snapshot
 

@@ -42,11 +42,12 @@ exec(VECTORS)  # defines vectors() here as in the children
 
 CHILD = VECTORS + textwrap.dedent(
     """
-    import asyncio, json, logging, sys
+    import asyncio, json, sys
+    from loguru import logger
     from pepperpy import Document
     from pepperpy.plugin_manager import PluginManager, builtin_plugins_dir
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    logger.enable("pepperpy")  # loguru's default sink: stderr
     path, home, action, start, count = sys.argv[1:6]
     start, count = int(start), int(count)
 
