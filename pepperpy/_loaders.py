@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import warnings
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from pepperpy.documents import (
 )
 from pepperpy.errors import FileLoadError, InvalidInputError
 from pepperpy.loaders import LoaderProvider
-from pepperpy.plugin_manager import PluginManager, get_plugin_manager
+from pepperpy.plugin_manager import BrokenPlugin, PluginManager, get_plugin_manager
 from pepperpy.rag import Document
 
 
@@ -53,16 +54,20 @@ def suffix_table(manager: PluginManager) -> dict[str, str]:
     return table
 
 
-def loader_name(path: Path, table: dict[str, str]) -> str:
-    """The loader for ``path`` by its suffix; a FileLoadError naming the file when none takes it."""
+def loader_name(path: Path, table: dict[str, str], broken: Iterable[BrokenPlugin] = ()) -> str:
+    """The loader for ``path`` by its suffix; a FileLoadError naming the file when none takes it, and the plugin
+    folders that failed validation (the loader meant for it may be one of them)."""
     suffix = path.suffix.lower()
     if suffix in table:
         return table[suffix]
     what = f"{suffix} files" if suffix else "files without a suffix"
-    raise FileLoadError(
-        path, f"no loader reads {what} (loaders read {', '.join(sorted(table)) or 'nothing'}); pass loader='text' "
+    reason = (
+        f"no loader reads {what} (loaders read {', '.join(sorted(table)) or 'nothing'}); pass loader='text' "
         "to read it as plain text, or add a loader plugin (`pepperpy plugins new loader NAME`)"
     )
+    for folder in broken:
+        reason += f"; the plugin folder {folder.path} failed validation and was skipped: {folder.problem}"
+    raise FileLoadError(path, reason)
 
 
 class Loaders:
@@ -78,7 +83,7 @@ class Loaders:
         """The sections of the file at ``path`` from its loader (see ``pepperpy.loaders``)."""
         if self._chosen is None and self._table is None:
             self._table = suffix_table(self._manager)
-        name = self._chosen or loader_name(path, self._table or {})
+        name = self._chosen or loader_name(path, self._table or {}, self._manager.broken)
         if name not in self._open:
             provider = await asyncio.to_thread(self._manager.create_provider, "loader", name)  # may install
             await provider.initialize()
@@ -134,6 +139,7 @@ async def to_chunks(
             elif isinstance(item, str):
                 if not item.strip():
                     raise InvalidInputError("cannot add an empty text; drop empty strings first")
+                _warn_if_a_path(item)
                 documents.append(Document(id=text_id(item), text=item))
             elif isinstance(item, os.PathLike):
                 path = Path(item)
@@ -146,6 +152,23 @@ async def to_chunks(
     finally:
         await loaders.close()
     return documents, skipped, sources
+
+
+def _warn_if_a_path(text: str) -> None:
+    """A string is stored as text; one that names a file or folder was most likely meant as its path."""
+    if len(text) > 1024 or "\n" in text:
+        return
+    try:
+        named = Path(text).exists()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        return
+    if named:
+        warnings.warn(
+            f"rag.add got the string {text!r}, which names a file or folder: it is stored as that text; pass "
+            f"Path({text!r}) to add the file's content",
+            UserWarning,
+            stacklevel=2,
+        )
 
 
 async def _add_folder(

@@ -13,6 +13,7 @@ import abc
 import asyncio
 import os
 import re
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -56,8 +57,8 @@ class LoaderProvider(PepperpyPlugin):
             raise FileLoadError(path, f"cannot be read ({exc.strerror or exc}); check that you may read it") from None
         except Exception as exc:
             raise FileLoadError(
-                path, f"{self.plugin_id} cannot read it ({type(exc).__name__}: {exc}); check that the file is "
-                f"a valid {path.suffix or 'such'} file, or pass another loader="
+                path, f"{self.plugin_id} cannot read it ({type(exc).__name__}: {exc}{_raised_at(exc)}); check that "
+                f"the file is a valid {path.suffix or 'such'} file, or pass another loader="
             ) from exc
         sections = [section for section in sections if section.text.strip()]
         if not sections:
@@ -67,6 +68,12 @@ class LoaderProvider(PepperpyPlugin):
     @abc.abstractmethod
     def read(self, path: Path) -> list[Document]:
         """The sections of the file at ``path`` (blocking; called in a worker thread)."""
+
+
+def _raised_at(exc: BaseException) -> str:
+    """Where ``exc`` was raised (``", raised at provider.py:12"``): a bug in a loader shows apart from a bad file."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f", raised at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
 
 
 def utf8_text(raw: bytes) -> str | None:

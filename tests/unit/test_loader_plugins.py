@@ -104,13 +104,48 @@ async def test_a_loader_that_fails_is_a_file_load_error_naming_file_and_loader(t
     )
     file = tmp_path / "x.bad"
     file.write_text("?")
-    with pytest.raises(FileLoadError, match=r"x\.bad: loader/broken cannot read it \(ValueError: byte 7 is wrong\)"):
+    with pytest.raises(FileLoadError, match=r"x\.bad: loader/broken cannot read it \(ValueError: byte 7 is wrong, "
+                       r"raised at .*loader_broken[/\\]provider\.py:4\)") as raised:
         await load_path(file, manager=manager)
+    assert isinstance(raised.value.__cause__, ValueError), "the loader's own traceback stays attached"
     with pytest.raises(FileLoadError, match="is a folder, not a file"):
         await load_path(tmp_path, "broken", manager=manager)
+
+
+async def test_an_unknown_suffix_names_the_loader_folders_that_failed_validation(tmp_path, manager):
+    """A loader whose plugin.json is broken is skipped: "no loader reads .csv files" alone sent its author looking
+    at the data file; the error names the folder and what is wrong with it."""
+    folder = tmp_path / "plugins" / "loader_csv"
+    folder.mkdir(parents=True)
+    (folder / "plugin.json").write_text('{"name": "loader_csv", "category": "loader",}')
+    (tmp_path / "people.csv").write_text("name\nAda\n")
+    with pytest.raises(FileLoadError) as raised:
+        await load_path(tmp_path / "people.csv", manager=manager)
+    reason = raised.value.reason
+    assert reason.startswith("no loader reads .csv files")
+    assert f"the plugin folder {folder} failed validation and was skipped: " in reason
+    assert "invalid JSON" in reason
 
 
 def test_file_load_error_keeps_path_and_reason_across_processes():
     error = pickle.loads(pickle.dumps(FileLoadError("/data/a.pdf", "the PDF is encrypted")))
     assert (error.path, error.reason) == ("/data/a.pdf", "the PDF is encrypted")
     assert str(error) == "/data/a.pdf: the PDF is encrypted"
+
+
+async def test_a_string_naming_a_file_is_stored_as_text_with_a_warning(tmp_path, builtin_manager, monkeypatch):
+    """``rag.add("docs/notes.md")`` stored the nine characters: strings are texts (the README), but one that names
+    a file was meant as its path, and the user is told so."""
+    from pepperpy._loaders import to_chunks
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.md").write_text("# Notes\n\nTuesday.")
+    with pytest.warns(UserWarning, match=r"'notes\.md', which names a file or folder.*pass Path\('notes\.md'\)"):
+        documents, _, _ = await to_chunks("notes.md", manager=builtin_manager)
+    assert [d.text for d in documents] == ["notes.md"]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        documents, _, _ = await to_chunks(["A plain sentence.", "x" * 5000], manager=builtin_manager)
+    assert [len(d.text) for d in documents] == [17, 5000]
