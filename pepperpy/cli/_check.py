@@ -76,6 +76,7 @@ def check_folder(checker: Any, folder: str, install_requirements: bool) -> tuple
     if exposed:
         return label, trust_problem(folder, exposed), []
     isolated = found.manifest.isolation == "process"
+    about_manifest = manifest_notes(found.manifest)
     try:
         needed = checker.requirement_set(found)
         _install.check_lock(needed)  # a stale lock fails here, as it would at the install
@@ -94,7 +95,7 @@ def check_folder(checker: Any, folder: str, install_requirements: bool) -> tuple
         return label, str(exc), []
     if isolated:
         install_requirements = False  # the class is imported here without them: a missing one is a note
-    notes = []
+    notes = list(about_manifest)
     names = ", ".join(str(r) for r in (*needed.requirements, *needed.model_packages))
     try:
         if ready or install_requirements:
@@ -108,11 +109,32 @@ def check_folder(checker: Any, folder: str, install_requirements: bool) -> tuple
             return label, str(exc), []
         if _missing_outside(exc, checker.package_name(found.id)):  # what its requirements would bring: not its fault
             note = f"cannot import without its requirements ({names}); run with --install to check the class"
-            return label, None, [note]
+            return label, None, [*about_manifest, note]
         return label, f"{exc} (its requirements {names} are not installed: add --install)", []
     finally:
         _forget_modules(checker.package_name(found.id))
     return label, None, notes
+
+
+def manifest_notes(manifest: Any) -> list[str]:
+    """What a valid plugin.json may not mean: a category no facade uses (a typo of one?), a loader no file picks."""
+    import difflib
+
+    from pepperpy._categories import CATEGORY_BASES
+
+    notes = []
+    if manifest.category not in CATEGORY_BASES:
+        close = difflib.get_close_matches(manifest.category, CATEGORY_BASES, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        notes.append(
+            f"category {manifest.category!r} is none of PepperPy's ({', '.join(CATEGORY_BASES)}): {hint}only "
+            f"with_plugin({manifest.category!r}, {manifest.provider_name!r}) reaches it"
+        )
+    if manifest.category == "loader" and not manifest.suffixes:
+        notes.append(
+            f"no \"suffixes\" in plugin.json: no file is read with it unless named (loader={manifest.provider_name!r})"
+        )
+    return notes
 
 
 def _missing_outside(exc: BaseException, own: str) -> bool:

@@ -381,6 +381,26 @@ def test_check_of_one_good_folder_passes(tmp_path, make_plugin):
     assert nothing.returncode == 1 and f"no plugin folder in {empty}" in nothing.stderr
 
 
+def test_check_notes_a_category_no_facade_uses_and_a_loader_no_file_picks(tmp_path, make_plugin):
+    """Both pass validation, and both were a new user's mistakes: "loaders" for "loader", and no "suffixes"."""
+    plural = make_plugin("csv", root=tmp_path / "mine", category="loaders")
+    loader = make_plugin("csv2", root=tmp_path / "mine", category="loader", entry_point="provider:Csv", files={
+        "provider.py": "from pepperpy.loaders import LoaderProvider, read_utf8, section\n"
+                       "class Csv(LoaderProvider):\n"
+                       "    def read(self, path):\n"
+                       "        return [section('', read_utf8(path))]\n",
+    })
+    done = pepperpy(tmp_path, "plugins", "check", str(tmp_path / "mine"))
+    assert (done.returncode, done.stderr) == (0, ""), done.stdout
+    assert done.stdout.splitlines() == [
+        f"ok   loaders/csv ({plural}); note: category 'loaders' is none of PepperPy's (llm, embeddings, rag, storage, "
+        "loader): did you mean 'loader'? only with_plugin('loaders', 'csv') reaches it",
+        f"ok   loader/csv2 ({loader}); note: no \"suffixes\" in plugin.json: no file is read with it unless named "
+        "(loader='csv2')",
+        "2 plugins checked, all ok",
+    ]
+
+
 def test_check_notes_missing_requirements_and_installs_them_on_request(tmp_path, make_plugin):
     lazy = make_plugin("lazy", root=tmp_path / "suite", files={"provider.py": LAZY_UNIDECODE,
                                                                "requirements.txt": REQUIREMENT + "\n"})
