@@ -165,31 +165,33 @@ def direct_aggregate_rate(server, chats: int) -> tuple[float, float]:
 
 async def concurrency() -> None:
     """Aggregate tokens/s of 1, 2 and 4 concurrent chats: one slot (issue 4's default), n_parallel=4 (today's),
-    and xllamacpp alone with n_parallel=4 (what llama.cpp gives without PepperPy), rounds alternated."""
+    and xllamacpp alone with n_parallel=4 (what llama.cpp gives without PepperPy), rounds alternated.
+
+    Each configuration runs alone: opened, warmed up, measured and closed in turn. Two llama.cpp servers open
+    in one process slow each other down even when one is idle (one chat on xllamacpp alone: 116.7 tokens/s,
+    83.7 with a second server open beside it), which made one chat on 4 slots read 0.76x of one slot.
+    """
     import xllamacpp
 
     from pepperpy import PepperPy
 
-    peppers = {n: PepperPy().with_llm("local", n_parallel=n) for n in (1, 4)}
-    for pepper in peppers.values():
-        await pepper.__aenter__()
-        await aggregate_rate(pepper, 1)  # warm-up
-    model_path = str(sys.modules[type(peppers[4].llm).__module__].default_model_path())
-    server = xllamacpp.Server(direct_params(xllamacpp, model_path, 4))
-    direct_aggregate_rate(server, 1)  # warm-up
     samples: dict[tuple[str, int], list[tuple[float, float]]] = {}
     loads = [os.getloadavg()[0]]
+    model_path = ""
     for _ in range(CONCURRENT_ROUNDS):
-        for n_parallel, pepper in peppers.items():
-            for chats in (1, 2, 4):
-                samples.setdefault((f"n_parallel={n_parallel}", chats), []).append(await aggregate_rate(pepper, chats))
+        for n_parallel in (1, 4):
+            async with PepperPy().with_llm("local", n_parallel=n_parallel) as pepper:
+                model_path = str(sys.modules[type(pepper.llm).__module__].default_model_path())
+                await aggregate_rate(pepper, 1)  # warm-up
+                for chats in (1, 2, 4):
+                    samples.setdefault((f"n_parallel={n_parallel}", chats), []).append(await aggregate_rate(pepper, chats))
+        server = xllamacpp.Server(direct_params(xllamacpp, model_path, 4))
+        direct_aggregate_rate(server, 1)  # warm-up
         for chats in (1, 4):
             samples.setdefault(("xllamacpp alone, n_parallel=4", chats), []).append(direct_aggregate_rate(server, chats))
+        close_direct(server)
+        del server
         loads.append(os.getloadavg()[0])
-    close_direct(server)
-    del server
-    for pepper in peppers.values():
-        await pepper.aclose()
     wall = {key: statistics.median(w for w, _ in s) for key, s in samples.items()}
     cpu = {key: statistics.median(c for _, c in s) for key, s in samples.items()}
     base, cpu_base = wall[("n_parallel=1", 1)], cpu[("n_parallel=1", 1)]
