@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import warnings
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -167,8 +168,17 @@ def _warn_if_a_path(text: str) -> None:
             f"rag.add got the string {text!r}, which names a file or folder: it is stored as that text; pass "
             f"Path({text!r}) to add the file's content",
             UserWarning,
-            stacklevel=2,
+            stacklevel=_caller_outside_pepperpy(),
         )
+
+
+def _caller_outside_pepperpy() -> int:
+    """The ``stacklevel`` of the first frame outside PepperPy's package, so that a warning names the user's line."""
+    package = str(Path(__file__).parent)
+    level, frame = 1, sys._getframe(1)  # level 1: the function that warns
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        level, frame = level + 1, frame.f_back
+    return level
 
 
 async def _add_folder(

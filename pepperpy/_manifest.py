@@ -290,6 +290,13 @@ def read_manifest(folder: str, pepperpy_version: str) -> PluginManifest:
                 f"{path}: line {exc.lineno} has a comment ({comment!r}), but JSON has no comments; remove them "
                 "(a note on the plugin can go in its 'description' or a README)"
             ) from None
+        before = text[: exc.pos].rstrip()
+        if text.startswith(("}", "]"), exc.pos) and before.endswith(","):  # Python's message points past the comma
+            line = before.count("\n") + 1
+            raise PluginManifestError(
+                f"{path}: line {line} ends with a comma before the closing {text[exc.pos]!r}, which JSON does not "
+                "allow; remove that comma"
+            ) from None
         raise PluginManifestError(f"{path}: invalid JSON ({exc}); fix the file or remove the folder") from None
     except ValueError as exc:
         raise PluginManifestError(f"{path}: invalid JSON ({exc}); fix the file or remove the folder") from None

@@ -598,8 +598,9 @@ def check(path: Path | None, install_requirements: bool) -> None:
 def new(category: str, name: str, directory: Path) -> None:
     """Create a working plugin folder CATEGORY_NAME: plugin.json, provider.py, README.md, test_provider.py.
 
-    CATEGORY llm, embeddings, rag or storage subclasses that category's base; any other
-    lowercase category gets a plain PepperpyPlugin with one async method.
+    CATEGORY llm, embeddings, rag, storage or loader subclasses that category's base (a loader
+    gets "suffixes": [".NAME"] in its plugin.json); any other lowercase category gets a plain
+    PepperpyPlugin with one async method.
     """
     import shutil
     import tempfile

@@ -124,7 +124,7 @@ async def test_an_unknown_suffix_names_the_loader_folders_that_failed_validation
     reason = raised.value.reason
     assert reason.startswith("no loader reads .csv files")
     assert f"the plugin folder {folder} failed validation and was skipped: " in reason
-    assert "invalid JSON" in reason
+    assert "line 1 ends with a comma before the closing '}'" in reason
 
 
 def test_file_load_error_keeps_path_and_reason_across_processes():
@@ -140,8 +140,9 @@ async def test_a_string_naming_a_file_is_stored_as_text_with_a_warning(tmp_path,
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "notes.md").write_text("# Notes\n\nTuesday.")
-    with pytest.warns(UserWarning, match=r"'notes\.md', which names a file or folder.*pass Path\('notes\.md'\)"):
+    with pytest.warns(UserWarning, match=r"'notes\.md', which names a file or folder.*pass Path\('notes\.md'\)") as seen:
         documents, _, _ = await to_chunks("notes.md", manager=builtin_manager)
+    assert [w.filename for w in seen] == [__file__], "the warning points at the caller's line, not PepperPy's"
     assert [d.text for d in documents] == ["notes.md"]
     import warnings
 

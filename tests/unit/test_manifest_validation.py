@@ -192,6 +192,19 @@ def test_comments_in_plugin_json_are_named_as_comments(manager, make_plugin, kin
     )
 
 
+@pytest.mark.parametrize("text, line, closing", [
+    ('{\n  "name": "c",\n  "version": "0.1.0",\n}', 3, "}"),
+    ('{"name": "c", "suffixes": [".csv",  ]}', 1, "]"),
+])
+def test_a_trailing_comma_in_plugin_json_is_named_on_its_own_line(manager, make_plugin, text, line, closing):
+    """Python's JSON error points at the bracket after the comma ("Expecting property name", the next line)."""
+    folder = make_plugin("trailing", manifest=text)
+    assert problem_of(manager, folder) == (
+        f"{folder / 'plugin.json'}: line {line} ends with a comma before the closing {closing!r}, which JSON does not "
+        "allow; remove that comma"
+    )
+
+
 def test_the_broken_folder_named_like_the_plugin_asked_for_comes_first(manager, make_plugin):
     make_plugin("echo")
     other = make_plugin("unrelated", manifest="{not json")
