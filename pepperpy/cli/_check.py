@@ -117,18 +117,18 @@ def check_folder(checker: Any, folder: str, install_requirements: bool) -> tuple
 
 
 def manifest_notes(manifest: Any) -> list[str]:
-    """What a valid plugin.json may not mean: a category no facade uses (a typo of one?), a loader no file picks."""
+    """What a valid plugin.json may not mean: a category one letter or two off PepperPy's own (a typo; other
+    categories are a plugin's own, reached with ``with_plugin``), a loader no file picks."""
     import difflib
 
     from pepperpy._categories import CATEGORY_BASES
 
     notes = []
-    if manifest.category not in CATEGORY_BASES:
-        close = difflib.get_close_matches(manifest.category, CATEGORY_BASES, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}? " if close else ""
+    close = difflib.get_close_matches(manifest.category, CATEGORY_BASES, n=1, cutoff=0.75)
+    if close and close[0] != manifest.category:
         notes.append(
-            f"category {manifest.category!r} is none of PepperPy's ({', '.join(CATEGORY_BASES)}): {hint}only "
-            f"with_plugin({manifest.category!r}, {manifest.provider_name!r}) reaches it"
+            f"category {manifest.category!r} is not PepperPy's {close[0]!r}: did you mean it? (a plugin of category "
+            f"{manifest.category!r} is reached only by with_plugin({manifest.category!r}, {manifest.provider_name!r}))"
         )
     if manifest.category == "loader" and not manifest.suffixes:
         notes.append(

@@ -382,7 +382,8 @@ def test_check_of_one_good_folder_passes(tmp_path, make_plugin):
 
 
 def test_check_notes_a_category_no_facade_uses_and_a_loader_no_file_picks(tmp_path, make_plugin):
-    """Both pass validation, and both were a new user's mistakes: "loaders" for "loader", and no "suffixes"."""
+    """Both pass validation, and both were a new user's mistakes: "loaders" for "loader", and no "suffixes". A
+    category of a plugin's own (far from PepperPy's) gets no note."""
     plural = make_plugin("csv", root=tmp_path / "mine", category="loaders")
     loader = make_plugin("csv2", root=tmp_path / "mine", category="loader", entry_point="provider:Csv", files={
         "provider.py": "from pepperpy.loaders import LoaderProvider, read_utf8, section\n"
@@ -390,14 +391,16 @@ def test_check_notes_a_category_no_facade_uses_and_a_loader_no_file_picks(tmp_pa
                        "    def read(self, path):\n"
                        "        return [section('', read_utf8(path))]\n",
     })
+    own = make_plugin("speaker", root=tmp_path / "mine", category="tts")
     done = pepperpy(tmp_path, "plugins", "check", str(tmp_path / "mine"))
     assert (done.returncode, done.stderr) == (0, ""), done.stdout
     assert done.stdout.splitlines() == [
-        f"ok   loaders/csv ({plural}); note: category 'loaders' is none of PepperPy's (llm, embeddings, rag, storage, "
-        "loader): did you mean 'loader'? only with_plugin('loaders', 'csv') reaches it",
+        f"ok   loaders/csv ({plural}); note: category 'loaders' is not PepperPy's 'loader': did you mean it? (a plugin "
+        "of category 'loaders' is reached only by with_plugin('loaders', 'csv'))",
         f"ok   loader/csv2 ({loader}); note: no \"suffixes\" in plugin.json: no file is read with it unless named "
         "(loader='csv2')",
-        "2 plugins checked, all ok",
+        f"ok   tts/speaker ({own})",
+        "3 plugins checked, all ok",
     ]
 
 
