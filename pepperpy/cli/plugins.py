@@ -627,4 +627,7 @@ def new(category: str, name: str, directory: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
         fail(f"cannot create {folder}: {exc.strerror or exc}; choose a writable --dir")
     click.echo(f"created {folder}: {', '.join(files)}")
-    click.echo(f"next: edit {folder / 'provider.py'}, then run `pytest {folder}` and `pepperpy plugins check {folder}`")
+    click.echo(
+        f"next: edit {folder / 'provider.py'}, then run `pytest {folder}` (`pip install pytest` first, if your "
+        f"environment has no pytest) and `pepperpy plugins check {folder}`"
+    )
