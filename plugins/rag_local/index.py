@@ -33,8 +33,8 @@ FORMAT = 3  # 3: inner product (2: cosine, connectivity 24; 1: 16); an index of 
 # Measured on the kept 1M / 200k / 100k stores of scripts/bench.py rag-scale (clustered 384-d, connectivity 24,
 # expansion_add 128), ranking the candidates exactly: with the cosine graph the true top 10 were among the first
 # 32 candidates (recall@10 0.958 with 32, 0.9585 with 48 to 128); with inner product, 32 gave 0.945 against
-# 0.960 with 48 (one build each; its int8 distances order the candidates less well). Each candidate is a row read back from
-# SQLite: ~10 us from the page cache, a disk read when the file is not cached.
+# 0.960 with 48 (one build each; its int8 distances order the candidates less well). Each candidate is a row
+# read back from SQLite: ~10 us from the page cache, a disk read when the file is not cached.
 CANDIDATES = 48  # approximate neighbours ranked exactly per query
 FILTERED_CANDIDATES = 32  # matching neighbours wanted from the index for a filtered query
 EXPANSION_SEARCH = 160  # HNSW search width, at least; see expansion_search()
@@ -148,7 +148,8 @@ class AnnIndex:
             problem = self._load(generation, store_id)
         if problem:
             self.logger.info(
-                "the index {} {}: building it from the store (about 20 s per 100k chunks on 2 idle cores)", self.file, problem
+                "the index {} {}: building it from the store (about 20 s per 100k chunks on 2 idle cores)",
+                self.file, problem,
             )
             self._build(db, generation, store_id)
 
