@@ -174,7 +174,7 @@ def _warn_if_a_path(text: str) -> None:
 
 def _caller_outside_pepperpy() -> int:
     """The ``stacklevel`` of the first frame outside PepperPy's package, so that a warning names the user's line."""
-    package = str(Path(__file__).parent)
+    package = str(Path(__file__).parent) + os.sep  # not a sibling such as pepperpy_extras/
     level, frame = 1, sys._getframe(1)  # level 1: the function that warns
     while frame is not None and frame.f_code.co_filename.startswith(package):
         level, frame = level + 1, frame.f_back
